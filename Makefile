@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` runs the main job, `make test` runs the suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/emufleet demo
+
+test: $(STAMP)
+	$(BIN)/ruff check emufleet tasks flows tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/device.py
+	$(BIN)/python benchmarks/vision.py
+	$(BIN)/python benchmarks/leases.py
+	$(BIN)/python benchmarks/orchestration.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

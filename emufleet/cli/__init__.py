@@ -1,0 +1,47 @@
+"""The ``emufleet`` command line: one typer app composed from one module per area.
+
+Each area module exposes ``register(app: typer.Typer) -> None`` which adds its commands or sub-apps;
+modules import their heavy dependencies (OpenCV, SQLAlchemy, Prefect) inside the command bodies so that
+``emufleet --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="emufleet",
+    help="Run fleets of Android game bots on emulators, orchestrated by Prefect.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Area modules, in help order. Each owns its own commands.
+_AREAS = ("sim", "device", "routines", "templates", "db", "accounts", "pools", "groups", "instances", "demo")
+
+for _name in _AREAS:
+    try:
+        _module = importlib.import_module(f"emufleet.cli.{_name}")
+    except ModuleNotFoundError as exc:  # an area not built yet must not break the others
+        if exc.name != f"emufleet.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+@app.command()
+def version() -> None:
+    """Print the emufleet version."""
+    from emufleet import __version__
+
+    typer.echo(__version__)

@@ -1,0 +1,216 @@
+"""The exception tree of emufleet.
+
+Every error raised by emufleet derives from :class:`EmufleetError`; foreign errors (adbutils, OpenCV,
+SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``raise … from exc``::
+
+    EmufleetError
+    ├── InputError(ValueError)              bad user input; carries file, line, col, field
+    │   ├── RoutineValidationError          routine YAML (digest §1–§3)
+    │   ├── TemplateRegistryError           template registry YAML / images (digest §4)
+    │   ├── ScenarioError                   simulator scenario YAML
+    │   ├── PoolValidationError             pool YAML (digest §5.2)
+    │   ├── GroupValidationError            group definition YAML (digest §9.2)
+    │   └── AccountFileError                SharedPreferences XML (digest §7.1)
+    ├── DeviceError                         carries serial
+    │   ├── DeviceConnectError              adb connect failed / refused
+    │   ├── DeviceOfflineError              device listed but offline / gone mid-call
+    │   ├── DeviceTimeoutError              a call or readiness wait ran out of time
+    │   ├── ScreenshotError                 undecodable, black or truncated frame
+    │   └── ShellError                      a command exited non-zero (carries exit_code, output)
+    ├── VisionError                         carries template
+    ├── RoutineError                        carries routine, step
+    │   ├── StepTimeoutError
+    │   ├── RoutineStopped                  stop requested through the controller
+    │   └── NoAccountPoolError              an account action ran without a pool
+    ├── PoolError                           carries pool
+    │   ├── NoAccountsAvailable
+    │   └── LeaseError                      carries account_id
+    ├── SimulatorError
+    └── OrchestrationError
+        └── InstanceConflictError
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "AccountFileError",
+    "DeviceConnectError",
+    "DeviceError",
+    "DeviceOfflineError",
+    "DeviceTimeoutError",
+    "EmufleetError",
+    "GroupValidationError",
+    "InputError",
+    "InstanceConflictError",
+    "LeaseError",
+    "NoAccountPoolError",
+    "NoAccountsAvailable",
+    "OrchestrationError",
+    "PoolError",
+    "PoolValidationError",
+    "RoutineError",
+    "RoutineStopped",
+    "RoutineValidationError",
+    "ScenarioError",
+    "ScreenshotError",
+    "ShellError",
+    "SimulatorError",
+    "StepTimeoutError",
+    "TemplateRegistryError",
+    "VisionError",
+]
+
+
+class EmufleetError(Exception):
+    """Root of every error emufleet raises."""
+
+
+class InputError(EmufleetError, ValueError):
+    """Bad user input, located: ``str(err)`` reads ``file:line:col: field: message``.
+
+    ``line`` and ``col`` are 1-based; either may be ``None`` when the input has no position (a CLI argument).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.col = col
+        self.field = field
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line, self.col) if p is not None)
+        what = f"{self.field}: {self.message}" if self.field else self.message
+        return f"{where}: {what}" if where else what
+
+
+class RoutineValidationError(InputError):
+    """A routine file is invalid (unknown action or key, bad parameter, missing template or routine, cycle)."""
+
+
+class TemplateRegistryError(InputError):
+    """A template registry entry is invalid (missing image, region smaller than the template, …)."""
+
+
+class ScenarioError(InputError):
+    """A simulator scenario file is invalid."""
+
+
+class PoolValidationError(InputError):
+    """A pool definition is invalid (unknown column, bad comparator, legacy format, …)."""
+
+
+class GroupValidationError(InputError):
+    """A group definition is invalid."""
+
+
+class AccountFileError(InputError):
+    """An account XML file is not a SharedPreferences map with deviceAccount/devicePassword."""
+
+
+class DeviceError(EmufleetError):
+    """A device could not do what was asked."""
+
+    def __init__(self, message: str, *, serial: str | None = None) -> None:
+        self.serial = serial
+        super().__init__(f"{serial}: {message}" if serial else message)
+
+
+class DeviceConnectError(DeviceError):
+    """``adb connect`` failed: the emulator is off, refusing, or never answered the handshake."""
+
+
+class DeviceOfflineError(DeviceError):
+    """The device is known to the adb server but offline, or dropped the connection mid-call."""
+
+
+class DeviceTimeoutError(DeviceError):
+    """A device call or a readiness wait exceeded its timeout."""
+
+
+class ScreenshotError(DeviceError):
+    """A screen capture was undecodable, truncated, or entirely black."""
+
+
+class ShellError(DeviceError):
+    """A shell command exited with a non-zero status."""
+
+    def __init__(self, message: str, *, serial: str | None = None, exit_code: int | None = None,
+                 output: str = "") -> None:
+        self.exit_code = exit_code
+        self.output = output
+        super().__init__(message, serial=serial)
+
+
+class VisionError(EmufleetError):
+    """Template matching could not run (bad frame, missing template image)."""
+
+    def __init__(self, message: str, *, template: str | None = None) -> None:
+        self.template = template
+        super().__init__(f"template {template!r}: {message}" if template else message)
+
+
+class RoutineError(EmufleetError):
+    """A routine failed while running."""
+
+    def __init__(self, message: str, *, routine: str | None = None, step: str | None = None) -> None:
+        self.routine = routine
+        self.step = step
+        self.message = message
+        where = " ".join(p for p in (routine and f"routine {routine!r}", step and f"step {step}") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class StepTimeoutError(RoutineError):
+    """A step ran past its ``step_timeout``; the step was stopped."""
+
+
+class RoutineStopped(RoutineError):
+    """The routine was stopped through its controller (user stop, sentry ``stop``, flow cancellation)."""
+
+
+class NoAccountPoolError(RoutineError):
+    """An account action ran, but the bot has no account pool configured."""
+
+
+class PoolError(EmufleetError):
+    """An account pool operation failed."""
+
+    def __init__(self, message: str, *, pool: str | None = None) -> None:
+        self.pool = pool
+        super().__init__(f"pool {pool!r}: {message}" if pool else message)
+
+
+class NoAccountsAvailable(PoolError):
+    """No account became available before the timeout."""
+
+
+class LeaseError(PoolError):
+    """A lease operation was refused (not the owner, expired, unknown account)."""
+
+    def __init__(self, message: str, *, pool: str | None = None, account_id: int | str | None = None) -> None:
+        self.account_id = account_id
+        super().__init__(f"account {account_id}: {message}" if account_id is not None else message, pool=pool)
+
+
+class SimulatorError(EmufleetError):
+    """The simulator could not start or was misused."""
+
+
+class OrchestrationError(EmufleetError):
+    """A group launch, stop, pause or resume failed."""
+
+
+class InstanceConflictError(OrchestrationError):
+    """An instance is already locked by another flow run and ``on_conflict`` says abort."""

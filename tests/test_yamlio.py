@@ -1,0 +1,46 @@
+"""Located YAML errors: the contract every user-edited file relies on."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from emufleet.errors import InputError, RoutineValidationError
+from emufleet.yamlio import load_yaml, loads_yaml, validate
+
+
+class Step(pydantic.BaseModel, extra="forbid"):
+    action: str
+    x: int = 0
+
+
+class Doc(pydantic.BaseModel, extra="forbid"):
+    steps: list[Step]
+
+
+def test_unknown_key_points_at_the_key() -> None:
+    data = loads_yaml("steps:\n  - action: Click\n    x: 1\n  - action: Click\n    y: 3\n", "r.yaml")
+    with pytest.raises(RoutineValidationError) as info:
+        validate(Doc, data, "r.yaml", error=RoutineValidationError)
+    assert str(info.value) == "r.yaml:5:5: steps[1].y: unknown key"
+    assert (info.value.line, info.value.col, info.value.field) == (5, 5, "steps[1].y")
+
+
+def test_bad_value_points_at_the_value() -> None:
+    data = loads_yaml("steps:\n  - action: Click\n    x: abc\n", "r.yaml")
+    with pytest.raises(RoutineValidationError, match=r"^r\.yaml:3:8: steps\[0\]\.x: Input should be a valid integer"):
+        validate(Doc, data, "r.yaml", error=RoutineValidationError)
+
+
+def test_duplicate_key_and_syntax_errors_are_located(tmp_path) -> None:
+    with pytest.raises(InputError, match=r"^d\.yaml:2:1: YAML: duplicate key 'a'"):
+        loads_yaml("a: 1\na: 2\n", "d.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\nb: 3\n")
+    with pytest.raises(InputError, match=r"bad\.yaml:\d+:\d+: YAML"):
+        load_yaml(bad)
+
+
+def test_missing_file_names_the_file(tmp_path) -> None:
+    with pytest.raises(InputError, match="nope.yaml: cannot read"):
+        load_yaml(tmp_path / "nope.yaml")
