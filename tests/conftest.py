@@ -1,0 +1,166 @@
+"""Shared fixtures: an isolated real adb server, free simulator ports, and a simulator factory.
+
+* ``adb_server`` (session): the real adb server (the binary ``adbutils._utils.adb_path()`` resolves, normally the
+  one bundled in the adbutils wheel) on a free ``ANDROID_ADB_SERVER_PORT`` with a temporary ``HOME``. Both are
+  set in ``os.environ`` for the whole session, so the ``adb`` CLI run through ``subprocess`` and any
+  ``adbutils.AdbClient()`` created *after* the fixture reach that server. Returns an ``adbutils.AdbClient`` bound
+  to it. ``adb kill-server`` runs at teardown (reference §5.12).
+* ``free_base_port``: a base port such that ``base + 32·i`` is free for ``i < 8`` (never handed out twice in a
+  session, because the adb server keeps retrying ports it was connected to).
+* ``simulator``: a factory ``simulator(instances=1, scenario=None, base_port=None, connect=True)`` returning a
+  started :class:`emufleet.sim.Simulator` whose serials are ``adb connect``-ed and listed as ``device``; every
+  simulator it made is disconnected and stopped at teardown. ``scenario=None`` means the demo scenario when it
+  exists, else the suite's own test scenario (``tests/sim/data/basic``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import adbutils
+
+    from emufleet.sim import Simulator
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_SCENARIO = REPO / "emufleet" / "sim" / "scenarios" / "demo" / "scenario.yaml"
+TEST_SCENARIO = REPO / "tests" / "sim" / "data" / "basic" / "scenario.yaml"
+PORT_STRIDE = 32
+PORTS_PER_BASE = 8
+
+_handed_out: set[int] = set()
+
+
+def default_scenario() -> str:
+    """``"demo"`` once the demo scenario exists, else the path of the suite's own test scenario."""
+    return "demo" if DEMO_SCENARIO.is_file() else str(TEST_SCENARIO)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_free_base_port(count: int = PORTS_PER_BASE) -> int:
+    """A base port ``b`` (20000–59000) with ``b + 32·i`` free for ``i < count``, not handed out before."""
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(20000, 59000)
+        ports = [base + PORT_STRIDE * i for i in range(count)]
+        if any(p in _handed_out for p in ports) or not all(_port_free(p) for p in ports):
+            continue
+        _handed_out.update(ports)
+        return base
+    raise RuntimeError("no free base port found")
+
+
+@pytest.fixture(scope="session")
+def adb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[adbutils.AdbClient]:
+    """A real adb server on an isolated port and ``HOME``; an ``adbutils.AdbClient`` bound to it."""
+    import adbutils
+    from adbutils._utils import adb_path
+
+    adb = adb_path()
+    port = _free_port()
+    home = tmp_path_factory.mktemp("adb-home")
+    overrides = {
+        "ANDROID_ADB_SERVER_PORT": str(port),
+        "ANDROID_ADB_SERVER_HOST": "127.0.0.1",
+        "HOME": str(home),
+        "ADBUTILS_ADB_PATH": adb,  # adbutils' auto-start must launch the same binary
+    }
+    removed = ("ANDROID_USER_HOME", "ANDROID_SDK_HOME", "ANDROID_SERIAL", "ADB_VENDOR_KEYS")
+    saved = {k: os.environ.get(k) for k in (*overrides, *removed)}
+    os.environ.update(overrides)
+    for key in removed:
+        os.environ.pop(key, None)
+    try:
+        subprocess.run([adb, "start-server"], check=True, timeout=30, capture_output=True)
+        client = adbutils.AdbClient(host="127.0.0.1", port=port)
+        client.server_version()
+        yield client
+    finally:
+        subprocess.run([adb, "kill-server"], timeout=30, capture_output=True, check=False)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def free_base_port() -> int:
+    """A base port with ``base + 32·i`` free for ``i < 8``."""
+    return find_free_base_port()
+
+
+def wait_device_state(client: adbutils.AdbClient, serial: str, state: str = "device",
+                      timeout_s: float = 15.0) -> None:
+    """Poll the adb server until ``serial`` is listed with ``state`` (raise ``TimeoutError`` otherwise)."""
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while time.monotonic() < deadline:
+        seen = {info.serial: info.state for info in client.list()}.get(serial)
+        if seen == state:
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{serial}: still {seen!r} after {timeout_s} s, wanted {state!r}")
+
+
+def connect_serial(client: adbutils.AdbClient, serial: str, timeout_s: float = 15.0) -> None:
+    """``adb connect`` (checking the server's text, which never raises) and wait until listed as ``device``."""
+    reply = client.connect(serial, timeout=timeout_s)
+    if "connected to" not in reply or "failed" in reply or "unable" in reply:
+        raise RuntimeError(f"adb connect {serial}: {reply}")
+    wait_device_state(client, serial, "device", timeout_s)
+
+
+@pytest.fixture
+def simulator(adb_server: adbutils.AdbClient, free_base_port: int) -> Iterator[Callable[..., Simulator]]:
+    """Factory: ``simulator(instances=1, scenario=None, base_port=None, connect=True)`` → started Simulator."""
+    from emufleet.sim import Simulator
+
+    made: list[Simulator] = []
+
+    def factory(instances: int = 1, scenario: Any = None, base_port: int | None = None,
+                connect: bool = True, **kwargs: Any) -> Simulator:
+        if base_port is None:
+            base_port = free_base_port if not made else find_free_base_port()
+        sim = Simulator(instances=instances, scenario=scenario if scenario is not None else default_scenario(),
+                        base_port=base_port, **kwargs)
+        sim.start()
+        made.append(sim)
+        if connect:
+            for inst in sim.instances:
+                connect_serial(adb_server, inst.serial)
+        return sim
+
+    yield factory
+    for sim in reversed(made):
+        for inst in sim.instances:
+            try:
+                adb_server.disconnect(inst.serial)
+            except Exception:  # teardown must stop every simulator, whatever the server says
+                pass
+        sim.stop()
