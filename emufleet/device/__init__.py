@@ -1,1 +1,11 @@
-"""See the package README in docs/."""
+"""The device layer: an adbutils-backed :class:`Device` and the emulator backends.
+
+``from emufleet.device import Device, connect`` — see ``docs/architecture.md`` "Device". All adbutils calls go
+through ``emufleet/device/_adb.py`` (errors translated into :mod:`emufleet.errors` there); backends live in
+:mod:`emufleet.device.backends`.
+"""
+
+from emufleet.device.device import Device, connect
+from emufleet.device.interface import DeviceLike, ShellResult
+
+__all__ = ["Device", "DeviceLike", "ShellResult", "connect"]

@@ -1,0 +1,267 @@
+"""The one boundary between emufleet and adbutils: every adbutils call of the device layer goes through here.
+
+Two things live here:
+
+* **Error translation.** :func:`translate_errors` maps adbutils and socket errors onto :mod:`emufleet.errors`
+  (``raise … from exc``), so nothing above this module sees an ``AdbError``.
+* **The fast path** (reference ``adb-device-protocol.md`` §2, §5.10, §6). Stock adbutils addressing a device by
+  serial pays ≈ 21 ms per call: an extra ``host:version`` connection, a ``time.sleep(0.01)`` in
+  ``AdbConnection.close()``, and Nagle delays on multi-``send()`` sync writes. :class:`FastAdbClient` keeps
+  adbutils' own ``AdbConnection`` but enables ``TCP_NODELAY`` and closes without the sleep, and
+  :class:`_TransportDevice` addresses the device by ``transport_id`` (resolved once from ``host:devices-l`` and
+  re-resolved when the server reports the id stale, i.e. after a reconnect). No adbutils global is patched.
+
+:class:`AdbLink` is the small surface :class:`emufleet.device.Device` needs: server state, connect/disconnect,
+shell v2 with exit code, push and pull.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import adbutils
+from adbutils.errors import AdbConnectionError, AdbError, AdbTimeout
+
+from emufleet.errors import (
+    DeviceConnectError,
+    DeviceError,
+    DeviceOfflineError,
+    DeviceTimeoutError,
+)
+
+__all__ = ["AdbLink", "DeviceListing", "FastAdbClient", "ShellOutput", "list_devices", "translate_errors"]
+
+# Substrings of adb server replies meaning "the device is not usable right now" (offline, gone, reconnecting).
+_OFFLINE_MARKERS = ("offline", "not found", "no device", "no devices", "closed", "connection reset", "unauthorized")
+_STALE_TRANSPORT = "no device with transport id"
+
+
+@contextmanager
+def translate_errors(serial: str | None, action: str) -> Iterator[None]:
+    """Run the block, translating adbutils/socket errors into ``DeviceError`` subclasses.
+
+    Raises:
+        DeviceTimeoutError: adbutils ``AdbTimeout`` or a socket timeout.
+        DeviceConnectError: the adb server itself cannot be reached.
+        DeviceOfflineError: the server says offline / not found, or the stream ended early (EOF, reset).
+        DeviceError: any other ``AdbError``.
+    """
+    try:
+        yield
+    except DeviceError:
+        raise
+    except AdbTimeout as exc:
+        raise DeviceTimeoutError(f"{action}: timed out ({exc})", serial=serial) from exc
+    except AdbConnectionError as exc:
+        raise DeviceConnectError(f"{action}: adb server unreachable ({exc})", serial=serial) from exc
+    except AdbError as exc:
+        text = " ".join(str(a) for a in exc.args if isinstance(a, str)) or repr(exc)
+        if any(marker in text.lower() for marker in _OFFLINE_MARKERS):
+            raise DeviceOfflineError(f"{action}: {text}", serial=serial) from exc
+        raise DeviceError(f"{action}: {text}", serial=serial) from exc
+    except TimeoutError as exc:  # socket.timeout raised outside adbutils' own wrappers
+        raise DeviceTimeoutError(f"{action}: timed out", serial=serial) from exc
+    except (EOFError, OSError) as exc:  # the server closed our stream: the device dropped mid-call
+        raise DeviceOfflineError(f"{action}: connection dropped ({exc or type(exc).__name__})",
+                                 serial=serial) from exc
+
+
+class _FastConnection(adbutils.AdbConnection):
+    """adbutils' connection with ``TCP_NODELAY`` and a close that skips the 10 ms sleep."""
+
+    def _create_socket(self) -> socket.socket:
+        sock = super()._create_socket()
+        # Small host-protocol messages and sync's DATA headers otherwise wait on Nagle + delayed ACK (§5.10).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def close(self) -> None:
+        # The base close() does shutdown(SHUT_WR) then sleep(0.01). Our callers have read their reply, so the
+        # socket can go at once; closing it first makes the base shutdown() fail with EBADF, which it catches
+        # (skipping the sleep) before it drops its reference.
+        if not self.closed:
+            self.conn.close()
+        super().close()
+
+
+class FastAdbClient(adbutils.AdbClient):
+    """An ``adbutils.AdbClient`` whose connections are :class:`_FastConnection`.
+
+    ``socket_timeout`` (seconds) applies to calls made without their own timeout (sync push/pull).
+    """
+
+    def __init__(self, host: str | None = None, port: int | None = None,
+                 socket_timeout: float | None = None) -> None:
+        super().__init__(host=host, port=port, socket_timeout=socket_timeout)
+        self._default_timeout = socket_timeout
+
+    def make_connection(self, timeout: float | None = None) -> adbutils.AdbConnection:
+        try:
+            conn = _FastConnection(self.host, self.port)
+        except TimeoutError as exc:
+            raise AdbTimeout("connect to adb server timeout") from exc
+        timeout = timeout or self._default_timeout
+        if timeout:
+            conn.conn.settimeout(timeout)
+        return conn
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceListing:
+    """One line of ``adb devices -l``: serial, state (``device``, ``offline``, …), transport id, model."""
+
+    serial: str
+    state: str
+    transport_id: int | None
+    model: str | None
+
+
+def list_devices(client: adbutils.AdbClient) -> list[DeviceListing]:
+    """Every device the adb server knows, offline ones included (``host:devices-l``).
+
+    Raises:
+        DeviceConnectError: the adb server cannot be reached.
+    """
+    with translate_errors(None, "list devices"):
+        infos = client.list(extended=True)
+    return [DeviceListing(i.serial, i.state, i.transport_id, i.tags.get("model")) for i in infos]
+
+
+def _resolve_transport_id(client: adbutils.AdbClient, serial: str) -> int:
+    """The transport id of ``serial`` (one ``host:devices-l`` round trip).
+
+    Raises:
+        DeviceOfflineError: the serial is not listed, or listed in another state than ``device``.
+    """
+    for info in list_devices(client):
+        if info.serial != serial:
+            continue
+        if info.state != "device" or info.transport_id is None:
+            raise DeviceOfflineError(f"state is {info.state!r}", serial=serial)
+        return info.transport_id
+    raise DeviceOfflineError("not known to the adb server (not connected)", serial=serial)
+
+
+class _TransportDevice(adbutils.AdbDevice):
+    """An ``AdbDevice`` addressed by transport id, re-resolving the id from the serial when it goes stale."""
+
+    def __init__(self, client: adbutils.AdbClient, serial: str) -> None:
+        self._adb_serial = serial
+        self._resolve_lock = threading.Lock()
+        # Both given: adbutils addresses by transport id first, and ``.serial`` stays meaningful.
+        super().__init__(client, serial=serial, transport_id=_resolve_transport_id(client, serial))
+
+    def _resolve(self) -> int:
+        return _resolve_transport_id(self._client, self._adb_serial)
+
+    def open_transport(self, command: str | None = None, timeout: float | None = 600) -> adbutils.AdbConnection:
+        stale = self._transport_id
+        try:
+            return super().open_transport(command, timeout)
+        except AdbError as exc:
+            if _STALE_TRANSPORT not in str(exc):
+                raise
+        # The server never reached the device, so retrying cannot run the command twice.
+        with self._resolve_lock:
+            if self._transport_id == stale:
+                self._transport_id = self._resolve()
+                self._features = {}
+        return super().open_transport(command, timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class ShellOutput:
+    """Raw result of a shell v2 command: stdout, stdout+stderr as received, and the exit code."""
+
+    stdout: bytes
+    output: bytes
+    exit_code: int
+
+
+class AdbLink:
+    """One device, seen through adbutils on the fast or the stock path. Every method translates errors.
+
+    Args:
+        serial: the adb serial (``127.0.0.1:16384``).
+        host, port: the adb server (default: ``ANDROID_ADB_SERVER_HOST``/``_PORT``, else 127.0.0.1:5037).
+        fast: transport-id addressing over :class:`FastAdbClient` (True), or stock adbutils by serial (False).
+        timeout_s: default socket timeout for calls that do not pass their own (sync).
+    """
+
+    def __init__(self, serial: str, *, host: str | None = None, port: int | None = None, fast: bool = True,
+                 timeout_s: float = 30.0) -> None:
+        self.serial = serial
+        self.fast = fast
+        client_type = FastAdbClient if fast else adbutils.AdbClient
+        self.client: adbutils.AdbClient = client_type(host=host, port=port, socket_timeout=timeout_s)
+        self._device: adbutils.AdbDevice | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def device(self) -> adbutils.AdbDevice:
+        """The adbutils device (made on first use; by transport id on the fast path).
+
+        Raises:
+            DeviceOfflineError: fast path only, the serial is not listed as ``device``.
+        """
+        with self._lock:
+            if self._device is None:
+                with translate_errors(self.serial, "open device"):
+                    self._device = (_TransportDevice(self.client, self.serial) if self.fast
+                                    else self.client.device(serial=self.serial))
+            return self._device
+
+    def forget_transport(self) -> None:
+        """Drop the cached adbutils device (after a disconnect/reconnect its transport id changes)."""
+        with self._lock:
+            self._device = None
+
+    def state(self) -> str | None:
+        """The server's state for this serial (``device``, ``offline``, …), or None when not listed."""
+        return next((d.state for d in list_devices(self.client) if d.serial == self.serial), None)
+
+    def connect(self, timeout_s: float) -> str:
+        """``adb connect``; returns the server's reply text (which reports failures instead of raising)."""
+        with translate_errors(self.serial, "adb connect"):
+            return self.client.connect(self.serial, timeout=timeout_s)
+
+    def disconnect(self) -> None:
+        """``adb disconnect`` (no error when the serial was not connected)."""
+        with translate_errors(self.serial, "adb disconnect"):
+            self.client.disconnect(self.serial)
+        self.forget_transport()
+
+    def shell(self, command: str, timeout_s: float) -> ShellOutput:
+        """Run ``command`` over ``shell,v2:`` (adbutils ``shell2``), keeping stdout apart and the exit code.
+
+        Raises:
+            DeviceTimeoutError, DeviceOfflineError (including a stream that ended without an exit status).
+        """
+        with translate_errors(self.serial, f"shell {command[:60]!r}"):
+            result = self.device.shell2(command, timeout=timeout_s, encoding=None, v2=True)
+        return ShellOutput(result.stdout, result.output, result.returncode)
+
+    def push(self, data: bytes, remote_path: str, mode: int) -> None:
+        """Write ``data`` to ``remote_path`` over sync (SEND); ``mode`` is the permission bits, e.g. 0o644."""
+        with translate_errors(self.serial, f"push {remote_path}"):
+            try:
+                self.device.sync.push(data, remote_path, mode=mode)
+            except AdbError as exc:
+                if str(exc) != "FAIL":  # adbutils reads only the status word of a refused SEND
+                    raise
+                raise DeviceError(f"push {remote_path}: refused by the device (permissions?)",
+                                  serial=self.serial) from exc
+
+    def pull(self, remote_path: str) -> bytes:
+        """Read ``remote_path`` over sync (RECV). ``DeviceError`` if the device reports a failure."""
+        with translate_errors(self.serial, f"pull {remote_path}"):
+            try:
+                return self.device.sync.read_bytes(remote_path)
+            except AdbError as exc:
+                if exc.args[-1:] != (remote_path,):  # adbutils raises AdbError(message, path) for a sync FAIL
+                    raise
+                raise DeviceError(f"pull {remote_path}: {exc.args[0]}", serial=self.serial) from exc
