@@ -1,0 +1,48 @@
+"""The demo game's art, drawn by the project: screens, popups, template set and the ``demo`` scenario.
+
+*Prism Deck* is an invented card game (spec and layout: ``docs/demo-game.md``). Everything is original and
+reproducible: ``python -m emufleet.sim.art [--root DIR]`` regenerates, byte for byte,
+
+* ``emufleet/sim/scenarios/demo/screens/*.png``: device screens (540×960 BGR) and popup panels (overlays);
+* ``emufleet/sim/scenarios/demo/scenario.yaml``: the scenario (format: docs/architecture.md, "Scenario YAML");
+* ``templates/images/*.png`` and ``templates/registry.yaml``: the demo template set.
+
+Templates live at the MuMu *window* scale, like real users' sets (digest §4.3): a device screen is resized to the
+277×489 board with ``cv2.INTER_AREA`` under a 45-px title bar (:func:`window_image`); each template is a crop of
+that 277×534 image, its registry region the crop enlarged by :data:`REGION_MARGIN` px. Scenario taps are window-px
+rects inside the drawn buttons.
+
+Usage::
+
+    from emufleet.sim.art import render_states, window_image
+    states = render_states()                      # state name → Canvas(image: 960×540×3 BGR, marks: name → Rect)
+    window = window_image(states["home"].image)   # 534×277×3, the image the templates were cut from
+
+Determinism: no clocks, no numpy RNG; PNGs from ``cv2.imencode`` (no timestamps). The bytes depend on OpenCV's
+drawing and bundled zlib: if an OpenCV upgrade changes them, regenerate and commit (the test says so).
+"""
+
+from ._build import (
+    BOARD,
+    REGION_MARGIN,
+    SCENARIO_DIR,
+    SPACE,
+    STATES,
+    TEMPLATE_DIR,
+    TEMPLATES,
+    TITLE_BAR,
+    WINDOW_SIZE,
+    StateSpec,
+    build,
+    render_states,
+    tap_rect,
+    template_crops,
+    window_image,
+    window_rect,
+    write,
+)
+from ._draw import DEVICE_SIZE, Canvas, Rect
+
+__all__ = ["BOARD", "DEVICE_SIZE", "REGION_MARGIN", "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR",
+           "TITLE_BAR", "WINDOW_SIZE", "Canvas", "Rect", "StateSpec", "build", "render_states", "tap_rect",
+           "template_crops", "window_image", "window_rect", "write"]

@@ -1,0 +1,135 @@
+"""Drawing primitives of the demo art: rectangles, a canvas that records template marks, shapes and text.
+
+All coordinates are device pixels (the 540×960 screen) unless a name says otherwise. Everything is
+deterministic: OpenCV drawing with ``LINE_AA``, gradients in float64, decorations from
+``random.Random(seed).random()`` (a sequence Python guarantees across versions, unlike numpy's streams).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+DEVICE_SIZE = (540, 960)      # device screen, (width, height) px
+MAX_TEMPLATE_W = 134          # device px (≤ 70 window px): longer labels are cropped around their centre
+BGR = tuple[int, int, int]
+
+WHITE, INK, SHADOW = (255, 255, 255), (60, 45, 40), (30, 20, 20)
+PANEL, PANEL_EDGE = (236, 242, 246), (120, 90, 70)
+GOLD, GOLD_EDGE = (40, 200, 250), (20, 110, 170)
+DUPLEX, SIMPLEX, TRIPLEX = cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_TRIPLEX
+
+
+class Rect(NamedTuple):
+    """Half-open pixel rectangle ``[x1, x2) × [y1, y2)``."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+    def shift(self, dx: int, dy: int) -> Rect:
+        return Rect(self.x1 + dx, self.y1 + dy, self.x2 + dx, self.y2 + dy)
+
+    def inset(self, d: int) -> Rect:
+        return Rect(self.x1 + d, self.y1 + d, self.x2 - d, self.y2 - d)
+
+    def intersects(self, other: Rect) -> bool:
+        return self.x1 < other.x2 and other.x1 < self.x2 and self.y1 < other.y2 and other.y1 < self.y2
+
+    @property
+    def center(self) -> tuple[int, int]:
+        return (self.x1 + self.x2) // 2, (self.y1 + self.y2) // 2
+
+
+@dataclass
+class Canvas:
+    """An image being drawn (H×W×3 BGR uint8) and the device rect of each template-bearing element on it."""
+
+    image: np.ndarray
+    marks: dict[str, Rect] = field(default_factory=dict)
+
+    def mark(self, name: str, rect: Rect) -> None:
+        """Record ``rect`` as template ``name``, narrowed around its centre to :data:`MAX_TEMPLATE_W`."""
+        if rect.x2 - rect.x1 > MAX_TEMPLATE_W:
+            cx = rect.center[0]
+            rect = Rect(cx - MAX_TEMPLATE_W // 2, rect.y1, cx + MAX_TEMPLATE_W // 2, rect.y2)
+        self.marks[name] = rect
+
+
+def gradient(size: tuple[int, int], top: BGR, bottom: BGR) -> np.ndarray:
+    """A vertical gradient image of ``size`` (width, height) from ``top`` to ``bottom`` colour."""
+    w, h = size
+    t = np.linspace(0.0, 1.0, h)[:, None]
+    rows = (np.array(top, float) * (1 - t) + np.array(bottom, float) * t).round().astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(rows[:, None, :], w, axis=1))
+
+
+def rrect(img: np.ndarray, r: Rect, radius: int, fill: BGR, border: BGR | None = None, bw: int = 3) -> None:
+    """Rounded rectangle, optionally with a ``bw``-px border."""
+    if border is not None:
+        rrect(img, r, radius, border)
+        r, radius = r.inset(bw), max(radius - bw, 0)
+    x1, y1, x2, y2 = r.x1, r.y1, r.x2 - 1, r.y2 - 1
+    cv2.rectangle(img, (x1 + radius, y1), (x2 - radius, y2), fill, -1)
+    cv2.rectangle(img, (x1, y1 + radius), (x2, y2 - radius), fill, -1)
+    if radius:
+        for cx, cy in ((x1 + radius, y1 + radius), (x2 - radius, y1 + radius),
+                       (x1 + radius, y2 - radius), (x2 - radius, y2 - radius)):
+            cv2.circle(img, (cx, cy), radius, fill, -1, cv2.LINE_AA)
+
+
+def text(img: np.ndarray, label: str, x: int, y: int, scale: float, colour: BGR = WHITE, thick: int = 2,
+         font: int = DUPLEX, align: str = "center", shadow: BGR | None = SHADOW) -> Rect:
+    """Draw ``label`` vertically centred on ``y``, centred on ``x`` or left-aligned at it; return its box."""
+    (w, h), base = cv2.getTextSize(label, font, scale, thick)
+    org = (x - w // 2 if align == "center" else x, y + h // 2)
+    if shadow is not None:
+        cv2.putText(img, label, (org[0] + 2, org[1] + 2), font, scale, shadow, thick, cv2.LINE_AA)
+    cv2.putText(img, label, org, font, scale, colour, thick, cv2.LINE_AA)
+    return Rect(org[0], org[1] - h, org[0] + w, org[1] + base)
+
+
+def button(c: Canvas, name: str, r: Rect, label: str, fill: BGR, scale: float = 0.8) -> None:
+    """A glossy rounded button with a dark border and a white label; marked as template ``name``."""
+    rrect(c.image, r, 14, fill, border=SHADOW, bw=3)
+    gloss = tuple(min(255, v + 45) for v in fill)
+    rrect(c.image, Rect(r.x1 + 7, r.y1 + 6, r.x2 - 7, r.y1 + (r.y2 - r.y1) // 2 - 2), 8, gloss)
+    text(c.image, label, *r.center, scale)
+    c.mark(name, r)
+
+
+def stars(img: np.ndarray, seed: int, n: int, area: Rect, colour: BGR = (230, 220, 200)) -> None:
+    """``n`` small dots scattered over ``area`` from a fixed ``seed``."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        x = area.x1 + int(rng.random() * (area.x2 - area.x1))
+        y = area.y1 + int(rng.random() * (area.y2 - area.y1))
+        cv2.circle(img, (x, y), 1 + int(rng.random() * 2.5), colour, -1, cv2.LINE_AA)
+
+
+def poly(img: np.ndarray, pts: Sequence[tuple[float, float]], colour: BGR) -> None:
+    """A filled anti-aliased polygon through float points (rounded to pixels)."""
+    cv2.fillPoly(img, [np.array(pts, np.float64).round().astype(np.int32)], colour, cv2.LINE_AA)
+
+
+def star(img: np.ndarray, cx: int, cy: int, r: int, colour: BGR) -> None:
+    """A filled five-pointed star of outer radius ``r`` centred on (cx, cy)."""
+    pts = [(cx + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / 5),
+            cy - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / 5)) for i in range(10)]
+    poly(img, pts, colour)
+
+
+def card_shape(img: np.ndarray, cx: int, cy: int, w: int, h: int, angle: float, fill: BGR, edge: BGR) -> None:
+    """A card silhouette ``w``×``h`` rotated by ``angle`` degrees, with a 6-px ``edge`` frame."""
+    a = math.radians(angle)
+    for half_w, half_h, colour in ((w / 2, h / 2, edge), (w / 2 - 6, h / 2 - 6, fill)):
+        pts = [(cx + dx * math.cos(a) - dy * math.sin(a), cy + dx * math.sin(a) + dy * math.cos(a))
+               for dx, dy in ((-half_w, -half_h), (half_w, -half_h), (half_w, half_h), (-half_w, half_h))]
+        poly(img, pts, colour)

@@ -1,0 +1,163 @@
+"""The demo game's committed art, template set and scenario are reproducible and consistent with each other.
+
+Ground truth comes from the generator (`emufleet.sim.art`: where each element is drawn); the committed files are
+read the way users' files are (PyYAML + ``cv2.imread``), so a hand edit or a stale file fails here. Matching uses
+plain ``cv2.matchTemplate(TM_CCOEFF_NORMED)`` inside each registry region; the production matcher is
+``emufleet.vision``'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from emufleet.settings import GameSettings
+from emufleet.sim import art
+from emufleet.sim.render import Renderer
+from emufleet.sim.scenario import load_scenario
+
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY = REPO / art.TEMPLATE_DIR / "registry.yaml"
+SCENARIO = REPO / art.SCENARIO_DIR / "scenario.yaml"
+FP_MARGIN = 0.25        # a template scores at least this much below its threshold where it is not shown
+BOARD_MARGIN = 0.1      # … and anywhere on the board away from its own place
+W, H = art.WINDOW_SIZE
+DW, DH = art.DEVICE_SIZE
+
+
+@pytest.fixture(scope="module")
+def states() -> dict[str, art.Canvas]:
+    return art.render_states()
+
+
+@pytest.fixture(scope="module")
+def windows(states: dict[str, art.Canvas]) -> dict[str, np.ndarray]:
+    return {name: art.window_image(canvas.image) for name, canvas in states.items()}
+
+
+@pytest.fixture(scope="module")
+def registry() -> dict[str, Any]:
+    return yaml.safe_load(REGISTRY.read_text())
+
+
+@pytest.fixture(scope="module")
+def scenario() -> dict[str, Any]:
+    return yaml.safe_load(SCENARIO.read_text())
+
+
+def _templates(registry: dict[str, Any]) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
+    folder = REGISTRY.parent / registry["images"]
+    return {t["name"]: (t, cv2.imread(str(folder / t["path"]), cv2.IMREAD_COLOR)) for t in registry["templates"]}
+
+
+def _best(window: np.ndarray, tpl: np.ndarray, region: dict[str, int]) -> tuple[float, tuple[int, int]]:
+    """Best score and its window-px top-left inside ``region``."""
+    crop = window[region["y1"]:region["y2"], region["x1"]:region["x2"]]
+    _, score, _, (x, y) = cv2.minMaxLoc(cv2.matchTemplate(crop, tpl, cv2.TM_CCOEFF_NORMED))
+    return score, (region["x1"] + x, region["y1"] + y)
+
+
+def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
+    written = {p.relative_to(tmp_path) for p in art.write(tmp_path)}
+    committed = {p.relative_to(REPO) for d in (art.SCENARIO_DIR, art.TEMPLATE_DIR) for p in (REPO / d).rglob("*")
+                 if p.is_file()}
+    assert written == committed, "generated and committed files differ: run `python -m emufleet.sim.art`"
+    for rel in sorted(written):
+        a, b = (tmp_path / rel).read_bytes(), (REPO / rel).read_bytes()
+        if rel.suffix == ".png" and a != b:
+            same_pixels = np.array_equal(cv2.imdecode(np.frombuffer(a, np.uint8), cv2.IMREAD_UNCHANGED),
+                                         cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_UNCHANGED))
+            hint = "same pixels, other PNG encoder bytes (OpenCV/zlib upgrade?)" if same_pixels else "pixels differ"
+            pytest.fail(f"{rel}: {hint}; regenerate with `python -m emufleet.sim.art` and commit")
+        assert a == b, f"{rel} differs from the generator's output: run `python -m emufleet.sim.art`"
+
+
+def test_registry_header_and_template_sizes(registry: dict[str, Any]) -> None:
+    assert registry["version"] == 1
+    assert registry["coordinate_space"] == {"width": W, "height": H, "title_bar": art.TITLE_BAR,
+                                            "device_width": DW, "device_height": DH}
+    templates = _templates(registry)
+    assert list(templates) == list(art.TEMPLATES)
+    for name, (entry, image) in templates.items():
+        assert set(entry) == {"name", "path", "threshold", "region", "preload"}
+        assert image is not None and image.ndim == 3, name
+        h, w = image.shape[:2]
+        assert 15 <= w <= 70 and 10 <= h, (name, w, h)
+        g = entry["region"]
+        assert 0 <= g["x1"] and g["x2"] <= W and art.TITLE_BAR <= g["y1"] and g["y2"] <= H, name
+        assert g["x2"] - g["x1"] >= w + 2 and g["y2"] - g["y1"] >= h + 2, f"{name}: region barely fits"
+
+
+@pytest.mark.parametrize("name", list(art.TEMPLATES))
+def test_template_found_in_its_region_only_where_shown(name: str, registry: dict[str, Any],
+                                                       states: dict[str, art.Canvas],
+                                                       windows: dict[str, np.ndarray]) -> None:
+    entry, tpl = _templates(registry)[name]
+    shown = [s for s, canvas in states.items() if name in canvas.marks]
+    assert shown, f"{name} is drawn on no state"
+    expected = art.window_rect(states[shown[0]].marks[name])
+    for state, window in windows.items():
+        score, top_left = _best(window, tpl, entry["region"])
+        if state in shown:
+            assert score >= entry["threshold"], (state, score)
+            assert top_left == (expected.x1, expected.y1), state
+        else:
+            assert score <= entry["threshold"] - FP_MARGIN, (state, score)
+
+
+@pytest.mark.parametrize("name", list(art.TEMPLATES))
+def test_template_unique_on_the_whole_board(name: str, registry: dict[str, Any], states: dict[str, art.Canvas],
+                                            windows: dict[str, np.ndarray]) -> None:
+    entry, tpl = _templates(registry)[name]
+    for state, window in windows.items():
+        scores = cv2.matchTemplate(window[art.TITLE_BAR:], tpl, cv2.TM_CCOEFF_NORMED)
+        if name in states[state].marks:   # blank out the true place and its close neighbours
+            r = art.window_rect(states[state].marks[name])
+            y, x = r.y1 - art.TITLE_BAR, r.x1
+            scores[max(y - 6, 0):y + 7, max(x - 6, 0):x + 7] = -1
+        assert scores.max() <= entry["threshold"] - BOARD_MARGIN, (state, float(scores.max()))
+
+
+def test_simulator_renders_the_drawn_screens(states: dict[str, art.Canvas]) -> None:
+    scenario = load_scenario("demo")
+    assert scenario.path == SCENARIO and list(scenario.states) == list(art.STATES)
+    assert (scenario.initial, scenario.on_app_start, scenario.on_app_stop) == ("launcher", "splash", "launcher")
+    renderer = Renderer(scenario)
+    for name, canvas in states.items():
+        assert np.array_equal(renderer.frame(name).bgr, canvas.image), name
+
+
+def test_scenario_transitions_follow_the_spec(scenario: dict[str, Any]) -> None:
+    assert scenario["template_set"] == "../../../../templates/registry.yaml"
+    for name, spec in art.STATES.items():
+        raw = scenario["states"][name]
+        assert [t["to"] for t in raw.get("taps", [])] == [to for _, to in spec.taps], name
+        after = (raw["after"]["ms"], raw["after"]["to"]) if "after" in raw else None
+        assert after == spec.after, name
+        assert raw.get("keys", {}) == dict(spec.keys), name
+        if spec.requires_account:
+            assert raw["requires_file"] == {"path": GameSettings().prefs_path, "else": spec.requires_account}
+
+
+def test_taps_land_on_the_buttons_they_press(states: dict[str, art.Canvas], registry: dict[str, Any],
+                                             windows: dict[str, np.ndarray]) -> None:
+    """Each tap rect, as the simulator maps it to device px, lies on its drawn button, which matching finds."""
+    templates = _templates(registry)
+    scenario = load_scenario("demo")
+    for name, spec in art.STATES.items():
+        for rule, (target, _) in zip(scenario.states[name].taps, spec.taps, strict=True):
+            if target == art.BOARD:
+                assert (rule.x1, rule.y1, rule.x2, rule.y2) == (0, 0, DW, DH)
+                continue
+            button = states[name].marks[target]
+            assert button.x1 <= rule.x1 < rule.x2 <= button.x2, (name, target, rule, button)
+            assert button.y1 <= rule.y1 < rule.y2 <= button.y2, (name, target, rule, button)
+            entry, tpl = templates[target]
+            score, top_left = _best(windows[name], tpl, entry["region"])
+            centre = art.SPACE.device_point(top_left[0] + tpl.shape[1] / 2, top_left[1] + tpl.shape[0] / 2)
+            assert score >= entry["threshold"] and rule.contains(*centre), (name, target, centre, rule)
