@@ -1,0 +1,278 @@
+"""Group definitions: the saved blueprint of a bot group (digest §9.2; seed ``002_…`` ``BotGroupDefinition``).
+
+A definition says *what a group should do*; a running group is a Prefect flow run of ``launch_group`` and lives
+only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/demo.yaml``)::
+
+    version: 1
+    name: demo
+    description: Four bots cycling through the sample accounts
+    routine: demo/account_cycle          # routine registry key, without .yaml (digest §9.2 docs defect)
+    routine_config: {packs: "1"}         # variable overrides, merged over the routine's config (§11.2 #1 fixed)
+    backend: simulator                   # emulator backend: simulator | adb | mumu
+    backend_options: {}
+    instances: [0, 1, 2, 3]              # preference order: instance indexes or serials
+    bots: 4                              # 1..len(instances)
+    pools: [demo]                        # account pools, tried in order
+    launch:
+      validate_routine: true
+      validate_templates: true
+      validate_emulators: true
+      refresh_pools: false               # the seed's pre-launch refresh prompt, as an option
+      on_conflict: skip                  # skip | abort | cancel | ask
+      stagger: 2s
+      emulator_timeout: 60s
+      restart_policy: {mode: on_failure, max_restarts: 3, initial_delay: 1s, max_delay: 30s, backoff_factor: 2}
+
+Durations accept ``500ms``, ``2s``, ``5m``, ``1h`` or a bare number of seconds; parsed values are seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "GroupDefinition",
+    "InstanceRef",
+    "LaunchOptions",
+    "LaunchOverrides",
+    "OnConflict",
+    "RestartMode",
+    "RestartPolicy",
+    "parse_seconds",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_seconds(value: Any) -> float:
+    """Parse a group-file duration into seconds (≥ 0): a number of seconds or ``"<n>[ms|s|m|h]"``.
+
+    Raises:
+        ValueError: not a duration, or negative.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _FACTORS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+#: Seconds (float ≥ 0), written as ``2s``/``500ms``/``5m`` or a bare number of seconds.
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
+#: An instance: its index in the emulator backend (``int ≥ 0``) or its adb serial (``"127.0.0.1:16384"``).
+InstanceRef = Annotated[int | str, Field(union_mode="left_to_right")]
+
+
+class OnConflict(StrEnum):
+    """What to do when a wanted instance is locked by another flow run (digest §9.3 phase 2)."""
+
+    SKIP = "skip"      # move on to the next instance of the preference list
+    ABORT = "abort"    # fail the launch (InstanceConflictError)
+    CANCEL = "cancel"  # cancel the other run's bot on that instance, then take it
+    ASK = "ask"        # pause the launch flow run; the operator chooses in the Prefect UI
+
+
+class RestartMode(StrEnum):
+    """When a bot's routine is started again (digest §9.4; seed ``000_…`` restart policies)."""
+
+    NEVER = "never"
+    ON_FAILURE = "on_failure"
+    ALWAYS = "always"  # also after a successful run, until the cap or the pool runs dry
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RestartPolicy(_Strict):
+    """Restart policy of every bot of a group.
+
+    ``max_restarts`` caps the restarts of one bot within one launch (0 = never restarted); the delay before
+    restart *n* (1-based) is ``min(initial_delay · backoff_factor^(n−1), max_delay)`` seconds. The seed's loop
+    slept through a stop (§9.4 defect); ours wakes on stop and cancellation.
+    """
+
+    mode: RestartMode = RestartMode.ON_FAILURE
+    max_restarts: int = Field(default=5, ge=0, le=1000)
+    initial_delay: Seconds = 10.0
+    max_delay: Seconds = 300.0
+    backoff_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+
+    @model_validator(mode="after")
+    def _delays(self) -> RestartPolicy:
+        if self.initial_delay > self.max_delay:
+            raise ValueError("initial_delay must not exceed max_delay")
+        return self
+
+    def delay_s(self, restart: int) -> float:
+        """Seconds to wait before restart number ``restart`` (1-based)."""
+        if restart < 1:
+            raise ValueError("restart numbers start at 1")
+        return min(self.initial_delay * self.backoff_factor ** (restart - 1), self.max_delay)
+
+    def should_restart(self, *, succeeded: bool, restarts_done: int) -> bool:
+        """Whether to start the routine again after an attempt that ``succeeded`` (or failed)."""
+        if restarts_done >= self.max_restarts or self.mode is RestartMode.NEVER:
+            return False
+        return self.mode is RestartMode.ALWAYS or not succeeded
+
+
+class LaunchOptions(_Strict):
+    """How a group is launched (digest §9.2 ``launch_options``; every option is live, unlike the seed's)."""
+
+    validate_routine: bool = True
+    validate_templates: bool = True
+    validate_emulators: bool = True
+    refresh_pools: bool = False
+    on_conflict: OnConflict = OnConflict.SKIP
+    ask_timeout: Seconds = Field(default=3600.0, gt=0)
+    stagger: Seconds = 5.0
+    emulator_timeout: Seconds = Field(default=60.0, gt=0)
+    account_timeout: Seconds = 5.0
+    restart_policy: RestartPolicy = RestartPolicy()
+
+
+class GroupDefinition(_Strict):
+    """A saved group: routine, instances, bot count, pools, launch options (digest §9.2).
+
+    Raises (through :func:`emufleet.groups.load_group`): ``GroupValidationError`` located at the bad node.
+    """
+
+    version: Literal[1] = 1
+    name: str
+    description: str = ""
+    routine: str = Field(min_length=1)
+    routine_config: dict[str, str] = Field(default_factory=dict)
+    backend: str = "adb"
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    instances: list[InstanceRef] = Field(min_length=1)
+    bots: int = Field(ge=1)
+    pools: list[str] = Field(default_factory=list)
+    max_accounts: int | None = Field(default=None, ge=1)
+    launch: LaunchOptions = LaunchOptions()
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use 1–64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+    @field_validator("routine")
+    @classmethod
+    def _routine(cls, value: str) -> str:
+        if value.endswith((".yaml", ".yml")):
+            raise ValueError("a routine key has no extension (write 'farming/main_loop', not '….yaml')")
+        return value
+
+    @field_validator("routine_config", mode="before")
+    @classmethod
+    def _config_strings(cls, value: Any) -> Any:
+        # Variables are strings in the routine engine (digest §2.2); accept YAML numbers/booleans as written.
+        if isinstance(value, dict):
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+        return value
+
+    @field_validator("instances")
+    @classmethod
+    def _instances(cls, value: list[int | str]) -> list[int | str]:
+        seen: set[int | str] = set()
+        for item in value:
+            if isinstance(item, int) and item < 0:
+                raise ValueError(f"instance index {item} is negative")
+            if isinstance(item, str) and not item.strip():
+                raise ValueError("an instance serial cannot be empty")
+            if item in seen:
+                raise ValueError(f"instance {item!r} is listed twice")
+            seen.add(item)
+        return value
+
+    @field_validator("pools")
+    @classmethod
+    def _pools(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a pool is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _bot_count(self) -> GroupDefinition:
+        if self.bots > len(self.instances):
+            raise ValueError(f"bots ({self.bots}) exceeds the number of instances ({len(self.instances)})")
+        return self
+
+    def with_overrides(self, overrides: LaunchOverrides | None) -> GroupDefinition:
+        """A validated copy with ``overrides`` applied (digest §9.9; ``routine_config`` is merged, not replaced).
+
+        Raises:
+            ValueError (pydantic ``ValidationError``): the result is not a valid definition.
+        """
+        if overrides is None:
+            return self
+        data = self.model_dump()
+        launch = data["launch"]
+        if overrides.bots is not None:
+            data["bots"] = overrides.bots
+        if overrides.instances is not None:
+            data["instances"] = list(overrides.instances)
+            if overrides.bots is None:
+                data["bots"] = min(self.bots, len(overrides.instances))
+        if overrides.pools is not None:
+            data["pools"] = list(overrides.pools)
+        if overrides.routine_config:
+            data["routine_config"] = {**self.routine_config, **overrides.routine_config}
+        if overrides.max_accounts is not None:
+            data["max_accounts"] = overrides.max_accounts
+        if overrides.backend is not None:
+            data["backend"] = overrides.backend
+        if overrides.backend_options:
+            data["backend_options"] = {**self.backend_options, **overrides.backend_options}
+        for key in ("on_conflict", "stagger", "emulator_timeout", "refresh_pools"):
+            value = getattr(overrides, key)
+            if value is not None:
+                launch[key] = value
+        if overrides.restart_policy is not None:
+            launch["restart_policy"] = overrides.restart_policy.model_dump()
+        return GroupDefinition.model_validate(data)
+
+    def stamped(self, *, now: datetime | None = None) -> GroupDefinition:
+        """A copy with ``updated_at`` (and ``created_at`` when unset) set to ``now`` (UTC)."""
+        now = now or datetime.now(UTC).replace(microsecond=0)
+        return self.model_copy(update={"created_at": self.created_at or now, "updated_at": now})
+
+
+class LaunchOverrides(BaseModel):
+    """Per-launch changes to a definition (digest §9.9); ``None`` keeps the definition's value.
+
+    This is the ``overrides`` parameter of the ``launch_group`` flow, rendered as a form by the Prefect UI.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    bots: int | None = Field(default=None, ge=1, description="number of bots to start")
+    instances: list[InstanceRef] | None = Field(default=None, description="instance indexes or serials, in order")
+    pools: list[str] | None = Field(default=None, description="account pools, in order")
+    routine_config: dict[str, str] = Field(default_factory=dict, description="merged over the definition's")
+    max_accounts: int | None = Field(default=None, ge=1, description="stop leasing after this many accounts")
+    on_conflict: OnConflict | None = None
+    stagger: float | None = Field(default=None, ge=0, description="seconds between bot starts")
+    emulator_timeout: float | None = Field(default=None, gt=0, description="seconds to wait for an instance")
+    refresh_pools: bool | None = Field(default=None, description="refresh the pools before launching")
+    restart_policy: RestartPolicy | None = None
+    backend: str | None = Field(default=None, description="emulator backend: simulator | adb | mumu")
+    backend_options: dict[str, Any] | None = Field(default=None, description="merged over the definition's")

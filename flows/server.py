@@ -1,0 +1,210 @@
+"""The one Prefect server every emufleet process talks to (never Prefect's ephemeral mode).
+
+Ephemeral mode costs ≈ 15 s per process, hides runs from the UI and loses task runs at exit
+(``reference/prefect-notes.md``), so :func:`ensure_server` either uses ``PREFECT_API_URL`` when it is set, or
+reuses the server a previous command started (recorded in ``<state>/prefect/server.json``), or starts
+``prefect server start`` as a subprocess with:
+
+* ``PREFECT_HOME=<state>/prefect`` (its SQLite database and logs live with emufleet's state);
+* analytics off (``PREFECT_SERVER_ANALYTICS_ENABLED=false``, ``DO_NOT_TRACK=1``), so an offline machine logs no
+  ERROR;
+* ``PREFECT_UI_API_URL`` pointing at the chosen port, so the UI works on any port, not only 4200;
+* file-backed concurrency leases, so instance locks survive a server restart instead of leaking.
+
+Call :func:`use_server` **before** ``import prefect`` in a process (Prefect reads its settings at import); the
+CLI imports the flows lazily for that reason. This module never imports Prefect itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from emufleet.errors import OrchestrationError
+from emufleet.settings import state_dir
+
+__all__ = ["PrefectServer", "ensure_server", "health_ok", "server_env", "start_server", "stop_server", "use_server"]
+
+DEFAULT_PORT = 4200
+_RECORD = "server.json"
+
+
+@dataclass(frozen=True, slots=True)
+class PrefectServer:
+    """A Prefect API this process uses: ``api_url`` (``…/api``), the UI's URL, and the pid when we started it."""
+
+    api_url: str
+    ui_url: str
+    pid: int | None = None
+    home: str | None = None
+    owned: bool = False  # True when this process started it (and so must stop it)
+
+    def flow_run_url(self, flow_run_id: object) -> str:
+        """The flow run's page in the Prefect UI."""
+        return f"{self.ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def health_ok(api_url: str, timeout_s: float = 2.0) -> bool:
+    """Whether ``GET <api_url>/health`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout_s) as reply:  # noqa: S310
+            return reply.status == 200
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def _free_port(preferred: int | None) -> int:
+    candidates = [preferred] if preferred else []
+    for port in [*candidates, 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OrchestrationError("no free TCP port for the Prefect server")
+
+
+def server_env(home: Path, port: int) -> dict[str, str]:
+    """Environment of a ``prefect server start`` on ``127.0.0.1:port`` with ``PREFECT_HOME=home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
+        "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
+    })
+    return env
+
+
+def start_server(home: str | Path | None = None, port: int | None = None, *, timeout_s: float = 90.0,
+                 record: bool = True) -> PrefectServer:
+    """Start ``prefect server start`` on ``127.0.0.1`` and wait until ``/api/health`` answers.
+
+    Args:
+        home: ``PREFECT_HOME`` (default ``<state>/prefect``); the server's SQLite database lives there.
+        port: TCP port (default 4200 when free, else any free port).
+        timeout_s: how long to wait for health (a fresh database takes ≈ 9 s on 2 cores).
+        record: write ``home/server.json`` so later commands reuse this server.
+
+    Raises:
+        OrchestrationError: the server exited or did not answer in time (the log file is named).
+    """
+    home_path = Path(home) if home is not None else state_dir() / "prefect"
+    home_path.mkdir(parents=True, exist_ok=True)
+    port = _free_port(DEFAULT_PORT) if port is None else port
+    log_path = home_path / "server.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
+             "--analytics-off"],
+            env=server_env(home_path, port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the server in order
+        )
+    api_url = f"http://127.0.0.1:{port}/api"
+    server = PrefectServer(api_url=api_url, ui_url=f"http://127.0.0.1:{port}", pid=proc.pid, home=str(home_path),
+                           owned=True)
+    deadline = time.monotonic() + timeout_s
+    while not health_ok(api_url, timeout_s=1.0):
+        if proc.poll() is not None:
+            raise OrchestrationError(f"prefect server exited with code {proc.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            stop_server(server)
+            raise OrchestrationError(f"prefect server did not answer within {timeout_s:.0f} s; see {log_path}")
+        time.sleep(0.25)
+    if record:
+        (home_path / _RECORD).write_text(json.dumps(asdict(server)), encoding="utf-8")
+    return server
+
+
+def _recorded(home: Path) -> PrefectServer | None:
+    try:
+        data = json.loads((home / _RECORD).read_text(encoding="utf-8"))
+        server = PrefectServer(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+    if server.pid is None or not _alive(server.pid) or not health_ok(server.api_url):
+        return None
+    return server
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ensure_server(home: str | Path | None = None, port: int | None = None, *,
+                  timeout_s: float = 90.0) -> PrefectServer:
+    """The Prefect server to use: ``PREFECT_API_URL`` if set, else a recorded live one, else a new one.
+
+    A reused server is reported with ``owned=False`` (another command started it; leave it running).
+
+    Raises:
+        OrchestrationError: ``PREFECT_API_URL`` is set but does not answer, or a new server failed to start.
+    """
+    external = os.environ.get("PREFECT_API_URL")
+    if external:
+        if not health_ok(external, timeout_s=5.0):
+            raise OrchestrationError(f"PREFECT_API_URL={external} does not answer /health")
+        ui = os.environ.get("PREFECT_UI_URL") or external.rstrip("/").removesuffix("/api")
+        return PrefectServer(api_url=external, ui_url=ui)
+    home_path = Path(home) if home is not None else state_dir() / "prefect"
+    existing = _recorded(home_path)
+    if existing is not None:
+        return PrefectServer(api_url=existing.api_url, ui_url=existing.ui_url, pid=existing.pid,
+                             home=existing.home, owned=False)
+    return start_server(home_path, port, timeout_s=timeout_s)
+
+
+def use_server(server: PrefectServer) -> None:
+    """Point this process (and its children) at ``server``; call it before ``import prefect``."""
+    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_UI_URL"] = server.ui_url
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if server.home:
+        os.environ.setdefault("PREFECT_HOME", server.home)
+
+
+def stop_server(server: PrefectServer, *, timeout_s: float = 20.0) -> None:
+    """Stop a server this process started (its own pid only; SIGTERM, then SIGKILL after ``timeout_s``)."""
+    if not server.owned or server.pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)  # the server runs uvicorn children in its own session
+    deadline = time.monotonic() + timeout_s
+    while _alive(server.pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(server.pid, os.WNOHANG)[0]:
+                break
+        time.sleep(0.1)
+    if _alive(server.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(server.pid, 0)
+    if server.home:
+        record = Path(server.home) / _RECORD
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(record.read_text(encoding="utf-8")).get("pid") == server.pid:
+                record.unlink()

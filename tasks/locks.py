@@ -1,0 +1,208 @@
+"""Instance locks: one Prefect global concurrency limit of 1 per serial, held through a renewable lease.
+
+Why Prefect and not our own table: the limit lives on the Prefect server, so two flow runs, even on two hosts,
+can never drive one device (DESIGN "Instances are locked through Prefect global concurrency limits").
+
+* Lock = a lease on one slot of the limit ``instance:<serial>`` (``increment-with-lease``). The holder renews it
+  (:class:`LockKeeper`); a killed holder's lease expires after :data:`LEASE_S` seconds and the server's lease
+  repossessor frees the slot.
+* Claim = the tag ``instance:<serial>`` on the holder's flow run, written *before* the slot is taken. It tells
+  who holds an instance (``on_conflict: cancel``) and lets :func:`reconcile` tell a live lock from a slot leaked by a
+  server restart (a restart forgets in-memory leases but not ``active_slots``: ``reference/prefect-notes.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder, FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
+
+__all__ = ["LEASE_S", "LIMIT_PREFIX", "LIVE_STATES", "InstanceLock", "LockKeeper", "claim", "holders",
+           "limit_name", "reconcile", "release", "try_acquire", "unclaim"]
+
+LIMIT_PREFIX = "instance:"
+LEASE_S = 60.0  # the server's minimum; renewed every LEASE_S / 4
+LIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
+_log = logging.getLogger(__name__)
+
+
+def limit_name(serial: str) -> str:
+    """The concurrency limit (and claim tag) of an instance: ``instance:<serial>``."""
+    return f"{LIMIT_PREFIX}{serial}"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLock:
+    """A held instance lock: the serial and the lease that occupies its limit's one slot."""
+
+    serial: str
+    lease_id: UUID
+
+    @property
+    def name(self) -> str:
+        return limit_name(self.serial)
+
+
+async def _ensure_limit(client: PrefectClient, name: str) -> None:
+    try:
+        await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    except ObjectAlreadyExists:
+        pass
+
+
+async def claim(client: PrefectClient, flow_run_id: UUID, serial: str) -> None:
+    """Tag ``flow_run_id`` with the instance's claim tag (before taking its slot)."""
+    run = await client.read_flow_run(flow_run_id)
+    tag = limit_name(serial)
+    if tag not in run.tags:
+        await client.update_flow_run(flow_run_id, tags=[*run.tags, tag])
+
+
+async def unclaim(client: PrefectClient, flow_run_id: UUID, serial: str) -> None:
+    """Remove the instance's claim tag from ``flow_run_id``."""
+    run = await client.read_flow_run(flow_run_id)
+    tag = limit_name(serial)
+    if tag in run.tags:
+        await client.update_flow_run(flow_run_id, tags=[t for t in run.tags if t != tag])
+
+
+async def try_acquire(client: PrefectClient, serial: str, *, holder: UUID | None) -> InstanceLock | None:
+    """Take the instance's slot if it is free; ``None`` if another holder has it (HTTP 423). Never waits.
+
+    ``holder`` (the flow run id) is recorded with the lease and should already carry the claim tag.
+    """
+    name = limit_name(serial)
+    await _ensure_limit(client, name)
+    try:
+        reply = await client.increment_concurrency_slots_with_lease(
+            names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S,
+            holder=ConcurrencyLeaseHolder(type="flow_run", id=holder) if holder else None,
+        )
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code == 423:
+            return None
+        raise
+    return InstanceLock(serial=serial, lease_id=UUID(reply.json()["lease_id"]))
+
+
+async def release(client: PrefectClient, lock: InstanceLock) -> None:
+    """Free the lock's slot (idempotent: an expired or already released lease is a no-op)."""
+    await client.release_concurrency_slots_with_lease(lock.lease_id)
+
+
+async def holders(client: PrefectClient, serial: str, *, exclude: Iterable[UUID] = ()) -> list[FlowRun]:
+    """Live (not final) flow runs claiming ``serial``, oldest first, except ``exclude``."""
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[limit_name(serial)]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES)),
+        ),
+        limit=50,
+    )
+    skip = set(exclude)
+    return sorted((r for r in runs if r.id not in skip), key=lambda r: r.created or r.expected_start_time)
+
+
+async def reconcile(client: PrefectClient, serials: Iterable[str] | None = None) -> list[str]:
+    """Reset instance limits whose slot is taken although no live flow run claims the instance.
+
+    Call at launch start-up: a Prefect server restart leaks every slot held at that moment (in-memory leases
+    are lost, ``active_slots`` is not), and a leaked slot would block its instance forever. A claim is written
+    before a slot is taken, so a lock being acquired right now is never reset; a claimer that ended less than a
+    lease ago is left to its lease's expiry. Returns the serials reset.
+    """
+    wanted = set(serials) if serials is not None else None
+    limits = []
+    offset = 0
+    while True:
+        page = await client.read_global_concurrency_limits(limit=200, offset=offset)
+        limits.extend(page)
+        if len(page) < 200:
+            break
+        offset += 200
+    reset: list[str] = []
+    for limit in limits:
+        if not limit.name.startswith(LIMIT_PREFIX) or limit.active_slots <= 0:
+            continue
+        serial = limit.name.removeprefix(LIMIT_PREFIX)
+        if wanted is not None and serial not in wanted:
+            continue
+        if await holders(client, serial) or await _recently_ended(client, serial):
+            continue
+        await client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
+        reset.append(serial)
+    return reset
+
+
+async def _recently_ended(client: PrefectClient, serial: str) -> bool:
+    # A claimer that ended less than a lease ago may still own an unexpired lease: resetting now would let the
+    # lease's later expiry free the *next* holder's slot. Its lease expires by itself; leave it alone.
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[limit_name(serial)])),
+        sort=FlowRunSort.END_TIME_DESC, limit=1,
+    )
+    if not runs or runs[0].end_time is None:
+        return False
+    return runs[0].end_time > datetime.now(UTC) - timedelta(seconds=LEASE_S + 15)
+
+
+class LockKeeper:
+    """Renews the leases of every lock of this process until they are released (one asyncio task).
+
+    A lock keeps being renewed while its bot runs, pauses or waits for a restart, and only stops when
+    :meth:`discard` is called (after release). A renewal refused because the lease is gone (server restart) is
+    logged: the slot stays occupied, and the next launch's :func:`reconcile` frees it once the bot is gone.
+    """
+
+    def __init__(self, interval_s: float = LEASE_S / 4) -> None:
+        self.interval_s = interval_s
+        self._locks: dict[str, InstanceLock] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def locks(self) -> list[InstanceLock]:
+        return list(self._locks.values())
+
+    def add(self, lock: InstanceLock) -> None:
+        self._locks[lock.serial] = lock
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="emufleet-lock-keeper")
+
+    def discard(self, serial: str) -> None:
+        self._locks.pop(serial, None)
+
+    async def _run(self) -> None:
+        async with get_client() as client:
+            while self._locks:
+                await asyncio.sleep(self.interval_s)
+                for lock in list(self._locks.values()):
+                    try:
+                        await client.renew_concurrency_lease(lock.lease_id, lease_duration=LEASE_S)
+                    except (PrefectHTTPStatusError, ObjectNotFound) as exc:
+                        _log.warning("instance %s: lease %s not renewed: %s", lock.serial, lock.lease_id, exc)
+                    except Exception as exc:  # the server may be briefly unreachable: retry next round
+                        _log.warning("instance %s: lease renewal failed: %s", lock.serial, exc)
+
+    async def close(self) -> None:
+        """Stop renewing (the locks' leases then expire unless released)."""
+        self._locks.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,1 @@
+"""Orchestration suite: group definitions, Prefect flows, instance locks."""

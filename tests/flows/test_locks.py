@@ -1,0 +1,64 @@
+"""Instance locks on the session Prefect server: exclusive, released, and reconciled after a leak."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.states import Cancelled
+
+from flows.server import PrefectServer
+from tasks.locks import claim, holders, limit_name, reconcile, release, try_acquire, unclaim
+
+pytestmark = pytest.mark.prefect
+
+
+@flow(name="lock-holder")
+def _holder() -> None:
+    """Only used to create flow runs that claim instances."""
+
+
+def test_lock_is_exclusive_and_released(prefect_server: PrefectServer) -> None:
+    serial = f"127.0.0.1:{uuid.uuid4().int % 50000 + 1024}"
+
+    async def scenario() -> None:
+        async with get_client() as client:
+            first = await try_acquire(client, serial, holder=None)
+            assert first is not None and first.name == limit_name(serial)
+            assert await try_acquire(client, serial, holder=None) is None
+            await release(client, first)
+            await release(client, first)  # idempotent
+            second = await try_acquire(client, serial, holder=None)
+            assert second is not None
+            await release(client, second)
+            limit = await client.read_global_concurrency_limit_by_name(limit_name(serial))
+            assert limit.active_slots == 0
+
+    asyncio.run(scenario())
+
+
+def test_reconcile_frees_only_unclaimed_slots(prefect_server: PrefectServer) -> None:
+    leaked, claimed = (f"10.0.0.{i}:{uuid.uuid4().int % 50000 + 1024}" for i in (1, 2))
+
+    async def scenario() -> None:
+        async with get_client() as client:
+            run = await client.create_flow_run(_holder)  # Scheduled: a live claimer
+            await claim(client, run.id, claimed)
+            assert [r.id for r in await holders(client, claimed)] == [run.id]
+            held = await try_acquire(client, claimed, holder=run.id)
+            assert held is not None
+            assert await try_acquire(client, leaked, holder=None) is not None  # nobody claims it: a leak
+            reset = await reconcile(client, [leaked, claimed])
+            assert reset == [leaked]
+            assert await try_acquire(client, claimed, holder=None) is None  # still locked
+            # Its claimer ended just now: its lease may still be live, so reconcile leaves it to expire.
+            await client.set_flow_run_state(run.id, Cancelled(), force=True)
+            assert await holders(client, claimed) == []
+            assert await reconcile(client, [claimed]) == []
+            await unclaim(client, run.id, claimed)
+            await release(client, held)
+
+    asyncio.run(scenario())
