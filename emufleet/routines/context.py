@@ -1,0 +1,142 @@
+"""What a running routine needs from its bot: :class:`BotContext`, the frame cache and :class:`StepEvent`.
+
+One context per bot: its device (calls serialised by ``device_lock``: the main routine and the sentries share
+the device, digest §3.2), template set, routine registry, controller, variable store, account provider and
+event hook. No global state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from emufleet.device.interface import DeviceLike
+from emufleet.routines.accounts import AccountProvider
+from emufleet.routines.control import Controller
+from emufleet.routines.variables import VariableStore
+
+if TYPE_CHECKING:
+    from emufleet.routines.registry import RoutineRegistry
+    from emufleet.routines.sentries import SentryManager
+    from emufleet.vision import Screen, TemplateSet
+
+__all__ = ["BotContext", "FrameCache", "MatchScore", "StepEvent"]
+
+#: How old a frame ``FindImage``/``ClickIf*`` may reuse (digest §4.4).
+FRAME_MAX_AGE_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class MatchScore:
+    """One template check of a step: best score (``None`` if nothing could be scored) and the verdict."""
+
+    template: str
+    score: float | None
+    found: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    """A step started, finished or failed (the hook the Prefect layer and ``routines run`` use).
+
+    Attributes:
+        kind: ``"started"``, ``"finished"`` or ``"failed"``.
+        routine: registry key of the routine the step belongs to (a sub-routine's own key inside ``RunRoutine``).
+        path: the step's place in its file, e.g. ``steps[2].actions[0]``; ``line`` its 1-based line.
+        action: canonical action name. depth: 0 for a top-level step of the bot's routine, +1 per nesting.
+        duration_ms: wall time of the step (``None`` for ``started``). scores: template checks made by the step
+            and its nested steps (the last 50). error: the failure message. sentry: the sentry's routine key when
+            the step ran in a sentry, else ``None``. bot_id: the bot. time: ``time.time()`` of the event.
+    """
+
+    kind: Literal["started", "finished", "failed"]
+    routine: str
+    path: str
+    action: str
+    depth: int
+    line: int | None = None
+    duration_ms: float | None = None
+    scores: tuple[MatchScore, ...] = ()
+    error: str | None = None
+    sentry: str | None = None
+    bot_id: str = ""
+    time: float = field(default_factory=time.time)
+
+
+class FrameCache:
+    """The last captured frame (a :class:`emufleet.vision.Screen`) and its capture time; thread-safe."""
+
+    def __init__(self, max_age_s: float = FRAME_MAX_AGE_S) -> None:
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._frame: Screen | None = None
+        self._at = 0.0
+
+    def get(self) -> Screen | None:
+        """The cached frame if it is at most ``max_age_s`` old."""
+        with self._lock:
+            if self._frame is not None and time.monotonic() - self._at <= self.max_age_s:
+                return self._frame
+            return None
+
+    def put(self, frame: Screen) -> None:
+        with self._lock:
+            self._frame, self._at = frame, time.monotonic()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._frame = None
+
+
+class BotContext:
+    """Everything a routine run of one bot shares (main routine, sub-routines and sentries).
+
+    Args:
+        device: the device (``DeviceLike``; device pixels).
+        templates: the template set routines match against (its ``space`` maps routine coordinates).
+        registry: the routine registry (``RunRoutine`` and sentries resolve keys in it).
+        controller: pause/resume/stop of the bot.
+        variables: the bot's one variable store (a dict is copied into a new store).
+        accounts: the account provider, or ``None`` (account actions then raise ``NoAccountPoolError``).
+        on_event: called with every :class:`StepEvent`, from the thread that ran the step.
+        bot_id: the bot's name in events.
+        delay_unit_ms: the unit of ``Delay.count`` (the seed's INI ``Delay``, default 250 ms).
+        group_config: the group's ``routine_config`` (precedence: runtime > group > routine default).
+    """
+
+    def __init__(self, device: DeviceLike, templates: TemplateSet | None, registry: RoutineRegistry | None,
+                 controller: Controller | None = None, variables: VariableStore | Mapping[str, object] | None = None,
+                 accounts: AccountProvider | None = None, on_event: Callable[[StepEvent], None] | None = None,
+                 bot_id: str = "", *, delay_unit_ms: float = 250.0,
+                 group_config: Mapping[str, object] | None = None) -> None:
+        self.device = device
+        self.templates = templates
+        self.registry = registry
+        self.controller = controller or Controller()
+        self.variables = variables if isinstance(variables, VariableStore) else VariableStore(variables)
+        self.accounts = accounts
+        self.on_event = on_event
+        self.bot_id = bot_id or getattr(device, "serial", "")
+        self.delay_unit_ms = delay_unit_ms
+        self.group_config = {k: str(v) for k, v in (group_config or {}).items()}
+        self.device_lock = threading.RLock()
+        self.frames = FrameCache()
+        self._sentries: SentryManager | None = None
+        self._sentries_lock = threading.Lock()
+
+    @property
+    def sentries(self) -> SentryManager:
+        """The bot's sentry manager (created on first use)."""
+        from emufleet.routines.sentries import SentryManager
+
+        with self._sentries_lock:
+            if self._sentries is None:
+                self._sentries = SentryManager(self)
+            return self._sentries
+
+    def emit(self, event: StepEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)

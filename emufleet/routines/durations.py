@@ -1,0 +1,57 @@
+"""Durations in routine YAML: explicit units everywhere, the seed's unit for a bare number.
+
+Every duration field accepts ``500ms``, ``1.5s``, ``2m`` or ``1h``; a bare number (``2000``, ``"2000"``)
+keeps the unit the seed used for that field (digest §1.5: ``Sleep.duration`` ms, ``WaitForImage.timeout`` s,
+sentry ``frequency`` s, …), so existing routines load unchanged. Parsed values are **seconds** (float).
+The per-field bare unit is listed in ``docs/routines.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
+
+__all__ = ["BareUnit", "DurationMs", "DurationS", "parse_duration"]
+
+BareUnit = Literal["ms", "s"]
+_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(value: Any, bare_unit: BareUnit) -> float:
+    """Parse a duration into seconds (> 0).
+
+    Args:
+        value: an int/float (in ``bare_unit``) or a string ``"<number>[ms|s|m|h]"``.
+        bare_unit: the unit of a number written without one.
+
+    Raises:
+        ValueError: not a duration, or not strictly positive.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value) * _FACTORS[bare_unit]
+    elif isinstance(value, str) and (m := _PATTERN.match(value)):
+        seconds = float(m.group(1)) * _FACTORS[m.group(2) or bare_unit]
+    else:
+        raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
+    if not seconds > 0:
+        raise ValueError("a duration must be greater than 0")
+    return seconds
+
+
+def _ms(value: Any) -> float:
+    return parse_duration(value, "ms")
+
+
+def _s(value: Any) -> float:
+    return parse_duration(value, "s")
+
+
+#: A duration whose bare number is milliseconds; the parsed value is seconds.
+DurationMs = Annotated[float, BeforeValidator(_ms)]
+#: A duration whose bare number is seconds; the parsed value is seconds.
+DurationS = Annotated[float, BeforeValidator(_s)]

@@ -1,0 +1,268 @@
+"""The 15 condition types of ``If``/``While``/``Until`` (digest §2.1), selected by a case-insensitive ``type``.
+
+* ``ImageExists`` / ``ImageNotExists``: a **fresh** frame; ``template`` may contain ``${var}`` (checked at run
+  time), otherwise it must be registered (checked at load time).
+* ``Not`` / ``All`` / ``Any`` / ``None``: logic; ``All``/``Any`` short-circuit.
+* ``VariableEquals`` / ``VariableNotEquals``: string equality; ``VariableGreaterThan``/``LessThan``/
+  ``GreaterThanOrEqual``/``LessThanOrEqual``: float comparison, ``value`` must be a number at load time;
+  ``VariableContains``/``StartsWith``/``EndsWith``: substring tests.
+
+An undefined variable is an error, not false (digest §2.1). ``value`` is not interpolated (as in the seed).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold, scalar_str
+from emufleet.routines.variables import references
+
+if TYPE_CHECKING:
+    from emufleet.routines.executor import Executor
+
+__all__ = ["AnyCondition", "CONDITION_TYPES", "ConditionBase"]
+
+
+class ConditionBase(GrammarModel):
+    """A condition; :meth:`evaluate` returns a bool or raises ``RoutineError``."""
+
+    NAME: ClassVar[str] = ""
+    type: str
+
+    def evaluate(self, ex: Executor) -> bool:  # pragma: no cover - every type overrides it
+        raise NotImplementedError(self.NAME)
+
+    def children(self) -> Iterator[ConditionBase]:
+        return iter(())
+
+    def template_refs(self) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+        """``(template, path)`` pairs with registrable names (``${…}`` names are checked at run time)."""
+        for child_path, child in self._child_paths():
+            for name, path in child.template_refs():
+                yield name, (*child_path, *path)
+
+    def _child_paths(self) -> Iterator[tuple[tuple[str | int, ...], ConditionBase]]:
+        return iter(())
+
+
+class _Image(ConditionBase):
+    template: str = Field(min_length=1)
+    threshold: Threshold | None = None
+    region: RegionSpec | None = None
+
+    def template_refs(self) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+        if not references(self.template):
+            yield self.template, ("template",)
+
+    def _found(self, ex: Executor) -> bool:
+        name = ex.interpolate(self.template)
+        return ex.find(name, threshold=self.threshold, region=self.region, fresh=True) is not None
+
+
+class ImageExists(_Image):
+    NAME = "ImageExists"
+
+    def evaluate(self, ex: Executor) -> bool:
+        return self._found(ex)
+
+
+class ImageNotExists(_Image):
+    NAME = "ImageNotExists"
+
+    def evaluate(self, ex: Executor) -> bool:
+        return not self._found(ex)
+
+
+class Not(ConditionBase):
+    NAME = "Not"
+    condition: AnyCondition
+
+    def evaluate(self, ex: Executor) -> bool:
+        return not self.condition.evaluate(ex)
+
+    def _child_paths(self) -> Iterator[tuple[tuple[str | int, ...], ConditionBase]]:
+        yield ("condition",), self.condition
+
+
+class _Group(ConditionBase):
+    conditions: list[AnyCondition] = Field(min_length=1)
+
+    def _child_paths(self) -> Iterator[tuple[tuple[str | int, ...], ConditionBase]]:
+        for i, cond in enumerate(self.conditions):
+            yield ("conditions", i), cond
+
+
+class All(_Group):
+    NAME = "All"
+
+    def evaluate(self, ex: Executor) -> bool:
+        return all(c.evaluate(ex) for c in self.conditions)
+
+
+class AnyOf(_Group):
+    NAME = "Any"
+
+    def evaluate(self, ex: Executor) -> bool:
+        return any(c.evaluate(ex) for c in self.conditions)
+
+
+class NoneOf(_Group):
+    NAME = "None"
+
+    def evaluate(self, ex: Executor) -> bool:
+        return not any(c.evaluate(ex) for c in self.conditions)
+
+
+class _Variable(ConditionBase):
+    variable: str = Field(min_length=1)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strings(cls, value: Any) -> Any:
+        return scalar_str(value)
+
+
+class _Compare(_Variable):
+    value: str
+    op: ClassVar[Callable[[Any, Any], bool]]
+
+    def evaluate(self, ex: Executor) -> bool:
+        return type(self).op(ex.variable(self.variable), self.value)
+
+
+class VariableEquals(_Compare):
+    NAME = "VariableEquals"
+    op = operator.eq
+
+
+class VariableNotEquals(_Compare):
+    NAME = "VariableNotEquals"
+    op = operator.ne
+
+
+class _Numeric(_Variable):
+    value: str
+    op: ClassVar[Callable[[Any, Any], bool]]
+
+    @field_validator("value")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        try:
+            float(value)
+        except ValueError:
+            raise ValueError(f"must be a number, got {value!r} (values are not interpolated)") from None
+        return value
+
+    def evaluate(self, ex: Executor) -> bool:
+        raw = ex.variable(self.variable)
+        try:
+            current = float(raw)
+        except ValueError:
+            raise ex.error(f"variable {self.variable!r} is not a number: {raw!r}") from None
+        return type(self).op(current, float(self.value))
+
+
+class VariableGreaterThan(_Numeric):
+    NAME = "VariableGreaterThan"
+    op = operator.gt
+
+
+class VariableLessThan(_Numeric):
+    NAME = "VariableLessThan"
+    op = operator.lt
+
+
+class VariableGreaterThanOrEqual(_Numeric):
+    NAME = "VariableGreaterThanOrEqual"
+    op = operator.ge
+
+
+class VariableLessThanOrEqual(_Numeric):
+    NAME = "VariableLessThanOrEqual"
+    op = operator.le
+
+
+class VariableContains(_Variable):
+    NAME = "VariableContains"
+    substring: str
+
+    def evaluate(self, ex: Executor) -> bool:
+        return self.substring in ex.variable(self.variable)
+
+
+class VariableStartsWith(_Variable):
+    NAME = "VariableStartsWith"
+    prefix: str
+
+    def evaluate(self, ex: Executor) -> bool:
+        return ex.variable(self.variable).startswith(self.prefix)
+
+
+class VariableEndsWith(_Variable):
+    NAME = "VariableEndsWith"
+    suffix: str
+
+    def evaluate(self, ex: Executor) -> bool:
+        return ex.variable(self.variable).endswith(self.suffix)
+
+
+_CLASSES: tuple[type[ConditionBase], ...] = (
+    ImageExists, ImageNotExists, Not, All, AnyOf, NoneOf, VariableEquals, VariableNotEquals,
+    VariableGreaterThan, VariableLessThan, VariableGreaterThanOrEqual, VariableLessThanOrEqual,
+    VariableContains, VariableStartsWith, VariableEndsWith,
+)
+#: lower-cased type name → condition class (15 types).
+CONDITION_TYPES: dict[str, type[ConditionBase]] = {c.NAME.lower(): c for c in _CLASSES}
+
+
+class InvalidCondition(ConditionBase):
+    """Stand-in selected for a missing or unknown ``type``: always fails validation with a clear message."""
+
+    model_config = GrammarModel.model_config | {"extra": "allow"}
+    type: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"a condition must be a mapping with a type, got {type(data).__name__}")
+        if "type" not in data:
+            raise ValueError("a condition needs a type (one of " + ", ".join(c.NAME for c in _CLASSES) + ")")
+        raise ValueError(f"unknown condition type {data['type']!r} (one of " + ", ".join(c.NAME for c in _CLASSES)
+                         + ")")
+
+
+def _condition_tag(data: Any) -> str:
+    if isinstance(data, dict):
+        kind = data.get("type")
+        if isinstance(kind, str) and kind.lower() in CONDITION_TYPES:
+            return kind.lower()
+    elif isinstance(data, ConditionBase):
+        return type(data).NAME.lower()
+    return "invalid"
+
+
+#: Any condition, dispatched on its lower-cased ``type``.
+AnyCondition = Annotated[
+    Annotated[ImageExists, Tag("imageexists")] | Annotated[ImageNotExists, Tag("imagenotexists")]
+    | Annotated[Not, Tag("not")] | Annotated[All, Tag("all")] | Annotated[AnyOf, Tag("any")]
+    | Annotated[NoneOf, Tag("none")] | Annotated[VariableEquals, Tag("variableequals")]
+    | Annotated[VariableNotEquals, Tag("variablenotequals")]
+    | Annotated[VariableGreaterThan, Tag("variablegreaterthan")]
+    | Annotated[VariableLessThan, Tag("variablelessthan")]
+    | Annotated[VariableGreaterThanOrEqual, Tag("variablegreaterthanorequal")]
+    | Annotated[VariableLessThanOrEqual, Tag("variablelessthanorequal")]
+    | Annotated[VariableContains, Tag("variablecontains")]
+    | Annotated[VariableStartsWith, Tag("variablestartswith")]
+    | Annotated[VariableEndsWith, Tag("variableendswith")]
+    | Annotated[InvalidCondition, Tag("invalid")],
+    Discriminator(_condition_tag),
+]
+
+for _cls in (Not, All, AnyOf, NoneOf):
+    _cls.model_rebuild()
+

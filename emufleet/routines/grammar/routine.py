@@ -1,0 +1,224 @@
+"""A routine file: top-level keys, config params, sentries, and the step union over the 41 actions.
+
+Top-level keys (digest §1.2): ``routine_name``, ``description``, ``tags``, ``config`` (parsed and applied,
+§11.2 item 1 fixed), ``steps``, ``sentries``. Unknown keys are errors (the seed ignored them).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from emufleet.routines.durations import DurationS
+from emufleet.routines.grammar import account, basic, flow, images
+from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str
+
+__all__ = ["ACTIONS", "AnyStep", "ConfigParam", "RoutineModel", "SentrySpec"]
+
+_CLASSES: tuple[type[StepBase], ...] = (
+    basic.Click, basic.Swipe, basic.Input, basic.SendKey, basic.Sleep, basic.Delay,
+    images.FindImage, images.WaitForImage, images.ClickIfImageFound, images.ClickIfImageNotFound,
+    images.IfImageFound, images.IfImageNotFound, images.IfAnyImagesFound, images.IfAllImagesFound,
+    images.IfNoImagesFound, images.WhileImageFound, images.UntilImageFound, images.WhileAnyImagesFound,
+    images.UntilAnyImagesFound,
+    flow.Repeat, flow.If, flow.While, flow.Until, flow.Break, flow.RunRoutine,
+    flow.SetVariable, flow.GetVariable, flow.Increment, flow.Decrement,
+    account.InjectNextAccount, account.CompleteAccount, account.ReturnAccount, account.MarkAccountFailed,
+    account.UpdateAccountField, account.IncrementAccountField, account.GetAccountField,
+    account.UpdateRoutineMetrics,
+    basic.SentryHalt, basic.SentryResume, basic.LaunchApp, basic.KillApp,
+)
+#: lower-cased action name → step class: the seed's 41 actions (digest §1.5).
+ACTIONS: dict[str, type[StepBase]] = {c.NAME.lower(): c for c in _CLASSES}
+#: Extra spellings accepted: ``SendKey`` (used by the digest's own example) for the seed's ``send_key``.
+ALIASES = {"sendkey": "send_key"}
+#: Loops, which ``Break`` leaves.
+LOOPS: tuple[type[StepBase], ...] = (flow.Repeat, flow.While, flow.Until, *images.LOOPS)
+
+
+class InvalidStep(StepBase):
+    """Selected for a step with a missing or unknown action: always fails with a message saying why."""
+
+    model_config = GrammarModel.model_config | {"extra": "allow"}
+    action: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"a step must be a mapping with an action key, got {type(data).__name__}")
+        if "action" not in data:
+            if len(data) == 1 and str(next(iter(data))).lower() in ACTIONS:
+                raise ValueError(f"shorthand steps are not supported: write '- action: {next(iter(data))}' "
+                                 "with the parameters as keys")
+            raise ValueError("a step needs an action key")
+        name = data["action"]
+        hint = difflib.get_close_matches(str(name).lower(), [*ACTIONS, *ALIASES], n=1)
+        suggestion = f" (did you mean {ACTIONS[ALIASES.get(hint[0], hint[0])].NAME}?)" if hint else ""
+        raise ValueError(f"unknown action {name!r}{suggestion}")
+
+
+def _action_tag(data: Any) -> str:
+    if isinstance(data, dict):
+        name = data.get("action")
+        if isinstance(name, str):
+            key = ALIASES.get(name.lower(), name.lower())
+            if key in ACTIONS:
+                return key
+    elif isinstance(data, StepBase):
+        return type(data).NAME.lower()
+    return "invalid"
+
+
+AnyStep = Annotated[
+    Annotated[basic.Click, Tag("click")] | Annotated[basic.Swipe, Tag("swipe")]
+    | Annotated[basic.Input, Tag("input")] | Annotated[basic.SendKey, Tag("send_key")]
+    | Annotated[basic.Sleep, Tag("sleep")] | Annotated[basic.Delay, Tag("delay")]
+    | Annotated[images.FindImage, Tag("findimage")] | Annotated[images.WaitForImage, Tag("waitforimage")]
+    | Annotated[images.ClickIfImageFound, Tag("clickifimagefound")]
+    | Annotated[images.ClickIfImageNotFound, Tag("clickifimagenotfound")]
+    | Annotated[images.IfImageFound, Tag("ifimagefound")] | Annotated[images.IfImageNotFound, Tag("ifimagenotfound")]
+    | Annotated[images.IfAnyImagesFound, Tag("ifanyimagesfound")]
+    | Annotated[images.IfAllImagesFound, Tag("ifallimagesfound")]
+    | Annotated[images.IfNoImagesFound, Tag("ifnoimagesfound")]
+    | Annotated[images.WhileImageFound, Tag("whileimagefound")]
+    | Annotated[images.UntilImageFound, Tag("untilimagefound")]
+    | Annotated[images.WhileAnyImagesFound, Tag("whileanyimagesfound")]
+    | Annotated[images.UntilAnyImagesFound, Tag("untilanyimagesfound")]
+    | Annotated[flow.Repeat, Tag("repeat")] | Annotated[flow.If, Tag("if")] | Annotated[flow.While, Tag("while")]
+    | Annotated[flow.Until, Tag("until")] | Annotated[flow.Break, Tag("break")]
+    | Annotated[flow.RunRoutine, Tag("runroutine")] | Annotated[flow.SetVariable, Tag("setvariable")]
+    | Annotated[flow.GetVariable, Tag("getvariable")] | Annotated[flow.Increment, Tag("increment")]
+    | Annotated[flow.Decrement, Tag("decrement")]
+    | Annotated[account.InjectNextAccount, Tag("injectnextaccount")]
+    | Annotated[account.CompleteAccount, Tag("completeaccount")]
+    | Annotated[account.ReturnAccount, Tag("returnaccount")]
+    | Annotated[account.MarkAccountFailed, Tag("markaccountfailed")]
+    | Annotated[account.UpdateAccountField, Tag("updateaccountfield")]
+    | Annotated[account.IncrementAccountField, Tag("incrementaccountfield")]
+    | Annotated[account.GetAccountField, Tag("getaccountfield")]
+    | Annotated[account.UpdateRoutineMetrics, Tag("updateroutinemetrics")]
+    | Annotated[basic.SentryHalt, Tag("sentryhalt")] | Annotated[basic.SentryResume, Tag("sentryresume")]
+    | Annotated[basic.LaunchApp, Tag("launchapp")] | Annotated[basic.KillApp, Tag("killapp")]
+    | Annotated[InvalidStep, Tag("invalid")],
+    Discriminator(_action_tag),
+]
+
+ConfigType = Literal["text", "number", "checkbox", "dropdown", "hidden"]
+_TYPE_DEFAULTS = {"checkbox": "false", "number": "0", "text": "", "hidden": ""}
+
+
+class ConfigParam(GrammarModel):
+    """A user parameter that becomes the variable ``name`` (digest §2.3). All values are strings."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
+    type: ConfigType
+    label: str | None = None
+    description: str | None = None
+    default: str | None = None
+    min: float | None = None
+    max: float | None = None
+    options: list[str] | None = None
+    required: bool = False
+    persist: bool = False
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _string(cls, value: Any) -> Any:
+        return scalar_str(value)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _strings(cls, value: Any) -> Any:
+        return [scalar_str(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConfigParam:
+        if self.type == "dropdown" and not self.options:
+            raise ValueError("a dropdown needs options")
+        if self.type != "number" and (self.min is not None or self.max is not None):
+            raise ValueError("min/max apply to number params only")
+        if self.type != "dropdown" and self.options is not None:
+            raise ValueError("options apply to dropdown params only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        if self.default is not None:
+            self.check(self.default)
+        return self
+
+    @property
+    def type_default(self) -> str:
+        """The value when nothing else is given: checkbox false, number 0, dropdown first option, else ''."""
+        if self.type == "dropdown":
+            return (self.options or [""])[0]
+        return _TYPE_DEFAULTS[self.type]
+
+    def check(self, value: str) -> str:
+        """Validate ``value`` for this param; raise ``ValueError`` saying why."""
+        if self.type == "checkbox" and value not in ("true", "false"):
+            raise ValueError(f"{self.name}: a checkbox is true or false, got {value!r}")
+        if self.type == "dropdown" and value not in (self.options or []):
+            raise ValueError(f"{self.name}: {value!r} is not one of {self.options}")
+        if self.type == "number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"{self.name}: not a number: {value!r}") from None
+            if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+                raise ValueError(f"{self.name}: {value} is outside [{self.min}, {self.max}]")
+        return value
+
+
+class SentrySpec(GrammarModel):
+    """A sentry (digest §3.1): run ``routine`` every ``frequency`` (bare number = s; default 5 s, minimum 1 s)."""
+
+    routine: str = Field(min_length=1)
+    frequency: DurationS = 5.0
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    on_success: Literal["resume", "pause", "stop", "force_stop"] = "resume"
+    on_failure: Literal["resume", "pause", "stop", "force_stop"] = "force_stop"
+
+    @field_validator("frequency")
+    @classmethod
+    def _minimum(cls, value: float) -> float:
+        if value < 1.0:
+            raise ValueError("frequency must be at least 1 s")
+        return value
+
+
+class RoutineModel(GrammarModel):
+    """The whole file. ``steps`` may be empty (an empty routine is valid, digest §1.2)."""
+
+    routine_name: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    config: list[ConfigParam] = Field(default_factory=list)
+    steps: list[AnyStep] = Field(default_factory=list)
+    sentries: list[SentrySpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ValueError(f"a routine file is a mapping of routine_name, steps, …; got {type(data).__name__}")
+        if "name" in data and "routine_name" not in data:
+            raise ValueError("the display name key is routine_name (name is not a top-level key)")
+        return data
+
+    @model_validator(mode="after")
+    def _unique_config(self) -> RoutineModel:
+        names = [p.name for p in self.config]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate config params: {', '.join(dupes)}")
+        return self
+
+
+_NAMESPACE = {"AnyStep": AnyStep}
+for _cls in (*_CLASSES, flow.ElseIf):
+    _cls.model_rebuild(_types_namespace=_NAMESPACE)
+RoutineModel.model_rebuild()

@@ -1,0 +1,162 @@
+"""Reading one routine file: YAML with positions → :class:`Routine`, or every located error it has.
+
+Errors are :class:`~emufleet.errors.RoutineValidationError` s reading ``file:line:col: field: message``,
+sorted by position, one per problem (unknown action, unknown key, bad parameter, ``Break`` outside a loop).
+Cross-file checks (templates, routine references, cycles) are the registry's (:mod:`.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from emufleet.errors import RoutineValidationError
+from emufleet.routines.grammar import LOOPS, ConfigParam, RoutineModel, SentrySpec, StepBase
+from emufleet.routines.grammar.routine import ALIASES
+from emufleet.yamlio import load_yaml, loads_yaml, locate
+
+__all__ = ["Loc", "Routine", "load_routine", "read_routine", "walk_steps"]
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Routine:
+    """A validated routine: registry ``key``, source ``path``, the parsed ``model`` and its marked ``data``."""
+
+    key: str
+    path: Path
+    model: RoutineModel
+    data: Any = field(repr=False, default=None)
+
+    @property
+    def name(self) -> str:
+        """Display name: ``routine_name`` or the key."""
+        return self.model.routine_name or self.key
+
+    @property
+    def tags(self) -> list[str]:
+        return self.model.tags
+
+    @property
+    def steps(self) -> list[StepBase]:
+        return self.model.steps  # type: ignore[return-value]
+
+    @property
+    def config(self) -> list[ConfigParam]:
+        return self.model.config
+
+    @property
+    def sentries(self) -> list[SentrySpec]:
+        return self.model.sentries
+
+    def error(self, message: str, loc: Loc) -> RoutineValidationError:
+        """A validation error located at ``loc`` (a path into the file's data) of this routine."""
+        pos = locate(self.data, loc) if self.data is not None else None
+        line, col = pos if pos else (None, None)
+        return RoutineValidationError(message, file=self.path, line=line, col=col, field=_field(loc) or None)
+
+
+def _field(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _is_tag(node: Any, part: str) -> bool:
+    """Is ``part`` pydantic's union tag for the mapping ``node`` (a step's action or a condition's type)?"""
+    if part == "invalid":
+        return True
+    kind = node.get("action", node.get("type"))
+    return isinstance(kind, str) and ALIASES.get(kind.lower(), kind.lower()) == part
+
+
+def _clean_loc(data: Any, loc: Sequence[str | int]) -> Loc:
+    """``loc`` without the union tags pydantic inserts, so it is a path into ``data``."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and _is_tag(node, part):
+            continue
+        out.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return tuple(out)
+
+
+def _errors(exc: pydantic.ValidationError, data: Any, file: Path) -> list[RoutineValidationError]:
+    out = []
+    for item in exc.errors(include_url=False):
+        loc = _clean_loc(data, item["loc"])
+        if item["type"] == "extra_forbidden":
+            pos = _key_position(data, loc) or locate(data, loc)
+            message = "unknown key"
+        else:
+            pos = locate(data, loc)
+            message = item["msg"].removeprefix("Value error, ")
+        line, col = pos if pos else (None, None)
+        out.append(RoutineValidationError(message, file=file, line=line, col=col, field=_field(loc) or None))
+    return sorted(out, key=lambda e: (e.line or 0, e.col or 0))
+
+
+def _key_position(data: Any, loc: Loc) -> tuple[int, int] | None:
+    node = data
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return getattr(node, "key_pos", {}).get(loc[-1]) if loc else None
+
+
+def walk_steps(steps: Sequence[StepBase], loc: Loc = ("steps",), *, in_loop: bool = False
+               ) -> Iterator[tuple[StepBase, Loc, bool]]:
+    """Every step, depth first: ``(step, loc in the file's data, inside a loop?)``."""
+    for i, step in enumerate(steps):
+        here = (*loc, i)
+        yield step, here, in_loop
+        looping = in_loop or isinstance(step, LOOPS)
+        for sub, children in step.children():
+            yield from walk_steps(children, (*here, *sub), in_loop=looping)
+
+
+def _structural_errors(routine: Routine) -> list[RoutineValidationError]:
+    return [routine.error("Break outside a loop", (*loc, "action"))
+            for step, loc, in_loop in walk_steps(routine.steps) if step.NAME == "Break" and not in_loop]
+
+
+def read_routine(path: str | Path, key: str, *, text: str | None = None
+                 ) -> tuple[Routine | None, list[RoutineValidationError]]:
+    """Parse and validate one file; ``(routine, [])`` or ``(None, errors)``. Never raises for bad input."""
+    path = Path(path)
+    try:
+        data = loads_yaml(text, path, error=RoutineValidationError) if text is not None else \
+            load_yaml(path, error=RoutineValidationError)
+    except RoutineValidationError as exc:
+        return None, [exc]
+    try:
+        model = RoutineModel.model_validate(data)
+    except pydantic.ValidationError as exc:
+        return None, _errors(exc, data, path)
+    routine = Routine(key=key, path=path, model=model, data=data)
+    errors = _structural_errors(routine)
+    return (None, errors) if errors else (routine, [])
+
+
+def load_routine(path: str | Path, key: str | None = None) -> Routine:
+    """Like :func:`read_routine` but raise the first error (the others are in its ``errors`` attribute)."""
+    path = Path(path)
+    routine, errors = read_routine(path, key or path.stem)
+    if errors:
+        first = errors[0]
+        first.errors = errors  # type: ignore[attr-defined]
+        raise first
+    assert routine is not None
+    return routine
