@@ -161,3 +161,18 @@ def test_taps_land_on_the_buttons_they_press(states: dict[str, art.Canvas], regi
             score, top_left = _best(windows[name], tpl, entry["region"])
             centre = art.SPACE.device_point(top_left[0] + tpl.shape[1] / 2, top_left[1] + tpl.shape[0] / 2)
             assert score >= entry["threshold"] and rule.contains(*centre), (name, target, centre, rule)
+
+
+def test_docs_table_matches_the_registry(registry: dict[str, Any], states: dict[str, art.Canvas]) -> None:
+    """docs/demo-game.md lists every template with its committed size, region, threshold and states."""
+    rows = {}
+    for line in (REPO / "docs" / "demo-game.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 6:
+            rows[cells[0].strip("`")] = cells[1:5]
+    expected = {}
+    for name, (entry, image) in _templates(registry).items():
+        g = entry["region"]
+        expected[name] = [f"{image.shape[1]}×{image.shape[0]}", f"{g['x1']},{g['y1']}–{g['x2']},{g['y2']}",
+                          str(entry["threshold"]), ", ".join(s for s, c in states.items() if name in c.marks)]
+    assert rows == expected

@@ -58,17 +58,85 @@ def _header(c: Canvas, title: str, back: bool = True) -> None:
 
 
 
-def _icon(img: np.ndarray, r: Rect, fill: BGR, glyph: Callable[[np.ndarray, int, int], None], label: str) -> None:
-    rrect(img, r, 22, fill)
-    glyph(img, *r.center)
-    text(img, label, r.center[0], r.y2 + 18, 0.5, thick=1, font=SIMPLEX)
+Glyph = Callable[[np.ndarray, int, int], None]
+
+
+def _g_calendar(im: np.ndarray, x: int, y: int) -> None:
+    rrect(im, Rect(x - 26, y - 26, x + 26, y + 28), 6, WHITE)
+    cv2.rectangle(im, (x - 26, y - 26), (x + 25, y - 12), (50, 50, 200), -1)
+    text(im, "1", x, y + 9, 0.9, INK, 2, shadow=None)
+
+
+def _g_clock(im: np.ndarray, x: int, y: int) -> None:
+    cv2.circle(im, (x, y), 22, WHITE, 4, cv2.LINE_AA)
+    cv2.line(im, (x, y), (x, y - 14), WHITE, 3, cv2.LINE_AA)
+    cv2.line(im, (x, y), (x + 11, y + 4), WHITE, 3, cv2.LINE_AA)
+
+
+def _g_music(im: np.ndarray, x: int, y: int) -> None:
+    cv2.circle(im, (x - 8, y + 16), 10, WHITE, -1, cv2.LINE_AA)
+    cv2.line(im, (x + 1, y + 16), (x + 1, y - 24), WHITE, 4, cv2.LINE_AA)
+    poly(im, [(x + 1, y - 24), (x + 20, y - 14), (x + 20, y - 6), (x + 1, y - 16)], WHITE)
+
+
+def _g_photos(im: np.ndarray, x: int, y: int) -> None:
+    for (dx, dy), col in zip(((0, -13), (13, 0), (0, 13), (-13, 0)),
+                             ((60, 200, 250), (90, 180, 80), (220, 130, 40), (60, 60, 220)), strict=True):
+        cv2.circle(im, (x + dx, y + dy), 12, col, -1, cv2.LINE_AA)
+
+
+def _g_maps(im: np.ndarray, x: int, y: int) -> None:
+    poly(im, [(x - 17, y - 6), (x + 17, y - 6), (x, y + 28)], (60, 60, 220))
+    cv2.circle(im, (x, y - 10), 18, (60, 60, 220), -1, cv2.LINE_AA)
+    cv2.circle(im, (x, y - 10), 7, WHITE, -1, cv2.LINE_AA)
+
+
+def _g_notes(im: np.ndarray, x: int, y: int) -> None:
+    for i in range(3):
+        cv2.rectangle(im, (x - 20, y - 16 + 13 * i), (x + 20, y - 10 + 13 * i), INK, -1)
+
+
+def _g_store(im: np.ndarray, x: int, y: int) -> None:
+    cv2.ellipse(im, (x, y - 12), (11, 12), 0, 180, 360, WHITE, 4, cv2.LINE_AA)
+    rrect(im, Rect(x - 22, y - 12, x + 22, y + 24), 5, WHITE)
+
+
+def _g_phone(im: np.ndarray, x: int, y: int) -> None:
+    cv2.ellipse(im, (x + 6, y - 6), (22, 22), 0, 80, 190, WHITE, 11, cv2.LINE_AA)
+
+
+def _g_messages(im: np.ndarray, x: int, y: int) -> None:
+    cv2.ellipse(im, (x, y - 3), (24, 18), 0, 0, 360, WHITE, -1, cv2.LINE_AA)
+    poly(im, [(x - 14, y + 8), (x - 20, y + 24), (x - 2, y + 12)], WHITE)
+
+
+def _g_browser(im: np.ndarray, x: int, y: int) -> None:
+    cv2.circle(im, (x, y), 23, WHITE, 3, cv2.LINE_AA)
+    cv2.ellipse(im, (x, y), (10, 23), 0, 0, 360, WHITE, 3, cv2.LINE_AA)
+    cv2.line(im, (x - 23, y), (x + 23, y), WHITE, 3, cv2.LINE_AA)
+
+
+def _g_camera(im: np.ndarray, x: int, y: int) -> None:
+    rrect(im, Rect(x - 26, y - 16, x + 26, y + 20), 8, (230, 230, 230))
+    cv2.rectangle(im, (x - 10, y - 22), (x + 10, y - 15), (230, 230, 230), -1)
+    cv2.circle(im, (x, y + 2), 12, (40, 40, 40), -1, cv2.LINE_AA)
+
+
+_GRID: tuple[tuple[BGR, Glyph, str] | None, ...] = (
+    ((235, 235, 235), _g_calendar, "Calendar"), ((70, 70, 70), _g_clock, "Clock"),
+    ((150, 60, 230), _g_music, "Music"), ((230, 200, 120), _g_photos, "Photos"),
+    ((120, 200, 120), _g_maps, "Maps"), ((120, 230, 250), _g_notes, "Notes"),
+    None, ((220, 130, 40), _g_store, "Store"))   # None: the game's own icon
+_DOCK: tuple[tuple[BGR, Glyph], ...] = (((80, 170, 60), _g_phone), ((220, 150, 50), _g_messages),
+                                        ((40, 120, 240), _g_browser), ((90, 90, 90), _g_camera))
 
 
 def _launcher() -> Canvas:
+    """An Android-like home screen: status bar, clock widget, search bar, icon grid with the game, dock."""
     c = Canvas(gradient(DEVICE_SIZE, (110, 80, 20), (140, 40, 100)))
     img = c.image
-    for x, y, rad, col in ((90, 300, 160, (125, 90, 40)), (470, 700, 220, (150, 60, 110)), (300, 960, 180,
-                                                                                            (160, 70, 120))):
+    for x, y, rad, col in ((90, 300, 160, (125, 90, 40)), (470, 700, 220, (150, 60, 110)),
+                           (300, 960, 180, (160, 70, 120))):
         cv2.circle(img, (x, y), rad, col, -1, cv2.LINE_AA)
     cv2.rectangle(img, (0, 0), (539, 27), (60, 40, 20), -1)
     text(img, "12:00", 14, 14, 0.5, thick=1, font=SIMPLEX, align="left", shadow=None)
@@ -78,33 +146,18 @@ def _launcher() -> Canvas:
     rrect(img, Rect(40, 240, 500, 296), 28, (245, 240, 235))
     text(img, "Search", 80, 268, 0.7, INK, 1, SIMPLEX, "left", None)
     cv2.circle(img, (468, 266), 10, (150, 120, 110), 2, cv2.LINE_AA)
-
-    def dot(col: BGR) -> Callable[[np.ndarray, int, int], None]:
-        return lambda im, x, y: cv2.circle(im, (x, y), 18, col, -1, cv2.LINE_AA)
-
-    def bars(im: np.ndarray, x: int, y: int) -> None:
-        for i in range(3):
-            cv2.rectangle(im, (x - 20, y - 16 + 13 * i), (x + 20, y - 10 + 13 * i), INK, -1)
-
-    def ring(im: np.ndarray, x: int, y: int) -> None:
-        cv2.circle(im, (x, y), 22, WHITE, 4, cv2.LINE_AA)
-        cv2.line(im, (x, y), (x, y - 14), WHITE, 3, cv2.LINE_AA)
-        cv2.line(im, (x, y), (x + 11, y + 4), WHITE, 3, cv2.LINE_AA)
-
-    icons = [((60, 60, 220), dot(WHITE), "Calendar"), ((70, 70, 70), ring, "Clock"),
-             ((150, 60, 230), dot((255, 230, 250)), "Music"), ((230, 200, 120), dot((60, 200, 250)), "Photos"),
-             ((90, 180, 80), dot((60, 60, 220)), "Maps"), ((120, 230, 250), bars, "Notes"),
-             (None, None, "Prism Deck"), ((220, 130, 40), dot(WHITE), "Store")]
-    for i, (fill, glyph, label) in enumerate(icons):
+    for i, icon in enumerate(_GRID):
         r = Rect(34 + 128 * (i % 4), 380 + 150 * (i // 4), 122 + 128 * (i % 4), 468 + 150 * (i // 4))
-        if fill is None or glyph is None:
+        if icon is None:
             _app_icon(c, r)
-            text(img, label, r.center[0], r.y2 + 18, 0.5, thick=1, font=SIMPLEX)
+            label = "Prism Deck"
         else:
-            _icon(img, r, fill, glyph, label)
+            fill, glyph, label = icon
+            rrect(img, r, 22, fill)
+            glyph(img, *r.center)
+        text(img, label, r.center[0], r.y2 + 18, 0.5, thick=1, font=SIMPLEX)
     rrect(img, Rect(20, 820, 520, 930), 30, (120, 70, 70))
-    for i, (fill, glyph) in enumerate((((80, 170, 60), dot(WHITE)), ((220, 150, 50), dot(WHITE)),
-                                       ((40, 120, 240), ring), ((90, 90, 90), dot((30, 30, 30))))):
+    for i, (fill, glyph) in enumerate(_DOCK):
         r = Rect(50 + 122 * i, 836, 128 + 122 * i, 914)
         rrect(img, r, 20, fill)
         glyph(img, *r.center)
@@ -115,7 +168,7 @@ def _app_icon(c: Canvas, r: Rect) -> None:
     """The game's launcher icon: a gold-framed card with a star on a magenta tile."""
     img = c.image
     rrect(img, r, 22, (150, 40, 160))
-    rrect(img, Rect(r.x1, r.y1 + 44, r.x2, r.y2), 22, (110, 30, 190))
+    cv2.circle(img, r.center, 36, (190, 90, 205), -1, cv2.LINE_AA)
     card_shape(img, r.center[0], r.center[1], 44, 62, -12, (200, 90, 60), GOLD)
     star(img, r.center[0], r.center[1], 15, GOLD)
     c.mark("AppIcon", r)
