@@ -20,6 +20,8 @@ from emufleet.settings import GameSettings
 from emufleet.sim import art
 from emufleet.sim.render import Renderer
 from emufleet.sim.scenario import load_scenario
+from emufleet.sim.screen import ScreenMachine
+from emufleet.vision import TemplateSet, match
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = REPO / art.TEMPLATE_DIR / "registry.yaml"
@@ -176,3 +178,35 @@ def test_docs_table_matches_the_registry(registry: dict[str, Any], states: dict[
         expected[name] = [f"{image.shape[1]}×{image.shape[0]}", f"{g['x1']},{g['y1']}–{g['x2']},{g['y2']}",
                           str(entry["threshold"]), ", ".join(s for s, c in states.items() if name in c.marks)]
     assert rows == expected
+
+
+# the demo played by template matching alone: (template to tap | None to tap the board | ms to wait, next state)
+WALK_GUEST = [("AppIcon", "splash"), (1500, "title"), (None, "welcome"), ("OK", "home"),
+              (1000, "home_notice"), ("OK", "home_ready"), ("Missions", "missions"), ("Claim", "missions_claimed"),
+              ("OK", "home_ready"), ("Pack", "pack_select"), ("OpenPack", "pack_opening"), (800, "pack_result"),
+              ("Next", "home_ready"), ("Menu", "menu"), ("Back", "home_ready"), (8000, "home_error"),
+              ("Retry", "home_ready"), ("Pack", "pack_select"), ("Back", "home_ready"), ("Missions", "missions"),
+              ("Back", "home_ready")]
+WALK_PLAYER = [("AppIcon", "splash"), (1500, "title"), (5000, "title_no_response"), ("OK", "title"),
+               (None, "login"), (300, "home"), (1000, "home_notice"), ("OK", "home_ready")]
+
+
+@pytest.mark.parametrize(("walk", "has_account"), [(WALK_GUEST, False), (WALK_PLAYER, True)], ids=["guest", "player"])
+def test_demo_is_playable_by_template_matching(walk: list[tuple[Any, str]], has_account: bool) -> None:
+    """The simulator's state machine, driven by taps at the production matcher's match centres."""
+    templates = TemplateSet.load(REGISTRY)
+    scenario = load_scenario("demo")
+    renderer = Renderer(scenario)
+    now = [0.0]
+    machine = ScreenMachine(scenario, lambda path: has_account and path == GameSettings().prefs_path,
+                            lambda *_: None, clock=lambda: now[0])
+    for action, expected in walk:
+        if isinstance(action, int):
+            now[0] += action / 1000
+        elif action is None:
+            machine.tap(DW // 2, DH // 2)
+        else:
+            result = match(renderer.frame(machine.current()).bgr, templates.get(action), space=templates.space)
+            assert result.found and result.best is not None, (machine.current(), action)
+            machine.tap(*result.best.device_center)
+        assert machine.current() == expected, (action, expected)
