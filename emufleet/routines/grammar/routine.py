@@ -1,6 +1,7 @@
 """A routine file: top-level keys, config params, sentries, and the step union over the 41 actions.
 
-Top-level keys (digest §1.2): ``routine_name``, ``description``, ``tags``, ``config`` (parsed and applied,
+Top-level keys (digest §1.2): ``version`` (optional, ``1``; ours), ``routine_name``, ``description``, ``tags``,
+``config`` (parsed and applied,
 §11.2 item 1 fixed), ``steps``, ``sentries``. Unknown keys are errors (the seed ignored them).
 """
 
@@ -191,6 +192,7 @@ class SentrySpec(GrammarModel):
 class RoutineModel(GrammarModel):
     """The whole file. ``steps`` may be empty (an empty routine is valid, digest §1.2)."""
 
+    version: Literal[1] | None = None
     routine_name: str | None = None
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
