@@ -1,1 +1,49 @@
-"""See the package README in docs/."""
+"""The one emufleet database: SQLAlchemy 2.0 models, engines and Alembic migrations (digest §6).
+
+Usage::
+
+    from emufleet import db
+    eng = db.engine()            # settings.database_url(): SQLite WAL file, or EMUFLEET_DATABASE_URL
+    db.upgrade(eng)              # Alembic to head (idempotent)
+    with db.session(eng) as s:   # a Session bound to the engine, committed by the caller
+        s.scalars(select(db.Account)).all()
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, utcnow
+from emufleet.db.migrate import current_revision, head_revision, upgrade
+from emufleet.db.models import (
+    POOL_STATUSES,
+    Account,
+    AccountResultRecord,
+    Base,
+    PoolMember,
+    PoolRecord,
+    RoutineExecution,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "POOL_STATUSES",
+    "Account",
+    "AccountResultRecord",
+    "Base",
+    "PoolMember",
+    "PoolRecord",
+    "RoutineExecution",
+    "current_revision",
+    "engine",
+    "head_revision",
+    "session",
+    "upgrade",
+    "utcnow",
+]
+
+
+def session(eng: Engine) -> Session:
+    """A new ORM session on ``eng`` (``expire_on_commit=False``: records stay readable after commit)."""
+    return Session(eng, expire_on_commit=False)

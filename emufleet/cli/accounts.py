@@ -1,0 +1,125 @@
+"""``emufleet accounts``: import/export SharedPreferences XML, list, inject into and extract from a device (§7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+accounts_app = typer.Typer(help="Game accounts: the database and the devices.", no_args_is_help=True)
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
+SerialOption = Annotated[str, typer.Option("--serial", "-s", help="Device serial, e.g. 127.0.0.1:16384.")]
+
+
+def _engine(url: str | None):  # noqa: ANN202 - sqlalchemy.Engine, imported lazily
+    from emufleet import db
+
+    eng = db.engine(url)
+    db.upgrade(eng)
+    return eng
+
+
+def _fail(message: object) -> typer.Exit:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(1)
+
+
+@accounts_app.command("import")
+def import_(directory: Annotated[list[Path], typer.Argument(help="Folders (walked recursively) or XML files.")],
+            url: UrlOption = None) -> None:
+    """Import account XML files; known accounts get their password updated. Exit 1 if any file was bad."""
+    from emufleet.accounts import import_paths
+
+    missing = [str(p) for p in directory if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}")
+    report = import_paths(_engine(url), directory)
+    for err in report.errors:
+        typer.secho(f"error: {err}", fg="red", err=True)
+    typer.echo(f"{len(report.ids)} accounts: {report.created} new, {report.updated} updated, "
+               f"{report.unchanged} unchanged, {len(report.errors)} bad files")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@accounts_app.command("export")
+def export(directory: Path, status: Annotated[str | None, typer.Option(help="Only this pool_status.")] = None,
+           url: UrlOption = None) -> None:
+    """Write one SharedPreferences XML file per account into DIRECTORY."""
+    from emufleet.accounts import export_accounts
+
+    paths = export_accounts(_engine(url), directory, status=status)
+    typer.echo(f"{len(paths)} accounts written to {directory}")
+
+
+@accounts_app.command("list")
+def list_(status: Annotated[str | None, typer.Option(help="Only this pool_status.")] = None,
+          url: UrlOption = None) -> None:
+    """List accounts: id, name, status, packs, failures, lease holder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from emufleet.accounts import list_accounts
+    from emufleet.db import POOL_STATUSES, utcnow
+
+    if status is not None and status not in POOL_STATUSES:
+        raise _fail(f"--status must be one of {', '.join(POOL_STATUSES)}")
+    now = utcnow()
+    table = Table("id", "device_account", "status", "packs", "failures", "last_error", "lease")
+    rows = list_accounts(_engine(url), status=status)
+    for acc in rows:
+        lease = ""
+        if acc.lease_token and acc.lease_expires_at:
+            left = (acc.lease_expires_at - now).total_seconds()
+            lease = f"{acc.lease_owner}/{acc.lease_instance} " + (f"{left:.0f} s left" if left > 0 else "expired")
+        table.add_row(str(acc.id), acc.device_account, acc.pool_status, str(acc.packs_opened),
+                      str(acc.failure_count), acc.last_error or "", lease)
+    Console().print(table if rows else "no accounts")
+
+
+@accounts_app.command("inject")
+def inject(account: Annotated[str, typer.Argument(help="Account id, device_account, or an XML file.")],
+           serial: SerialOption, no_launch: Annotated[bool, typer.Option("--no-launch")] = False,
+           url: UrlOption = None) -> None:
+    """Install ACCOUNT on a device (force-stop, push, su cp, verify) and start the game."""
+    from emufleet.accounts import AccountCredentials, find_account, inject, read_account_file
+    from emufleet.device import connect
+    from emufleet.errors import EmufleetError
+
+    try:
+        if Path(account).is_file():
+            creds = read_account_file(account)
+        else:
+            row = find_account(_engine(url), account)
+            if row is None:
+                raise _fail(f"no account {account!r} in the database")
+            creds = AccountCredentials(row.device_account, row.device_password)
+        inject(connect(serial), creds, launch=not no_launch)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"{creds.device_account} injected into {serial}")
+
+
+@accounts_app.command("extract")
+def extract(out: Annotated[Path, typer.Argument(help="Where to write the account XML.")],
+            serial: SerialOption) -> None:
+    """Copy the account installed on a device into OUT (SharedPreferences XML)."""
+    from emufleet.accounts import extract, write_account_file
+    from emufleet.device import connect
+    from emufleet.errors import EmufleetError
+
+    try:
+        creds = extract(connect(serial))
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    write_account_file(out, creds)
+    typer.echo(f"{creds.device_account} extracted from {serial} to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``accounts`` to the root command."""
+    app.add_typer(accounts_app, name="accounts")

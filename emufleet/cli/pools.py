@@ -1,0 +1,97 @@
+"""``emufleet pools``: list, test, refresh and inspect the pool definitions in ``pools/`` (digest §5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+pools_app = typer.Typer(help="Account pools (pools/*.yaml).", no_args_is_help=True)
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
+NameArg = Annotated[str, typer.Argument(help="pool_name, file stem, or path to a pool YAML file.")]
+
+
+def _pool(name: str, url: str | None):  # noqa: ANN202 - emufleet.pools.Pool, imported lazily
+    import getpass
+    import os
+    import socket
+
+    from emufleet import db
+    from emufleet.errors import PoolValidationError
+    from emufleet.pools import LeaseOwner, Pool, find_pool
+
+    try:
+        definition = find_pool(name)
+    except PoolValidationError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    eng = db.engine(url)
+    db.upgrade(eng)
+    owner = LeaseOwner(f"cli:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}")
+    return Pool(definition, eng, owner)
+
+
+@pools_app.command("list")
+def list_() -> None:
+    """Every pool file with its name and sources, or its error."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from emufleet.pools import discover
+
+    entries = discover()
+    table = Table("file", "pool_name", "queries", "include", "exclude", "watched", "sort_method", "refresh s")
+    for e in entries:
+        d = e.definition
+        if d is None:
+            table.add_row(e.path.name, f"[red]{e.error}[/red]", "", "", "", "", "", "")
+            continue
+        table.add_row(e.path.name, d.name, str(len(d.queries)), str(len(d.include)), str(len(d.exclude)),
+                      str(len(d.watched_paths)), d.config.sort_method or "-", f"{d.config.refresh_interval:g}")
+    Console().print(table if entries else "no pools (pools/*.yaml)")
+    if any(e.error for e in entries):
+        raise typer.Exit(1)
+
+
+@pools_app.command("test")
+def test(name: NameArg, sample: Annotated[int, typer.Option(help="How many names to show.")] = 10,
+         url: UrlOption = None) -> None:
+    """Resolve the pool without changing anything: count and a sample of accounts."""
+    result = _pool(name, url).test(sample)
+    typer.echo(f"{result.total} accounts")
+    for device_account in result.sample:
+        typer.echo(f"  {device_account}")
+    for missing in result.missing_include:
+        typer.secho(f"warning: included account {missing!r} is not in the database", fg="yellow", err=True)
+    for err in result.file_errors:
+        typer.secho(f"warning: {err}", fg="yellow", err=True)
+
+
+@pools_app.command("refresh")
+def refresh(name: NameArg, url: UrlOption = None) -> None:
+    """Resolve the pool, import its watched folders, and store its members."""
+    report = _pool(name, url).refresh()
+    typer.echo(f"{report.members} members, {report.imported} imported from watched paths")
+    for missing in report.missing_include:
+        typer.secho(f"warning: included account {missing!r} is not in the database", fg="yellow", err=True)
+    for err in report.file_errors:
+        typer.secho(f"warning: {err}", fg="yellow", err=True)
+
+
+@pools_app.command("stats")
+def stats(name: NameArg, url: UrlOption = None) -> None:
+    """Members by state and the sums of reported results."""
+    s = _pool(name, url).stats()
+    typer.echo(f"total={s.total} available={s.available} in_use={s.in_use} completed={s.completed} "
+               f"failed={s.failed} skipped={s.skipped}")
+    typer.echo(f"results={s.results} packs_opened={s.packs_opened} cards_found={s.cards_found} "
+               f"stars_total={s.stars_total} keep_count={s.keep_count} "
+               f"last_refresh={s.last_refresh.isoformat(timespec='seconds') + 'Z' if s.last_refresh else 'never'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pools`` to the root command."""
+    app.add_typer(pools_app, name="pools")

@@ -1,0 +1,61 @@
+"""Engines for the one emufleet database: SQLite by default, PostgreSQL by URL (digest §6, defect §11.2 item 9).
+
+The seed opened SQLite with one connection, no WAL and no busy timeout, and had two database files. Here there is
+one URL (:func:`emufleet.settings.database_url`); SQLite connections get WAL (readers never block the writer),
+a busy timeout (writers queue instead of failing with "database is locked"), ``synchronous=NORMAL`` (safe in WAL;
+a commit no longer waits for an fsync) and foreign keys, set on every new connection.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from emufleet import settings
+
+__all__ = ["BUSY_TIMEOUT_MS", "engine", "utcnow"]
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for the write lock before failing (milliseconds)."""
+
+
+def utcnow() -> datetime:
+    """Current UTC time as a *naive* datetime: the form stored in every timestamp column.
+
+    Lease expiry is compared against a bound parameter computed here, not against the database's clock, so the
+    same statement runs on SQLite and PostgreSQL; hosts sharing a PostgreSQL database must keep their clocks in
+    sync (NTP), which a lease TTL of minutes tolerates easily.
+    """
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sqlite_on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection object
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def engine(url: str | None = None, *, echo: bool = False) -> Engine:
+    """A new SQLAlchemy engine for ``url`` (default :func:`emufleet.settings.database_url`).
+
+    SQLite: the parent folder of the file is created; WAL, busy timeout, ``synchronous=NORMAL`` and foreign keys
+    are set on connect. Any other URL (``postgresql+psycopg://…``) is passed through unchanged. The caller owns
+    the engine (``engine.dispose()`` when done); nothing is cached globally.
+    """
+    url = url or settings.database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    eng = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    event.listen(eng, "connect", _sqlite_on_connect)
+    return eng

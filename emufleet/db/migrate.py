@@ -1,0 +1,59 @@
+"""Schema migrations (Alembic), driven from Python: ``emufleet db upgrade`` calls :func:`upgrade`.
+
+The seed ran Go migration functions recorded in ``schema_version`` (digest §6); here Alembic owns the schema and
+its history lives in ``emufleet/db/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from emufleet.db.engine import engine as make_engine
+
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic ``Config`` pointing at the packaged migrations (no ``alembic.ini``)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of emufleet."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "emufleet ships at least one migration"
+    return head
+
+
+def current_revision(eng: Engine) -> str | None:
+    """The revision the database is at (``None`` for an empty database)."""
+    with eng.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url: str | Engine | None = None, revision: str = "head") -> str:
+    """Bring the database at ``url`` (an URL, an engine, or the default URL) up to ``revision``; idempotent.
+
+    Returns the revision the database is at afterwards. Errors from the database propagate as SQLAlchemy errors.
+    """
+    eng = url if isinstance(url, Engine) else make_engine(url)
+    try:
+        if revision != "head" or current_revision(eng) != head_revision():  # skip Alembic when already current
+            cfg = alembic_config()
+            with eng.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        return current_revision(eng) or "base"
+    finally:
+        if not isinstance(url, Engine):
+            eng.dispose()

@@ -1,0 +1,167 @@
+"""SQLAlchemy 2.0 models of the seed's schema that pools and routines use (digest §6), plus leases.
+
+Tables:
+
+* ``accounts``: migration 002 of the seed plus the pool columns of 008 (``pool_status``, ``failure_count``,
+  ``last_error``, ``completed_at``). The seed's checkout columns of 011 are replaced by a **lease**: owner (flow run
+  or orchestration id), instance, a random token naming this one lease, when it was taken, when it expires and the
+  last heartbeat (digest §5.6: the seed had a fixed 10-minute staleness rule and no heartbeat).
+* ``routine_executions``: migration 009/010, attributed to the account actually leased (§6 defect).
+* ``account_results``: one row per ``CompleteAccount``/``MarkAccountFailed``/``ReturnAccount``, so pool stats
+  (sums of results, digest §5.5) survive restarts; the seed kept them in memory.
+* ``pools`` / ``pool_members``: the resolved membership of each pool (digest §5.4), persisted at refresh.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    false,
+    func,
+    text,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from emufleet.db.engine import utcnow
+
+__all__ = ["POOL_STATUSES", "Account", "AccountResultRecord", "Base", "PoolMember", "PoolRecord",
+           "RoutineExecution"]
+
+POOL_STATUSES = ("available", "in_use", "completed", "failed", "skipped")
+"""Account statuses (digest §5.5)."""
+
+# Deterministic constraint names, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every emufleet table."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class Account(Base):
+    """A game account (digest §6 migrations 002 and 008) and its lease (replacing 011)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_account: Mapped[str] = mapped_column(String(255), unique=True)
+    device_password: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str | None] = mapped_column(String(255))
+    friend_code: Mapped[str | None] = mapped_column(String(64))
+    shinedust: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    hourglasses: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    pokegold: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    pack_points: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    packs_opened: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    wonder_picks_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    account_level: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    stamina_recovery_time: Mapped[datetime | None] = mapped_column(DateTime)
+    file_path: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    is_banned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    notes: Mapped[str | None] = mapped_column(Text)
+    # Pool state (seed migration 008), persisted on every transition.
+    pool_status: Mapped[str] = mapped_column(String(16), default="available", server_default="available")
+    failure_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The lease: NULL token = not leased; a lease whose lease_expires_at is past may be reclaimed by anyone.
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_instance: Mapped[str | None] = mapped_column(String(255))
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    leased_at: Mapped[datetime | None] = mapped_column(DateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ix_accounts_status_expiry", "pool_status", "lease_expires_at"),
+        Index("ix_accounts_lease_owner", "lease_owner", "lease_instance"),
+    )
+
+
+class RoutineExecution(Base):
+    """One routine run on one leased account (digest §6 migrations 009–010)."""
+
+    __tablename__ = "routine_executions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    routine_name: Mapped[str] = mapped_column(String(255))
+    execution_status: Mapped[str] = mapped_column(String(16), default="started", server_default="started")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    packs_opened: Mapped[int | None] = mapped_column(Integer)
+    wonder_picks_done: Mapped[int | None] = mapped_column(Integer)
+    bot_instance: Mapped[str | None] = mapped_column(String(255))
+    orchestration_id: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index("ix_routine_executions_cooldown", "routine_name", "execution_status", "completed_at"),
+        Index("ix_routine_executions_orchestration", "orchestration_id", "routine_name", "execution_status"),
+    )
+
+
+class AccountResultRecord(Base):
+    """One outcome reported for a leased account (digest §5.5 ``AccountResult``), for pool stats."""
+
+    __tablename__ = "account_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    pool_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # completed | failed | returned
+    success: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    packs_opened: Mapped[int | None] = mapped_column(Integer)
+    cards_found: Mapped[int | None] = mapped_column(Integer)
+    stars_total: Mapped[int | None] = mapped_column(Integer)
+    keep_count: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_instance: Mapped[str | None] = mapped_column(String(255))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+
+
+class PoolRecord(Base):
+    """A pool known to the database: when it was last resolved (drives ``refresh_interval``)."""
+
+    __tablename__ = "pools"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    definition_file: Mapped[str | None] = mapped_column(Text)
+
+
+class PoolMember(Base):
+    """An account resolved into a pool at its last refresh; ``position`` is the resolution order (§5.4)."""
+
+    __tablename__ = "pool_members"
+
+    pool_name: Mapped[str] = mapped_column(ForeignKey("pools.name", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_pool_members_account", "account_id"),)

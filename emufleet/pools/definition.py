@@ -1,0 +1,193 @@
+"""The unified pool YAML (digest §5.2) as pydantic models, loaded with located errors.
+
+Example (``pools/demo.yaml``)::
+
+    version: 1                     # optional
+    pool_name: Demo farmers
+    queries:
+      - name: fresh
+        filters:
+          - {column: pool_status, comparator: IN, value: [available]}
+          - {column: packs_opened, comparator: "<", value: 10}
+        sort: [{column: packs_opened, direction: desc}]
+        limit: 100                 # 0 = no limit
+    include: [demo_01@emufleet.invalid]
+    exclude: [demo_12@emufleet.invalid]
+    watched_paths: [../accounts]   # relative to this file
+    config: {sort_method: packs_desc, retry_failed: true, max_failures: 3, refresh_interval: 300, lease_ttl: 300}
+
+The seed's legacy formats (``type: sql`` / ``type: file``, digest §5.3) and raw ``sql:`` queries are rejected with
+an error that says how to convert them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+
+from emufleet.errors import PoolValidationError
+from emufleet.pools.filters import SORT_METHODS, column_for, normalise_comparator, parse_value
+from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml, validate
+
+__all__ = ["PoolConfig", "PoolDefinition", "PoolFilter", "PoolQuery", "PoolSort"]
+
+SortMethod = Literal["", "packs_asc", "packs_desc", "modified_asc", "modified_desc", "random"]
+assert set(SORT_METHODS) == set(SortMethod.__args__)  # type: ignore[attr-defined]  # one list, checked
+
+_CONVERT = ("see docs/pools.md 'Converting legacy pools': write `pool_name:`, express the WHERE clause as "
+            "`queries: [{name, filters: [{column, comparator, value}]}]`, ORDER BY as `sort:`, LIMIT as `limit:`, ")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PoolFilter(_Strict):
+    """``{column, comparator, value, enabled}``; ``value`` is typed by the column (see :mod:`.filters`)."""
+
+    column: str
+    comparator: str
+    value: Any = Field(None, validate_default=True)
+    enabled: bool = True
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, v: str) -> str:
+        return column_for(v)[0]
+
+    @field_validator("comparator")
+    @classmethod
+    def _comparator(cls, v: str) -> str:
+        return normalise_comparator(v)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: Any, info: ValidationInfo) -> Any:
+        if "column" not in info.data or "comparator" not in info.data:
+            return v  # the column or comparator error is already reported
+        return parse_value(info.data["column"], info.data["comparator"], v)
+
+
+class PoolSort(_Strict):
+    """``{column, direction: asc|desc (any case), enabled}``."""
+
+    column: str
+    direction: str = "asc"
+    enabled: bool = True
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, v: str) -> str:
+        return column_for(v)[0]
+
+    @field_validator("direction")
+    @classmethod
+    def _direction(cls, v: str) -> str:
+        if not isinstance(v, str) or v.lower() not in ("asc", "desc"):
+            raise ValueError(f"direction must be asc or desc, got {v!r}")
+        return v.lower()
+
+
+class PoolQuery(_Strict):
+    """One query: enabled filters AND-ed, then sorted, then limited (``0`` = no limit)."""
+
+    name: str = Field(min_length=1)
+    filters: list[PoolFilter] = Field(min_length=1)
+    sort: list[PoolSort] = Field(default_factory=list)
+    limit: int = Field(0, ge=0)
+
+
+class PoolConfig(_Strict):
+    """Pool behaviour. ``refresh_interval`` and ``lease_ttl`` are seconds (``refresh_interval: 0`` = manual)."""
+
+    sort_method: SortMethod = ""
+    retry_failed: bool = False
+    max_failures: int = Field(3, ge=0)
+    refresh_interval: float = Field(0, ge=0)
+    lease_ttl: float = Field(300, gt=0)
+
+
+class PoolDefinition(_Strict):
+    """A validated pool definition. Load files with :meth:`load`; ``file`` is where it came from."""
+
+    version: Literal[1] = 1
+    pool_name: str = Field(min_length=1)
+    description: str = ""
+    queries: list[PoolQuery] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    watched_paths: list[str] = Field(default_factory=list)
+    config: PoolConfig = Field(default_factory=PoolConfig)
+
+    _file: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _has_source(self) -> PoolDefinition:
+        if not (self.queries or self.include or self.watched_paths):
+            raise ValueError("a pool needs at least one source: queries, include or watched_paths")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The pool's registry key (``pool_name``)."""
+        return self.pool_name
+
+    @property
+    def file(self) -> Path | None:
+        """The YAML file this definition was loaded from, if any."""
+        return self._file
+
+    def watched_dirs(self) -> list[Path]:
+        """``watched_paths`` resolved against the definition file's folder (the cwd for in-memory definitions)."""
+        base = self._file.parent if self._file else Path.cwd()
+        return [(base / Path(p).expanduser()).resolve() for p in self.watched_paths]
+
+    @classmethod
+    def load(cls, path: str | Path) -> PoolDefinition:
+        """Read and validate a pool YAML file.
+
+        Raises:
+            PoolValidationError: ``file:line:col: field: message`` for bad YAML, unknown keys or columns, bad
+                comparators or values, and for the legacy formats (with how to convert them).
+        """
+        path = Path(path)
+        return cls.from_data(load_yaml(path, error=PoolValidationError), path)
+
+    @classmethod
+    def loads(cls, text: str, file: str | Path = "<string>") -> PoolDefinition:
+        """Validate pool YAML text; see :meth:`load`. Relative watched paths resolve against ``file``'s folder."""
+        return cls.from_data(loads_yaml(text, file, error=PoolValidationError), Path(file))
+
+    @classmethod
+    def from_data(cls, data: Any, file: Path) -> PoolDefinition:
+        """Validate already parsed (marked) YAML data."""
+        _reject_legacy(data, file)
+        definition = validate(cls, data, file, error=PoolValidationError)
+        definition._file = file.resolve() if file.exists() else None
+        return definition
+
+
+def _reject_legacy(data: Any, file: Path) -> None:
+    """Raise a conversion error for the seed's ``type: sql``/``type: file`` pools and raw-SQL queries (§5.3)."""
+    if not isinstance(data, MarkedDict):
+        raise PoolValidationError("a pool definition must be a mapping", file=file, line=1, col=1)
+    kind = data.get("type")
+    if kind in ("sql", "file") or ("pool_name" not in data and ("query" in data or "directory" in data)):
+        line, col = data.key_pos.get("type", data.pos)
+        if kind == "file" or "directory" in data:
+            how = f"list its folder under `watched_paths: [{data.get('directory', './accounts')}]`"
+        else:
+            how = _CONVERT + "and `pool_config:` as `config:`; raw SQL is no longer accepted"
+        raise PoolValidationError(f"legacy `type: {kind or 'sql'}` pool format is not supported; convert it to the "
+                                  f"unified format: {how}", file=file, line=line, col=col, field="type")
+    queries = data.get("queries")
+    if isinstance(queries, MarkedList):
+        for i, query in enumerate(queries):
+            if isinstance(query, MarkedDict) and "sql" in query:
+                line, col = query.key_pos["sql"]
+                raise PoolValidationError(
+                    "raw SQL queries are not supported (an injection surface, digest §5.2); convert it to "
+                    "structured filters: " + _CONVERT + "each column from the allowed list",
+                    file=file, line=line, col=col, field=f"queries[{i}].sql")

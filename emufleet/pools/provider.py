@@ -1,0 +1,257 @@
+"""``PoolAccountProvider``: the routine engine's account actions on a leased pool (digest §1.5, §5.6, §6).
+
+Fixes the seed's defects (§11.2 items 5, 6, 11): the checkout is a real lease with a heartbeat; injection is the
+working recipe of :func:`emufleet.accounts.inject`; ``on_no_accounts: wait`` really waits; ``account_id`` acts on
+the lease itself (not a clone); the field actions write the real column (``wonder_picks`` → ``wonder_picks_done``)
+and only while this bot holds the lease; the ``routine_executions`` row belongs to the account that was injected,
+and finishing it never touches the metrics ``UpdateRoutineMetrics`` wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from emufleet.accounts.device import inject as inject_account
+from emufleet.accounts.xmlfile import AccountCredentials
+from emufleet.db import POOL_STATUSES, Account, RoutineExecution, utcnow
+from emufleet.device.interface import DeviceLike
+from emufleet.errors import InputError, LeaseError, NoAccountsAvailable, RoutineStopped
+from emufleet.pools.filters import ALIASES, COLUMNS, RelativeTime, parse_value
+from emufleet.pools.heartbeat import HeartbeatThread
+from emufleet.pools.leases import Lease
+from emufleet.pools.pool import Pool
+from emufleet.routines.accounts import AccountRef, AccountResult, OnNoAccounts
+
+__all__ = ["GETTABLE_FIELDS", "INCREMENTABLE_FIELDS", "UPDATABLE_FIELDS", "PoolAccountProvider"]
+
+log = logging.getLogger(__name__)
+
+UPDATABLE_FIELDS = ("packs_opened", "shinedust", "hourglasses", "wonder_picks_done", "last_used_at",
+                    "completed_at", "pool_status", "failure_count", "last_error")
+"""``UpdateAccountField`` whitelist (digest §1.5 Database; ``wonder_picks`` is accepted as an alias)."""
+INCREMENTABLE_FIELDS = ("packs_opened", "shinedust", "hourglasses", "wonder_picks_done", "failure_count")
+"""``IncrementAccountField`` whitelist (numeric columns)."""
+GETTABLE_FIELDS = (*UPDATABLE_FIELDS, "device_account")
+"""``GetAccountField`` whitelist."""
+
+Injector = Callable[[DeviceLike, AccountCredentials], None]
+
+
+@dataclass
+class _Held:
+    lease: Lease
+    execution_id: int
+
+
+def _field(name: str, allowed: tuple[str, ...]) -> str:
+    real = ALIASES.get(name, name)
+    if real not in allowed:
+        raise InputError(f"{name!r} is not allowed here; allowed: {', '.join(allowed)} (and wonder_picks)",
+                         field="field")
+    return real
+
+
+class PoolAccountProvider:
+    """Implements :class:`emufleet.routines.accounts.AccountProvider` for one bot on a :class:`Pool`.
+
+    ``pool`` leases to this bot's owner (``pool.for_owner(LeaseOwner(run_id, serial))``); ``routine`` names the
+    ``routine_executions`` rows; setting ``cancel`` ends an ``on_no_accounts: wait`` with ``RoutineStopped``.
+    Thread-safe against the heartbeat thread.
+    """
+
+    def __init__(self, pool: Pool, *, routine: str = "", cancel: threading.Event | None = None,
+                 injector: Injector = inject_account) -> None:
+        self.pool = pool
+        self.routine = routine
+        self.cancel = cancel
+        self._inject = injector
+        self._held: dict[int, _Held] = {}
+        self._current: int | None = None
+        self._lock = threading.Lock()
+
+    # -- AccountProvider --------------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> AccountRef | None:
+        with self._lock:
+            held = self._held.get(self._current) if self._current is not None else None
+        return AccountRef(held.lease.account_id, held.lease.device_account, self.pool.name) if held else None
+
+    def inject_next(self, device: DeviceLike, *, timeout_s: float, on_no_accounts: OnNoAccounts) -> AccountRef | None:
+        """Lease, inject and make current the next account (digest §5.6).
+
+        ``on_no_accounts``: ``stop`` waits ``timeout_s`` then raises ``NoAccountsAvailable``; ``continue`` waits
+        ``timeout_s`` then returns ``None``; ``wait`` keeps waiting (in rounds of ``timeout_s``) until an account
+        is free or ``cancel`` is set (``RoutineStopped``). An account still current is returned to the pool first.
+        Injection errors (``DeviceError``) return the lease and propagate.
+        """
+        if self._current is not None:
+            log.warning("InjectNextAccount while account %s is current: returning it to the pool", self._current)
+            self.return_account(None, reason="replaced by InjectNextAccount")
+        lease = self._lease(timeout_s, on_no_accounts)
+        if lease is None:
+            return None
+        try:
+            self._inject(device, AccountCredentials(lease.device_account, lease.device_password))
+        except BaseException as exc:
+            self.pool.release(lease, reason=f"injection failed: {exc}")
+            raise
+        with self.pool.engine.begin() as conn:
+            execution_id = conn.execute(insert(RoutineExecution).values(
+                account_id=lease.account_id, routine_name=self.routine, execution_status="started",
+                started_at=utcnow(), bot_instance=lease.owner.instance, orchestration_id=lease.owner.run_id,
+            ).returning(RoutineExecution.id)).scalar_one()
+        with self._lock:
+            self._held[lease.account_id] = _Held(lease, execution_id)
+            self._current = lease.account_id
+        return AccountRef(lease.account_id, lease.device_account, self.pool.name)
+
+    def _lease(self, timeout_s: float, on_no_accounts: OnNoAccounts) -> Lease | None:
+        while True:
+            try:
+                return self.pool.next(timeout_s, cancel=self.cancel)
+            except NoAccountsAvailable:
+                if self.cancel is not None and self.cancel.is_set():
+                    raise RoutineStopped("stopped while waiting for an account", routine=self.routine) from None
+                if on_no_accounts == "continue":
+                    return None
+                if on_no_accounts != "wait":
+                    raise
+                log.info("pool %r: no account free yet; still waiting", self.pool.name)
+
+    def complete(self, account_id: int | None, result: AccountResult) -> None:
+        self._end(account_id, lambda lease: self.pool.complete(lease, result),
+                  "completed" if result.success else "failed", result.error)
+
+    def return_account(self, account_id: int | None, reason: str | None = None) -> None:
+        self._end(account_id, lambda lease: self.pool.release(lease, reason=reason), "returned", reason)
+
+    def mark_failed(self, account_id: int | None, reason: str) -> None:
+        self._end(account_id, lambda lease: self.pool.fail(lease, reason), "failed", reason)
+
+    def update_field(self, account_id: int | None, field: str, value: str) -> None:
+        real = _field(field, UPDATABLE_FIELDS)
+        if real == "pool_status" and value not in POOL_STATUSES:
+            raise InputError(f"pool_status must be one of {', '.join(POOL_STATUSES)}; got {value!r}", field="value")
+        try:
+            typed = parse_value(real, "=", value)
+        except ValueError as exc:
+            raise InputError(str(exc), field="value") from None
+        if isinstance(typed, RelativeTime):
+            typed = typed.at(utcnow())
+        self._write(account_id, {real: typed})
+
+    def increment_field(self, account_id: int | None, field: str, amount: int) -> None:
+        real = _field(field, INCREMENTABLE_FIELDS)
+        column = COLUMNS[real][0]
+        self._write(account_id, {real: column + int(amount)})
+
+    def get_field(self, account_id: int | None, field: str) -> Any:
+        real = _field(field, GETTABLE_FIELDS)
+        key = self._resolve_id(account_id)
+        with self.pool.engine.connect() as conn:
+            row = conn.execute(select(COLUMNS[real][0] if real in COLUMNS else Account.device_account)
+                               .where(Account.id == key)).first()
+        if row is None:
+            raise LeaseError("unknown account", pool=self.pool.name, account_id=key)
+        return row[0]
+
+    def update_routine_metrics(self, *, packs_opened: int | None, wonder_picks_done: int | None) -> None:
+        values = {k: v for k, v in (("packs_opened", packs_opened), ("wonder_picks_done", wonder_picks_done))
+                  if v is not None}
+        with self._lock:
+            held = self._held.get(self._current) if self._current is not None else None
+        if held is None:
+            log.warning("UpdateRoutineMetrics without a current account: nothing recorded")
+            return
+        if values:
+            with self.pool.engine.begin() as conn:
+                conn.execute(update(RoutineExecution).where(RoutineExecution.id == held.execution_id).values(**values))
+
+    # -- leases held by this bot ------------------------------------------------------------------------------
+
+    def heartbeat(self) -> int:
+        """Renew every lease this bot holds; returns how many. A lost lease is logged (``LeaseError`` later)."""
+        with self._lock:
+            held = list(self._held.values())
+        renewed = 0
+        for item in held:
+            try:
+                lease = self.pool.heartbeat(item.lease)
+            except LeaseError as exc:
+                log.warning("%s", exc)
+                continue
+            with self._lock:
+                if item.lease.account_id in self._held:
+                    self._held[item.lease.account_id].lease = lease
+            renewed += 1
+        return renewed
+
+    def start_heartbeat(self, interval_s: float | None = None) -> HeartbeatThread:
+        """A started :class:`HeartbeatThread` renewing this bot's leases (default: every ``lease_ttl / 3`` s)."""
+        return HeartbeatThread(self.heartbeat, interval_s or self.pool.definition.config.lease_ttl / 3).start()
+
+    def close(self, reason: str = "bot stopped") -> None:
+        """Return every account still held (the bot ends); lost leases are ignored."""
+        with self._lock:
+            ids = list(self._held)
+        for account_id in ids:
+            try:
+                self.return_account(account_id, reason=reason)
+            except LeaseError as exc:
+                log.warning("%s", exc)
+
+    def _resolve_id(self, account_id: int | None) -> int:
+        with self._lock:
+            key = self._current if account_id is None else int(account_id)
+        if key is None:
+            raise LeaseError("no current account (run InjectNextAccount first)", pool=self.pool.name)
+        return key
+
+    def _take(self, account_id: int | None) -> _Held:
+        key = self._resolve_id(account_id)
+        with self._lock:
+            held = self._held.pop(key, None)
+            if held is not None and self._current == key:
+                self._current = None
+        if held is None:
+            raise LeaseError("not leased by this bot", pool=self.pool.name, account_id=key)
+        return held
+
+    def _end(self, account_id: int | None, action: Callable[[Lease], object], status: str,
+             error: str | None) -> None:
+        held = self._take(account_id)
+        try:
+            action(held.lease)
+        except LeaseError:
+            self._finish_execution(held, "lost", "lease lost before the account was finished")
+            raise
+        self._finish_execution(held, status, error)
+
+    def _write(self, account_id: int | None, values: dict[str, Any]) -> None:
+        key = self._resolve_id(account_id)
+        with self._lock:
+            held = self._held.get(key)
+        if held is None:
+            raise LeaseError("not leased by this bot; fields are written only under a lease", pool=self.pool.name,
+                             account_id=key)
+        with self.pool.engine.begin() as conn:
+            n = conn.execute(update(Account).where(Account.id == key, Account.lease_token == held.lease.token)
+                             .values(**values)).rowcount
+        if n != 1:
+            raise LeaseError("lease lost (expired and reclaimed)", pool=self.pool.name, account_id=key)
+
+    def _finish_execution(self, held: _Held, status: str, error: str | None) -> None:
+        now = utcnow()
+        with self.pool.engine.begin() as conn:
+            started = conn.scalar(select(RoutineExecution.started_at)
+                                  .where(RoutineExecution.id == held.execution_id))
+            conn.execute(update(RoutineExecution).where(RoutineExecution.id == held.execution_id).values(
+                execution_status=status, completed_at=now, error_message=error,
+                duration_seconds=(now - started).total_seconds() if started else None))

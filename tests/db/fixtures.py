@@ -1,0 +1,48 @@
+"""Database fixtures shared by the db, pools and accounts suites: a migrated SQLite file in ``tmp_path``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from emufleet import db
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite file, migrated to head."""
+    url = sqlite_url(tmp_path / "emufleet.db")
+    db.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[Engine]:
+    """An engine on :func:`db_url` (disposed at teardown)."""
+    eng = db.engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def add_accounts(eng: Engine, count: int, prefix: str = "acct", **columns: object) -> list[int]:
+    """Insert ``count`` accounts ``<prefix>_NNN@test.invalid``; returns their ids in order."""
+    rows = [{"device_account": f"{prefix}_{i:03d}@test.invalid", "device_password": f"pw{i}", **columns}
+            for i in range(count)]
+    with eng.begin() as conn:
+        conn.execute(insert(db.Account), rows)
+    with db.session(eng) as s:
+        return [a.id for a in s.query(db.Account).filter(db.Account.device_account.like(f"{prefix}\\_%", escape="\\"))
+                .order_by(db.Account.id)]
+
+
+@pytest.fixture
+def make_accounts(db_engine: Engine) -> Callable[..., list[int]]:
+    """``make_accounts(count, prefix="acct", **columns)`` → ids."""
+    return lambda count, prefix="acct", **columns: add_accounts(db_engine, count, prefix, **columns)
