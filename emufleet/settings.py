@@ -70,7 +70,9 @@ class GameSettings:
     launch_flags: str = "0x10018000"  # NEW_TASK | CLEAR_TOP | NO_ANIMATION
 
 
+# With slots=True the class attributes are slot descriptors, not the defaults: read them from an instance.
+_DEFAULT_GAME = GameSettings()
 GAME = GameSettings(
-    package=os.environ.get("EMUFLEET_GAME_PACKAGE", GameSettings.package),
-    activity=os.environ.get("EMUFLEET_GAME_ACTIVITY", GameSettings.activity),
+    package=os.environ.get("EMUFLEET_GAME_PACKAGE", _DEFAULT_GAME.package),
+    activity=os.environ.get("EMUFLEET_GAME_ACTIVITY", _DEFAULT_GAME.activity),
 )
