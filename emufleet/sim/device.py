@@ -1,0 +1,227 @@
+"""The model of one simulated MuMu instance: properties, files, the app, boot state, screen and event log.
+
+Everything the fake shell and the protocol services read or change lives here, behind one lock, so that tests
+(another thread) can inspect and steer an instance while adb drives it (reference §7 "Device model").
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emufleet.sim.faults import FaultState
+from emufleet.sim.files import FileTree
+from emufleet.sim.keys import key_name
+from emufleet.sim.render import Frame, Renderer
+from emufleet.sim.scenario import Scenario
+from emufleet.sim.screen import ScreenMachine
+
+__all__ = ["LAUNCHER", "DeviceModel", "SimEvent"]
+
+LAUNCHER = ("com.mumu.launcher", "com.mumu.launcher.Launcher")
+SYSTEM_PIDS = {"init": 1, "zygote64": 310, "zygote": 311, "surfaceflinger": 402, "system_server": 733,
+               LAUNCHER[0]: 1150, "adbd": 388}
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One thing that happened on an instance.
+
+    ``kind`` is one of ``tap swipe key text am monkey file state reboot crash pm fault``; ``detail`` holds its
+    fields (``tap``: x, y, state; ``text``: text; ``am``: action, package, activity; ``file``: path, size;
+    ``state``: from, to, cause …); ``t`` is ``time.time()``.
+    """
+
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    t: float = 0.0
+
+
+class DeviceModel:
+    """State of one instance. Methods are thread-safe (one re-entrant lock per instance).
+
+    Args:
+        index, serial: the instance index and ``127.0.0.1:PORT``.
+        scenario, renderer: the compiled scenario and its (shared) frame cache.
+        root_dir: host folder for this instance's file tree.
+    """
+
+    def __init__(self, index: int, serial: str, scenario: Scenario, renderer: Renderer, root_dir: Path) -> None:
+        self.index = index
+        self.serial = serial
+        self.scenario = scenario
+        self.renderer = renderer
+        self.lock = threading.RLock()
+        self._events: list[SimEvent] = []
+        self.faults = FaultState()
+        self.files = FileTree(root_dir, on_write=lambda path, size: self.log("file", path=path, size=size))
+        self.files.mkdir(f"/data/data/{scenario.package}/shared_prefs", root=True, parents=True)
+        self.root_enabled = True
+        self.props: dict[str, str] = {
+            "ro.product.name": "MuMuPlayer", "ro.product.model": "MuMu", "ro.product.device": "mumu",
+            "ro.product.brand": "Android", "ro.product.manufacturer": "Netease", "ro.product.cpu.abi": "x86_64",
+            "ro.build.version.sdk": "32", "ro.build.version.release": "12", "ro.build.type": "user",
+            "ro.debuggable": "1", "ro.adb.secure": "0", "ro.serialno": serial,
+            "ro.sf.lcd_density": "240", "nemud.app_keep_alive": "false", "persist.sys.timezone": "UTC",
+            "service.adb.tcp.port": serial.rsplit(":", 1)[-1],
+        }
+        self.app_running = False
+        self.app_pid: int | None = None
+        self.app_activity = scenario.activity
+        self._pids = itertools.count(2400 + 100 * index)
+        self._shutdown_at = 0.0  # monotonic: a reboot request takes effect then (reference §5.8 race)
+        self.down_until = 0.0  # accept-and-close until then
+        self.boot_done_at = 0.0  # sys.boot_completed is "" until then
+        self.on_reboot: Callable[[float], None] | None = None  # server hook: cut connections after N s
+        self.reboot_times = (1.0, 2.0)  # (down_s, boot_s) of an in-band reboot (shell `reboot`, `reboot:`)
+        self.control: Callable[[list[str]], tuple[int, str]] | None = None  # `emufleet-sim` shell command hook
+        self.screen = ScreenMachine(scenario, lambda p: self.files.exists(p, root=True), self._transition)
+
+    # -- events --------------------------------------------------------------------------------------------
+    def log(self, kind: str, **detail: Any) -> None:
+        """Append an event to the log."""
+        with self.lock:
+            self._events.append(SimEvent(kind, detail, time.time()))
+
+    @property
+    def events(self) -> list[SimEvent]:
+        """A copy of the event log."""
+        with self.lock:
+            return list(self._events)
+
+    def clear_events(self) -> None:
+        with self.lock:
+            self._events.clear()
+
+    def _transition(self, before: str, after: str, cause: str) -> None:
+        self.log("state", **{"from": before, "to": after, "cause": cause})
+
+    # -- boot ----------------------------------------------------------------------------------------------
+    def booted(self) -> bool:
+        """``sys.boot_completed == "1"``: up and finished booting (or not yet shut down after a reboot)."""
+        now = time.monotonic()
+        return now < self._shutdown_at or now >= self.boot_done_at
+
+    def is_down(self) -> bool:
+        """adbd is down (reboot in progress): new connections are accepted and closed at once."""
+        now = time.monotonic()
+        return self._shutdown_at <= now < self.down_until
+
+    def reboot(self, down_s: float, boot_s: float, shutdown_s: float = 0.0) -> None:
+        """Reboot: after ``shutdown_s`` connections drop, adbd is down ``down_s``, then boots for ``boot_s``."""
+        with self.lock:
+            now = time.monotonic()
+            self._shutdown_at = now + shutdown_s
+            self.down_until = self._shutdown_at + down_s
+            self.boot_done_at = self.down_until + boot_s
+            self.app_running, self.app_pid = False, None
+            self.screen.reset(at=self.boot_done_at)
+        self.log("reboot", down_s=down_s, boot_s=boot_s)
+        if self.on_reboot is not None:
+            self.on_reboot(shutdown_s)
+
+    # -- properties ----------------------------------------------------------------------------------------
+    def getprop(self, name: str) -> str:
+        """A property's value, ``""`` when unset. ``sys.boot_completed`` is ``"1"`` or ``""`` (never ``"0"``)."""
+        if name in ("sys.boot_completed", "dev.bootcomplete"):
+            return "1" if self.booted() else ""
+        if name == "init.svc.bootanim":
+            return "stopped" if self.booted() else "running"
+        with self.lock:
+            return self.props.get(name, "")
+
+    def all_props(self) -> dict[str, str]:
+        with self.lock:
+            props = dict(self.props)
+        for name in ("sys.boot_completed", "dev.bootcomplete", "init.svc.bootanim"):
+            props[name] = self.getprop(name)
+        return dict(sorted(props.items()))
+
+    def setprop(self, name: str, value: str) -> bool:
+        """Set a property; ``ro.*`` ones are read-only once set (returns False)."""
+        with self.lock:
+            if name.startswith("ro.") and name in self.props:
+                return False
+            self.props[name] = value
+            return True
+
+    # -- screen and input ----------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        with self.lock:
+            return self.screen.current()
+
+    def set_state(self, name: str) -> None:
+        with self.lock:
+            self.screen.force(name)
+
+    def frame(self) -> Frame:
+        """The current screen (black while booting)."""
+        if not self.booted():
+            return self.renderer.black
+        return self.renderer.frame(self.state)
+
+    def tap(self, x: float, y: float) -> None:
+        with self.lock:
+            state = self.screen.current()
+            self.log("tap", x=x, y=y, state=state)
+            if self.booted():
+                self.screen.tap(x, y)
+
+    def swipe(self, x1: float, y1: float, x2: float, y2: float, duration_ms: int) -> None:
+        self.log("swipe", x1=x1, y1=y1, x2=x2, y2=y2, ms=duration_ms, state=self.state)
+
+    def key(self, code: int) -> None:
+        with self.lock:
+            self.log("key", key=key_name(code), code=code, state=self.screen.current())
+            if self.booted():
+                self.screen.key(code)
+
+    def text(self, text: str) -> None:
+        self.log("text", text=text, state=self.state)
+
+    # -- the app -------------------------------------------------------------------------------------------
+    def installed(self, package: str) -> bool:
+        return package in (self.scenario.package, LAUNCHER[0])
+
+    def app_start(self, activity: str | None = None) -> None:
+        """Start the scenario's app (no-op if it runs): ``on_app_start`` state, a pid, its data folder."""
+        with self.lock:
+            if activity:
+                self.app_activity = activity
+            if self.app_running:
+                return
+            self.app_running, self.app_pid = True, next(self._pids)
+            self.files.mkdir(f"/data/data/{self.scenario.package}/shared_prefs", root=True, parents=True)
+            if self.scenario.on_app_start:
+                self.screen.go(self.scenario.on_app_start, "app start")
+
+    def app_stop(self, cause: str = "force-stop") -> None:
+        """Stop the app (force-stop, crash, pm clear): ``on_app_stop`` state, no pid."""
+        with self.lock:
+            if not self.app_running:
+                return
+            self.app_running, self.app_pid = False, None
+            self.screen.go(self.scenario.on_app_stop, cause)
+
+    def crash(self) -> None:
+        self.log("crash", package=self.scenario.package, state=self.state)
+        self.app_stop("crash")
+
+    def pid_of(self, name: str) -> int | None:
+        with self.lock:
+            if name == self.scenario.package:
+                return self.app_pid
+        return SYSTEM_PIDS.get(name)
+
+    def focus(self) -> tuple[str, str]:
+        """The focused ``(package, activity)``: the app when it runs, else the launcher."""
+        with self.lock:
+            if self.app_running:
+                return self.scenario.package, self.app_activity
+            return LAUNCHER

@@ -1,0 +1,149 @@
+"""Fault injection: what can go wrong with a simulated instance, and the options of each fault.
+
+=================  ========================================================  ====================================
+kind               effect                                                    options (default)
+=================  ========================================================  ====================================
+``drop``           the next matching call sends half its output, then the    ``on`` = screencap | shell | sync |
+                   TCP connection is cut (a mid-stream drop)                 any (screencap); ``count`` (1)
+``refuse``         emulator off: the port is closed (connection refused),    —
+                   existing connections are cut
+``silent``         connections are accepted but CNXN is never answered       —
+                   (the adb server keeps the device ``offline``)
+``reboot``         connections cut; the port accepts-and-closes for          ``down_s`` (2.0), ``boot_s`` (3.0)
+                   ``down_s``, then serves with ``sys.boot_completed`` ""
+                   for ``boot_s``; the screen restarts at ``initial``
+``black_screen``   every capture is entirely black                           —
+``corrupt_screen`` captures are truncated (PNG undecodable, raw short)       —
+``latency``        commands take longer, per class                           ``screencap_ms``, ``input_ms``,
+                                                                             ``am_ms``, ``shell_ms`` (0)
+``crash``          the app crashes: launcher state, ``pidof`` empty          —
+=================  ========================================================  ====================================
+
+``reboot`` and ``crash`` act once; the others stay until cleared (``drop`` until it has fired ``count`` times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from emufleet.errors import SimulatorError
+
+__all__ = ["DROP_CLASSES", "DropConnection", "FAULT_KINDS", "FaultState", "LATENCY_CLASSES", "parse_fault"]
+
+DROP_CLASSES = ("screencap", "shell", "sync", "any")
+LATENCY_CLASSES = ("screencap", "input", "am", "shell")
+
+FAULT_KINDS: dict[str, dict[str, Any]] = {
+    "drop": {"on": "screencap", "count": 1},
+    "refuse": {},
+    "silent": {},
+    "reboot": {"down_s": 2.0, "boot_s": 3.0},
+    "black_screen": {},
+    "corrupt_screen": {},
+    "latency": {f"{cls}_ms": 0.0 for cls in LATENCY_CLASSES},
+    "crash": {},
+}
+
+
+class DropConnection(Exception):
+    """Raised inside a service by an armed ``drop`` fault: send ``partial``, then cut the TCP connection."""
+
+    def __init__(self, partial: bytes = b"") -> None:
+        super().__init__("connection dropped by fault injection")
+        self.partial = partial
+
+
+def parse_fault(kind: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check a fault kind and its options; returns every option (defaults filled, CLI strings converted).
+
+    Raises:
+        SimulatorError: unknown kind or option, or a value of the wrong type or out of range.
+    """
+    if kind not in FAULT_KINDS:
+        raise SimulatorError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+    defaults = FAULT_KINDS[kind]
+    out = dict(defaults)
+    for key, value in (options or {}).items():
+        if key not in defaults:
+            known = ", ".join(defaults) or "none"
+            raise SimulatorError(f"fault {kind!r} has no option {key!r} (options: {known})")
+        kind_of = type(defaults[key])
+        try:
+            out[key] = kind_of(value)
+        except (TypeError, ValueError) as exc:
+            raise SimulatorError(f"fault {kind!r}: {key}={value!r} is not a {kind_of.__name__}") from exc
+        if isinstance(out[key], int | float) and out[key] < 0:
+            raise SimulatorError(f"fault {kind!r}: {key} must be ≥ 0")
+    if kind == "drop" and out["on"] not in DROP_CLASSES:
+        raise SimulatorError(f"fault 'drop': on={out['on']!r} (choose from {', '.join(DROP_CLASSES)})")
+    return out
+
+
+class FaultState:
+    """The standing faults of one instance (thread-safe: set from tests, read by the server loop)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.refuse = False
+        self.silent = False
+        self.black_screen = False
+        self.corrupt_screen = False
+        self.latency_ms: dict[str, float] = {}
+        self._drops: dict[str, int] = {}
+
+    def set(self, kind: str, options: Mapping[str, Any]) -> None:
+        """Arm a standing fault (``refuse``, ``silent``, ``black_screen``, ``corrupt_screen``, ``latency``,
+        ``drop``); the one-shot kinds are acted on by the instance."""
+        with self._lock:
+            if kind == "drop":
+                self._drops[options["on"]] = self._drops.get(options["on"], 0) + int(options["count"])
+            elif kind == "latency":
+                for cls in LATENCY_CLASSES:
+                    if options.get(f"{cls}_ms"):
+                        self.latency_ms[cls] = float(options[f"{cls}_ms"])
+            elif kind in ("refuse", "silent", "black_screen", "corrupt_screen"):
+                setattr(self, kind, True)
+            else:
+                raise SimulatorError(f"fault {kind!r} is not a standing fault")
+
+    def clear(self, kind: str | None = None) -> None:
+        """Clear one standing fault kind, or all of them."""
+        with self._lock:
+            for name in ("refuse", "silent", "black_screen", "corrupt_screen"):
+                if kind in (None, name):
+                    setattr(self, name, False)
+            if kind in (None, "latency"):
+                self.latency_ms.clear()
+            if kind in (None, "drop"):
+                self._drops.clear()
+
+    def take_drop(self, *classes: str) -> bool:
+        """Consume one armed drop matching any of ``classes`` (or ``any``); ``True`` if the call must drop."""
+        with self._lock:
+            for cls in (*classes, "any"):
+                if self._drops.get(cls, 0) > 0:
+                    self._drops[cls] -= 1
+                    if not self._drops[cls]:
+                        del self._drops[cls]
+                    return True
+            return False
+
+    async def delay(self, cls: str) -> None:
+        """Sleep the injected latency of a command class (no-op when none: never sleeps in the hot path)."""
+        ms = self.latency_ms.get(cls, 0.0)
+        if ms > 0:
+            await asyncio.sleep(ms / 1000.0)
+
+    def describe(self) -> dict[str, Any]:
+        """The standing faults, for ``status`` output."""
+        with self._lock:
+            out: dict[str, Any] = {k: True for k in ("refuse", "silent", "black_screen", "corrupt_screen")
+                                   if getattr(self, k)}
+            if self.latency_ms:
+                out["latency"] = {f"{k}_ms": v for k, v in self.latency_ms.items()}
+            if self._drops:
+                out["drop"] = dict(self._drops)
+            return out

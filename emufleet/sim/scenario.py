@@ -1,0 +1,401 @@
+"""Simulator scenarios: the YAML that scripts a simulated device's screens (docs/architecture.md "Scenario YAML").
+
+A scenario is a state machine of screens::
+
+    version: 1
+    name: demo
+    screen: {width: 540, height: 960}
+    template_set: ../../../templates/registry.yaml   # optional; relative to this file; ${ENV} expanded
+    package: jp.pokemon.pokemontcgp
+    initial: launcher
+    on_app_start: title
+    on_app_stop: launcher
+    states:
+      home:
+        image: {base: screens/home.png, overlays: [{template: OK}, {image: p.png, at: [70, 300], space: device}]}
+        requires_file: {path: /data/data/…/deviceAccount:.xml, else: login}
+        taps: [{rect: [100, 400, 180, 430], to: menu}]
+        after: {ms: 3000, to: popup_ok}
+        keys: {KEYCODE_BACK: home}
+
+Coordinates are in the *template space* by default: the template set's :class:`~emufleet.vision.CoordinateSpace`,
+or, without a template set, the default MuMu window space (277×534 with a 45-px title bar) over this screen.
+``space: device`` gives device pixels instead. Template overlays are scaled to device pixels; PNG overlays are
+placed as they are (device space) unless they say ``space: template``. An ``image`` (or ``base``) is a PNG path
+relative to the scenario file, a ``#rrggbb`` colour, or ``state:<name>`` (that state's rendered screen).
+
+``requires_file`` is checked each time the state is entered: when the device file is missing, the ``else`` state
+is entered instead. Timers (``after``) count from entering the state; ``ms: 0`` moves on at once.
+
+:func:`load_scenario` validates everything at load — unknown keys, unknown states, missing or undecodable images,
+unknown templates, overlays off the screen, ``state:`` cycles — raising :class:`~emufleet.errors.ScenarioError`
+located at ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from emufleet.errors import ScenarioError, TemplateRegistryError
+from emufleet.settings import GAME
+from emufleet.sim.keys import key_code
+from emufleet.yamlio import load_yaml, locate, validate
+
+__all__ = ["ImageSpec", "Overlay", "Scenario", "StateSpec", "TapRule", "load_scenario", "resolve_scenario_path",
+           "scenarios_dir"]
+
+Space = Literal["template", "device"]
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+# -- the YAML models -------------------------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _ScreenModel(_Strict):
+    width: int = Field(default=540, gt=0, le=8192)
+    height: int = Field(default=960, gt=0, le=8192)
+
+
+class _OverlayModel(_Strict):
+    template: str | None = None
+    image: str | None = None
+    at: tuple[int, int] | None = None
+    space: Space | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _OverlayModel:
+        if (self.template is None) == (self.image is None):
+            raise ValueError("an overlay needs exactly one of 'template' or 'image'")
+        return self
+
+
+class _CompositionModel(_Strict):
+    base: str
+    overlays: list[_OverlayModel] = []
+
+
+class _TapModel(_Strict):
+    rect: tuple[int, int, int, int]
+    to: str
+    space: Space = "template"
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> _TapModel:
+        x1, y1, x2, y2 = self.rect
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(f"empty rect {list(self.rect)}: need x2 > x1 and y2 > y1")
+        return self
+
+
+class _AfterModel(_Strict):
+    ms: int = Field(ge=0)
+    to: str
+
+
+class _RequiresFileModel(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    path: str = Field(pattern=r"^/")
+    else_: str = Field(alias="else")
+
+
+class _StateModel(_Strict):
+    image: str | _CompositionModel
+    taps: list[_TapModel] = []
+    after: _AfterModel | None = None
+    keys: dict[str, str] = {}
+    requires_file: _RequiresFileModel | None = None
+
+
+class _ScenarioModel(_Strict):
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    screen: _ScreenModel = _ScreenModel()
+    template_set: str | None = None
+    package: str = GAME.package
+    activity: str = GAME.activity
+    initial: str
+    on_app_start: str | None = None
+    on_app_stop: str | None = None
+    states: dict[str, _StateModel] = Field(min_length=1)
+
+
+# -- the compiled scenario -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """An image placed on a screen: ``image`` (h, w, 3) BGR in device pixels, ``alpha`` (h, w) float32 0–1."""
+
+    label: str
+    x: int
+    y: int
+    image: np.ndarray = field(repr=False)
+    alpha: np.ndarray | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """A screen: a base (``png`` (H, W, 3) BGR array, ``colour`` BGR tuple or ``state`` name) plus overlays."""
+
+    kind: Literal["png", "colour", "state"]
+    value: Any
+    overlays: tuple[Overlay, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TapRule:
+    """Half-open device-pixel rectangle ``[x1, x2) × [y1, y2)`` → next state."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    to: str
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x1 <= x < self.x2 and self.y1 <= y < self.y2
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    """One compiled state: its screen, taps (device px, first match wins), timer, keys (code → state)."""
+
+    name: str
+    image: ImageSpec
+    taps: tuple[TapRule, ...] = ()
+    after: tuple[int, str] | None = None  # (ms, to)
+    keys: dict[int, str] = field(default_factory=dict)
+    requires_file: tuple[str, str] | None = None  # (device path, else state)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded, validated scenario (immutable; shared by every instance of a simulator)."""
+
+    name: str
+    path: Path
+    width: int
+    height: int
+    package: str
+    activity: str
+    initial: str
+    on_app_start: str | None
+    on_app_stop: str
+    states: dict[str, StateSpec]
+
+
+def scenarios_dir() -> Path:
+    """The folder of the shipped scenarios (``emufleet/sim/scenarios``)."""
+    return Path(__file__).resolve().parent / "scenarios"
+
+
+def resolve_scenario_path(name_or_path: str | Path) -> Path:
+    """A scenario name (``demo`` → ``emufleet/sim/scenarios/demo/scenario.yaml``), a folder or a YAML path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or os.sep in text or "/" in text or path.is_dir():
+        return path / "scenario.yaml" if path.is_dir() else path
+    candidate = scenarios_dir() / text / "scenario.yaml"
+    if not candidate.is_file():
+        known = sorted(p.name for p in scenarios_dir().iterdir() if (p / "scenario.yaml").is_file()) \
+            if scenarios_dir().is_dir() else []
+        raise ScenarioError(f"unknown scenario {text!r} (shipped: {', '.join(known) or 'none'}; or give a path)")
+    return candidate
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load and validate a scenario by name or path; raises a located :class:`ScenarioError`."""
+    path = resolve_scenario_path(name_or_path).resolve()
+    data = load_yaml(path, error=ScenarioError)
+    model = validate(_ScenarioModel, data, path, error=ScenarioError)
+    return _Compiler(path, data, model).compile()
+
+
+class _Compiler:
+    def __init__(self, path: Path, data: Any, model: _ScenarioModel) -> None:
+        self.path = path
+        self.data = data
+        self.model = model
+        self.width, self.height = model.screen.width, model.screen.height
+        self._images: dict[Path, np.ndarray] = {}
+        self.templates: Any = None
+        self.space: Any = None
+
+    def fail(self, message: str, *loc: int | str) -> ScenarioError:
+        pos = locate(self.data, loc)
+        line, col = pos if pos else (None, None)
+        name = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(loc))
+        return ScenarioError(message, file=self.path, line=line, col=col, field=name or None)
+
+    def compile(self) -> Scenario:
+        m = self.model
+        self._load_template_set()
+        for loc, target in self._references():
+            if target not in m.states:
+                raise self.fail(f"unknown state {target!r}", *loc)
+        states = {name: self._state(name, st) for name, st in m.states.items()}
+        self._check_state_cycles(states)
+        return Scenario(name=m.name, path=self.path, width=self.width, height=self.height, package=m.package,
+                        activity=m.activity, initial=m.initial, on_app_start=m.on_app_start,
+                        on_app_stop=m.on_app_stop or m.initial, states=states)
+
+    def _references(self) -> list[tuple[tuple[int | str, ...], str]]:
+        m = self.model
+        refs: list[tuple[tuple[int | str, ...], str]] = [(("initial",), m.initial)]
+        refs += [((key,), value) for key in ("on_app_start", "on_app_stop")
+                 if (value := getattr(m, key)) is not None]
+        for name, st in m.states.items():
+            base = st.image if isinstance(st.image, str) else st.image.base
+            if base.startswith("state:"):
+                loc: tuple[int | str, ...] = ("states", name, "image") if isinstance(st.image, str) \
+                    else ("states", name, "image", "base")
+                refs.append((loc, base.removeprefix("state:")))
+            refs += [(("states", name, "taps", i, "to"), tap.to) for i, tap in enumerate(st.taps)]
+            if st.after:
+                refs.append((("states", name, "after", "to"), st.after.to))
+            refs += [(("states", name, "keys", key), to) for key, to in st.keys.items()]
+            if st.requires_file:
+                refs.append((("states", name, "requires_file", "else"), st.requires_file.else_))
+        return refs
+
+    # -- template set ------------------------------------------------------------------------------------------
+    def _load_template_set(self) -> None:
+        from emufleet.vision.space import CoordinateSpace
+
+        if self.model.template_set is None:
+            self.space = CoordinateSpace(device_width=self.width, device_height=self.height)
+            return
+        from emufleet.vision.registry import TemplateSet
+
+        raw = self.model.template_set
+        expanded = os.path.expandvars(raw)
+        if "$" in expanded:
+            raise self.fail(f"unset environment variable in {raw!r}", "template_set")
+        ts_path = (self.path.parent / expanded).resolve()
+        if not ts_path.exists():
+            raise self.fail(f"template set {ts_path} not found", "template_set")
+        try:
+            self.templates = TemplateSet.load(ts_path)
+        except TemplateRegistryError as exc:
+            raise self.fail(f"template set: {exc}", "template_set") from exc
+        self.space = self.templates.space
+        if (self.space.device_width, self.space.device_height) != (self.width, self.height):
+            raise self.fail(f"the template set maps onto {self.space.device_width}×{self.space.device_height} "
+                            f"devices, but the screen is {self.width}×{self.height}", "template_set")
+
+    # -- states ------------------------------------------------------------------------------------------------
+    def _state(self, name: str, st: _StateModel) -> StateSpec:
+        keys: dict[int, str] = {}
+        for key, to in st.keys.items():
+            code = key_code(key)
+            if code is None:
+                raise self.fail(f"unknown key {key!r} (use KEYCODE_… names or numbers)", "states", name, "keys", key)
+            keys[code] = to
+        taps = tuple(self._tap(tap) for tap in st.taps)
+        return StateSpec(
+            name=name, image=self._image(name, st.image), taps=taps,
+            after=(st.after.ms, st.after.to) if st.after else None, keys=keys,
+            requires_file=(st.requires_file.path, st.requires_file.else_) if st.requires_file else None,
+        )
+
+    def _tap(self, tap: _TapModel) -> TapRule:
+        x1, y1, x2, y2 = tap.rect
+        if tap.space == "device":
+            return TapRule(x1, y1, x2, y2, tap.to)
+        from emufleet.vision.space import Region
+
+        dev = self.space.region_to_device(Region(x1, y1, x2, y2))
+        return TapRule(dev.x1, dev.y1, dev.x2, dev.y2, tap.to)
+
+    def _image(self, state: str, image: str | _CompositionModel) -> ImageSpec:
+        loc: tuple[int | str, ...] = ("states", state, "image")
+        if isinstance(image, str):
+            return self._base(image, loc)
+        base = self._base(image.base, (*loc, "base"))
+        overlays = tuple(self._overlay(ov, (*loc, "overlays", i)) for i, ov in enumerate(image.overlays))
+        return ImageSpec(base.kind, base.value, overlays)
+
+    def _base(self, text: str, loc: tuple[int | str, ...]) -> ImageSpec:
+        if text.startswith("state:"):
+            return ImageSpec("state", text.removeprefix("state:"))
+        if text.startswith("#"):
+            if not _COLOUR.match(text):
+                raise self.fail(f"bad colour {text!r}: use #rrggbb", *loc)
+            r, g, b = (int(text[i:i + 2], 16) for i in (1, 3, 5))
+            return ImageSpec("colour", (b, g, r))
+        image, _ = self._read_png(text, loc)
+        if image.shape[:2] != (self.height, self.width):
+            raise self.fail(f"{text} is {image.shape[1]}×{image.shape[0]}, the screen is "
+                            f"{self.width}×{self.height}", *loc)
+        return ImageSpec("png", image)
+
+    def _overlay(self, ov: _OverlayModel, loc: tuple[int | str, ...]) -> Overlay:
+        if ov.template is not None:
+            if self.templates is None:
+                raise self.fail("a template overlay needs the scenario's 'template_set'", *loc, "template")
+            if ov.template not in self.templates:
+                raise self.fail(f"unknown template {ov.template!r} in the template set", *loc, "template")
+            tpl = self.templates.get(ov.template)
+            image, alpha = tpl.image, None if tpl.mask is None else (tpl.mask > 0).astype(np.float32)
+            space = ov.space or "template"
+            at = ov.at
+            if at is None:
+                if tpl.region is None:
+                    raise self.fail(f"template {ov.template!r} has no region: give 'at'", *loc, "template")
+                at = (tpl.region.x1, tpl.region.y1)
+                space = "template"
+            label = f"template {ov.template}"
+        else:
+            assert ov.image is not None
+            image, alpha = self._read_png(ov.image, (*loc, "image"))
+            space, at, label = ov.space or "device", ov.at or (0, 0), ov.image
+        if space == "template":
+            image = self.space.image_to_device(image)
+            if alpha is not None:
+                alpha = self.space.image_to_device(alpha)
+            fx, fy = self.space.to_device(*at)
+            x, y = round(fx), round(fy)
+        else:
+            x, y = at
+        h, w = image.shape[:2]
+        if x < 0 or y < 0 or x + w > self.width or y + h > self.height:
+            raise self.fail(f"{label} ({w}×{h} device px at {x},{y}) does not fit on the "
+                            f"{self.width}×{self.height} screen", *loc)
+        return Overlay(label, x, y, image, alpha)
+
+    def _read_png(self, relative: str, loc: tuple[int | str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+        """BGR image and alpha (float32 0–1, ``None`` if opaque) of a PNG relative to the scenario file."""
+        path = (self.path.parent / relative).resolve()
+        if path not in self._images:
+            if not path.is_file():
+                raise self.fail(f"image file {relative} not found ({path})", *loc)
+            raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if raw is None:
+                raise self.fail(f"image file {relative} is not a decodable image", *loc)
+            self._images[path] = raw
+        raw = self._images[path]
+        if raw.ndim == 2:
+            return cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR), None
+        if raw.shape[2] == 4:
+            alpha = raw[:, :, 3].astype(np.float32) / 255.0
+            return np.ascontiguousarray(raw[:, :, :3]), None if bool((alpha >= 1.0).all()) else alpha
+        return raw, None
+
+    def _check_state_cycles(self, states: dict[str, StateSpec]) -> None:
+        for start in states:
+            seen = [start]
+            spec = states[start].image
+            while spec.kind == "state":
+                if spec.value in seen:
+                    raise self.fail(f"image 'state:' references form a cycle: {' → '.join([*seen, spec.value])}",
+                                    "states", start, "image")
+                seen.append(spec.value)
+                spec = states[spec.value].image
