@@ -95,7 +95,9 @@ class Device:
                 reply = self._link.connect(timeout_s)
             except DeviceTimeoutError as exc:
                 raise DeviceConnectError(f"adb connect timed out after {timeout_s} s", serial=self.serial) from exc
-            if "connected to" not in reply or "failed" in reply or "unable" in reply:
+            # adbutils returns the server's text whatever happened: "connected to X", "already connected to X",
+            # or "failed/unable/cannot connect to X: …".
+            if not reply.startswith(("connected to", "already connected to")):
                 raise DeviceConnectError(f"adb connect: {reply.strip()}", serial=self.serial)
         state = self.state()
         while state != "device":

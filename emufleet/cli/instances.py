@@ -1,0 +1,94 @@
+"""``emufleet instances list | start I | stop I``: emulator instances through an emulator backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from emufleet.device.backends import EmulatorBackend
+
+__all__ = ["register"]
+
+instances_app = typer.Typer(help="List, start and stop emulator instances.", no_args_is_help=True)
+
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="simulator | adb | mumu")]
+BasePortOpt = Annotated[int, typer.Option("--base-port", help="Port of instance 0 (simulator, adb).")]
+CountOpt = Annotated[int, typer.Option("--count", help="Instances to list (simulator, adb).")]
+ScenarioOpt = Annotated[str, typer.Option("--scenario", help="Scenario for new simulated instances.")]
+SerialOpt = Annotated[list[str] | None, typer.Option("--serial", help="adb backend: explicit serials.")]
+ManagerOpt = Annotated[str | None, typer.Option("--mumu-manager", help="mumu backend: MuMuManager.exe path.")]
+
+
+def _backend(name: str, base_port: int, count: int, scenario: str, serials: list[str] | None,
+             manager: str | None) -> EmulatorBackend:
+    from emufleet.device.backends import get_backend
+
+    options: dict[str, Any]
+    if name == "simulator":
+        options = {"base_port": base_port, "instances": count, "scenario": scenario}
+    elif name == "adb":
+        options = {"serials": serials, "base_port": base_port, "count": count}
+    else:
+        options = {"manager_path": manager}
+    return get_backend(name, **options)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+@instances_app.command("list")
+def list_(backend: BackendOpt = "simulator", base_port: BasePortOpt = 16384, count: CountOpt = 4,
+          scenario: ScenarioOpt = "demo", serial: SerialOpt = None, mumu_manager: ManagerOpt = None) -> None:
+    """List the backend's instances: index, serial, running, state, pid."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from emufleet.errors import EmufleetError
+
+    try:
+        infos = _backend(backend, base_port, count, scenario, serial, mumu_manager).list_instances()
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    table = Table("index", "serial", "running", "state", "name", "pid", title=f"{backend} instances")
+    for info in infos:
+        table.add_row(str(info.index), info.serial, "yes" if info.running else "no", info.state or "",
+                      info.name or "", str(info.pid or ""))
+    Console().print(table)
+
+
+@instances_app.command("start")
+def start(index: Annotated[int, typer.Argument(min=0, help="Instance index.")],
+          backend: BackendOpt = "simulator", base_port: BasePortOpt = 16384, count: CountOpt = 4,
+          scenario: ScenarioOpt = "demo", serial: SerialOpt = None, mumu_manager: ManagerOpt = None,
+          timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds until ready.")] = 120.0) -> None:
+    """Start instance INDEX if needed and wait until it is ready."""
+    from emufleet.errors import EmufleetError
+
+    try:
+        device = _backend(backend, base_port, count, scenario, serial, mumu_manager).start(index, timeout_s)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"instance {index} ready at {device.serial}")
+
+
+@instances_app.command("stop")
+def stop(index: Annotated[int, typer.Argument(min=0, help="Instance index.")],
+         backend: BackendOpt = "simulator", base_port: BasePortOpt = 16384, count: CountOpt = 4,
+         scenario: ScenarioOpt = "demo", serial: SerialOpt = None, mumu_manager: ManagerOpt = None) -> None:
+    """Stop instance INDEX (adb backend: disconnect only)."""
+    from emufleet.errors import EmufleetError
+
+    try:
+        _backend(backend, base_port, count, scenario, serial, mumu_manager).stop(index)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"instance {index} stopped")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``instances`` sub-command group."""
+    app.add_typer(instances_app, name="instances")
