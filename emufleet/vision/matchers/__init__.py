@@ -1,0 +1,63 @@
+"""Matchers: one algorithm per module, one signature, a name registry (STYLE: Airtest ``aircv``).
+
+Every matcher maps ``(image, template, mask)`` — arguments in OpenCV's order; ``image`` (H, W, 3) and ``template``
+(h, w, 3) uint8 BGR, ``mask`` (h, w) 0/255 or ``None`` — to an (H−h+1, W−w+1) float32 similarity map in [0, 1]
+where 1 is a perfect match. ``default_threshold`` comes from docs/vision.md's calibration.
+
+| name | module | use |
+|---|---|---|
+| ``ccoeff`` | :mod:`.ccoeff` + :mod:`emufleet.vision.verify` | **default**: CCOEFF_NORMED + contrast, colour check |
+| ``ccoeff_raw`` | :mod:`.ccoeff` | correlation only (for comparison) |
+| ``sqdiff`` | :mod:`.sqdiff` | ``1 − SQDIFF_NORMED`` |
+| ``ccorr`` | :mod:`.ccorr` | CCORR_NORMED |
+| ``sad`` | :mod:`.sad` | the seed's brute-force SAD (digest §4.3) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from emufleet.errors import VisionError
+from emufleet.vision.matchers.ccoeff import ccoeff_scores, ccoeff_verified_scores
+from emufleet.vision.matchers.ccorr import ccorr_scores
+from emufleet.vision.matchers.sad import sad_scores
+from emufleet.vision.matchers.sqdiff import sqdiff_scores
+
+__all__ = ["DEFAULT_METHOD", "MATCHERS", "Matcher", "ScoreFn", "get_matcher"]
+
+ScoreFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """A named scoring algorithm and its calibrated default threshold."""
+
+    name: str
+    scores: ScoreFn
+    default_threshold: float
+    description: str
+
+
+MATCHERS: dict[str, Matcher] = {
+    m.name: m
+    for m in (
+        Matcher("ccoeff", ccoeff_verified_scores, 0.8, "CCOEFF_NORMED verified by contrast and mean colour"),
+        Matcher("ccoeff_raw", ccoeff_scores, 0.9, "CCOEFF_NORMED alone"),
+        Matcher("sqdiff", sqdiff_scores, 0.97, "1 - SQDIFF_NORMED"),
+        Matcher("ccorr", ccorr_scores, 0.98, "CCORR_NORMED"),
+        Matcher("sad", sad_scores, 0.8, "the seed's SAD: 1 - mean |diff| / 255 (digest §4.3)"),
+    )
+}
+
+DEFAULT_METHOD = "ccoeff"
+
+
+def get_matcher(name: str) -> Matcher:
+    """The matcher called ``name``. Raises :class:`VisionError` listing the known names."""
+    try:
+        return MATCHERS[name]
+    except KeyError:
+        raise VisionError(f"unknown match method {name!r} (known: {', '.join(MATCHERS)})") from None

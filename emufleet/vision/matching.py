@@ -1,0 +1,322 @@
+"""Template matching on device frames: region, scale sweep, verified score, typed results (digest §4.3).
+
+Two ways to compare a window-scale template with a device frame (``resolution``):
+
+* ``"device"`` (default): the template is scaled onto the device grid (:meth:`CoordinateSpace.image_to_device`)
+  and searched in its region mapped to device pixels — exactly how the simulator composes its screens, so no
+  frame is resampled and simulator screens match pixel for pixel.
+* ``"template"``: the frame is area-downscaled into the template space (as a MuMu window shows it) and the
+  template is searched at its native size; ≈ 4× fewer pixels, but the frame's resampling blurs fine texture.
+
+docs/vision.md measures both and justifies the default. The region (template space) is grown by ``margin`` px
+to absorb rounding. Several templates on one frame share one :class:`Screen`.
+
+Scale tolerance: the declared ``scale`` is swept by ±``scale_tolerance`` in 2 % steps (sizes deduplicated to
+whole pixels). Large search areas are searched at the declared scale first and the sweep refines the best peaks.
+
+"Not found" is a value (``result.best is None``); bad input raises :class:`~emufleet.errors.VisionError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from emufleet.errors import VisionError
+from emufleet.vision.matchers import DEFAULT_METHOD, Matcher, get_matcher
+from emufleet.vision.registry import Template
+from emufleet.vision.space import CoordinateSpace, Region
+
+__all__ = ["Match", "MatchResult", "Resolution", "Screen", "match"]
+
+_SCALE_STEP = 0.02
+_PEAKS = 5  # peaks kept per map; candidates refined by the scale sweep
+_SMALL_AREA = 160 * 160  # search areas up to this many pixels get the full sweep everywhere
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One located candidate.
+
+    ``top_left``/``size``/``center`` are in template space (size at the matched ``scale``); the ``device_*``
+    fields are the same place in device pixels (rounded; use ``device_center`` to tap).
+    """
+
+    score: float
+    top_left: tuple[int, int]
+    size: tuple[int, int]
+    scale: float
+    center: tuple[float, float]
+    device_top_left: tuple[int, int]
+    device_center: tuple[int, int]
+    device_rect: Region
+
+    @property
+    def rect(self) -> Region:
+        """The matched rectangle in template space."""
+        x, y = self.top_left
+        return Region(x, y, x + self.size[0], y + self.size[1])
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """What :func:`match` found. ``best`` is the top candidate at or above ``threshold``, else ``None``.
+
+    ``nearest`` is the top candidate whatever its score (for diagnostics and step events); ``candidates`` lists
+    the distinct candidates at or above the threshold, best first.
+    """
+
+    template: str
+    method: str
+    threshold: float
+    region: Region
+    best: Match | None
+    nearest: Match | None
+    candidates: tuple[Match, ...]
+
+    @property
+    def found(self) -> bool:
+        return self.best is not None
+
+    @property
+    def score(self) -> float:
+        """The top score (0.0 when nothing could be scored)."""
+        return self.nearest.score if self.nearest else 0.0
+
+
+class Screen:
+    """A device frame prepared for matching many templates: the template-space image is computed once.
+
+    ``frame``: (device_height, device_width, 3) uint8 BGR. Raises :class:`VisionError` on another shape/dtype.
+    """
+
+    def __init__(self, frame: np.ndarray, space: CoordinateSpace) -> None:
+        _check_frame(frame, space)
+        self.frame = frame
+        self.space = space
+        self._window: np.ndarray | None = None
+
+    @property
+    def window(self) -> np.ndarray:
+        """(height, width, 3) uint8: the frame in template space (title bar black)."""
+        if self._window is None:
+            self._window = self.space.frame_to_space(self.frame)
+        return self._window
+
+
+def _check_frame(frame: object, space: CoordinateSpace, template: str | None = None) -> None:
+    if not isinstance(frame, np.ndarray):
+        raise VisionError(f"frame must be a numpy array, got {type(frame).__name__}", template=template)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise VisionError(f"frame must be (H, W, 3) uint8 BGR, got {frame.shape} {frame.dtype}", template=template)
+    if frame.shape[:2] != (space.device_height, space.device_width):
+        raise VisionError(f"frame is {frame.shape[1]}×{frame.shape[0]}, the coordinate space expects "
+                          f"{space.device_width}×{space.device_height} device px", template=template)
+
+
+Resolution = Literal["device", "template"]
+
+
+@functools.lru_cache(maxsize=4096)
+def _scaled(template: Template, width: int, height: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``template`` resized to ``width``×``height`` (one interpolation from the original image)."""
+    if (width, height) == template.size:
+        return template.image, template.mask
+    w, h = template.size
+    interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_LINEAR
+    image = cv2.resize(template.image, (width, height), interpolation=interp)
+    mask = None
+    if template.mask is not None:
+        mask = cv2.resize(template.mask, (width, height), interpolation=cv2.INTER_NEAREST)
+    return image, mask
+
+
+def _sizes(template: Template, tolerance: float, fx: float, fy: float) -> list[tuple[float, int, int]]:
+    """``(scale, w, h)`` to try, the declared scale first; ``fx``/``fy`` map template px to search px."""
+    w, h = template.size
+    steps = math.ceil(tolerance / _SCALE_STEP - 1e-9) if tolerance > 0 else 0
+    factors = sorted({0.0, *(k * _SCALE_STEP for k in range(-steps, steps + 1))}, key=abs)
+    out: list[tuple[float, int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for f in factors:
+        s = template.scale * (1.0 + max(-tolerance, min(tolerance, f)))
+        size = (max(1, round(w * s * fx)), max(1, round(h * s * fy)))
+        if size not in seen:
+            seen.add(size)
+            out.append((s, *size))
+    return out
+
+
+def _peaks(scores: np.ndarray, count: int, w: int, h: int) -> list[tuple[float, int, int]]:
+    """Up to ``count`` local maxima ``(score, x, y)``, each suppressing a template-sized neighbourhood."""
+    work = scores.copy()
+    out = []
+    for _ in range(count):
+        _, value, _, (x, y) = cv2.minMaxLoc(work)
+        if value <= 0.0 and out:
+            break
+        out.append((float(value), x, y))
+        work[max(0, y - h // 2): y + h // 2 + 1, max(0, x - w // 2): x + w // 2 + 1] = -1.0
+    return out
+
+
+_Cand = tuple[float, int, int, float, int, int]  # score, x, y (in the searched image), scale, w, h
+
+
+def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float,
+            fy: float) -> list[_Cand]:
+    """Candidates inside ``roi`` (x, y relative to it); templates scaled by ``fx``/``fy`` onto its grid."""
+    found: list[_Cand] = []
+    sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy) if w <= roi.shape[1] and h <= roi.shape[0]]
+    small = (roi.shape[0] * roi.shape[1]) <= _SMALL_AREA
+    base_peaks: list[tuple[float, int, int]] = []
+    for i, (scale, w, h) in enumerate(sizes):
+        image, mask = _scaled(template, w, h)
+        if i == 0 or small:
+            peaks = _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)
+            base_peaks = base_peaks or peaks
+            found += [(v, x, y, scale, w, h) for v, x, y in peaks]
+            continue
+        pad = math.ceil(max(w, h) * tolerance) + 2
+        for _, px, py in base_peaks:
+            x1, y1 = max(0, px - pad), max(0, py - pad)
+            x2, y2 = min(roi.shape[1], px + pad + w), min(roi.shape[0], py + pad + h)
+            if x2 - x1 >= w and y2 - y1 >= h:
+                found += [(v, x + x1, y + y1, scale, w, h)
+                          for v, x, y in _peaks(matcher.scores(roi[y1:y2, x1:x2], image, mask), 1, w, h)]
+    return found
+
+
+def _coarse_to_fine(screen: Screen, search: Region, rect: Region, template: Template, matcher: Matcher,
+                    tolerance: float) -> list[_Cand]:
+    """Large device-resolution searches: find peaks in template space, then refine each on the device grid.
+
+    Returns candidates relative to ``rect``, the device region of ``search`` (as :func:`_search` would).
+    """
+    space = screen.space
+    window = screen.window[search.y1: search.y2, search.x1: search.x2]
+    w, h = template.size
+    found: list[_Cand] = []
+    for _, x, y, _, _, _ in _search(window, template, matcher, 0.0, 1.0, 1.0):
+        local = Region(x + search.x1, y + search.y1, x + search.x1 + w, y + search.y1 + h)
+        near = space.region_to_device(local.expand(1 + math.ceil(max(w, h) * tolerance))).clip(
+            space.device_width, space.device_height)
+        if near is None:
+            continue
+        roi = screen.frame[near.y1: near.y2, near.x1: near.x2]
+        found += [(v, cx + near.x1 - rect.x1, cy + near.y1 - rect.y1, s, cw, ch)
+                  for v, cx, cy, s, cw, ch in _search(roi, template, matcher, tolerance, space.scale_x,
+                                                      space.scale_y)]
+    return found
+
+
+def _distinct(cands: list[_Cand]) -> list[_Cand]:
+    """Best first; a candidate whose centre lies inside a better one's box is the same object."""
+    out: list[_Cand] = []
+    for c in sorted(cands, key=lambda c: -c[0]):
+        cx, cy = c[1] + c[4] / 2, c[2] + c[5] / 2
+        if not any(o[1] <= cx < o[1] + o[4] and o[2] <= cy < o[2] + o[5] for o in out):
+            out.append(c)
+    return out
+
+
+def _as_region(region: Region | tuple[int, int, int, int] | None, template: str) -> Region | None:
+    if region is None or isinstance(region, Region):
+        return region
+    try:
+        return Region(*(int(v) for v in region))
+    except (TypeError, ValueError) as exc:
+        raise VisionError(f"bad region {region!r}: {exc}", template=template) from exc
+
+
+def match(
+    frame: np.ndarray | Screen,
+    template: Template,
+    *,
+    space: CoordinateSpace,
+    threshold: float | None = None,
+    region: Region | tuple[int, int, int, int] | None = None,
+    method: str = DEFAULT_METHOD,
+    scale_tolerance: float = 0.04,
+    margin: int = 2,
+    resolution: Resolution = "device",
+) -> MatchResult:
+    """Find ``template`` on a device frame.
+
+    Args:
+        frame: the device capture, (device_height, device_width, 3) uint8 BGR, or a :class:`Screen` of it.
+        template: from a :class:`~emufleet.vision.TemplateSet` sharing ``space``.
+        space: the template set's coordinate space.
+        threshold: minimum score; default the template's, else the method's calibrated default.
+        region: search area in template space (x1, y1, x2, y2 half-open); default the template's region, else the
+            whole board below the title bar (digest §4.3 precedence: action > template > board).
+        method: a name of :data:`~emufleet.vision.matchers.MATCHERS`.
+        scale_tolerance: relative scale sweep around ``template.scale`` (0 disables it).
+        margin: template px added around the region (rounding tolerance; 0 = the seed's exact region).
+        resolution: compare on the device grid (default) or in template space (module docstring).
+
+    Raises:
+        VisionError: wrong frame type/shape/dtype, unknown method or resolution, or a region that cannot hold the
+            template.
+    """
+    matcher = get_matcher(method)
+    if isinstance(frame, Screen):
+        if frame.space != space:
+            raise VisionError("the Screen was prepared for another coordinate space", template=template.name)
+        screen = frame
+    else:
+        _check_frame(frame, space, template.name)
+        screen = Screen(frame, space)
+    area = _as_region(region, template.name) or template.region or space.board
+    w, h = template.size
+    if not area.fits(round(w * template.scale), round(h * template.scale)):
+        raise VisionError(f"region {area.as_tuple()} is smaller than the template ({w}×{h})", template=template.name)
+    search = area.expand(margin).clip(space.width, space.height)
+    if search is None:
+        raise VisionError(f"region {area.as_tuple()} lies outside the window", template=template.name)
+    if resolution == "device":
+        image, fx, fy = screen.frame, space.scale_x, space.scale_y
+        rect = space.region_to_device(search).clip(space.device_width, space.device_height)
+    elif resolution == "template":
+        image, fx, fy, rect = screen.window, 1.0, 1.0, search
+    else:
+        raise VisionError(f"unknown resolution {resolution!r} (device, template)", template=template.name)
+    if rect is None:
+        raise VisionError(f"region {area.as_tuple()} lies outside the screen", template=template.name)
+    roi = image[rect.y1: rect.y2, rect.x1: rect.x2]
+    limit = threshold if threshold is not None else (template.threshold or matcher.default_threshold)
+    if resolution == "device" and roi.shape[0] * roi.shape[1] > _SMALL_AREA:
+        cands = _coarse_to_fine(screen, search, rect, template, matcher, scale_tolerance)
+    else:
+        cands = _search(roi, template, matcher, scale_tolerance, fx, fy)
+    cands = [(v, x + rect.x1, y + rect.y1, s, w, h) for v, x, y, s, w, h in cands]
+    cands = _distinct(cands)
+    to_match = _device_match if resolution == "device" else _template_match
+    matches = [to_match(c, space) for c in cands]
+    above = tuple(m for m in matches if m.score >= limit)
+    return MatchResult(template=template.name, method=matcher.name, threshold=limit, region=area,
+                       best=above[0] if above else None, nearest=matches[0] if matches else None, candidates=above)
+
+
+def _template_match(c: _Cand, space: CoordinateSpace) -> Match:
+    score, x, y, scale, w, h = c
+    center = (x + w / 2, y + h / 2)
+    return Match(score=round(score, 4), top_left=(x, y), size=(w, h), scale=round(scale, 4), center=center,
+                 device_top_left=space.device_point(x, y), device_center=space.device_point(*center),
+                 device_rect=space.region_to_device(Region(x, y, x + w, y + h)))
+
+
+def _device_match(c: _Cand, space: CoordinateSpace) -> Match:
+    score, x, y, scale, w, h = c
+    tx, ty = space.from_device(x, y)
+    cx, cy = space.from_device(x + w / 2, y + h / 2)
+    return Match(score=round(score, 4), top_left=(round(tx), round(ty)),
+                 size=(round(w / space.scale_x), round(h / space.scale_y)), scale=round(scale, 4),
+                 center=(round(cx, 2), round(cy, 2)), device_top_left=(x, y),
+                 device_center=(min(x + w // 2, space.device_width - 1), min(y + h // 2, space.device_height - 1)),
+                 device_rect=Region(x, y, x + w, y + h))

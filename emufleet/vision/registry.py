@@ -1,0 +1,271 @@
+"""Template registries: YAML files of named templates with threshold and region (digest §4.1).
+
+A registry file is the seed's format plus an optional header that declares the coordinate space::
+
+    version: 1
+    coordinate_space: {width: 277, height: 534, title_bar: 45, device_width: 540, device_height: 960}
+    images: images                       # folder of the images, relative to this file
+    templates:
+      - name: OK
+        path: ui/OK.png                  # relative to the images folder; .png/.PNG both found
+        threshold: 0.8                   # 0 or missing: the matcher's calibrated default (docs/vision.md)
+        region: {x1: 110, y1: 350, x2: 150, y2: 404}   # template space, half-open, must hold the template
+        scale: 1.0                       # declared capture scale of the image; the match sweeps around it
+        preload: true                    # accepted for the seed's files; every image is decoded at load
+        unload_after: false              # accepted for the seed's files; the cache keeps images (§4.4)
+
+Fixed from the seed: unknown keys, a duplicate name (the seed silently kept the last), a missing image and a region
+that cannot hold its template (the seed silently never found it, §4.3) are load-time
+:class:`~emufleet.errors.TemplateRegistryError` s located at ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from emufleet.errors import TemplateRegistryError, VisionError
+from emufleet.vision.images import read_template_image
+from emufleet.vision.space import CoordinateSpace, Region
+from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
+
+__all__ = ["Template", "TemplateSet", "resolve_image_path"]
+
+
+class _RegionModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    x1: int = Field(ge=0)
+    y1: int = Field(ge=0)
+    x2: int = Field(ge=0)
+    y2: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> _RegionModel:
+        if self.x2 <= self.x1 or self.y2 <= self.y1:
+            raise ValueError(f"empty region ({self.x1}, {self.y1}, {self.x2}, {self.y2}): need x2 > x1 and y2 > y1")
+        return self
+
+
+class _EntryModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    region: _RegionModel | None = None
+    scale: float = Field(default=1.0, gt=0.0)
+    preload: bool = False
+    unload_after: bool = False
+
+
+class _SpaceModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    title_bar: int = Field(ge=0)
+    device_width: int = Field(gt=0)
+    device_height: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _board(self) -> _SpaceModel:
+        if self.height <= self.title_bar:
+            raise ValueError(f"height {self.height} must exceed title_bar {self.title_bar}")
+        return self
+
+
+class _RegistryFileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Literal[1] | None = None
+    coordinate_space: _SpaceModel | None = None
+    images: str | None = None
+    templates: list[_EntryModel]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Template:
+    """One registered template.
+
+    Attributes:
+        name: the key routines use.
+        path: the resolved image file.
+        threshold: the minimum score for "found", or ``None`` for the matcher's default.
+        region: where to search, in template space (half-open), or ``None`` for the whole board.
+        scale: the declared capture scale of the image relative to its coordinate space (1.0 for the seed).
+        image: (h, w, 3) uint8 BGR, read-only. mask: (h, w) uint8 0/255 of the opaque pixels, or ``None``.
+        source: ``file:line`` of the registry entry, for messages.
+    """
+
+    name: str
+    path: Path
+    threshold: float | None
+    region: Region | None
+    scale: float
+    image: np.ndarray = field(repr=False)
+    mask: np.ndarray | None = field(repr=False)
+    preload: bool = False
+    unload_after: bool = False
+    source: str = ""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in template px."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+def resolve_image_path(images: Path, relative: str) -> Path | None:
+    """``images/relative`` if it exists with exactly that name, else with the other case of ``.png``/``.PNG``.
+
+    Lookup is case-sensitive on every platform (the seed has ``Premium.PNG`` next to ``*.png``, README).
+    """
+    candidate = images / relative
+    if _exists_exact(candidate):
+        return candidate
+    suffix = candidate.suffix
+    if suffix.lower() == ".png":
+        other = candidate.with_suffix(".PNG" if suffix == ".png" else ".png")
+        if _exists_exact(other):
+            return other
+    return None
+
+
+def _exists_exact(path: Path) -> bool:
+    # On case-insensitive file systems is_file() accepts any case; compare the listed name as well.
+    return path.is_file() and path.name in {p.name for p in path.parent.iterdir()}
+
+
+class TemplateSet:
+    """Named templates sharing one :class:`CoordinateSpace`.
+
+    Example::
+
+        ts = TemplateSet.load("templates/registry.yaml")
+        ts = TemplateSet.load(seed / "registry", images=seed / "images", space=CoordinateSpace())
+        tpl = ts.get("OK")
+    """
+
+    def __init__(self, templates: dict[str, Template], space: CoordinateSpace) -> None:
+        self.space = space
+        self._templates = dict(templates)
+
+    def get(self, name: str) -> Template:
+        """The template called ``name``. Raises :class:`VisionError` if it is not registered."""
+        try:
+            return self._templates[name]
+        except KeyError:
+            raise VisionError("not registered in the template set", template=name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._templates
+
+    def __iter__(self) -> Iterator[Template]:
+        return iter(self._templates.values())
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    @property
+    def names(self) -> list[str]:
+        """Template names in registry order."""
+        return list(self._templates)
+
+    @classmethod
+    def load(cls, path: str | Path, *, images: str | Path | None = None,
+             space: CoordinateSpace | None = None) -> TemplateSet:
+        """Load a registry YAML file, or every ``*.yaml``/``*.yml`` file of a folder (sorted by name).
+
+        Args:
+            path: a registry file or a folder of them.
+            images: the images folder; default: each file's ``images:`` header (relative to the file), else the
+                file's own folder.
+            space: the coordinate space; default: the files' ``coordinate_space:`` header (all files must agree),
+                else the seed's :class:`CoordinateSpace`.
+
+        Raises:
+            TemplateRegistryError: unreadable or invalid YAML, an unknown key, a duplicate name, a missing or
+                undecodable image, a region outside the window or smaller than its template — located.
+        """
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not files:
+                raise TemplateRegistryError("no *.yaml registry file in this folder", file=path)
+        else:
+            files = [path]
+        return cls.from_data([(f, load_yaml(f, error=TemplateRegistryError)) for f in files],
+                             images=images, space=space)
+
+    @classmethod
+    def from_data(cls, documents: list[tuple[Path, Any]], *, images: str | Path | None = None,
+                  space: CoordinateSpace | None = None) -> TemplateSet:
+        """Build from already parsed registry documents ``[(file, data), …]``; see :meth:`load`.
+
+        ``data`` is what :func:`emufleet.yamlio.load_yaml` returns (positions make errors located) or plain dicts.
+        """
+        models = [(f, data, validate(_RegistryFileModel, data, f, error=TemplateRegistryError))
+                  for f, data in documents]
+        space = space or _header_space(models) or CoordinateSpace()
+        templates: dict[str, Template] = {}
+        for file, data, model in models:
+            base = Path(images) if images is not None else (
+                file.parent / model.images if model.images is not None else file.parent)
+            for index, entry in enumerate(model.templates):
+                tpl = _build(entry, data, file, index, base, space)
+                if tpl.name in templates:
+                    line, col = _where(data, ("templates", index, "name"))
+                    raise TemplateRegistryError(f"duplicate template name (first at {templates[tpl.name].source})",
+                                                file=file, line=line, col=col, field="name")
+                templates[tpl.name] = tpl
+        return cls(templates, space)
+
+
+def _header_space(models: list[tuple[Path, Any, _RegistryFileModel]]) -> CoordinateSpace | None:
+    found: tuple[Path, CoordinateSpace] | None = None
+    for file, data, model in models:
+        if model.coordinate_space is None:
+            continue
+        this = CoordinateSpace(**model.coordinate_space.model_dump())
+        if found is not None and this != found[1]:
+            line, col = _where(data, ("coordinate_space",))
+            raise TemplateRegistryError(f"coordinate_space differs from {found[0]}'s", file=file, line=line,
+                                        col=col, field="coordinate_space")
+        found = found or (file, this)
+    return found[1] if found else None
+
+
+def _where(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, int | None]:
+    pos = locate(data, loc)
+    return pos if pos else (None, None)
+
+
+def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images: Path,
+           space: CoordinateSpace) -> Template:
+    def fail(message: str, field: str) -> TemplateRegistryError:
+        line, col = _where(data, ("templates", index, field))
+        return TemplateRegistryError(message, file=file, line=line, col=col, field=f"templates[{index}].{field}")
+
+    image_path = resolve_image_path(images, entry.path)
+    if image_path is None:
+        raise fail(f"image {entry.path!r} not found under {images}", "path")
+    try:
+        decoded = read_template_image(image_path)
+    except VisionError as exc:
+        raise fail(str(exc), "path") from exc
+    w, h = decoded.size
+    region = None
+    if entry.region is not None:
+        region = Region(entry.region.x1, entry.region.y1, entry.region.x2, entry.region.y2)
+        if region.x2 > space.width or region.y2 > space.height:
+            raise fail(f"region {region.as_tuple()} lies outside the {space.width}×{space.height} window", "region")
+        if not region.fits(round(w * entry.scale), round(h * entry.scale)):
+            raise fail(f"region {region.as_tuple()} ({region.width}×{region.height}) is smaller than the "
+                       f"template ({w}×{h} at scale {entry.scale:g}): it could never be found", "region")
+    line, _ = _where(data, ("templates", index))
+    return Template(
+        name=entry.name, path=image_path, threshold=entry.threshold or None, region=region, scale=entry.scale,
+        image=decoded.image, mask=decoded.mask, preload=entry.preload, unload_after=entry.unload_after,
+        source=f"{file}:{line}",
+    )

@@ -1,0 +1,164 @@
+"""Coordinate spaces: a template set's window space ↔ device pixels (digest §4.3).
+
+Template sets (the seed's and the demo's) are cut from a MuMu *window*: 277×534 px, of which the top 45 px are the
+title bar and the 277×489 below it is the game board. Devices capture 540×960. The mapping is::
+
+    X = x · device_width / width                     (= x · 540/277)
+    Y = (y − title_bar) · device_height / (height − title_bar)   (= (y − 45) · 960/489)
+
+:class:`CoordinateSpace` is the only place these formulas live: matching, taps, the simulator's screen composer
+and the tests all go through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["CoordinateSpace", "Region"]
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A half-open rectangle ``[x1, x2) × [y1, y2)`` in integer pixels (digest §4.3: the seed's region semantics).
+
+    Used both in template space and in device pixels; which one is always said by the function returning it.
+    """
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+    def __post_init__(self) -> None:
+        if self.x2 <= self.x1 or self.y2 <= self.y1:
+            raise ValueError(f"empty region {self.as_tuple()}: need x2 > x1 and y2 > y1")
+
+    @property
+    def width(self) -> int:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> int:
+        return self.y2 - self.y1
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        """``(x1, y1, x2, y2)``."""
+        return self.x1, self.y1, self.x2, self.y2
+
+    def fits(self, width: int, height: int) -> bool:
+        """Whether a ``width``×``height`` image fits entirely inside this region."""
+        return width <= self.width and height <= self.height
+
+    def expand(self, margin: int) -> Region:
+        """This region grown by ``margin`` px on every side (not clipped)."""
+        return Region(self.x1 - margin, self.y1 - margin, self.x2 + margin, self.y2 + margin)
+
+    def clip(self, width: int, height: int) -> Region | None:
+        """Intersection with ``[0, width) × [0, height)``, or ``None`` if empty."""
+        x1, y1 = max(self.x1, 0), max(self.y1, 0)
+        x2, y2 = min(self.x2, width), min(self.y2, height)
+        return Region(x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinateSpace:
+    """A template set's capture geometry and its mapping to device pixels.
+
+    Attributes:
+        width, height: the window the templates were cut from, title bar included (template px).
+        title_bar: height of the title bar at the top of that window (template px); game content starts below it.
+        device_width, device_height: the device's screen capture size (device px).
+
+    The defaults are the seed's MuMu window (277×534, 45-px title bar) over a 540×960 device (digest §4.3).
+    """
+
+    width: int = 277
+    height: int = 534
+    title_bar: int = 45
+    device_width: int = 540
+    device_height: int = 960
+
+    def __post_init__(self) -> None:
+        if min(self.width, self.device_width, self.device_height) <= 0 or self.title_bar < 0:
+            raise ValueError(f"invalid coordinate space {self}")
+        if self.height <= self.title_bar:
+            raise ValueError(f"coordinate space height {self.height} must exceed title_bar {self.title_bar}")
+
+    # -- scale factors -------------------------------------------------------------------------------------------
+    @property
+    def board_height(self) -> int:
+        """Height of the game board below the title bar (template px)."""
+        return self.height - self.title_bar
+
+    @property
+    def scale_x(self) -> float:
+        """Device px per template px horizontally (540/277 ≈ 1.949 for the seed)."""
+        return self.device_width / self.width
+
+    @property
+    def scale_y(self) -> float:
+        """Device px per template px vertically (960/489 ≈ 1.963 for the seed)."""
+        return self.device_height / self.board_height
+
+    # -- points --------------------------------------------------------------------------------------------------
+    def to_device(self, x: float, y: float) -> tuple[float, float]:
+        """Template-space point → device point (floats): ``X = x·sx``, ``Y = (y − title_bar)·sy``."""
+        return x * self.scale_x, (y - self.title_bar) * self.scale_y
+
+    def from_device(self, x: float, y: float) -> tuple[float, float]:
+        """Device point → template-space point (floats); the inverse of :meth:`to_device`."""
+        return x / self.scale_x, y / self.scale_y + self.title_bar
+
+    def device_point(self, x: float, y: float) -> tuple[int, int]:
+        """Template-space point → the nearest device pixel, clamped onto the screen (for taps)."""
+        dx, dy = self.to_device(x, y)
+        return (min(max(round(dx), 0), self.device_width - 1), min(max(round(dy), 0), self.device_height - 1))
+
+    # -- rectangles ----------------------------------------------------------------------------------------------
+    def region_to_device(self, region: Region) -> Region:
+        """Template-space region → the smallest device-pixel region covering it (floor/ceil of the corners)."""
+        x1, y1 = self.to_device(region.x1, region.y1)
+        x2, y2 = self.to_device(region.x2, region.y2)
+        return Region(int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2)))
+
+    def region_from_device(self, region: Region) -> Region:
+        """Device-pixel region → the smallest template-space region covering it (floor/ceil of the corners)."""
+        x1, y1 = self.from_device(region.x1, region.y1)
+        x2, y2 = self.from_device(region.x2, region.y2)
+        return Region(int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2)))
+
+    @property
+    def board(self) -> Region:
+        """The game board in template space (everything below the title bar)."""
+        return Region(0, self.title_bar, self.width, self.height)
+
+    # -- images --------------------------------------------------------------------------------------------------
+    def frame_to_space(self, frame: np.ndarray) -> np.ndarray:
+        """A device frame (device_height, device_width[, C]) → a window image (height, width[, C]).
+
+        The frame is area-downscaled onto the board, as a MuMu window displays the framebuffer; the title bar rows
+        are black. Raises ``ValueError`` if the frame is not device-sized.
+        """
+        if frame.shape[:2] != (self.device_height, self.device_width):
+            raise ValueError(f"frame is {frame.shape[1]}×{frame.shape[0]}, expected "
+                             f"{self.device_width}×{self.device_height} device px")
+        out = np.zeros((self.height, self.width, *frame.shape[2:]), dtype=frame.dtype)
+        out[self.title_bar:] = cv2.resize(frame, (self.width, self.board_height), interpolation=cv2.INTER_AREA)
+        return out
+
+    def space_to_frame(self, window: np.ndarray) -> np.ndarray:
+        """A window image (height, width[, C]) → a device frame: the board, linearly upscaled; title bar dropped."""
+        if window.shape[:2] != (self.height, self.width):
+            raise ValueError(f"window image is {window.shape[1]}×{window.shape[0]}, expected "
+                             f"{self.width}×{self.height} template px")
+        board = window[self.title_bar:]
+        return cv2.resize(board, (self.device_width, self.device_height), interpolation=cv2.INTER_LINEAR)
+
+    def image_to_device(self, image: np.ndarray) -> np.ndarray:
+        """A template-space image (a template) scaled to device pixels: ``round(w·sx)×round(h·sy)``, linear."""
+        h, w = image.shape[:2]
+        size = (max(1, round(w * self.scale_x)), max(1, round(h * self.scale_y)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)

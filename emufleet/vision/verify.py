@@ -1,0 +1,84 @@
+"""The colour and contrast check that turns a correlation peak into a verified match.
+
+``CCOEFF_NORMED`` removes each window's mean and divides by its contrast, so a small flat template (``OK``,
+``Confirm``) correlates at ≥ 0.9 with any plain panel edge of the right shape, whatever its colours and contrast
+(docs/vision.md). ALAS and Airtest re-check colour after locating; here the check is a map over every offset:
+
+* **contrast**: the correlation ``r`` is re-weighted by the two standard deviations as in SSIM's
+  contrast-structure term, ``s = (2·r·σt·σw + C) / (σt² + σw² + C)`` with ``C = (0.03·255)²``: a window must have
+  about the template's contrast, not just its shape; a (nearly) flat template scores by flatness instead of by
+  its noise, and a perfectly flat one (``r`` undefined) is handled the same way.
+* **colour**: ``c = 1 − ‖μw − μt‖∞ / COLOUR_RANGE``, the largest per-channel difference of the mean colours.
+
+The verified score is ``min(s, c)``. Statistics use the template's mask when it has one.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["COLOUR_RANGE", "CONTRAST_C", "verified_scores"]
+
+CONTRAST_C = (0.03 * 255.0) ** 2
+"""SSIM's K2 constant: contrasts below ≈ 7.6 grey levels count as flat."""
+
+COLOUR_RANGE = 128.0
+"""A mean-colour difference of this many levels (per channel) scores 0; 12.8 levels cost 0.1."""
+
+
+def _core(h: int, w: int) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the template's core: its outer pixel ring dropped along sides ≥ 3 px.
+
+    Resampling (the window's downscale, a 97–103 % capture) blends that ring with the surroundings; one blended row
+    of a flat 15-px template already gives it a contrast of 14 levels.
+    """
+    dy, dx = int(h >= 3), int(w >= 3)
+    return dy, dx, h - 2 * dy, w - 2 * dx
+
+
+def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-offset channel means (H', W', C) and pooled variance (H', W') of ``h``×``w`` windows under ``weights``."""
+    img = image.astype(np.float32)
+    out_h, out_w = image.shape[0] - h + 1, image.shape[1] - w + 1
+    top, left, ch, cw = _core(h, w)
+    if weights[top: top + ch, left: left + cw].all() and not weights.sum() > ch * cw:
+        # No mask: box filters over the core (O(1) per pixel).
+        def box(a: np.ndarray) -> np.ndarray:
+            out = cv2.boxFilter(a, -1, (cw, ch), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
+            return out[top: top + out_h, left: left + out_w]
+
+        mean, sq = box(img), box(img * img)
+    else:
+        total = float(weights.sum())
+        channels = range(img.shape[2])
+        mean = np.dstack([cv2.matchTemplate(img[:, :, c], weights, cv2.TM_CCORR) for c in channels]) / total
+        sq = np.dstack([cv2.matchTemplate(img[:, :, c] ** 2, weights, cv2.TM_CCORR) for c in channels]) / total
+    var = np.maximum(sq - mean * mean, 0.0).mean(axis=2)
+    return mean, var
+
+
+def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
+                    correlation: np.ndarray) -> np.ndarray:
+    """The verified score map ``min(contrast-structure, colour)``: (H−h+1, W−w+1) float32 in [0, 1].
+
+    ``correlation`` is the ``CCOEFF_NORMED`` map of ``template`` over ``image`` (unclipped values welcome).
+    Means and contrasts are taken over the template's core (:func:`_core`) and its mask.
+    """
+    h, w = template.shape[:2]
+    top, left, ch, cw = _core(h, w)
+    weights = np.zeros((h, w), np.float32)
+    weights[top: top + ch, left: left + cw] = 1.0
+    if mask is not None:
+        weights *= (mask > 0)
+        if not weights.any():  # a mask with no core: fall back to the mask itself
+            weights = (mask > 0).astype(np.float32)
+    tpl = template.astype(np.float32)
+    pixels = tpl[weights > 0]
+    t_mean = pixels.mean(axis=0)
+    t_var = float(((pixels - t_mean) ** 2).mean())
+    w_mean, w_var = _window_stats(image, h, w, weights)
+    r = np.nan_to_num(correlation, nan=0.0, posinf=0.0, neginf=0.0)
+    structure = (2.0 * r * np.sqrt(t_var * w_var) + CONTRAST_C) / (t_var + w_var + CONTRAST_C)
+    colour = 1.0 - np.abs(w_mean - t_mean).max(axis=2) / COLOUR_RANGE
+    return np.clip(np.minimum(structure, colour), 0.0, 1.0).astype(np.float32)
