@@ -99,6 +99,13 @@ class DeviceModel:
             self._events.clear()
 
     def _transition(self, before: str, after: str, cause: str) -> None:
+        # The app runs exactly when the screen is not the launcher (``on_app_stop``): tapping the app icon starts
+        # it just as ``am start`` does, and reaching the launcher (force-stop, crash, a scripted exit) stops it.
+        if after == self.scenario.on_app_stop:
+            self.app_running, self.app_pid = False, None
+        elif not self.app_running:
+            self.app_running, self.app_pid = True, next(self._pids)
+            self.files.mkdir(f"/data/data/{self.scenario.package}/shared_prefs", root=True, parents=True)
         self.log("state", **{"from": before, "to": after, "cause": cause})
 
     # -- boot ----------------------------------------------------------------------------------------------
@@ -190,24 +197,25 @@ class DeviceModel:
         return package in (self.scenario.package, LAUNCHER[0])
 
     def app_start(self, activity: str | None = None) -> None:
-        """Start the scenario's app (no-op if it runs): ``on_app_start`` state, a pid, its data folder."""
+        """Start the scenario's app (no-op if it runs): the ``on_app_start`` state, a pid, its data folder."""
         with self.lock:
             if activity:
                 self.app_activity = activity
+            self.screen.current()
             if self.app_running:
                 return
-            self.app_running, self.app_pid = True, next(self._pids)
-            self.files.mkdir(f"/data/data/{self.scenario.package}/shared_prefs", root=True, parents=True)
             if self.scenario.on_app_start:
                 self.screen.go(self.scenario.on_app_start, "app start")
+            if not self.app_running:  # no start state, or it is the launcher itself: still a running process
+                self.app_running, self.app_pid = True, next(self._pids)
 
     def app_stop(self, cause: str = "force-stop") -> None:
-        """Stop the app (force-stop, crash, pm clear): ``on_app_stop`` state, no pid."""
+        """Stop the app (force-stop, crash, pm clear): the ``on_app_stop`` state, no pid."""
         with self.lock:
-            if not self.app_running:
-                return
+            self.screen.current()
+            if self.app_running:
+                self.screen.go(self.scenario.on_app_stop, cause)
             self.app_running, self.app_pid = False, None
-            self.screen.go(self.scenario.on_app_stop, cause)
 
     def crash(self) -> None:
         self.log("crash", package=self.scenario.package, state=self.state)
