@@ -18,15 +18,14 @@ def devices(
     from rich.console import Console
     from rich.table import Table
 
-    from emufleet.device import Device
-    from emufleet.device._adb import FastAdbClient, list_devices
+    from emufleet.device import Device, list_devices
     from emufleet.errors import EmufleetError
 
     console = Console()
     try:
         for serial in connect or []:
             Device(serial, timeout_s=timeout_s).connect(timeout_s)
-        listing = list_devices(FastAdbClient())
+        listing = list_devices()
     except EmufleetError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

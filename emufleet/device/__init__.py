@@ -5,7 +5,7 @@ through ``emufleet/device/_adb.py`` (errors translated into :mod:`emufleet.error
 :mod:`emufleet.device.backends`.
 """
 
-from emufleet.device.device import Device, connect
+from emufleet.device.device import Device, DeviceListing, connect, list_devices
 from emufleet.device.interface import DeviceLike, ShellResult
 
-__all__ = ["Device", "DeviceLike", "ShellResult", "connect"]
+__all__ = ["Device", "DeviceLike", "DeviceListing", "ShellResult", "connect", "list_devices"]

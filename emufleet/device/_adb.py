@@ -17,6 +17,7 @@ shell v2 with exit code, push and pull.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ __all__ = ["AdbLink", "DeviceListing", "FastAdbClient", "ShellOutput", "list_dev
 # Substrings of adb server replies meaning "the device is not usable right now" (offline, gone, reconnecting).
 _OFFLINE_MARKERS = ("offline", "not found", "no device", "no devices", "closed", "connection reset", "unauthorized")
 _STALE_TRANSPORT = "no device with transport id"
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -170,6 +172,7 @@ class _TransportDevice(adbutils.AdbDevice):
             if self._transport_id == stale:
                 self._transport_id = self._resolve()
                 self._features = {}
+                log.debug("%s: transport id %s is stale, now %s", self._adb_serial, stale, self._transport_id)
         return super().open_transport(command, timeout)
 
 

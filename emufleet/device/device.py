@@ -14,6 +14,7 @@ seconds where it says ``_s``.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Literal
 
@@ -21,7 +22,8 @@ import adbutils
 import numpy as np
 
 from emufleet.device import _commands as cmd
-from emufleet.device._adb import AdbLink
+from emufleet.device._adb import AdbLink, DeviceListing, FastAdbClient
+from emufleet.device._adb import list_devices as _list_devices
 from emufleet.device._screen import BlackFrameError, FrameError, check_frame, decode_png, decode_raw
 from emufleet.device.interface import ShellResult
 from emufleet.errors import (
@@ -33,10 +35,11 @@ from emufleet.errors import (
     ShellError,
 )
 
-__all__ = ["Device", "connect"]
+__all__ = ["Device", "DeviceListing", "connect", "list_devices"]
 
 ScreenshotMethod = Literal["raw", "png"]
 _POLL_S = 0.1
+log = logging.getLogger(__name__)
 
 
 class Device:
@@ -66,7 +69,7 @@ class Device:
         return f"Device({self.serial!r}, fast={self._link.fast})"
 
     @property
-    def adb(self) -> adbutils.AdbDevice:
+    def adb_device(self) -> adbutils.AdbDevice:
         """Escape hatch: the raw ``adbutils.AdbDevice`` (errors from it are *not* translated)."""
         return self._link.device
 
@@ -150,6 +153,7 @@ class Device:
                 return f"state {state}"
             if not self.is_network:
                 return f"state {state or 'not listed'}"
+            log.info("%s: %s, reconnecting", self.serial, state or "not listed")
             self.reconnect(timeout_s)
         echo = self.shell("echo ready", timeout_s=timeout_s)
         if echo.output.strip() != "ready":
@@ -301,3 +305,12 @@ def connect(serial: str, timeout_s: float = 10.0, *, adb_host: str | None = None
                     screenshot_method=screenshot_method)
     device.connect(timeout_s)
     return device
+
+
+def list_devices(*, adb_host: str | None = None, adb_port: int | None = None) -> list[DeviceListing]:
+    """Every device the adb server knows (``adb devices -l``), offline ones included.
+
+    Raises:
+        DeviceConnectError: the adb server cannot be reached.
+    """
+    return _list_devices(FastAdbClient(host=adb_host, port=adb_port))

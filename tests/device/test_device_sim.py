@@ -38,7 +38,7 @@ def events(inst: Any, kind: str) -> list[dict[str, Any]]:
 
 def test_device_satisfies_the_engine_protocol(dev: Device) -> None:
     assert isinstance(dev, DeviceLike)
-    assert dev.adb.serial == dev.serial  # the typed escape hatch is the adbutils device
+    assert dev.adb_device.serial == dev.serial  # the typed escape hatch is the adbutils device
 
 
 @pytest.mark.parametrize("method", ["raw", "png"])
@@ -164,8 +164,8 @@ def test_fast_and_stock_paths_return_identical_results(colors: Any) -> None:
 
 def test_fast_path_survives_a_reconnect(colors: Any, dev: Device, adb_server: Any) -> None:
     assert dev.shell("echo one").output == "one\n"
-    stale = dev.adb._transport_id  # noqa: SLF001 - checking the mechanism itself
+    stale = dev.adb_device._transport_id  # noqa: SLF001 - checking the mechanism itself
     adb_server.disconnect(colors.serial)
     connect(colors.serial, timeout_s=10)
     assert dev.shell("echo two").output == "two\n"  # re-resolved, not "no device with transport id"
-    assert dev.adb._transport_id != stale  # noqa: SLF001
+    assert dev.adb_device._transport_id != stale  # noqa: SLF001
