@@ -166,6 +166,9 @@ class Device:
 
         Going down means offline, unlisted, a failing call, or ``sys.boot_completed`` other than "1"
         (the reboot race, reference §5.8).
+
+        Raises:
+            DeviceTimeoutError: the device did not go down, or was not ready again, within ``timeout_s``.
         """
         deadline = time.monotonic() + timeout_s
         try:
@@ -174,14 +177,18 @@ class Device:
             pass  # the device dropped the stream as it went down
         if not wait:
             return
-        while time.monotonic() < deadline:
-            try:
-                if self.state() != "device" or self.getprop("sys.boot_completed", timeout_s=2.0) != "1":
-                    break
-            except DeviceError:
-                break
+        while not self._went_down():
+            if time.monotonic() >= deadline:
+                raise DeviceTimeoutError(f"reboot requested but the device did not go down in {timeout_s} s",
+                                         serial=self.serial)
             time.sleep(0.02)
-        self.wait_ready(max(0.0, deadline - time.monotonic()))
+        self.wait_ready(max(0.1, deadline - time.monotonic()))
+
+    def _went_down(self) -> bool:
+        try:
+            return self.state() != "device" or self.getprop("sys.boot_completed", timeout_s=2.0) != "1"
+        except DeviceError:
+            return True
 
     # -- shell ------------------------------------------------------------------------------------------------
 
