@@ -81,6 +81,9 @@ def validate(
             wanted.setdefault(root, set()).add(file)
     errors = checked = 0
     for root, files in wanted.items():
+        for file in sorted(f for f in files if not f.is_relative_to(root)):
+            typer.echo(f"{file}: is not under the routines root {root}")
+            errors += 1
         registry = RoutineRegistry.load(root, ts)
         for key, errs in registry.invalid().items():
             file = registry.path(key)
