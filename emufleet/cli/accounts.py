@@ -70,6 +70,8 @@ def list_(status: Annotated[str | None, typer.Option(help="Only this pool_status
         raise _fail(f"--status must be one of {', '.join(POOL_STATUSES)}")
     now = utcnow()
     table = Table("id", "device_account", "status", "packs", "failures", "last_error", "lease")
+    for column in table.columns:  # wrap long names instead of cutting them
+        column.overflow = "fold"
     rows = list_accounts(_engine(url), status=status)
     for acc in rows:
         lease = ""

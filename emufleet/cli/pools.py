@@ -44,6 +44,8 @@ def list_() -> None:
 
     entries = discover()
     table = Table("file", "pool_name", "queries", "include", "exclude", "watched", "sort_method", "refresh s")
+    for column in table.columns:  # wrap long names instead of cutting them
+        column.overflow = "fold"
     for e in entries:
         d = e.definition
         if d is None:

@@ -141,7 +141,7 @@ class Pool:
             seen.update(dict.fromkeys(i for i in self._query_ids(conn, query, now) if i not in seen))
         if self.definition.include:
             found = dict(conn.execute(select(Account.device_account, Account.id)
-                                      .where(Account.device_account.in_(self.definition.include))).tuples().all())
+                                      .where(Account.device_account.in_(self.definition.include))).all())
             out.missing_include = [n for n in self.definition.include if n not in found]
             for name in out.missing_include:
                 log.warning("pool %r: included account %r is not in the database; skipped", self.name, name)
@@ -197,7 +197,7 @@ class Pool:
             try:
                 res = self._resolve(conn)
                 names: dict[int, str] = dict(conn.execute(
-                    select(Account.id, Account.device_account).where(Account.id.in_(res.ids[:sample]))).tuples().all())
+                    select(Account.id, Account.device_account).where(Account.id.in_(res.ids[:sample]))).all())
             finally:
                 trans.rollback()
         return PoolTestResult(len(res.ids), tuple(names[i] for i in res.ids[:sample]), tuple(res.missing_include),

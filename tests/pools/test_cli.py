@@ -1,0 +1,69 @@
+"""``emufleet db|accounts|pools`` on the shipped samples, with a database file in ``tmp_path``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emufleet.cli import app
+from emufleet.settings import data_dir, seed_assets_dir
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a small runner function
+    monkeypatch.setenv("EMUFLEET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables: one line per row
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def test_import_then_test_refresh_and_stats_the_demo_pool(cli) -> None:  # noqa: ANN001
+    assert "at revision 0001" in cli("db", "upgrade")
+    assert "12 accounts: 12 new" in cli("accounts", "import", str(data_dir("accounts")))
+    out = cli("pools", "test", "demo")
+    assert out.splitlines()[0] == "12 accounts" and "demo_01@emufleet.invalid" in out
+    assert "12 members" in cli("pools", "refresh", "demo")
+    assert "total=12 available=12 in_use=0 completed=0 failed=0" in cli("pools", "stats", "demo")
+    assert "demo_12@emufleet.invalid" in cli("accounts", "list", "--status", "available")
+    assert "no accounts" in cli("accounts", "list", "--status", "failed")
+
+
+def test_pools_list_shows_the_shipped_pools(cli) -> None:  # noqa: ANN001
+    out = cli("pools", "list")
+    for name in ("demo.yaml", "fresh_accounts.yaml", "retry_failed.yaml"):
+        assert name in out
+
+
+def test_legacy_pool_file_is_reported_with_its_conversion(cli) -> None:  # noqa: ANN001
+    legacy = seed_assets_dir() / "pools" / "premium_accounts.yaml"
+    if not legacy.is_file():
+        pytest.skip("seed assets not available")
+    out = cli("pools", "test", str(legacy), code=1)
+    assert "premium_accounts.yaml:4:1: type: legacy `type: sql` pool format" in out
+
+
+def test_import_reports_bad_files_and_exits_1(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    (tmp_path / "bad.xml").write_text("<account>x</account>")
+    out = cli("accounts", "import", str(tmp_path), code=1)
+    assert "bad.xml" in out and "expected <map>" in out
+
+
+def test_export_round_trips_the_import(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    cli("accounts", "import", str(data_dir("accounts")))
+    assert "12 accounts written" in cli("accounts", "export", str(tmp_path / "out"))
+    for src in data_dir("accounts").glob("demo_*.xml"):
+        exported = tmp_path / "out" / f"{src.stem}@emufleet.invalid.xml"
+        assert exported.read_bytes() == src.read_bytes()
+
+
+def test_unknown_pool_and_bad_status_are_errors(cli) -> None:  # noqa: ANN001
+    assert "no pool named 'nope'" in cli("pools", "stats", "nope", code=1)
+    assert "--status must be one of" in cli("accounts", "list", "--status", "vip", code=1)
