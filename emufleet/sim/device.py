@@ -79,11 +79,11 @@ class DeviceModel:
         self.boot_done_at = 0.0  # sys.boot_completed is "" until then
         self.on_reboot: Callable[[float], None] | None = None  # server hook: cut connections after N s
         self.reboot_times = (1.0, 2.0)  # (down_s, boot_s) of an in-band reboot (shell `reboot`, `reboot:`)
-        self.control: Callable[[list[str]], tuple[int, str]] | None = None  # `emufleet-sim` shell command hook
+        self.control: Callable[..., dict[str, Any]] | None = None  # `emufleet-sim` shell command hook
         self.screen = ScreenMachine(scenario, lambda p: self.files.exists(p, root=True), self._transition)
 
     # -- events --------------------------------------------------------------------------------------------
-    def log(self, kind: str, **detail: Any) -> None:
+    def log(self, kind: str, /, **detail: Any) -> None:
         """Append an event to the log."""
         with self.lock:
             self._events.append(SimEvent(kind, detail, time.time()))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from emufleet.errors import SimulatorError
+from emufleet.sim.control import InBandControl
 from emufleet.sim.device import DeviceModel, SimEvent
 from emufleet.sim.faults import parse_fault
 from emufleet.sim.protocol import device_banner
@@ -201,10 +202,13 @@ class Simulator:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.instances: list[SimInstance] = []
+        self._servers: list[asyncio.Server] = []  # extra servers on the loop (the control socket)
+        control = InBandControl(self)
         for i in range(instances):
             port = base_port + PORT_STRIDE * i
             device = DeviceModel(i, f"{host}:{port}", self.scenario, self.renderer, root / f"instance-{i}")
             device.reboot_times = (reboot_down_s, reboot_boot_s)
+            device.control = control
             self.instances.append(SimInstance(self, i, port, device))
 
     def __enter__(self) -> Simulator:
@@ -259,7 +263,14 @@ class Simulator:
             self._tmp.cleanup()
             self._tmp = None
 
+    def add_server(self, server: asyncio.Server) -> None:
+        """Keep an extra server of the loop (closed at :meth:`stop`)."""
+        self._servers.append(server)
+
     async def _shutdown(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
         for inst in self.instances:
             await inst._stop_listening()  # aborts every connection: their handlers end on their own
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
