@@ -1,12 +1,14 @@
 """Template matching on device frames: region, scale sweep, verified score, typed results (digest §4.3).
 
-Two ways to compare a window-scale template with a device frame (``resolution``):
+Two ways to compare a window-scale template with a device frame, and ``resolution`` picks one or both:
 
-* ``"device"`` (default): the template is scaled onto the device grid (:meth:`CoordinateSpace.image_to_device`)
-  and searched in its region mapped to device pixels — exactly how the simulator composes its screens, so no
-  frame is resampled and simulator screens match pixel for pixel.
-* ``"template"``: the frame is area-downscaled into the template space (as a MuMu window shows it) and the
-  template is searched at its native size; ≈ 4× fewer pixels, but the frame's resampling blurs fine texture.
+* ``"template"``: the frame is area-downscaled into the template space — what a MuMu window shows, and where the
+  templates were cut (the seed's and the demo art's) — and the template is searched at its native size.
+* ``"device"``: the template is scaled onto the device grid (:meth:`CoordinateSpace.image_to_device`) and
+  searched in its region mapped to device pixels — how the simulator draws template overlays, so such screens
+  match pixel for pixel, where the frame's downscale would have blurred 1-px texture.
+* ``"auto"`` (default): both; each candidate keeps the better score. Large search areas take their peaks from the
+  cheap template-space map and refine them on the device grid.
 
 docs/vision.md measures both and justifies the default. The region (template space) is grown by ``margin`` px
 to absorb rounding. Several templates on one frame share one :class:`Screen`.
@@ -119,7 +121,7 @@ def _check_frame(frame: object, space: CoordinateSpace, template: str | None = N
                           f"{space.device_width}×{space.device_height} device px", template=template)
 
 
-Resolution = Literal["device", "template"]
+Resolution = Literal["auto", "device", "template"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -192,29 +194,6 @@ def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: fl
     return found
 
 
-def _coarse_to_fine(screen: Screen, search: Region, rect: Region, template: Template, matcher: Matcher,
-                    tolerance: float) -> list[_Cand]:
-    """Large device-resolution searches: find peaks in template space, then refine each on the device grid.
-
-    Returns candidates relative to ``rect``, the device region of ``search`` (as :func:`_search` would).
-    """
-    space = screen.space
-    window = screen.window[search.y1: search.y2, search.x1: search.x2]
-    w, h = template.size
-    found: list[_Cand] = []
-    for _, x, y, _, _, _ in _search(window, template, matcher, 0.0, 1.0, 1.0):
-        local = Region(x + search.x1, y + search.y1, x + search.x1 + w, y + search.y1 + h)
-        near = space.region_to_device(local.expand(1 + math.ceil(max(w, h) * tolerance))).clip(
-            space.device_width, space.device_height)
-        if near is None:
-            continue
-        roi = screen.frame[near.y1: near.y2, near.x1: near.x2]
-        found += [(v, cx + near.x1 - rect.x1, cy + near.y1 - rect.y1, s, cw, ch)
-                  for v, cx, cy, s, cw, ch in _search(roi, template, matcher, tolerance, space.scale_x,
-                                                      space.scale_y)]
-    return found
-
-
 def _distinct(cands: list[_Cand]) -> list[_Cand]:
     """Best first; a candidate whose centre lies inside a better one's box is the same object."""
     out: list[_Cand] = []
@@ -241,10 +220,10 @@ def match(
     space: CoordinateSpace,
     threshold: float | None = None,
     region: Region | tuple[int, int, int, int] | None = None,
-    method: str = DEFAULT_METHOD,
+    method: str | Matcher = DEFAULT_METHOD,
     scale_tolerance: float = 0.04,
     margin: int = 2,
-    resolution: Resolution = "device",
+    resolution: Resolution = "auto",
 ) -> MatchResult:
     """Find ``template`` on a device frame.
 
@@ -255,16 +234,16 @@ def match(
         threshold: minimum score; default the template's, else the method's calibrated default.
         region: search area in template space (x1, y1, x2, y2 half-open); default the template's region, else the
             whole board below the title bar (digest §4.3 precedence: action > template > board).
-        method: a name of :data:`~emufleet.vision.matchers.MATCHERS`.
+        method: a name of :data:`~emufleet.vision.matchers.MATCHERS`, or a :class:`Matcher`.
         scale_tolerance: relative scale sweep around ``template.scale`` (0 disables it).
         margin: template px added around the region (rounding tolerance; 0 = the seed's exact region).
-        resolution: compare on the device grid (default) or in template space (module docstring).
+        resolution: ``"auto"`` (both, the better score wins), ``"device"`` or ``"template"`` (module docstring).
 
     Raises:
         VisionError: wrong frame type/shape/dtype, unknown method or resolution, or a region that cannot hold the
             template.
     """
-    matcher = get_matcher(method)
+    matcher = method if isinstance(method, Matcher) else get_matcher(method)
     if isinstance(frame, Screen):
         if frame.space != space:
             raise VisionError("the Screen was prepared for another coordinate space", template=template.name)
@@ -279,28 +258,59 @@ def match(
     search = area.expand(margin).clip(space.width, space.height)
     if search is None:
         raise VisionError(f"region {area.as_tuple()} lies outside the window", template=template.name)
-    if resolution == "device":
-        image, fx, fy = screen.frame, space.scale_x, space.scale_y
-        rect = space.region_to_device(search).clip(space.device_width, space.device_height)
-    elif resolution == "template":
-        image, fx, fy, rect = screen.window, 1.0, 1.0, search
-    else:
-        raise VisionError(f"unknown resolution {resolution!r} (device, template)", template=template.name)
+    if resolution not in ("auto", "device", "template"):
+        raise VisionError(f"unknown resolution {resolution!r} (auto, device, template)", template=template.name)
+    rect = space.region_to_device(search).clip(space.device_width, space.device_height)
     if rect is None:
         raise VisionError(f"region {area.as_tuple()} lies outside the screen", template=template.name)
-    roi = image[rect.y1: rect.y2, rect.x1: rect.x2]
     limit = threshold if threshold is not None else (template.threshold or matcher.default_threshold)
-    if resolution == "device" and roi.shape[0] * roi.shape[1] > _SMALL_AREA:
-        cands = _coarse_to_fine(screen, search, rect, template, matcher, scale_tolerance)
-    else:
-        cands = _search(roi, template, matcher, scale_tolerance, fx, fy)
-    cands = [(v, x + rect.x1, y + rect.y1, s, w, h) for v, x, y, s, w, h in cands]
-    cands = _distinct(cands)
-    to_match = _device_match if resolution == "device" else _template_match
-    matches = [to_match(c, space) for c in cands]
+    window = screen.window[search.y1: search.y2, search.x1: search.x2]
+    coarse: list[_Cand] = []
+    matches: list[Match] = []
+    if resolution != "device":
+        coarse = _distinct(_offset(_search(window, template, matcher, scale_tolerance, 1.0, 1.0), search))
+        matches += [_template_match(c, space) for c in coarse]
+    if resolution != "template":
+        roi = screen.frame[rect.y1: rect.y2, rect.x1: rect.x2]
+        if roi.shape[0] * roi.shape[1] > _SMALL_AREA:
+            peaks = coarse or _distinct(_offset(_search(window, template, matcher, 0.0, 1.0, 1.0), search))
+            fine = _refine(screen, peaks[:_PEAKS], template, matcher, scale_tolerance)
+        else:
+            fine = _offset(_search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
+        matches += [_device_match(c, space) for c in fine]
+    matches = _distinct_matches(matches)
     above = tuple(m for m in matches if m.score >= limit)
     return MatchResult(template=template.name, method=matcher.name, threshold=limit, region=area,
                        best=above[0] if above else None, nearest=matches[0] if matches else None, candidates=above)
+
+
+def _offset(cands: list[_Cand], rect: Region) -> list[_Cand]:
+    return [(v, x + rect.x1, y + rect.y1, s, w, h) for v, x, y, s, w, h in cands]
+
+
+def _refine(screen: Screen, peaks: list[_Cand], template: Template, matcher: Matcher,
+            tolerance: float) -> list[_Cand]:
+    """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both)."""
+    space = screen.space
+    found: list[_Cand] = []
+    for _, x, y, _, w, h in peaks:
+        grown = Region(x, y, x + w, y + h).expand(1 + math.ceil(max(w, h) * tolerance))
+        near = space.region_to_device(grown).clip(space.device_width, space.device_height)
+        if near is not None:
+            roi = screen.frame[near.y1: near.y2, near.x1: near.x2]
+            found += _offset(_search(roi, template, matcher, tolerance, space.scale_x, space.scale_y), near)
+    return found
+
+
+def _distinct_matches(matches: list[Match]) -> list[Match]:
+    """Best first; a match whose device centre lies inside a better one's device box is the same object."""
+    out: list[Match] = []
+    for m in sorted(matches, key=lambda m: -m.score):
+        cx, cy = m.device_center
+        if not any(o.device_rect.x1 <= cx < o.device_rect.x2 and o.device_rect.y1 <= cy < o.device_rect.y2
+                   for o in out):
+            out.append(m)
+    return out
 
 
 def _template_match(c: _Cand, space: CoordinateSpace) -> Match:

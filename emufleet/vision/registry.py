@@ -177,6 +177,8 @@ class TemplateSet:
              space: CoordinateSpace | None = None) -> TemplateSet:
         """Load a registry YAML file, or every ``*.yaml``/``*.yml`` file of a folder (sorted by name).
 
+        A folder without YAML files but with ``registry/`` and ``images/`` is read in the seed's layout.
+
         Args:
             path: a registry file or a folder of them.
             images: the images folder; default: each file's ``images:`` header (relative to the file), else the
@@ -191,6 +193,10 @@ class TemplateSet:
         path = Path(path)
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not files and (path / "registry").is_dir() and (path / "images").is_dir():
+                # The seed's layout (digest §4.1): registry/*.yaml with paths relative to images/.
+                return cls.load(path / "registry", images=images if images is not None else path / "images",
+                                space=space)
             if not files:
                 raise TemplateRegistryError("no *.yaml registry file in this folder", file=path)
         else:

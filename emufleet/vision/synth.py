@@ -11,9 +11,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from emufleet.vision.registry import Template
 from emufleet.vision.space import CoordinateSpace
 
-__all__ = ["busy_window", "paste", "plain_window", "rescale_window"]
+__all__ = ["busy_window", "paste", "paste_template", "plain_window", "rescale_window"]
 
 
 def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -70,7 +71,8 @@ def paste(window: np.ndarray, image: np.ndarray, top_left: tuple[int, int], mask
           alpha: np.ndarray | None = None) -> None:
     """Draw ``image`` (h, w, 3) into ``window`` in place at ``top_left`` (x, y), clipped to the window.
 
-    ``alpha`` (h, w) uint8 blends (as a compositor would); else ``mask`` (h, w) 0/255 selects pixels; else opaque.
+    ``alpha`` (h, w) float 0–1 blends (as the simulator does); else ``mask`` (h, w) 0/255 selects pixels; else
+    opaque.
     """
     x, y = top_left
     h, w = image.shape[:2]
@@ -81,7 +83,7 @@ def paste(window: np.ndarray, image: np.ndarray, top_left: tuple[int, int], mask
     src = image[ya - y: yb - y, xa - x: xb - x]
     dst = window[ya:yb, xa:xb]
     if alpha is not None:
-        a = alpha[ya - y: yb - y, xa - x: xb - x, None].astype(np.float32) / 255.0
+        a = alpha[ya - y: yb - y, xa - x: xb - x, None].astype(np.float32)
         dst[:] = np.round(src * a + dst * (1.0 - a)).astype(np.uint8)
     elif mask is not None:
         keep = mask[ya - y: yb - y, xa - x: xb - x] > 0
@@ -102,3 +104,27 @@ def rescale_window(window: np.ndarray, factor: float, space: CoordinateSpace,
                          borderMode=cv2.BORDER_REPLICATE)
     out[: space.title_bar] = 0
     return out
+
+
+def paste_template(frame: np.ndarray, template: Template, at: tuple[int, int], space: CoordinateSpace,
+                   scale: float = 1.0) -> tuple[int, int]:
+    """Draw ``template`` on a device ``frame`` in place, its top-left at template-space ``at``.
+
+    Done as the simulator's scenario overlays are (:meth:`CoordinateSpace.image_to_device`, top-left rounded from
+    :meth:`CoordinateSpace.to_device`, the mask as alpha); ``scale`` ≠ 1 draws it that much larger or smaller,
+    as an off-scale capture would show it. Returns the device top-left (x, y).
+    """
+    if scale == 1.0:
+        image = space.image_to_device(template.image)
+    else:
+        w, h = template.size
+        size = (max(1, round(w * space.scale_x * scale)), max(1, round(h * space.scale_y * scale)))
+        image = cv2.resize(template.image, size, interpolation=cv2.INTER_LINEAR)
+    alpha = None
+    if template.mask is not None:
+        alpha = cv2.resize((template.mask > 0).astype(np.float32), (image.shape[1], image.shape[0]),
+                           interpolation=cv2.INTER_LINEAR)
+    fx, fy = space.to_device(*at)
+    x, y = round(fx), round(fy)
+    paste(frame, image, (x, y), alpha=alpha)
+    return x, y

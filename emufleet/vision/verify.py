@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["COLOUR_RANGE", "CONTRAST_C", "verified_scores"]
+__all__ = ["COLOUR_RANGE", "CONTRAST_C", "colour_scores", "verified_scores"]
 
 CONTRAST_C = (0.03 * 255.0) ** 2
 """SSIM's K2 constant: contrasts below ≈ 7.6 grey levels count as flat."""
@@ -58,13 +58,7 @@ def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> tup
     return mean, var
 
 
-def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
-                    correlation: np.ndarray) -> np.ndarray:
-    """The verified score map ``min(contrast-structure, colour)``: (H−h+1, W−w+1) float32 in [0, 1].
-
-    ``correlation`` is the ``CCOEFF_NORMED`` map of ``template`` over ``image`` (unclipped values welcome).
-    Means and contrasts are taken over the template's core (:func:`_core`) and its mask.
-    """
+def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     h, w = template.shape[:2]
     top, left, ch, cw = _core(h, w)
     weights = np.zeros((h, w), np.float32)
@@ -73,12 +67,38 @@ def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | 
         weights *= (mask > 0)
         if not weights.any():  # a mask with no core: fall back to the mask itself
             weights = (mask > 0).astype(np.float32)
-    tpl = template.astype(np.float32)
-    pixels = tpl[weights > 0]
+    return weights
+
+
+def _scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
+            correlation: np.ndarray | None) -> np.ndarray:
+    h, w = template.shape[:2]
+    weights = _core_weights(template, mask)
+    pixels = template.astype(np.float32)[weights > 0]
     t_mean = pixels.mean(axis=0)
-    t_var = float(((pixels - t_mean) ** 2).mean())
     w_mean, w_var = _window_stats(image, h, w, weights)
+    colour = 1.0 - np.abs(w_mean - t_mean).max(axis=2) / COLOUR_RANGE
+    if correlation is None:
+        return np.clip(colour, 0.0, 1.0).astype(np.float32)
+    t_var = float(((pixels - t_mean) ** 2).mean())
     r = np.nan_to_num(correlation, nan=0.0, posinf=0.0, neginf=0.0)
     structure = (2.0 * r * np.sqrt(t_var * w_var) + CONTRAST_C) / (t_var + w_var + CONTRAST_C)
-    colour = 1.0 - np.abs(w_mean - t_mean).max(axis=2) / COLOUR_RANGE
     return np.clip(np.minimum(structure, colour), 0.0, 1.0).astype(np.float32)
+
+
+def colour_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The colour term alone, ``1 − ‖μw − μt‖∞ / COLOUR_RANGE``: (H−h+1, W−w+1) float32 in [0, 1].
+
+    Any matcher's map can be verified with it (``min(scores, colour_scores(...))``); docs/vision.md does so.
+    """
+    return _scores(image, template, mask, None)
+
+
+def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
+                    correlation: np.ndarray) -> np.ndarray:
+    """The verified score map ``min(contrast-structure, colour)``: (H−h+1, W−w+1) float32 in [0, 1].
+
+    ``correlation`` is the ``CCOEFF_NORMED`` map of ``template`` over ``image`` (unclipped values welcome).
+    Means and contrasts are taken over the template's core (:func:`_core`) and its mask.
+    """
+    return _scores(image, template, mask, correlation)

@@ -1,0 +1,79 @@
+"""``emufleet templates match``: score templates on a screenshot and write an overlay PNG to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+templates_app = typer.Typer(help="Template sets: match them on screenshots.", no_args_is_help=True)
+
+
+@templates_app.command("match")
+def match_command(
+    image: Annotated[Path, typer.Argument(help="A device screenshot PNG (e.g. 540×960), or a window-sized one.")],
+    template: Annotated[list[str] | None, typer.Option(
+        "--template", "-t", help="Only this template (repeatable); default: every template of the set.")] = None,
+    templates: Annotated[Path | None, typer.Option(
+        "--templates", help="Registry YAML or folder (also the seed's layout); default: the project's templates/.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Overlay PNG to write; default: IMAGE's name + '.matches.png' beside it.")] = None,
+    method: Annotated[str, typer.Option(help="Match method (see docs/vision.md).")] = "ccoeff",
+    threshold: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Override every template's threshold.")] = None,
+) -> None:
+    """Print each template's score and location, and write an overlay PNG with the match rectangles.
+
+    The overlay shows found templates (green); with ``--template`` also the near misses (red) and search regions.
+
+    Exit status: 0 when every ``--template`` asked for was found (or none was asked for), 1 otherwise, 2 on bad
+    input (unreadable image, invalid registry, unknown template or method).
+    """
+    import cv2
+    import numpy as np
+
+    from emufleet.errors import EmufleetError
+    from emufleet.settings import data_dir
+    from emufleet.vision import Screen, TemplateSet, match
+    from emufleet.vision.overlay import draw_overlay
+
+    try:
+        ts = TemplateSet.load(templates if templates is not None else data_dir("templates"))
+        frame = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise typer.BadParameter(f"{image}: not a readable image", param_hint="IMAGE")
+        space = ts.space
+        if frame.shape[:2] == (space.height, space.width):
+            typer.echo(f"{image}: window-sized ({space.width}×{space.height}); mapped onto the device grid")
+            frame = np.ascontiguousarray(space.space_to_frame(frame))
+        screen = Screen(frame, space)
+        chosen = [ts.get(name) for name in template] if template else list(ts)
+        results = [match(screen, t, space=space, threshold=threshold, method=method) for t in chosen]
+    except EmufleetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    width = max([len("template"), *(len(r.template) for r in results)])
+    typer.echo(f"{'template':<{width}}  score  thresh  found  device centre  template top-left  scale")
+    for r in results:
+        m = r.best or r.nearest
+        where = (f"{m.device_center[0]:>5},{m.device_center[1]:<5}   {m.top_left[0]:>5},{m.top_left[1]:<5}"
+                 f"        {m.scale:.2f}") if m else "-"
+        typer.echo(f"{r.template:<{width}}  {r.score:.3f}  {r.threshold:<6g}  {'yes' if r.found else 'no':<5}  "
+                   f"{where}")
+    target = out if out is not None else image.with_name(image.stem + ".matches.png")
+    if not cv2.imwrite(str(target), draw_overlay(frame, results, space, misses=bool(template))):
+        typer.echo(f"error: cannot write {target}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"overlay: {target}")
+    if template and not all(r.found for r in results):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``templates`` command group to the root command."""
+    app.add_typer(templates_app, name="templates")
