@@ -16,7 +16,7 @@ from emufleet.sim.keys import key_code
 from emufleet.sim.render import Frame
 from emufleet.sim.shell import Context, register
 
-__all__ = ["capture", "raw_screencap"]
+__all__ = ["capture", "corrupt", "raw_screencap"]
 
 _RAW_FORMAT_RGBA_8888 = 1
 _DATASPACE_SRGB = 1
@@ -29,6 +29,12 @@ def capture(device: DeviceModel) -> Frame:
     if device.faults.black_screen:
         return device.renderer.black
     return device.frame()
+
+
+def corrupt(data: bytes) -> bytes:
+    """A broken capture: PTY-style ``\n`` → ``\r\n`` mangling (old Android, reference §3.4), then cut in half."""
+    mangled = data.replace(b"\n", b"\r\n")
+    return mangled[: len(mangled) // 2]
 
 
 def raw_screencap(frame: Frame) -> bytes:
@@ -59,7 +65,7 @@ async def _screencap(ctx: Context, args: list[str]) -> int:
         png = True
     data = frame.png if png else raw_screencap(frame)
     if device.faults.corrupt_screen:
-        data = data[: len(data) // 2]
+        data = corrupt(data)
     if path is not None:
         try:
             device.files.write(path, data, root=ctx.root)

@@ -19,7 +19,7 @@ import struct
 from functools import partial
 
 from emufleet.sim import android, commands  # noqa: F401 - registers the shell commands
-from emufleet.sim.android import capture
+from emufleet.sim.android import capture, corrupt
 from emufleet.sim.device import DeviceModel
 from emufleet.sim.faults import DropConnection
 from emufleet.sim.shell import Shell, ShellResult
@@ -91,7 +91,7 @@ async def _framebuffer(device: DeviceModel, stream: Stream) -> None:
     header = struct.pack("<13I", 1, 32, len(frame.rgba), frame.width, frame.height, 0, 8, 16, 8, 8, 8, 24, 8)
     data = header + frame.rgba
     if device.faults.corrupt_screen:
-        data = data[: len(data) // 2]
+        data = corrupt(data)
     if device.faults.take_drop("screencap"):
         raise DropConnection(data[: len(data) // 2])
     await stream.write(data)
