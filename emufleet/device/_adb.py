@@ -37,7 +37,9 @@ from emufleet.errors import (
 __all__ = ["AdbLink", "DeviceListing", "FastAdbClient", "ShellOutput", "list_devices", "translate_errors"]
 
 # Substrings of adb server replies meaning "the device is not usable right now" (offline, gone, reconnecting).
-_OFFLINE_MARKERS = ("offline", "not found", "no device", "no devices", "closed", "connection reset", "unauthorized")
+# "unknown data: b''" is adbutils' check_okay() reading EOF: the server closed the stream as the transport died.
+_OFFLINE_MARKERS = ("offline", "not found", "no device", "no devices", "closed", "connection reset", "unauthorized",
+                    "unknown data: b''")
 _STALE_TRANSPORT = "no device with transport id"
 log = logging.getLogger(__name__)
 

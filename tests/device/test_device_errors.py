@@ -22,6 +22,7 @@ from emufleet.errors import (
     (AdbError("device '127.0.0.1:5' not found"), DeviceOfflineError),
     (AdbError("no device with transport id '9'"), DeviceOfflineError),
     (EOFError("Expected 5 bytes, got 0"), DeviceOfflineError),
+    (AdbError("Unknown data: b''"), DeviceOfflineError),  # check_okay() read EOF: the stream was closed
     (ConnectionResetError(104, "Connection reset by peer"), DeviceOfflineError),
     (AdbError("Unknown data: b'XXXX'"), DeviceError),
 ])
