@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from emufleet.errors import ScenarioError, TemplateRegistryError
 from emufleet.settings import GAME
 from emufleet.sim.keys import key_code
-from emufleet.yamlio import load_yaml, locate, validate
+from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
 
 __all__ = ["ImageSpec", "Overlay", "Scenario", "StateSpec", "TapRule", "load_scenario", "resolve_scenario_path",
            "scenarios_dir"]
@@ -219,6 +219,17 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     return _Compiler(path, data, model).compile()
 
 
+def locate_node(data: Any, loc: tuple[int | str, ...]) -> Any:
+    """The node at ``loc`` inside marked data, or ``None``."""
+    node = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
 class _Compiler:
     def __init__(self, path: Path, data: Any, model: _ScenarioModel) -> None:
         self.path = path
@@ -229,8 +240,11 @@ class _Compiler:
         self.templates: Any = None
         self.space: Any = None
 
-    def fail(self, message: str, *loc: int | str) -> ScenarioError:
+    def fail(self, message: str, *loc: int | str, at_key: bool = False) -> ScenarioError:
         pos = locate(self.data, loc)
+        if at_key:  # point at the mapping key itself (an unknown key name), not its value
+            parent = locate_node(self.data, loc[:-1])
+            pos = parent.key_pos.get(loc[-1], pos) if isinstance(parent, MarkedDict) else pos
         line, col = pos if pos else (None, None)
         name = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(loc))
         return ScenarioError(message, file=self.path, line=line, col=col, field=name or None)
@@ -268,12 +282,12 @@ class _Compiler:
 
     # -- template set ------------------------------------------------------------------------------------------
     def _load_template_set(self) -> None:
-        from emufleet.vision.space import CoordinateSpace
+        from emufleet.vision import CoordinateSpace
 
         if self.model.template_set is None:
             self.space = CoordinateSpace(device_width=self.width, device_height=self.height)
             return
-        from emufleet.vision.registry import TemplateSet
+        from emufleet.vision import TemplateSet
 
         raw = self.model.template_set
         expanded = os.path.expandvars(raw)
@@ -297,7 +311,8 @@ class _Compiler:
         for key, to in st.keys.items():
             code = key_code(key)
             if code is None:
-                raise self.fail(f"unknown key {key!r} (use KEYCODE_… names or numbers)", "states", name, "keys", key)
+                raise self.fail(f"unknown key {key!r} (use KEYCODE_… names or numbers)", "states", name, "keys", key,
+                                at_key=True)
             keys[code] = to
         taps = tuple(self._tap(tap) for tap in st.taps)
         return StateSpec(
@@ -310,7 +325,7 @@ class _Compiler:
         x1, y1, x2, y2 = tap.rect
         if tap.space == "device":
             return TapRule(x1, y1, x2, y2, tap.to)
-        from emufleet.vision.space import Region
+        from emufleet.vision import Region
 
         dev = self.space.region_to_device(Region(x1, y1, x2, y2))
         return TapRule(dev.x1, dev.y1, dev.x2, dev.y2, tap.to)
