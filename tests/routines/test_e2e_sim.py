@@ -1,0 +1,90 @@
+"""End to end: the shipped demo routines on the simulator, through the real adb server and emufleet.device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emufleet.errors import RoutineError
+from emufleet.routines import BotContext, Controller, RoutineRegistry, RoutineRun, StepEvent
+from emufleet.vision import TemplateSet
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def registry() -> RoutineRegistry:
+    reg = RoutineRegistry.load(REPO / "routines", TemplateSet.load(REPO / "templates" / "registry.yaml"))
+    assert reg.invalid() == {}
+    return reg
+
+
+def _bot(simulator: Callable[..., Any], registry: RoutineRegistry, **kwargs: Any) -> tuple[Any, BotContext,
+                                                                                              list[StepEvent]]:
+    from emufleet.device import connect
+
+    sim = simulator(instances=1, scenario="demo")
+    inst = sim.instances[0]
+    device = connect(inst.serial)
+    events: list[StepEvent] = []
+    ctx = BotContext(device, registry.templates, registry, Controller(), {}, on_event=events.append,
+                     bot_id=inst.serial, **kwargs)
+    return inst, ctx, events
+
+
+def _run(inst: Any, routine: Any, ctx: BotContext, overrides: dict[str, str]) -> None:
+    try:
+        RoutineRun(routine, ctx, overrides).run()
+    except RoutineError as exc:  # say where the simulated game was
+        pytest.fail(f"{exc}\nstate {inst.state}; last events {inst.events[-12:]}")
+
+
+def test_reach_home_from_the_launcher_through_popups(simulator: Callable[..., Any], registry: RoutineRegistry
+                                                     ) -> None:
+    inst, ctx, events = _bot(simulator, registry)
+    assert inst.state == "launcher"
+    _run(inst, registry.get("demo/reach_home"), ctx, {"settle_checks": "8"})
+    assert inst.state == "home_ready"
+    taps = [e for e in inst.events if e.kind == "tap"]
+    assert taps, "the routine drove the device by taps"
+    scores = [s for e in events for s in e.scores if s.found]
+    assert {s.template for s in scores} >= {"AppIcon", "TapToStart", "OK", "Main"}
+
+
+def test_reach_home_dismisses_the_no_response_popup(simulator: Callable[..., Any], registry: RoutineRegistry
+                                                    ) -> None:
+    inst, ctx, _ = _bot(simulator, registry)
+    inst.set_state("title_no_response")
+    _run(inst, registry.get("demo/reach_home"), ctx, {"settle_checks": "8"})
+    assert inst.state == "home_ready"
+
+
+def test_open_pack_from_home_with_the_popup_sentry(simulator: Callable[..., Any], registry: RoutineRegistry
+                                                   ) -> None:
+    inst, ctx, _ = _bot(simulator, registry)
+    inst.set_state("home_error")
+    _run(inst, registry.get("demo/open_pack"), ctx, {"packs": "2"})
+    assert inst.state == "home_ready"
+    assert ctx.variables.get("packs_opened") == "2"
+
+
+def test_cli_run_drives_the_simulator_to_the_home_screen(simulator: Callable[..., Any]) -> None:
+    from typer.testing import CliRunner
+
+    from emufleet.cli import app
+
+    sim = simulator(instances=1, scenario="demo")
+    inst = sim.instances[0]
+    result = CliRunner().invoke(app, ["routines", "run", "demo/reach_home", "--serial", inst.serial,
+                                      "--set", "settle_checks=6"])
+    assert result.exit_code == 0, result.output
+    assert inst.state == "home_ready"
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "done: demo/reach_home"
+    assert any("ClickIfImageFound" in line and "AppIcon=1.000✓" in line for line in lines), result.stdout
+    assert any(line.startswith("demo/reach_home:steps[1] Until ") and line.endswith(" ok") for line in lines)
