@@ -101,7 +101,7 @@ def _errors(exc: pydantic.ValidationError, data: Any, file: Path) -> list[Routin
         else:
             pos = locate(data, loc)
             message = item["msg"].removeprefix("Value error, ")
-        line, col = pos if pos else (None, None)
+        line, col = pos or (1, 1)  # a top-level scalar has no position: it is the whole file
         out.append(RoutineValidationError(message, file=file, line=line, col=col, field=_field(loc) or None))
     return sorted(out, key=lambda e: (e.line or 0, e.col or 0))
 
@@ -140,6 +140,8 @@ def read_routine(path: str | Path, key: str, *, text: str | None = None
         data = loads_yaml(text, path, error=RoutineValidationError) if text is not None else \
             load_yaml(path, error=RoutineValidationError)
     except RoutineValidationError as exc:
+        if exc.line is None and (text is not None or path.is_file()):  # a reader error (bad character): no mark
+            exc = RoutineValidationError(exc.message, file=path, line=1, col=1)
         return None, [exc]
     try:
         model = RoutineModel.model_validate(data)
