@@ -143,6 +143,9 @@ def read_routine(path: str | Path, key: str, *, text: str | None = None
         if exc.line is None and (text is not None or path.is_file()):  # a reader error (bad character): no mark
             exc = RoutineValidationError(exc.message, file=path, line=1, col=1)
         return None, [exc]
+    except TypeError as exc:  # emufleet.yamlio cannot hash a non-scalar mapping key ("[]: x")
+        return None, [RoutineValidationError(f"YAML: mapping keys must be scalars ({exc})", file=path, line=1,
+                                             col=1)]
     try:
         model = RoutineModel.model_validate(data)
     except pydantic.ValidationError as exc:
