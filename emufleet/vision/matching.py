@@ -38,7 +38,7 @@ __all__ = ["Match", "MatchResult", "Resolution", "Screen", "match"]
 
 _SCALE_STEP = 0.02
 _PEAKS = 5  # peaks kept per map; candidates refined by the scale sweep
-_SMALL_AREA = 160 * 160  # search areas up to this many pixels get the full sweep everywhere
+_SMALL_AREA = 256 * 256  # device search areas up to this many pixels are searched in full, larger ones refined
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +274,7 @@ def match(
         roi = screen.frame[rect.y1: rect.y2, rect.x1: rect.x2]
         if roi.shape[0] * roi.shape[1] > _SMALL_AREA:
             peaks = coarse or _distinct(_offset(_search(window, template, matcher, 0.0, 1.0, 1.0), search))
-            fine = _refine(screen, peaks[:_PEAKS], template, matcher, scale_tolerance)
+            fine = _refine(screen, peaks[: 2 * _PEAKS], template, matcher, scale_tolerance)
         else:
             fine = _offset(_search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
         matches += [_device_match(c, space) for c in fine]
