@@ -1,9 +1,9 @@
 """The demo game's committed art, template set and scenario are reproducible and consistent with each other.
 
 Ground truth comes from the generator (`emufleet.sim.art`: where each element is drawn); the committed files are
-read the way users' files are (PyYAML + ``cv2.imread``), so a hand edit or a stale file fails here. Matching uses
-plain ``cv2.matchTemplate(TM_CCOEFF_NORMED)`` inside each registry region; the production matcher is
-``emufleet.vision``'s.
+read the way users' files are (PyYAML + ``cv2.imread``), so a hand edit or a stale file fails here. Templates are
+checked with plain ``cv2.matchTemplate(TM_CCOEFF_NORMED)`` inside each registry region and with the production
+matcher (``emufleet.vision.match``, its defaults); the demo is played through the simulator's state machine.
 """
 
 from __future__ import annotations
@@ -16,18 +16,20 @@ import numpy as np
 import pytest
 import yaml
 
-from emufleet.settings import GameSettings
-from emufleet.sim import art
-from emufleet.sim.render import Renderer
-from emufleet.sim.scenario import load_scenario
-from emufleet.sim.screen import ScreenMachine
-from emufleet.vision import TemplateSet, match
+if not hasattr(cv2, "FontFace"):  # pragma: no cover - the generator draws text with OpenCV 5's font engine
+    pytest.skip(f"the demo art generator needs OpenCV >= 5 (installed: {cv2.__version__})", allow_module_level=True)
+
+from emufleet.settings import GameSettings  # noqa: E402
+from emufleet.sim import art  # noqa: E402
+from emufleet.sim.render import Renderer  # noqa: E402
+from emufleet.sim.scenario import load_scenario  # noqa: E402
+from emufleet.sim.screen import ScreenMachine  # noqa: E402
+from emufleet.vision import Screen, TemplateSet, match  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = REPO / art.TEMPLATE_DIR / "registry.yaml"
 SCENARIO = REPO / art.SCENARIO_DIR / "scenario.yaml"
-FP_MARGIN = 0.25        # a template scores at least this much below its threshold where it is not shown
-BOARD_MARGIN = 0.1      # … and anywhere on the board away from its own place
+FP_MARGIN = 0.2         # a template scores at least this much below its threshold where it is not shown
 W, H = art.WINDOW_SIZE
 DW, DH = art.DEVICE_SIZE
 
@@ -40,6 +42,11 @@ def states() -> dict[str, art.Canvas]:
 @pytest.fixture(scope="module")
 def windows(states: dict[str, art.Canvas]) -> dict[str, np.ndarray]:
     return {name: art.window_image(canvas.image) for name, canvas in states.items()}
+
+
+@pytest.fixture(scope="module")
+def screens(states: dict[str, art.Canvas]) -> dict[str, Screen]:
+    return {name: Screen(canvas.image, art.SPACE) for name, canvas in states.items()}
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +120,26 @@ def test_template_found_in_its_region_only_where_shown(name: str, registry: dict
 
 
 @pytest.mark.parametrize("name", list(art.TEMPLATES))
-def test_template_unique_on_the_whole_board(name: str, registry: dict[str, Any], states: dict[str, art.Canvas],
-                                            windows: dict[str, np.ndarray]) -> None:
-    entry, tpl = _templates(registry)[name]
-    for state, window in windows.items():
-        scores = cv2.matchTemplate(window[art.TITLE_BAR:], tpl, cv2.TM_CCOEFF_NORMED)
-        if name in states[state].marks:   # blank out the true place and its close neighbours
-            r = art.window_rect(states[state].marks[name])
-            y, x = r.y1 - art.TITLE_BAR, r.x1
-            scores[max(y - 6, 0):y + 7, max(x - 6, 0):x + 7] = -1
-        assert scores.max() <= entry["threshold"] - BOARD_MARGIN, (state, float(scores.max()))
+def test_production_matcher_finds_each_template_only_where_shown(name: str, states: dict[str, art.Canvas],
+                                                                 screens: dict[str, Screen]) -> None:
+    """``emufleet.vision.match`` with its defaults: found at the drawn place exactly on the states showing the
+    template, ``FP_MARGIN`` below the threshold elsewhere; and on the whole board nothing else reaches it."""
+    templates = TemplateSet.load(REGISTRY)
+    tpl = templates.get(name)
+    for state, screen in screens.items():
+        drawn = states[state].marks.get(name)
+        result = match(screen, tpl, space=templates.space)
+        if drawn is None:
+            assert not result.found and result.score <= tpl.threshold - FP_MARGIN, (state, result.score)
+        else:
+            assert result.best is not None, (state, result.score)
+            x, y = result.best.device_center
+            assert drawn.x1 <= x < drawn.x2 and drawn.y1 <= y < drawn.y2, (state, result.best)
+        board = match(screen, tpl, space=templates.space, region=templates.space.board, scale_tolerance=0.0)
+        places = {art.window_rect(drawn)[:2]} if drawn else set()
+        elsewhere = [m for m in board.candidates if min((abs(m.top_left[0] - px) + abs(m.top_left[1] - py)
+                                                         for px, py in places), default=99) > 2]
+        assert not elsewhere, (state, elsewhere)
 
 
 def test_simulator_renders_the_drawn_screens(states: dict[str, art.Canvas]) -> None:

@@ -18,8 +18,9 @@ Usage::
     states = render_states()                      # state name → Canvas(image: 960×540×3 BGR, marks: name → Rect)
     window = window_image(states["home"].image)   # 534×277×3, the image the templates were cut from
 
-Determinism: no clocks, no numpy RNG; PNGs from ``cv2.imencode`` (no timestamps). The bytes depend on OpenCV's
-drawing and bundled zlib: if an OpenCV upgrade changes them, regenerate and commit (the test says so).
+Determinism: no clocks, no numpy RNG; PNGs from ``cv2.imencode`` (no timestamps). The generator needs OpenCV ≥ 5
+(its font engine draws the text); the bytes depend on OpenCV's rasteriser and bundled zlib: if an OpenCV upgrade
+changes them, regenerate and commit (the test says whether pixels or only PNG bytes differ).
 """
 
 from ._build import (

@@ -1,8 +1,9 @@
 """Drawing primitives of the demo art: rectangles, a canvas that records template marks, shapes and text.
 
 All coordinates are device pixels (the 540×960 screen) unless a name says otherwise. Everything is
-deterministic: OpenCV drawing with ``LINE_AA``, gradients in float64, decorations from
-``random.Random(seed).random()`` (a sequence Python guarantees across versions, unlike numpy's streams).
+deterministic: OpenCV drawing with ``LINE_AA``, text with OpenCV ≥ 5's built-in font (``cv2.FontFace``), gradients
+in float64, decorations from ``random.Random(seed).random()`` (a sequence Python guarantees across versions, unlike
+numpy's streams).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ BGR = tuple[int, int, int]
 WHITE, INK, SHADOW = (255, 255, 255), (60, 45, 40), (30, 20, 20)
 PANEL, PANEL_EDGE = (236, 242, 246), (120, 90, 70)
 GOLD, GOLD_EDGE = (40, 200, 250), (20, 110, 170)
-DUPLEX, SIMPLEX, TRIPLEX = cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_TRIPLEX
+if not hasattr(cv2, "FontFace"):  # pragma: no cover - depends on the installed OpenCV
+    raise ImportError(f"emufleet.sim.art draws its text with OpenCV ≥ 5's font engine; OpenCV is {cv2.__version__}")
+FONT = cv2.FontFace("sans")   # OpenCV's built-in sans font
+REGULAR, BOLD = 600, 800      # font weights
 
 
 class Rect(NamedTuple):
@@ -85,23 +89,25 @@ def rrect(img: np.ndarray, r: Rect, radius: int, fill: BGR, border: BGR | None =
             cv2.circle(img, (cx, cy), radius, fill, -1, cv2.LINE_AA)
 
 
-def text(img: np.ndarray, label: str, x: int, y: int, scale: float, colour: BGR = WHITE, thick: int = 2,
-         font: int = DUPLEX, align: str = "center", shadow: BGR | None = SHADOW) -> Rect:
-    """Draw ``label`` vertically centred on ``y``, centred on ``x`` or left-aligned at it; return its box."""
-    (w, h), base = cv2.getTextSize(label, font, scale, thick)
-    org = (x - w // 2 if align == "center" else x, y + h // 2)
+def text(img: np.ndarray, label: str, x: int, y: int, size: int, colour: BGR = WHITE, weight: int = BOLD,
+         align: str = "center", shadow: BGR | None = SHADOW) -> Rect:
+    """Draw ``label`` in OpenCV's built-in sans font, ``size`` px high (the em box), ``weight`` 100–1000, centred
+    on ``x`` or left-aligned at it, the em box vertically centred on ``y``; ``shadow`` is drawn 2 px down-right.
+    Returns the text's box (em box plus descenders)."""
+    _, top, w, h = cv2.getTextSize(img.shape[1::-1], label, (0, 0), FONT, size, weight)
+    org = (x - w // 2 if align == "center" else x, y + (-top) // 2)
     if shadow is not None:
-        cv2.putText(img, label, (org[0] + 2, org[1] + 2), font, scale, shadow, thick, cv2.LINE_AA)
-    cv2.putText(img, label, org, font, scale, colour, thick, cv2.LINE_AA)
-    return Rect(org[0], org[1] - h, org[0] + w, org[1] + base)
+        cv2.putText(img, label, (org[0] + 2, org[1] + 2), shadow, FONT, size, weight)
+    cv2.putText(img, label, org, colour, FONT, size, weight)
+    return Rect(org[0], org[1] + top, org[0] + w, org[1] + top + h)
 
 
-def button(c: Canvas, name: str, r: Rect, label: str, fill: BGR, scale: float = 0.8) -> None:
+def button(c: Canvas, name: str, r: Rect, label: str, fill: BGR, size: int = 26) -> None:
     """A glossy rounded button with a dark border and a white label; marked as template ``name``."""
     rrect(c.image, r, 14, fill, border=SHADOW, bw=3)
     gloss = tuple(min(255, v + 45) for v in fill)
     rrect(c.image, Rect(r.x1 + 7, r.y1 + 6, r.x2 - 7, r.y1 + (r.y2 - r.y1) // 2 - 2), 8, gloss)
-    text(c.image, label, *r.center, scale)
+    text(c.image, label, *r.center, size, weight=1000, shadow=None)
     c.mark(name, r)
 
 

@@ -17,15 +17,13 @@ import numpy as np
 from ._draw import (
     BGR,
     DEVICE_SIZE,
-    DUPLEX,
     GOLD,
     GOLD_EDGE,
     INK,
     PANEL,
     PANEL_EDGE,
+    REGULAR,
     SHADOW,
-    SIMPLEX,
-    TRIPLEX,
     WHITE,
     Canvas,
     Rect,
@@ -43,19 +41,22 @@ __all__ = ["POPUPS", "POPUP_AT", "POPUP_SIZE", "SCREENS", "compose"]
 
 
 def _game_background(seed: int, top: BGR = (70, 30, 25), bottom: BGR = (120, 45, 75)) -> Canvas:
+    """The in-game night sky: a vertical gradient with 40 stars placed from ``seed``."""
     c = Canvas(gradient(DEVICE_SIZE, top, bottom))
     stars(c.image, seed, 40, Rect(0, 0, *DEVICE_SIZE))
     return c
 
 
-def _header(c: Canvas, title: str, back: bool = True) -> None:
-    """The in-game header bar: screen title centred, ``Back`` button on the left."""
-    rrect(c.image, Rect(-20, -20, 560, 92), 20, (55, 35, 30), border=(150, 110, 80), bw=3)
-    text(c.image, title, 300, 46, 1.0)
-    if back:
-        button(c, "Back", Rect(16, 22, 132, 70), "BACK", (150, 95, 60), 0.7)
+def _top_bar(img: np.ndarray) -> None:
+    """The dark bar across the top of in-game screens (its lower edge is 92 px down)."""
+    rrect(img, Rect(-20, -20, 560, 92), 20, (55, 35, 30), border=(150, 110, 80), bw=3)
 
 
+def _header(c: Canvas, title: str) -> None:
+    """The header of a sub-screen: top bar, screen title centred, ``Back`` button on the left."""
+    _top_bar(c.image)
+    text(c.image, title, 300, 46, 27)
+    button(c, "Back", Rect(16, 22, 132, 70), "BACK", (150, 95, 60), 19)
 
 
 Glyph = Callable[[np.ndarray, int, int], None]
@@ -64,7 +65,7 @@ Glyph = Callable[[np.ndarray, int, int], None]
 def _g_calendar(im: np.ndarray, x: int, y: int) -> None:
     rrect(im, Rect(x - 26, y - 26, x + 26, y + 28), 6, WHITE)
     cv2.rectangle(im, (x - 26, y - 26), (x + 25, y - 12), (50, 50, 200), -1)
-    text(im, "1", x, y + 9, 0.9, INK, 2, shadow=None)
+    text(im, "1", x, y + 9, 24, INK, shadow=None)
 
 
 def _g_clock(im: np.ndarray, x: int, y: int) -> None:
@@ -139,12 +140,12 @@ def _launcher() -> Canvas:
                            (300, 960, 180, (160, 70, 120))):
         cv2.circle(img, (x, y), rad, col, -1, cv2.LINE_AA)
     cv2.rectangle(img, (0, 0), (539, 27), (60, 40, 20), -1)
-    text(img, "12:00", 14, 14, 0.5, thick=1, font=SIMPLEX, align="left", shadow=None)
+    text(img, "12:00", 14, 14, 14, weight=REGULAR, align="left", shadow=None)
     rrect(img, Rect(498, 8, 526, 21), 3, WHITE)
-    text(img, "12:00", 270, 130, 2.4, thick=3, font=SIMPLEX)
-    text(img, "Monday, June 1", 270, 190, 0.7, thick=1, font=SIMPLEX)
+    text(img, "12:00", 270, 130, 65, weight=REGULAR)
+    text(img, "Monday, June 1", 270, 190, 19, weight=REGULAR)
     rrect(img, Rect(40, 240, 500, 296), 28, (245, 240, 235))
-    text(img, "Search", 80, 268, 0.7, INK, 1, SIMPLEX, "left", None)
+    text(img, "Search", 80, 268, 19, INK, REGULAR, "left", None)
     cv2.circle(img, (468, 266), 10, (150, 120, 110), 2, cv2.LINE_AA)
     for i, icon in enumerate(_GRID):
         r = Rect(34 + 128 * (i % 4), 380 + 150 * (i // 4), 122 + 128 * (i % 4), 468 + 150 * (i // 4))
@@ -155,7 +156,7 @@ def _launcher() -> Canvas:
             fill, glyph, label = icon
             rrect(img, r, 22, fill)
             glyph(img, *r.center)
-        text(img, label, r.center[0], r.y2 + 18, 0.5, thick=1, font=SIMPLEX)
+        text(img, label, r.center[0], r.y2 + 18, 14, weight=REGULAR)
     rrect(img, Rect(20, 820, 520, 930), 30, (120, 70, 70))
     for i, (fill, glyph) in enumerate(_DOCK):
         r = Rect(50 + 122 * i, 836, 128 + 122 * i, 914)
@@ -175,6 +176,7 @@ def _app_icon(c: Canvas, r: Rect) -> None:
 
 
 def _splash() -> Canvas:
+    """The studio logo (a fox in a hexagon), shown while the game loads."""
     c = Canvas(gradient(DEVICE_SIZE, (24, 18, 16), (40, 26, 22)))
     img, emblem = c.image, Rect(206, 340, 334, 468)
     cx, cy = emblem.center
@@ -187,28 +189,29 @@ def _splash() -> Canvas:
     cv2.circle(img, (cx - 12, cy + 6), 5, (30, 24, 20), -1, cv2.LINE_AA)
     cv2.circle(img, (cx + 12, cy + 6), 5, (30, 24, 20), -1, cv2.LINE_AA)
     c.mark("Splash", emblem)
-    text(img, "NOVAFOX", 270, 520, 1.2, (230, 230, 230), 2, SIMPLEX, shadow=None)
-    text(img, "GAMES", 270, 560, 0.7, (40, 150, 240), 2, SIMPLEX, shadow=None)
+    text(img, "NOVAFOX", 270, 520, 32, (230, 230, 230), REGULAR, shadow=None)
+    text(img, "GAMES", 270, 560, 19, (40, 150, 240), REGULAR, shadow=None)
     return c
 
 
 def _title() -> Canvas:
+    """The title: logo banner over three fanned cards, and the 'TAP TO START' pill."""
     c = _game_background(3, (90, 30, 40), (150, 40, 140))
     img = c.image
     for angle, dx, fill in ((-18, -120, (180, 90, 50)), (18, 120, (60, 90, 200)), (0, 0, (90, 160, 60))):
         card_shape(img, 270 + dx, 560, 170, 240, angle, fill, GOLD)
         star(img, 270 + dx, 560, 40, (240, 250, 255))
     rrect(img, Rect(60, 130, 480, 290), 30, (80, 30, 60), border=GOLD, bw=5)
-    for word, y, scale in (("PRISM", 190, 2.2), ("DECK", 258, 1.5)):
-        text(img, word, 270, y, scale, SHADOW, 12, TRIPLEX, shadow=None)
-        box = text(img, word, 270, y, scale, GOLD, 5, TRIPLEX, shadow=None)
+    for word, y, size in (("PRISM", 190, 59), ("DECK", 258, 40)):
+        text(img, word, 270, y, size, SHADOW, shadow=None)
+        box = text(img, word, 270, y, size, GOLD, shadow=None)
         if word == "PRISM":
             c.mark("Title", box.inset(-4))
     pill = Rect(150, 790, 390, 840)
-    rrect(img, pill, 25, (60, 25, 50), border=WHITE, bw=2)
-    text(img, "TAP TO START", 270, 815, 0.75, thick=2)
-    c.mark("TapToStart", Rect(pill.x1, pill.y1, pill.x2, pill.y2))
-    text(img, "v1.0.0  (c) NovaFox Games", 270, 930, 0.45, (220, 200, 220), 1, SIMPLEX, shadow=None)
+    rrect(img, pill, 25, (60, 25, 50), border=WHITE, bw=3)
+    text(img, "TAP TO START", 270, 815, 24, weight=1000, shadow=None)
+    c.mark("TapToStart", pill)
+    text(img, "v1.0.0  (c) NovaFox Games", 270, 930, 12, (220, 200, 220), REGULAR, shadow=None)
     return c
 
 
@@ -217,70 +220,70 @@ POPUP_SIZE = (440, 360)
 OK_RECT = Rect(154, 276, 286, 332)   # popup-local rect of the single popup button
 
 
-def _panel(c: Canvas, title: str, header: BGR, name: str | None, lines: Sequence[str]) -> Canvas:
-    """Draw the popup panel (header band + body text) onto ``c`` at its top-left; ``name`` marks the title."""
-    img = c.image
+def _popup(title: str, header: BGR, name: str | None, lines: Sequence[str], button_name: str, fill: BGR,
+           label: str, title_colour: BGR = WHITE) -> Canvas:
+    """An opaque popup panel: ``header``-coloured title band (the title marked ``name`` unless None), body
+    ``lines``, one button ``label`` (marked ``button_name``) at :data:`OK_RECT`, so every popup button sits at one
+    place."""
     w, h = POPUP_SIZE
+    c = Canvas(np.zeros((h, w, 3), np.uint8))
+    img = c.image
     cv2.rectangle(img, (0, 0), (w - 1, h - 1), SHADOW, -1)
     cv2.rectangle(img, (3, 3), (w - 4, h - 4), PANEL_EDGE, -1)
     cv2.rectangle(img, (7, 7), (w - 8, h - 8), PANEL, -1)
     cv2.rectangle(img, (7, 7), (w - 8, 66), header, -1)
-    box = text(img, title, w // 2, 37, 0.95, thick=2)
+    box = text(img, title, w // 2, 37, 30, title_colour, 1000, shadow=None)
     if name:
         c.mark(name, box.inset(-6))
     for i, line in enumerate(lines):
-        text(img, line, w // 2, 120 + 40 * i, 0.62, INK, 1, DUPLEX, shadow=None)
-    return c
-
-
-def _popup(title: str, header: BGR, name: str | None, lines: Sequence[str], button_name: str, fill: BGR,
-           label: str) -> Canvas:
-    c = _panel(Canvas(np.zeros((POPUP_SIZE[1], POPUP_SIZE[0], 3), np.uint8)), title, header, name, lines)
+        text(img, line, w // 2, 120 + 40 * i, 17, INK, shadow=None)
     button(c, button_name, OK_RECT, label, fill)
     return c
 
 
-GREEN, ORANGE, BLUE = (70, 170, 60), (30, 130, 235), (200, 130, 40)
+GREEN, BLUE = (70, 170, 60), (200, 130, 40)
+# Title bands and text colours differ by kind so that no popup title correlates with another (docs/demo-game.md)
 POPUPS: dict[str, Callable[[], Canvas]] = {
     "popup_notice": lambda: _popup("NOTICE", BLUE, None, ("Daily login bonus received!", "+ 50 gems"),
                                    "OK", GREEN, "OK"),
-    "popup_no_response": lambda: _popup("NO RESPONSE", ORANGE, "NoResponse",
-                                        ("The server did not respond.", "Please try again."), "OK", GREEN, "OK"),
+    "popup_no_response": lambda: _popup("NO RESPONSE", (60, 170, 250), "NoResponse",
+                                        ("The server did not respond.", "Please try again."), "OK", GREEN, "OK",
+                                        INK),
     "popup_error": lambda: _popup("ERROR", (50, 50, 200), "Error",
-                                  ("Connection failed (code 102).", "Check your network."), "Retry", ORANGE,
-                                  "RETRY"),
-    "popup_complete": lambda: _popup("COMPLETE", GREEN, "Complete", ("Mission reward claimed:", "+ 100 gems"),
-                                     "OK", GREEN, "OK"),
+                                  ("Connection failed (code 102).", "Check your network."), "Retry",
+                                  (30, 130, 235), "RETRY"),
+    "popup_complete": lambda: _popup("COMPLETE", (110, 215, 120), "Complete",
+                                     ("Mission reward claimed:", "+ 100 gems"), "OK", GREEN, "OK", INK),
 }
 
 
 def _welcome() -> Canvas:
-    c = _game_background(5)
-    popup = _panel(Canvas(np.zeros((POPUP_SIZE[1], POPUP_SIZE[0], 3), np.uint8)), "WELCOME!", (160, 60, 140),
-                   "Welcome", ("You are playing as a guest.", "Link an account from the Menu."))
-    button(popup, "OK", OK_RECT, "OK", GREEN)
-    return compose(c, popup, POPUP_AT)
+    """The guest's first screen: the popup panel, baked onto a plain background."""
+    panel = _popup("WELCOME!", (225, 165, 235), "Welcome",
+                   ("You are playing as a guest.", "Link an account from the Menu."), "OK", GREEN, "OK", INK)
+    return compose(_game_background(5), panel, POPUP_AT)
 
 
 def _home() -> Canvas:
+    """The home screen: ``Main`` badge, currencies, player card, pack banner, tiles, bottom bar."""
     c = _game_background(7)
     img = c.image
-    rrect(img, Rect(-20, -20, 560, 92), 20, (55, 35, 30), border=(150, 110, 80), bw=3)
+    _top_bar(img)
     badge = Rect(16, 22, 136, 70)
     rrect(img, badge, 14, (60, 140, 230), border=SHADOW, bw=3)
     poly(img, [(40, 46), (52, 34), (64, 46)], WHITE)
     cv2.rectangle(img, (44, 46), (60, 60), WHITE, -1)
-    text(img, "HOME", 100, 46, 0.6, thick=2)
+    text(img, "HOME", 100, 46, 16, shadow=None)
     c.mark("Main", badge)
     for x, col, amount in ((300, (230, 120, 200), "1,250"), (420, GOLD, "8,400")):
         rrect(img, Rect(x, 28, x + 104, 64), 18, (35, 20, 18))
         cv2.circle(img, (x + 18, 46), 12, col, -1, cv2.LINE_AA)
-        text(img, amount, x + 38, 46, 0.55, thick=1, align="left", shadow=None)
+        text(img, amount, x + 38, 46, 15, align="left", shadow=None)
     rrect(img, Rect(24, 112, 516, 232), 18, (90, 55, 45), border=(170, 130, 100), bw=3)
     cv2.circle(img, (84, 172), 40, (180, 140, 90), -1, cv2.LINE_AA)
     star(img, 84, 172, 26, GOLD)
-    text(img, "Player 0417", 144, 150, 0.8, align="left")
-    text(img, "Lv. 12", 144, 190, 0.6, (200, 230, 255), 1, align="left", shadow=None)
+    text(img, "Player 0417", 144, 150, 22, align="left")
+    text(img, "Lv. 12", 144, 190, 16, (200, 230, 255), align="left", shadow=None)
     rrect(img, Rect(250, 182, 490, 198), 8, (50, 30, 25))
     rrect(img, Rect(250, 182, 410, 198), 8, (90, 200, 120))
     banner = Rect(24, 258, 516, 580)
@@ -289,48 +292,50 @@ def _home() -> Canvas:
     card_shape(img, 330, 448, 150, 210, 8, (80, 80, 200), GOLD)
     star(img, 190, 448, 34, WHITE)
     star(img, 330, 448, 34, WHITE)
-    text(img, "AURORA PACK", 270, 300, 1.0)
-    text(img, "NEW!", 455, 540, 0.7, (60, 230, 250))
+    text(img, "AURORA PACK", 270, 300, 27)
+    text(img, "NEW!", 455, 540, 19, (60, 230, 250))
     for x, title, col in ((24, "DAILY", (90, 150, 60)), (278, "EVENT", (60, 90, 190))):
         rrect(img, Rect(x, 604, x + 238, 790), 18, col, border=(230, 230, 230), bw=3)
-        text(img, title, x + 119, 650, 0.9)
-        text(img, "2 / 3 done" if title == "DAILY" else "ends in 3d", x + 119, 720, 0.6, thick=1, shadow=None)
+        text(img, title, x + 119, 650, 24)
+        text(img, "2 / 3 done" if title == "DAILY" else "ends in 3d", x + 119, 720, 16, shadow=None)
     cv2.rectangle(img, (0, 826), (539, 959), (45, 28, 25), -1)
     cv2.line(img, (0, 826), (539, 826), (150, 110, 80), 3)
     for name, x, label, fill in (("Pack", 30, "PACK", (40, 140, 220)), ("Missions", 205, "MISSIONS", (150, 140, 40)),
                                  ("Menu", 380, "MENU", (150, 70, 130))):
-        button(c, name, Rect(x, 858, x + 130, 922), label, fill, 0.6)
+        button(c, name, Rect(x, 858, x + 130, 922), label, fill, 16)
     return c
 
 
 def _menu() -> Canvas:
+    """The menu: header with ``Back`` and six menu rows."""
     c = _game_background(11)
     _header(c, "MENU")
     for i, item in enumerate(("Profile", "Friends", "Shop", "Settings", "Link account", "Support")):
         r = Rect(30, 130 + 100 * i, 510, 210 + 100 * i)
         rrect(c.image, r, 16, (95, 60, 50), border=(170, 130, 100), bw=2)
         cv2.circle(c.image, (76, r.center[1]), 22, (60 + 30 * i, 150, 230 - 25 * i), -1, cv2.LINE_AA)
-        text(c.image, item, 118, r.center[1], 0.8, align="left")
-        text(c.image, ">", 480, r.center[1], 0.9, shadow=None)
+        text(c.image, item, 118, r.center[1], 22, align="left")
+        text(c.image, ">", 480, r.center[1], 24, shadow=None)
     return c
 
 
 def _missions() -> Canvas:
+    """The missions list; only the first (completed) mission has a ``Claim`` button."""
     c = _game_background(13)
     _header(c, "MISSIONS")
     rows = (("Log in today", 1, 1), ("Open 3 packs", 1, 3), ("Win 2 battles", 0, 2), ("Add a friend", 0, 1))
     for i, (title, done, need) in enumerate(rows):
         r = Rect(24, 124 + 150 * i, 516, 254 + 150 * i)
         rrect(c.image, r, 18, (95, 60, 50), border=(170, 130, 100), bw=2)
-        text(c.image, title, 50, r.y1 + 36, 0.8, align="left")
+        text(c.image, title, 50, r.y1 + 36, 22, align="left")
         rrect(c.image, Rect(50, r.y1 + 76, 340, r.y1 + 96), 10, (50, 30, 25))
         if done:
             rrect(c.image, Rect(50, r.y1 + 76, 50 + 290 * done // need, r.y1 + 96), 10, (90, 200, 120))
-        text(c.image, f"{done}/{need}", 370, r.y1 + 86, 0.6, thick=1, align="left", shadow=None)
+        text(c.image, f"{done}/{need}", 370, r.y1 + 86, 16, align="left", shadow=None)
         if i == 0:
-            button(c, "Claim", Rect(404, r.y1 + 36, 500, r.y1 + 94), "CLAIM", GREEN, 0.7)
+            button(c, "Claim", Rect(404, r.y1 + 36, 500, r.y1 + 94), "CLAIM", GREEN, 19)
         else:
-            text(c.image, "+50", 452, r.y1 + 60, 0.7, (230, 120, 200), 2)
+            text(c.image, "+50", 452, r.y1 + 60, 19, (230, 120, 200))
     return c
 
 
@@ -344,19 +349,21 @@ def _pack_art(img: np.ndarray, cx: int, cy: int, scale: float) -> None:
             cv2.line(img, (x, y - int(8 * scale)), (x, y + int(8 * scale)), GOLD_EDGE, 2)
     cv2.circle(img, (cx, cy), int(70 * scale), (200, 120, 60), -1, cv2.LINE_AA)
     star(img, cx, cy, int(55 * scale), WHITE)
-    text(img, "AURORA", cx, r.y2 - int(60 * scale), 0.9 * scale, GOLD, 2)
+    text(img, "AURORA", cx, r.y2 - int(60 * scale), round(24.3 * scale), GOLD)
 
 
 def _pack_select() -> Canvas:
+    """The pack to open, and the ``OpenPack`` button."""
     c = _game_background(17)
     _header(c, "PACKS")
     _pack_art(c.image, 270, 400, 1.0)
-    text(c.image, "2 packs ready", 270, 640, 0.8, (200, 230, 255), 2)
+    text(c.image, "2 packs ready", 270, 640, 22, (200, 230, 255))
     button(c, "OpenPack", Rect(204, 700, 336, 760), "OPEN", GOLD_EDGE)
     return c
 
 
 def _pack_opening() -> Canvas:
+    """The opening animation's frame: light rays behind the glowing pack."""
     c = Canvas(gradient(DEVICE_SIZE, (40, 15, 30), (90, 20, 60)))
     for i in range(24):
         a = 2 * math.pi * i / 24
@@ -365,7 +372,7 @@ def _pack_opening() -> Canvas:
     cv2.circle(c.image, (270, 440), 190, (150, 200, 250), -1, cv2.LINE_AA)
     cv2.circle(c.image, (270, 440), 150, (210, 240, 255), -1, cv2.LINE_AA)
     _pack_art(c.image, 270, 440, 0.8)
-    text(c.image, "OPENING...", 270, 760, 1.1)
+    text(c.image, "OPENING...", 270, 760, 30)
     return c
 
 
@@ -376,7 +383,7 @@ CARDS = (("Ember Fox", (40, 70, 210), 60), ("Tide Eel", (200, 120, 40), 70), ("M
 def _card(img: np.ndarray, r: Rect, name: str, colour: BGR, hp: int, rarity: int) -> None:
     """One card of the pack result: frame by rarity, name, art glyph by type, HP strip, rarity diamonds."""
     rrect(img, r, 12, colour, border=GOLD if rarity > 2 else (200, 200, 200), bw=5)
-    text(img, name, r.center[0], r.y1 + 24, 0.5, thick=1, font=SIMPLEX)
+    text(img, name, r.center[0], r.y1 + 24, 14, weight=REGULAR)
     art = Rect(r.x1 + 12, r.y1 + 44, r.x2 - 12, r.y1 + 140)
     cv2.rectangle(img, (art.x1, art.y1), (art.x2 - 1, art.y2 - 1), (240, 230, 220), -1)
     cx, cy = art.center
@@ -388,15 +395,16 @@ def _card(img: np.ndarray, r: Rect, name: str, colour: BGR, hp: int, rarity: int
               4: lambda: star(img, cx, cy, 34, colour)}
     glyphs[[c[0] for c in CARDS].index(name)]()
     cv2.rectangle(img, (r.x1 + 12, r.y1 + 150), (r.x2 - 13, r.y1 + 180), (245, 245, 245), -1)
-    text(img, f"HP {hp}", r.center[0], r.y1 + 165, 0.55, INK, 1, SIMPLEX, shadow=None)
+    text(img, f"HP {hp}", r.center[0], r.y1 + 165, 15, INK, REGULAR, shadow=None)
     for i in range(rarity):
         x = r.center[0] - 12 * (rarity - 1) + 24 * i
         poly(img, [(x, r.y2 - 32), (x + 8, r.y2 - 22), (x, r.y2 - 12), (x - 8, r.y2 - 22)], WHITE)
 
 
 def _pack_result() -> Canvas:
+    """The five cards drawn from the pack and the ``Next`` button."""
     c = _game_background(19)
-    text(c.image, "NEW CARDS!", 270, 90, 1.3, GOLD, 3)
+    text(c.image, "NEW CARDS!", 270, 90, 35, GOLD)
     slots = [(30, 160), (195, 160), (360, 160), (112, 430), (277, 430)]
     for (x, y), (name, colour, hp), rarity in zip(slots, CARDS, (1, 2, 1, 3, 4), strict=True):
         _card(c.image, Rect(x, y, x + 150, y + 240), name, colour, hp, rarity)
