@@ -18,6 +18,7 @@ import pytest
 from emufleet.device.interface import ShellResult
 from emufleet.routines import BotContext, Controller, RoutineRegistry, StepEvent
 from emufleet.vision import CoordinateSpace, TemplateSet
+from tests.db.fixtures import db_engine, db_url, make_accounts  # noqa: F401 - pytest fixtures (account cycle e2e)
 
 #: name → (top-left x, y in template space); every template is 24×14 template px.
 PLACES = {"OK": (126, 380), "Error": (40, 100), "Main": (20, 60), "Menu": (200, 480), "Pack": (120, 250)}

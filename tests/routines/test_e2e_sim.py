@@ -10,6 +10,7 @@ import pytest
 
 from emufleet.errors import RoutineError
 from emufleet.routines import BotContext, Controller, RoutineRegistry, RoutineRun, StepEvent
+from emufleet.settings import GAME
 from emufleet.vision import TemplateSet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,3 +89,27 @@ def test_cli_run_drives_the_simulator_to_the_home_screen(simulator: Callable[...
     assert lines[-1] == "done: demo/reach_home"
     assert any("ClickIfImageFound" in line and "AppIcon=1.000✓" in line for line in lines), result.stdout
     assert any(line.startswith("demo/reach_home:steps[1] Until ") and line.endswith(" ok") for line in lines)
+
+
+def test_account_cycle_with_a_pool(simulator: Callable[..., Any], registry: RoutineRegistry, db_engine: Any,
+                                   make_accounts: Callable[..., list[int]]) -> None:
+    from sqlalchemy import select
+
+    from emufleet import db
+    from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, PoolDefinition
+
+    (account_id,) = make_accounts(1)
+    definition = PoolDefinition.loads("pool_name: demo\nqueries: [{name: all, filters: [{column: id, "
+                                      "comparator: '>', value: 0}]}]\n", "demo.yaml")
+    pool = PoolAccountProvider(Pool(definition, db_engine, LeaseOwner("launch-1", "bot-0")),
+                               routine="demo/account_cycle")
+    inst, ctx, _ = _bot(simulator, registry, accounts=pool)
+    _run(inst, registry.get("demo/account_cycle"), ctx, {"packs": "1"})
+    assert inst.state == "home_ready"
+    assert "deviceAccount" in inst.read_file(GAME.prefs_path).decode()
+    assert ctx.variables.get("account_name") == "acct_000@test.invalid"
+    with db.session(db_engine) as s:
+        account = s.get(db.Account, account_id)
+        assert account is not None and account.pool_status == "completed"
+        runs = list(s.scalars(select(db.RoutineExecution)))
+        assert [(r.account_id, r.packs_opened) for r in runs] == [(account_id, 1)]

@@ -125,6 +125,14 @@ class _Variable(ConditionBase):
     def _strings(cls, value: Any) -> Any:
         return scalar_str(value)
 
+    @field_validator("*")
+    @classmethod
+    def _literal(cls, value: Any) -> Any:
+        # A literal "${x}" would be compared as text, never as the variable: say so at load time.
+        if isinstance(value, str) and references(value):
+            raise ValueError(f"{value!r}: condition values are not interpolated (compare with a literal)")
+        return value
+
 
 class _Compare(_Variable):
     value: str
