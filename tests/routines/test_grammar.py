@@ -120,7 +120,7 @@ BAD_CONDITIONS = {
     "None": ("condition: {type: All}", "Field required"),
     "VariableEquals": ("variable: a", "Field required"),
     "VariableNotEquals": ("value: a", "Field required"),
-    "VariableGreaterThan": ("variable: a, value: '${t}'", "must be a number"),
+    "VariableGreaterThan": ("variable: a, value: '${t}'", "condition values are not interpolated"),
     "VariableLessThan": ("variable: a, value: many", "must be a number"),
     "VariableGreaterThanOrEqual": ("variable: a, value: x1", "must be a number"),
     "VariableLessThanOrEqual": ("variable: a, value: '1', extra: 2", "unknown key"),

@@ -24,7 +24,7 @@ SEED_CORPUS: dict[str, tuple[int, str] | None] = {
     "example_variables": None,
     "example_advanced_conditions": (16, "YAML: expected <block end>"),
     "example_condition_system": (39, "template 'Enemy' is not registered"),
-    "example_config": (60, "steps[1].condition.value: must be a number, got '${target_count}'"),
+    "example_config": (60, "steps[1].condition.value: '${target_count}': condition values are not interpolated"),
     "example_nested_routine_with_config": (8, "routine 'example_config' is invalid"),
     "example_routine_with_sentry": (23, "template 'continue_button' is not registered"),
     "example_run_routine": (13, "RunRoutine takes routine: <registry key> (routine_name is not a key)"),

@@ -162,7 +162,7 @@ class _Numeric(_Variable):
         try:
             float(value)
         except ValueError:
-            raise ValueError(f"must be a number, got {value!r} (values are not interpolated)") from None
+            raise ValueError(f"must be a number, got {value!r}") from None
         return value
 
     def evaluate(self, ex: Executor) -> bool:
