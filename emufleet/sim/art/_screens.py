@@ -202,9 +202,10 @@ def _title() -> Canvas:
         card_shape(img, 270 + dx, 560, 170, 240, angle, fill, GOLD)
         star(img, 270 + dx, 560, 40, (240, 250, 255))
     rrect(img, Rect(60, 130, 480, 290), 30, (80, 30, 60), border=GOLD, bw=5)
-    for word, y, size in (("PRISM", 190, 59), ("DECK", 258, 40)):
-        text(img, word, 270, y, size, SHADOW, shadow=None)
-        box = text(img, word, 270, y, size, GOLD, shadow=None)
+    for word, y, size in (("PRISM", 190, 62), ("DECK", 258, 40)):
+        for dx, dy in ((-3, 0), (3, 0), (0, -3), (0, 3), (-2, -2), (2, -2), (-2, 2), (2, 2)):   # dark outline
+            text(img, word, 270 + dx, y + dy, size, SHADOW, 1000, shadow=None)
+        box = text(img, word, 270, y, size, GOLD, 1000, shadow=None)
         if word == "PRISM":
             c.mark("Title", box.inset(-4))
     pill = Rect(150, 790, 390, 840)
