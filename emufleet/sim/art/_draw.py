@@ -17,6 +17,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+__all__ = ["BGR", "BOLD", "DEVICE_SIZE", "FONT", "GOLD", "GOLD_EDGE", "INK", "MAX_TEMPLATE_W", "PANEL", "PANEL_EDGE",
+           "REGULAR", "SHADOW", "WHITE", "Canvas", "Rect", "button", "card_shape", "gradient", "poly", "rrect", "star",
+           "stars", "text"]
+
 DEVICE_SIZE = (540, 960)      # device screen, (width, height) px
 MAX_TEMPLATE_W = 134          # device px (≤ 70 window px): longer labels are cropped around their centre
 BGR = tuple[int, int, int]
