@@ -18,6 +18,7 @@ only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/d
       validate_templates: true
       validate_emulators: true
       refresh_pools: false               # the seed's pre-launch refresh prompt, as an option
+      repeat: true                       # after a success, play again with the next account until none is left
       on_conflict: skip                  # skip | abort | cancel | ask
       stagger: 2s
       emulator_timeout: 60s
@@ -100,9 +101,12 @@ class _Strict(BaseModel):
 class RestartPolicy(_Strict):
     """Restart policy of every bot of a group.
 
-    ``max_restarts`` caps the restarts of one bot within one launch (0 = never restarted); the delay before
-    restart *n* (1-based) is ``min(initial_delay · backoff_factor^(n−1), max_delay)`` seconds. The seed's loop
-    slept through a stop (§9.4 defect); ours wakes on stop and cancellation.
+    A *restart* is a new run of the routine that the policy causes: after a failure (``on_failure``,
+    ``always``) or after a success (``always``). ``max_restarts`` caps them per bot and launch (0 = never
+    restarted); the delay before restart *n* (1-based) is ``min(initial_delay · backoff_factor^(n−1),
+    max_delay)`` seconds. Re-runs asked by ``launch.repeat`` (next account after a success) are not restarts.
+    A bot whose pools ran dry ends as completed and is never restarted. The seed's loop slept through a stop
+    (§9.4 defect); ours wakes on stop and cancellation.
     """
 
     mode: RestartMode = RestartMode.ON_FAILURE
@@ -137,6 +141,7 @@ class LaunchOptions(_Strict):
     validate_templates: bool = True
     validate_emulators: bool = True
     refresh_pools: bool = False
+    repeat: bool = False  # run the routine again after each success, until the pools have no free account
     on_conflict: OnConflict = OnConflict.SKIP
     ask_timeout: Seconds = Field(default=3600.0, gt=0)
     stagger: Seconds = 5.0
@@ -238,9 +243,10 @@ class GroupDefinition(_Strict):
             data["routine_config"] = {**self.routine_config, **overrides.routine_config}
         if overrides.max_accounts is not None:
             data["max_accounts"] = overrides.max_accounts
-        if overrides.backend is not None:
-            data["backend"] = overrides.backend
-        if overrides.backend_options:
+        if overrides.backend is not None and overrides.backend != self.backend:
+            data["backend"] = overrides.backend  # another backend: the definition's options do not apply
+            data["backend_options"] = dict(overrides.backend_options or {})
+        elif overrides.backend_options:
             data["backend_options"] = {**self.backend_options, **overrides.backend_options}
         for key in ("on_conflict", "stagger", "emulator_timeout", "refresh_pools"):
             value = getattr(overrides, key)

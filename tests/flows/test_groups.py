@@ -86,6 +86,8 @@ def test_overrides_merge_config_and_reach_launch_options(tmp_path: Path) -> None
     assert out.pools == ["other"] and out.max_accounts == 7
     assert out.launch.stagger == 0 and out.launch.restart_policy == policy
     assert out.backend == "adb" and out.backend_options == {"base_port": 20000}
+    merged = group.with_overrides(LaunchOverrides(backend_options={"count": 2}))
+    assert merged.backend == group.backend and merged.backend_options == {**group.backend_options, "count": 2}
     assert group.with_overrides(None) is group
     with pytest.raises(ValueError, match="exceeds"):
         group.with_overrides(LaunchOverrides(bots=3, instances=[0, 1]))

@@ -1,0 +1,306 @@
+"""``launch_group``: a bot group launched as a Prefect flow (digest §9.3; seed ``000_…`` "Launch Sequence").
+
+Phases, each a task or a subflow visible in the UI:
+
+0. reconcile instance-lock slots against live flow runs (a server restart leaks held slots), then
+   **resolve pools** (fail fast) and, if asked, **refresh pools**;
+1. **validate routine** (sub-routines, sentries, templates, config values);
+2. **acquire instances** in preference order until ``bots`` are held: lock (``instance:<serial>``, a global
+   concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance;
+   ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
+   skip/cancel/abort in the UI form);
+3. **one ``run_bot`` async subflow per bot**, started ``stagger`` seconds apart, running concurrently.
+
+It ends with a table artifact (bot, instance, account, state, restarts, counters) and returns a
+:class:`LaunchResult`. Cancelling the launch run cancels every bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import Literal
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.objects import StateType
+from prefect.context import get_run_context
+from prefect.flow_runs import apause_flow_run
+from prefect.input import RunInput
+from prefect.states import Cancelled, Failed, State
+from pydantic import BaseModel, Field
+
+from emufleet.errors import InstanceConflictError, OrchestrationError
+from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
+from flows.registry import control_variable, group_tag, request_cancel
+from flows.run_bot import BotResult, BotSpec, bot_tags, run_bot
+from flows.runtime import LaunchRuntime, current_runtime
+from tasks.accounts import AccountBudget
+from tasks.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
+from tasks.phases import load_assets, refresh_pools, resolve_pools, serial_of, start_instance, validate_routine
+
+__all__ = ["BotRow", "ConflictChoice", "LaunchResult", "launch_group"]
+
+LAUNCH_TAG = "emufleet-launch"
+BOT_TAG = "emufleet-bot"
+
+
+class ConflictChoice(RunInput):
+    """The operator's answer when ``on_conflict: ask`` pauses a launch (a form in the Prefect UI)."""
+
+    action: Literal["skip", "cancel", "abort"] = "skip"
+
+
+class BotRow(BaseModel):
+    """One line of the launch's table: a bot and how it ended."""
+
+    bot: int
+    instance: str
+    account: str | None = None
+    state: str
+    restarts: int = 0
+    accounts_completed: int = 0
+    accounts_failed: int = 0
+    steps: int = 0
+    steps_per_s: float = 0.0
+    error: str | None = None
+
+
+class LaunchResult(BaseModel):
+    """What a launch did (digest §9.3 ``LaunchResult``): counts, bots, conflicts, skipped instances, errors."""
+
+    group: str
+    flow_run_id: UUID
+    requested: int
+    launched: int
+    bots: list[BotRow] = Field(default_factory=list)
+    conflicts: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    reset_locks: list[str] = Field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        """Every bot completed (none failed, none stopped)."""
+        return self.launched > 0 and all(b.state == BotState.COMPLETED.value for b in self.bots)
+
+
+def _definition(group: str, overrides: LaunchOverrides | None) -> GroupDefinition:
+    try:
+        return GroupStore().get(group).with_overrides(overrides)
+    except ValueError as exc:  # pydantic: the overrides made the definition invalid
+        raise OrchestrationError(f"group {group!r}: overrides rejected: {exc}") from exc
+
+
+async def _is_cancelled(client: PrefectClient, flow_run_id: UUID) -> bool:
+    run = await client.read_flow_run(flow_run_id)
+    return run.state is not None and run.state.type in (StateType.CANCELLING, StateType.CANCELLED)
+
+
+class _Acquirer:
+    """Phase 2: walk the preference list, lock, resolve conflicts, start the instances."""
+
+    def __init__(self, client: PrefectClient, run_id: UUID, definition: GroupDefinition,
+                 runtime: LaunchRuntime) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.definition = definition
+        self.runtime = runtime
+        self.acquired: list[tuple[str, InstanceLock]] = []
+        self.conflicts: list[str] = []
+        self.skipped: list[str] = []
+        self.errors: list[str] = []
+        self.logger = get_run_logger()
+
+    async def run(self) -> None:
+        launch = self.definition.launch
+        for ref in self.definition.instances:
+            if len(self.acquired) >= self.definition.bots:
+                break
+            serial = serial_of(self.definition, ref)
+            await claim(self.client, self.run_id, serial)  # claim first: reconcile never frees a lock being taken
+            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            if lock is None:
+                lock = await self.conflict(serial, launch.on_conflict)
+                if lock is None:
+                    await unclaim(self.client, self.run_id, serial)
+                    continue
+            self.runtime.keeper.add(lock)
+            try:
+                await start_instance(self.definition, ref, launch.emulator_timeout)
+            except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
+                self.errors.append(f"instance {serial}: {exc}")
+                self.logger.warning("instance %s not started: %s", serial, exc)
+                await self.drop(lock)
+                continue
+            self.acquired.append((serial, lock))
+
+    async def drop(self, lock: InstanceLock) -> None:
+        self.runtime.keeper.discard(lock.serial)
+        await release(self.client, lock)
+        await unclaim(self.client, self.run_id, lock.serial)
+
+    async def conflict(self, serial: str, policy: OnConflict) -> InstanceLock | None:
+        self.conflicts.append(serial)
+        others = await holders(self.client, serial, exclude=[self.run_id])
+        who = ", ".join(f"{r.name} ({r.id})" for r in others) or "a flow run that ended less than a minute ago"
+        self.logger.warning("instance %s is locked by %s; on_conflict=%s", serial, who, policy.value)
+        action = policy.value
+        if policy is OnConflict.ASK:
+            choice = await apause_flow_run(
+                wait_for_input=ConflictChoice.with_initial_data(
+                    description=f"Instance **{serial}** is in use by {who}. Skip it, cancel the other bot, "
+                                "or abort this launch?", action="skip"),
+                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{serial}")
+            action = choice.action
+            self.logger.info("operator chose %r for instance %s", action, serial)
+        if action == "skip":
+            self.skipped.append(serial)
+            return None
+        if action == "abort":
+            raise InstanceConflictError(f"instance {serial} is locked by {who} (on_conflict: abort)")
+        bots = [r for r in others if BOT_TAG in r.tags] or others
+        for run in bots:
+            await request_cancel(self.client, run.id, f"instance {serial} taken by group "
+                                                      f"{self.definition.name!r} (on_conflict: cancel)")
+        deadline = asyncio.get_running_loop().time() + self.definition.launch.emulator_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            if lock is not None:
+                return lock
+            await asyncio.sleep(0.25)
+        self.skipped.append(serial)
+        self.errors.append(f"instance {serial}: still locked after cancelling {who}")
+        return None
+
+
+async def _row(serial: str, bot: int, state: State | None) -> BotRow:
+    result = None
+    if state is not None:
+        with contextlib.suppress(Exception):
+            data = await state.aresult(raise_on_failure=False)
+            result = data if isinstance(data, BotResult) else None
+    if result is None:
+        kind = BotState.STOPPED if state is not None and state.is_cancelled() else BotState.FAILED
+        return BotRow(bot=bot, instance=serial, state=kind.value, error=state.message if state else "not started")
+    s = result.status
+    return BotRow(bot=bot, instance=serial, account=s.account, state=s.state.value, restarts=s.restarts,
+                  accounts_completed=s.accounts_completed, accounts_failed=s.accounts_failed, steps=s.steps_done,
+                  steps_per_s=round(result.steps_per_s, 3), error=s.error)
+
+
+@flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)
+async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> LaunchResult | State:
+    """Launch the group ``group`` (a definition in ``groups/``) with optional per-launch ``overrides``.
+
+    Raises (the flow run fails with the message): ``GroupValidationError`` (unknown or invalid group),
+    ``PoolValidationError`` (unknown pool), ``RoutineValidationError``/``RoutineError`` (invalid routine),
+    ``InstanceConflictError`` (``on_conflict: abort``), ``OrchestrationError`` (no instance could be acquired).
+    """
+    logger = get_run_logger()
+    run_id = get_run_context().flow_run.id
+    definition = _definition(group, overrides)
+    launch = definition.launch
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+        await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
+        serials = [serial_of(definition, ref) for ref in definition.instances]
+        reset = await reconcile(client, serials)
+        if reset:
+            logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(reset))
+        if definition.pools:
+            await asyncio.to_thread(resolve_pools, definition.pools)
+            if launch.refresh_pools:
+                await asyncio.to_thread(refresh_pools, definition.pools)
+        if launch.validate_routine:
+            assets = await asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
+                                             validate_templates=launch.validate_templates)
+        else:
+            assets = await asyncio.to_thread(load_assets, validate_templates=launch.validate_templates)
+        runtime = LaunchRuntime(run_id, budget=AccountBudget(definition.max_accounts), assets=assets)
+        acquirer = _Acquirer(client, run_id, definition, runtime)
+        states: list[State | None] = []
+        try:
+            try:
+                await acquirer.run()
+            except BaseException:
+                for _, lock in acquirer.acquired:
+                    await acquirer.drop(lock)
+                raise
+            if not acquirer.acquired:
+                why = "; ".join(acquirer.errors) or "all skipped"
+                raise OrchestrationError(f"group {group!r}: no instance acquired ({why})")
+            if len(acquirer.acquired) < definition.bots:
+                logger.warning("launching %d of %d bots", len(acquirer.acquired), definition.bots)
+            states = await _run_bots(client, run_id, definition, runtime, acquirer)
+        finally:
+            await runtime.close()
+            with contextlib.suppress(Exception):
+                await client.delete_variable_by_name(control_variable(run_id))
+        rows = [await _row(serial, i, state)
+                for i, ((serial, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
+        result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,
+                              launched=sum(s is not None for s in states), bots=rows, conflicts=acquirer.conflicts,
+                              skipped=acquirer.skipped, errors=acquirer.errors, reset_locks=reset)
+        await acreate_table_artifact(
+            [row.model_dump() for row in rows], key=f"launch-{_slug(group)}",
+            description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine "
+                        f"`{definition.routine}`")
+        failed = [r for r in rows if r.state == BotState.FAILED.value]
+        if failed:
+            return Failed(message=f"group {group!r}: {len(failed)} of {len(rows)} bots failed", data=result)
+        if runtime.launch_cancelled or await _is_cancelled(client, run_id):
+            return Cancelled(message=f"group {group!r} stopped", data=result)
+        return result
+
+
+async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinition, runtime: LaunchRuntime,
+                    acquirer: _Acquirer) -> list[State | None]:
+    """Phase 3: one ``run_bot`` subflow per acquired instance, ``stagger`` seconds apart, concurrently."""
+    launch = definition.launch
+    token = current_runtime().set(runtime)  # the bots' tasks copy the context: they find the runtime here
+    started: list[asyncio.Task[State] | None] = []
+    try:
+        for index, (serial, lock) in enumerate(acquirer.acquired):
+            if index and launch.stagger:
+                await asyncio.sleep(launch.stagger)
+            if runtime.launch_cancelled or await _is_cancelled(client, run_id):
+                await acquirer.drop(lock)
+                started.append(None)
+                continue
+            spec = BotSpec(group=definition.name, bot=index, serial=serial, routine=definition.routine,
+                           routine_config=definition.routine_config, pools=definition.pools,
+                           restart_policy=launch.restart_policy, repeat=launch.repeat,
+                           account_timeout_s=launch.account_timeout,
+                           connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
+                           lock_lease_id=lock.lease_id)
+            with bot_tags(spec), _extra_tag(BOT_TAG):
+                started.append(asyncio.get_running_loop().create_task(_bot(client, run_id, spec)))
+        return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))
+    finally:
+        current_runtime().reset(token)
+
+
+async def _bot(client: PrefectClient, run_id: UUID, spec: BotSpec) -> State:
+    try:
+        return await run_bot(spec, return_state=True)
+    finally:
+        with contextlib.suppress(Exception):
+            await unclaim(client, run_id, spec.serial)  # the bot's own run held the claim while it lived
+
+
+async def _none() -> None:
+    return None
+
+
+def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager
+    from prefect import tags
+
+    return tags(tag)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "group"

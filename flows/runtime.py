@@ -1,0 +1,131 @@
+"""The per-process side of a launch: lock keeper, and the watcher that turns UI/CLI/API commands into controller calls.
+
+One :class:`LaunchRuntime` serves a ``launch-group`` run and all its ``run-bot`` subflows (they share its event
+loop); a ``run-bot`` called on its own makes its own. It is handed to the bots through a context variable, so
+nothing here is a process-wide singleton.
+
+The watcher polls the Prefect API every :data:`POLL_S` seconds with **one** ``read_flow_runs`` request for all
+the bots of the process (plus one variable read for pause commands), so ten bots cost the server what one does:
+
+* a bot run (or its launch run) in ``Cancelling``/``Cancelled`` → ``Controller.stop()`` (the step stops within
+  100 ms, so cancellation lands within ≈ 0.6 s);
+* the desired pause state (:func:`flows.registry.read_desired`) → ``Controller.pause()``/``resume()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import StateType
+
+from emufleet.routines import Controller
+from flows.registry import read_desired
+from tasks.accounts import AccountBudget
+from tasks.locks import LockKeeper
+from tasks.phases import EngineAssets
+
+__all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_runtime"]
+
+POLL_S = 0.5
+_STOP_STATES = {StateType.CANCELLING, StateType.CANCELLED}
+_log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class BotHandle:
+    """What the watcher needs of one running bot."""
+
+    bot: int
+    flow_run_id: UUID
+    controller: Controller
+    cancelled: bool = False  # its run (or the launch run) was cancelled: end as Cancelled, not Failed
+    paused: bool = False
+    on_change: list[asyncio.Event] = field(default_factory=list)
+
+    def notify(self) -> None:
+        for event in self.on_change:
+            event.set()
+
+
+class LaunchRuntime:
+    """Lock keeper, command watcher, account budget and shared engine assets of one launch run in this process."""
+
+    def __init__(self, launch_run_id: UUID | None, *, budget: AccountBudget | None = None,
+                 assets: EngineAssets | None = None, poll_s: float = POLL_S) -> None:
+        self.launch_run_id = launch_run_id
+        self.poll_s = poll_s
+        self.budget = budget or AccountBudget(None)
+        self.assets = assets  # template set + routine registry, loaded once per launch
+        self.keeper = LockKeeper()
+        self.bots: dict[UUID, BotHandle] = {}
+        self.launch_cancelled = False
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, handle: BotHandle) -> None:
+        """Watch ``handle`` (starts the watcher on first use)."""
+        self.bots[handle.flow_run_id] = handle
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="emufleet-watcher")
+
+    def unregister(self, handle: BotHandle) -> None:
+        self.bots.pop(handle.flow_run_id, None)
+
+    async def _watch(self) -> None:
+        async with get_client() as client:
+            while self.bots:
+                try:
+                    await self._poll(client)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a busy server (HTTP 503) must not kill the watcher
+                    _log.warning("watcher poll failed: %s", exc)
+                await asyncio.sleep(self.poll_s)
+
+    async def _poll(self, client) -> None:  # noqa: ANN001 - PrefectClient
+        ids = list(self.bots)
+        if self.launch_run_id is not None:
+            ids.append(self.launch_run_id)
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
+                                           limit=len(ids))
+        states = {run.id: run.state.type if run.state else None for run in runs}
+        if self.launch_run_id is not None and states.get(self.launch_run_id) in _STOP_STATES:
+            self.launch_cancelled = True
+        desired = await read_desired(client, self.launch_run_id) if self.launch_run_id else {}
+        group_wants = desired.get("group", "running")
+        per_bot = desired.get("bots", {})
+        for run_id, handle in list(self.bots.items()):
+            if self.launch_cancelled or states.get(run_id) in _STOP_STATES:
+                if not handle.cancelled:
+                    handle.cancelled = True
+                    handle.controller.stop()
+                    handle.notify()
+                continue
+            want_paused = per_bot.get(str(handle.bot), group_wants) == "paused"
+            if want_paused != handle.paused:
+                handle.paused = want_paused
+                (handle.controller.pause if want_paused else handle.controller.resume)()
+                handle.notify()
+
+    async def close(self) -> None:
+        """Stop watching and stop renewing locks (call after every bot has released its lock)."""
+        self.bots.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.keeper.close()
+
+
+_RUNTIME: ContextVar[LaunchRuntime | None] = ContextVar("emufleet_launch_runtime", default=None)
+
+
+def current_runtime() -> ContextVar[LaunchRuntime | None]:
+    """The context variable through which ``launch_group`` hands its runtime to its ``run_bot`` subflows."""
+    return _RUNTIME

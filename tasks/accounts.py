@@ -1,0 +1,181 @@
+"""One bot's accounts over a group's pools (tried in order), with a launch-wide ``max_accounts`` budget and counters.
+
+:class:`BotAccounts` implements :class:`emufleet.routines.accounts.AccountProvider` by delegating to one
+:class:`~emufleet.pools.provider.PoolAccountProvider` per pool: ``inject_next`` takes from the first pool that has
+a free account, every other operation goes to the pool that leased the account. It counts what the bot finished
+(for the status record and the demo summary) and stops leasing once the launch's budget is spent (digest §9.9
+``MaxAccounts``, which the seed only logged).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from emufleet.device.interface import DeviceLike
+from emufleet.errors import LeaseError, NoAccountsAvailable, RoutineStopped
+from emufleet.pools.heartbeat import HeartbeatThread
+from emufleet.pools.provider import PoolAccountProvider
+from emufleet.routines.accounts import AccountRef, AccountResult, OnNoAccounts
+
+__all__ = ["AccountBudget", "BotAccounts"]
+
+
+class AccountBudget:
+    """How many more accounts a launch may lease (``None``: unlimited). Thread-safe, shared by the bots."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.limit is not None and self._taken >= self.limit:
+                return False
+            self._taken += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._taken = max(0, self._taken - 1)
+
+
+class BotAccounts:
+    """The :class:`AccountProvider` of one bot: several pools in order, a budget, counters."""
+
+    def __init__(self, providers: list[PoolAccountProvider], budget: AccountBudget | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        if not providers:
+            raise ValueError("BotAccounts needs at least one pool")
+        self.providers = providers
+        self.budget = budget or AccountBudget(None)
+        self.cancel = cancel
+        self.completed = 0
+        self.failed = 0
+        self._owner: dict[int, PoolAccountProvider] = {}
+        self._current: PoolAccountProvider | None = None
+        self._heartbeat: HeartbeatThread | None = None
+
+    # -- AccountProvider ---------------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> AccountRef | None:
+        return self._current.current if self._current is not None else None
+
+    def inject_next(self, device: DeviceLike, *, timeout_s: float, on_no_accounts: OnNoAccounts) -> AccountRef | None:
+        """Lease and inject from the first pool with a free account; waits like the pool provider does."""
+        if self.current is not None:
+            self.return_account(None, reason="replaced by InjectNextAccount")
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            if self.budget.take():
+                ref = self._try_pools(device)
+                if ref is not None:
+                    return ref
+                self.budget.give_back()
+                exhausted = "no account free in pools " + ", ".join(p.pool.name for p in self.providers)
+                if self._drained():
+                    raise NoAccountsAvailable(f"{exhausted}, and none in use that could come back",
+                                              pool=self.providers[0].pool.name)
+            else:
+                exhausted = f"the launch's max_accounts ({self.budget.limit}) is reached"
+            if self.cancel is not None and self.cancel.is_set():
+                raise RoutineStopped("stopped while waiting for an account")
+            if time.monotonic() >= deadline and on_no_accounts != "wait":
+                if on_no_accounts == "continue":
+                    return None
+                raise NoAccountsAvailable(exhausted, pool=self.providers[0].pool.name)
+            pause = 0.25
+            if self.cancel is not None:
+                self.cancel.wait(pause)
+            else:
+                time.sleep(pause)
+
+    def _drained(self) -> bool:
+        # Nothing free and nothing leased by anyone: no account can come back, so waiting is pointless.
+        return all(p.pool.stats().in_use == 0 for p in self.providers)
+
+    def _try_pools(self, device: DeviceLike) -> AccountRef | None:
+        for provider in self.providers:
+            ref = provider.inject_next(device, timeout_s=0.0, on_no_accounts="continue")
+            if ref is not None:
+                self._owner[ref.id] = provider
+                self._current = provider
+                return ref
+        return None
+
+    def _provider(self, account_id: int | None) -> PoolAccountProvider:
+        if account_id is None:
+            if self._current is None:
+                raise LeaseError("no current account (run InjectNextAccount first)")
+            return self._current
+        try:
+            return self._owner[int(account_id)]
+        except KeyError:
+            raise LeaseError("not leased by this bot", account_id=account_id) from None
+
+    def _forget(self, provider: PoolAccountProvider, account_id: int | None) -> None:
+        key = account_id if account_id is not None else (provider.current.id if provider.current else None)
+        if key is not None:
+            self._owner.pop(int(key), None)
+        if self._current is provider and provider.current is None:
+            self._current = None
+
+    def complete(self, account_id: int | None, result: AccountResult) -> None:
+        provider = self._provider(account_id)
+        key = account_id if account_id is not None else (provider.current.id if provider.current else None)
+        provider.complete(account_id, result)
+        self._forget(provider, key)
+        if result.success:
+            self.completed += 1
+        else:
+            self.failed += 1
+
+    def return_account(self, account_id: int | None, reason: str | None = None) -> None:
+        provider = self._provider(account_id)
+        key = account_id if account_id is not None else (provider.current.id if provider.current else None)
+        provider.return_account(account_id, reason)
+        self._forget(provider, key)
+        self.budget.give_back()  # not processed: it may be leased again within the budget
+
+    def mark_failed(self, account_id: int | None, reason: str) -> None:
+        provider = self._provider(account_id)
+        key = account_id if account_id is not None else (provider.current.id if provider.current else None)
+        provider.mark_failed(account_id, reason)
+        self._forget(provider, key)
+        self.failed += 1
+
+    def update_field(self, account_id: int | None, field: str, value: str) -> None:
+        self._provider(account_id).update_field(account_id, field, value)
+
+    def increment_field(self, account_id: int | None, field: str, amount: int) -> None:
+        self._provider(account_id).increment_field(account_id, field, amount)
+
+    def get_field(self, account_id: int | None, field: str) -> Any:
+        return self._provider(account_id).get_field(account_id, field)
+
+    def update_routine_metrics(self, *, packs_opened: int | None, wonder_picks_done: int | None) -> None:
+        if self._current is not None:
+            self._current.update_routine_metrics(packs_opened=packs_opened, wonder_picks_done=wonder_picks_done)
+
+    # -- life cycle --------------------------------------------------------------------------------------------
+
+    def start_heartbeat(self) -> None:
+        """Renew every lease of this bot on a daemon thread (it keeps beating while the bot is paused)."""
+        interval = min(p.pool.definition.config.lease_ttl for p in self.providers) / 3
+        self._heartbeat = HeartbeatThread(self.heartbeat, interval, name="emufleet-account-heartbeat").start()
+
+    def heartbeat(self) -> int:
+        return sum(p.heartbeat() for p in self.providers)
+
+    def close(self, reason: str) -> None:
+        """Stop the heartbeat and return every account still held (the bot ends)."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+        for provider in self.providers:
+            provider.close(reason)
+        self._owner.clear()
+        self._current = None

@@ -1,0 +1,132 @@
+"""The launch phases as Prefect tasks, each one engine call (digest §9.3; seed ``000_…`` "Launch Sequence").
+
+Phase 0 :func:`resolve_pools` (fail fast, naming the pool and the known ones), the optional
+:func:`refresh_pools` (the seed's pre-launch refresh prompt, as an option), phase 1 :func:`validate_routine`
+(routine, sub-routines, templates, config), phase 2 :func:`start_instance` (emulator backend: start if needed and
+wait until ready). Locking an instance is the flow's job (:mod:`tasks.locks`), before the instance is started —
+the seed reserved it only after the wait, so two launches could plan the same instance (§9.3 race).
+
+Retries only where a device or the database is touched (STYLE 9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from emufleet import settings
+from emufleet.device.backends import get_backend
+from emufleet.groups import GroupDefinition
+from emufleet.pools import PoolDefinition
+from emufleet.pools.registry import find_pool
+
+__all__ = ["EngineAssets", "PoolSummary", "load_assets", "refresh_pools", "resolve_pools", "serial_of",
+           "start_instance", "validate_routine"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSummary:
+    """A resolved pool: name, definition file, and (after a refresh) its member count."""
+
+    name: str
+    file: str | None
+    members: int | None = None
+
+
+@dataclass(frozen=True)
+class EngineAssets:
+    """What every bot of a launch shares, loaded once: the template set and the routine registry."""
+
+    templates: Any  # emufleet.vision.TemplateSet
+    registry: Any  # emufleet.routines.RoutineRegistry
+
+
+def _definitions(names: list[str]) -> list[PoolDefinition]:
+    return [find_pool(name) for name in names]
+
+
+@task(name="resolve-pools", cache_policy=NO_CACHE, persist_result=False)
+def resolve_pools(names: list[str]) -> list[PoolSummary]:
+    """Phase 0: load every pool definition of the group, in order.
+
+    Raises:
+        PoolValidationError: a pool file is invalid, or no pool has that name (the known ones are listed).
+    """
+    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in _definitions(names)]
+
+
+@task(name="refresh-pools", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+def refresh_pools(names: list[str], database_url: str | None = None) -> list[PoolSummary]:
+    """Re-resolve the pools' membership now (digest §5.4): queries, includes, watched folders of XML files."""
+    from emufleet import db
+    from emufleet.pools import Pool
+    from emufleet.pools.leases import LeaseOwner
+
+    eng = db.engine(database_url)
+    db.upgrade(eng)
+    out = []
+    for definition in _definitions(names):
+        report = Pool(definition, eng, LeaseOwner("refresh")).refresh()
+        out.append(PoolSummary(definition.name, str(definition.file) if definition.file else None, report.members))
+    return out
+
+
+def load_assets(*, validate_templates: bool = True, routines_root: Path | None = None,
+                templates_path: Path | None = None) -> EngineAssets:
+    """Load the template set and the routine registry (``validate_templates=False`` skips name checks)."""
+    from emufleet.routines import RoutineRegistry
+    from emufleet.vision import TemplateSet
+
+    templates = TemplateSet.load(templates_path or settings.data_dir("templates") / "registry.yaml")
+    registry = RoutineRegistry.load(routines_root or settings.data_dir("routines"),
+                                    templates=templates if validate_templates else None)
+    return EngineAssets(templates, registry)
+
+
+@task(name="validate-routine", cache_policy=NO_CACHE, persist_result=False)
+def validate_routine(routine: str, routine_config: dict[str, str], *, validate_templates: bool = True) -> EngineAssets:
+    """Phase 1: the routine, its sub-routines and sentries load, reference registered templates, and the
+    group's ``routine_config`` fits the routine's config params (types, ranges, options).
+
+    Raises:
+        RoutineValidationError: located ``file:line:col`` error of the routine (or of a sub-routine).
+        RoutineError: no routine has this key.
+        TemplateRegistryError: the template set itself is broken.
+        ValueError: a ``routine_config`` value breaks its param.
+    """
+    assets = load_assets(validate_templates=validate_templates)
+    loaded = assets.registry.get(routine)
+    params = {p.name: p for p in loaded.config}
+    for name, value in routine_config.items():
+        if name in params:
+            params[name].check(value)
+    return assets
+
+
+def serial_of(group: GroupDefinition, ref: int | str) -> str:
+    """The adb serial of instance ``ref`` (an index through the group's backend, or a serial as written)."""
+    if isinstance(ref, str):
+        return ref
+    return get_backend(group.backend, **group.backend_options).serial(ref)
+
+
+@task(name="start-instance", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> str:
+    """Phase 2: start instance ``ref`` through the group's backend if needed, and wait until it is ready.
+
+    A serial (not an index) is connected and waited for, whatever the backend. Returns the serial.
+
+    Raises:
+        DeviceTimeoutError: not ready within ``timeout_s``; DeviceError: the backend cannot start it.
+    """
+    def start() -> str:
+        if isinstance(ref, str):  # a serial: connect-only, whatever the group's backend
+            return get_backend("adb", serials=[ref]).start(0, timeout_s).serial
+        return get_backend(group.backend, **group.backend_options).start(ref, timeout_s).serial
+
+    return await asyncio.to_thread(start)

@@ -1,0 +1,72 @@
+"""A full launch on the session Prefect server: three simulated devices, a real SQLite pool, real locks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from sqlalchemy import select
+
+from emufleet.db import Account, RoutineExecution
+from emufleet.groups import BotState, LaunchOverrides
+from flows.control import status
+from flows.launch_group import LaunchResult, launch_group
+from flows.registry import bot_runs
+from flows.server import PrefectServer
+from tasks.locks import limit_name
+from tests.flows.conftest import FleetHome
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+
+def serials(sim: Any) -> list[str]:
+    return [inst.serial for inst in sim.instances]
+
+
+async def lock_slots(serial_list: list[str]) -> list[int]:
+    async with get_client() as client:
+        return [(await client.read_global_concurrency_limit_by_name(limit_name(s))).active_slots for s in serial_list]
+
+
+def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_home: FleetHome,
+                                           simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=3)
+    name = fleet_home.group("full", instances=[0, 1, 2], bots=3, backend_options={"serials": serials(sim)},
+                            launch={"repeat": True, "stagger": "300ms"})
+    state = asyncio.run(launch_group(name, return_state=True))
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert isinstance(result, LaunchResult)
+    assert result.launched == 3 and result.success
+    assert sorted(row.instance for row in result.bots) == sorted(serials(sim))
+    assert sum(row.accounts_completed for row in result.bots) == 6
+    with fleet_home.engine().connect() as conn:
+        accounts = conn.execute(select(Account.device_account, Account.pool_status, Account.lease_token)).all()
+        executions = conn.execute(select(RoutineExecution.account_id, RoutineExecution.execution_status,
+                                         RoutineExecution.bot_instance, RoutineExecution.orchestration_id)).all()
+    assert {a.pool_status for a in accounts} == {"completed"}
+    assert all(a.lease_token is None for a in accounts)  # no lease left
+    assert len(executions) == 6 and {e.execution_status for e in executions} == {"completed"}
+    assert len({e.account_id for e in executions}) == 6  # each account processed once, by the bot that leased it
+    assert {e.bot_instance for e in executions} <= set(serials(sim))
+    assert {e.orchestration_id for e in executions} == {str(result.flow_run_id)}
+    assert asyncio.run(lock_slots(serials(sim))) == [0, 0, 0]
+
+    async def bot_states() -> list[str]:
+        async with get_client() as client:
+            return sorted(r.state.type.value for r in await bot_runs(client, name, live=False))
+
+    assert asyncio.run(bot_states()) == ["COMPLETED"] * 3
+    finished = asyncio.run(status(name, live=False))
+    assert [s.state for s in finished] == [BotState.COMPLETED] * 3
+    assert sum(s.steps_done for s in finished) == 6 * 4  # four top-level steps per account
+
+
+def test_unknown_pool_fails_fast(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
+    name = fleet_home.group("nopool", instances=["127.0.0.1:9"])
+    state = asyncio.run(launch_group(name, LaunchOverrides(pools=["missing"]), return_state=True))
+    assert state.is_failed()
+    assert "no pool named 'missing'" in state.message and "known: test" in state.message
