@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,10 @@ from emufleet.sim.render import Frame, Renderer
 from emufleet.sim.scenario import Scenario
 from emufleet.sim.screen import ScreenMachine
 
-__all__ = ["LAUNCHER", "DeviceModel", "SimEvent"]
+__all__ = ["EVENT_LOG_SIZE", "LAUNCHER", "DeviceModel", "SimEvent"]
 
 LAUNCHER = ("com.mumu.launcher", "com.mumu.launcher.Launcher")
+EVENT_LOG_SIZE = 100_000  # oldest events are dropped past this (a long `sim up` must not grow without bound)
 SYSTEM_PIDS = {"init": 1, "zygote64": 310, "zygote": 311, "surfaceflinger": 402, "system_server": 733,
                LAUNCHER[0]: 1150, "adbd": 388}
 
@@ -57,7 +59,7 @@ class DeviceModel:
         self.scenario = scenario
         self.renderer = renderer
         self.lock = threading.RLock()
-        self._events: list[SimEvent] = []
+        self._events: deque[SimEvent] = deque(maxlen=EVENT_LOG_SIZE)
         self.faults = FaultState()
         self.files = FileTree(root_dir, on_write=lambda path, size: self.log("file", path=path, size=size))
         self.files.mkdir(f"/data/data/{scenario.package}/shared_prefs", root=True, parents=True)

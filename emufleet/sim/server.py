@@ -201,6 +201,7 @@ class Simulator:
         root = Path(self._tmp.name if self._tmp else workdir)  # type: ignore[arg-type]
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
         self.instances: list[SimInstance] = []
         self._servers: list[asyncio.Server] = []  # extra servers on the loop (the control socket)
         control = InBandControl(self)
@@ -236,6 +237,8 @@ class Simulator:
         """Start the loop thread and listen on every port; raises SimulatorError if a port is taken."""
         if self.running:
             return self
+        if self._stopped:
+            raise SimulatorError("a stopped Simulator cannot be restarted (its file trees are gone): make a new one")
         loop = asyncio.new_event_loop()
         self.loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="emufleet-sim", daemon=True)
@@ -259,6 +262,7 @@ class Simulator:
         if loop is not None and not loop.is_running():
             loop.close()
         self.loop, self._thread = None, None
+        self._stopped = True
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

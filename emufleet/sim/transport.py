@@ -135,6 +135,7 @@ class Connection:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._ids = itertools.count(1)
         self._aborted = False
+        self._connected = False  # the host's CNXN was answered
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -199,8 +200,6 @@ class Connection:
                 stream.on_close()
             if not self._aborted:
                 self.writer.close()
-
-    _connected = False
 
     def _on_connect(self, msg: Message) -> None:
         if self.is_silent or self.silent():

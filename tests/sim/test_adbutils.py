@@ -105,7 +105,9 @@ def test_reboot_cycle(adb_server: adbutils.AdbClient, sim: Simulator, dev: adbut
     inst = sim.instances[0]
     inst.set_state("home")
     dev.reboot()  # shell:reboot; the device answers "1" a moment longer (reference §5.8), then drops
-    wait_until(lambda: not inst.device.booted(), what="the reboot to start")
+    # reference §5.8: wait for the server to see the device go, before waiting for it to come back
+    wait_until(lambda: {i.serial: i.state for i in adb_server.list()}.get(inst.serial) != "device",
+               what="the device to go offline")
     wait_device_state(adb_server, inst.serial, "device", timeout_s=30)
     wait_until(lambda: dev.getprop("sys.boot_completed") == "1", timeout_s=30, what="boot completed")
     assert inst.state == "launcher"
