@@ -214,3 +214,21 @@ def test_device_calls_of_sentries_and_main_routine_are_serialised(bot: Bot) -> N
                                    "  - {action: Repeat, iterations: 400, actions: [{action: Click, x: 2, y: 60}]}\n")
     thread.join(30)
     assert not errors and overlaps == []
+
+
+def test_pause_reaches_a_busy_loop_at_its_next_checkpoint(bot: Bot) -> None:
+    thread, errors, ctx = start(bot, "steps:\n  - {action: Repeat, iterations: 1000000, actions: "
+                                     "[{action: Increment, name: n}, {action: Sleep, duration: 2ms}]}\n")
+    wait_for(lambda: int(ctx.variables.get_or("n", "0") or 0) > 5)
+    t0 = time.perf_counter()
+    ctx.controller.pause()
+    at_pause = int(ctx.variables.get("n"))
+    time.sleep(0.3)
+    after = int(ctx.variables.get("n"))
+    assert after - at_pause <= 1  # at most the increment already past its checkpoint
+    print(f"pause: {after - at_pause} increment(s) after pause(); sampled {(time.perf_counter() - t0) * 1000:.0f} ms")
+    ctx.controller.resume()
+    wait_for(lambda: int(ctx.variables.get("n")) > after + 3)
+    ctx.controller.stop()
+    thread.join(10)
+    assert isinstance(errors[0], RoutineStopped)

@@ -49,7 +49,7 @@ def test_reach_home_from_the_launcher_through_popups(simulator: Callable[..., An
                                                      ) -> None:
     inst, ctx, events = _bot(simulator, registry)
     assert inst.state == "launcher"
-    _run(inst, registry.get("demo/reach_home"), ctx, {"settle_checks": "8"})
+    _run(inst, registry.get("demo/reach_home"), ctx, {})
     assert inst.state == "home_ready"
     taps = [e for e in inst.events if e.kind == "tap"]
     assert taps, "the routine drove the device by taps"
@@ -61,7 +61,7 @@ def test_reach_home_dismisses_the_no_response_popup(simulator: Callable[..., Any
                                                     ) -> None:
     inst, ctx, _ = _bot(simulator, registry)
     inst.set_state("title_no_response")
-    _run(inst, registry.get("demo/reach_home"), ctx, {"settle_checks": "8"})
+    _run(inst, registry.get("demo/reach_home"), ctx, {})
     assert inst.state == "home_ready"
 
 
@@ -82,7 +82,7 @@ def test_cli_run_drives_the_simulator_to_the_home_screen(simulator: Callable[...
     sim = simulator(instances=1, scenario="demo")
     inst = sim.instances[0]
     result = CliRunner().invoke(app, ["routines", "run", "demo/reach_home", "--serial", inst.serial,
-                                      "--set", "settle_checks=6"])
+                                      "--set", "settle_checks=5"])
     assert result.exit_code == 0, result.output
     assert inst.state == "home_ready"
     lines = result.stdout.splitlines()
