@@ -7,8 +7,8 @@ Two ways to compare a window-scale template with a device frame, and ``resolutio
 * ``"device"``: the template is scaled onto the device grid (:meth:`CoordinateSpace.image_to_device`) and
   searched in its region mapped to device pixels — how the simulator draws template overlays, so such screens
   match pixel for pixel, where the frame's downscale would have blurred 1-px texture.
-* ``"auto"`` (default): both; each candidate keeps the better score. Large search areas take their peaks from the
-  cheap template-space map and refine them on the device grid.
+* ``"auto"`` (default): both, unless template space is already sure; each candidate keeps the better score. Over
+  large areas (the whole board) only the promising template-space peaks are re-scored on the device grid.
 
 docs/vision.md measures both and justifies the default. The region (template space) is grown by ``margin`` px
 to absorb rounding. Several templates on one frame share one :class:`Screen`.
@@ -38,6 +38,8 @@ __all__ = ["Match", "MatchResult", "Resolution", "Screen", "match"]
 
 _SCALE_STEP = 0.02
 _PEAKS = 5  # peaks kept per map; candidates refined by the scale sweep
+_FLOOR = 0.35  # below this a candidate is not refined (sweep, device grid): nothing lifts it past a threshold
+_CONFIDENT = 0.97  # at or above this a candidate is not refined further: nothing would change the decision
 _SMALL_AREA = 256 * 256  # device search areas up to this many pixels are searched in full, larger ones refined
 
 
@@ -172,23 +174,40 @@ _Cand = tuple[float, int, int, float, int, int]  # score, x, y (in the searched 
 
 def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float,
             fy: float) -> list[_Cand]:
-    """Candidates inside ``roi`` (x, y relative to it); templates scaled by ``fx``/``fy`` onto its grid."""
-    found: list[_Cand] = []
+    """Candidates inside ``roi`` (x, y relative to it); templates scaled by ``fx``/``fy`` onto its grid.
+
+    The declared scale is searched first; the sweep runs only when its best score is promising but not yet
+    confident (a few per cent of scale cannot lift a score from below ``_FLOOR`` past any threshold), over the
+    whole ``roi`` when it is small, else around the best peaks.
+    """
     sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy) if w <= roi.shape[1] and h <= roi.shape[0]]
+    if not sizes:
+        return []
+    scale, w, h = sizes[0]
+    image, mask = _scaled(template, w, h)
     small = (roi.shape[0] * roi.shape[1]) <= _SMALL_AREA
-    base_peaks: list[tuple[float, int, int]] = []
-    for i, (scale, w, h) in enumerate(sizes):
+    if small or matcher.locate is None:
+        base_peaks = _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)
+    else:  # large area: peaks of the cheap map, re-scored exactly within ±2 px
+        base_peaks = []
+        for _, px, py in _peaks(matcher.locate(roi, image, mask), 2 * _PEAKS, w, h):
+            x1, y1 = max(0, px - 2), max(0, py - 2)
+            local = roi[y1: min(roi.shape[0], py + h + 2), x1: min(roi.shape[1], px + w + 2)]
+            base_peaks += [(v, x + x1, y + y1) for v, x, y in _peaks(matcher.scores(local, image, mask), 1, w, h)]
+        base_peaks.sort(reverse=True)
+    found: list[_Cand] = [(v, x, y, scale, w, h) for v, x, y in base_peaks]
+    if not _FLOOR <= base_peaks[0][0] < _CONFIDENT:
+        return found
+    for scale, w, h in sizes[1:]:
         image, mask = _scaled(template, w, h)
-        if i == 0 or small:
-            peaks = _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)
-            base_peaks = base_peaks or peaks
-            found += [(v, x, y, scale, w, h) for v, x, y in peaks]
+        if small:
+            found += [(v, x, y, scale, w, h) for v, x, y in _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)]
             continue
         pad = math.ceil(max(w, h) * tolerance) + 2
-        for _, px, py in base_peaks:
+        for v0, px, py in base_peaks:
             x1, y1 = max(0, px - pad), max(0, py - pad)
             x2, y2 = min(roi.shape[1], px + pad + w), min(roi.shape[0], py + pad + h)
-            if x2 - x1 >= w and y2 - y1 >= h:
+            if v0 >= _FLOOR and x2 - x1 >= w and y2 - y1 >= h:
                 found += [(v, x + x1, y + y1, scale, w, h)
                           for v, x, y in _peaks(matcher.scores(roi[y1:y2, x1:x2], image, mask), 1, w, h)]
     return found
@@ -272,11 +291,20 @@ def match(
         matches += [_template_match(c, space) for c in coarse]
     if resolution != "template":
         roi = screen.frame[rect.y1: rect.y2, rect.x1: rect.x2]
-        if roi.shape[0] * roi.shape[1] > _SMALL_AREA:
-            peaks = coarse or _distinct(_offset(_search(window, template, matcher, 0.0, 1.0, 1.0), search))
-            fine = _refine(screen, peaks[: 2 * _PEAKS], template, matcher, scale_tolerance)
-        else:
+        # Auto skips the device grid when template space is sure at the declared scale (a swept winner there
+        # often just prefers the frame's blur, i.e. a smaller template, which the device grid corrects).
+        sure = bool(coarse) and coarse[0][0] >= _CONFIDENT and coarse[0][3] == template.scale
+        if sure:
+            fine = []
+        elif roi.shape[0] * roi.shape[1] <= _SMALL_AREA or min(template.size) <= 2:
+            # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.
             fine = _offset(_search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
+        elif resolution == "auto":  # refine the promising template-space peaks on the device grid
+            fine = _refine(screen, [c for c in coarse if c[0] >= _FLOOR][:_PEAKS], template, matcher,
+                           scale_tolerance)
+        else:
+            peaks = _distinct(_offset(_search(window, template, matcher, 0.0, 1.0, 1.0), search))
+            fine = _refine(screen, peaks[: 2 * _PEAKS], template, matcher, scale_tolerance)
         matches += [_device_match(c, space) for c in fine]
     matches = _distinct_matches(matches)
     above = tuple(m for m in matches if m.score >= limit)

@@ -15,10 +15,12 @@ The verified score is ``min(s, c)``. Statistics use the template's mask when it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
-__all__ = ["COLOUR_RANGE", "CONTRAST_C", "colour_scores", "verified_scores"]
+__all__ = ["COLOUR_RANGE", "CONTRAST_C", "colour_scores", "locator_scores", "verified_scores"]
 
 CONTRAST_C = (0.03 * 255.0) ** 2
 """SSIM's K2 constant: contrasts below ≈ 7.6 grey levels count as flat."""
@@ -37,25 +39,43 @@ def _core(h: int, w: int) -> tuple[int, int, int, int]:
     return dy, dx, h - 2 * dy, w - 2 * dx
 
 
-def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-offset channel means (H', W', C) and pooled variance (H', W') of ``h``×``w`` windows under ``weights``."""
-    img = image.astype(np.float32)
-    out_h, out_w = image.shape[0] - h + 1, image.shape[1] - w + 1
+def _windowed(shape: tuple[int, ...], h: int, w: int, weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function mapping an (H, W, C) float32 array to its per-offset weighted window means (H', W', C)."""
+    out_h, out_w = shape[0] - h + 1, shape[1] - w + 1
     top, left, ch, cw = _core(h, w)
     if weights[top: top + ch, left: left + cw].all() and not weights.sum() > ch * cw:
         # No mask: box filters over the core (O(1) per pixel).
         def box(a: np.ndarray) -> np.ndarray:
             out = cv2.boxFilter(a, -1, (cw, ch), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
-            return out[top: top + out_h, left: left + out_w]
+            return out.reshape(a.shape)[top: top + out_h, left: left + out_w]
 
-        mean, sq = box(img), box(img * img)
-    else:
-        total = float(weights.sum())
-        channels = range(img.shape[2])
-        mean = np.dstack([cv2.matchTemplate(img[:, :, c], weights, cv2.TM_CCORR) for c in channels]) / total
-        sq = np.dstack([cv2.matchTemplate(img[:, :, c] ** 2, weights, cv2.TM_CCORR) for c in channels]) / total
-    var = np.maximum(sq - mean * mean, 0.0).mean(axis=2)
-    return mean, var
+        return box
+    total = float(weights.sum())
+
+    def weighted(a: np.ndarray) -> np.ndarray:
+        return np.dstack([cv2.matchTemplate(np.ascontiguousarray(a[:, :, c]), weights, cv2.TM_CCORR)
+                          for c in range(a.shape[2])]) / total
+
+    return weighted
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    img = image.astype(np.float32)
+    return img[:, :, None] if img.ndim == 2 else img
+
+
+def _window_means(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> np.ndarray:
+    """Per-offset channel means (H', W', C) of ``h``×``w`` windows under ``weights``."""
+    img = _as_float(image)
+    return _windowed(img.shape, h, w, weights)(img)
+
+
+def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-offset channel means (H', W', C) and pooled variance (H', W') of ``h``×``w`` windows under ``weights``."""
+    img = _as_float(image)
+    stat = _windowed(img.shape, h, w, weights)
+    mean = stat(img)
+    return mean, np.maximum(stat(img * img) - mean * mean, 0.0).mean(axis=2)
 
 
 def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -70,20 +90,23 @@ def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return weights
 
 
-def _scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
-            correlation: np.ndarray | None) -> np.ndarray:
-    h, w = template.shape[:2]
-    weights = _core_weights(template, mask)
-    pixels = template.astype(np.float32)[weights > 0]
-    t_mean = pixels.mean(axis=0)
-    w_mean, w_var = _window_stats(image, h, w, weights)
-    colour = 1.0 - np.abs(w_mean - t_mean).max(axis=2) / COLOUR_RANGE
-    if correlation is None:
-        return np.clip(colour, 0.0, 1.0).astype(np.float32)
-    t_var = float(((pixels - t_mean) ** 2).mean())
-    r = np.nan_to_num(correlation, nan=0.0, posinf=0.0, neginf=0.0)
-    structure = (2.0 * r * np.sqrt(t_var * w_var) + CONTRAST_C) / (t_var + w_var + CONTRAST_C)
-    return np.clip(np.minimum(structure, colour), 0.0, 1.0).astype(np.float32)
+def _template_stats(template: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
+    pixels = template.astype(np.float32).reshape(*template.shape[:2], -1)[weights > 0]
+    mean = pixels.mean(axis=0)
+    return mean, float(((pixels - mean) ** 2).mean())
+
+
+def _combine(colour_mean: tuple[np.ndarray, np.ndarray], variance: tuple[float, np.ndarray] | None,
+             correlation: np.ndarray | None) -> np.ndarray:
+    """``min(structure, colour)`` from the statistics; colour only when ``variance`` is ``None``."""
+    t_mean, w_mean = colour_mean
+    score = 1.0 - np.abs(w_mean - t_mean).max(axis=2) / COLOUR_RANGE
+    if variance is not None and correlation is not None:
+        t_var, w_var = variance
+        r = np.nan_to_num(correlation, nan=0.0, posinf=0.0, neginf=0.0)
+        structure = (2.0 * r * np.sqrt(t_var * w_var) + CONTRAST_C) / (t_var + w_var + CONTRAST_C)
+        score = np.minimum(structure, score)
+    return np.clip(score, 0.0, 1.0).astype(np.float32)
 
 
 def colour_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -91,7 +114,10 @@ def colour_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | No
 
     Any matcher's map can be verified with it (``min(scores, colour_scores(...))``); docs/vision.md does so.
     """
-    return _scores(image, template, mask, None)
+    h, w = template.shape[:2]
+    weights = _core_weights(template, mask)
+    t_mean, _ = _template_stats(template, weights)
+    return _combine((t_mean, _window_means(image, h, w, weights)), None, None)
 
 
 def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
@@ -101,4 +127,22 @@ def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | 
     ``correlation`` is the ``CCOEFF_NORMED`` map of ``template`` over ``image`` (unclipped values welcome).
     Means and contrasts are taken over the template's core (:func:`_core`) and its mask.
     """
-    return _scores(image, template, mask, correlation)
+    h, w = template.shape[:2]
+    weights = _core_weights(template, mask)
+    t_mean, t_var = _template_stats(template, weights)
+    w_mean, w_var = _window_stats(image, h, w, weights)
+    return _combine((t_mean, w_mean), (t_var, w_var), correlation)
+
+
+def locator_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """A cheaper stand-in for :func:`verified_scores` to find peaks over large areas: correlation and contrast
+    from the grey image (one channel instead of three), colour from the colour means. (H−h+1, W−w+1) float32."""
+    h, w = template.shape[:2]
+    grey, grey_tpl = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.cvtColor(template, cv2.COLOR_BGR2GRAY)
+    weights = _core_weights(template, mask)
+    t_mean, _ = _template_stats(template, weights)
+    _, t_var = _template_stats(grey_tpl, weights)
+    w_mean = _window_means(image, h, w, weights)
+    _, w_var = _window_stats(grey, h, w, weights)
+    correlation = cv2.matchTemplate(grey, grey_tpl, cv2.TM_CCOEFF_NORMED, mask=mask)
+    return _combine((t_mean, w_mean), (t_var, w_var), correlation)

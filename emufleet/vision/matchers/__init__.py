@@ -25,6 +25,7 @@ from emufleet.vision.matchers.ccoeff import ccoeff_scores, ccoeff_verified_score
 from emufleet.vision.matchers.ccorr import ccorr_scores
 from emufleet.vision.matchers.sad import sad_scores
 from emufleet.vision.matchers.sqdiff import sqdiff_scores
+from emufleet.vision.verify import locator_scores
 
 __all__ = ["DEFAULT_METHOD", "MATCHERS", "Matcher", "ScoreFn", "get_matcher"]
 
@@ -39,12 +40,15 @@ class Matcher:
     scores: ScoreFn
     default_threshold: float
     description: str
+    locate: ScoreFn | None = None
+    """A cheaper map whose peaks are re-scored with ``scores``, for large search areas (``None``: use ``scores``)."""
 
 
 MATCHERS: dict[str, Matcher] = {
     m.name: m
     for m in (
-        Matcher("ccoeff", ccoeff_verified_scores, 0.8, "CCOEFF_NORMED verified by contrast and mean colour"),
+        Matcher("ccoeff", ccoeff_verified_scores, 0.8, "CCOEFF_NORMED verified by contrast and mean colour",
+                locate=locator_scores),
         Matcher("ccoeff_raw", ccoeff_scores, 0.9, "CCOEFF_NORMED alone"),
         Matcher("sqdiff", sqdiff_scores, 0.97, "1 - SQDIFF_NORMED"),
         Matcher("ccorr", ccorr_scores, 0.98, "CCORR_NORMED"),

@@ -1,0 +1,142 @@
+"""Template matching speed: emufleet's verified matcher versus the seed's brute-force SAD, measured in one run.
+
+1. **Match**: every template of the seed's registry (digest §4.1; read in place from the seed assets) is drawn on a
+   busy 540×960 frame as the simulator draws overlays; per template, the median ms of
+
+   * ``emufleet``: :func:`emufleet.vision.match` with its defaults (verified CCOEFF, ±4 % scale sweep, both
+     resolutions), inside the template's region and over the whole board;
+   * ``seed SAD``: the seed's algorithm (digest §4.3) in numpy — the frame mapped to window scale, then at every
+     offset of the search area ``1 − Σ|Δ|/(n·255)`` over the full template, best offset kept (brute force).
+
+   ``match_speedup`` = Σ seed medians / Σ emufleet medians over all (template, area) pairs.
+2. **Rounds**: recognition rounds per second (screenshot + match of the demo set's ``Main`` in its region) against
+   an in-process :class:`emufleet.sim.Simulator` through a real adb server (isolated port and ``HOME``) and
+   :class:`emufleet.device.Device`.
+
+Usage: ``.venv/bin/python benchmarks/vision.py [--repeat N] [--rounds N]``.
+The last line is ``match_speedup=<float> rounds_per_s=<float>`` (targets ≥ 50 and ≥ 30).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from emufleet.settings import data_dir, seed_assets_dir
+from emufleet.vision import CoordinateSpace, Region, Screen, Template, TemplateSet, match, synth
+from emufleet.vision.seed import build_seed_registry
+
+SPACE = CoordinateSpace()
+BENCHMARKS = Path(__file__).resolve().parent
+
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``fn()`` in ms over ``repeat`` calls, after one warm-up call."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def seed_sad(frame: np.ndarray, template: Template, area: Region) -> tuple[float, tuple[int, int]]:
+    """The seed's matcher (digest §4.3): brute-force SAD at every offset of ``area`` (window px), best kept."""
+    window = SPACE.frame_to_space(frame).astype(np.int16)
+    tpl = template.image.astype(np.int16)
+    h, w = tpl.shape[:2]
+    denominator = float(tpl.size * 255)
+    best, where = -1.0, (0, 0)
+    for y in range(area.y1, area.y2 - h + 1):
+        for x in range(area.x1, area.x2 - w + 1):
+            score = 1.0 - float(np.abs(window[y: y + h, x: x + w] - tpl).sum()) / denominator
+            if score > best:
+                best, where = score, (x, y)
+    return best, where
+
+
+def bench_match(seed_templates: Path, repeat: int) -> tuple[float, float]:
+    """Print the per-template table; return (Σ seed ms, Σ emufleet ms)."""
+    registered = set(TemplateSet.load(seed_templates).names)
+    ts = build_seed_registry(seed_templates)
+    rng = np.random.default_rng(1)
+    rows = []
+    for t in (t for t in ts if t.name in registered):
+        frame = SPACE.space_to_frame(synth.busy_window(rng, SPACE))
+        area = t.region or SPACE.board
+        w, h = t.size
+        spot = (int(rng.integers(area.x1, area.x2 - w + 1)), int(rng.integers(area.y1, area.y2 - h + 1)))
+        synth.paste_template(frame, t, spot, SPACE)
+        cases = [("board", SPACE.board)] if t.region is None else [("region", t.region), ("board", SPACE.board)]
+        for label, region in cases:
+            ours = median_ms(lambda f=frame, t=t, r=region: match(f, t, space=SPACE, region=r), repeat)
+            # Whole-board brute force takes seconds per call: fewer repeats, same median.
+            seed_repeat = repeat if label == "region" else max(1, repeat // 5)
+            seed = median_ms(lambda f=frame, t=t, r=region: seed_sad(f, t, r), seed_repeat)
+            rows.append((t.name, label, t.size, seed, ours))
+    print(f"median ms per match, busy 540×960 frame, {repeat} calls (whole board: seed {max(1, repeat // 5)})")
+    print(f"{'template':<14}{'area':<8}{'size':>8}{'seed SAD':>11}{'emufleet':>10}{'speedup':>9}")
+    for name, label, (w, h), seed, ours in rows:
+        print(f"{name:<14}{label:<8}{f'{w}×{h}':>8}{seed:>11.2f}{ours:>10.2f}{seed / ours:>8.1f}x")
+    for label in ("region", "board"):
+        sel = [r for r in rows if r[1] == label]
+        seed_sum, ours_sum = sum(r[3] for r in sel), sum(r[4] for r in sel)
+        print(f"{label}: Σ seed {seed_sum:.1f} ms, Σ emufleet {ours_sum:.1f} ms, speedup {seed_sum / ours_sum:.1f}x")
+    return sum(r[3] for r in rows), sum(r[4] for r in rows)
+
+
+def bench_rounds(rounds: int) -> float:
+    """Recognition rounds per second against the simulator (screenshot + match); 0.0 if it is unavailable."""
+    try:
+        from emufleet.device import Device
+        from emufleet.sim import Simulator
+    except ImportError as exc:
+        print(f"rounds: simulator or device layer unavailable ({exc})")
+        return 0.0
+    spec = importlib.util.spec_from_file_location("bench_device", BENCHMARKS / "device.py")
+    assert spec and spec.loader  # the device benchmark ships its isolated-adb-server helper
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    ts = TemplateSet.load(data_dir("templates") / "registry.yaml")
+    main_tpl = ts.get("Main")
+    with helpers.isolated_adb_server(), Simulator(instances=1, scenario="demo",
+                                                  base_port=helpers._free_port()) as sim:
+        inst = sim.instances[0]
+        dev = Device(inst.serial)
+        dev.connect(15)
+        dev.wait_ready(30)
+        inst.set_state("home_ready")
+        capture_ms = median_ms(dev.screenshot, min(rounds, 20))
+        found = 0
+        start = time.perf_counter()
+        for _ in range(rounds):
+            found += match(Screen(dev.screenshot(), ts.space), main_tpl, space=ts.space).found
+        elapsed = time.perf_counter() - start
+    print(f"rounds: {rounds} × (screenshot + match Main) in {elapsed:.2f} s, found {found}/{rounds}; "
+          f"screenshot alone {capture_ms:.1f} ms")
+    return rounds / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=10, help="timed calls per match case")
+    parser.add_argument("--rounds", type=int, default=100, help="recognition rounds against the simulator")
+    args = parser.parse_args()
+    seed_templates = seed_assets_dir() / "templates"
+    if not (seed_templates / "images").is_dir():
+        sys.exit(f"seed assets not found at {seed_templates} (set EMUFLEET_SEED_ASSETS)")
+    seed_ms, ours_ms = bench_match(seed_templates, args.repeat)
+    rounds_per_s = bench_rounds(args.rounds)
+    print(f"match_speedup={seed_ms / ours_ms:.2f} rounds_per_s={rounds_per_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
