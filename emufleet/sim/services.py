@@ -2,7 +2,9 @@
 
 =====================  ======================================================================================
 ``shell:<cmd>``        v1: stdout and stderr merged, raw; no exit code (adbutils uses this for everything)
-``shell,<opts>:<cmd>`` with ``v2`` in opts: packets ``id:u8 len:u32 data`` (1 stdout, 2 stderr, 3 exit)
+``shell:``              (empty) an interactive PTY shell
+``shell,<opts>:<cmd>`` with ``v2`` in opts: packets ``id:u8 len:u32 data`` (1 stdout, 2 stderr, 3 exit);
+                       an empty command is interactive (PTY unless ``raw``)
 ``exec:<cmd>``         stdout only, raw (``adb exec-out``)
 ``sync:``              file transfer (:mod:`emufleet.sim.syncsvc`)
 ``framebuffer:``       version-1 header (13 × uint32) then RGBA
@@ -10,7 +12,7 @@
 ``root:``/``unroot:``  the production-build answer, as MuMu's adbd gives it (so ``adb root`` never hangs)
 =====================  ======================================================================================
 
-An empty ``shell:`` (interactive PTY) is not offered.
+An empty command opens an interactive shell (:mod:`emufleet.sim.interactive`): ``adb shell`` works by hand.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import struct
 from functools import partial
 
-from emufleet.sim import android, commands  # noqa: F401 - registers the shell commands
+from emufleet.sim import android, commands, filecmds  # noqa: F401 - registers the shell commands
 from emufleet.sim.android import capture, corrupt
 from emufleet.sim.device import DeviceModel
 from emufleet.sim.faults import DropConnection
+from emufleet.sim.interactive import interactive_shell
 from emufleet.sim.shell import Shell, ShellResult
 from emufleet.sim.syncsvc import sync_service
 from emufleet.sim.transport import Service, ServiceLookup, Stream
@@ -37,12 +40,17 @@ def service_lookup(device: DeviceModel) -> ServiceLookup:
     def lookup(name: str) -> Service | None:
         if name.startswith("shell:"):
             command = name[len("shell:"):]
-            return partial(_shell, device, command, False) if command.strip() else None
+            if not command.strip():  # adbd gives an empty v1 command a PTY
+                return partial(_interactive, device, False, True)
+            return partial(_shell, device, command, False)
         if name.startswith("shell,"):
             options, sep, command = name[len("shell,"):].partition(":")
-            if not sep or not command.strip():
+            if not sep:
                 return None
-            return partial(_shell, device, command, "v2" in options.split(","))
+            opts = options.split(",")
+            if not command.strip():
+                return partial(_interactive, device, "v2" in opts, "raw" not in opts)
+            return partial(_shell, device, command, "v2" in opts)
         if name.startswith("exec:"):
             return partial(_exec, device, name[len("exec:"):])
         if name == "sync:":
@@ -77,6 +85,10 @@ async def _shell(device: DeviceModel, command: str, v2: bool, stream: Stream) ->
         out += struct.pack("<BI", fd, len(data)) + data
     out += struct.pack("<BIB", _SHELL_V2_EXIT, 1, result.exit_code & 0xFF)
     await stream.write(bytes(out))
+
+
+async def _interactive(device: DeviceModel, v2: bool, pty: bool, stream: Stream) -> None:
+    await interactive_shell(device, stream, v2=v2, pty=pty)
 
 
 async def _exec(device: DeviceModel, command: str, stream: Stream) -> None:

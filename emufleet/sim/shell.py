@@ -151,6 +151,7 @@ class Shell:
         self.device = device
         self.root = root
         self.status = 0
+        self.exited = False  # ``exit`` ran at this shell's top level
         self.env = {"PATH": "/sbin:/system/sbin:/system/bin:/system/xbin", "HOME": "/",
                     "USER": "root" if root else "shell", **(env or {})}
 
@@ -174,6 +175,7 @@ class Shell:
                 await self._and_or(node, io)
         except ShellExit as stop:
             self.status = stop.code & 0xFF
+            self.exited = True
         return self.status
 
     async def _and_or(self, node: AndOr, io: IO) -> None:

@@ -98,6 +98,17 @@ class Stream:
         del self._buffer[:n]
         return out
 
+    async def read_some(self) -> bytes:
+        """Whatever input is buffered (waiting for at least one byte); :class:`StreamClosed` at the end."""
+        while not self._buffer:
+            if self.closed:
+                raise StreamClosed
+            self._readable.clear()
+            await self._readable.wait()
+        out = bytes(self._buffer)
+        self._buffer.clear()
+        return out
+
     async def finish(self) -> None:
         """Wait for the OKAY of the last WRTE, then send CLSE."""
         await self._ready.wait()

@@ -66,3 +66,10 @@ def test_push_pull(tmp_path: Path, serial: str) -> None:
 def test_root_is_refused_without_hanging(serial: str) -> None:
     out = adb("-s", serial, "root", check=False)
     assert b"cannot run as root" in out.stdout + out.stderr
+
+
+def test_interactive_shell_reads_stdin(serial: str) -> None:
+    script = b"echo hi\nsu\nid -u 2>/dev/null || id\nexit\nfalse\nexit 3\n"  # `exit` leaves su first
+    result = subprocess.run([adb_path(), "-s", serial, "shell"], input=script, capture_output=True, timeout=60)
+    assert result.returncode == 3
+    assert result.stdout.startswith(b"hi\nuid=0(root)")

@@ -154,3 +154,24 @@ def test_sync_requests_span_writes(host: RawHost, sim: Simulator) -> None:
         assert host.recv().command == A_OKAY
     reply = host.recv()
     assert reply.data == b"DATA" + struct.pack("<I", 7) + b"sync me" + b"DONE" + struct.pack("<I", 0)
+
+
+def test_interactive_pty_shell_echoes_and_prompts(host: RawHost) -> None:
+    host.connect()
+    host.send(A_OPEN, 4, 0, b"shell:\0")  # an empty v1 command: adbd's PTY shell
+    local = host.recv().arg0
+    received = bytearray()
+
+    def until(marker: bytes) -> None:
+        while marker not in received:
+            msg = host.recv()
+            if msg.command == A_OKAY:  # the device acknowledging our typing
+                continue
+            assert msg.command == A_WRTE
+            received.extend(msg.data)
+            host.send(A_OKAY, 4, local)
+
+    until(b"$ ")
+    host.send(A_WRTE, 4, local, b"echo hx\x7fi\rexit 4\r")  # typed, with a backspace
+    until(b"exit 4\r\n")
+    assert bytes(received) == b"mumu:/ $ echo hx\b \bi\r\nhi\r\nmumu:/ $ exit 4\r\n"
