@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from emufleet.sim import Simulator
-from tests.conftest import wait_device_state
 from tests.sim.helpers import BASIC, PACKAGE, PREFS, wait_until
 
 
@@ -85,7 +84,9 @@ def test_sync(tmp_path: Path, sim: Simulator, dev: adbutils.AdbDevice) -> None:
     assert dev.sync.read_bytes("/sdcard/new/dir/acc.xml") == src.read_bytes()
     info = dev.sync.stat("/sdcard/new/dir/acc.xml")
     assert info.size == len(src.read_bytes()) and info.mtime.year > 2000
-    assert dev.sync.stat("/sdcard/missing").mtime is None or dev.sync.stat("/sdcard/missing").size == 0
+    missing = dev.sync.stat("/sdcard/missing")
+    assert (missing.mode, missing.size, missing.mtime) == (0, 0, None)  # all zeros: adbutils' "does not exist"
+    assert dev.sync.exists("/sdcard/new/dir/acc.xml") and not dev.sync.exists("/sdcard/missing")
     names = {f.path for f in dev.sync.list("/sdcard/new/dir")}
     assert names >= {"acc.xml"}
     dst = tmp_path / "back.xml"
@@ -108,7 +109,7 @@ def test_reboot_cycle(adb_server: adbutils.AdbClient, sim: Simulator, dev: adbut
     # reference §5.8: wait for the server to see the device go, before waiting for it to come back
     wait_until(lambda: {i.serial: i.state for i in adb_server.list()}.get(inst.serial) != "device",
                what="the device to go offline")
-    wait_device_state(adb_server, inst.serial, "device", timeout_s=30)
+    adb_server.wait_for(inst.serial, state="device", timeout=30)  # host-serial:<s>:wait-for-any-device
     wait_until(lambda: dev.getprop("sys.boot_completed") == "1", timeout_s=30, what="boot completed")
     assert inst.state == "launcher"
     assert [e.kind for e in inst.events].count("reboot") == 1
