@@ -113,3 +113,31 @@ def test_account_cycle_with_a_pool(simulator: Callable[..., Any], registry: Rout
         assert account is not None and account.pool_status == "completed"
         runs = list(s.scalars(select(db.RoutineExecution)))
         assert [(r.account_id, r.packs_opened) for r in runs] == [(account_id, 1)]
+
+
+def test_cli_run_stops_on_ctrl_c(simulator: Callable[..., Any]) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sim = simulator(instances=1, scenario="demo")
+    inst = sim.instances[0]
+    inst.set_state("home_ready")
+    command = [str(Path(sys.executable).with_name("emufleet")), "routines", "run", "demo/open_pack",
+               "--serial", inst.serial, "--set", "packs=20"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # wait until the routine is running
+            if "ClickIfImageFound" in line:
+                break
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        print(f"Ctrl-C to exit: {(time.perf_counter() - t0) * 1000:.0f} ms (process teardown included)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "stopped" in err
