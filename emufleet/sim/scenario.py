@@ -42,91 +42,16 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emufleet.errors import ScenarioError, TemplateRegistryError
-from emufleet.settings import GAME
 from emufleet.sim.keys import key_code
+from emufleet.sim.scenario_schema import CompositionModel, OverlayModel, ScenarioModel, StateModel, TapModel
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
 
 __all__ = ["ImageSpec", "Overlay", "Scenario", "StateSpec", "TapRule", "load_scenario", "resolve_scenario_path",
            "scenarios_dir"]
 
-Space = Literal["template", "device"]
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-# -- the YAML models -------------------------------------------------------------------------------------------
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _ScreenModel(_Strict):
-    width: int = Field(default=540, gt=0, le=8192)
-    height: int = Field(default=960, gt=0, le=8192)
-
-
-class _OverlayModel(_Strict):
-    template: str | None = None
-    image: str | None = None
-    at: tuple[int, int] | None = None
-    space: Space | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> _OverlayModel:
-        if (self.template is None) == (self.image is None):
-            raise ValueError("an overlay needs exactly one of 'template' or 'image'")
-        return self
-
-
-class _CompositionModel(_Strict):
-    base: str
-    overlays: list[_OverlayModel] = []
-
-
-class _TapModel(_Strict):
-    rect: tuple[int, int, int, int]
-    to: str
-    space: Space = "template"
-
-    @model_validator(mode="after")
-    def _non_empty(self) -> _TapModel:
-        x1, y1, x2, y2 = self.rect
-        if x2 <= x1 or y2 <= y1:
-            raise ValueError(f"empty rect {list(self.rect)}: need x2 > x1 and y2 > y1")
-        return self
-
-
-class _AfterModel(_Strict):
-    ms: int = Field(ge=0)
-    to: str
-
-
-class _RequiresFileModel(_Strict):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    path: str = Field(pattern=r"^/")
-    else_: str = Field(alias="else")
-
-
-class _StateModel(_Strict):
-    image: str | _CompositionModel
-    taps: list[_TapModel] = []
-    after: _AfterModel | None = None
-    keys: dict[str, str] = {}
-    requires_file: _RequiresFileModel | None = None
-
-
-class _ScenarioModel(_Strict):
-    version: Literal[1]
-    name: str = Field(min_length=1)
-    screen: _ScreenModel = _ScreenModel()
-    template_set: str | None = None
-    package: str = GAME.package
-    activity: str = GAME.activity
-    initial: str
-    on_app_start: str | None = None
-    on_app_stop: str | None = None
-    states: dict[str, _StateModel] = Field(min_length=1)
 
 
 # -- the compiled scenario -------------------------------------------------------------------------------------
@@ -215,7 +140,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load and validate a scenario by name or path; raises a located :class:`ScenarioError`."""
     path = resolve_scenario_path(name_or_path).resolve()
     data = load_yaml(path, error=ScenarioError)
-    model = validate(_ScenarioModel, data, path, error=ScenarioError)
+    model = validate(ScenarioModel, data, path, error=ScenarioError)
     return _Compiler(path, data, model).compile()
 
 
@@ -231,7 +156,7 @@ def locate_node(data: Any, loc: tuple[int | str, ...]) -> Any:
 
 
 class _Compiler:
-    def __init__(self, path: Path, data: Any, model: _ScenarioModel) -> None:
+    def __init__(self, path: Path, data: Any, model: ScenarioModel) -> None:
         self.path = path
         self.data = data
         self.model = model
@@ -306,7 +231,7 @@ class _Compiler:
                             f"devices, but the screen is {self.width}×{self.height}", "template_set")
 
     # -- states ------------------------------------------------------------------------------------------------
-    def _state(self, name: str, st: _StateModel) -> StateSpec:
+    def _state(self, name: str, st: StateModel) -> StateSpec:
         keys: dict[int, str] = {}
         for key, to in st.keys.items():
             code = key_code(key)
@@ -321,7 +246,7 @@ class _Compiler:
             requires_file=(st.requires_file.path, st.requires_file.else_) if st.requires_file else None,
         )
 
-    def _tap(self, tap: _TapModel) -> TapRule:
+    def _tap(self, tap: TapModel) -> TapRule:
         x1, y1, x2, y2 = tap.rect
         if tap.space == "device":
             return TapRule(x1, y1, x2, y2, tap.to)
@@ -330,7 +255,7 @@ class _Compiler:
         dev = self.space.region_to_device(Region(x1, y1, x2, y2))
         return TapRule(dev.x1, dev.y1, dev.x2, dev.y2, tap.to)
 
-    def _image(self, state: str, image: str | _CompositionModel) -> ImageSpec:
+    def _image(self, state: str, image: str | CompositionModel) -> ImageSpec:
         loc: tuple[int | str, ...] = ("states", state, "image")
         if isinstance(image, str):
             return self._base(image, loc)
@@ -352,7 +277,7 @@ class _Compiler:
                             f"{self.width}×{self.height}", *loc)
         return ImageSpec("png", image)
 
-    def _overlay(self, ov: _OverlayModel, loc: tuple[int | str, ...]) -> Overlay:
+    def _overlay(self, ov: OverlayModel, loc: tuple[int | str, ...]) -> Overlay:
         if ov.template is not None:
             if self.templates is None:
                 raise self.fail("a template overlay needs the scenario's 'template_set'", *loc, "template")
