@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import adbutils
 import numpy as np
 
 from emufleet.device import _commands as cmd
@@ -34,6 +33,9 @@ from emufleet.errors import (
     ScreenshotError,
     ShellError,
 )
+
+if TYPE_CHECKING:
+    import adbutils
 
 __all__ = ["Device", "DeviceListing", "connect", "list_devices"]
 

@@ -107,3 +107,13 @@ def test_instances_commands(simulator: Callable[..., Any], free_base_port: int) 
     assert stopped.exit_code == 0 and "stopped" in stopped.output
     bad = runner.invoke(app, ["instances", "list", "--backend", "nope"])
     assert bad.exit_code == 1 and "unknown emulator backend" in bad.output
+
+
+def test_detached_instance_that_dies_fails_with_its_log(adb_server: Any, free_base_port: int,
+                                                         state_dir: Path) -> None:
+    backend = SimulatorBackend(instances=1, scenario="no-such-scenario", base_port=free_base_port,
+                               state_dir=state_dir)
+    with pytest.raises(DeviceError, match="exited during start-up") as err:
+        backend.start(0, timeout_s=120)
+    assert "no-such-scenario" in str(err.value)  # the simulator's own complaint, from the instance log
+    backend.stop(0)

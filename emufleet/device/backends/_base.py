@@ -89,8 +89,12 @@ def guarded(guard: LaunchGuard | None, index: int) -> AbstractContextManager[obj
 
 
 def ready_device(serial: str, timeout_s: float, *, poll_s: float = 0.5,
-                 device_factory: Callable[[str], Device] = Device) -> Device:
+                 device_factory: Callable[[str], Device] = Device,
+                 still_starting: Callable[[], None] | None = None) -> Device:
     """Connect to ``serial`` (retrying while the emulator still refuses) and wait until it is ready.
+
+    ``still_starting`` is called before each retry and raises (a ``DeviceError``) when the launch has failed,
+    so a dead emulator process fails fast instead of running out the timeout.
 
     Raises:
         DeviceTimeoutError: not connected and ready within ``timeout_s``.
@@ -107,6 +111,8 @@ def ready_device(serial: str, timeout_s: float, *, poll_s: float = 0.5,
             break
         except DeviceConnectError as exc:  # still booting: the port refuses or the handshake is not there yet
             last = exc
+            if still_starting is not None:
+                still_starting()
             time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
     device.wait_ready(max(0.1, deadline - time.monotonic()))
     return device

@@ -111,7 +111,9 @@ class SimulatorBackend:
         elif not self.is_running(index):
             with guarded(self._guard, index):
                 self._spawn(index)
-        return ready_device(self.serial(index), timeout_s, poll_s=0.1, device_factory=self._device_factory)
+        check = None if self._sim is not None else lambda: self._check_alive(index)
+        return ready_device(self.serial(index), timeout_s, poll_s=0.1, device_factory=self._device_factory,
+                            still_starting=check)
 
     def stop(self, index: int) -> None:
         self._check_index(index)
@@ -151,6 +153,18 @@ class SimulatorBackend:
                  "--scenario", self._scenario],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._pid_file(index).write_text(f"{proc.pid}\n")
+
+    def _check_alive(self, index: int) -> None:
+        """Raise with the end of the instance's log when its process has exited."""
+        pid = self._pid(index)
+        if pid is not None:
+            _reap(pid)
+            if _pid_alive(pid):
+                return
+        log = self._dir() / f"instance-{index}.log"
+        tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+        raise DeviceError(f"simulated instance {index} exited during start-up; log {log}:\n{tail}",
+                          serial=self.serial(index))
 
     def _terminate(self, index: int) -> None:
         pid = self._pid(index)
