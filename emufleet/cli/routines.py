@@ -86,8 +86,8 @@ def validate(
             errors += 1
         registry = RoutineRegistry.load(root, ts)
         for key, errs in registry.invalid().items():
-            file = registry.path(key)
-            if file is not None and file.resolve() in files:
+            source = registry.path(key)
+            if source is not None and source.resolve() in files:
                 errors += len(errs)
                 for err in errs:
                     typer.echo(str(err))
@@ -179,10 +179,10 @@ def run(
         worker.join(10)
         raise _fail("stopped", 130) from None
     if outcome:
-        exc = outcome[0]
-        if isinstance(exc, RoutineStopped | EmufleetError | ValueError):
-            raise _fail(f"failed: {exc}")
-        raise exc
+        error = outcome[0]
+        if isinstance(error, RoutineStopped | EmufleetError | ValueError):
+            raise _fail(f"failed: {error}")
+        raise error
     typer.echo(f"done: {name}")
 
 

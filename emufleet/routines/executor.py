@@ -17,6 +17,7 @@ from emufleet.errors import NoAccountPoolError, RoutineError, RoutineStopped, St
 from emufleet.routines.accounts import AccountProvider
 from emufleet.routines.context import BotContext, MatchScore, StepEvent
 from emufleet.routines.control import BreakLoop
+from emufleet.routines.loader import format_loc
 from emufleet.routines.variables import UndefinedVariable
 
 if TYPE_CHECKING:
@@ -41,14 +42,6 @@ class _Frame:
     path: str
     deadline: float | None
     scores: list[MatchScore] = field(default_factory=list)
-
-
-def format_loc(loc: Loc) -> str:
-    """``("steps", 2, "actions", 0)`` → ``steps[2].actions[0]``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 class Executor:

@@ -19,7 +19,7 @@ from emufleet.routines.grammar import LOOPS, ConfigParam, RoutineModel, SentrySp
 from emufleet.routines.grammar.routine import ALIASES
 from emufleet.yamlio import load_yaml, loads_yaml, locate
 
-__all__ = ["Loc", "Routine", "load_routine", "read_routine", "walk_steps"]
+__all__ = ["Loc", "Routine", "format_loc", "load_routine", "read_routine", "walk_steps"]
 
 Loc = tuple[str | int, ...]
 
@@ -58,10 +58,11 @@ class Routine:
         """A validation error located at ``loc`` (a path into the file's data) of this routine."""
         pos = locate(self.data, loc) if self.data is not None else None
         line, col = pos if pos else (None, None)
-        return RoutineValidationError(message, file=self.path, line=line, col=col, field=_field(loc) or None)
+        return RoutineValidationError(message, file=self.path, line=line, col=col, field=format_loc(loc) or None)
 
 
-def _field(loc: Sequence[str | int]) -> str:
+def format_loc(loc: Sequence[str | int]) -> str:
+    """``("steps", 2, "actions", 0)`` → ``steps[2].actions[0]`` (how errors and step events name a place)."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
@@ -102,7 +103,7 @@ def _errors(exc: pydantic.ValidationError, data: Any, file: Path) -> list[Routin
             pos = locate(data, loc)
             message = item["msg"].removeprefix("Value error, ")
         line, col = pos or (1, 1)  # a top-level scalar has no position: it is the whole file
-        out.append(RoutineValidationError(message, file=file, line=line, col=col, field=_field(loc) or None))
+        out.append(RoutineValidationError(message, file=file, line=line, col=col, field=format_loc(loc) or None))
     return sorted(out, key=lambda e: (e.line or 0, e.col or 0))
 
 

@@ -11,7 +11,7 @@ Step envelope (digest §1.3, with §11.2 item 3 fixed):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -94,7 +94,7 @@ class StepBase(GrammarModel):
         """The step timeout in seconds, if any."""
         return self.step_timeout
 
-    def children(self) -> Iterator[tuple[tuple[str | int, ...], list[StepBase]]]:
+    def children(self) -> Iterator[tuple[tuple[str | int, ...], Sequence[StepBase]]]:
         """``(loc, steps)`` for each nested step list; ``loc`` is the path below the step (``("actions",)``)."""
         for name in self.NESTED:
             value = getattr(self, name)

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
@@ -65,7 +65,7 @@ class If(Step):
 
     model_config = Step.model_config | {"populate_by_name": True}
 
-    def children(self) -> Iterator[tuple[tuple[str | int, ...], list[StepBase]]]:
+    def children(self) -> Iterator[tuple[tuple[str | int, ...], Sequence[StepBase]]]:
         yield ("then",), self.then
         for i, branch in enumerate(self.elseif):
             yield ("elseif", i, "then"), branch.then

@@ -221,6 +221,7 @@ class RoutineModel(GrammarModel):
 
 
 _NAMESPACE = {"AnyStep": AnyStep}
-for _cls in (*_CLASSES, flow.ElseIf):
+_RECURSIVE: tuple[type[GrammarModel], ...] = (*_CLASSES, flow.ElseIf)
+for _cls in _RECURSIVE:
     _cls.model_rebuild(_types_namespace=_NAMESPACE)
 RoutineModel.model_rebuild()
