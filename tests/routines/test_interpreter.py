@@ -318,3 +318,36 @@ def test_account_actions_go_through_the_provider(bot: Bot) -> None:
 def test_account_actions_without_a_pool_fail_clearly(bot: Bot, step: str) -> None:
     with pytest.raises(NoAccountPoolError, match="no account pool configured"):
         run(bot, f"steps:\n{step}\n", variables={"n": "1", "acc": "a", "device_account_id": "7"})
+
+
+def test_frames_fresh_for_conditions_and_reused_by_find_and_click_if(bot: Bot) -> None:
+    bot.device.visible = {"OK"}
+    run(bot, "steps:\n  - {action: ClickIfImageFound, template: OK}\n  - {action: FindImage, template: OK}\n"
+             "  - {action: ClickIfImageNotFound, template: Main, x: 1, y: 50}\n")
+    assert bot.device.screenshots == 1  # one frame ≤ 100 ms old served all three (digest §4.4)
+    bot.device.screenshots = 0
+    run(bot, "steps:\n  - {action: IfImageFound, template: OK, actions: [{action: Sleep, duration: 1}]}\n"
+             "  - {action: If, condition: {type: ImageExists, template: OK}, then: [{action: Sleep, duration: 1}]}\n",
+        key="fresh")
+    assert bot.device.screenshots == 2
+
+
+def test_step_by_step_run_as_the_prefect_layer_drives_it(bot: Bot) -> None:
+    bot.write("steps", """
+config: [{name: start, type: number, default: "10"}]
+sentries: [{routine: idle, frequency: 1s}]
+steps:
+  - {action: Increment, name: start}
+  - {action: Increment, name: start, amount: 5}
+""")
+    bot.write("idle", "steps: []\n")
+    ctx = bot.context()
+    run_ = RoutineRun(ctx.registry.get("steps"), ctx, overrides={"start": "1"})
+    run_.start()
+    assert ctx.sentries.active() == ["idle"] and ctx.variables.get("start") == "1"
+    for i in range(len(run_.steps)):
+        run_.run_step(i)
+    run_.close()
+    assert ctx.sentries.active() == [] and ctx.variables.get("start") == "7"
+    assert [(e.kind, e.path) for e in bot.events] == [("started", "steps[0]"), ("finished", "steps[0]"),
+                                                       ("started", "steps[1]"), ("finished", "steps[1]")]
