@@ -44,3 +44,8 @@ def test_duplicate_key_and_syntax_errors_are_located(tmp_path) -> None:
 def test_missing_file_names_the_file(tmp_path) -> None:
     with pytest.raises(InputError, match="nope.yaml: cannot read"):
         load_yaml(tmp_path / "nope.yaml")
+
+
+def test_non_scalar_key_is_located() -> None:
+    with pytest.raises(InputError, match=r"^k\.yaml:2:1: YAML: a mapping key must be a scalar"):
+        loads_yaml("a: 1\n[x]: 2\n", "k.yaml")
