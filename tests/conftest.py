@@ -61,11 +61,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out to outgoing connections (Linux), else 32768."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def find_free_base_port(count: int = PORTS_PER_BASE) -> int:
-    """A base port ``b`` (20000–59000) with ``b + 32·i`` free for ``i < count``, not handed out before."""
+    """A base port ``b`` with ``b + 32·i`` free for ``i < count``, below the ephemeral range, not handed out before."""
     rng = random.Random()
+    top = max(_ephemeral_floor(), 20000 + 2 * PORT_STRIDE * count) - PORT_STRIDE * count
     for _ in range(500):
-        base = rng.randrange(20000, 59000)
+        base = rng.randrange(20000, top)
         ports = [base + PORT_STRIDE * i for i in range(count)]
         if any(p in _handed_out for p in ports) or not all(_port_free(p) for p in ports):
             continue

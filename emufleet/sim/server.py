@@ -197,8 +197,11 @@ class Simulator:
         self.base_port = base_port
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.renderer = Renderer(self.scenario)
-        self._tmp = tempfile.TemporaryDirectory(prefix="emufleet-sim-") if workdir is None else None
-        root = Path(self._tmp.name if self._tmp else workdir)  # type: ignore[arg-type]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="emufleet-sim-")
+            workdir = self._tmp.name
+        root = Path(workdir)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
