@@ -10,9 +10,10 @@ YAML scenario (:mod:`emufleet.sim.scenario`); faults are injected per instance (
         inst = sim.instances[0]
         inst.state, inst.events, inst.inject_fault("black_screen")
 
-Layout: ``protocol`` (framing) → ``transport`` (connection, streams) → ``services`` / ``syncsvc`` → ``shell``
-(+ ``shellparse``, ``commands``, ``android``, ``control``) → ``device`` (model: ``files``, ``screen``, ``faults``)
-→ ``scenario`` + ``render``; ``server`` ties them into :class:`Simulator`.
+Layout: ``protocol`` (framing) → ``transport`` (connection, streams) → ``services`` (+ ``syncsvc``,
+``interactive``) → ``shell`` (+ ``shellparse``; commands in ``commands``, ``filecmds``, ``android``, ``control``)
+→ ``device`` (the model: ``files``, ``screen``, ``faults``, ``keys``) → ``scenario`` (+ ``scenario_schema``) and
+``render``; ``server`` ties them into :class:`Simulator`; ``daemon`` runs one as a process (``emufleet sim``).
 """
 
 from __future__ import annotations

@@ -139,3 +139,14 @@ def test_two_instances_in_parallel(adb_server: adbutils.AdbClient, simulator: Ca
     assert not errors
     assert sizes[0] == {(0x20, 0x28, 0x30)} and sizes[1] == {(0x30, 0xA0, 0x50)}
     assert [len([e for e in i.events if e.kind == "tap"]) for i in sim.instances] == [5, 5]
+
+
+def test_input_text_with_shell_metacharacters_arrives_as_text(sim: Simulator, dev: adbutils.AdbDevice) -> None:
+    inst = sim.instances[0]
+    inst.write_file("/sdcard/keep.txt", b"keep")
+    dev.shell(["input", "text", "; rm -rf /"])  # adbutils shlex-quotes list arguments
+    dev.shell(["input", "text", "$(rm /sdcard/keep.txt) && rm /sdcard/keep.txt"])
+    assert [e.detail["text"] for e in inst.events if e.kind == "text"] == [
+        "; rm -rf /", "$(rm /sdcard/keep.txt) && rm /sdcard/keep.txt"]
+    assert inst.read_file("/sdcard/keep.txt") == b"keep"
+    assert not [e for e in inst.events if e.kind == "file" and e.detail["path"] != "/sdcard/keep.txt"]
