@@ -73,3 +73,13 @@ def test_interactive_shell_reads_stdin(serial: str) -> None:
     result = subprocess.run([adb_path(), "-s", serial, "shell"], input=script, capture_output=True, timeout=60)
     assert result.returncode == 3
     assert result.stdout.startswith(b"hi\nuid=0(root)")
+
+
+def test_adb_reboot_service(adb_server: adbutils.AdbClient, simulator: Callable[..., Simulator]) -> None:
+    sim = simulator(instances=1, scenario=BASIC, reboot_down_s=0.2, reboot_boot_s=0.2)
+    inst = sim.instances[0]
+    inst.set_state("home")
+    assert adb("-s", inst.serial, "reboot").returncode == 0  # the reboot: service, not shell reboot
+    assert [e.kind for e in inst.events].count("reboot") == 1
+    adb_server.wait_for(inst.serial, state="device", timeout=30)
+    assert inst.state == "launcher"
