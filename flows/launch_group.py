@@ -154,7 +154,7 @@ class _Acquirer:
                 wait_for_input=ConflictChoice.with_initial_data(
                     description=f"Instance **{serial}** is in use by {who}. Skip it, cancel the other bot, "
                                 "or abort this launch?", action="skip"),
-                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{serial}")
+                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{_slug(serial)}")
             action = choice.action
             self.logger.info("operator chose %r for instance %s", action, serial)
         if action == "skip":

@@ -180,8 +180,13 @@ class _Bot:
                 label = step_label(run, index)
                 self.set(step=label)
                 started = time.perf_counter()
-                await run_step.with_options(task_run_name=f"bot{self.spec.bot} step {label}")(run, index)
+                state = await run_step.with_options(task_run_name=f"bot{self.spec.bot} step {label}")(
+                    run, index, return_state=True)
                 self.step_s += time.perf_counter() - started
+                if state.is_cancelled():
+                    return "stopped", None
+                if not state.is_completed():
+                    raise await state.aresult(raise_on_failure=False)
                 self.set(steps_done=self.status.steps_done + 1)
                 await self.progress(index + 1, total)
             return "succeeded", None

@@ -11,7 +11,9 @@ import asyncio
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Cancelled, State
 
+from emufleet.errors import RoutineStopped
 from emufleet.routines import RoutineRun
 
 __all__ = ["run_step", "step_label"]
@@ -26,6 +28,14 @@ def step_label(run: RoutineRun, index: int) -> str:
 
 
 @task(name="step", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
-async def run_step(run: RoutineRun, index: int) -> None:
-    """Run top-level step ``index`` of ``run`` (engine errors propagate: RoutineError, DeviceError, …)."""
-    await asyncio.to_thread(run.run_step, index)
+async def run_step(run: RoutineRun, index: int) -> State | None:
+    """Run top-level step ``index`` of ``run``.
+
+    A step stopped through the controller ends ``Cancelled`` (call it with ``return_state=True`` to see that);
+    engine errors propagate (``RoutineError``, ``DeviceError``, …) and fail the task run.
+    """
+    try:
+        await asyncio.to_thread(run.run_step, index)
+    except RoutineStopped:
+        return Cancelled(message="stopped")
+    return None

@@ -46,9 +46,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
             yield server
     finally:
-        from prefect.logging.handlers import APILogHandler
+        from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()  # ship the session's last logs before the server goes away
+        APILogWorker.drain_all(timeout=5)  # ship the session's last logs before the server goes away
         stop_server(server)
         for key, value in saved.items():
             if value is None:
@@ -87,7 +87,8 @@ class FleetHome:
 @pytest.fixture
 def fleet_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetHome:
     """A project root with the shipped templates, ``routines/test/*`` (from ``data/routines``), a pool ``test`` of
-    6 demo accounts (``lease_ttl`` 60 s, retry on failure), an empty ``groups/`` and its own SQLite database."""
+    6 demo accounts (``lease_ttl`` 60 s, retry on failure), an empty ``groups/`` and its own migrated SQLite
+    database."""
     root = tmp_path / "home"
     for name in ("routines/test", "pools", "groups", "accounts", "state"):
         (root / name).mkdir(parents=True)
@@ -110,4 +111,8 @@ def fleet_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetHome:
     monkeypatch.setenv("EMUFLEET_HOME", str(root))
     monkeypatch.setenv("EMUFLEET_STATE_DIR", str(root / "state"))
     monkeypatch.setenv("EMUFLEET_DATABASE_URL", url)
-    return FleetHome(root, url, [a.stem for a in accounts])
+    home = FleetHome(root, url, [a.stem for a in accounts])
+    from emufleet import db
+
+    db.upgrade(home.engine())
+    return home

@@ -1,0 +1,168 @@
+"""Two launches wanting one instance (every on_conflict policy), stop/cancel mid-step, pause/resume."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import aresume_flow_run
+from prefect.states import State
+from sqlalchemy import select
+
+from emufleet.db import Account, RoutineExecution
+from emufleet.groups import BotState, BotStatus
+from flows.control import pause, resume, status, stop
+from flows.launch_group import LaunchResult, launch_group
+from flows.registry import bot_runs, launch_runs
+from flows.server import PrefectServer
+from tasks.locks import limit_name
+from tests.flows.conftest import FleetHome
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what or check}")
+
+
+async def bot_in_step(group: str, step_prefix: str = "1:", state: BotState = BotState.RUNNING) -> BotStatus | None:
+    bots = await status(group)
+    return next((b for b in bots if b.state is state and (b.step or "").startswith(step_prefix)), None)
+
+
+async def slots(serial: str) -> int:
+    async with get_client() as client:
+        try:
+            return (await client.read_global_concurrency_limit_by_name(limit_name(serial))).active_slots
+        except ObjectNotFound:  # never locked
+            return 0
+
+
+def result_of(state: State) -> LaunchResult:
+    result = state.result(raise_on_failure=False)
+    assert isinstance(result, LaunchResult), state
+    return result
+
+
+def holder_group(fleet_home: FleetHome, name: str, serial: str) -> str:
+    return fleet_home.group(name, routine="test/long_step", backend_options={"serials": [serial]})
+
+
+def no_leases(fleet_home: FleetHome) -> bool:
+    with fleet_home.engine().connect() as conn:
+        return all(token is None for token in conn.execute(select(Account.lease_token)).scalars())
+
+
+@pytest.mark.parametrize("policy", ["skip", "abort", "cancel", "ask"])
+def test_two_launches_want_one_instance(prefect_server: PrefectServer, fleet_home: FleetHome,
+                                        simulator: Callable[..., Any], policy: str) -> None:
+    sim = simulator(instances=2)
+    s0, s1 = (inst.serial for inst in sim.instances)
+    holder = holder_group(fleet_home, f"hold-{policy}", s0)
+    wanted = [0] if policy == "cancel" else [0, 1]
+    taker = fleet_home.group(f"take-{policy}", instances=wanted, backend_options={"serials": [s0, s1]},
+                             launch={"on_conflict": policy, "emulator_timeout": "30s"})
+
+    async def scenario() -> tuple[State, State]:
+        first = asyncio.create_task(launch_group(holder, return_state=True))
+        await until(lambda: bot_in_step(holder), what="the holder's long step")
+        second = asyncio.create_task(launch_group(taker, return_state=True))
+        if policy == "ask":
+            async with get_client() as client:
+                paused = await until(lambda: _paused_launch(client, taker), what="the ask pause")
+            await aresume_flow_run(paused, run_input={"action": "skip"})
+        taken = await second
+        if policy != "cancel":
+            assert await slots(s0) == 1  # the holder still has its instance
+            await stop(holder)
+        return await first, taken
+
+    held, taken = asyncio.run(scenario())
+    first = result_of(held)
+    if policy == "abort":
+        assert taken.is_failed() and "on_conflict: abort" in str(taken.message)
+    else:
+        second = result_of(taken)
+        assert second.conflicts == [s0]
+        if policy == "cancel":
+            assert [b.instance for b in second.bots] == [s0] and second.bots[0].accounts_completed == 1
+        else:
+            assert second.skipped == [s0] and [b.instance for b in second.bots] == [s1]
+            assert second.bots[0].state == BotState.COMPLETED.value
+    assert first.bots[0].state == BotState.STOPPED.value  # stopped by stop() or cancelled by the taker
+    assert asyncio.run(slots(s0)) == 0 and asyncio.run(slots(s1)) == 0
+    assert no_leases(fleet_home)
+
+
+async def _paused_launch(client: Any, group: str) -> Any:
+    runs = await launch_runs(client, group)
+    return next((r.id for r in runs if r.state and r.state.is_paused()), None)
+
+
+def test_cancel_in_the_middle_of_a_long_step_releases_everything(
+        prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=1)
+    serial = sim.instances[0].serial
+    name = holder_group(fleet_home, "cancel-mid-step", serial)
+
+    async def scenario() -> tuple[State, float, Any]:
+        task = asyncio.create_task(launch_group(name, return_state=True))
+        await until(lambda: bot_in_step(name), what="the long step")
+        assert await slots(serial) == 1 and not no_leases(fleet_home)
+        async with get_client() as client:
+            (bot_run,) = await bot_runs(client, name)
+        started = time.monotonic()
+        assert await stop(name, bot=0) == 1  # the bot's flow run goes to Cancelling, as from the UI
+        state = await task
+        return state, time.monotonic() - started, bot_run.id
+
+    state, elapsed, bot_run_id = asyncio.run(scenario())
+    print(f"cancel → launch finished in {elapsed:.2f} s")  # informative; no timed assertion
+    (row,) = result_of(state).bots
+    assert row.state == BotState.STOPPED.value and row.steps == 1  # the 120 s sleep never finished
+
+    async def bot_state() -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(bot_run_id)).state.type.value
+
+    assert asyncio.run(bot_state()) == "CANCELLED"
+    assert asyncio.run(slots(serial)) == 0
+    assert no_leases(fleet_home)
+    with fleet_home.engine().connect() as conn:
+        executions = conn.execute(select(RoutineExecution.execution_status)).scalars().all()
+        statuses = set(conn.execute(select(Account.pool_status)).scalars())
+    assert executions == ["returned"] and statuses == {"available"}
+
+
+def test_pause_and_resume_keep_the_lock_and_the_lease(
+        prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=1)
+    serial = sim.instances[0].serial
+    name = holder_group(fleet_home, "pause-resume", serial)
+
+    async def scenario() -> State:
+        task = asyncio.create_task(launch_group(name, return_state=True))
+        await until(lambda: bot_in_step(name), what="the long step")
+        assert await pause(name) == 1
+        await until(lambda: bot_in_step(name, state=BotState.PAUSED), what="paused")
+        assert await slots(serial) == 1 and not no_leases(fleet_home)
+        assert await resume(name, bot=0) == 1
+        await until(lambda: bot_in_step(name), what="running again")
+        await stop(name)
+        return await task
+
+    state = asyncio.run(scenario())
+    assert state.is_cancelled()
+    assert result_of(state).bots[0].state == BotState.STOPPED.value
+    assert asyncio.run(slots(serial)) == 0 and no_leases(fleet_home)
