@@ -59,3 +59,4 @@ def engine(url: str | None = None, *, echo: bool = False) -> Engine:
     eng = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
     event.listen(eng, "connect", _sqlite_on_connect)
     return eng
+

@@ -22,18 +22,32 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, and_, case, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from emufleet.db import Account, AccountResultRecord, utcnow
 from emufleet.errors import LeaseError
 from emufleet.routines.accounts import AccountResult
 
-__all__ = ["DEFAULT_TTL_S", "Lease", "LeaseOwner", "Outcome", "acquire", "finish", "heartbeat", "leasable",
-           "release_all"]
+__all__ = ["DEFAULT_TTL_S", "Lease", "LeaseOwner", "Leaser", "Outcome", "acquire", "finish", "heartbeat",
+           "leasable", "release_all"]
 
 DEFAULT_TTL_S = 300.0
 """Default lease time-to-live (seconds); a holder heartbeats well within it (see ``HeartbeatThread``)."""
@@ -67,12 +81,94 @@ class Lease:
     pool: str | None = None
 
 
-def leasable(now: datetime) -> ColumnElement[bool]:
+_T = Account.__table__
+_RESULTS = AccountResultRecord.__table__
+_NOW = bindparam("b_now", type_=DateTime())
+_CLEAR = dict(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None, lease_expires_at=None,
+              heartbeat_at=None)
+
+
+def leasable(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """SQL condition: the account may be leased at ``now`` (free, or its lease expired)."""
     return and_(
-        Account.pool_status.in_(("available", "in_use")),
-        or_(Account.lease_token.is_(None), Account.lease_expires_at < now),
+        _T.c.pool_status.in_(("available", "in_use")),
+        or_(_T.c.lease_token.is_(None), _T.c.lease_expires_at < now),
     )
+
+
+def _held(token_param: str = "b_token") -> ColumnElement[bool]:
+    return and_(_T.c.id == bindparam("b_id"), _T.c.lease_token == bindparam(token_param))
+
+
+# Statements are built once: SQLAlchemy then reuses their compiled form (a lease is a few hundred microseconds of
+# SQLite work; rebuilding statements per call cost more than that).
+_HEARTBEAT = update(_T).where(_held()).values(lease_expires_at=bindparam("b_expires", type_=DateTime()),
+                                               heartbeat_at=_NOW)
+_FINISH = {
+    "completed": update(_T).where(_held()).values(
+        **_CLEAR, last_used_at=_NOW, pool_status="completed", completed_at=_NOW).returning(_T.c.pool_status),
+    "failed": update(_T).where(_held()).values(
+        **_CLEAR, last_used_at=_NOW, failure_count=_T.c.failure_count + 1, last_error=bindparam("b_reason"),
+        pool_status=case((and_(bindparam("b_retry", type_=Boolean()),
+                               _T.c.failure_count + 1 < bindparam("b_max", type_=Integer())), "available"),
+                         else_="failed"),
+    ).returning(_T.c.pool_status),
+    "returned": update(_T).where(_held()).values(
+        **_CLEAR, last_used_at=_NOW, pool_status="available").returning(_T.c.pool_status),
+}
+_RECORD = insert(_RESULTS)
+
+
+class Leaser:
+    """The prepared compare-and-set ``UPDATE`` for one candidate set (e.g. one pool's members, in its order).
+
+    ``where`` filters candidates; ``joins`` are ``(table, on)`` pairs added to the candidate query; ``order_by``
+    says which free account comes first (``accounts.id`` breaks ties).
+    """
+
+    def __init__(self, *, where: Iterable[ColumnElement[bool]] = (), order_by: Sequence[ColumnElement[Any]] = (),
+                 joins: Sequence[tuple[Any, ColumnElement[bool]]] = (), pool: str | None = None) -> None:
+        self.pool = pool
+        pick = select(_T.c.id)
+        for table, on in joins:
+            pick = pick.join(table, on)
+        pick_id = (pick.where(leasable(_NOW), *where).order_by(*order_by, _T.c.id).limit(1)
+                   .with_for_update(skip_locked=True, of=_T).scalar_subquery())
+        self._probe = select(pick_id.label("id"))
+        self._take = (
+            update(_T)
+            .where(_T.c.id == pick_id, leasable(_NOW))
+            .values(lease_owner=bindparam("b_owner"), lease_instance=bindparam("b_instance"),
+                    lease_token=bindparam("b_token"), leased_at=_NOW,
+                    lease_expires_at=bindparam("b_expires", type_=DateTime()), heartbeat_at=_NOW,
+                    pool_status="in_use", last_used_at=_NOW)
+            .returning(_T.c.id, _T.c.device_account, _T.c.device_password)
+        )
+
+    def acquire(self, eng: Engine, owner: LeaseOwner, *, ttl_s: float = DEFAULT_TTL_S) -> Lease | None:
+        """Lease the first leasable candidate, or ``None`` if there is none. Never waits for other holders.
+
+        Raises ``ValueError`` for a non-positive TTL; SQLAlchemy errors only for database failures.
+        """
+        if ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive, got {ttl_s}")
+        for _ in range(_ATTEMPTS):
+            now = utcnow()
+            params = {"b_now": now, "b_owner": owner.run_id, "b_instance": owner.instance,
+                      "b_token": str(uuid.uuid4()), "b_expires": now + timedelta(seconds=ttl_s)}
+            # A single statement in autocommit mode: SQLite holds the write lock only while it executes, never
+            # across Python code before a COMMIT (a descheduled holder would stall every other writer; measured
+            # in benchmarks/leases.py). On PostgreSQL a single UPDATE is atomic in autocommit as well.
+            with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                row = conn.execute(self._take, params).first()
+                # No row: nothing leasable at all, or (PostgreSQL only) a concurrent taker won the row.
+                empty = row is None and conn.execute(self._probe, {"b_now": now}).scalar() is None
+            if empty:
+                return None
+            if row is not None:
+                return Lease(row.id, row.device_account, row.device_password, owner, params["b_token"], now,
+                             params["b_expires"], self.pool)
+        return None
 
 
 def acquire(
@@ -81,48 +177,17 @@ def acquire(
     *,
     ttl_s: float = DEFAULT_TTL_S,
     where: Iterable[ColumnElement[bool]] = (),
-    order_by: Sequence[ColumnElement[object]] = (),
-    joins: Sequence[tuple[object, ColumnElement[bool]]] = (),
+    order_by: Sequence[ColumnElement[Any]] = (),
+    joins: Sequence[tuple[Any, ColumnElement[bool]]] = (),
     pool: str | None = None,
 ) -> Lease | None:
-    """Lease the first leasable account matching ``where`` (in ``order_by`` order), or ``None`` if there is none.
+    """One-off :meth:`Leaser.acquire` (callers leasing repeatedly keep a :class:`Leaser`)."""
+    return Leaser(where=where, order_by=order_by, joins=joins, pool=pool).acquire(eng, owner, ttl_s=ttl_s)
 
-    ``joins`` are ``(table, on)`` pairs added to the candidate query (pool membership). Never blocks on other
-    holders; waiting is the pool's job. Raises SQLAlchemy errors only for database failures.
-    """
-    if ttl_s <= 0:
-        raise ValueError(f"ttl_s must be positive, got {ttl_s}")
-    where = tuple(where)
-    for _ in range(_ATTEMPTS):
-        now = utcnow()
-        pick = select(Account.id)
-        for table, on in joins:
-            pick = pick.join(table, on)  # type: ignore[arg-type]
-        pick = (
-            pick.where(leasable(now), *where)
-            .order_by(*order_by, Account.id)
-            .limit(1)
-            .with_for_update(skip_locked=True, of=Account)
-            .scalar_subquery()
-        )
-        token = str(uuid.uuid4())
-        expires = now + timedelta(seconds=ttl_s)
-        stmt = (
-            update(Account)
-            .where(Account.id == pick, leasable(now))
-            .values(
-                lease_owner=owner.run_id, lease_instance=owner.instance, lease_token=token, leased_at=now,
-                lease_expires_at=expires, heartbeat_at=now, pool_status="in_use", last_used_at=now,
-            )
-            .returning(Account.id, Account.device_account, Account.device_password)
-        )
-        with eng.begin() as conn:
-            row = conn.execute(stmt).first()
-            if row is None and conn.execute(select(pick.label("id"))).scalar() is None:
-                return None  # nothing leasable at all (as opposed to a lost race)
-        if row is not None:
-            return Lease(row.id, row.device_account, row.device_password, owner, token, now, expires, pool)
-    return None
+
+def _gone(lease: Lease) -> LeaseError:
+    return LeaseError(f"lease held by {lease.owner} is gone (expired and reclaimed, or already released)",
+                      pool=lease.pool, account_id=lease.account_id)
 
 
 def heartbeat(eng: Engine, lease: Lease, *, ttl_s: float = DEFAULT_TTL_S) -> Lease:
@@ -133,17 +198,12 @@ def heartbeat(eng: Engine, lease: Lease, *, ttl_s: float = DEFAULT_TTL_S) -> Lea
     """
     now = utcnow()
     expires = now + timedelta(seconds=ttl_s)
+    params = {"b_id": lease.account_id, "b_token": lease.token, "b_now": now, "b_expires": expires}
     with eng.begin() as conn:
-        n = conn.execute(
-            update(Account)
-            .where(Account.id == lease.account_id, Account.lease_token == lease.token)
-            .values(lease_expires_at=expires, heartbeat_at=now)
-        ).rowcount
-    if n != 1:
-        raise LeaseError(f"lease held by {lease.owner} is gone (expired and reclaimed, or already released)",
-                         pool=lease.pool, account_id=lease.account_id)
-    return Lease(lease.account_id, lease.device_account, lease.device_password, lease.owner, lease.token,
-                 lease.leased_at, expires, lease.pool)
+        renewed = conn.execute(_HEARTBEAT, params).rowcount
+    if renewed != 1:
+        raise _gone(lease)
+    return replace(lease, expires_at=expires)
 
 
 def finish(
@@ -165,37 +225,25 @@ def finish(
 
     Returns the account's new ``pool_status``. Raises ``LeaseError`` if the caller no longer holds the lease.
     """
-    now = utcnow()
-    values: dict[str, object] = dict(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None,
-                                     lease_expires_at=None, heartbeat_at=None, last_used_at=now)
-    if outcome == "completed":
-        values.update(pool_status="completed", completed_at=now)
-    elif outcome == "failed":
-        status: object = (case((Account.failure_count + 1 < max_failures, "available"), else_="failed")
-                          if retry_failed else "failed")
-        values.update(pool_status=status, failure_count=Account.failure_count + 1, last_error=reason)
-    elif outcome == "returned":
-        values.update(pool_status="available")
-    else:
+    if outcome not in _FINISH:
         raise ValueError(f"unknown outcome {outcome!r}")
+    now = utcnow()
+    params = {"b_id": lease.account_id, "b_token": lease.token, "b_now": now, "b_reason": reason,
+              "b_retry": retry_failed, "b_max": max_failures}
+    res = result or AccountResult(success=outcome == "completed", error=reason)
+    record = {
+        "account_id": lease.account_id, "pool_name": lease.pool, "outcome": outcome, "success": res.success,
+        "error": res.error if res.error is not None else reason, "packs_opened": res.packs_opened,
+        "cards_found": res.cards_found, "stars_total": res.stars_total, "keep_count": res.keep_count,
+        "duration_seconds": (now - lease.leased_at).total_seconds(), "lease_owner": lease.owner.run_id,
+        "lease_instance": lease.owner.instance, "recorded_at": now,
+    }
+
     with eng.begin() as conn:
-        row = conn.execute(
-            update(Account)
-            .where(Account.id == lease.account_id, Account.lease_token == lease.token)
-            .values(**values)
-            .returning(Account.pool_status)
-        ).first()
+        row = conn.execute(_FINISH[outcome], params).first()
         if row is None:
-            raise LeaseError(f"lease held by {lease.owner} is gone (expired and reclaimed, or already released)",
-                             pool=lease.pool, account_id=lease.account_id)
-        res = result or AccountResult(success=outcome == "completed", error=reason)
-        conn.execute(insert(AccountResultRecord).values(
-            account_id=lease.account_id, pool_name=lease.pool, outcome=outcome, success=res.success,
-            error=res.error if res.error is not None else reason, packs_opened=res.packs_opened,
-            cards_found=res.cards_found, stars_total=res.stars_total, keep_count=res.keep_count,
-            duration_seconds=(now - lease.leased_at).total_seconds(), lease_owner=lease.owner.run_id,
-            lease_instance=lease.owner.instance, recorded_at=now,
-        ))
+            raise _gone(lease)
+        conn.execute(_RECORD, record)
     return str(row.pool_status)
 
 
@@ -203,8 +251,7 @@ def release_all(eng: Engine, run_id: str) -> int:
     """Return every account leased by flow run ``run_id`` to ``available`` (stopping a group); returns the count."""
     with eng.begin() as conn:
         return conn.execute(
-            update(Account)
-            .where(Account.lease_owner == run_id, Account.lease_token.is_not(None))
-            .values(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None,
-                    lease_expires_at=None, heartbeat_at=None, pool_status="available")
+            update(_T)
+            .where(_T.c.lease_owner == run_id, _T.c.lease_token.is_not(None))
+            .values(**_CLEAR, pool_status="available")
         ).rowcount

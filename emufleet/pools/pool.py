@@ -110,6 +110,12 @@ class Pool:
         self.owner = owner
         self.poll_interval_s = poll_interval_s
         self._clock = _RefreshClock()
+        self._leaser = leases.Leaser(
+            joins=[(PoolMember.__table__, PoolMember.account_id == Account.id)],
+            where=[PoolMember.pool_name == definition.pool_name],
+            order_by=[*sort_method_order(definition.config.sort_method), PoolMember.position],
+            pool=definition.pool_name,
+        )
 
     @property
     def name(self) -> str:
@@ -118,7 +124,7 @@ class Pool:
     def for_owner(self, owner: LeaseOwner) -> Pool:
         """The same pool (same launch, same refresh schedule) leasing to ``owner`` (e.g. one bot's instance)."""
         view = Pool(self.definition, self.engine, owner, poll_interval_s=self.poll_interval_s)
-        view._clock = self._clock
+        view._clock, view._leaser = self._clock, self._leaser
         return view
 
     # -- resolution -------------------------------------------------------------------------------------------
@@ -215,12 +221,7 @@ class Pool:
     def try_next(self) -> Lease | None:
         """Lease the next free account now, or ``None``. Refreshes first when due (first use, refresh_interval)."""
         self._refresh_if_due()
-        return leases.acquire(
-            self.engine, self.owner, ttl_s=self.definition.config.lease_ttl, pool=self.name,
-            joins=[(PoolMember, PoolMember.account_id == Account.id)],
-            where=[PoolMember.pool_name == self.name],
-            order_by=[*sort_method_order(self.definition.config.sort_method), PoolMember.position],
-        )
+        return self._leaser.acquire(self.engine, self.owner, ttl_s=self.definition.config.lease_ttl)
 
     def next(self, timeout_s: float = 0.0, *, cancel: threading.Event | None = None) -> Lease:
         """Lease the next free account, waiting up to ``timeout_s`` seconds for one to become free.
