@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet.accounts.xmlfile import AccountCredentials, read_account_file, write_account_file
-from emufleet.db import Account
+from emufleet.db import Account, session
 from emufleet.errors import AccountFileError
 
 __all__ = ["ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
@@ -131,8 +131,6 @@ def export_accounts(eng: Engine, directory: str | Path, *, status: str | None = 
 
 def list_accounts(eng: Engine, *, status: str | None = None) -> list[Account]:
     """Accounts ordered by id, optionally filtered by ``pool_status`` (detached ORM objects)."""
-    from emufleet.db import session
-
     stmt = select(Account).order_by(Account.id)
     if status is not None:
         stmt = stmt.where(Account.pool_status == status)
@@ -142,8 +140,6 @@ def list_accounts(eng: Engine, *, status: str | None = None) -> list[Account]:
 
 def find_account(eng: Engine, key: str | int) -> Account | None:
     """The account with id ``key`` (an int or all-digit string) or ``device_account == key``."""
-    from emufleet.db import session
-
     with session(eng) as s:
         if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
             acc = s.get(Account, int(key))

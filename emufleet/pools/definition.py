@@ -28,13 +28,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from emufleet.errors import PoolValidationError
-from emufleet.pools.filters import SORT_METHODS, column_for, normalise_comparator, parse_value
+from emufleet.pools.filters import SortMethod, column_for, normalise_comparator, parse_value
 from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml, validate
 
 __all__ = ["PoolConfig", "PoolDefinition", "PoolFilter", "PoolQuery", "PoolSort"]
-
-SortMethod = Literal["", "packs_asc", "packs_desc", "modified_asc", "modified_desc", "random"]
-assert set(SORT_METHODS) == set(SortMethod.__args__)  # type: ignore[attr-defined]  # one list, checked
 
 _CONVERT = ("see docs/pools.md 'Converting legacy pools': write `pool_name:`, express the WHERE clause as "
             "`queries: [{name, filters: [{column, comparator, value}]}]`, ORDER BY as `sort:`, LIMIT as `limit:`, ")

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, func, not_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from emufleet.db import Account
 
-__all__ = ["ALIASES", "COLUMNS", "COMPARATORS", "SORT_METHODS", "Comparator", "RelativeTime", "column_for",
-           "filter_expression", "normalise_comparator", "parse_value", "sort_method_order"]
+__all__ = ["ALIASES", "COLUMNS", "COMPARATORS", "SORT_METHODS", "Comparator", "RelativeTime", "SortMethod",
+           "column_for", "filter_expression", "normalise_comparator", "parse_value", "sort_method_order"]
 
 Kind = Literal["int", "bool", "text", "time"]
 Comparator = Literal["=", "!=", ">", ">=", "<", "<=", "LIKE", "NOT LIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
@@ -65,7 +65,8 @@ ALIASES = {"level": "account_level", "wonder_picks": "wonder_picks_done",
            "stamina_recovery_at": "stamina_recovery_time"}
 """The seed's names for real columns (digest §5.2: its example names columns that do not exist)."""
 
-SORT_METHODS = ("", "packs_asc", "packs_desc", "modified_asc", "modified_desc", "random")
+SortMethod = Literal["", "packs_asc", "packs_desc", "modified_asc", "modified_desc", "random"]
+SORT_METHODS: tuple[str, ...] = get_args(SortMethod)
 """``config.sort_method`` values (digest §5.2); the seed validated them but never applied them."""
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
@@ -108,9 +109,14 @@ def normalise_comparator(text: str) -> str:
     return norm
 
 
+def _naive_utc(value: datetime) -> datetime:
+    """Stored times are naive UTC; an aware time is converted, a naive one is taken as UTC."""
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
 def _parse_time(raw: Any) -> datetime | RelativeTime:
     if isinstance(raw, datetime):
-        return raw.replace(tzinfo=None) if raw.tzinfo is None else raw.astimezone(tz=None).replace(tzinfo=None)
+        return _naive_utc(raw)
     if isinstance(raw, date):
         return datetime(raw.year, raw.month, raw.day)
     text = str(raw).strip().lower()
@@ -127,7 +133,7 @@ def _parse_time(raw: Any) -> datetime | RelativeTime:
         seconds = float(amount) * _UNITS[unit] * (-1 if sign == "-" else 1)
         return RelativeTime(timedelta(seconds=seconds))
     try:
-        return datetime.fromisoformat(str(raw).strip()).replace(tzinfo=None)
+        return _naive_utc(datetime.fromisoformat(str(raw).strip()))
     except ValueError:
         raise ValueError(f"{raw!r} is not a time: use ISO 2025-01-31T12:00, 'now', or 'now-7d'") from None
 
