@@ -36,7 +36,7 @@ from flows.registry import group_tag, status_labels
 from flows.runtime import BotHandle, LaunchRuntime, current_runtime
 from tasks.locks import InstanceLock, claim, limit_name, release, try_acquire
 from tasks.phases import EngineAssets, load_assets
-from tasks.steps import run_step, step_label
+from tasks.steps import DRAINED, run_step, step_label
 
 __all__ = ["BotResult", "BotSpec", "Outcome", "bot_tags", "run_bot"]
 
@@ -185,6 +185,8 @@ class _Bot:
                 self.step_s += time.perf_counter() - started
                 if state.is_cancelled():
                     return "stopped", None
+                if state.name == DRAINED:
+                    return "drained", state.message
                 if not state.is_completed():
                     raise await state.aresult(raise_on_failure=False)
                 self.set(steps_done=self.status.steps_done + 1)

@@ -33,7 +33,8 @@ from pathlib import Path
 from emufleet.errors import OrchestrationError
 from emufleet.settings import state_dir
 
-__all__ = ["PrefectServer", "ensure_server", "health_ok", "server_env", "start_server", "stop_server", "use_server"]
+__all__ = ["PrefectServer", "ensure_server", "health_ok", "running_server", "server_env", "start_server", "stop_server",
+           "use_server"]
 
 DEFAULT_PORT = 4200
 _RECORD = "server.json"
@@ -162,18 +163,24 @@ def ensure_server(home: str | Path | None = None, port: int | None = None, *,
     Raises:
         OrchestrationError: ``PREFECT_API_URL`` is set but does not answer, or a new server failed to start.
     """
+    existing = running_server(home)
+    if existing is not None:
+        if existing.pid is None and not health_ok(existing.api_url, timeout_s=5.0):
+            raise OrchestrationError(f"PREFECT_API_URL={existing.api_url} does not answer /health")
+        return existing
+    return start_server(home, port, timeout_s=timeout_s)
+
+
+def running_server(home: str | Path | None = None) -> PrefectServer | None:
+    """The server to talk to without starting one: ``PREFECT_API_URL`` if set, else a recorded live one."""
     external = os.environ.get("PREFECT_API_URL")
     if external:
-        if not health_ok(external, timeout_s=5.0):
-            raise OrchestrationError(f"PREFECT_API_URL={external} does not answer /health")
         ui = os.environ.get("PREFECT_UI_URL") or external.rstrip("/").removesuffix("/api")
         return PrefectServer(api_url=external, ui_url=ui)
-    home_path = Path(home) if home is not None else state_dir() / "prefect"
-    existing = _recorded(home_path)
-    if existing is not None:
-        return PrefectServer(api_url=existing.api_url, ui_url=existing.ui_url, pid=existing.pid,
-                             home=existing.home, owned=False)
-    return start_server(home_path, port, timeout_s=timeout_s)
+    found = _recorded(Path(home) if home is not None else state_dir() / "prefect")
+    if found is None:
+        return None
+    return PrefectServer(api_url=found.api_url, ui_url=found.ui_url, pid=found.pid, home=found.home, owned=False)
 
 
 def use_server(server: PrefectServer) -> None:

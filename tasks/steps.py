@@ -11,12 +11,14 @@ import asyncio
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Cancelled, State
+from prefect.states import Cancelled, Completed, State
 
-from emufleet.errors import RoutineStopped
+from emufleet.errors import NoAccountsAvailable, RoutineStopped
 from emufleet.routines import RoutineRun
 
-__all__ = ["run_step", "step_label"]
+__all__ = ["DRAINED", "run_step", "step_label"]
+
+DRAINED = "Drained"  # state name of a step that found no account left in the pools
 
 
 def step_label(run: RoutineRun, index: int) -> str:
@@ -31,11 +33,14 @@ def step_label(run: RoutineRun, index: int) -> str:
 async def run_step(run: RoutineRun, index: int) -> State | None:
     """Run top-level step ``index`` of ``run``.
 
-    A step stopped through the controller ends ``Cancelled`` (call it with ``return_state=True`` to see that);
-    engine errors propagate (``RoutineError``, ``DeviceError``, …) and fail the task run.
+    Call it with ``return_state=True``: a step stopped through the controller ends ``Cancelled``; a step whose
+    ``InjectNextAccount`` found the pools dry ends ``Completed`` named :data:`DRAINED` (the bot's normal end, not
+    an error); engine errors propagate (``RoutineError``, ``DeviceError``, …) and fail the task run.
     """
     try:
         await asyncio.to_thread(run.run_step, index)
     except RoutineStopped:
         return Cancelled(message="stopped")
+    except NoAccountsAvailable as exc:  # the engine lets pool errors through unwrapped
+        return Completed(name=DRAINED, message=str(exc))
     return None

@@ -1,0 +1,214 @@
+"""``emufleet groups``: definitions (list, show, save, delete) and running groups (launch, stop, pause, resume).
+
+Commands that talk to Prefect use the server of :func:`flows.server.ensure_server` (``PREFECT_API_URL``, or the
+local one ``emufleet demo``/``groups launch`` started, or a new one) and import the flows only then, so that
+``emufleet --help`` stays fast and Prefect never falls back to its ephemeral mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from emufleet.errors import EmufleetError
+
+__all__ = ["register"]
+
+groups_app = typer.Typer(help="Bot groups: definitions in groups/, launches as Prefect flow runs.",
+                         no_args_is_help=True)
+
+BotOption = Annotated[int | None, typer.Option("--bot", help="only this bot (its index in the launch)")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``emufleet groups …`` to the root app."""
+    app.add_typer(groups_app, name="groups")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(str(exc), fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+def _connect(*, start: bool) -> Any:
+    """The Prefect server to talk to (started when ``start`` and none runs); sets this process's client up."""
+    from flows.server import ensure_server, running_server, use_server
+
+    try:
+        server = ensure_server() if start else running_server()
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    if server is None:
+        raise typer.Exit(code=_no_server())
+    use_server(server)
+    return server
+
+
+def _no_server() -> int:
+    typer.secho("no Prefect server is running (set PREFECT_API_URL, or run `emufleet demo` / "
+                "`emufleet groups launch`)", fg=typer.colors.YELLOW, err=True)
+    return 1
+
+
+def parse_sets(values: list[str]) -> dict[str, str]:
+    """``["k=v", …]`` → ``{"k": "v"}``; raises ``typer.BadParameter`` naming a malformed item."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {item!r}", param_hint="--set")
+        out[key.strip()] = value
+    return out
+
+
+def parse_instances(text: str | None) -> list[int | str] | None:
+    """``"0,1,127.0.0.1:16448"`` → ``[0, 1, "127.0.0.1:16448"]``."""
+    if text is None:
+        return None
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise typer.BadParameter("give at least one instance index or serial", param_hint="--instances")
+    return [int(p) if p.isdigit() else p for p in items]
+
+
+@groups_app.command("list")
+def list_groups() -> None:
+    """List the group definitions (and the files that do not load, with their errors)."""
+    from emufleet.groups import GroupStore
+
+    listing = GroupStore().list()
+    for group in listing.groups.values():
+        policy = group.launch.restart_policy
+        typer.echo(f"{group.name:<20} {group.routine:<24} bots {group.bots}/{len(group.instances)}  "
+                   f"pools {','.join(group.pools) or '-'}  restart {policy.mode.value}≤{policy.max_restarts}  "
+                   f"{group.description}")
+    for error in listing.errors:
+        typer.secho(f"invalid: {error}", fg=typer.colors.RED, err=True)
+    if not listing.groups and not listing.errors:
+        typer.echo("no group definitions")
+
+
+@groups_app.command("show")
+def show(name: str) -> None:
+    """Show a definition and, when a Prefect server runs, its live bots (instance, account, status, step)."""
+    from emufleet.groups import GroupStore
+
+    try:
+        group = GroupStore().get(name)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    typer.echo(group.model_dump_json(indent=2, exclude_none=True))
+    from flows.server import running_server
+
+    if running_server() is None:
+        typer.echo("(no Prefect server running: no live bots to show)")
+        return
+    _connect(start=False)
+    from rich.console import Console
+
+    from flows.control import status
+    from flows.progress import bots_table
+
+    bots = asyncio.run(status(name))
+    Console().print(bots_table(name, bots) if bots else f"group {name!r} has no live bots")
+
+
+@groups_app.command("save")
+def save(file: Annotated[Path, typer.Argument(help="a group YAML file to validate and store")],
+         overwrite: Annotated[bool, typer.Option(help="replace an existing definition")] = False) -> None:
+    """Validate a group file and store it in groups/ (under its name)."""
+    from emufleet.groups import GroupStore, load_group
+
+    try:
+        path = GroupStore().save(load_group(file), overwrite=overwrite)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"saved {path}")
+
+
+@groups_app.command("delete")
+def delete(name: str,
+           force: Annotated[bool, typer.Option(help="delete even if a launch of it is running")] = False) -> None:
+    """Delete a definition (refused while the group runs, unless --force; digest §9.2)."""
+    from emufleet.groups import GroupStore
+
+    store = GroupStore()
+    try:
+        store.get(name)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    if not force and _running(name):
+        raise _fail(EmufleetError(f"group {name!r} is running; stop it first (or --force)"))
+    typer.echo(f"deleted {store.delete(name)}")
+
+
+def _running(name: str) -> bool:
+    from flows.server import running_server
+
+    if running_server() is None:
+        return False
+    _connect(start=False)
+    from flows.control import status
+
+    return bool(asyncio.run(status(name)))
+
+
+@groups_app.command("launch")
+def launch(
+    name: str,
+    bots: Annotated[int | None, typer.Option(help="number of bots")] = None,
+    instances: Annotated[str | None, typer.Option(help="instance indexes or serials, comma-separated")] = None,
+    pool: Annotated[list[str] | None, typer.Option("--pool", help="account pool (repeat for several, in order)")]
+    = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="routine config key=value (repeatable)")] = None,
+    max_accounts: Annotated[int | None, typer.Option(help="stop leasing after this many accounts")] = None,
+    watch: Annotated[bool, typer.Option(help="live table of the bots while it runs")] = True,
+) -> None:
+    """Launch a group now, in this process, as a ``launch-group`` flow run (visible in the Prefect UI)."""
+    from emufleet.groups import GroupStore, LaunchOverrides
+
+    try:
+        overrides = LaunchOverrides(bots=bots, instances=parse_instances(instances), pools=pool or None,
+                                    routine_config=parse_sets(set_ or []), max_accounts=max_accounts)
+        GroupStore().get(name).with_overrides(overrides)  # fail here, before a server starts
+    except (EmufleetError, ValueError) as exc:
+        raise _fail(exc) from exc
+    server = _connect(start=True)
+    typer.echo(f"Prefect UI: {server.ui_url}")
+    from flows.progress import run_launch
+
+    result = asyncio.run(run_launch(name, overrides, server=server, watch_bots=watch))
+    raise typer.Exit(code=0 if result is not None and not any(b.state == "failed" for b in result.bots) else 1)
+
+
+def _control(action: str, name: str, bot: int | None) -> None:
+    _connect(start=False)
+    from flows import control
+
+    try:
+        count = asyncio.run(getattr(control, action)(name, bot=bot))
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    target = f"group {name!r}" + (f" bot {bot}" if bot is not None else "")
+    typer.echo(f"{action}: {target} ({count} flow run(s))")
+
+
+@groups_app.command("stop")
+def stop(name: str, bot: BotOption = None) -> None:
+    """Stop a running group (or one bot): its runs are cancelled, accounts returned, instances freed."""
+    _control("stop", name, bot)
+
+
+@groups_app.command("pause")
+def pause(name: str, bot: BotOption = None) -> None:
+    """Pause a running group (or one bot) at the next checkpoint; leases and locks stay held."""
+    _control("pause", name, bot)
+
+
+@groups_app.command("resume")
+def resume(name: str, bot: BotOption = None) -> None:
+    """Resume a paused group (or one bot)."""
+    _control("resume", name, bot)
