@@ -176,9 +176,9 @@ def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: fl
             fy: float) -> list[_Cand]:
     """Candidates inside ``roi`` (x, y relative to it); templates scaled by ``fx``/``fy`` onto its grid.
 
-    The declared scale is searched first; the sweep runs only when its best score is promising but not yet
-    confident (a few per cent of scale cannot lift a score from below ``_FLOOR`` past any threshold), over the
-    whole ``roi`` when it is small, else around the best peaks.
+    The declared scale is searched first; the sweep follows unless its best score is already confident. A small
+    ``roi`` is swept whole (for a 6-px template one pixel of size is 15 %: the declared size may score near 0);
+    a large one only around its promising peaks (≥ ``_FLOOR``).
     """
     sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy) if w <= roi.shape[1] and h <= roi.shape[0]]
     if not sizes:
@@ -196,7 +196,7 @@ def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: fl
             base_peaks += [(v, x + x1, y + y1) for v, x, y in _peaks(matcher.scores(local, image, mask), 1, w, h)]
         base_peaks.sort(reverse=True)
     found: list[_Cand] = [(v, x, y, scale, w, h) for v, x, y in base_peaks]
-    if not _FLOOR <= base_peaks[0][0] < _CONFIDENT:
+    if base_peaks[0][0] >= _CONFIDENT or (base_peaks[0][0] < _FLOOR and not small):
         return found
     for scale, w, h in sizes[1:]:
         image, mask = _scaled(template, w, h)

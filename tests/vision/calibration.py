@@ -96,7 +96,9 @@ def cases(ts: TemplateSet, rng: np.random.Generator) -> Iterator[Case]:
             span = t.region
         else:
             x, y = int(rng.integers(board.x1, board.x2 - w)), int(rng.integers(board.y1, board.y2 - h))
-            span = Region(x, y, x + w, y + h).expand(FREE_WINDOW).clip(SPACE.width, SPACE.height) or board
+            grown = Region(x, y, x + w, y + h).expand(FREE_WINDOW)
+            span = Region(max(grown.x1, board.x1), max(grown.y1, board.y1), min(grown.x2, board.x2),
+                          min(grown.y2, board.y2))
         for kind in ("plain", "busy", "scaled"):
             window = synth.plain_window(rng, SPACE) if kind == "plain" else synth.busy_window(rng, SPACE)
             frame = SPACE.space_to_frame(window)
