@@ -75,7 +75,16 @@ def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> tup
     img = _as_float(image)
     stat = _windowed(img.shape, h, w, weights)
     mean = stat(img)
-    return mean, np.maximum(stat(img * img) - mean * mean, 0.0).mean(axis=2)
+    var = np.maximum(stat(img * img) - mean * mean, 0.0)
+    return mean, _channel_reduce(np.add, var) / var.shape[2]
+
+
+def _channel_reduce(op: np.ufunc, a: np.ndarray) -> np.ndarray:
+    """``op`` folded over the last axis (C ≤ 4); several times faster than ``reduce(axis=2)`` on (H, W, C)."""
+    out = np.array(a[:, :, 0], copy=True)
+    for c in range(1, a.shape[2]):
+        op(out, a[:, :, c], out=out)
+    return out
 
 
 def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -100,13 +109,13 @@ def _combine(colour_mean: tuple[np.ndarray, np.ndarray], variance: tuple[float, 
              correlation: np.ndarray | None) -> np.ndarray:
     """``min(structure, colour)`` from the statistics; colour only when ``variance`` is ``None``."""
     t_mean, w_mean = colour_mean
-    score = 1.0 - np.abs(w_mean - t_mean).max(axis=2) / COLOUR_RANGE
+    score = 1.0 - _channel_reduce(np.maximum, np.abs(w_mean - t_mean)) / COLOUR_RANGE
     if variance is not None and correlation is not None:
         t_var, w_var = variance
         r = np.nan_to_num(correlation, nan=0.0, posinf=0.0, neginf=0.0)
         structure = (2.0 * r * np.sqrt(t_var * w_var) + CONTRAST_C) / (t_var + w_var + CONTRAST_C)
         score = np.minimum(structure, score)
-    return np.clip(score, 0.0, 1.0).astype(np.float32)
+    return np.clip(score, 0.0, 1.0, out=score).astype(np.float32, copy=False)
 
 
 def colour_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
