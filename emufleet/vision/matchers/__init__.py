@@ -2,7 +2,7 @@
 
 Every matcher maps ``(image, template, mask)`` — arguments in OpenCV's order; ``image`` (H, W, 3) and ``template``
 (h, w, 3) uint8 BGR, ``mask`` (h, w) 0/255 or ``None`` — to an (H−h+1, W−w+1) float32 similarity map in [0, 1]
-where 1 is a perfect match. ``default_threshold`` comes from docs/vision.md's calibration.
+where 1 is a perfect match. ``default_threshold``: calibrated for ``ccoeff`` (docs/vision.md), nominal for the others.
 
 | name | module | use |
 |---|---|---|
