@@ -99,7 +99,7 @@ class _RefreshClock:
 class Pool:
     """The accounts of one :class:`PoolDefinition`, leased to ``owner`` (the launch's flow run id + instance).
 
-    Thread-safe; every state change is one database statement. Bots of one launch use :meth:`for_owner` views
+    Thread-safe; every state change is one database transaction. Bots of one launch use :meth:`for_owner` views
     (same launch, own instance), which share the launch's refresh schedule.
     """
 
@@ -142,16 +142,16 @@ class Pool:
     def _resolve(self, conn: Connection) -> _Resolution:
         now = utcnow()
         out = _Resolution()
-        seen: dict[int, None] = {}
+        seen: dict[int, None] = {}  # an ordered set: the first source to name an account fixes its position
         for query in self.definition.queries:
-            seen.update(dict.fromkeys(i for i in self._query_ids(conn, query, now) if i not in seen))
+            seen.update(dict.fromkeys(self._query_ids(conn, query, now)))
         if self.definition.include:
             found = dict(conn.execute(select(Account.device_account, Account.id)
                                       .where(Account.device_account.in_(self.definition.include))).all())
             out.missing_include = [n for n in self.definition.include if n not in found]
             for name in out.missing_include:
                 log.warning("pool %r: included account %r is not in the database; skipped", self.name, name)
-            seen.update(dict.fromkeys(found[n] for n in self.definition.include if n in found and found[n] not in seen))
+            seen.update(dict.fromkeys(found[n] for n in self.definition.include if n in found))
         if self.definition.watched_paths:
             files, errors = scan_account_files(self.definition.watched_dirs())
             out.file_errors = [str(e) for e in errors]
@@ -159,7 +159,7 @@ class Pool:
                 log.warning("pool %r: %s", self.name, err)
             report = upsert_accounts(conn, files)
             out.imported = report.created + report.updated
-            seen.update(dict.fromkeys(i for i in report.ids.values() if i not in seen))
+            seen.update(dict.fromkeys(report.ids.values()))
         if self.definition.exclude and seen:
             excluded = set(conn.scalars(select(Account.id)
                                         .where(Account.device_account.in_(self.definition.exclude))))

@@ -149,3 +149,26 @@ def test_discover_reports_bad_files_and_duplicate_names(tmp_path: Path) -> None:
     assert "legacy" in str(entries["c.yaml"].error)
     with pytest.raises(PoolValidationError, match="no pool named 'nope' \\(known: same\\)"):
         find_pool("nope", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [
+        ("now", timedelta(0)),
+        ("now-7d", timedelta(days=-7)),
+        ("-12 hours", timedelta(hours=-12)),
+        ("now + 30 min", timedelta(minutes=30)),
+        ("NOW-1w", timedelta(weeks=-1)),
+        ("datetime('now')", timedelta(0)),
+        ("datetime('now', '-1 day')", timedelta(days=-1)),
+        ("datetime('now','+90 seconds')", timedelta(seconds=90)),
+    ],
+)
+def test_relative_times(text: str, offset: timedelta) -> None:
+    d = PoolDefinition.loads(_filters(f'"{text}"', column="completed_at", comparator="<"), "p.yaml")
+    assert d.queries[0].filters[0].value == RelativeTime(offset)
+
+
+def test_aware_times_are_stored_as_utc() -> None:
+    d = PoolDefinition.loads(_filters("2025-01-31T12:00:00+02:00", column="created_at"), "p.yaml")
+    assert d.queries[0].filters[0].value == datetime(2025, 1, 31, 10, 0)
