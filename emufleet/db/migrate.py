@@ -13,6 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from emufleet.db.engine import engine as make_engine
 
@@ -50,9 +51,14 @@ def upgrade(url: str | Engine | None = None, revision: str = "head") -> str:
     try:
         if revision != "head" or current_revision(eng) != head_revision():  # skip Alembic when already current
             cfg = alembic_config()
-            with eng.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+            try:
+                with eng.begin() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+            except DBAPIError:
+                # Another process (a second bot, a CLI call) may have migrated concurrently: fine if it finished.
+                if revision != "head" or current_revision(eng) != head_revision():
+                    raise
         return current_revision(eng) or "base"
     finally:
         if not isinstance(url, Engine):

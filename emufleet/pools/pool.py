@@ -167,6 +167,18 @@ class Pool:
         out.ids = list(seen)
         return out
 
+    def _resolve_locked(self, conn: Connection) -> _Resolution:
+        """Stamp the pool row, then resolve. Writing first takes the write lock (SQLite) or the row lock
+        (PostgreSQL): concurrent refreshes of one pool queue up, and the transaction never has to upgrade from
+        reading to writing (SQLite refuses that with SQLITE_BUSY when another writer got in between)."""
+        now = utcnow()
+        file = str(self.definition.file) if self.definition.file else None
+        touched = conn.execute(update(PoolRecord).where(PoolRecord.name == self.name)
+                               .values(refreshed_at=now, definition_file=file)).rowcount
+        if not touched:
+            conn.execute(insert(PoolRecord).values(name=self.name, refreshed_at=now, definition_file=file))
+        return self._resolve(conn)
+
     def refresh(self) -> RefreshReport:
         """Resolve the pool and persist its membership (one transaction); leases in progress are untouched.
 
@@ -175,15 +187,7 @@ class Pool:
         for attempt in range(3):
             try:
                 with self.engine.begin() as conn:
-                    now = utcnow()
-                    file = str(self.definition.file) if self.definition.file else None
-                    # Updating the pool row first serialises concurrent refreshes of one pool (row lock on PG).
-                    touched = conn.execute(update(PoolRecord).where(PoolRecord.name == self.name)
-                                           .values(refreshed_at=now, definition_file=file)).rowcount
-                    if not touched:
-                        conn.execute(insert(PoolRecord).values(name=self.name, refreshed_at=now,
-                                                               definition_file=file))
-                    res = self._resolve(conn)
+                    res = self._resolve_locked(conn)
                     conn.execute(delete(PoolMember).where(PoolMember.pool_name == self.name))
                     if res.ids:
                         conn.execute(insert(PoolMember), [{"pool_name": self.name, "account_id": i, "position": n}
@@ -201,7 +205,7 @@ class Pool:
         with self.engine.connect() as conn:
             trans = conn.begin()
             try:
-                res = self._resolve(conn)
+                res = self._resolve_locked(conn)
                 names: dict[int, str] = dict(conn.execute(
                     select(Account.id, Account.device_account).where(Account.id.in_(res.ids[:sample]))).all())
             finally:

@@ -72,3 +72,15 @@ def test_postgres_upgrade_and_lease() -> None:
         assert finish(eng, lease, "completed") == "completed"
     finally:
         eng.dispose()
+
+
+def _upgrade(url: str) -> str:
+    return db.upgrade(url)
+
+
+def test_concurrent_upgrades_of_a_fresh_database(tmp_path: Path) -> None:
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with multiprocessing.get_context("spawn").Pool(3) as workers:
+        assert workers.map(_upgrade, [url] * 3) == [db.head_revision()] * 3
