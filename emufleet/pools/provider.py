@@ -41,6 +41,7 @@ GETTABLE_FIELDS = (*UPDATABLE_FIELDS, "device_account")
 """``GetAccountField`` whitelist."""
 
 Injector = Callable[[DeviceLike, AccountCredentials], None]
+_MIN_WAIT_ROUND_S = 1.0
 
 
 @dataclass
@@ -87,7 +88,7 @@ class PoolAccountProvider:
         """Lease, inject and make current the next account (digest §5.6).
 
         ``on_no_accounts``: ``stop`` waits ``timeout_s`` then raises ``NoAccountsAvailable``; ``continue`` waits
-        ``timeout_s`` then returns ``None``; ``wait`` keeps waiting (in rounds of ``timeout_s``) until an account
+        ``timeout_s`` then returns ``None``; ``wait`` keeps waiting (rounds of at least 1 s) until an account
         is free or ``cancel`` is set (``RoutineStopped``). An account still current is returned to the pool first.
         Injection errors (``DeviceError``) return the lease and propagate.
         """
@@ -113,9 +114,12 @@ class PoolAccountProvider:
         return AccountRef(lease.account_id, lease.device_account, self.pool.name)
 
     def _lease(self, timeout_s: float, on_no_accounts: OnNoAccounts) -> Lease | None:
+        # "wait" polls in rounds of at least a second, so `timeout: 0` cannot turn it into a busy loop.
+        round_s = max(timeout_s, _MIN_WAIT_ROUND_S) if on_no_accounts == "wait" else timeout_s
+        rounds = 0
         while True:
             try:
-                return self.pool.next(timeout_s, cancel=self.cancel)
+                return self.pool.next(round_s, cancel=self.cancel)
             except NoAccountsAvailable:
                 if self.cancel is not None and self.cancel.is_set():
                     raise RoutineStopped("stopped while waiting for an account", routine=self.routine) from None
@@ -123,7 +127,9 @@ class PoolAccountProvider:
                     return None
                 if on_no_accounts != "wait":
                     raise
-                log.info("pool %r: no account free yet; still waiting", self.pool.name)
+                rounds += 1
+                log.log(logging.INFO if rounds == 1 else logging.DEBUG,
+                        "pool %r: no account free; waiting (%.0f s so far)", self.pool.name, rounds * round_s)
 
     def complete(self, account_id: int | None, result: AccountResult) -> None:
         self._end(account_id, lambda lease: self.pool.complete(lease, result),

@@ -218,3 +218,25 @@ def test_first_use_resolves_and_manual_refresh_picks_up_new_accounts(db_engine: 
     assert p.try_next() is None  # refresh_interval 0: membership is fixed until a refresh
     p.refresh()
     assert p.next().device_account == "new_000@test.invalid"
+
+
+def test_refresh_interval_re_resolves_on_use(db_engine: Engine, make_accounts) -> None:
+    import time
+
+    make_accounts(1, prefix="old")
+    p = pool(db_engine, "pool_name: p\nqueries: [{name: all, filters: [{column: id, comparator: '>', value: 0}]}]\n"
+                        "config: {refresh_interval: 0.001}")
+    assert p.next().device_account == "old_000@test.invalid"
+    make_accounts(1, prefix="new")
+    time.sleep(0.01)  # let the (1 ms) refresh interval pass: the next checkout re-resolves first
+    assert p.next().device_account == "new_000@test.invalid"
+
+
+def test_an_expired_lease_counts_as_available(db_engine: Engine, make_accounts) -> None:
+    make_accounts(1)
+    p = pool(db_engine, "pool_name: p\nqueries: [{name: all, filters: [{column: id, comparator: '>', value: 0}]}]")
+    p.next()
+    assert (p.stats().available, p.stats().in_use) == (0, 1)
+    with db_engine.begin() as conn:
+        conn.execute(update(db.Account).values(lease_expires_at=db.utcnow() - timedelta(seconds=1)))
+    assert (p.stats().available, p.stats().in_use) == (1, 0)
