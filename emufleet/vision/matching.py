@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import cv2
 import numpy as np
@@ -40,6 +40,7 @@ _SCALE_STEP = 0.02
 _PEAKS = 5  # peaks kept per map; candidates refined by the scale sweep
 _FLOOR = 0.35  # below this a candidate is not refined (sweep, device grid): nothing lifts it past a threshold
 _CONFIDENT = 0.97  # at or above this a candidate is not refined further: nothing would change the decision
+_REACH = 0.25  # over large areas only peaks this close to the best are refined (sweep, device grid)
 _SMALL_AREA = 256 * 256  # device search areas up to this many pixels are searched in full, larger ones refined
 
 
@@ -170,6 +171,7 @@ def _peaks(scores: np.ndarray, count: int, w: int, h: int) -> list[tuple[float, 
 
 
 _Cand = tuple[float, int, int, float, int, int]  # score, x, y (in the searched image), scale, w, h
+_P = TypeVar("_P", tuple[float, int, int], _Cand)
 
 
 def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float,
@@ -204,13 +206,21 @@ def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: fl
             found += [(v, x, y, scale, w, h) for v, x, y in _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)]
             continue
         pad = math.ceil(max(w, h) * tolerance) + 2
-        for v0, px, py in base_peaks:
+        for _, px, py in _promising(base_peaks):
             x1, y1 = max(0, px - pad), max(0, py - pad)
             x2, y2 = min(roi.shape[1], px + pad + w), min(roi.shape[0], py + pad + h)
-            if v0 >= _FLOOR and x2 - x1 >= w and y2 - y1 >= h:
+            if x2 - x1 >= w and y2 - y1 >= h:
                 found += [(v, x + x1, y + y1, scale, w, h)
                           for v, x, y in _peaks(matcher.scores(roi[y1:y2, x1:x2], image, mask), 1, w, h)]
     return found
+
+
+def _promising(peaks: list[_P]) -> list[_P]:
+    """The peaks (sorted best first) worth refining: ≥ ``_FLOOR`` and within ``_REACH`` of the best, at most 3."""
+    if not peaks:
+        return []
+    bar = max(_FLOOR, peaks[0][0] - _REACH)
+    return [p for p in peaks if p[0] >= bar][:3]
 
 
 def _distinct(cands: list[_Cand]) -> list[_Cand]:
@@ -300,8 +310,7 @@ def match(
             # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.
             fine = _offset(_search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
         elif resolution == "auto":  # refine the promising template-space peaks on the device grid
-            fine = _refine(screen, [c for c in coarse if c[0] >= _FLOOR][:_PEAKS], template, matcher,
-                           scale_tolerance)
+            fine = _refine(screen, _promising(coarse), template, matcher, scale_tolerance)
         else:
             peaks = _distinct(_offset(_search(window, template, matcher, 0.0, 1.0, 1.0), search))
             fine = _refine(screen, peaks[: 2 * _PEAKS], template, matcher, scale_tolerance)
