@@ -273,5 +273,5 @@ def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images:
     return Template(
         name=entry.name, path=image_path, threshold=entry.threshold or None, region=region, scale=entry.scale,
         image=decoded.image, mask=decoded.mask, preload=entry.preload, unload_after=entry.unload_after,
-        source=f"{file}:{line}",
+        source=f"{file}:{line}" if line else str(file),
     )
