@@ -45,21 +45,39 @@ def current_revision(eng: Engine) -> str | None:
 def upgrade(url: str | Engine | None = None, revision: str = "head") -> str:
     """Bring the database at ``url`` (an URL, an engine, or the default URL) up to ``revision``; idempotent.
 
-    Returns the revision the database is at afterwards. Errors from the database propagate as SQLAlchemy errors.
+    Safe when several processes upgrade one database at once (bots of a launch, a CLI call): the migration runs in
+    one transaction that first takes the write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL DDL is transactional),
+    and a process that finds the work done by another simply returns. Returns the revision afterwards; database
+    errors propagate as SQLAlchemy errors.
     """
     eng = url if isinstance(url, Engine) else make_engine(url)
     try:
-        if revision != "head" or current_revision(eng) != head_revision():  # skip Alembic when already current
-            cfg = alembic_config()
-            try:
-                with eng.begin() as conn:
-                    cfg.attributes["connection"] = conn
+        if revision == "head" and current_revision(eng) == head_revision():
+            return _revision_now(eng)  # the common case: nothing to do, no lock taken
+        cfg = alembic_config()
+        with eng.connect() as conn:
+            if eng.dialect.name == "sqlite":
+                # pysqlite runs DDL outside any transaction unless one is open: open it, and take the write lock
+                # now, so a concurrent upgrader waits here and then sees our finished schema.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if revision == "head" and MigrationContext.configure(conn).get_current_revision() == head_revision():
+                conn.rollback()
+            else:
+                cfg.attributes["connection"] = conn
+                try:
                     command.upgrade(cfg, revision)
-            except DBAPIError:
-                # Another process (a second bot, a CLI call) may have migrated concurrently: fine if it finished.
-                if revision != "head" or current_revision(eng) != head_revision():
-                    raise
-        return current_revision(eng) or "base"
+                    conn.commit()
+                except DBAPIError:
+                    conn.rollback()
+                    # PostgreSQL: a concurrent upgrader committed the same DDL first; fine if it reached head.
+                    if revision != "head" or current_revision(eng) != head_revision():
+                        raise
+        return _revision_now(eng)
     finally:
         if not isinstance(url, Engine):
             eng.dispose()
+
+
+def _revision_now(eng: Engine) -> str:
+    """The database's revision, ``"base"`` when empty."""
+    return current_revision(eng) or "base"
