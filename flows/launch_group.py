@@ -44,6 +44,8 @@ from tasks.phases import load_assets, refresh_pools, resolve_pools, serial_of, s
 
 __all__ = ["BotRow", "ConflictChoice", "LaunchResult", "launch_group"]
 
+CREATE_WINDOW = 3  # bot flow runs being created at once
+CREATE_TIMEOUT_S = 30.0
 LAUNCH_TAG = "emufleet-launch"
 BOT_TAG = "emufleet-bot"
 
@@ -66,6 +68,9 @@ class BotRow(BaseModel):
     accounts_failed: int = 0
     steps: int = 0
     steps_per_s: float = 0.0
+    wall_s: float = 0.0
+    step_s: float = 0.0
+    engine_s: float = 0.0
     error: str | None = None
 
 
@@ -189,7 +194,8 @@ async def _row(serial: str, bot: int, state: State | None) -> BotRow:
     s = result.status
     return BotRow(bot=bot, instance=serial, account=s.account, state=s.state.value, restarts=s.restarts,
                   accounts_completed=s.accounts_completed, accounts_failed=s.accounts_failed, steps=s.steps_done,
-                  steps_per_s=round(result.steps_per_s, 3), error=s.error)
+                  steps_per_s=round(result.steps_per_s, 3), wall_s=result.wall_s, step_s=result.step_s,
+                  engine_s=result.engine_s, error=s.error)
 
 
 @flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)
@@ -263,6 +269,7 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
     launch = definition.launch
     token = current_runtime().set(runtime)  # the bots' tasks copy the context: they find the runtime here
     started: list[asyncio.Task[State] | None] = []
+    creating: set[asyncio.Task[None]] = set()
     try:
         for index, (serial, lock) in enumerate(acquirer.acquired):
             if index and launch.stagger:
@@ -277,8 +284,18 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                            account_timeout_s=launch.account_timeout,
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
                            lock_lease_id=lock.lease_id)
+            # At most CREATE_WINDOW bots being created at once, even with stagger 0: a burst of concurrent
+            # creations contends on a SQLite Prefect server (HTTP 503, client back-off of many seconds).
+            while len(creating) >= CREATE_WINDOW:
+                await asyncio.wait(creating, timeout=CREATE_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+                creating = {w for w in creating if not w.done()}
+            runtime.started[index] = asyncio.Event()
             with bot_tags(spec), _extra_tag(BOT_TAG):
-                started.append(asyncio.get_running_loop().create_task(_bot(client, run_id, spec)))
+                task = asyncio.get_running_loop().create_task(_bot(client, run_id, spec))
+            started.append(task)
+            creating.add(asyncio.get_running_loop().create_task(_first_of(runtime.started[index], task)))
+        for waiter in creating:
+            waiter.cancel()
         return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))
     finally:
         current_runtime().reset(token)
@@ -294,6 +311,15 @@ async def _bot(client: PrefectClient, run_id: UUID, spec: BotSpec) -> State:
 
 async def _none() -> None:
     return None
+
+
+async def _first_of(event: asyncio.Event, task: asyncio.Task[State]) -> None:
+    """Return when the bot's flow run is running (``event``) or the bot already ended (``task``)."""
+    waiter = asyncio.get_running_loop().create_task(event.wait())
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager

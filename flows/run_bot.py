@@ -40,7 +40,7 @@ from tasks.steps import DRAINED, run_step, step_label
 
 __all__ = ["BotResult", "BotSpec", "Outcome", "bot_tags", "run_bot"]
 
-STATUS_FLUSH_S = 0.5
+STATUS_FLUSH_S = 1.0
 Outcome = Literal["succeeded", "failed", "stopped", "drained"]  # drained: the pools had no free account
 
 
@@ -63,12 +63,14 @@ class BotSpec(BaseModel):
 
 
 class BotResult(BaseModel):
-    """How a bot ended: final status, attempts, counters, wall time and time spent inside steps (seconds)."""
+    """How a bot ended: final status, attempts, errors, and its clocks (seconds): ``wall_s`` inside the flow,
+    ``step_s`` around the step task calls, ``engine_s`` inside the engine during them."""
 
     status: BotStatus
     attempts: int
     wall_s: float
     step_s: float
+    engine_s: float = 0.0
     errors: list[str] = Field(default_factory=list)
 
     @property
@@ -88,11 +90,14 @@ class _Bot:
         self.status = BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial)
         self.cancel = threading.Event()
         self.errors: list[str] = []
-        self.step_s = 0.0
+        self.step_s = 0.0  # seconds around the step task calls
+        self.engine_s = 0.0  # seconds inside the engine during those calls
         self.accounts = None
         self.last_account: str | None = None  # the current account, else the last one this bot had
         self._written: dict[str, object] = {}
         self._progress_id: UUID | None = None
+        self.step_progress: tuple[int, int] = (0, 0)  # steps done / steps of the current attempt
+        self._progress_written: tuple[int, int] = (0, 0)
         self._dirty = asyncio.Event()
 
     # -- status ------------------------------------------------------------------------------------------------
@@ -121,13 +126,17 @@ class _Bot:
             self._written.update(changed)
 
     async def status_writer(self, handle: BotHandle) -> None:
-        """Write status labels at most every :data:`STATUS_FLUSH_S` s, off the step path."""
+        """Write status labels and progress at most every :data:`STATUS_FLUSH_S` s, off the step path (each
+        write is a server database write: per-step writes from ten bots would contend on SQLite)."""
         handle.on_change.append(self._dirty)
         while True:
             await self._dirty.wait()
             self._dirty.clear()
             with contextlib.suppress(Exception):  # a busy server must not fail the bot; the next flush retries
                 await self.flush(handle)
+            if self.step_progress != self._progress_written:
+                await self.progress(*self.step_progress)
+                self._progress_written = self.step_progress
             await asyncio.sleep(STATUS_FLUSH_S)
 
     async def progress(self, done: int, total: int) -> None:
@@ -174,23 +183,25 @@ class _Bot:
 
         run = RoutineRun(self.assets.registry.get(self.spec.routine), ctx, overrides=self.spec.routine_config)
         try:
-            await asyncio.to_thread(run.start)
+            await self.runtime.call(run.start)
             total = len(run.steps)
             for index in range(total):
                 label = step_label(run, index)
                 self.set(step=label)
                 started = time.perf_counter()
                 state = await run_step.with_options(task_run_name=f"bot{self.spec.bot} step {label}")(
-                    run, index, return_state=True)
-                self.step_s += time.perf_counter() - started
+                    run, index, self.runtime.executor, return_state=True)
+                elapsed = time.perf_counter() - started
                 if state.is_cancelled():
                     return "stopped", None
                 if state.name == DRAINED:
                     return "drained", state.message
                 if not state.is_completed():
                     raise await state.aresult(raise_on_failure=False)
+                self.step_s += elapsed  # clocks of completed steps only: both sides of the overhead are known
+                self.engine_s += float(await state.aresult())
                 self.set(steps_done=self.status.steps_done + 1)
-                await self.progress(index + 1, total)
+                self.step_progress = (index + 1, total)
             return "succeeded", None
         except Exception as exc:  # a failed attempt is the restart policy's business, not the flow's
             if _caused_by(exc, RoutineStopped):
@@ -199,7 +210,7 @@ class _Bot:
                 return "drained", str(exc)
             return "failed", f"{type(exc).__name__}: {exc}"
         finally:
-            await asyncio.to_thread(run.close)
+            await self.runtime.call(run.close)
 
     def settle_account(self, outcome: Outcome, error: str | None) -> None:
         """After an attempt, an account still current failed with it, or goes back to the pool."""
@@ -261,11 +272,13 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
     if runtime is None:
         runtime = LaunchRuntime(None)
     started = time.perf_counter()
+    if spec.bot in runtime.started:
+        runtime.started[spec.bot].set()  # the launch may create the next bot's flow run now
     async with get_client() as client:
-        run = await client.read_flow_run(flow_run_id)
+        run_tags = set(get_run_context().flow_run.tags)
         wanted = {"emufleet", group_tag(spec.group), limit_name(spec.serial)}
-        if not wanted <= set(run.tags):
-            await client.update_flow_run(flow_run_id, tags=sorted(set(run.tags) | wanted))
+        if not wanted <= run_tags:  # called on its own, not through launch_group
+            await client.update_flow_run(flow_run_id, tags=sorted(run_tags | wanted))
         lock = InstanceLock(spec.serial, spec.lock_lease_id) if spec.lock_lease_id else \
             await _take_lock(client, flow_run_id, spec.serial)
         runtime.keeper.add(lock)
@@ -276,8 +289,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
         writer = asyncio.get_running_loop().create_task(bot.status_writer(handle))
         attempts, restarts, outcome, error = 0, 0, "failed", None
         try:
-            await bot.flush(handle)
-            ctx = await asyncio.to_thread(bot.open, controller)
+            ctx = await runtime.call(bot.open, controller)  # the status writer reports "starting" meanwhile
             policy = spec.restart_policy
             while not handle.cancelled:
                 attempts += 1
@@ -285,7 +297,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                 outcome, error = await bot.attempt(ctx)
                 if handle.cancelled:
                     outcome = "stopped"
-                await asyncio.to_thread(bot.settle_account, outcome, error)
+                await runtime.call(bot.settle_account, outcome, error)
                 if outcome == "failed":
                     bot.errors.append(error or "failed")
                     logger.warning("bot %s attempt %d failed: %s", spec.bot, attempts, error)
@@ -311,7 +323,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             bot.cancel.set()
             controller.stop()
             if bot.accounts is not None:
-                await asyncio.to_thread(bot.accounts.close, "bot ended")
+                await runtime.call(bot.accounts.close, "bot ended")
             succeeded = outcome in ("succeeded", "drained")
             final = BotState.STOPPED if handle.cancelled else (BotState.COMPLETED if succeeded else BotState.FAILED)
             bot.set(state=final, step=None, restarts=restarts, error=None if succeeded else error)
@@ -327,7 +339,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             if own_runtime:
                 await runtime.close()
     result = BotResult(status=bot._snapshot(None), attempts=attempts, wall_s=time.perf_counter() - started,
-                       step_s=bot.step_s, errors=bot.errors)
+                       step_s=bot.step_s, engine_s=bot.engine_s, errors=bot.errors)
     if handle.cancelled:
         return Cancelled(message=f"bot {spec.bot} stopped", data=result)
     if not succeeded:

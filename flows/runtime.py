@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -34,6 +38,8 @@ from tasks.phases import EngineAssets
 __all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_runtime"]
 
 POLL_S = 0.5
+BOT_THREADS = 64  # created on demand; a bot uses one at a time (plus its sentries' own threads)
+T = TypeVar("T")
 _STOP_STATES = {StateType.CANCELLING, StateType.CANCELLED}
 _log = logging.getLogger(__name__)
 
@@ -64,9 +70,19 @@ class LaunchRuntime:
         self.budget = budget or AccountBudget(None)
         self.assets = assets  # template set + routine registry, loaded once per launch
         self.keeper = LockKeeper()
+        # Blocking engine work (steps, device connect, database) runs here, not in asyncio's default executor:
+        # that one has cpu+4 workers (6 on 2 cores), so ten bots' long steps would queue everything behind them,
+        # Prefect's own thread hops included.
+        self.executor = ThreadPoolExecutor(max_workers=BOT_THREADS, thread_name_prefix="emufleet-bot")
+        self.started: dict[int, asyncio.Event] = {}  # bot index → set once its flow run is running
         self.bots: dict[UUID, BotHandle] = {}
         self.launch_cancelled = False
         self._task: asyncio.Task[None] | None = None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking ``fn(*args)`` on the launch's bot threads (context variables copied)."""
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: ctx.run(fn, *args))
 
     def register(self, handle: BotHandle) -> None:
         """Watch ``handle`` (starts the watcher on first use)."""
@@ -121,6 +137,7 @@ class LaunchRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.keeper.close()
+        self.executor.shutdown(wait=False)
 
 
 _RUNTIME: ContextVar[LaunchRuntime | None] = ContextVar("emufleet_launch_runtime", default=None)

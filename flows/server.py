@@ -76,8 +76,11 @@ def _free_port(preferred: int | None) -> int:
     raise OrchestrationError("no free TCP port for the Prefect server")
 
 
-def server_env(home: Path, port: int) -> dict[str, str]:
-    """Environment of a ``prefect server start`` on ``127.0.0.1:port`` with ``PREFECT_HOME=home``."""
+def server_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+    """Environment of a ``prefect server start`` on ``127.0.0.1:port`` with ``PREFECT_HOME=home``.
+
+    ``database_url`` (``postgresql+asyncpg://…``) replaces the default SQLite file under ``home``.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({
         "PREFECT_HOME": str(home),
@@ -90,11 +93,13 @@ def server_env(home: Path, port: int) -> dict[str, str]:
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
         "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
     })
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     return env
 
 
 def start_server(home: str | Path | None = None, port: int | None = None, *, timeout_s: float = 90.0,
-                 record: bool = True) -> PrefectServer:
+                 record: bool = True, database_url: str | None = None) -> PrefectServer:
     """Start ``prefect server start`` on ``127.0.0.1`` and wait until ``/api/health`` answers.
 
     Args:
@@ -102,6 +107,7 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
         port: TCP port (default 4200 when free, else any free port).
         timeout_s: how long to wait for health (a fresh database takes ≈ 9 s on 2 cores).
         record: write ``home/server.json`` so later commands reuse this server.
+        database_url: the server's database (default: SQLite under ``home``; PostgreSQL past a few bots).
 
     Raises:
         OrchestrationError: the server exited or did not answer in time (the log file is named).
@@ -114,7 +120,8 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
              "--analytics-off"],
-            env=server_env(home_path, port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=server_env(home_path, port, database_url), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the server in order
         )
     api_url = f"http://127.0.0.1:{port}/api"

@@ -79,8 +79,11 @@ class BotAccounts:
                 if self._drained():
                     raise NoAccountsAvailable(f"{exhausted}, and none in use that could come back",
                                               pool=self.providers[0].pool.name)
-            else:
-                exhausted = f"the launch's max_accounts ({self.budget.limit}) is reached"
+            elif on_no_accounts == "continue":
+                return None
+            else:  # the budget is spent: no wait can help
+                raise NoAccountsAvailable(f"the launch's max_accounts ({self.budget.limit}) is reached",
+                                          pool=self.providers[0].pool.name)
             if self.cancel is not None and self.cancel.is_set():
                 raise RoutineStopped("stopped while waiting for an account")
             if time.monotonic() >= deadline and on_no_accounts != "wait":

@@ -8,6 +8,8 @@ one launch (async subflows on one event loop) run concurrently; the controller, 
 from __future__ import annotations
 
 import asyncio
+import time
+from concurrent.futures import Executor
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -30,17 +32,20 @@ def step_label(run: RoutineRun, index: int) -> str:
 
 
 @task(name="step", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
-async def run_step(run: RoutineRun, index: int) -> State | None:
+async def run_step(run: RoutineRun, index: int, executor: Executor | None = None) -> float | State:
     """Run top-level step ``index`` of ``run``.
 
     Call it with ``return_state=True``: a step stopped through the controller ends ``Cancelled``; a step whose
     ``InjectNextAccount`` found the pools dry ends ``Completed`` named :data:`DRAINED` (the bot's normal end, not
     an error); engine errors propagate (``RoutineError``, ``DeviceError``, …) and fail the task run.
+    Returns the seconds spent in the engine (the rest of the call's time is Prefect's: ``benchmarks/``).
+    ``executor`` runs the blocking engine call (the launch's bot threads; ``None``: asyncio's default).
     """
+    started = time.perf_counter()
     try:
-        await asyncio.to_thread(run.run_step, index)
+        await asyncio.get_running_loop().run_in_executor(executor, run.run_step, index)
     except RoutineStopped:
         return Cancelled(message="stopped")
     except NoAccountsAvailable as exc:  # the engine lets pool errors through unwrapped
         return Completed(name=DRAINED, message=str(exc))
-    return None
+    return time.perf_counter() - started
