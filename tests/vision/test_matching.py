@@ -175,3 +175,20 @@ def test_every_registered_method_finds_a_textured_template(seed_set: TemplateSet
     frame = _frame(np.random.default_rng(2), busy=False)
     truth = synth.paste_template(frame, t, (30, 160), SPACE)
     _assert_at(match(frame, t, space=SPACE, method=method), truth, f"Account/{method}")
+
+
+def test_correlation_alone_accepts_panel_clutter_that_verification_rejects(seed_set: TemplateSet) -> None:
+    """Raw CCOEFF_NORMED scores ≥ 0.9 for the small flat OK on busy screens without it; the default does not."""
+    ok = seed_set.get("OK")
+    rng = np.random.default_rng(0)
+    fooled = 0
+    for _ in range(6):
+        frame = _frame(rng, busy=True)
+        raw = match(frame, ok, space=SPACE, method="ccoeff_raw", threshold=0.0)
+        assert raw.nearest is not None
+        if raw.score >= 0.9:
+            fooled += 1
+            there = match(frame, ok, space=SPACE, region=raw.nearest.rect.expand(1), threshold=0.0)
+            assert there.score < 0.5
+        assert not match(frame, ok, space=SPACE).found
+    assert fooled >= 1
