@@ -1,0 +1,40 @@
+"""The shipped deployments: every entrypoint loads, its parameters validate, the schedule parses."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.flows import load_flow_from_entrypoint
+
+from flows.server import PrefectServer
+
+REPO = Path(__file__).resolve().parents[2]
+EXPECTED = {"launch-group", "stop-group", "pause-group", "resume-group", "refresh-pool", "nightly-demo"}
+
+
+def test_prefect_yaml_entrypoints_and_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # entrypoints are relative to the repo root, where `prefect deploy` runs
+    spec = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    assert set(deployments) == EXPECTED
+    for name, deployment in deployments.items():
+        flow = load_flow_from_entrypoint(deployment["entrypoint"])
+        flow.validate_parameters(deployment.get("parameters", {}))  # raises on a bad parameter
+        assert deployment["work_pool"]["name"] == "emufleet", name
+    (schedule,) = deployments["nightly-demo"]["schedules"]
+    assert schedule["cron"] == "0 3 * * *" and schedule["active"] is False
+
+
+def test_serve_builds_the_same_deployments(prefect_server: PrefectServer) -> None:
+    sys.path.insert(0, str(REPO / "deployments"))
+    try:
+        import serve
+    finally:
+        sys.path.remove(str(REPO / "deployments"))
+    built = {d.name: d for d in serve.build_deployments()}
+    assert set(built) == EXPECTED
+    assert built["nightly-demo"].paused is True and built["nightly-demo"].schedules
+    assert built["launch-group"].parameters == {"group": "demo"}
