@@ -192,7 +192,7 @@ def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: fl
         base_peaks = _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)
     else:  # large area: peaks of the cheap map, re-scored exactly within ±2 px
         base_peaks = []
-        for _, px, py in _peaks(matcher.locate(roi, image, mask), 2 * _PEAKS, w, h):
+        for _, px, py in _peaks(matcher.locate(roi, image, mask), _PEAKS, w, h):
             x1, y1 = max(0, px - 2), max(0, py - 2)
             local = roi[y1: min(roi.shape[0], py + h + 2), x1: min(roi.shape[1], px + w + 2)]
             base_peaks += [(v, x + x1, y + y1) for v, x, y in _peaks(matcher.scores(local, image, mask), 1, w, h)]
