@@ -101,7 +101,10 @@ class PoolAccountProvider:
         try:
             self._inject(device, AccountCredentials(lease.device_account, lease.device_password))
         except BaseException as exc:
-            self.pool.release(lease, reason=f"injection failed: {exc}")
+            try:
+                self.pool.release(lease, reason=f"injection failed: {exc}")
+            except LeaseError as lost:  # keep the injection error; the lease will expire on its own
+                log.warning("%s", lost)
             raise
         with self.pool.engine.begin() as conn:
             execution_id = conn.execute(insert(RoutineExecution).values(
