@@ -35,6 +35,8 @@ def demo(
     instances: Annotated[int, typer.Option(min=1, max=8, help="simulated instances (one bot each)")] = 4,
     fault: Annotated[bool, typer.Option(help="inject a fault on one device so a restart shows")] = True,
     port: Annotated[int | None, typer.Option(help="Prefect server port (default 4200, else a free one)")] = None,
+    max_accounts: Annotated[int | None, typer.Option(min=1, help="stop after this many accounts (default: all)")]
+    = None,
 ) -> None:
     """Run the demo: 4 bots play the account-cycle routine on simulated devices, visible in the Prefect UI."""
     from emufleet.settings import state_dir
@@ -49,7 +51,7 @@ def demo(
         database.with_name(database.name + suffix).unlink(missing_ok=True)
     os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
     try:
-        result = asyncio.run(_run(server, instances, fault))
+        result = asyncio.run(_run(server, instances, fault, max_accounts))
     finally:
         if exit_:
             _drain_logs()
@@ -61,7 +63,7 @@ def demo(
     raise typer.Exit(code=0 if all(b.state != "failed" for b in result.bots) else 1)
 
 
-async def _run(server: Any, instances: int, fault: bool) -> Any:
+async def _run(server: Any, instances: int, fault: bool, max_accounts: int | None) -> Any:
     from rich.console import Console
 
     from emufleet import db
@@ -76,7 +78,7 @@ async def _run(server: Any, instances: int, fault: bool) -> Any:
         serials = [inst.serial for inst in sim.instances]
         console.print(f"simulator: {instances} instances on {', '.join(serials)}")
         overrides = LaunchOverrides(bots=instances, instances=list(range(instances)), backend="adb",
-                                    backend_options={"serials": serials})
+                                    backend_options={"serials": serials}, max_accounts=max_accounts)
         injector = _FaultInjector(sim, min(FAULTY_BOT, instances - 1)) if fault else None
         result = await run_launch(DEMO_GROUP, overrides, server=server, console=console,
                                   on_tick=injector.tick if injector else None)

@@ -1,0 +1,87 @@
+"""``emufleet groups …`` and ``emufleet demo`` through the real CLI (typer's runner), on the session server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from typer.testing import CliRunner
+
+from emufleet.cli import app
+from emufleet.db import Account
+from flows.control import status
+from flows.server import PrefectServer
+from tests.flows.conftest import FleetHome
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_list_save_show_delete(prefect_server: PrefectServer, fleet_home: FleetHome, tmp_path: Path) -> None:
+    fleet_home.group("alpha", description="first group")
+    (fleet_home.root / "groups" / "broken.yaml").write_text("name: broken\nbots: 0\n", encoding="utf-8")
+    listed = invoke("groups", "list")
+    assert listed.exit_code == 0
+    assert "alpha" in listed.stdout and "test/cycle" in listed.stdout
+    assert "broken.yaml" in listed.stderr
+
+    bad = tmp_path / "beta.yaml"
+    bad.write_text("version: 1\nname: beta\nroutine: test/cycle\ninstances: [0]\nbots: 2\n", encoding="utf-8")
+    refused = invoke("groups", "save", str(bad))
+    assert refused.exit_code == 1 and f"{bad}:1:1:" in refused.stderr and "exceeds" in refused.stderr
+    bad.write_text(bad.read_text(encoding="utf-8").replace("bots: 2", "bots: 1"), encoding="utf-8")
+    assert invoke("groups", "save", str(bad)).exit_code == 0
+    assert (fleet_home.root / "groups" / "beta.yaml").is_file()
+
+    shown = invoke("groups", "show", "beta")
+    assert shown.exit_code == 0 and '"routine": "test/cycle"' in shown.stdout and "no live bots" in shown.stdout
+    assert invoke("groups", "delete", "beta").exit_code == 0
+    assert not (fleet_home.root / "groups" / "beta.yaml").exists()
+    missing = invoke("groups", "show", "beta")
+    assert missing.exit_code == 1 and "no group named 'beta'" in missing.stderr
+
+
+def test_controls_on_a_group_that_is_not_running(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
+    fleet_home.group("idle")
+    paused = invoke("groups", "pause", "idle")
+    assert paused.exit_code == 1 and "not running" in paused.stderr
+    stopped = invoke("groups", "stop", "idle")
+    assert stopped.exit_code == 0 and "0 flow run(s)" in stopped.stdout
+    bad_set = invoke("groups", "launch", "idle", "--set", "novalue")
+    assert bad_set.exit_code != 0 and "key=value" in bad_set.stderr
+
+
+@pytest.mark.slow
+def test_launch_from_the_cli(prefect_server: PrefectServer, fleet_home: FleetHome,
+                             simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=2)
+    fleet_home.group("cli", instances=[0, 1], bots=1, backend_options={"serials": [i.serial for i in sim.instances]})
+    result = invoke("groups", "launch", "cli", "--instances", "1", "--max-accounts", "1", "--no-watch")
+    assert result.exit_code == 0, result.stdout
+    assert "final state: COMPLETED" in result.stdout and "/runs/flow-run/" in result.stdout
+    (bot,) = asyncio.run(status("cli", live=False))
+    assert bot.instance == sim.instances[1].serial and bot.accounts_completed == 1  # --instances 1 was honoured
+
+
+@pytest.mark.slow
+def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_server: Any, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMUFLEET_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("EMUFLEET_DATABASE_URL", raising=False)
+    result = invoke("demo", "--exit", "--instances", "2", "--max-accounts", "2")
+    assert result.exit_code == 0, result.stdout
+    assert "Prefect UI: " + prefect_server.ui_url in result.stdout
+    assert "accounts completed:" in result.stdout and "steps per second" in result.stdout
+    engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'demo.db'}")
+    with engine.connect() as conn:
+        done = conn.scalar(select(func.count()).select_from(Account).where(Account.pool_status == "completed"))
+        leased = conn.scalar(select(func.count()).select_from(Account).where(Account.lease_token.is_not(None)))
+    engine.dispose()
+    assert 1 <= done <= 2 and leased == 0
