@@ -20,9 +20,10 @@ def lease_cycles(url: str, worker: str, cycles: int, out: Any) -> None:
             if lease is None:
                 continue
             start = time.monotonic()
+            time.sleep(0.0005)  # hold it for a moment
             end = time.monotonic()
             held.append((lease.account_id, worker, start, end))
-            finish(eng, lease, "returned")
+            finish(eng, lease, "returned")  # raises LeaseError if anyone took it meanwhile
     finally:
         eng.dispose()
     out.put(held)

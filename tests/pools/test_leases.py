@@ -151,7 +151,7 @@ def test_threads_never_lease_one_account_twice(db_engine: Engine, make_accounts)
                 end = time.monotonic()
                 with lock:
                     intervals.append((lease.account_id, str(n), start, end))
-                finish(db_engine, lease, "returned")
+                finish(db_engine, lease, "returned")  # LeaseError if anyone took it meanwhile
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
