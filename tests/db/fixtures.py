@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 from emufleet import db
 
@@ -37,9 +37,10 @@ def add_accounts(eng: Engine, count: int, prefix: str = "acct", **columns: objec
             for i in range(count)]
     with eng.begin() as conn:
         conn.execute(insert(db.Account), rows)
-    with db.session(eng) as s:
-        return [a.id for a in s.query(db.Account).filter(db.Account.device_account.like(f"{prefix}\\_%", escape="\\"))
-                .order_by(db.Account.id)]
+    names = [row["device_account"] for row in rows]
+    with eng.connect() as conn:
+        return list(conn.scalars(select(db.Account.id).where(db.Account.device_account.in_(names))
+                                 .order_by(db.Account.id)))
 
 
 @pytest.fixture
