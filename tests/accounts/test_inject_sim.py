@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emufleet import accounts
-from emufleet.accounts import AccountCredentials, parse_account_xml
+from emufleet.accounts import AccountCredentials, parse_account_xml, render_account_xml
 from emufleet.cli import app
 from emufleet.errors import DeviceError
 from emufleet.settings import GAME, data_dir
@@ -45,6 +45,27 @@ def test_reinjection_replaces_the_account(simulator: Callable[..., Any]) -> None
     for name in ("first@test.invalid", "second@test.invalid"):
         accounts.inject(device, AccountCredentials(name, "pw"), launch=False)
     assert accounts.extract(device).device_account == "second@test.invalid"
+
+
+class _WrongFileDevice:
+    """A stand-in over a real device whose pushes land another account's file (a device that lies)."""
+
+    def __init__(self, device: Any) -> None:
+        self._device = device
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._device, name)
+
+    def push(self, data: bytes, remote_path: str) -> None:
+        self._device.push(render_account_xml(AccountCredentials("someone_else@test.invalid", "x")), remote_path)
+
+
+def test_a_mismatch_read_back_fails_the_injection_before_launch(simulator: Callable[..., Any]) -> None:
+    inst, device = _device(simulator)
+    starts_before = sum(1 for e in inst.events if e.kind == "am" and e.detail.get("action") == "start")
+    with pytest.raises(DeviceError, match="read back as 'someone_else@test.invalid'"):
+        accounts.inject(_WrongFileDevice(device), AccountCredentials("me@test.invalid", "pw"))
+    assert sum(1 for e in inst.events if e.kind == "am" and e.detail.get("action") == "start") == starts_before
 
 
 def test_extract_without_an_account_file_is_a_device_error(simulator: Callable[..., Any]) -> None:
