@@ -173,3 +173,11 @@ def simulator(adb_server: adbutils.AdbClient, free_base_port: int) -> Iterator[C
             except Exception:  # teardown must stop every simulator, whatever the server says
                 pass
         sim.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """CI sets ``EMUFLEET_REQUIRE_SEED_ASSETS=1``: the seed corpus must be there, never silently skipped."""
+    from emufleet.settings import seed_assets_dir
+
+    if os.environ.get("EMUFLEET_REQUIRE_SEED_ASSETS") == "1" and not seed_assets_dir().is_dir():
+        pytest.exit(f"seed assets required but not found at {seed_assets_dir()} (EMUFLEET_SEED_ASSETS)", returncode=4)

@@ -16,6 +16,7 @@ from emufleet.vision.seed import build_seed_registry
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = seed_assets_dir()
+needs_seed = pytest.mark.skipif(not (SEED / "routines").is_dir(), reason=f"seed assets not found at {SEED}")
 
 #: seed file → None (loads) or (line, message fragment) of its first error; compare digest §1.7.
 SEED_CORPUS: dict[str, tuple[int, str] | None] = {
@@ -40,10 +41,12 @@ def seed_registry() -> RoutineRegistry:
     return RoutineRegistry.load(SEED / "routines", build_seed_registry(SEED / "templates"))
 
 
+@needs_seed
 def test_seed_corpus_is_fully_covered(seed_registry: RoutineRegistry) -> None:
     assert set(seed_registry.keys()) | set(seed_registry.invalid()) == set(SEED_CORPUS)
 
 
+@needs_seed
 @pytest.mark.parametrize("key", sorted(SEED_CORPUS))
 def test_seed_example_loads_or_fails_with_its_located_error(seed_registry: RoutineRegistry, key: str) -> None:
     expected = SEED_CORPUS[key]
@@ -113,6 +116,7 @@ def test_shipped_routines_are_valid_against_the_shipped_templates() -> None:
 runner = CliRunner()
 
 
+@needs_seed
 def test_cli_validate_shipped_and_seed() -> None:
     result = runner.invoke(app, ["routines", "validate", str(REPO / "routines")])
     assert result.exit_code == 0, result.output
