@@ -173,8 +173,10 @@ def main() -> None:
         if server is not None:
             from prefect.logging.handlers import APILogWorker
 
-            APILogWorker.drain_all(timeout=5)
-            stop_server(server)
+            try:
+                APILogWorker.drain_all(timeout=5)
+            finally:
+                stop_server(server)
         if stop_pg:
             subprocess.run(stop_pg, capture_output=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -137,9 +137,13 @@ def _summary_line(result: Any) -> str:
 
 
 def _drain_logs() -> None:
+    """Ship the last logs to the server before it stops (never raises: stopping the server matters more)."""
+    import contextlib
+
     from prefect.logging.handlers import APILogWorker
 
-    APILogWorker.drain_all(timeout=5)  # the last logs reach the server before it stops
+    with contextlib.suppress(Exception):
+        APILogWorker.drain_all(timeout=5)
 
 
 def _wait_for_ctrl_c(server: Any) -> None:

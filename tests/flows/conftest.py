@@ -46,10 +46,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
             yield server
     finally:
-        from prefect.logging.handlers import APILogWorker
+        try:
+            from prefect.logging.handlers import APILogWorker
 
-        APILogWorker.drain_all(timeout=5)  # ship the session's last logs before the server goes away
-        stop_server(server)
+            APILogWorker.drain_all(timeout=5)  # ship the session's last logs before the server goes away
+        finally:
+            stop_server(server)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
