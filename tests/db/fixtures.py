@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,10 +16,30 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """URL of a fresh SQLite file, migrated to head."""
-    url = sqlite_url(tmp_path / "emufleet.db")
+POSTGRES_URL = os.environ.get("EMUFLEET_TEST_POSTGRES_URL")
+
+
+def _fresh_postgres(url: str) -> None:
+    eng = db.engine(url)
+    try:
+        with eng.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(
+    not POSTGRES_URL, reason="EMUFLEET_TEST_POSTGRES_URL not set"))])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of a fresh database migrated to head: a SQLite file in ``tmp_path``, and, when
+    ``EMUFLEET_TEST_POSTGRES_URL`` is set, the same tests again on that (emptied) PostgreSQL database."""
+    if request.param == "postgres":
+        assert POSTGRES_URL is not None
+        _fresh_postgres(POSTGRES_URL)
+        url = POSTGRES_URL
+    else:
+        url = sqlite_url(tmp_path / "emufleet.db")
     db.upgrade(url)
     return url
 
