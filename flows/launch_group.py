@@ -40,7 +40,15 @@ from flows.run_bot import BotResult, BotSpec, bot_tags, run_bot
 from flows.runtime import LaunchRuntime, current_runtime
 from tasks.accounts import AccountBudget
 from tasks.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
-from tasks.phases import load_assets, refresh_pools, resolve_pools, serial_of, start_instance, validate_routine
+from tasks.phases import (
+    check_instances,
+    load_assets,
+    refresh_pools,
+    resolve_pools,
+    serial_of,
+    start_instance,
+    validate_routine,
+)
 
 __all__ = ["BotRow", "ConflictChoice", "LaunchResult", "launch_group"]
 
@@ -213,6 +221,9 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
         await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
+        if launch.validate_emulators:
+            states = await asyncio.to_thread(check_instances, definition)
+            logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in states.items()))
         serials = [serial_of(definition, ref) for ref in definition.instances]
         reset = await reconcile(client, serials)
         if reset:

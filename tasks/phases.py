@@ -2,9 +2,10 @@
 
 Phase 0 :func:`resolve_pools` (fail fast, naming the pool and the known ones), the optional
 :func:`refresh_pools` (the seed's pre-launch refresh prompt, as an option), phase 1 :func:`validate_routine`
-(routine, sub-routines, templates, config), phase 2 :func:`start_instance` (emulator backend: start if needed and
-wait until ready). Locking an instance is the flow's job (:mod:`tasks.locks`), before the instance is started —
-the seed reserved it only after the wait, so two launches could plan the same instance (§9.3 race).
+(routine, sub-routines, templates, config), :func:`check_instances` (``validate_emulators``: the backend knows
+every instance), phase 2 :func:`start_instance` (emulator backend: start if needed and wait until ready).
+Locking an instance is the flow's job (:mod:`tasks.locks`), before the instance is started — the seed reserved
+it only after the wait, so two launches could plan the same instance (§9.3 race).
 
 Retries only where a device or the database is touched (STYLE 9).
 """
@@ -21,12 +22,13 @@ from prefect.cache_policies import NO_CACHE
 
 from emufleet import settings
 from emufleet.device.backends import get_backend
+from emufleet.errors import OrchestrationError
 from emufleet.groups import GroupDefinition
 from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
 
-__all__ = ["EngineAssets", "PoolSummary", "load_assets", "refresh_pools", "resolve_pools", "serial_of",
-           "start_instance", "validate_routine"]
+__all__ = ["EngineAssets", "PoolSummary", "check_instances", "load_assets", "refresh_pools", "resolve_pools",
+           "serial_of", "start_instance", "validate_routine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,30 @@ def serial_of(group: GroupDefinition, ref: int | str) -> str:
     if isinstance(ref, str):
         return ref
     return get_backend(group.backend, **group.backend_options).serial(ref)
+
+
+@task(name="check-instances", cache_policy=NO_CACHE, persist_result=False)
+def check_instances(group: GroupDefinition) -> dict[str, str]:
+    """``validate_emulators``: every instance of the group is known to its backend; returns serial → state.
+
+    Raises:
+        OrchestrationError: instances the backend does not know (all listed), or the backend cannot list them.
+    """
+    backend = get_backend(group.backend, **group.backend_options)
+    known = {info.index: info for info in backend.list_instances()}
+    unknown = [ref for ref in group.instances if isinstance(ref, int) and ref not in known]
+    if unknown:
+        have = ", ".join(str(i) for i in sorted(known)) or "none"
+        raise OrchestrationError(f"backend {group.backend!r} has no instance {', '.join(map(str, unknown))} "
+                                 f"(it has: {have})")
+    states = {}
+    for ref in group.instances:
+        if isinstance(ref, int):
+            info = known[ref]
+            states[info.serial] = "running" if info.running else "stopped (will be started)"
+        else:
+            states[ref] = "given by serial (connect only)"
+    return states
 
 
 @task(name="start-instance", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)

@@ -70,3 +70,10 @@ def test_unknown_pool_fails_fast(prefect_server: PrefectServer, fleet_home: Flee
     state = asyncio.run(launch_group(name, LaunchOverrides(pools=["missing"]), return_state=True))
     assert state.is_failed()
     assert "no pool named 'missing'" in state.message and "known: test" in state.message
+
+
+def test_validate_emulators_names_unknown_instances(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
+    name = fleet_home.group("ghosts", instances=[0, 5], bots=1, backend_options={"serials": ["127.0.0.1:9"]})
+    state = asyncio.run(launch_group(name, return_state=True))
+    assert state.is_failed()
+    assert "backend 'adb' has no instance 5 (it has: 0)" in state.message
