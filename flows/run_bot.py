@@ -31,7 +31,7 @@ from prefect.states import Cancelled, Completed, Failed, State
 from pydantic import BaseModel, Field
 
 from emufleet.errors import InstanceConflictError, NoAccountsAvailable, RoutineStopped
-from emufleet.groups import BotState, BotStatus, RestartPolicy
+from emufleet.groups import TERMINAL_STATES, BotState, BotStatus, RestartPolicy
 from flows.registry import group_tag, status_labels
 from flows.runtime import BotHandle, LaunchRuntime, current_runtime
 from tasks.locks import InstanceLock, claim, limit_name, release, try_acquire
@@ -114,7 +114,9 @@ class _Bot:
             status = status.model_copy(update={
                 "account": self.last_account,
                 "accounts_completed": self.accounts.completed, "accounts_failed": self.accounts.failed})
-        if handle is not None and handle.paused and status.state is BotState.RUNNING:
+        if handle is not None and handle.cancelled and status.state not in TERMINAL_STATES:
+            status = status.model_copy(update={"state": BotState.STOPPING})
+        elif handle is not None and handle.paused and status.state is BotState.RUNNING:
             status = status.model_copy(update={"state": BotState.PAUSED})
         return status
 

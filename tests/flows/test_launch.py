@@ -77,3 +77,21 @@ def test_validate_emulators_names_unknown_instances(prefect_server: PrefectServe
     state = asyncio.run(launch_group(name, return_state=True))
     assert state.is_failed()
     assert "backend 'adb' has no instance 5 (it has: 0)" in state.message
+
+
+def test_run_bot_alone_takes_and_releases_its_own_lock(prefect_server: PrefectServer, fleet_home: FleetHome,
+                                                      simulator: Callable[..., Any]) -> None:
+    from emufleet.groups import RestartPolicy
+    from flows.run_bot import BotResult, BotSpec, run_bot
+
+    sim = simulator(instances=1)
+    serial = sim.instances[0].serial
+    spec = BotSpec(group="solo", bot=0, serial=serial, routine="test/cycle", pools=["test"],
+                   restart_policy=RestartPolicy(mode="never", max_restarts=0), repeat=True)
+    state = asyncio.run(run_bot(spec, return_state=True))
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert isinstance(result, BotResult)
+    assert result.status.accounts_completed == 6 and result.status.state is BotState.COMPLETED
+    assert 0 < result.engine_s <= result.step_s <= result.wall_s
+    assert asyncio.run(lock_slots([serial])) == [0]
