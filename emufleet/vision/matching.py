@@ -95,9 +95,12 @@ class MatchResult:
 
 
 class Screen:
-    """A device frame prepared for matching many templates: the template-space image is computed once.
+    """A device frame prepared for matching many templates: template-space pixels are mapped once per frame.
 
     ``frame``: (device_height, device_width, 3) uint8 BGR. Raises :class:`VisionError` on another shape/dtype.
+    Small regions are mapped alone (:meth:`CoordinateSpace.frame_region_to_space`, the same pixels as the whole
+    map); once the regions asked for add up to half the window, or one is large, the whole window is mapped and
+    shared by every later template.
     """
 
     def __init__(self, frame: np.ndarray, space: CoordinateSpace) -> None:
@@ -105,6 +108,7 @@ class Screen:
         self.frame = frame
         self.space = space
         self._window: np.ndarray | None = None
+        self._mapped = 0  # template px mapped region by region so far
 
     @property
     def window(self) -> np.ndarray:
@@ -112,6 +116,19 @@ class Screen:
         if self._window is None:
             self._window = self.space.frame_to_space(self.frame)
         return self._window
+
+    def window_region(self, region: Region) -> np.ndarray:
+        """(region.height, region.width, 3) uint8: ``window[region]``, mapping only ``region`` when that is cheaper.
+
+        ``region`` is in template space, inside the window.
+        """
+        if self._window is None:
+            area = region.width * region.height
+            budget = self.space.width * self.space.height // 2
+            if self._mapped + area <= budget:
+                self._mapped += area
+                return self.space.frame_region_to_space(self.frame, region)
+        return self.window[region.y1: region.y2, region.x1: region.x2]
 
 
 def _check_frame(frame: object, space: CoordinateSpace, template: str | None = None) -> None:
@@ -293,7 +310,7 @@ def match(
     if rect is None:
         raise VisionError(f"region {area.as_tuple()} lies outside the screen", template=template.name)
     limit = threshold if threshold is not None else (template.threshold or matcher.default_threshold)
-    window = screen.window[search.y1: search.y2, search.x1: search.x2]
+    window = screen.window_region(search)
     coarse: list[_Cand] = []
     matches: list[Match] = []
     if resolution != "device":

@@ -12,6 +12,7 @@ and the tests all go through it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -149,6 +150,36 @@ class CoordinateSpace:
         out[self.title_bar:] = cv2.resize(frame, (self.width, self.board_height), interpolation=cv2.INTER_AREA)
         return out
 
+    def frame_region_to_space(self, frame: np.ndarray, region: Region) -> np.ndarray:
+        """The ``region`` (template space, inside the window) of :meth:`frame_to_space`, mapping only its pixels.
+
+        Returns (region.height, region.width[, C]) of ``frame``'s dtype — the same values as
+        ``frame_to_space(frame)[region.y1:region.y2, region.x1:region.x2]`` (OpenCV's ``INTER_AREA`` weights and
+        float32 arithmetic, in its order), at the cost of the device pixels under ``region`` only. ``frame``
+        must be device-sized (uint8). Raises ``ValueError`` if it is not or ``region`` leaves the window.
+        """
+        if frame.shape[:2] != (self.device_height, self.device_width):
+            raise ValueError(f"frame is {frame.shape[1]}×{frame.shape[0]}, expected "
+                             f"{self.device_width}×{self.device_height} device px")
+        if region.x1 < 0 or region.y1 < 0 or region.x2 > self.width or region.y2 > self.height:
+            raise ValueError(f"region {region.as_tuple()} leaves the {self.width}×{self.height} window")
+        out = np.zeros((region.height, region.width, *frame.shape[2:]), dtype=frame.dtype)
+        top = max(region.y1, self.title_bar)  # rows above are the (black) title bar
+        if top >= region.y2:
+            return out
+        board_rows = slice(top - self.title_bar, region.y2 - self.title_bar)
+        rows, row_w = (a[board_rows] for a in _area_taps(self.device_height, self.board_height))
+        cols, col_w = (a[region.x1: region.x2] for a in _area_taps(self.device_width, self.width))
+        r0, c0 = int(rows.min()), int(cols.min())
+        src = frame[r0: int(rows.max()) + 1, c0: int(cols.max()) + 1].astype(np.float32)
+        if src.ndim == 2:
+            src = src[:, :, None]
+        # Horizontal then vertical, each a sequential sum over the taps: cv::resize's resizeArea_ order.
+        horizontal = _weighted_sum(src, cols - c0, col_w, axis=1)
+        board = _weighted_sum(horizontal, rows - r0, row_w, axis=0)
+        out[top - region.y1:] = np.rint(board, out=board).clip(0, 255).reshape(out[top - region.y1:].shape)
+        return out
+
     def space_to_frame(self, window: np.ndarray) -> np.ndarray:
         """A window image (height, width[, C]) → a device frame: the board, linearly upscaled; title bar dropped."""
         if window.shape[:2] != (self.height, self.width):
@@ -162,3 +193,44 @@ class CoordinateSpace:
         h, w = image.shape[:2]
         size = (max(1, round(w * self.scale_x)), max(1, round(h * self.scale_y)))
         return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+
+
+@functools.cache
+def _area_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's ``INTER_AREA`` downscale weights from ``source`` to ``target`` px along one axis.
+
+    ``(indices, weights)``, both (target, K): output pixel ``d`` is ``Σ_k weights[d, k] · in[indices[d, k]]``,
+    taps in ascending source order, unused taps weight 0 (``computeResizeAreaTab`` in imgproc/resize.cpp).
+    """
+    scale = 1.0 / (target / source)  # how cv::resize derives it from inv_scale
+    taps: list[list[tuple[int, float]]] = []
+    for d in range(target):
+        f1 = d * scale
+        f2 = f1 + scale
+        cell = min(scale, source - f1)
+        s2 = min(int(np.floor(f2)), source - 1)
+        s1 = min(int(np.ceil(f1)), s2)
+        row = []
+        if s1 - f1 > 1e-3:
+            row.append((s1 - 1, (s1 - f1) / cell))
+        row += [(s, 1.0 / cell) for s in range(s1, s2)]
+        if f2 - s2 > 1e-3:
+            row.append((s2, min(min(f2 - s2, 1.0), cell) / cell))
+        taps.append(row)
+    k = max(len(r) for r in taps)
+    indices = np.zeros((target, k), np.intp)
+    weights = np.zeros((target, k), np.float32)
+    for d, row in enumerate(taps):
+        for j, (s, a) in enumerate(row):
+            indices[d, j], weights[d, j] = s, a
+        indices[d, len(row):] = row[-1][0]  # padding: a real pixel at weight 0
+    return indices, weights
+
+
+def _weighted_sum(src: np.ndarray, indices: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+    """``Σ_k weights[:, k] · src[indices[:, k]]`` along ``axis`` (0 or 1) of an (H, W, C) float32 array."""
+    shape = (-1, 1, 1) if axis == 0 else (1, -1, 1)
+    total = np.take(src, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
+    for k in range(1, indices.shape[1]):
+        total += np.take(src, indices[:, k], axis=axis) * weights[:, k].reshape(shape)
+    return total

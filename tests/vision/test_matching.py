@@ -147,6 +147,24 @@ def test_screen_is_shared_and_results_are_values(seed_set: TemplateSet) -> None:
         match(screen, seed_set.get("Main"), space=other)
 
 
+def test_screen_maps_small_regions_alone_then_shares_the_whole_window(seed_set: TemplateSet) -> None:
+    rng = np.random.default_rng(11)
+    frame = _frame(rng, busy=True)
+    main = seed_set.get("Main")
+    truth = synth.paste_template(frame, main, _spot(main, rng), SPACE)
+    whole = Screen(frame, SPACE)
+    _ = whole.window  # mapped up front: every region is a slice of it
+    screen = Screen(frame, SPACE)
+    region = Region(100, 300, 160, 360)
+    assert np.array_equal(screen.window_region(region), whole.window[300:360, 100:160])
+    assert screen._window is None  # a small region alone costs only its pixels
+    for _ in range(3):
+        assert match(screen, main, space=SPACE) == match(whole, main, space=SPACE)
+    _assert_at(match(screen, main, space=SPACE), truth, "Main")
+    assert np.array_equal(screen.window_region(SPACE.board), whole.window[45:])
+    assert screen._window is not None  # a large area maps the whole window once, for every later template
+
+
 @pytest.mark.parametrize(("frame", "message"), [
     (np.zeros((960, 540, 3), np.float32), "uint8"),
     (np.zeros((960, 540), np.uint8), r"\(H, W, 3\)"),

@@ -69,3 +69,27 @@ def test_other_spaces_use_their_own_factors() -> None:
     mumu12 = CoordinateSpace(title_bar=50, height=539)
     assert mumu12.to_device(0, 50) == (0.0, 0.0)
     assert mumu12.scale_y == pytest.approx(960 / 489)
+
+
+@pytest.mark.parametrize("space", [SPACE, CoordinateSpace(title_bar=50, height=539),
+                                   CoordinateSpace(width=300, height=500, title_bar=20,
+                                                   device_width=720, device_height=1280)])
+@given(st.data())
+def test_a_region_maps_to_the_same_pixels_as_the_whole_frame(space: CoordinateSpace, data: st.DataObject) -> None:
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    x1 = data.draw(st.integers(0, space.width - 1))
+    y1 = data.draw(st.integers(0, space.height - 1))
+    region = Region(x1, y1, data.draw(st.integers(x1 + 1, space.width)), data.draw(st.integers(y1 + 1, space.height)))
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (space.device_height, space.device_width, 3), dtype=np.uint8)
+    expected = space.frame_to_space(frame)[region.y1: region.y2, region.x1: region.x2]
+    assert np.array_equal(space.frame_region_to_space(frame, region), expected)  # bit for bit: same scores
+
+
+def test_region_mapping_rejects_regions_outside_the_window() -> None:
+    frame = np.zeros((960, 540, 3), np.uint8)
+    with pytest.raises(ValueError, match="leaves the 277×534 window"):
+        SPACE.frame_region_to_space(frame, Region(200, 500, 280, 534))
+    with pytest.raises(ValueError, match="expected 540×960"):
+        SPACE.frame_region_to_space(frame[:100], Region(0, 0, 5, 5))
+    assert not SPACE.frame_region_to_space(frame + 255, Region(0, 0, 10, 45)).any()  # the title bar is black
