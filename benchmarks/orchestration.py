@@ -73,6 +73,10 @@ async def _measure(group_result: object, launch_run_id: object) -> tuple[float, 
         bots = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[launch_run_id])),
             limit=100)
+        phases = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[launch_run_id])),
+                                             limit=200)
+        for phase in sorted((t for t in phases if t.end_time), key=lambda t: t.end_time):
+            print(f"launch phase {phase.name}: ends +{(phase.end_time - launch.start_time).total_seconds():.2f} s")
         first_steps = []
         for bot in bots:
             tasks = await client.read_task_runs(

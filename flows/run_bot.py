@@ -169,10 +169,14 @@ class _Bot:
         device.wait_ready(timeout_s=self.spec.connect_timeout_s)
         accounts = None
         if self.spec.pools:
-            eng = db.engine(self.spec.database_url)
-            owner = LeaseOwner(str(self.runtime.launch_run_id or self.flow_run_id), self.spec.serial)
-            providers = [PoolAccountProvider(Pool(d, eng, owner), routine=self.spec.routine, cancel=self.cancel)
-                         for d in _definitions(self.spec.pools)]
+            memo = self.runtime.memo
+            eng = memo(("db", self.spec.database_url), lambda: db.engine(self.spec.database_url))
+            definitions = memo(("pools", tuple(self.spec.pools)), lambda: _definitions(self.spec.pools))
+            run_id = str(self.runtime.launch_run_id or self.flow_run_id)
+            # One Pool per launch, viewed per bot: the bots share its refresh schedule (one refresh, not ten).
+            pools = [memo(("pool", d.name), lambda d=d: Pool(d, eng, LeaseOwner(run_id))) for d in definitions]
+            providers = [PoolAccountProvider(pool.for_owner(LeaseOwner(run_id, self.spec.serial)),
+                                             routine=self.spec.routine, cancel=self.cancel) for pool in pools]
             accounts = BotAccounts(providers, self.runtime.budget, cancel=self.cancel)
             accounts.start_heartbeat()
             self.accounts = accounts

@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -74,10 +75,19 @@ class LaunchRuntime:
         # that one has cpu+4 workers (6 on 2 cores), so ten bots' long steps would queue everything behind them,
         # Prefect's own thread hops included.
         self.executor = ThreadPoolExecutor(max_workers=BOT_THREADS, thread_name_prefix="emufleet-bot")
+        self._memo: dict[Hashable, Any] = {}
+        self._memo_lock = threading.Lock()
         self.started: dict[int, asyncio.Event] = {}  # bot index → set once its flow run is running
         self.bots: dict[UUID, BotHandle] = {}
         self.launch_cancelled = False
         self._task: asyncio.Task[None] | None = None
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()`` once per launch for ``key`` (database engine, pool definitions), shared by its bots."""
+        with self._memo_lock:
+            if key not in self._memo:
+                self._memo[key] = make()
+            return self._memo[key]  # type: ignore[no-any-return]
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking ``fn(*args)`` on the launch's bot threads (context variables copied)."""
