@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -33,8 +33,8 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder, FlowRun, Stat
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 
-__all__ = ["LEASE_S", "LIMIT_PREFIX", "LIVE_STATES", "InstanceLock", "LockKeeper", "claim", "holders",
-           "limit_name", "reconcile", "release", "try_acquire", "unclaim"]
+__all__ = ["LAUNCH_LIMIT", "LEASE_S", "LIMIT_PREFIX", "LIVE_STATES", "InstanceLock", "LockKeeper", "claim", "holders",
+           "launch_guard", "limit_name", "reconcile", "release", "try_acquire", "unclaim"]
 
 LIMIT_PREFIX = "instance:"
 LEASE_S = 60.0  # the server's minimum; renewed every LEASE_S / 4
@@ -160,6 +160,30 @@ async def _recently_ended(client: PrefectClient, serial: str) -> bool:
     if not runs or runs[0].end_time is None:
         return False
     return runs[0].end_time > datetime.now(UTC) - timedelta(seconds=LEASE_S + 15)
+
+
+LAUNCH_LIMIT = "emulator-launch"
+
+
+def ensure_launch_limit() -> None:
+    """Create the ``emulator-launch`` limit (1 slot) if missing (sync: called from a backend's worker thread)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=LAUNCH_LIMIT, limit=1))
+        except ObjectAlreadyExists:
+            pass
+
+
+@contextlib.contextmanager
+def launch_guard(index: int) -> Iterator[None]:
+    """One emulator launch request at a time across every process and host (DESIGN: "plus one for emulator
+    launches"; MuMuManager queues launches badly). A backend's ``launch_guard`` hook; ``index`` is informative."""
+    from prefect.concurrency.sync import concurrency
+
+    ensure_launch_limit()
+    _log.info("instance %d: waiting for the emulator-launch slot", index)
+    with concurrency(LAUNCH_LIMIT, occupy=1, timeout_seconds=600, strict=True):
+        yield
 
 
 class LockKeeper:

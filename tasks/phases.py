@@ -26,9 +26,13 @@ from emufleet.errors import OrchestrationError
 from emufleet.groups import GroupDefinition
 from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
+from tasks.locks import launch_guard
 
 __all__ = ["EngineAssets", "PoolSummary", "check_instances", "load_assets", "refresh_pools", "resolve_pools",
            "serial_of", "start_instance", "validate_routine"]
+
+
+GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,9 @@ async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: floa
     def start() -> str:
         if isinstance(ref, str):  # a serial: connect-only, whatever the group's backend
             return get_backend("adb", serials=[ref]).start(0, timeout_s).serial
-        return get_backend(group.backend, **group.backend_options).start(ref, timeout_s).serial
+        options = dict(group.backend_options)
+        if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
+            options.setdefault("launch_guard", launch_guard)
+        return get_backend(group.backend, **options).start(ref, timeout_s).serial
 
     return await asyncio.to_thread(start)

@@ -62,3 +62,15 @@ def test_reconcile_frees_only_unclaimed_slots(prefect_server: PrefectServer) -> 
             await release(client, held)
 
     asyncio.run(scenario())
+
+
+def test_launch_guard_serialises_emulator_launches(prefect_server: PrefectServer) -> None:
+    from tasks.locks import LAUNCH_LIMIT, launch_guard
+
+    async def slots() -> int:
+        async with get_client() as client:
+            return (await client.read_global_concurrency_limit_by_name(LAUNCH_LIMIT)).active_slots
+
+    with launch_guard(0):
+        assert asyncio.run(slots()) == 1
+    assert asyncio.run(slots()) == 0
