@@ -158,7 +158,8 @@ def _scaled(template: Template, width: int, height: int) -> tuple[np.ndarray, np
     return image, mask
 
 
-def _sizes(template: Template, tolerance: float, fx: float, fy: float) -> list[tuple[float, int, int]]:
+@functools.lru_cache(maxsize=4096)
+def _sizes(template: Template, tolerance: float, fx: float, fy: float) -> tuple[tuple[float, int, int], ...]:
     """``(scale, w, h)`` to try, the declared scale first; ``fx``/``fy`` map template px to search px."""
     w, h = template.size
     steps = math.ceil(tolerance / _SCALE_STEP - 1e-9) if tolerance > 0 else 0
@@ -171,7 +172,7 @@ def _sizes(template: Template, tolerance: float, fx: float, fy: float) -> list[t
         if size not in seen:
             seen.add(size)
             out.append((s, *size))
-    return out
+    return tuple(out)
 
 
 def _peaks(scores: np.ndarray, count: int, w: int, h: int) -> list[tuple[float, int, int]]:

@@ -15,7 +15,9 @@ The verified score is ``min(s, c)``. Statistics use the template's mask when it 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -39,53 +41,68 @@ def _core(h: int, w: int) -> tuple[int, int, int, int]:
     return dy, dx, h - 2 * dy, w - 2 * dx
 
 
-def _windowed(shape: tuple[int, ...], h: int, w: int, weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """A function mapping an (H, W) float32 plane to its per-offset weighted window means (H', W').
+_BOX = {"anchor": (0, 0), "normalize": True, "borderType": cv2.BORDER_CONSTANT}
 
-    Planes, not (H, W, C) arrays: numpy's arithmetic over a strided last axis of 3 is several times slower.
+
+def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray,
+                  variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-offset channel means (H', W', C) float32 and, with ``variance``, pooled variance (H', W') float32 of
+    ``h``×``w`` windows of ``image`` (H, W[, C]) under ``weights``.
+
+    Without a mask: box filters over the core (O(1) per pixel), summed in float64 and rounded to float32 once,
+    which is what OpenCV does for float32 input, so no float32 copy of the image is needed.
     """
-    out_h, out_w = shape[0] - h + 1, shape[1] - w + 1
+    img = image if image.ndim == 3 else image[:, :, None]
+    out_h, out_w = img.shape[0] - h + 1, img.shape[1] - w + 1
     top, left, ch, cw = _core(h, w)
     if weights[top: top + ch, left: left + cw].all() and not weights.sum() > ch * cw:
-        # No mask: box filters over the core (O(1) per pixel).
-        def box(a: np.ndarray) -> np.ndarray:
-            out = cv2.boxFilter(a, -1, (cw, ch), anchor=(0, 0), normalize=True, borderType=cv2.BORDER_CONSTANT)
-            return out[top: top + out_h, left: left + out_w]
+        def stat(filter_fn: Callable[..., np.ndarray]) -> np.ndarray:
+            out = filter_fn(img, cv2.CV_64F, (cw, ch), **_BOX).reshape(img.shape)
+            return out[top: top + out_h, left: left + out_w].astype(np.float32)
 
-        return box
-    total = float(weights.sum())
-
-    def weighted(a: np.ndarray) -> np.ndarray:
-        return cv2.matchTemplate(a, weights, cv2.TM_CCORR) / total
-
-    return weighted
-
-
-def _planes(image: np.ndarray) -> list[np.ndarray]:
-    """The channels of an (H, W[, C]) uint8 image as contiguous (H, W) planes."""
-    return [image] if image.ndim == 2 else list(cv2.split(image))
-
-
-def _window_means(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> list[np.ndarray]:
-    """Per-offset channel means, one (H', W') float32 plane per channel, of ``h``×``w`` windows under ``weights``."""
-    stat = _windowed(image.shape, h, w, weights)
-    return [stat(p.astype(np.float32)) for p in _planes(image)]
+        mean = stat(cv2.boxFilter)
+        squares = stat(cv2.sqrBoxFilter) if variance else None
+    else:  # masked: correlate each channel with the weights
+        total = float(weights.sum())
+        planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) for c in range(img.shape[2])]
+        mean = np.dstack([cv2.matchTemplate(p, weights, cv2.TM_CCORR) / total for p in planes])
+        squares = np.dstack([cv2.matchTemplate(p * p, weights, cv2.TM_CCORR) / total
+                             for p in planes]) if variance else None
+    if squares is None:
+        return mean, None
+    var = np.subtract(squares, mean * mean, out=squares)
+    np.maximum(var, 0.0, out=var)
+    pooled = np.array(var[:, :, 0], copy=True)
+    for c in range(1, var.shape[2]):
+        np.add(pooled, var[:, :, c], out=pooled)
+    return mean, np.divide(pooled, var.shape[2], out=pooled)
 
 
-def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-offset channel means (one (H', W') plane per channel) and pooled variance (H', W') of ``h``×``w``
-    windows under ``weights``."""
-    stat = _windowed(image.shape, h, w, weights)
-    means: list[np.ndarray] = []
-    pooled: np.ndarray | None = None
-    for plane in _planes(image):
-        values = plane.astype(np.float32)
-        mean = stat(values)
-        var = np.maximum(stat(values * values) - mean * mean, 0.0)
-        pooled = var if pooled is None else np.add(pooled, var, out=pooled)
-        means.append(mean)
-    assert pooled is not None  # an image has at least one channel
-    return means, pooled / len(means)
+class _Reference(NamedTuple):
+    """A template's side of the check: core weights (h, w) float32, mean colour (C,) float32, pooled variance."""
+
+    weights: np.ndarray
+    mean: np.ndarray
+    variance: float
+
+
+def _reference(template: np.ndarray, mask: np.ndarray | None) -> _Reference:
+    """:class:`_Reference` of ``template`` (h, w[, C]) under ``mask``, cached by content: the same few templates
+    are checked on every frame, and their statistics cost more than a small search area's."""
+    return _reference_of((template.shape, template.dtype.str, template.tobytes(),
+                          None if mask is None else mask.tobytes()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference_of(key: tuple[tuple[int, ...], str, bytes, bytes | None]) -> _Reference:
+    shape, dtype, data, mask_data = key
+    template = np.frombuffer(data, dtype).reshape(shape)
+    mask = None if mask_data is None else np.frombuffer(mask_data, np.uint8).reshape(shape[:2])
+    weights = _core_weights(template, mask)
+    pixels = template.astype(np.float32).reshape(*shape[:2], -1)[weights > 0]
+    mean = pixels.mean(axis=0)
+    weights.flags.writeable = mean.flags.writeable = False  # shared through the cache
+    return _Reference(weights, mean, float(((pixels - mean) ** 2).mean()))
 
 
 def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -100,25 +117,22 @@ def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return weights
 
 
-def _template_stats(template: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
-    pixels = template.astype(np.float32).reshape(*template.shape[:2], -1)[weights > 0]
-    mean = pixels.mean(axis=0)
-    return mean, float(((pixels - mean) ** 2).mean())
-
-
-def _combine(colour_mean: tuple[np.ndarray, list[np.ndarray]], variance: tuple[float, np.ndarray] | None,
+def _combine(t_mean: np.ndarray, w_mean: np.ndarray, variance: tuple[float, np.ndarray] | None,
              correlation: np.ndarray | None) -> np.ndarray:
-    """``min(structure, colour)`` from the statistics; colour only when ``variance`` is ``None``."""
-    t_mean, w_means = colour_mean
-    diff = np.abs(w_means[0] - t_mean[0])
-    for c in range(1, len(w_means)):
-        np.maximum(diff, np.abs(w_means[c] - t_mean[c]), out=diff)
-    score = 1.0 - diff / COLOUR_RANGE
+    """``min(structure, colour)`` from the statistics (means (C,) and (H', W', C)); colour only when ``variance``
+    is ``None``. In place on fresh arrays, in the order of the formulas (the same float32 roundings)."""
+    diff = np.abs(w_mean[:, :, 0] - t_mean[0])
+    for c in range(1, w_mean.shape[2]):
+        np.maximum(diff, np.abs(w_mean[:, :, c] - t_mean[c]), out=diff)
+    score = np.subtract(1.0, np.divide(diff, COLOUR_RANGE, out=diff), out=diff)
     if variance is not None and correlation is not None:
         t_var, w_var = variance
-        r = np.nan_to_num(correlation, nan=0.0, posinf=0.0, neginf=0.0)
-        structure = (2.0 * r * np.sqrt(t_var * w_var) + CONTRAST_C) / (t_var + w_var + CONTRAST_C)
-        score = np.minimum(structure, score)
+        structure = np.where(np.isfinite(correlation), correlation, 0.0)  # undefined r (flat window) → 0
+        np.multiply(2.0, structure, out=structure)
+        np.multiply(structure, np.sqrt(t_var * w_var), out=structure)
+        np.add(structure, CONTRAST_C, out=structure)
+        np.divide(structure, t_var + w_var + CONTRAST_C, out=structure)
+        np.minimum(structure, score, out=score)
     return np.clip(score, 0.0, 1.0, out=score).astype(np.float32, copy=False)
 
 
@@ -128,9 +142,9 @@ def colour_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | No
     Any matcher's map can be verified with it (``min(scores, colour_scores(...))``); docs/vision.md does so.
     """
     h, w = template.shape[:2]
-    weights = _core_weights(template, mask)
-    t_mean, _ = _template_stats(template, weights)
-    return _combine((t_mean, _window_means(image, h, w, weights)), None, None)
+    ref = _reference(template, mask)
+    w_mean, _ = _window_stats(image, h, w, ref.weights, variance=False)
+    return _combine(ref.mean, w_mean, None, None)
 
 
 def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
@@ -141,10 +155,10 @@ def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | 
     Means and contrasts are taken over the template's core (:func:`_core`) and its mask.
     """
     h, w = template.shape[:2]
-    weights = _core_weights(template, mask)
-    t_mean, t_var = _template_stats(template, weights)
-    w_mean, w_var = _window_stats(image, h, w, weights)
-    return _combine((t_mean, w_mean), (t_var, w_var), correlation)
+    ref = _reference(template, mask)
+    w_mean, w_var = _window_stats(image, h, w, ref.weights)
+    assert w_var is not None
+    return _combine(ref.mean, w_mean, (ref.variance, w_var), correlation)
 
 
 def locator_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -152,10 +166,9 @@ def locator_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | N
     from the grey image (one channel instead of three), colour from the colour means. (H−h+1, W−w+1) float32."""
     h, w = template.shape[:2]
     grey, grey_tpl = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.cvtColor(template, cv2.COLOR_BGR2GRAY)
-    weights = _core_weights(template, mask)
-    t_mean, _ = _template_stats(template, weights)
-    _, t_var = _template_stats(grey_tpl, weights)
-    w_mean = _window_means(image, h, w, weights)
-    _, w_var = _window_stats(grey, h, w, weights)
+    ref, grey_ref = _reference(template, mask), _reference(grey_tpl, mask)
+    w_mean, _ = _window_stats(image, h, w, ref.weights, variance=False)
+    _, w_var = _window_stats(grey, h, w, ref.weights)
+    assert w_var is not None
     correlation = cv2.matchTemplate(grey, grey_tpl, cv2.TM_CCOEFF_NORMED, mask=mask)
-    return _combine((t_mean, w_mean), (t_var, w_var), correlation)
+    return _combine(ref.mean, w_mean, (grey_ref.variance, w_var), correlation)
