@@ -292,7 +292,6 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
             spec = BotSpec(group=definition.name, bot=index, serial=serial, routine=definition.routine,
                            routine_config=definition.routine_config, pools=definition.pools,
                            restart_policy=launch.restart_policy, repeat=launch.repeat,
-                           account_timeout_s=launch.account_timeout,
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
                            lock_lease_id=lock.lease_id)
             # At most CREATE_WINDOW bots being created at once, even with stagger 0: a burst of concurrent

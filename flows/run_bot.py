@@ -55,7 +55,6 @@ class BotSpec(BaseModel):
     pools: list[str] = Field(default_factory=list)
     restart_policy: RestartPolicy = RestartPolicy()
     repeat: bool = False
-    account_timeout_s: float = Field(default=5.0, ge=0)
     connect_timeout_s: float = Field(default=60.0, gt=0)
     validate_templates: bool = True
     lock_lease_id: UUID | None = None  # the lock launch_group took for this bot; None: take it here
@@ -161,7 +160,7 @@ class _Bot:
         from emufleet.pools.provider import PoolAccountProvider
         from emufleet.routines import BotContext
         from tasks.accounts import BotAccounts
-        from tasks.phases import _definitions
+        from tasks.phases import pool_definitions
 
         if self.assets is None:
             self.assets = load_assets(validate_templates=self.spec.validate_templates)
@@ -171,7 +170,7 @@ class _Bot:
         if self.spec.pools:
             memo = self.runtime.memo
             eng = memo(("db", self.spec.database_url), lambda: db.engine(self.spec.database_url))
-            definitions = memo(("pools", tuple(self.spec.pools)), lambda: _definitions(self.spec.pools))
+            definitions = memo(("pools", tuple(self.spec.pools)), lambda: pool_definitions(self.spec.pools))
             run_id = str(self.runtime.launch_run_id or self.flow_run_id)
             # One Pool per launch, viewed per bot: the bots share its refresh schedule (one refresh, not ten).
             pools = [memo(("pool", d.name), lambda d=d: Pool(d, eng, LeaseOwner(run_id))) for d in definitions]

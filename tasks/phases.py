@@ -28,8 +28,8 @@ from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
 from tasks.locks import launch_guard
 
-__all__ = ["EngineAssets", "PoolSummary", "check_instances", "load_assets", "refresh_pools", "resolve_pools",
-           "serial_of", "start_instance", "validate_routine"]
+__all__ = ["EngineAssets", "PoolSummary", "check_instances", "load_assets", "pool_definitions", "refresh_pools",
+           "resolve_pools", "serial_of", "start_instance", "validate_routine"]
 
 
 GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
@@ -52,7 +52,8 @@ class EngineAssets:
     registry: Any  # emufleet.routines.RoutineRegistry
 
 
-def _definitions(names: list[str]) -> list[PoolDefinition]:
+def pool_definitions(names: list[str]) -> list[PoolDefinition]:
+    """The pool definitions named ``names`` (name, file stem or path), in order; ``PoolValidationError`` if not."""
     return [find_pool(name) for name in names]
 
 
@@ -63,7 +64,7 @@ def resolve_pools(names: list[str]) -> list[PoolSummary]:
     Raises:
         PoolValidationError: a pool file is invalid, or no pool has that name (the known ones are listed).
     """
-    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in _definitions(names)]
+    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in pool_definitions(names)]
 
 
 @task(name="refresh-pools", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
@@ -76,7 +77,7 @@ def refresh_pools(names: list[str], database_url: str | None = None) -> list[Poo
     eng = db.engine(database_url)
     db.upgrade(eng)
     out = []
-    for definition in _definitions(names):
+    for definition in pool_definitions(names):
         report = Pool(definition, eng, LeaseOwner("refresh")).refresh()
         out.append(PoolSummary(definition.name, str(definition.file) if definition.file else None, report.members))
     return out

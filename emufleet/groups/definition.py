@@ -146,7 +146,6 @@ class LaunchOptions(_Strict):
     ask_timeout: Seconds = Field(default=3600.0, gt=0)
     stagger: Seconds = 5.0
     emulator_timeout: Seconds = Field(default=60.0, gt=0)
-    account_timeout: Seconds = 5.0
     restart_policy: RestartPolicy = RestartPolicy()
 
 

@@ -72,7 +72,7 @@ class FleetHome:
 
     def group(self, name: str, **fields: Any) -> str:
         """Write ``groups/<name>.yaml`` (test defaults overridden by ``fields``; ``launch`` merged). Returns name."""
-        launch = {"stagger": 0, "emulator_timeout": "20s", "account_timeout": "1s", "refresh_pools": True,
+        launch = {"stagger": 0, "emulator_timeout": "20s", "refresh_pools": True,
                   "restart_policy": {"mode": "never", "max_restarts": 0, "initial_delay": "200ms"}}
         launch.update(fields.pop("launch", {}))
         data = {"version": 1, "name": name, "routine": "test/cycle", "backend": "adb", "pools": ["test"],
