@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,14 +16,14 @@ from prefect.flow_runs import aresume_flow_run
 from prefect.states import State
 from sqlalchemy import select
 
-from emufleet.db import Account, RoutineExecution
+from emufleet.db import Account, RoutineExecution, utcnow
 from emufleet.groups import BotState, BotStatus
 from flows.control import pause, resume, status, stop
 from flows.launch_group import LaunchResult, launch_group
 from flows.registry import bot_runs, launch_runs
 from flows.server import PrefectServer
 from tasks.locks import limit_name
-from tests.flows.conftest import FleetHome
+from tests.flows.conftest import REPO, FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -166,3 +168,31 @@ def test_pause_and_resume_keep_the_lock_and_the_lease(
     assert state.is_cancelled()
     assert result_of(state).bots[0].state == BotState.STOPPED.value
     assert asyncio.run(slots(serial)) == 0 and no_leases(fleet_home)
+
+
+def test_a_killed_launch_process_lease_and_lock_expire(
+        prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
+    """SIGKILL mid-step: nothing is released, the runs stay Running, yet the lock (60 s lease) and the account
+    (pool lease_ttl 60 s) come back by expiry alone."""
+    sim = simulator(instances=1)
+    serial = sim.instances[0].serial
+    name = holder_group(fleet_home, "killed", serial)
+    code = f"import asyncio; from flows.launch_group import launch_group; asyncio.run(launch_group({name!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        asyncio.run(until(lambda: bot_in_step(name), timeout_s=90, what="the long step"))
+        assert asyncio.run(slots(serial)) == 1 and not no_leases(fleet_home)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    killed_at = time.monotonic()
+
+    async def freed() -> bool:
+        return await slots(serial) == 0
+
+    asyncio.run(until(freed, timeout_s=150, what="the lock's lease to expire"))
+    print(f"lock freed {time.monotonic() - killed_at:.0f} s after the kill")
+    with fleet_home.engine().connect() as conn:
+        expires = conn.execute(select(Account.lease_expires_at).where(Account.lease_token.is_not(None))).scalars().all()
+    assert len(expires) == 1 and expires[0] < utcnow()  # expired: leasable again by any bot
