@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -169,15 +170,24 @@ def run(
         except BaseException as exc:  # reported by the main thread
             outcome.append(exc)
 
-    worker = threading.Thread(target=work, name=f"routine:{name}", daemon=True)
+    # Ctrl-C becomes a controller stop, handled between bytecodes of the main thread, rather than a
+    # KeyboardInterrupt raised inside Thread.join: the routine (and its sentries) end cleanly before exit.
+    interrupted = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted.set()
+        controller.stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    worker = threading.Thread(target=work, name=f"routine:{name}")
     worker.start()
     try:
         while worker.is_alive():
             worker.join(0.05)
-    except KeyboardInterrupt:
-        controller.stop()
-        worker.join(10)
-        raise _fail("stopped", 130) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise _fail("stopped", 130)
     if outcome:
         error = outcome[0]
         if isinstance(error, RoutineStopped | EmufleetError | ValueError):

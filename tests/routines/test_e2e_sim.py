@@ -140,4 +140,4 @@ def test_cli_run_stops_on_ctrl_c(simulator: Callable[..., Any]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130 and "stopped" in err
+    assert proc.returncode == 130 and "stopped" in err, err[-3000:]
