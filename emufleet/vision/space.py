@@ -13,6 +13,7 @@ and the tests all go through it.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -123,13 +124,13 @@ class CoordinateSpace:
         """Template-space region → the smallest device-pixel region covering it (floor/ceil of the corners)."""
         x1, y1 = self.to_device(region.x1, region.y1)
         x2, y2 = self.to_device(region.x2, region.y2)
-        return Region(int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2)))
+        return Region(math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2))
 
     def region_from_device(self, region: Region) -> Region:
         """Device-pixel region → the smallest template-space region covering it (floor/ceil of the corners)."""
         x1, y1 = self.from_device(region.x1, region.y1)
         x2, y2 = self.from_device(region.x2, region.y2)
-        return Region(int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2)))
+        return Region(math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2))
 
     @property
     def board(self) -> Region:
@@ -147,7 +148,7 @@ class CoordinateSpace:
             raise ValueError(f"frame is {frame.shape[1]}×{frame.shape[0]}, expected "
                              f"{self.device_width}×{self.device_height} device px")
         out = np.zeros((self.height, self.width, *frame.shape[2:]), dtype=frame.dtype)
-        out[self.title_bar:] = cv2.resize(frame, (self.width, self.board_height), interpolation=cv2.INTER_AREA)
+        cv2.resize(frame, (self.width, self.board_height), dst=out[self.title_bar:], interpolation=cv2.INTER_AREA)
         return out
 
     def frame_region_to_space(self, frame: np.ndarray, region: Region) -> np.ndarray:

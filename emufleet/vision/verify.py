@@ -44,18 +44,18 @@ def _core(h: int, w: int) -> tuple[int, int, int, int]:
 _BOX = {"anchor": (0, 0), "normalize": True, "borderType": cv2.BORDER_CONSTANT}
 
 
-def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray,
-                  variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def _window_stats(image: np.ndarray, ref: _Reference, variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-offset channel means (H', W', C) float32 and, with ``variance``, pooled variance (H', W') float32 of
-    ``h``×``w`` windows of ``image`` (H, W[, C]) under ``weights``.
+    template-sized windows of ``image`` (H, W[, C]) under the template's core weights (``ref``).
 
     Without a mask: box filters over the core (O(1) per pixel), summed in float64 and rounded to float32 once,
     which is what OpenCV does for float32 input, so no float32 copy of the image is needed.
     """
     img = image if image.ndim == 3 else image[:, :, None]
+    h, w = ref.weights.shape
     out_h, out_w = img.shape[0] - h + 1, img.shape[1] - w + 1
     top, left, ch, cw = _core(h, w)
-    if weights[top: top + ch, left: left + cw].all() and not weights.sum() > ch * cw:
+    if ref.boxed:
         def stat(filter_fn: Callable[..., np.ndarray]) -> np.ndarray:
             out = filter_fn(img, cv2.CV_64F, (cw, ch), **_BOX).reshape(img.shape)
             return out[top: top + out_h, left: left + out_w].astype(np.float32)
@@ -63,6 +63,7 @@ def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray,
         mean = stat(cv2.boxFilter)
         squares = stat(cv2.sqrBoxFilter) if variance else None
     else:  # masked: correlate each channel with the weights
+        weights = ref.weights
         total = float(weights.sum())
         planes = [np.ascontiguousarray(img[:, :, c], dtype=np.float32) for c in range(img.shape[2])]
         mean = np.dstack([cv2.matchTemplate(p, weights, cv2.TM_CCORR) / total for p in planes])
@@ -79,11 +80,13 @@ def _window_stats(image: np.ndarray, h: int, w: int, weights: np.ndarray,
 
 
 class _Reference(NamedTuple):
-    """A template's side of the check: core weights (h, w) float32, mean colour (C,) float32, pooled variance."""
+    """A template's side of the check: core weights (h, w) float32, mean colour (C,) float32, pooled variance;
+    ``boxed`` when the weights are exactly the core (no mask), so window statistics are box filters."""
 
     weights: np.ndarray
     mean: np.ndarray
     variance: float
+    boxed: bool
 
 
 def _reference(template: np.ndarray, mask: np.ndarray | None) -> _Reference:
@@ -102,7 +105,9 @@ def _reference_of(key: tuple[tuple[int, ...], str, bytes, bytes | None]) -> _Ref
     pixels = template.astype(np.float32).reshape(*shape[:2], -1)[weights > 0]
     mean = pixels.mean(axis=0)
     weights.flags.writeable = mean.flags.writeable = False  # shared through the cache
-    return _Reference(weights, mean, float(((pixels - mean) ** 2).mean()))
+    top, left, ch, cw = _core(*shape[:2])
+    boxed = bool(weights[top: top + ch, left: left + cw].all()) and not weights.sum() > ch * cw
+    return _Reference(weights, mean, float(((pixels - mean) ** 2).mean()), boxed)
 
 
 def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -141,9 +146,8 @@ def colour_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | No
 
     Any matcher's map can be verified with it (``min(scores, colour_scores(...))``); docs/vision.md does so.
     """
-    h, w = template.shape[:2]
     ref = _reference(template, mask)
-    w_mean, _ = _window_stats(image, h, w, ref.weights, variance=False)
+    w_mean, _ = _window_stats(image, ref, variance=False)
     return _combine(ref.mean, w_mean, None, None)
 
 
@@ -154,9 +158,8 @@ def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | 
     ``correlation`` is the ``CCOEFF_NORMED`` map of ``template`` over ``image`` (unclipped values welcome).
     Means and contrasts are taken over the template's core (:func:`_core`) and its mask.
     """
-    h, w = template.shape[:2]
     ref = _reference(template, mask)
-    w_mean, w_var = _window_stats(image, h, w, ref.weights)
+    w_mean, w_var = _window_stats(image, ref)
     assert w_var is not None
     return _combine(ref.mean, w_mean, (ref.variance, w_var), correlation)
 
@@ -164,11 +167,10 @@ def verified_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | 
 def locator_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """A cheaper stand-in for :func:`verified_scores` to find peaks over large areas: correlation and contrast
     from the grey image (one channel instead of three), colour from the colour means. (H−h+1, W−w+1) float32."""
-    h, w = template.shape[:2]
     grey, grey_tpl = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.cvtColor(template, cv2.COLOR_BGR2GRAY)
     ref, grey_ref = _reference(template, mask), _reference(grey_tpl, mask)
-    w_mean, _ = _window_stats(image, h, w, ref.weights, variance=False)
-    _, w_var = _window_stats(grey, h, w, ref.weights)
+    w_mean, _ = _window_stats(image, ref, variance=False)
+    _, w_var = _window_stats(grey, grey_ref)
     assert w_var is not None
     correlation = cv2.matchTemplate(grey, grey_tpl, cv2.TM_CCOEFF_NORMED, mask=mask)
     return _combine(ref.mean, w_mean, (grey_ref.variance, w_var), correlation)
