@@ -21,10 +21,14 @@ import yaml
 
 from emufleet.errors import InputError
 
-__all__ = ["MarkedDict", "MarkedList", "Position", "load_yaml", "loads_yaml", "locate", "validate"]
+__all__ = [
+    "MarkedDict", "MarkedList", "Position", "format_loc", "load_yaml", "loads_yaml", "locate", "raise_validation",
+    "validate", "validation_errors",
+]
 
 Position = tuple[int, int]  # (line, col), 1-based
 M = TypeVar("M", bound=pydantic.BaseModel)
+E = TypeVar("E", bound=InputError)
 
 
 class MarkedDict(dict[Any, Any]):
@@ -122,53 +126,86 @@ def locate(data: Any, loc: Sequence[int | str]) -> Position | None:
     return best
 
 
-def _field_name(loc: Sequence[int | str]) -> str:
-    # Drop pydantic's union-branch tags (e.g. "function-after[...]") so the path reads like the YAML.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.endswith("]")))]
+def _data_loc(data: Any, loc: Sequence[int | str], *, missing: bool) -> tuple[int | str, ...]:
+    """``loc`` without pydantic's union tags (``"click"``, ``"function-after[...]"``): a path into ``data``.
+
+    A tag is a bracketed part, or a string naming no key of the mapping it would index; the last part of a
+    ``missing`` error names an absent key on purpose and is kept.
+    """
+    out: list[int | str] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and ("[" in part or part.endswith("]") or (
+                isinstance(node, dict) and part not in node and not (missing and i == len(loc) - 1))):
+            continue
+        out.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return tuple(out)
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """``("steps", 2, "actions", 0)`` → ``steps[2].actions[0]``: the path as it reads in the YAML."""
     out = ""
-    for part in parts:
-        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 
 
-def raise_validation(
-    exc: pydantic.ValidationError, data: Any, file: str | Path, *, error: type[InputError],
-    prefix: Sequence[int | str] = (),
-) -> None:
-    """Raise ``error`` for the first error of ``exc``, located in ``data``; the others are appended."""
-    errors = exc.errors(include_url=False)
-    messages = []
-    first_pos: Position | None = None
-    first_field = None
-    for item in errors:
-        loc = tuple(prefix) + tuple(item["loc"])
-        pos = locate(data, loc)
-        if item["type"] == "extra_forbidden" and isinstance(pos, tuple):
-            pos = _key_pos(data, loc) or pos
-        msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            msg = "unknown key"
-        field = _field_name(loc)
-        if first_pos is None:
-            first_pos, first_field = pos, field
-            messages.append(msg)
-        else:
-            where = f"{pos[0]}:{pos[1]}: " if pos else ""
-            messages.append(f"{where}{field}: {msg}")
-    line, col = first_pos if first_pos else (None, None)
-    raise error("; ".join(messages), file=file, line=line, col=col, field=first_field or None) from exc
-
-
 def _key_pos(data: Any, loc: Sequence[int | str]) -> Position | None:
+    """Position of the key ``loc[-1]`` itself (where an unknown key is reported), if ``loc`` leads to it."""
     node = data
     for part in loc[:-1]:
         try:
             node = node[part]
         except (KeyError, IndexError, TypeError):
             return None
-    if isinstance(node, MarkedDict):
+    if loc and isinstance(node, MarkedDict):
         return node.key_pos.get(loc[-1])
     return None
+
+
+def validation_errors(
+    exc: pydantic.ValidationError, data: Any, file: str | Path, *, error: type[E],
+    prefix: Sequence[int | str] = (),
+) -> list[E]:
+    """Every error of ``exc`` as a located ``error``, sorted by position (unlocated ones first).
+
+    ``data`` is the marked document and ``prefix`` the path inside it of what was validated. Each error's
+    ``field`` is the path without pydantic's union tags; an unknown key reads ``unknown key`` at the key itself,
+    other messages lose pydantic's ``Value error,`` prefix. ``line``/``col`` are ``None`` where ``data`` has no
+    position (unmarked data, or a document that is a bare scalar).
+    """
+    out = []
+    for item in exc.errors(include_url=False):
+        raw = (*prefix, *item["loc"])
+        loc = _data_loc(data, raw, missing=item["type"] == "missing")
+        pos = locate(data, raw)
+        if item["type"] == "extra_forbidden":
+            pos, message = _key_pos(data, loc) or pos, "unknown key"
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+        line, col = pos if pos else (None, None)
+        out.append(error(message, file=file, line=line, col=col, field=format_loc(loc) or None))
+    return sorted(out, key=lambda e: (e.line or 0, e.col or 0))
+
+
+def raise_validation(
+    exc: pydantic.ValidationError, data: Any, file: str | Path, *, error: type[InputError],
+    prefix: Sequence[int | str] = (),
+) -> None:
+    """Raise ``error`` for the first (by position) of :func:`validation_errors`; the others are appended."""
+    first, *others = validation_errors(exc, data, file, error=error, prefix=prefix)
+    message = "; ".join([first.message, *(_unfiled(e) for e in others)])
+    raise error(message, file=file, line=first.line, col=first.col, field=first.field) from exc
+
+
+def _unfiled(err: InputError) -> str:
+    """``line:col: field: message`` (no file: the errors appended to the first one are in the same file)."""
+    where = f"{err.line}:{err.col}: " if err.line is not None else ""
+    return f"{where}{err.field or ''}: {err.message}"
 
 
 def validate(model: type[M], data: Any, file: str | Path, *, error: type[InputError] = InputError,

@@ -6,7 +6,7 @@ import pydantic
 import pytest
 
 from emufleet.errors import InputError, RoutineValidationError
-from emufleet.yamlio import load_yaml, loads_yaml, validate
+from emufleet.yamlio import load_yaml, loads_yaml, validate, validation_errors
 
 
 class Step(pydantic.BaseModel, extra="forbid"):
@@ -49,3 +49,27 @@ def test_missing_file_names_the_file(tmp_path) -> None:
 def test_non_scalar_key_is_located() -> None:
     with pytest.raises(InputError, match=r"^k\.yaml:2:1: YAML: a mapping key must be a scalar"):
         loads_yaml("a: 1\n[x]: 2\n", "k.yaml")
+
+
+class Click(pydantic.BaseModel, extra="forbid"):
+    action: str
+    x: int
+
+
+class Tagged(pydantic.BaseModel, extra="forbid"):
+    steps: list[Click | Step]
+
+
+def test_validation_errors_lists_every_error_by_position_without_union_tags() -> None:
+    data = loads_yaml("steps:\n  - action: Click\n    y: 3\n  - action: Click\n    x: abc\n", "r.yaml")
+    with pytest.raises(pydantic.ValidationError) as info:
+        Doc.model_validate(data)
+    errors = validation_errors(info.value, data, "r.yaml", error=RoutineValidationError)
+    assert [str(e) for e in errors] == ["r.yaml:3:5: steps[0].y: unknown key",
+                                        "r.yaml:5:8: steps[1].x: Input should be a valid integer, unable to "
+                                        "parse string as an integer"]
+    assert all(type(e) is RoutineValidationError for e in errors)
+    with pytest.raises(pydantic.ValidationError) as info:
+        Tagged.model_validate(data)
+    fields = {e.field for e in validation_errors(info.value, data, "r.yaml", error=InputError)}
+    assert fields == {"steps[0].x", "steps[0].y", "steps[1].x"}  # "Click"/"Step" union branches dropped

@@ -16,8 +16,7 @@ import pydantic
 
 from emufleet.errors import RoutineValidationError
 from emufleet.routines.grammar import LOOPS, ConfigParam, RoutineModel, SentrySpec, StepBase
-from emufleet.routines.grammar.routine import ALIASES
-from emufleet.yamlio import load_yaml, loads_yaml, locate
+from emufleet.yamlio import format_loc, load_yaml, loads_yaml, locate, validation_errors
 
 __all__ = ["Loc", "Routine", "format_loc", "load_routine", "read_routine", "walk_steps"]
 
@@ -61,60 +60,10 @@ class Routine:
         return RoutineValidationError(message, file=self.path, line=line, col=col, field=format_loc(loc) or None)
 
 
-def format_loc(loc: Sequence[str | int]) -> str:
-    """``("steps", 2, "actions", 0)`` → ``steps[2].actions[0]`` (how errors and step events name a place)."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def _is_tag(node: Any, part: str) -> bool:
-    """Is ``part`` pydantic's union tag for the mapping ``node`` (a step's action or a condition's type)?"""
-    if part == "invalid":
-        return True
-    kind = node.get("action", node.get("type"))
-    return isinstance(kind, str) and ALIASES.get(kind.lower(), kind.lower()) == part
-
-
-def _clean_loc(data: Any, loc: Sequence[str | int]) -> Loc:
-    """``loc`` without the union tags pydantic inserts, so it is a path into ``data``."""
-    out: list[str | int] = []
-    node = data
-    for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and _is_tag(node, part):
-            continue
-        out.append(part)
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return tuple(out)
-
-
 def _errors(exc: pydantic.ValidationError, data: Any, file: Path) -> list[RoutineValidationError]:
-    out = []
-    for item in exc.errors(include_url=False):
-        loc = _clean_loc(data, item["loc"])
-        if item["type"] == "extra_forbidden":
-            pos = _key_position(data, loc) or locate(data, loc)
-            message = "unknown key"
-        else:
-            pos = locate(data, loc)
-            message = item["msg"].removeprefix("Value error, ")
-        line, col = pos or (1, 1)  # a top-level scalar has no position: it is the whole file
-        out.append(RoutineValidationError(message, file=file, line=line, col=col, field=format_loc(loc) or None))
-    return sorted(out, key=lambda e: (e.line or 0, e.col or 0))
-
-
-def _key_position(data: Any, loc: Loc) -> tuple[int, int] | None:
-    node = data
-    for part in loc[:-1]:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return getattr(node, "key_pos", {}).get(loc[-1]) if loc else None
+    # A document that is a bare scalar has no position: its errors are at the start of the file.
+    return [e if e.line is not None else RoutineValidationError(e.message, file=file, line=1, col=1, field=e.field)
+            for e in validation_errors(exc, data, file, error=RoutineValidationError)]
 
 
 def walk_steps(steps: Sequence[StepBase], loc: Loc = ("steps",), *, in_loop: bool = False
