@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emufleet.errors import SimulatorError
+from emufleet.process import pid_alive
 from emufleet.settings import state_dir
 from emufleet.sim.control import serve_control
 from emufleet.sim.server import Simulator
 
-__all__ = ["SimRecord", "find_record", "pid_alive", "read_records", "run_foreground", "start_detached", "stop"]
+__all__ = ["SimRecord", "find_record", "read_records", "run_foreground", "start_detached", "stop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,22 +57,6 @@ def log_path(base_port: int) -> Path:
     return state_dir() / f"sim-{base_port}.log"
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (reaping it first if it is our own exited child)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_records() -> list[SimRecord]:
     """Records of running simulators; files left by dead processes are removed."""
     out = []
@@ -80,7 +65,7 @@ def read_records() -> list[SimRecord]:
             record = SimRecord(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             continue
-        if pid_alive(record.pid):
+        if pid_alive(record.pid, reap=True):
             out.append(record)
         else:
             _remove(record)
@@ -164,15 +149,15 @@ def _port_open(port: int) -> bool:
 
 def stop(record: SimRecord, timeout_s: float = 10.0) -> None:
     """SIGTERM the simulator, wait until it is gone and its ports are closed (SIGKILL after ``timeout_s``)."""
-    if pid_alive(record.pid):
+    if pid_alive(record.pid, reap=True):
         os.kill(record.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while pid_alive(record.pid) and time.monotonic() < deadline:
+    while pid_alive(record.pid, reap=True) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if pid_alive(record.pid):
+    if pid_alive(record.pid, reap=True):
         os.kill(record.pid, signal.SIGKILL)
         time.sleep(0.2)
     _remove(record)
     ports = [int(s.rsplit(":", 1)[1]) for s in record.serials] + [record.control_port]
-    if pid_alive(record.pid) or any(_port_open(p) for p in ports):
+    if pid_alive(record.pid, reap=True) or any(_port_open(p) for p in ports):
         raise SimulatorError(f"simulator pid {record.pid} did not stop")

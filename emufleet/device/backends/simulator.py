@@ -32,6 +32,7 @@ from emufleet.device.backends._base import (
 from emufleet.device.backends.adb import port_open
 from emufleet.device.device import Device
 from emufleet.errors import DeviceError
+from emufleet.process import pid_alive, reap_child
 
 if TYPE_CHECKING:
     from emufleet.sim import Simulator
@@ -39,16 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["SimulatorBackend"]
 
 _STOP_GRACE_S = 5.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class SimulatorBackend:
@@ -101,7 +92,7 @@ class SimulatorBackend:
             self._check_index(index)
             return index not in self._stopped
         pid = self._pid(index)
-        return pid is not None and _pid_alive(pid) and port_open(self.serial(index))
+        return pid is not None and pid_alive(pid) and port_open(self.serial(index))
 
     def start(self, index: int, timeout_s: float = 60.0) -> Device:
         self._check_index(index)
@@ -157,10 +148,8 @@ class SimulatorBackend:
     def _check_alive(self, index: int) -> None:
         """Raise with the end of the instance's log when its process has exited."""
         pid = self._pid(index)
-        if pid is not None:
-            _reap(pid)
-            if _pid_alive(pid):
-                return
+        if pid is not None and pid_alive(pid, reap=True):
+            return
         log = self._dir() / f"instance-{index}.log"
         tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
         raise DeviceError(f"simulated instance {index} exited during start-up; log {log}:\n{tail}",
@@ -168,21 +157,13 @@ class SimulatorBackend:
 
     def _terminate(self, index: int) -> None:
         pid = self._pid(index)
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + _STOP_GRACE_S
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                _reap(pid)
+            while pid_alive(pid, reap=True) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _pid_alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-            _reap(pid)
+            reap_child(pid)
         self._pid_file(index).unlink(missing_ok=True)
 
-
-def _reap(pid: int) -> None:
-    """Collect our own child's exit status so it does not linger as a zombie (no-op for other processes)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, OSError, AttributeError):
-        pass
