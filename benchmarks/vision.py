@@ -57,16 +57,16 @@ def seed_sad(capture: np.ndarray, template: Template, area: Region) -> tuple[flo
 
     ``capture``: the window-scale capture the seed matched on, (height, width, 3) uint8 BGR.
     """
-    window = capture.astype(np.int16)
+    window = capture[area.y1: area.y2, area.x1: area.x2].astype(np.int16)  # only the searched pixels
     tpl = template.image.astype(np.int16)
     h, w = tpl.shape[:2]
     denominator = float(tpl.size * 255)
     best, where = -1.0, (0, 0)
-    for y in range(area.y1, area.y2 - h + 1):
-        for x in range(area.x1, area.x2 - w + 1):
+    for y in range(area.height - h + 1):
+        for x in range(area.width - w + 1):
             score = 1.0 - float(np.abs(window[y: y + h, x: x + w] - tpl).sum()) / denominator
             if score > best:
-                best, where = score, (x, y)
+                best, where = score, (x + area.x1, y + area.y1)
     return best, where
 
 
