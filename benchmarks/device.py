@@ -16,55 +16,15 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
-import socket
-import statistics
-import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import cv2
 import numpy as np
+from harness import median_ms, simulator_behind_adb
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def isolated_adb_server() -> Iterator[int]:
-    """A real adb server on a free port with a temporary HOME (reference §5.12); yields its port."""
-    from adbutils._utils import adb_path
-
-    adb, port, home = adb_path(), _free_port(), tempfile.mkdtemp(prefix="emufleet-bench-adb-")
-    saved = {k: os.environ.get(k) for k in ("ANDROID_ADB_SERVER_PORT", "HOME")}
-    os.environ.update({"ANDROID_ADB_SERVER_PORT": str(port), "HOME": home})
-    try:
-        subprocess.run([adb, "start-server"], check=True, timeout=30, capture_output=True)
-        yield port
-    finally:
-        subprocess.run([adb, "kill-server"], timeout=30, capture_output=True, check=False)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after one warm-up call."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+# benchmarks/vision.py loads these two from this file (until it imports emufleet.sim.adbserver itself).
+from emufleet.sim.adbserver import free_port as _free_port  # noqa: F401
+from emufleet.sim.adbserver import isolated_adb_server  # noqa: F401
 
 
 def stock_raw_screenshot(d: object) -> np.ndarray:
@@ -86,13 +46,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30, help="timed calls per operation and path")
     args = parser.parse_args()
 
-    import adbutils
-
     from emufleet.device import Device
-    from emufleet.sim import Simulator
 
-    with isolated_adb_server() as adb_port, Simulator(instances=1, scenario="demo",
-                                                      base_port=_free_port()) as sim:
+    with simulator_behind_adb() as (client, sim):
         serial = sim.instances[0].serial
         slow = Device(serial, fast=False)
         slow.connect(15)
@@ -100,7 +56,7 @@ def main() -> None:
         fast = Device(serial, fast=True)
         fast_png = Device(serial, fast=True, screenshot_method="png")
         slow_png = Device(serial, fast=False, screenshot_method="png")
-        stock = adbutils.AdbClient(port=adb_port).device(serial=serial)
+        stock = client.device(serial=serial)
         payload = os.urandom(1024)
 
         rows: list[tuple[str, Callable[[], object], Callable[[], object], Callable[[], object]]] = [

@@ -1,12 +1,12 @@
 """Shared fixtures: an isolated real adb server, free simulator ports, and a simulator factory.
 
-* ``adb_server`` (session): the real adb server (the binary ``adbutils._utils.adb_path()`` resolves, normally the
-  one bundled in the adbutils wheel) on a free ``ANDROID_ADB_SERVER_PORT`` with a temporary ``HOME``. Both are
-  set in ``os.environ`` for the whole session, so the ``adb`` CLI run through ``subprocess`` and any
-  ``adbutils.AdbClient()`` created *after* the fixture reach that server. Returns an ``adbutils.AdbClient`` bound
-  to it. ``adb kill-server`` runs at teardown (reference §5.12).
-* ``free_base_port``: a base port such that ``base + 32·i`` is free for ``i < 8`` (never handed out twice in a
-  session, because the adb server keeps retrying ports it was connected to).
+* ``adb_server`` (session): :func:`emufleet.sim.adbserver.isolated_adb_server` held for the whole session: the
+  real adb server on a free ``ANDROID_ADB_SERVER_PORT`` with a temporary ``HOME``, both set in ``os.environ``, so
+  the ``adb`` CLI run through ``subprocess`` and any ``adbutils.AdbClient()`` created *after* the fixture reach
+  that server. Returns an ``adbutils.AdbClient`` bound to it. ``adb kill-server`` runs at teardown.
+* ``free_base_port``: :func:`emufleet.sim.adbserver.find_free_base_port`, a base port such that ``base + 32·i``
+  is free for ``i < 8`` (never handed out twice in a session, because the adb server keeps retrying ports it was
+  connected to).
 * ``simulator``: a factory ``simulator(instances=1, scenario=None, base_port=None, connect=True)`` returning a
   started :class:`emufleet.sim.Simulator` whose serials are ``adb connect``-ed and listed as ``device``; every
   simulator it made is disconnected and stopped at teardown. ``scenario=None`` means the demo scenario when it
@@ -16,16 +16,14 @@
 from __future__ import annotations
 
 import os
-import random
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
 
 if TYPE_CHECKING:
     import adbutils
@@ -35,10 +33,6 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 DEMO_SCENARIO = REPO / "emufleet" / "sim" / "scenarios" / "demo" / "scenario.yaml"
 TEST_SCENARIO = REPO / "tests" / "sim" / "data" / "basic" / "scenario.yaml"
-PORT_STRIDE = 32
-PORTS_PER_BASE = 8
-
-_handed_out: set[int] = set()
 
 
 def default_scenario() -> str:
@@ -46,76 +40,11 @@ def default_scenario() -> str:
     return "demo" if DEMO_SCENARIO.is_file() else str(TEST_SCENARIO)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ephemeral_floor() -> int:
-    """The lowest port the kernel hands out to outgoing connections (Linux), else 32768."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def find_free_base_port(count: int = PORTS_PER_BASE) -> int:
-    """A base port ``b`` with ``b + 32·i`` free for ``i < count``, below the ephemeral range, not handed out before."""
-    rng = random.Random()
-    top = max(_ephemeral_floor(), 20000 + 2 * PORT_STRIDE * count) - PORT_STRIDE * count
-    for _ in range(500):
-        base = rng.randrange(20000, top)
-        ports = [base + PORT_STRIDE * i for i in range(count)]
-        if any(p in _handed_out for p in ports) or not all(_port_free(p) for p in ports):
-            continue
-        _handed_out.update(ports)
-        return base
-    raise RuntimeError("no free base port found")
-
-
 @pytest.fixture(scope="session")
-def adb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[adbutils.AdbClient]:
+def adb_server() -> Iterator[adbutils.AdbClient]:
     """A real adb server on an isolated port and ``HOME``; an ``adbutils.AdbClient`` bound to it."""
-    import adbutils
-    from adbutils._utils import adb_path
-
-    adb = adb_path()
-    port = _free_port()
-    home = tmp_path_factory.mktemp("adb-home")
-    overrides = {
-        "ANDROID_ADB_SERVER_PORT": str(port),
-        "ANDROID_ADB_SERVER_HOST": "127.0.0.1",
-        "HOME": str(home),
-        "ADBUTILS_ADB_PATH": adb,  # adbutils' auto-start must launch the same binary
-    }
-    removed = ("ANDROID_USER_HOME", "ANDROID_SDK_HOME", "ANDROID_SERIAL", "ADB_VENDOR_KEYS")
-    saved = {k: os.environ.get(k) for k in (*overrides, *removed)}
-    os.environ.update(overrides)
-    for key in removed:
-        os.environ.pop(key, None)
-    try:
-        subprocess.run([adb, "start-server"], check=True, timeout=30, capture_output=True)
-        client = adbutils.AdbClient(host="127.0.0.1", port=port)
-        client.server_version()
+    with isolated_adb_server() as client:
         yield client
-    finally:
-        subprocess.run([adb, "kill-server"], timeout=30, capture_output=True, check=False)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""What the benchmarks share: median timing, and a simulator behind an isolated real adb server.
+
+Imported by the scripts next to it (``python benchmarks/<name>.py`` puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
+
+if TYPE_CHECKING:
+    import adbutils
+
+    from emufleet.sim import Simulator
+
+__all__ = ["median_ms", "simulator_behind_adb"]
+
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``repeat`` calls, after one warm-up call."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+@contextmanager
+def simulator_behind_adb(instances: int = 1, scenario: str = "demo"
+                         ) -> Iterator[tuple[adbutils.AdbClient, Simulator]]:
+    """An in-process :class:`~emufleet.sim.Simulator` on free ports and an isolated adb server (its client).
+
+    The serials are not ``adb connect``-ed: :meth:`emufleet.device.Device.connect` does that, as in production.
+    """
+    from emufleet.sim import Simulator
+
+    with isolated_adb_server() as client, Simulator(instances=instances, scenario=scenario,
+                                                    base_port=find_free_base_port(instances)) as sim:
+        yield client, sim
