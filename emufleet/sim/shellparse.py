@@ -99,21 +99,29 @@ def _tokenize(text: str) -> list[Word | _Op]:
             tokens.append(word)
         word, digits_only = Word(), True
 
-    def read_var(j: int) -> tuple[Var | None, int]:
-        # j points just after "$"
+    def dollar(i: int) -> int:
+        """Add the expansion starting at the ``$`` at ``i`` to the word (a literal ``$`` if no name follows).
+
+        Returns the index after it.
+        """
+        j = i + 1
         if j < n and text[j] in _SPECIAL_VARS:
-            return Var(text[j]), j + 1
-        if j < n and text[j] == "{":
-            end = text.find("}", j)
-            if end < 0:
+            var, end = Var(text[j]), j + 1
+        elif j < n and text[j] == "{":
+            close = text.find("}", j)
+            if close < 0:
                 raise ShellSyntaxError("missing '}'")
-            return Var(text[j + 1:end]), end + 1
-        k = j
-        while k < n and (text[k].isalnum() or text[k] == "_"):
-            k += 1
-        if k == j:
-            return None, j
-        return Var(text[j:k]), k
+            var, end = Var(text[j + 1:close]), close + 1
+        else:
+            end = j
+            while end < n and (text[end].isalnum() or text[end] == "_"):
+                end += 1
+            if end == j:
+                word.add("$")
+                return j
+            var = Var(text[j:end])
+        word.parts.append(var)
+        return end
 
     while i < n:
         ch = text[i]
@@ -145,13 +153,7 @@ def _tokenize(text: str) -> list[Word | _Op]:
                         word.add(text[i + 1])
                     i += 2
                 elif c == "$":
-                    var, i2 = read_var(i + 1)
-                    if var is None:
-                        word.add("$")
-                        i += 1
-                    else:
-                        word.parts.append(var)
-                        i = i2
+                    i = dollar(i)
                 else:
                     word.add(c)
                     i += 1
@@ -161,13 +163,7 @@ def _tokenize(text: str) -> list[Word | _Op]:
                 word.quoted, digits_only = True, False
             i += 2
         elif ch == "$":
-            var, i2 = read_var(i + 1)
-            if var is None:
-                word.add("$")
-                i += 1
-            else:
-                word.parts.append(var)
-                i = i2
+            i = dollar(i)
             digits_only = False
         else:
             op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
