@@ -6,10 +6,12 @@ File access goes through :class:`~emufleet.sim.files.FileTree` with the shell's 
 
 from __future__ import annotations
 
+import errno
 import posixpath
 import re
 import stat as stat_mod
 import time
+from collections.abc import Callable, Iterable
 
 from emufleet.sim.commands import split_flags
 from emufleet.sim.files import FsError
@@ -18,85 +20,83 @@ from emufleet.sim.shell import Context, register
 __all__: list[str] = []
 
 
+def _each(ctx: Context, paths: Iterable[str], op: Callable[[str], object], *, missing_ok: bool = False) -> int:
+    """``op(path)`` for every path; each FsError is reported and the rest still run (toybox). Exit status 0 or 1.
+
+    ``missing_ok``: a missing path is no error (``rm -f``).
+    """
+    code = 0
+    for path in paths:
+        try:
+            op(path)
+        except FsError as exc:
+            if not (missing_ok and exc.errno == errno.ENOENT):
+                code = ctx.fs_error(exc)
+    return code
+
+
+def _options(ctx: Context, args: list[str], known: str, needs: int) -> tuple[set[str], list[str]] | int:
+    """Leading flags (letters of ``known``) and at least ``needs`` operands, or the exit status of the error."""
+    parsed = split_flags(args, known)
+    if isinstance(parsed, str):
+        return ctx.error(f"Unknown option '{parsed}'")
+    if len(parsed[1]) < needs:
+        return ctx.error(f"Needs {needs} argument" + "s" * (needs > 1))
+    return parsed
+
+
 @register("cat")
 def _cat(ctx: Context, args: list[str]) -> int:
-    code = 0
-    for path in args or ["-"]:
-        if path == "-":
-            ctx.io.out(ctx.io.stdin)
-            continue
-        try:
-            ctx.io.out(ctx.device.files.read(path, root=ctx.root))
-        except FsError as exc:
-            code = ctx.fs_error(exc)
-    return code
+    def cat(path: str) -> None:
+        ctx.io.out(ctx.io.stdin if path == "-" else ctx.device.files.read(path, root=ctx.root))
+
+    return _each(ctx, args or ["-"], cat)
 
 
 @register("touch")
 def _touch(ctx: Context, args: list[str]) -> int:
-    code = 0
     files = ctx.device.files
-    for path in (a for a in args if not a.startswith("-")):
-        try:
-            if files.exists(path, root=ctx.root):
-                files.set_mtime(path, int(time.time()))
-            else:
-                files.write(path, b"", root=ctx.root)
-        except FsError as exc:
-            code = ctx.fs_error(exc)
-    return code
+
+    def touch(path: str) -> None:
+        if files.exists(path, root=ctx.root):
+            files.set_mtime(path, int(time.time()))
+        else:
+            files.write(path, b"", root=ctx.root)
+
+    return _each(ctx, (a for a in args if not a.startswith("-")), touch)
 
 
 @register("cp")
 def _cp(ctx: Context, args: list[str]) -> int:
-    parsed = split_flags(args, "rRfpaHLPdn")
-    if isinstance(parsed, str):
-        return ctx.error(f"Unknown option '{parsed}'")
+    parsed = _options(ctx, args, "rRfpaHLPdn", needs=2)
+    if isinstance(parsed, int):
+        return parsed
     flags, paths = parsed
-    if len(paths) < 2:
-        return ctx.error("Needs 2 arguments")
-    code = 0
-    for src in paths[:-1]:
-        try:
-            ctx.device.files.copy(src, paths[-1], root=ctx.root, recursive=bool(flags & {"r", "R", "a"}))
-        except FsError as exc:
-            code = ctx.fs_error(exc)
-    return code
+    recursive = bool(flags & {"r", "R", "a"})
+    return _each(ctx, paths[:-1], lambda src: ctx.device.files.copy(src, paths[-1], root=ctx.root,
+                                                                    recursive=recursive))
 
 
 @register("mv")
 def _mv(ctx: Context, args: list[str]) -> int:
-    parsed = split_flags(args, "fin")
-    if isinstance(parsed, str):
-        return ctx.error(f"Unknown option '{parsed}'")
+    parsed = _options(ctx, args, "fin", needs=2)
+    if isinstance(parsed, int):
+        return parsed
     _, paths = parsed
-    if len(paths) < 2:
-        return ctx.error("Needs 2 arguments")
-    code = 0
-    for src in paths[:-1]:
-        try:
-            ctx.device.files.move(src, paths[-1], root=ctx.root)
-        except FsError as exc:
-            code = ctx.fs_error(exc)
-    return code
+    return _each(ctx, paths[:-1], lambda src: ctx.device.files.move(src, paths[-1], root=ctx.root))
 
 
 @register("rm")
 def _rm(ctx: Context, args: list[str]) -> int:
-    parsed = split_flags(args, "rRfiv")
-    if isinstance(parsed, str):
-        return ctx.error(f"Unknown option '{parsed}'")
+    parsed = _options(ctx, args, "rRfiv", needs=0)
+    if isinstance(parsed, int):
+        return parsed
     flags, paths = parsed
     if not paths and "f" not in flags:
         return ctx.error("Needs 1 argument")
-    code = 0
-    for path in paths:
-        try:
-            ctx.device.files.remove(path, root=ctx.root, recursive=bool(flags & {"r", "R"}))
-        except FsError as exc:
-            if not ("f" in flags and exc.errno == 2):
-                code = ctx.fs_error(exc)
-    return code
+    recursive = bool(flags & {"r", "R"})
+    return _each(ctx, paths, lambda path: ctx.device.files.remove(path, root=ctx.root, recursive=recursive),
+                 missing_ok="f" in flags)
 
 
 @register("mkdir")
@@ -112,13 +112,7 @@ def _mkdir(ctx: Context, args: list[str]) -> int:
             rest.append(arg)
     if not rest:
         return ctx.error("Needs 1 argument")
-    code = 0
-    for path in rest:
-        try:
-            ctx.device.files.mkdir(path, root=ctx.root, parents=parents)
-        except FsError as exc:
-            code = ctx.fs_error(exc)
-    return code
+    return _each(ctx, rest, lambda path: ctx.device.files.mkdir(path, root=ctx.root, parents=parents))
 
 
 @register("chmod")
@@ -126,16 +120,15 @@ def _chmod(ctx: Context, args: list[str]) -> int:
     rest = [a for a in args if a not in ("-R", "-f", "-v")]
     if len(rest) < 2:
         return ctx.error("Needs 2 arguments")
-    code = 0
-    for path in rest[1:]:
-        try:
-            if re.fullmatch(r"[0-7]{1,4}", rest[0]):
-                ctx.device.files.chmod(path, int(rest[0], 8), root=ctx.root)
-            elif not ctx.device.files.exists(path, root=ctx.root):  # symbolic modes: accepted, not modelled
-                raise FsError(2, path)
-        except FsError as exc:
-            code = ctx.fs_error(exc)
-    return code
+    mode, files = rest[0], ctx.device.files
+
+    def chmod(path: str) -> None:
+        if re.fullmatch(r"[0-7]{1,4}", mode):
+            files.chmod(path, int(mode, 8), root=ctx.root)
+        elif not files.exists(path, root=ctx.root):  # symbolic modes: accepted, not modelled
+            raise FsError(errno.ENOENT, path)
+
+    return _each(ctx, rest[1:], chmod)
 
 
 @register("chown", "chgrp", "restorecon")
@@ -155,9 +148,9 @@ def _chown(ctx: Context, args: list[str]) -> int:
 
 @register("ls")
 def _ls(ctx: Context, args: list[str]) -> int:
-    parsed = split_flags(args, "laA1dhRtrSsnF")
-    if isinstance(parsed, str):
-        return ctx.error(f"Unknown option '{parsed}'")
+    parsed = _options(ctx, args, "laA1dhRtrSsnF", needs=0)
+    if isinstance(parsed, int):
+        return parsed
     flags, paths = parsed
     files = ctx.device.files
     code = 0
