@@ -24,32 +24,19 @@ The last line is ``match_speedup=<float> rounds_per_s=<float>`` (targets ≥ 50 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from harness import median_ms, simulator_behind_adb
 
+from emufleet.device import Device
 from emufleet.settings import data_dir, seed_assets_dir
 from emufleet.vision import CoordinateSpace, Region, Screen, Template, TemplateSet, match, synth
 from emufleet.vision.seed import build_seed_registry
 
 SPACE = CoordinateSpace()
-BENCHMARKS = Path(__file__).resolve().parent
-
-
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``fn()`` in ms over ``repeat`` calls, after one warm-up call."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def seed_sad(capture: np.ndarray, template: Template, area: Region) -> tuple[float, tuple[int, int]]:
@@ -106,21 +93,10 @@ def bench_match(seed_templates: Path, repeat: int) -> tuple[float, float]:
 
 
 def bench_rounds(rounds: int) -> float:
-    """Recognition rounds per second against the simulator (screenshot + match); 0.0 if it is unavailable."""
-    try:
-        from emufleet.device import Device
-        from emufleet.sim import Simulator
-    except ImportError as exc:
-        print(f"rounds: simulator or device layer unavailable ({exc})")
-        return 0.0
-    spec = importlib.util.spec_from_file_location("bench_device", BENCHMARKS / "device.py")
-    assert spec and spec.loader  # the device benchmark ships its isolated-adb-server helper
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
+    """Recognition rounds per second against the simulator (screenshot + match)."""
     ts = TemplateSet.load(data_dir("templates") / "registry.yaml")
     main_tpl = ts.get("Main")
-    with helpers.isolated_adb_server(), Simulator(instances=1, scenario="demo",
-                                                  base_port=helpers._free_port()) as sim:
+    with simulator_behind_adb() as (_, sim):
         inst = sim.instances[0]
         dev = Device(inst.serial)
         dev.connect(15)
