@@ -11,10 +11,10 @@ Step envelope (digest §1.3, with §11.2 item 3 fixed):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
 from emufleet.routines.durations import DurationMs
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from emufleet.routines.grammar.conditions import ConditionBase
 
 __all__ = ["Coord", "GrammarModel", "Point", "RegionSpec", "StepBase", "Step", "TemplateParams", "Threshold",
-           "scalar_str"]
+           "scalar_str", "tagged_union"]
 
 Coord = Annotated[int, Field(ge=0, strict=False)]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -34,6 +34,16 @@ def scalar_str(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value) if isinstance(value, int | float) else value
+
+
+def tagged_union(members: Sequence[type[Any]], invalid: type[Any], tag: Callable[[Any], str]) -> Any:
+    """The union of ``members`` (each tagged with its lower-cased ``NAME``) and ``invalid`` (tagged ``"invalid"``).
+
+    ``tag(data)`` names the member that validates ``data``: ``"invalid"`` for a missing or unknown name, so that
+    ``invalid``'s validator says what is wrong. One tuple of classes thus drives both the name table and the union.
+    """
+    tagged = tuple(Annotated[m, Tag(m.NAME.lower())] for m in members)
+    return Annotated[Union[(*tagged, Annotated[invalid, Tag("invalid")])], Discriminator(tag)]
 
 
 class GrammarModel(BaseModel):

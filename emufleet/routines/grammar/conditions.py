@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold, scalar_str
+from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold, scalar_str, tagged_union
 from emufleet.routines.variables import references
 
 if TYPE_CHECKING:
@@ -255,21 +255,7 @@ def _condition_tag(data: Any) -> str:
 
 
 #: Any condition, dispatched on its lower-cased ``type``.
-AnyCondition = Annotated[
-    Annotated[ImageExists, Tag("imageexists")] | Annotated[ImageNotExists, Tag("imagenotexists")]
-    | Annotated[Not, Tag("not")] | Annotated[All, Tag("all")] | Annotated[AnyOf, Tag("any")]
-    | Annotated[NoneOf, Tag("none")] | Annotated[VariableEquals, Tag("variableequals")]
-    | Annotated[VariableNotEquals, Tag("variablenotequals")]
-    | Annotated[VariableGreaterThan, Tag("variablegreaterthan")]
-    | Annotated[VariableLessThan, Tag("variablelessthan")]
-    | Annotated[VariableGreaterThanOrEqual, Tag("variablegreaterthanorequal")]
-    | Annotated[VariableLessThanOrEqual, Tag("variablelessthanorequal")]
-    | Annotated[VariableContains, Tag("variablecontains")]
-    | Annotated[VariableStartsWith, Tag("variablestartswith")]
-    | Annotated[VariableEndsWith, Tag("variableendswith")]
-    | Annotated[InvalidCondition, Tag("invalid")],
-    Discriminator(_condition_tag),
-]
+AnyCondition = tagged_union(_CLASSES, InvalidCondition, _condition_tag)
 
 for _cls in (Not, All, AnyOf, NoneOf):
     _cls.model_rebuild()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from emufleet.routines.durations import DurationS
 from emufleet.routines.grammar import account, basic, flow, images
-from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str
+from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str, tagged_union
 
 __all__ = ["ACTIONS", "AnyStep", "ConfigParam", "RoutineModel", "SentrySpec"]
 
@@ -73,39 +73,8 @@ def _action_tag(data: Any) -> str:
     return "invalid"
 
 
-AnyStep = Annotated[
-    Annotated[basic.Click, Tag("click")] | Annotated[basic.Swipe, Tag("swipe")]
-    | Annotated[basic.Input, Tag("input")] | Annotated[basic.SendKey, Tag("send_key")]
-    | Annotated[basic.Sleep, Tag("sleep")] | Annotated[basic.Delay, Tag("delay")]
-    | Annotated[images.FindImage, Tag("findimage")] | Annotated[images.WaitForImage, Tag("waitforimage")]
-    | Annotated[images.ClickIfImageFound, Tag("clickifimagefound")]
-    | Annotated[images.ClickIfImageNotFound, Tag("clickifimagenotfound")]
-    | Annotated[images.IfImageFound, Tag("ifimagefound")] | Annotated[images.IfImageNotFound, Tag("ifimagenotfound")]
-    | Annotated[images.IfAnyImagesFound, Tag("ifanyimagesfound")]
-    | Annotated[images.IfAllImagesFound, Tag("ifallimagesfound")]
-    | Annotated[images.IfNoImagesFound, Tag("ifnoimagesfound")]
-    | Annotated[images.WhileImageFound, Tag("whileimagefound")]
-    | Annotated[images.UntilImageFound, Tag("untilimagefound")]
-    | Annotated[images.WhileAnyImagesFound, Tag("whileanyimagesfound")]
-    | Annotated[images.UntilAnyImagesFound, Tag("untilanyimagesfound")]
-    | Annotated[flow.Repeat, Tag("repeat")] | Annotated[flow.If, Tag("if")] | Annotated[flow.While, Tag("while")]
-    | Annotated[flow.Until, Tag("until")] | Annotated[flow.Break, Tag("break")]
-    | Annotated[flow.RunRoutine, Tag("runroutine")] | Annotated[flow.SetVariable, Tag("setvariable")]
-    | Annotated[flow.GetVariable, Tag("getvariable")] | Annotated[flow.Increment, Tag("increment")]
-    | Annotated[flow.Decrement, Tag("decrement")]
-    | Annotated[account.InjectNextAccount, Tag("injectnextaccount")]
-    | Annotated[account.CompleteAccount, Tag("completeaccount")]
-    | Annotated[account.ReturnAccount, Tag("returnaccount")]
-    | Annotated[account.MarkAccountFailed, Tag("markaccountfailed")]
-    | Annotated[account.UpdateAccountField, Tag("updateaccountfield")]
-    | Annotated[account.IncrementAccountField, Tag("incrementaccountfield")]
-    | Annotated[account.GetAccountField, Tag("getaccountfield")]
-    | Annotated[account.UpdateRoutineMetrics, Tag("updateroutinemetrics")]
-    | Annotated[basic.SentryHalt, Tag("sentryhalt")] | Annotated[basic.SentryResume, Tag("sentryresume")]
-    | Annotated[basic.LaunchApp, Tag("launchapp")] | Annotated[basic.KillApp, Tag("killapp")]
-    | Annotated[InvalidStep, Tag("invalid")],
-    Discriminator(_action_tag),
-]
+#: Any step, dispatched on its lower-cased ``action`` (aliases resolved).
+AnyStep = tagged_union(_CLASSES, InvalidStep, _action_tag)
 
 ConfigType = Literal["text", "number", "checkbox", "dropdown", "hidden"]
 _TYPE_DEFAULTS = {"checkbox": "false", "number": "0", "text": "", "hidden": ""}
