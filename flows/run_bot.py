@@ -36,7 +36,7 @@ from flows.registry import group_tag, status_labels
 from flows.runtime import BotHandle, LaunchRuntime, current_runtime
 from tasks.locks import InstanceLock, claim, limit_name, release, try_acquire
 from tasks.phases import EngineAssets, load_assets
-from tasks.steps import DRAINED, run_step, step_label
+from tasks.steps import DRAINED, call_step, step_label
 
 __all__ = ["BotResult", "BotSpec", "Outcome", "bot_tags", "run_bot"]
 
@@ -194,8 +194,7 @@ class _Bot:
                 label = step_label(run, index)
                 self.set(step=label)
                 started = time.perf_counter()
-                state = await run_step.with_options(task_run_name=f"bot{self.spec.bot} step {label}")(
-                    run, index, self.runtime.executor, return_state=True)
+                state = await call_step(run, index, f"bot{self.spec.bot} step {label}", self.runtime.executor)
                 elapsed = time.perf_counter() - started
                 if state.is_cancelled():
                     return "stopped", None

@@ -13,12 +13,13 @@ from concurrent.futures import Executor
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TagsContext
 from prefect.states import Cancelled, Completed, State
 
 from emufleet.errors import NoAccountsAvailable, RoutineStopped
 from emufleet.routines import RoutineRun
 
-__all__ = ["DRAINED", "run_step", "step_label"]
+__all__ = ["DRAINED", "call_step", "run_step", "step_label"]
 
 DRAINED = "Drained"  # state name of a step that found no account left in the pools
 
@@ -49,3 +50,15 @@ async def run_step(run: RoutineRun, index: int, executor: Executor | None = None
     except NoAccountsAvailable as exc:  # the engine lets pool errors through unwrapped
         return Completed(name=DRAINED, message=str(exc))
     return time.perf_counter() - started
+
+
+async def call_step(run: RoutineRun, index: int, name: str, executor: Executor | None = None) -> State:
+    """Run step ``index`` as a task run named ``name`` and return its final state (see :func:`run_step`).
+
+    The task run carries no tags. A task run inherits the caller's tags (a bot's: ``emufleet``, its group, its
+    ``instance:<serial>``), and Prefect asks the server for a ``tag:<name>`` concurrency slot for every tagged task
+    run before starting it: one more API round trip (a write on the server) per step, which on a busy SQLite
+    server waited seconds behind HTTP 503 back-off. The step's flow run keeps the tags, so the UI filters alike.
+    """
+    with TagsContext(current_tags=set()):
+        return await run_step.with_options(task_run_name=name)(run, index, executor, return_state=True)
