@@ -135,25 +135,18 @@ def test_release_all_frees_one_run_only(db_engine: Engine, make_accounts) -> Non
 
 def test_threads_never_lease_one_account_twice(db_engine: Engine, make_accounts) -> None:
     make_accounts(5)  # fewer accounts than threads: maximal contention
-    intervals: list[tuple[int, str, float, float]] = []
+    intervals: list[_workers.Interval] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
         try:
-            owner = LeaseOwner("thread-run", str(n))
-            for _ in range(40):
-                lease = acquire(db_engine, owner, ttl_s=60)
-                if lease is None:
-                    continue
-                start = time.monotonic()
-                time.sleep(0.0005)  # hold it for a moment
-                end = time.monotonic()
-                with lock:
-                    intervals.append((lease.account_id, str(n), start, end))
-                finish(db_engine, lease, "returned")  # LeaseError if anyone took it meanwhile
+            held = _workers.hold_leases(db_engine, LeaseOwner("thread-run", str(n)), 40)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
+            return
+        with lock:
+            intervals.extend(held)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for t in threads:
