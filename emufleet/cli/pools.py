@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 import typer
@@ -58,6 +59,14 @@ def list_() -> None:
         raise typer.Exit(1)
 
 
+def _warn(missing_include: Iterable[str], file_errors: Iterable[str]) -> None:
+    """What resolving a pool could not use: included names not in the database, unreadable account files."""
+    for missing in missing_include:
+        typer.secho(f"warning: included account {missing!r} is not in the database", fg="yellow", err=True)
+    for err in file_errors:
+        typer.secho(f"warning: {err}", fg="yellow", err=True)
+
+
 @pools_app.command("test")
 def test(name: NameArg, sample: Annotated[int, typer.Option(help="How many names to show.")] = 10,
          url: UrlOption = None) -> None:
@@ -66,10 +75,7 @@ def test(name: NameArg, sample: Annotated[int, typer.Option(help="How many names
     typer.echo(f"{result.total} accounts")
     for device_account in result.sample:
         typer.echo(f"  {device_account}")
-    for missing in result.missing_include:
-        typer.secho(f"warning: included account {missing!r} is not in the database", fg="yellow", err=True)
-    for err in result.file_errors:
-        typer.secho(f"warning: {err}", fg="yellow", err=True)
+    _warn(result.missing_include, result.file_errors)
 
 
 @pools_app.command("refresh")
@@ -77,10 +83,7 @@ def refresh(name: NameArg, url: UrlOption = None) -> None:
     """Resolve the pool, import its watched folders, and store its members."""
     report = _pool(name, url).refresh()
     typer.echo(f"{report.members} members, {report.imported} imported from watched paths")
-    for missing in report.missing_include:
-        typer.secho(f"warning: included account {missing!r} is not in the database", fg="yellow", err=True)
-    for err in report.file_errors:
-        typer.secho(f"warning: {err}", fg="yellow", err=True)
+    _warn(report.missing_include, report.file_errors)
 
 
 @pools_app.command("stats")
