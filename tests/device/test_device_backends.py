@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 from emufleet.cli import app
 from emufleet.device.backends import AdbBackend, EmulatorBackend, SimulatorBackend, get_backend
 from emufleet.errors import DeviceError, DeviceTimeoutError
-
-COLORS = str(Path(__file__).resolve().parent / "data" / "colors" / "scenario.yaml")
+from tests.device.conftest import COLORS
 
 
 def test_attached_simulator_backend_stops_and_starts_instances(simulator: Callable[..., Any]) -> None:

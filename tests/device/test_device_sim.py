@@ -14,22 +14,8 @@ from emufleet.device import Device, DeviceLike, ShellResult, connect
 from emufleet.errors import DeviceError, DeviceOfflineError, InputError, ShellError
 from emufleet.settings import GAME
 
-COLORS = str(Path(__file__).resolve().parent / "data" / "colors" / "scenario.yaml")
 DEMO_SCREENS = Path(__file__).resolve().parents[2] / "emufleet" / "sim" / "scenarios" / "demo" / "screens"
 BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
-
-
-@pytest.fixture
-def colors(simulator: Callable[..., Any]) -> Any:
-    """One instance of the solid-colour scenario, connected; returns the SimInstance."""
-    return simulator(scenario=COLORS).instances[0]
-
-
-@pytest.fixture
-def dev(colors: Any) -> Device:
-    device = Device(colors.serial, timeout_s=10)
-    device.wait_ready(20)
-    return device
 
 
 def events(inst: Any, kind: str) -> list[dict[str, Any]]:
