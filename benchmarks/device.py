@@ -22,10 +22,6 @@ import cv2
 import numpy as np
 from harness import median_ms, simulator_behind_adb
 
-# benchmarks/vision.py loads these two from this file (until it imports emufleet.sim.adbserver itself).
-from emufleet.sim.adbserver import free_port as _free_port  # noqa: F401
-from emufleet.sim.adbserver import isolated_adb_server  # noqa: F401
-
 
 def stock_raw_screenshot(d: object) -> np.ndarray:
     """Raw screencap through stock adbutils, decoded like ALAS (last w·h·4 bytes)."""
