@@ -8,8 +8,29 @@ child (a process we started with ``subprocess.Popen`` and did not keep the handl
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["pid_alive", "reap_child"]
+__all__ = ["pid_alive", "reap_child", "spawn_detached"]
+
+
+def spawn_detached(args: Sequence[str], log: Path) -> int:
+    """Start a process meant to outlive us: its own session, stdin from /dev/null, output appended to ``log``.
+
+    Returns its pid (the caller records it in a pid file). On POSIX this is ``posix_spawn`` rather than a
+    ``Popen`` whose handle we would drop: a dropped handle of a running child warns (``ResourceWarning``) when it
+    is garbage-collected. ``args[0]`` must be an absolute path (``sys.executable``).
+    """
+    with open(log, "ab") as out:
+        if hasattr(os, "posix_spawn"):
+            actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                       (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                       (os.POSIX_SPAWN_DUP2, out.fileno(), 2)]
+            return os.posix_spawn(args[0], list(args), os.environ, file_actions=actions, setsid=True)
+        flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) | getattr(subprocess, "DETACHED_PROCESS", 0)
+        return subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                creationflags=flags).pid
 
 
 def reap_child(pid: int) -> bool:

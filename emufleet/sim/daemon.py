@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emufleet.errors import SimulatorError
-from emufleet.process import pid_alive
+from emufleet.process import pid_alive, spawn_detached
 from emufleet.settings import state_dir
 from emufleet.sim.control import serve_control
 from emufleet.sim.server import Simulator
@@ -125,19 +124,18 @@ def start_detached(instances: int, scenario: str, base_port: int, timeout_s: flo
     log = log_path(base_port)
     args = [sys.executable, "-c", "from emufleet.cli import main; main()", "sim", "up", "--instances",
             str(instances), "--scenario", str(scenario), "--base-port", str(base_port)]
-    with open(log, "wb") as out:
-        child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+    log.unlink(missing_ok=True)  # the log of this start only
+    pid = spawn_detached(args, log)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if child.poll() is not None:
+        if not pid_alive(pid, reap=True):
             tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise SimulatorError(f"the simulator exited with {child.returncode}: " + " / ".join(tail))
+            raise SimulatorError("the simulator exited during start-up: " + " / ".join(tail))
         for record in read_records():
-            if record.pid == child.pid:
+            if record.pid == pid:
                 return record
         time.sleep(0.05)
-    child.terminate()
+    os.kill(pid, signal.SIGTERM)
     raise SimulatorError(f"the simulator did not start within {timeout_s} s (log: {log})")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from emufleet.device.backends._base import (
 from emufleet.device.backends.adb import port_open
 from emufleet.device.device import Device
 from emufleet.errors import DeviceError
-from emufleet.process import pid_alive, reap_child
+from emufleet.process import pid_alive, reap_child, spawn_detached
 
 if TYPE_CHECKING:
     from emufleet.sim import Simulator
@@ -137,13 +136,9 @@ class SimulatorBackend:
         port = self._base_port + 32 * index
         if port_open(self.serial(index)):
             raise DeviceError(f"port {port} is already in use by another process", serial=self.serial(index))
-        log = (self._dir() / f"instance-{index}.log").open("ab")
-        with log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "emufleet.device.backends._simproc", "--port", str(port),
-                 "--scenario", self._scenario],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._pid_file(index).write_text(f"{proc.pid}\n")
+        pid = spawn_detached([sys.executable, "-m", "emufleet.device.backends._simproc", "--port", str(port),
+                              "--scenario", self._scenario], self._dir() / f"instance-{index}.log")
+        self._pid_file(index).write_text(f"{pid}\n")
 
     def _check_alive(self, index: int) -> None:
         """Raise with the end of the instance's log when its process has exited."""
