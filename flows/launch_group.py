@@ -303,7 +303,9 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
             with bot_tags(spec), _extra_tag(BOT_TAG):
                 task = asyncio.get_running_loop().create_task(_bot(client, run_id, spec))
             started.append(task)
-            creating.add(asyncio.get_running_loop().create_task(_first_of(runtime.started[index], task)))
+            waiter = asyncio.get_running_loop().create_task(_first_of(runtime.started[index], task))
+            creating.add(waiter)
+            runtime.creating(waiter)
         for waiter in creating:
             waiter.cancel()
         return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))

@@ -128,16 +128,18 @@ class _Bot:
 
     async def status_writer(self, handle: BotHandle) -> None:
         """Write status labels and progress at most every :data:`STATUS_FLUSH_S` s, off the step path (each
-        write is a server database write: per-step writes from ten bots would contend on SQLite)."""
+        write is a server database write: per-step writes from ten bots would contend on SQLite); one bot at a time
+        per launch (:meth:`flows.runtime.LaunchRuntime.status_write`)."""
         handle.on_change.append(self._dirty)
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            with contextlib.suppress(Exception):  # a busy server must not fail the bot; the next flush retries
-                await self.flush(handle)
-            if self.step_progress != self._progress_written:
-                await self.progress(*self.step_progress)
-                self._progress_written = self.step_progress
+            async with self.runtime.status_write():
+                with contextlib.suppress(Exception):  # a busy server must not fail the bot; the next flush retries
+                    await self.flush(handle)
+                if self.step_progress != self._progress_written:
+                    await self.progress(*self.step_progress)
+                    self._progress_written = self.step_progress
             await asyncio.sleep(STATUS_FLUSH_S)
 
     async def progress(self, done: int, total: int) -> None:

@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -80,6 +80,14 @@ class LaunchRuntime:
         self.started: dict[int, asyncio.Event] = {}  # bot index → set once its flow run is running
         self.bots: dict[UUID, BotHandle] = {}
         self.launch_cancelled = False
+        # Status writes (labels, progress artifacts) of all the bots go one at a time, and wait while a bot's
+        # flow run is being created (:meth:`creating`): on a SQLite server a label update reads
+        # then writes, and fails at once (HTTP 503, client back-off of 2–30 s) when another write committed in
+        # between — ten bots' label writes made each other, and the next bot's creation, back off.
+        self._write_gate = asyncio.Lock()
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._creations: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -88,6 +96,24 @@ class LaunchRuntime:
             if key not in self._memo:
                 self._memo[key] = make()
             return self._memo[key]  # type: ignore[no-any-return]
+
+    @contextlib.asynccontextmanager
+    async def status_write(self) -> AsyncIterator[None]:
+        """Hold this around a bot's status write: one at a time per launch, none while a bot is being created."""
+        await self._quiet.wait()
+        async with self._write_gate:
+            yield
+
+    def creating(self, waiter: asyncio.Future[Any]) -> None:
+        """Hold the bots' status writes until ``waiter`` (done once a bot's flow run is running) is done."""
+        self._creations.add(waiter)
+        self._quiet.clear()
+        waiter.add_done_callback(self._created)
+
+    def _created(self, waiter: asyncio.Future[Any]) -> None:
+        self._creations.discard(waiter)
+        if not self._creations:
+            self._quiet.set()
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking ``fn(*args)`` on the launch's bot threads (context variables copied)."""

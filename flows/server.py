@@ -38,6 +38,9 @@ __all__ = ["PrefectServer", "ensure_server", "health_ok", "running_server", "ser
 
 DEFAULT_PORT = 4200
 _RECORD = "server.json"
+# Handles of the servers this process started: a dropped handle of a running child warns (ResourceWarning) when
+# garbage-collected; stop_server closes it.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the server in order
         )
+    _CHILDREN[proc.pid] = proc
     api_url = f"http://127.0.0.1:{port}/api"
     server = PrefectServer(api_url=api_url, ui_url=f"http://127.0.0.1:{port}", pid=proc.pid, home=str(home_path),
                            owned=True)
@@ -217,6 +221,8 @@ def stop_server(server: PrefectServer, *, timeout_s: float = 20.0) -> None:
             os.killpg(server.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(server.pid, 0)
+    if (proc := _CHILDREN.pop(server.pid, None)) is not None:
+        proc.poll()  # records the exit status already collected above (or collects it)
     if server.home:
         record = Path(server.home) / _RECORD
         with contextlib.suppress(OSError, ValueError):
