@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from sqlalchemy import select
 
 from emufleet.db import Account, RoutineExecution
@@ -63,6 +64,23 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
     finished = asyncio.run(status(name, live=False))
     assert [s.state for s in finished] == [BotState.COMPLETED] * 3
     assert sum(s.steps_done for s in finished) == 6 * 4  # four top-level steps per account
+
+    async def step_runs() -> tuple[list[Any], list[Any]]:
+        async with get_client() as client:
+            bots = await bot_runs(client, name, live=False)
+            steps: list[Any] = []
+            for _ in range(100):  # the server records task runs from events, a moment after they happen
+                runs = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[b.id for b in bots])), limit=200)
+                steps = [t for t in runs if " step " in t.name]
+                if len(steps) >= 6 * 4:
+                    break
+                await asyncio.sleep(0.1)
+            return bots, steps
+
+    bots, steps = asyncio.run(step_runs())
+    assert len(steps) >= 6 * 4 and all(t.tags == [] for t in steps)  # untagged: no concurrency request per step
+    assert all(limit_name(b.labels["emufleet.instance"]) in b.tags for b in bots)  # the bot runs keep theirs
 
 
 def test_unknown_pool_fails_fast(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
