@@ -36,6 +36,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from emufleet.routines.durations import parse_duration
+
 __all__ = [
     "GroupDefinition",
     "InstanceRef",
@@ -48,8 +50,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 def parse_seconds(value: Any) -> float:
@@ -58,17 +58,7 @@ def parse_seconds(value: Any) -> float:
     Raises:
         ValueError: not a duration, or negative.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _FACTORS[m.group(2)]
-    else:
-        raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
+    return parse_duration(value, "s", allow_zero=True)
 
 
 #: Seconds (float ≥ 0), written as ``2s``/``500ms``/``5m`` or a bare number of seconds.

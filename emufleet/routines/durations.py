@@ -20,12 +20,13 @@ _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 
-def parse_duration(value: Any, bare_unit: BareUnit) -> float:
-    """Parse a duration into seconds (> 0).
+def parse_duration(value: Any, bare_unit: BareUnit, *, allow_zero: bool = False) -> float:
+    """Parse a duration into seconds (> 0, or ≥ 0 with ``allow_zero``).
 
     Args:
         value: an int/float (in ``bare_unit``) or a string ``"<number>[ms|s|m|h]"``.
         bare_unit: the unit of a number written without one.
+        allow_zero: accept 0 (a group's stagger delay), still refusing negatives.
 
     Raises:
         ValueError: not a duration, or not strictly positive.
@@ -38,7 +39,9 @@ def parse_duration(value: Any, bare_unit: BareUnit) -> float:
         seconds = float(m.group(1)) * _FACTORS[m.group(2) or bare_unit]
     else:
         raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
-    if not seconds > 0:
+    if allow_zero and seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if not allow_zero and not seconds > 0:
         raise ValueError("a duration must be greater than 0")
     return seconds
 
