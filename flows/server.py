@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emufleet.errors import OrchestrationError
+from emufleet.process import pid_alive
 from emufleet.settings import state_dir
 
 __all__ = ["PrefectServer", "ensure_server", "health_ok", "running_server", "server_env", "start_server", "stop_server",
@@ -150,19 +151,9 @@ def _recorded(home: Path) -> PrefectServer | None:
         server = PrefectServer(**data)
     except (OSError, ValueError, TypeError):
         return None
-    if server.pid is None or not _alive(server.pid) or not health_ok(server.api_url):
+    if server.pid is None or not pid_alive(server.pid) or not health_ok(server.api_url):
         return None
     return server
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def ensure_server(home: str | Path | None = None, port: int | None = None, *,
@@ -211,12 +202,12 @@ def stop_server(server: PrefectServer, *, timeout_s: float = 20.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.pid, signal.SIGTERM)  # the server runs uvicorn children in its own session
     deadline = time.monotonic() + timeout_s
-    while _alive(server.pid) and time.monotonic() < deadline:
+    while pid_alive(server.pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             if os.waitpid(server.pid, os.WNOHANG)[0]:
                 break
         time.sleep(0.1)
-    if _alive(server.pid):
+    if pid_alive(server.pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
