@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from emufleet.pools import PoolAccountProvider
     from emufleet.routines import RoutineRegistry, StepEvent
     from emufleet.vision import TemplateSet
 
@@ -135,12 +136,26 @@ def _print_event(event: StepEvent) -> None:
                f"{event.duration_ms or 0:.0f} ms {scores} {status}".rstrip())
 
 
+def _pool_provider(pool: str, serial: str, routine: str) -> PoolAccountProvider:
+    """A provider leasing from ``pool`` to this CLI run (owner ``cli-<uuid>`` + the serial)."""
+    import uuid
+
+    from emufleet import db
+    from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, find_pool
+
+    definition = find_pool(pool)
+    owner = LeaseOwner(f"cli-{uuid.uuid4()}", serial)
+    return PoolAccountProvider(Pool(definition, db.engine(), owner), routine=routine)
+
+
 def run(
     name: Annotated[str, typer.Argument(help="Registry key, e.g. demo/reach_home.")],
     serial: Annotated[str, typer.Option("--serial", help="Device serial, e.g. 127.0.0.1:16384.")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")] = None,
     templates: TemplatesOpt = None,
     routines_root: RootOpt = None,
+    pool: Annotated[str | None, typer.Option("--pool", help="Account pool (name or YAML path) for the account "
+                                             "actions; leases are returned when the run ends.")] = None,
 ) -> None:
     """Run a routine on a device, printing every step with its duration and match scores. Ctrl-C stops it."""
     from emufleet.device import connect
@@ -160,7 +175,11 @@ def run(
     except EmufleetError as exc:
         raise _fail(str(exc)) from None
     controller = Controller()
-    ctx = BotContext(device, registry.templates, registry, controller, {}, accounts=None, on_event=_print_event,
+    try:
+        accounts = _pool_provider(pool, serial, name) if pool else None
+    except EmufleetError as exc:
+        raise _fail(str(exc)) from None
+    ctx = BotContext(device, registry.templates, registry, controller, {}, accounts=accounts, on_event=_print_event,
                      bot_id=serial)
     outcome: list[BaseException] = []
 
@@ -181,11 +200,15 @@ def run(
     previous = signal.signal(signal.SIGINT, on_sigint)
     worker = threading.Thread(target=work, name=f"routine:{name}")
     worker.start()
+    heartbeat = accounts.start_heartbeat() if accounts else None
     try:
         while worker.is_alive():
             worker.join(0.05)
     finally:
         signal.signal(signal.SIGINT, previous)
+        if accounts is not None and heartbeat is not None:
+            heartbeat.stop()
+            accounts.close("routine run ended")
     if interrupted.is_set():
         raise _fail("stopped", 130)
     if outcome:

@@ -141,3 +141,41 @@ def test_cli_run_stops_on_ctrl_c(simulator: Callable[..., Any]) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130 and "stopped" in err, err[-3000:]
+
+
+def test_cli_run_with_a_pool_completes_the_account(simulator: Callable[..., Any], db_url: str,
+                                                   make_accounts: Callable[..., list[int]], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from emufleet import db
+    from emufleet.cli import app
+
+    (account_id,) = make_accounts(1)
+    pool_file = tmp_path / "one.yaml"
+    pool_file.write_text("pool_name: one\nqueries: [{name: all, filters: [{column: id, comparator: '>', value: 0}]}]\n")
+    monkeypatch.setenv("EMUFLEET_DATABASE_URL", db_url)
+    inst = simulator(instances=1, scenario="demo").instances[0]
+    result = CliRunner().invoke(app, ["routines", "run", "demo/account_cycle", "--serial", inst.serial,
+                                      "--pool", str(pool_file), "--set", "packs=1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "done: demo/account_cycle"
+    eng = db.engine(db_url)
+    try:
+        with db.session(eng) as s:
+            account = s.get(db.Account, account_id)
+            assert account is not None and account.pool_status == "completed"
+            assert account.lease_owner is None  # no lease left behind
+    finally:
+        eng.dispose()
+
+
+def test_cli_run_without_a_pool_says_so(simulator: Callable[..., Any]) -> None:
+    from typer.testing import CliRunner
+
+    from emufleet.cli import app
+
+    inst = simulator(instances=1, scenario="demo").instances[0]
+    result = CliRunner().invoke(app, ["routines", "run", "demo/account_cycle", "--serial", inst.serial])
+    assert result.exit_code == 1
+    assert "no account pool configured" in result.output
