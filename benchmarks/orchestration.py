@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,26 +35,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402 - after the sys.path line
+
 BOTS = int(os.environ.get("EMUFLEET_BENCH_BOTS", "10"))  # the targets are for 10
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _free_base(count: int) -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 50000)
-        try:
-            for i in range(count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + 32 * i))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
 
 
 async def _measure(group_result: object, launch_run_id: object) -> tuple[float, float, float, float]:
@@ -109,7 +90,7 @@ def _postgres(work: Path) -> tuple[str, list[str]]:
     if prefix:
         shutil.chown(work, "postgres")
         shutil.chown(sock, "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run([*prefix, "initdb", "-D", str(data), "-A", "trust", "-U", "prefect"], check=True,
                    capture_output=True)
     subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-l", str(work / "pg.log"), "-w", "-o",
@@ -124,7 +105,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="emufleet-bench-"))
     os.environ.update({"EMUFLEET_STATE_DIR": str(work / "state"),
                        "EMUFLEET_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
-                       "ANDROID_ADB_SERVER_PORT": str(_free_port())})
+                       "ANDROID_ADB_SERVER_PORT": str(free_port())})
     from flows.server import start_server, stop_server, use_server
 
     server, stop_pg = None, None
@@ -134,7 +115,7 @@ def main() -> None:
         if "--postgres" in sys.argv:
             url, stop_pg = _postgres(work)
             database = "postgresql"
-        server = start_server(work / "prefect", _free_port(), record=False, database_url=url)
+        server = start_server(work / "prefect", free_port(), record=False, database_url=url)
         use_server(server)
     from adbutils._utils import adb_path
 
@@ -148,7 +129,7 @@ def main() -> None:
 
         # Emulators are other processes in production: detached simulator instances, started before the launch
         # (launch_10_s measures orchestration, not emulator boot).
-        options = {"instances": BOTS, "scenario": "demo", "base_port": _free_base(BOTS),
+        options = {"instances": BOTS, "scenario": "demo", "base_port": find_free_base_port(BOTS),
                    "state_dir": str(work / "sim")}
         backend = get_backend("simulator", **options)
         with ThreadPoolExecutor(BOTS) as pool:

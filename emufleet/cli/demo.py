@@ -73,7 +73,9 @@ async def _run(server: Any, instances: int, fault: bool, max_accounts: int | Non
 
     console = Console()
     db.upgrade(db.engine())
-    base = _free_base_port(instances)
+    from emufleet.sim.adbserver import find_free_base_port
+
+    base = find_free_base_port(instances)
     with Simulator(instances=instances, scenario="demo", base_port=base) as sim:
         serials = [inst.serial for inst in sim.instances]
         console.print(f"simulator: {instances} instances on {', '.join(serials)}")
@@ -85,24 +87,6 @@ async def _run(server: Any, instances: int, fault: bool, max_accounts: int | Non
     if result is not None:
         console.print(_summary_line(result))
     return result
-
-
-def _free_base_port(count: int) -> int:
-    """A base port ``b`` with ``b + 32·i`` free for ``i < count`` (MuMu's layout; never a port in use)."""
-    import random
-    import socket
-
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 50000)
-        try:
-            for i in range(count):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                    sock.bind(("127.0.0.1", base + 32 * i))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range for the simulator")
 
 
 class _FaultInjector:

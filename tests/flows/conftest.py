@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,22 +19,17 @@ from typing import Any
 import pytest
 import yaml
 
+from emufleet.sim.adbserver import free_port
 from flows.server import PrefectServer, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """A Prefect server on a free port with its own home; this process's client points at it."""
     home = tmp_path_factory.mktemp("prefect-home")
-    server = start_server(home, _free_port(), record=False)
+    server = start_server(home, free_port(), record=False)
     saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_UI_URL", "DO_NOT_TRACK",
                                             "PREFECT_SERVER_ANALYTICS_ENABLED")}
     os.environ.update({"PREFECT_API_URL": server.api_url, "PREFECT_UI_URL": server.ui_url, "DO_NOT_TRACK": "1",
