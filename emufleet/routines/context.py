@@ -50,6 +50,7 @@ class StepEvent:
         duration_ms: wall time of the step (``None`` for ``started``). scores: template checks made by the step
             and its nested steps (the last 50). error: the failure message. sentry: the sentry's routine key when
             the step ran in a sentry, else ``None``. bot_id: the bot. time: ``time.time()`` of the event.
+        stuck_after_s: the step's own ``stuck_after`` (seconds), if it declares one.
     """
 
     kind: Literal["started", "finished", "failed"]
@@ -64,6 +65,7 @@ class StepEvent:
     sentry: str | None = None
     bot_id: str = ""
     time: float = field(default_factory=time.time)
+    stuck_after_s: float | None = None
 
 
 class FrameCache:

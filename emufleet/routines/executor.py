@@ -141,7 +141,7 @@ class Executor:
         self.ctx.emit(StepEvent(kind=kind, routine=self.routine.key, path=frame.path, action=frame.step.NAME,
                                 depth=depth, line=frame.step.line, duration_ms=duration_ms,
                                 scores=tuple(frame.scores[-_MAX_SCORES:]), error=str(exc) if exc else None,
-                                sentry=self.sentry, bot_id=self.ctx.bot_id))
+                                sentry=self.sentry, bot_id=self.ctx.bot_id, stuck_after_s=frame.step.stuck_after))
 
     def _where(self, frame: _Frame | None = None) -> str:
         frame = frame or (self._stack[-1] if self._stack else None)
