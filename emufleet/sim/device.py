@@ -271,6 +271,11 @@ class DeviceModel:
                 return self.app_pid
         return SYSTEM_PIDS.get(name)
 
+    def anr_shown(self) -> bool:
+        """The ``anr`` fault's dialog is on screen (it takes the window focus)."""
+        with self.lock:
+            return self.booted() and "anr" in self.app_faults.dialogs(self.app_running, self.log)
+
     def focus(self) -> tuple[str, str]:
         """The focused ``(package, activity)``: the app when it runs, else the launcher."""
         with self.lock:
