@@ -18,6 +18,14 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from emufleet.bot.assets import EngineAssets, load_assets
     from emufleet.bot.events import BotEvent, BotRef
     from emufleet.bot.fence import OPEN_FENCE, Fence
+    from emufleet.bot.health import (
+        HealthChange,
+        HealthMonitor,
+        HealthProblem,
+        HealthReport,
+        HealthSettings,
+        HealthSeverity,
+    )
     from emufleet.bot.observer import BotObserver, LogObserver
     from emufleet.bot.recovery import Fault, FaultKind, RecoverySettings, Rung
     from emufleet.bot.session import BotSession, InstanceLease
@@ -29,6 +37,8 @@ _EXPORTS = {
     "EngineAssets": "assets", "load_assets": "assets",
     "BotEvent": "events", "BotRef": "events",
     "Fence": "fence", "OPEN_FENCE": "fence",
+    "HealthChange": "health", "HealthMonitor": "health", "HealthProblem": "health", "HealthReport": "health",
+    "HealthSettings": "health", "HealthSeverity": "health",
     "BotObserver": "observer", "LogObserver": "observer",
     "Fault": "recovery", "FaultKind": "recovery", "RecoverySettings": "recovery", "Rung": "recovery",
     "BotSession": "session", "InstanceLease": "session",
@@ -36,7 +46,8 @@ _EXPORTS = {
     "InlineSteps": "steps", "StepOutcome": "steps", "StepRunner": "steps",
 }
 __all__ = ["AccountBudget", "BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult", "BotSession",
-           "BotSpec", "EngineAssets", "Fault", "FaultKind", "Fence", "InlineSteps", "InstanceLease", "LogObserver",
+           "BotSpec", "EngineAssets", "Fault", "FaultKind", "Fence", "HealthChange", "HealthMonitor", "HealthProblem",
+           "HealthReport", "HealthSettings", "HealthSeverity", "InlineSteps", "InstanceLease", "LogObserver",
            "OPEN_FENCE", "RecoverySettings", "Rung", "StepOutcome", "StepRunner", "load_assets"]
 
 
