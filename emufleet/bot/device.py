@@ -35,16 +35,19 @@ class SupervisedDevice:
         fence: checked before every call that can change the device.
         on_input: called after an input was sent, with its kind and, for taps and swipes, the device-pixel point.
         on_frame: called with each captured frame ``(H, W, 3)`` BGR and the capture's latency in milliseconds.
+        on_capture_error: called with each failed capture's error and latency (ms); the error is re-raised.
     """
 
     def __init__(self, device: DeviceLike, fence: Fence, *,
                  on_input: Callable[[InputKind, tuple[int, int] | None], None] | None = None,
-                 on_frame: Callable[[np.ndarray, float], None] | None = None) -> None:
+                 on_frame: Callable[[np.ndarray, float], None] | None = None,
+                 on_capture_error: Callable[[BaseException, float], None] | None = None) -> None:
         self.device = device
         self.fence = fence
         self.serial = device.serial
         self._on_input = on_input
         self._on_frame = on_frame
+        self._on_capture_error = on_capture_error
 
     def __getattr__(self, name: str) -> Any:  # reads and anything not supervised: the device's own
         return getattr(self.device, name)
@@ -112,7 +115,12 @@ class SupervisedDevice:
     # -- observed: captures -----------------------------------------------------------------------------------------
     def screenshot(self, **kwargs: Any) -> np.ndarray:
         started = time.perf_counter()
-        frame = self.device.screenshot(**kwargs)
+        try:
+            frame = self.device.screenshot(**kwargs)
+        except Exception as exc:
+            if self._on_capture_error is not None:
+                self._on_capture_error(exc, (time.perf_counter() - started) * 1000.0)
+            raise
         if self._on_frame is not None:
             self._on_frame(frame, (time.perf_counter() - started) * 1000.0)
         return frame

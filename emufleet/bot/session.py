@@ -248,7 +248,7 @@ class BotSession:
         self._raw = raw
         self.supervisor = Supervisor(self.spec, raw, self.fence, self.controller, self.accounts)
         device = SupervisedDevice(raw, self.fence, on_input=self.supervisor.on_input,
-                                  on_frame=self.supervisor.on_frame)
+                                  on_frame=self.supervisor.on_frame, on_capture_error=self.supervisor.on_capture_error)
         if self.accounts is not None:
             self.accounts.start_heartbeat()
         self.ctx = BotContext(device, self.assets.templates, self.assets.registry, self.controller,

@@ -25,6 +25,7 @@ from emufleet.bot.health import HealthMonitor, HealthProblem, HealthReport
 from emufleet.bot.recovery import Fault, FaultKind
 from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckVerdict
 from emufleet.routines.context import StepEvent
+from emufleet.settings import GAME
 
 if TYPE_CHECKING:
     from emufleet.bot.accounts import BotAccounts
@@ -40,6 +41,8 @@ FAULTS: dict[HealthProblem, FaultKind] = {
     HealthProblem.NOT_BOOTED: FaultKind.NOT_BOOTED,
     HealthProblem.APP_NOT_FOREGROUND: FaultKind.APP_NOT_FOREGROUND,
     HealthProblem.FROZEN_SCREEN: FaultKind.FROZEN_SCREEN,
+    HealthProblem.BLACK_SCREEN: FaultKind.BAD_FRAME,
+    HealthProblem.CAPTURE_FAILING: FaultKind.BAD_FRAME,
 }
 CONFIRM = {HealthProblem.APP_NOT_FOREGROUND: 2}  # consecutive checks before the problem is a fault
 
@@ -60,7 +63,9 @@ class Supervisor:
         self.fence = fence
         self.controller = controller
         self.accounts = accounts
-        self.health = HealthMonitor(device, spec.health)
+        health = spec.health if spec.health.package is not None else \
+            spec.health.model_copy(update={"package": GAME.package})  # a bot's app is the game
+        self.health = HealthMonitor(device, health)
         self.stuck = StuckDetector(recovery.stuck_after, clock=controller.active_time)
         self.clicks = ClickLoopDetector(window=recovery.click_loop.window, single=recovery.click_loop.single,
                                         pair=recovery.click_loop.pair, radius_px=recovery.click_loop.radius_px)
@@ -88,6 +93,9 @@ class Supervisor:
         waiting, self._input_since_frame = self._input_since_frame, False
         self.health.observe_frame(frame, latency_ms, waiting=waiting)
         self.recorder.observe(frame, time.time())
+
+    def on_capture_error(self, error: BaseException, latency_ms: float) -> None:
+        self.health.observe_capture_error(error, latency_ms)
 
     def on_step_event(self, event: StepEvent) -> None:
         if event.sentry is not None:
