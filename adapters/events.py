@@ -1,31 +1,100 @@
-"""Bot events as Prefect events (provisional: replaced by the events work)."""
+"""Bot events on the Prefect event bus: :func:`emit` maps an engine :class:`~emufleet.bot.events.BotEvent` onto
+``prefect.events.emit_event``.
+
+Shape of every event (docs/supervision.md, "Events"):
+
+* name ``emufleet.<kind>``, e.g. ``emufleet.bot.stuck``, ``emufleet.instance.unhealthy``;
+* primary resource the bot, ``emufleet.bot.<group>.<bot>`` (name ``<group>/bot-<bot>``, labels ``emufleet.group``,
+  ``emufleet.bot``, ``emufleet.instance``);
+* related resources, each with its role: the bot's flow run ``prefect.flow-run.<id>`` (``flow-run``), the instance
+  ``emufleet.instance.<host>/<serial>`` (``instance``), the group ``emufleet.group.<name>`` (``group``) and the
+  account ``emufleet.account.<name>`` (``account``), when known;
+* payload the event's flat payload; ``occurred`` the event's own time.
+
+**It never raises and never blocks**: ``emit_event`` only queues the event for Prefect's events worker thread, whose
+websocket client keeps every event it sent until the server confirms it and resends them after a reconnection (a
+server that is down for minutes loses nothing while the process lives). What would still fail (an oversized event,
+a broken client) is logged and dropped: an unreachable server must never fail a bot.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import Any
 
-from prefect.events import emit_event
+from prefect.events import Event, emit_event
 
-from emufleet.bot.events import BotEvent
+from emufleet.bot.events import BotEvent, BotRef, Payload
 
-__all__ = ["emit"]
+__all__ = ["account_resource_id", "bot_resource_id", "emit", "group_resource_id", "instance_resource_id",
+           "prefect_event"]
 
-_log = logging.getLogger(__name__)
+logger = logging.getLogger("emufleet.events")
+
+_MAX_TEXT = 2000  # characters per payload string: error messages and tracebacks are cut, never the event
 
 
-def emit(event: BotEvent) -> None:
-    """Emit ``event`` as ``emufleet.<kind>`` with the bot's flow run, instance, group and account related."""
-    bot = event.bot
-    ids = {"instance": f"emufleet.instance.{bot.host}/{bot.serial}", "group": f"emufleet.group.{bot.group}"}
+def bot_resource_id(group: str, bot: int) -> str:
+    """``emufleet.bot.<group>.<bot>``: the primary resource of a bot's events (what automations bucket on)."""
+    return f"emufleet.bot.{group}.{bot}"
+
+
+def instance_resource_id(host: str, serial: str) -> str:
+    """``emufleet.instance.<host>/<serial>``: an instance is identified by host + serial."""
+    return f"emufleet.instance.{host}/{serial}"
+
+
+def group_resource_id(group: str) -> str:
+    return f"emufleet.group.{group}"
+
+
+def account_resource_id(account: str) -> str:
+    return f"emufleet.account.{account}"
+
+
+def _related(bot: BotRef) -> list[dict[str, str]]:
+    related = []
     if bot.flow_run_id:
-        ids["flow-run"] = f"prefect.flow-run.{bot.flow_run_id}"
+        related.append({"prefect.resource.id": f"prefect.flow-run.{bot.flow_run_id}",
+                        "prefect.resource.role": "flow-run"})
+    related.append({"prefect.resource.id": instance_resource_id(bot.host, bot.serial),
+                    "prefect.resource.role": "instance", "prefect.resource.name": f"{bot.host}/{bot.serial}"})
+    related.append({"prefect.resource.id": group_resource_id(bot.group), "prefect.resource.role": "group",
+                    "prefect.resource.name": bot.group})
     if bot.account:
-        ids["account"] = f"emufleet.account.{bot.account}"
-    related = [{"prefect.resource.id": rid, "prefect.resource.role": role} for role, rid in ids.items()]
+        related.append({"prefect.resource.id": account_resource_id(bot.account), "prefect.resource.role": "account",
+                        "prefect.resource.name": bot.account})
+    return related
+
+
+def _payload(payload: Payload) -> Payload:
+    return {k: (v[:_MAX_TEXT] + "…" if isinstance(v, str) and len(v) > _MAX_TEXT else v) for k, v in payload.items()}
+
+
+def prefect_event(event: BotEvent) -> dict[str, Any]:
+    """The keyword arguments of ``prefect.events.emit_event`` for ``event`` (what :func:`emit` sends)."""
+    bot = event.bot
+    return {
+        "event": event.name,
+        "resource": {"prefect.resource.id": bot_resource_id(bot.group, bot.bot),
+                     "prefect.resource.name": f"{bot.group}/bot-{bot.bot}",
+                     "emufleet.group": bot.group, "emufleet.bot": str(bot.bot),
+                     "emufleet.instance": f"{bot.host}/{bot.serial}"},
+        "related": _related(bot),
+        "payload": _payload(event.payload),
+        "occurred": dt.datetime.fromtimestamp(event.time, dt.UTC),
+    }
+
+
+def emit(event: BotEvent) -> Event | None:
+    """Send ``event`` to the Prefect server in ``PREFECT_API_URL`` (queued; see the module docstring).
+
+    Returns the Prefect event queued, or ``None`` when events are off (no API) or it could not be queued. Never
+    raises.
+    """
     try:
-        emit_event(event=f"emufleet.{event.kind}",
-                   resource={"prefect.resource.id": f"emufleet.bot.{bot.group}.{bot.bot}",
-                             "prefect.resource.name": f"{bot.group} bot {bot.bot}"},
-                   related=related, payload=dict(event.payload))
-    except Exception as exc:  # an unreachable server must not fail a bot
-        _log.warning("event %s not emitted: %s", event.kind, exc)
+        return emit_event(**prefect_event(event))
+    except Exception as exc:  # EventTooLarge (emit_event re-raises it) or anything else: log, drop, keep the bot
+        logger.warning("event %s of %s/bot-%s dropped: %s", event.name, event.bot.group, event.bot.bot, exc)
+        return None
