@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emufleet.routines.durations import DurationS
 
@@ -94,6 +94,12 @@ class ClickLoopSettings(_Strict):
     pair: int = Field(default=6, ge=2, le=1000)
     radius_px: int = Field(default=8, ge=0, le=1000)
 
+    @model_validator(mode="after")
+    def _fits(self) -> ClickLoopSettings:
+        if self.single > self.window or 2 * self.pair > self.window:
+            raise ValueError(f"single ({self.single}) and 2·pair ({2 * self.pair}) must fit in window ({self.window})")
+        return self
+
 
 class RecoverySettings(_Strict):
     """The ``recovery:`` section of a group definition (every key optional; docs/supervision.md)."""
@@ -134,11 +140,16 @@ class FailureBudget:
 
 
 class Incident:
-    """The rungs tried since the bot last made progress; picks the next one for a fault."""
+    """The rungs tried since the bot last got past the step where a fault interrupted it; picks the next rung.
+
+    A routine resumed at its start re-runs steps it had passed: completing those is no sign the fault is gone,
+    so only completing the interrupted step (``at``) or a later one ends the incident.
+    """
 
     def __init__(self, rungs: tuple[Rung, ...]) -> None:
         self.rungs = rungs
         self.tried: list[Rung] = []
+        self.at: int | None = None  # the top-level step index a fault interrupted
 
     def next_rung(self, fault: FaultKind, *, adb_alive: bool, skip: frozenset[Rung] = frozenset()) -> Rung | None:
         """The first untried rung from the fault's entry rung on, then the ones before it, that can act now.
@@ -156,6 +167,17 @@ class Incident:
     def took(self, rung: Rung) -> None:
         self.tried.append(rung)
 
+    def interrupted(self, index: int) -> None:
+        """A fault interrupted top-level step ``index``."""
+        self.at = index if self.at is None else max(self.at, index)
+
+    def completed(self, index: int) -> None:
+        """Top-level step ``index`` completed: past the interrupted step, the next fault starts a new incident."""
+        if self.at is not None and index >= self.at:
+            self.tried.clear()
+            self.at = None
+
     def reset(self) -> None:
-        """The bot made progress (a step completed): the next fault starts a new incident."""
+        """A new attempt: a new incident."""
         self.tried.clear()
+        self.at = None

@@ -64,12 +64,13 @@ def restart_app(device: DeviceLike, accounts: BotAccounts | None, *, game: GameS
 
 def restart_instance(device: DeviceLike, spec: BotSpec, *, timeout_s: float) -> None:
     """Rung ``restart_instance``: stop and start the instance through its emulator backend when the bot knows it
-    (``spec.backend`` and ``spec.instance_index``), else reboot it over ADB; then wait until it is ready.
+    (``spec.backend`` and ``spec.instance_index``) and the backend can power instances (not ``adb``, which only
+    connects), else reboot it over ADB; then wait until it is ready.
 
     Raises:
         DeviceError: the backend could not restart it; DeviceTimeoutError: not ready within ``timeout_s`` seconds.
     """
-    if spec.backend is not None and spec.instance_index is not None:
+    if spec.backend not in (None, "adb") and spec.instance_index is not None:
         from emufleet.device.backends import get_backend
 
         backend = get_backend(spec.backend, **spec.backend_options)
@@ -80,11 +81,24 @@ def restart_instance(device: DeviceLike, spec: BotSpec, *, timeout_s: float) -> 
     device.wait_ready(timeout_s=timeout_s)  # type: ignore[attr-defined]
 
 
-def reconnect(device: DeviceLike, *, timeout_s: float) -> None:
-    """Rung ``reconnect``: disconnect and connect ADB again, then wait until the device is ready.
+RECONNECT_WINDOW_S = 15.0  # a connection that stays refused this long needs a bigger rung
+
+
+def reconnect(device: DeviceLike, *, timeout_s: float, window_s: float = RECONNECT_WINDOW_S) -> None:
+    """Rung ``reconnect``: disconnect and connect ADB again — retried for ``window_s`` seconds, an emulator's
+    ADB port often comes back by itself — then wait until the device is ready.
 
     Raises:
-        DeviceError: the device could not be reached; DeviceTimeoutError: not ready within ``timeout_s`` seconds.
+        DeviceError: the device could not be reached within ``window_s``; DeviceTimeoutError: not ready within
+            ``timeout_s`` seconds.
     """
-    device.reconnect(timeout_s=min(timeout_s, 30.0))  # type: ignore[attr-defined]
+    deadline = time.monotonic() + window_s
+    while True:
+        try:
+            device.reconnect(timeout_s=min(timeout_s, 10.0))  # type: ignore[attr-defined]
+            break
+        except DeviceError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
     device.wait_ready(timeout_s=timeout_s)  # type: ignore[attr-defined]

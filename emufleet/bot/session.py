@@ -133,7 +133,6 @@ class BotSession:
         self._woken = asyncio.Event()
         self._fault: Fault | None = None
         self._recovering = False
-        self._dumps = 0
         self.budget = FailureBudget(spec.recovery.budget)
         self.supervisor: Supervisor | None = None
         self.ctx: BotContext | None = None
@@ -223,10 +222,11 @@ class BotSession:
                 with contextlib.suppress(Exception):
                     await self.call(self.accounts.close, reason)
         if outcome == "gave_up":
-            self.emit("bot.gave-up", reason=error, faults=self.faults)
+            self.emit("bot.gave-up", reason=error, failures=self.budget.recent)
         final = self._final_state(outcome)
         self.set(state=final, step=None, restarts=restarts,
                  error=None if final is not BotState.FAILED else error)
+        self.emit("bot.finished", state=str(final), reason=error)
         return BotResult(status=self.status, attempts=attempts, wall_s=time.perf_counter() - started,
                          step_s=self.step_s, engine_s=self.engine_s, errors=self.errors, faults=self.faults,
                          recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None)
@@ -286,6 +286,7 @@ class BotSession:
         run = RoutineRun(self.assets.registry.get(self.spec.routine), self.ctx, overrides=self.spec.routine_config)
         index = 0
         self.supervisor.progress()
+        self._incident.reset()
         try:
             await self.call(run.start)
             while index < len(run.steps):
@@ -319,7 +320,7 @@ class BotSession:
                 if fault is None:
                     continue
                 await self.call(run.close)
-                verdict = await self._recover(fault)
+                verdict = await self._recover(fault, run, index)
                 if verdict != "resumed":
                     return verdict, fault.message
                 index = _resume_index(run, index)
@@ -333,7 +334,7 @@ class BotSession:
     def _progressed(self, index: int, label: str) -> None:
         assert self.supervisor is not None
         self.supervisor.progress()
-        self._incident.reset()
+        self._incident.completed(index)
         self.set(steps_done=self.status.steps_done + 1)
         now = time.monotonic()
         if now - self._last_step_event >= STEP_EVENT_EVERY_S:
@@ -353,7 +354,10 @@ class BotSession:
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_S
-                self.emit("bot.heartbeat", state=str(self.status.state))
+                report = sup.last_report
+                self.emit("bot.heartbeat", state=str(self.status.state), steps_done=self.status.steps_done,
+                          capture_p50_ms=report.capture_ms_p50 if report else None,
+                          capture_p95_ms=report.capture_ms_p95 if report else None)
             if self._recovering or self.status.state in TERMINAL_STATES:
                 continue
             fault = sup.quick_check()
@@ -367,8 +371,9 @@ class BotSession:
                 text = health_text(report)
                 if text != last_health:
                     kind = "instance.healthy" if not report.problems else "instance.unhealthy"
-                    self.emit(kind, health=text, capture_ms_p50=report.capture_ms_p50,
-                              capture_ms_p95=report.capture_ms_p95, foreground=report.foreground)
+                    self.emit(kind, check=text, detail="; ".join(report.messages) or None,
+                              capture_p50_ms=report.capture_ms_p50, capture_p95_ms=report.capture_ms_p95,
+                              foreground=report.foreground)
                     last_health = text
                     self.set(health=text)
             if fault is not None and not self._recovering and self._fault is None and not self._stopping:
@@ -378,8 +383,9 @@ class BotSession:
                 self.controller.stop()  # the step raises RoutineStopped; the attempt loop recovers
 
     # -- recovery --------------------------------------------------------------------------------------------------
-    async def _recover(self, fault: Fault) -> Outcome | Literal["resumed"]:
-        """Climb the ladder for ``fault``: ``resumed``, or how the bot ends (``gave_up``, ``stopped``, …)."""
+    async def _recover(self, fault: Fault, run: RoutineRun, index: int) -> Outcome | Literal["resumed"]:
+        """Climb the ladder for ``fault`` (step ``index`` of ``run`` was interrupted): ``resumed``, or how the
+        attempt ends (``gave_up``, ``stopped``, ``failed`` when recovery is disabled, ``lock_taken``)."""
         assert self.supervisor is not None and self.ctx is not None
         self._recovering = True
         try:
@@ -390,13 +396,15 @@ class BotSession:
             if not self.spec.recovery.enabled:
                 await self._evidence(f"{fault.kind}: {fault.message}")
                 return "failed"
-            event = "bot.stuck" if fault.kind in (FaultKind.STUCK, FaultKind.CLICK_LOOP,
-                                                  FaultKind.STEP_TIMEOUT) else "instance.unhealthy"
-            self.emit(event, fault=str(fault.kind), message=fault.message, step=self.status.step,
-                      **{k: v for k, v in fault.details.items() if k not in ("fault", "message", "step")})
+            if fault.kind in (FaultKind.STUCK, FaultKind.CLICK_LOOP, FaultKind.STEP_TIMEOUT):
+                self.emit("bot.stuck", reason=str(fault.kind), step=self.status.step, message=fault.message,
+                          **{k: v for k, v in fault.details.items() if k not in ("reason", "step", "message")})
+            else:
+                self.emit("instance.unhealthy", check=str(fault.kind), detail=fault.message, step=self.status.step)
             await self._evidence(f"{fault.kind}: {fault.message}")
             if not self.budget.spend():
                 return "gave_up"
+            self._incident.interrupted(index)
             while not self._stopping:
                 report, _ = await self.call(self.supervisor.health_check)
                 rung = self._incident.next_rung(fault.kind, adb_alive=report.adb_alive, skip=self._unavailable())
@@ -404,7 +412,7 @@ class BotSession:
                     return "gave_up"
                 self._incident.took(rung)
                 self.set(state=BotState.RECOVERING, step=f"recovery: {rung}")
-                self.emit("bot.recovering", rung=str(rung), fault=str(fault.kind))
+                self.emit("bot.recovering", rung=str(rung), fault=str(fault.kind), failures=self.budget.recent)
                 log.info("bot %s: %s → rung %s", self.spec.bot, fault.message, rung)
                 try:
                     await self._take(rung)
@@ -424,7 +432,8 @@ class BotSession:
                 self.supervisor.progress()
                 self.set(state=BotState.RUNNING, recoveries=sum(self.recoveries.values()),
                          health=health_text(report))
-                self.emit("bot.recovered", rung=str(rung), fault=str(fault.kind))
+                self.emit("bot.recovered", rung=str(rung), fault=str(fault.kind),
+                          resume_at=step_label(run, _resume_index(run, index)))
                 return "resumed"
             return "stopped"
         finally:
@@ -463,7 +472,7 @@ class BotSession:
 
     async def _regain_lock(self, fault: Fault) -> Outcome | Literal["resumed"]:
         """Fencing: input has stopped; take the lock again, or end stopped if another run holds the instance."""
-        self.emit("bot.lock-lost", message=fault.message)
+        self.emit("bot.lock-lost", reason=fault.message, reacquired=None)
         self.set(state=BotState.RECOVERING, step="waiting for the instance lock")
         if self.lease is None:
             return "lock_taken"
@@ -476,7 +485,7 @@ class BotSession:
                 await self._sleep(LOCK_RETRY_S)
                 continue
             if not held:
-                self.emit("bot.lock-taken", message="another run holds the instance")
+                self.emit("bot.lock-lost", reason="another run holds the instance", reacquired=False)
                 return "lock_taken"
             assert self.supervisor is not None
             self.supervisor.progress()
@@ -488,11 +497,10 @@ class BotSession:
 
     async def _evidence(self, reason: str) -> None:
         assert self.supervisor is not None
-        if self.evidence_dir is None or self._dumps >= self.spec.recovery.evidence_max_dumps:
+        if self.evidence_dir is None or self.spec.recovery.evidence_frames == 0:
             return
-        self._dumps += 1
         try:
-            frames = await self.call(self.supervisor.recorder.dump, self.evidence_dir, reason)
+            frames = await self.call(self.supervisor.evidence, self.evidence_dir, reason)
         except Exception as exc:  # evidence is a courtesy: never let it fail the bot
             log.warning("bot %s: failure evidence not written: %s", self.spec.bot, exc)
             return

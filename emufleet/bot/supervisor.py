@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,7 +71,8 @@ class Supervisor:
         self.stuck = StuckDetector(recovery.stuck_after, clock=controller.active_time)
         self.clicks = ClickLoopDetector(window=recovery.click_loop.window, single=recovery.click_loop.single,
                                         pair=recovery.click_loop.pair, radius_px=recovery.click_loop.radius_px)
-        self.recorder = FrameRecorder(capacity=max(1, recovery.evidence_frames))
+        self.device = device
+        self.recorder = FrameRecorder(capacity=max(1, recovery.evidence_frames), max_dumps=recovery.evidence_max_dumps)
         self.last_report: HealthReport | None = None
         self._lock = threading.Lock()
         self._click_verdict: StuckVerdict | None = None
@@ -129,13 +132,13 @@ class Supervisor:
         with self._lock:
             verdict, self._click_verdict = self._click_verdict, None
         if verdict is not None:
-            return Fault(FaultKind.CLICK_LOOP, verdict.message, dict(verdict.details))
+            return Fault(FaultKind.CLICK_LOOP, verdict.message, _flat(verdict.details))
         if self.controller.paused or (self.accounts is not None and self.accounts.waiting):
             self.stuck.progress()  # waiting for an account or paused is not being stuck
             return None
         verdict = self.stuck.check(stuck_after_s=self.stuck_after_s())
         if verdict is not None:
-            return Fault(FaultKind.STUCK, verdict.message, dict(verdict.details))
+            return Fault(FaultKind.STUCK, verdict.message, _flat(verdict.details))
         return None
 
     def health_check(self) -> tuple[HealthReport, Fault | None]:
@@ -154,7 +157,20 @@ class Supervisor:
                 fault = Fault(kind, f"instance unhealthy: {problem}", {"problem": str(problem)})
         return report, fault
 
+    def evidence(self, directory: Path, reason: str) -> list[Path]:
+        """Write the failure evidence: the last frames, the newest one captured now (blocking)."""
+        try:
+            self.recorder.observe(self.device.screenshot(allow_black=True))  # type: ignore[call-arg]
+        except Exception:  # noqa: BLE001 - a device that cannot capture still has its earlier frames
+            pass
+        return self.recorder.dump(directory, reason)
+
     def forget_health(self) -> None:
         """After a recovery: problems must be seen anew before they are faults again."""
         self._streaks.clear()
         self.health.reset()
+
+
+def _flat(details: Mapping[str, Any]) -> dict[str, str | int | float | bool | None]:
+    """The scalar details (event payloads are flat)."""
+    return {k: v for k, v in details.items() if v is None or isinstance(v, str | int | float | bool)}
