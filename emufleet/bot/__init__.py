@@ -16,5 +16,7 @@ from emufleet.bot.health import (
     HealthSettings,
     HealthSeverity,
 )
+from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckReason, StuckVerdict
 
-__all__ = ["HealthChange", "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity"]
+__all__ = ["ClickLoopDetector", "HealthChange", "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings",
+           "HealthSeverity", "StuckDetector", "StuckReason", "StuckVerdict"]
