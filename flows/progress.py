@@ -88,8 +88,8 @@ async def run_launch(group: str, overrides: Any = None, *, server: Any = None, w
     """
     from prefect.client.orchestration import get_client
 
+    from adapters.registry import launch_runs
     from flows.launch_group import LaunchResult, launch_group
-    from flows.registry import launch_runs
 
     console = console or Console()
     known: set[Any] = set()

@@ -38,10 +38,11 @@ def test_engine_never_imports_the_orchestration_layer(path: Path) -> None:
             assert in_cli and not module_level, f"{path}:{line}: the engine imports {module}"
 
 
-def test_tasks_never_import_flows() -> None:
-    for path in sorted((ROOT / "tasks").rglob("*.py")):
+@pytest.mark.parametrize(("package", "forbidden"), [("tasks", ("flows",)), ("adapters", ("flows", "tasks"))])
+def test_lower_layers_never_import_upper_ones(package: str, forbidden: tuple[str, ...]) -> None:
+    for path in sorted((ROOT / package).rglob("*.py")):
         for module, line, _ in _imports(path):
-            assert module.split(".")[0] != "flows", f"{path}:{line}: tasks import {module}"
+            assert module.split(".")[0] not in forbidden, f"{path}:{line}: {package} imports {module}"
 
 
 def test_cli_help_does_not_load_prefect() -> None:
