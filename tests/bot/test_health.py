@@ -129,7 +129,7 @@ def test_frozen_verdict_also_comes_from_the_capture_path(dev: Device, inst: SimI
 
 def test_not_booted_then_adb_down_during_a_reboot(monitor: HealthMonitor, inst: SimInstance,
                                                   adb_server: adbutils.AdbClient) -> None:
-    inst.inject_fault("reboot", down_s=0.5, boot_s=30)
+    inst.inject_fault("reboot", down_s=2.0, boot_s=30)  # down long enough to be seen down
     wait_until(lambda: {d.serial: d.state for d in adb_server.list()}.get(inst.serial) != "device",
                what="the reboot to take the device down")
     down = monitor.check()  # never raises: the device error is the problem
