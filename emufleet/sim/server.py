@@ -95,8 +95,7 @@ class SimInstance:
     def inject_fault(self, kind: str, **options: Any) -> None:
         """Inject a fault (see :mod:`emufleet.sim.faults` for kinds and options). Raises SimulatorError."""
         opts = parse_fault(kind, options)
-        if kind in ("popup_storm", "anr"):
-            self.device.check_dialog(kind)  # before logging: a scenario without the dialog refuses the fault
+        self.device.check_dialog(kind)  # before logging: a scenario without the fault's dialog refuses it
         self.device.log("fault", kind=kind, **opts)
         if kind == "reboot":
             self.device.reboot(opts["down_s"], opts["boot_s"])

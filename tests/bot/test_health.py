@@ -103,6 +103,23 @@ def test_frozen_screen_needs_identical_frames_while_waiting(monitor: HealthMonit
     assert not monitor.check().frozen and inst.faults == {}
 
 
+def test_a_stuck_app_shows_as_a_frozen_screen_after_input(monitor: HealthMonitor, inst: SimInstance,
+                                                           dev: Device) -> None:
+    """The demo's screens are still images: a tap the app ignores leaves the frame unchanged while the routine
+    waits for the screen it asked for."""
+    inst.inject_fault("stuck_app")
+    dev.tap(270, 890)  # the Missions button
+    for _ in range(20):
+        capture(monitor, dev, 1, waiting=True, pause_s=0.05)
+    assert monitor.check().problems == (P.FROZEN_SCREEN,) and inst.state == "home_ready"
+
+
+def test_popups_are_not_health_problems(monitor: HealthMonitor, inst: SimInstance, dev: Device) -> None:
+    inst.inject_fault("popup_storm")
+    capture(monitor, dev, 3)
+    assert monitor.check().healthy
+
+
 def test_frozen_verdict_also_comes_from_the_capture_path(dev: Device, inst: SimInstance) -> None:
     monitor = HealthMonitor(dev, HealthSettings(frozen_captures=3, frozen_min_s=0.0))
     inst.inject_fault("frozen")
@@ -112,7 +129,7 @@ def test_frozen_verdict_also_comes_from_the_capture_path(dev: Device, inst: SimI
 
 def test_not_booted_then_adb_down_during_a_reboot(monitor: HealthMonitor, inst: SimInstance,
                                                   adb_server: adbutils.AdbClient) -> None:
-    inst.inject_fault("reboot", down_s=0.5, boot_s=30)
+    inst.inject_fault("reboot", down_s=2.0, boot_s=30)  # down long enough to be seen down
     wait_until(lambda: {d.serial: d.state for d in adb_server.list()}.get(inst.serial) != "device",
                what="the reboot to take the device down")
     down = monitor.check()  # never raises: the device error is the problem
