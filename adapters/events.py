@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from typing import Any
 
 from prefect.events import Event, emit_event
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
 from emufleet.bot.events import BotEvent, BotRef, Payload
 
@@ -90,11 +92,25 @@ def prefect_event(event: BotEvent) -> dict[str, Any]:
 def emit(event: BotEvent) -> Event | None:
     """Send ``event`` to the Prefect server in ``PREFECT_API_URL`` (queued; see the module docstring).
 
-    Returns the Prefect event queued, or ``None`` when events are off (no API) or it could not be queued. Never
-    raises.
+    Safe from any thread: a thread started without Prefect's context sees only the settings Prefect read at import,
+    which may lack the API URL; Prefect would then start an *ephemeral* server inside ``emit_event`` (measured: 31 s
+    blocked, event lost). So the URL falls back to ``PREFECT_API_URL`` from the environment, and with no API at all
+    the event is dropped (emufleet never uses ephemeral mode). Returns the Prefect event queued, or ``None`` when it
+    was dropped. Never raises.
     """
     try:
-        return emit_event(**prefect_event(event))
+        if get_current_settings().api.url:
+            return emit_event(**prefect_event(event))
+        url = os.environ.get("PREFECT_API_URL")
+        if not url:
+            _drop(event, "no Prefect API (PREFECT_API_URL is not set)")
+            return None
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            return emit_event(**prefect_event(event))
     except Exception as exc:  # EventTooLarge (emit_event re-raises it) or anything else: log, drop, keep the bot
-        logger.warning("event %s of %s/bot-%s dropped: %s", event.name, event.bot.group, event.bot.bot, exc)
+        _drop(event, str(exc))
         return None
+
+
+def _drop(event: BotEvent, why: str) -> None:
+    logger.warning("event %s of %s/bot-%s dropped: %s", event.name, event.bot.group, event.bot.bot, why)

@@ -294,6 +294,9 @@ class Executor:
         except VisionError as exc:
             raise self.error(str(exc)) from exc
         if self._stack:
-            self._stack[-1].scores.append(MatchScore(template, result.nearest.score if result.nearest else None,
-                                                     result.found))
+            nearest = result.nearest
+            self._stack[-1].scores.append(MatchScore(
+                template, nearest.score if nearest else None, result.found, threshold=result.threshold,
+                region=templates.space.region_to_device(result.region),
+                location=nearest.device_rect if nearest else None))
         return result.best

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 
@@ -101,3 +102,28 @@ def test_unreachable_server_never_fails_the_bot(prefect_server: PrefectServer) -
         assert time.monotonic() - started < 2.0  # queued for Prefect's events worker, never waiting on the network
         # Its worker gives up on the dead server (≈ 7 s of reconnection attempts, logged) without raising here.
         EventsWorker.drain_all(timeout=20)
+
+
+def test_a_thread_without_prefect_context_reaches_the_server(prefect_server: PrefectServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bot's supervisor thread is a plain thread: Prefect's settings context does not follow it there."""
+    group = f"th-{uuid.uuid4().hex[:8]}"
+    took: list[float] = []
+
+    def bot_thread(kind: EventKind) -> None:
+        started = time.monotonic()
+        emit(BotEvent(kind, BotRef(group, 0, "s")))
+        took.append(time.monotonic() - started)
+
+    def in_thread(kind: EventKind) -> None:
+        thread = threading.Thread(target=bot_thread, args=(kind,))
+        thread.start()
+        thread.join(timeout=30)
+
+    in_thread(EventKind.STUCK)
+    monkeypatch.delenv("PREFECT_API_URL")
+    in_thread(EventKind.RECOVERED)  # no API anywhere: dropped at once, never an ephemeral server
+    monkeypatch.undo()
+    assert len(took) == 2 and max(took) < 2.0, took
+    events = read_events(EventFilter(resource=EventResourceFilter(id=[bot_resource_id(group, 0)])), 1)
+    assert [e.event for e in events] == ["emufleet.bot.stuck"]
