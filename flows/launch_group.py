@@ -78,6 +78,7 @@ class BotRow(BaseModel):
     wall_s: float = 0.0
     step_s: float = 0.0
     engine_s: float = 0.0
+    recoveries: dict[str, int] = Field(default_factory=dict)  # by rung of the recovery ladder
     error: str | None = None
 
 
@@ -205,7 +206,7 @@ async def _row(serial: str, bot: int, state: State | None) -> BotRow:
     return BotRow(bot=bot, instance=serial, account=s.account, state=s.state.value, restarts=s.restarts,
                   accounts_completed=s.accounts_completed, accounts_failed=s.accounts_failed, steps=s.steps_done,
                   steps_per_s=round(result.steps_per_s, 3), wall_s=result.wall_s, step_s=result.step_s,
-                  engine_s=result.engine_s, error=s.error)
+                  engine_s=result.engine_s, recoveries=result.recoveries, error=result.gave_up or s.error)
 
 
 @flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)

@@ -506,7 +506,8 @@ class BotSession:
             return
         if frames:
             self.set(last_failure=str(frames[-1]))
-            self.observer.evidence(reason, frames)
+            recorder = self.supervisor.recorder
+            self.observer.evidence(reason, frames, recorder.step, recorder.scores)
 
 
 def _resume_index(run: RoutineRun, index: int) -> int:

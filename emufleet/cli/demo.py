@@ -4,7 +4,8 @@
 2. start the simulator with 4 instances of the demo game (in this process, on free ports);
 3. rebuild the demo database ``<state>/demo.db`` and import the sample accounts (the ``demo`` pool's refresh);
 4. launch the shipped ``demo`` group (4 bots, ``demo/account_cycle``, ``on_failure`` restarts) with a live table;
-   a black screen is injected on instance 2 while its bot works, so one restart shows, then cleared;
+   an "app isn't responding" dialog is injected on instance 2 while its bot works: supervision sees the game
+   lose the foreground, and the recovery ladder restarts the app with the same account (docs/supervision.md);
 5. print the flow run's URL in the Prefect UI and a summary (accounts completed, failures, restarts, steps/s);
 6. keep the server running for exploring the UI until Ctrl-C (``--exit`` ends at once: tests and CI).
 """
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
 def demo(
     exit_: Annotated[bool, typer.Option("--exit", help="stop everything when the launch ends (tests, CI)")] = False,
     instances: Annotated[int, typer.Option(min=1, max=8, help="simulated instances (one bot each)")] = 4,
-    fault: Annotated[bool, typer.Option(help="inject a fault on one device so a restart shows")] = True,
+    fault: Annotated[bool, typer.Option(help="inject a fault on one device so a recovery shows")] = True,
     port: Annotated[int | None, typer.Option(help="Prefect server port (default 4200, else a free one)")] = None,
     max_accounts: Annotated[int | None, typer.Option(min=1, help="stop after this many accounts (default: all)")]
     = None,
@@ -85,12 +86,13 @@ async def _run(server: Any, instances: int, fault: bool, max_accounts: int | Non
         result = await run_launch(DEMO_GROUP, overrides, server=server, console=console,
                                   on_tick=injector.tick if injector else None)
     if result is not None:
-        console.print(_summary_line(result))
+        console.print(_summary_line(result), soft_wrap=True)
     return result
 
 
 class _FaultInjector:
-    """Black screen on one instance once its bot is two steps into an account; cleared when it restarts."""
+    """An ANR dialog on one instance once its bot is two steps into an account: a rung of the recovery ladder
+    (restart the app) ends it; cleared by hand only if the bot ends without recovering."""
 
     def __init__(self, sim: Any, bot: int) -> None:
         self.sim = sim
@@ -104,9 +106,9 @@ class _FaultInjector:
             return
         instance = self.sim.instances[self.bot]
         if not self.injected and me.state.value == "running" and me.steps_done >= 2:
-            instance.inject_fault("black_screen")
+            instance.inject_fault("anr")
             self.injected = True
-        elif self.injected and not self.cleared and (me.restarts >= 1 or me.state.value in ("failed", "completed")):
+        elif self.injected and not self.cleared and me.state.value in ("failed", "completed", "stopped"):
             instance.clear_faults()
             self.cleared = True
 
@@ -115,8 +117,13 @@ def _summary_line(result: Any) -> str:
     done = sum(b.accounts_completed for b in result.bots)
     failed = sum(b.accounts_failed for b in result.bots)
     restarts = sum(b.restarts for b in result.bots)
+    rungs: dict[str, int] = {}
+    for b in result.bots:
+        for rung, n in b.recoveries.items():
+            rungs[rung] = rungs.get(rung, 0) + n
+    recovered = ", ".join(f"{rung} ×{n}" for rung, n in sorted(rungs.items())) or "none"
     rates = ", ".join(f"bot {b.bot} {b.steps_per_s:.2f}" for b in result.bots)
-    return (f"accounts completed: {done}, failures: {failed}, restarts: {restarts}; "
+    return (f"accounts completed: {done}, failures: {failed}, restarts: {restarts}, recoveries: {recovered}; "
             f"steps per second: {rates}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -164,7 +165,7 @@ class _PrintObserver:
         details = " ".join(f"{k}={v}" for k, v in event.payload.items() if v is not None)
         typer.echo(f"** {event.kind} {details}", err=True)
 
-    def evidence(self, reason: str, frames: Sequence[Path]) -> None:
+    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[object]) -> None:
         typer.echo(f"** failure evidence: {', '.join(str(f) for f in frames)}", err=True)
 
 
@@ -220,10 +221,11 @@ def run(
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
 
     async def main() -> object:
-        from emufleet.settings import state_dir
+        from emufleet.bot.evidence import evidence_dir
 
+        run = time.strftime("%Y%m%d-%H%M%S")
         session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=_PrintObserver(),
-                             accounts=accounts, on_step=_print_event, evidence_dir=state_dir() / "evidence" / "cli")
+                             accounts=accounts, on_step=_print_event, evidence_dir=evidence_dir(spec.group, 0, run))
         loop = asyncio.get_running_loop()
         # Ctrl-C becomes a session stop: the routine, its sentries and the accounts end cleanly before exit.
         loop.add_signal_handler(signal.SIGINT, session.stop)

@@ -40,7 +40,7 @@ class Recorder:
     def event(self, event: BotEvent) -> None:
         self.events.append(event)
 
-    def evidence(self, reason: str, frames: Sequence[Path]) -> None:
+    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[Any]) -> None:
         self.frames.extend(frames)
 
     def progress(self, done: int, total: int) -> None:

@@ -79,6 +79,7 @@ def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_serve
     assert result.exit_code == 0, result.stdout
     assert "Prefect UI: " + prefect_server.ui_url in result.stdout
     assert "accounts completed:" in result.stdout and "steps per second" in result.stdout
+    assert "recoveries: none" not in result.stdout, "the injected fault was recovered by a rung of the ladder"
     engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'demo.db'}")
     with engine.connect() as conn:
         done = conn.scalar(select(func.count()).select_from(Account).where(Account.pool_status == "completed"))
