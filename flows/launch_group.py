@@ -33,6 +33,7 @@ from prefect.input import RunInput
 from prefect.states import Cancelled, Failed, State
 from pydantic import BaseModel, Field
 
+from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
 from adapters.registry import control_variable, group_tag, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
@@ -227,6 +228,7 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         if launch.validate_emulators:
             states = await asyncio.to_thread(check_instances, definition)
             logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in states.items()))
+        await _ensure_zombie_automation(client)
         serials = [serial_of(definition, ref) for ref in definition.instances]
         reset = await reconcile(client, serials)
         if reset:
@@ -275,6 +277,21 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         if runtime.launch_cancelled or await _is_cancelled(client, run_id):
             return Cancelled(message=f"group {group!r} stopped", data=result)
         return result
+
+
+async def _ensure_zombie_automation(client: PrefectClient) -> None:
+    """Create the zombie clean-up unless it exists (``emufleet automations apply`` may have tuned it): if this
+    launch's process is killed, its bot runs end ``Crashed`` once their flow-run heartbeats stop, instead of staying
+    *Running* (docs/supervision.md "Zombie runs")."""
+    zombie_after = default_zombie_after()
+    if zombie_after is None:
+        return
+    try:
+        (automation,) = emufleet_automations(None, zombie_after=zombie_after)
+        if not await client.read_automations_by_name(automation.name):
+            await apply_automations(client, [automation])
+    except Exception as exc:  # an older server without automations must not stop a launch
+        get_run_logger().warning("zombie-run automation not applied: %s", exc)
 
 
 async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinition, runtime: LaunchRuntime,

@@ -191,6 +191,9 @@ def use_server(server: PrefectServer) -> None:
     os.environ["PREFECT_UI_URL"] = server.ui_url
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Flow-run heartbeats every 30 s (Prefect's minimum; default 180): a killed launch's bot runs are crashed by
+    # the zombie automation 90 s after its process died (docs/supervision.md "Zombie runs").
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     if server.home:
         os.environ.setdefault("PREFECT_HOME", server.home)
 
