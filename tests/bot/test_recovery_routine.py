@@ -18,7 +18,7 @@ from emufleet.vision import TemplateSet
 from tests.sim.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-ROUTINE = "recovery/dismiss_popups"
+ROUTINE = "recovery/go_home"
 
 pytestmark = pytest.mark.slow
 
