@@ -35,16 +35,21 @@ def inst(simulator: Callable[..., Simulator]) -> SimInstance:
     return simulator(instances=1, scenario="demo").instances[0]
 
 
+MAIN_VARIABLES = {"calm_left": "7", "settle_checks": "9", "packs_opened": "2"}  # the main routine's, kept
+
+
 def _context(inst: SimInstance, registry: RoutineRegistry, controller: Controller | None = None) -> BotContext:
     return BotContext(Device(inst.serial, timeout_s=10), registry.templates, registry, controller or Controller(),
-                      {}, bot_id=inst.serial)
+                      dict(MAIN_VARIABLES), bot_id=inst.serial)
 
 
 def _recover(inst: SimInstance, registry: RoutineRegistry, **overrides: str) -> None:
+    ctx = _context(inst, registry)
     try:
-        RoutineRun(registry.get(ROUTINE), _context(inst, registry), overrides).run()
+        RoutineRun(registry.get(ROUTINE), ctx, overrides).run()
     except RoutineError as exc:  # say where the simulated game was
         pytest.fail(f"{exc}\nstate {inst.state}; faults {inst.faults}; last events {inst.events[-12:]}")
+    assert {name: ctx.variables.get(name) for name in MAIN_VARIABLES} == MAIN_VARIABLES
 
 
 def _taps(inst: SimInstance) -> list[dict[str, Any]]:
@@ -75,7 +80,7 @@ def test_an_anr_dialog_is_waited_out_then_home(inst: SimInstance, registry: Rout
 @pytest.mark.parametrize("state", ["pack_result", "menu", "home_error", "launcher"])
 def test_from_anywhere_in_the_game_to_home(state: str, inst: SimInstance, registry: RoutineRegistry) -> None:
     inst.set_state(state)
-    _recover(inst, registry, settle_checks="3")
+    _recover(inst, registry, go_home_settle_checks="3")
     assert inst.state == "home_ready"
 
 
