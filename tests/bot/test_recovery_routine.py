@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,20 +13,16 @@ from emufleet.device import Device
 from emufleet.errors import RoutineError, RoutineStopped
 from emufleet.routines import BotContext, Controller, RoutineRegistry, RoutineRun
 from emufleet.sim import SimInstance, Simulator, art
-from emufleet.vision import TemplateSet
 from tests.sim.helpers import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 ROUTINE = "recovery/go_home"
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def registry() -> RoutineRegistry:
-    reg = RoutineRegistry.load(REPO / "routines", TemplateSet.load(REPO / "templates" / "registry.yaml"))
-    assert reg.invalid() == {}
-    return reg
+@pytest.fixture
+def registry(shipped_routines: RoutineRegistry) -> RoutineRegistry:
+    return shipped_routines
 
 
 @pytest.fixture
