@@ -55,6 +55,12 @@ def apply(
     if webhook and not webhook.startswith(("http://", "https://")):
         raise typer.BadParameter(f"not an http(s) URL: {webhook!r}", param_hint="--webhook")
     stall = _duration(stall_after, "--stall-after")
+    import os
+
+    from flows.server import HEARTBEAT_FREQUENCY_S
+
+    # The heartbeat the zombie window is computed from: the one emufleet's own processes use (flows.server).
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_FREQUENCY_S))
     if dry_run:
         _print_dry_run(webhook, block, stall, zombie_after)
         return
