@@ -45,10 +45,10 @@ class EventKind(StrEnum):
     #: Stuck detection fired: no step and no input for ``stuck_after``, or a click loop. Payload: ``reason``
     #: (``"no-progress"`` | ``"click-loop"``), ``step``, ``idle_s``.
     STUCK = "bot.stuck"
-    #: A recovery rung is being taken. Payload: ``rung`` (``"routine"`` | ``"restart-app"`` | ``"restart-instance"``
-    #: | ``"reconnect-adb"``), ``fault`` (what triggered it), ``failures`` (in the budget window).
+    #: A recovery rung is being taken. Payload: ``rung`` (``"routine"`` | ``"restart_app"`` | ``"restart_instance"``
+    #: | ``"reconnect"``), ``fault`` (what triggered it), ``failures`` (in the budget window).
     RECOVERING = "bot.recovering"
-    #: The rung itself failed (the ladder goes on to the next one). Payload: ``rung``, ``error``.
+    #: A rung was taken but the bot is still unhealthy; the ladder climbs on. Payload: ``rung``, ``error``.
     RUNG_FAILED = "bot.rung-failed"
     #: The rung worked: the routine resumes. Payload: ``rung``, ``fault``, ``resume_at`` (step or ``None``).
     RECOVERED = "bot.recovered"
