@@ -24,7 +24,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.events.worker import EventsWorker
 
-from adapters.automations import apply_automations, emufleet_automations, save_webhook_block
+from adapters.automations import apply_automations, emufleet_automations, remove_automations, save_webhook_block
 from adapters.events import emit
 from emufleet.bot.events import BotEvent, BotRef, EventKind
 from emufleet.sim.adbserver import free_port
@@ -91,9 +91,7 @@ def prefix(prefect_server: PrefectServer) -> Iterator[str]:
 
     async def cleanup() -> None:
         async with get_client() as client:
-            for automation in await client.read_automations():
-                if automation.name.startswith(name):
-                    await client.delete_automation(automation.id)
+            await remove_automations(client, name)
 
     asyncio.run(cleanup())
 
@@ -255,12 +253,12 @@ def test_cli_apply_creates_then_updates(prefect_server: PrefectServer, receiver:
         dry = invoke("--dry-run", "--zombie-after", "90s", "--stall-after", "15m")
         assert dry.exit_code == 0 and f'"name": "{PREFIX}crash zombie runs"' in dry.stdout
         assert '"within": 90.0' in dry.stdout and '"within": 900.0' in dry.stdout
+        removed = CliRunner().invoke(app, ["automations", "remove"], catch_exceptions=False)
+        assert removed.exit_code == 0 and removed.stdout.count("removed") == 3
     finally:
         async def cleanup() -> None:
             async with get_client() as client:
-                for automation in await client.read_automations():
-                    if automation.name.startswith(PREFIX):
-                        await client.delete_automation(automation.id)
+                await remove_automations(client, PREFIX)
                 block = await client.read_block_document_by_name(WEBHOOK_BLOCK, "webhook")
                 await client.delete_block_document(block.id)
 
