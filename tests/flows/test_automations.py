@@ -154,6 +154,43 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
     asyncio.run(cleanup())
 
 
+def test_any_notification_block_gets_the_message(prefect_server: PrefectServer, receiver: Receiver,
+                                                 prefix: str) -> None:
+    """``--block NAME`` of a Prefect notification block (here Prefect's custom-webhook one) goes through
+    ``SendNotification``: the block gets the same message as its body."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from adapters.automations import resolve_block
+
+    group, name = f"nb-{uuid.uuid4().hex[:6]}", f"test-notify-{uuid.uuid4().hex[:8]}"
+
+    async def setup() -> None:
+        block = CustomWebhookNotificationBlock(name="receiver", url=receiver.url,
+                                               json_data={"content": "{{subject}} / {{body}}"})
+        await block.asave(name)
+        async with get_client() as client:
+            notify = await resolve_block(client, f"custom-webhook/{name}")
+            assert notify.kind == "notification" and (await resolve_block(client, name)) == notify
+            with pytest.raises(LookupError, match="no Prefect block"):
+                await resolve_block(client, f"webhook/{name}")
+            await apply_automations(client, emufleet_automations(notify, prefix=prefix)[:1])  # "bot gave up"
+
+    asyncio.run(setup())
+    time.sleep(1.0)
+    emit(BotEvent(EventKind.GAVE_UP, BotRef(group, 4, "127.0.0.1:16512"), {"reason": "the last rung failed"}))
+    EventsWorker.drain_all(timeout=10)
+    contents = receiver.wait_for(lambda c: any(group in x for x in c), timeout_s=30)
+    assert any(c.startswith(f"emufleet: a bot gave up / emufleet: {group}/bot-4 gave up on local/127.0.0.1:16512: "
+                            "the last rung failed") for c in contents), contents
+
+    async def cleanup() -> None:
+        async with get_client() as client:
+            document = await client.read_block_document_by_name(name, "custom-webhook")
+            await client.delete_block_document(document.id)
+
+    asyncio.run(cleanup())
+
+
 _ZOMBIE = """
 import sys, time
 from pathlib import Path
