@@ -54,8 +54,8 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def evidence_markdown(paths: Sequence[Path], *, reason: str, step: str | None,
-                      scores: Sequence[MatchScore]) -> str:
+def evidence_markdown(paths: Sequence[Path], *, reason: str, step: str | None = None,
+                      scores: Sequence[MatchScore] = ()) -> str:
     """The artifact's markdown: reason and step, the frames inline (thumbnails), the checks table, the file paths."""
     lines = [f"### Failure evidence: {_cell(reason)}", "", f"Step: `{step or '?'}`; frames oldest first.", ""]
     for path in paths:
@@ -75,8 +75,8 @@ def evidence_markdown(paths: Sequence[Path], *, reason: str, step: str | None,
 
 
 async def create_evidence_artifact(client: PrefectClient, paths: Sequence[Path], *, reason: str,
-                                   step: str | None, scores: Sequence[MatchScore], flow_run_id: UUID | str | None,
-                                   key: str | None = None) -> UUID:
+                                   flow_run_id: UUID | str | None, step: str | None = None,
+                                   scores: Sequence[MatchScore] = (), key: str | None = None) -> UUID:
     """Attach a markdown artifact (:func:`evidence_markdown`) to ``flow_run_id`` (the bot's run; ``None``: no run).
 
     ``key`` (e.g. :func:`evidence_key`) also lists it on the Artifacts page. Returns the artifact id; Prefect
