@@ -9,7 +9,7 @@ budget** (default 3 within 10 minutes); a spent budget, or a ladder with no rung
 Rungs (``recovery.rungs``, in this order by default):
 
 ==================  =====================================================================================
-``routine``         run the recovery routine (``recovery.routine``, the shipped ``recovery/dismiss_popups``)
+``routine``         run the recovery routine (``recovery.routine``, the shipped ``recovery/go_home``)
 ``restart_app``     force-stop the game, re-inject the *same* account (its lease is kept), start the game
 ``restart_instance`` restart the emulator instance through its backend (or reboot it) and wait until ready
 ``reconnect``       reconnect ADB (disconnect, connect, wait until ready)
@@ -106,7 +106,7 @@ class RecoverySettings(_Strict):
 
     enabled: bool = True
     rungs: tuple[Rung, ...] = Field(default=tuple(Rung), min_length=1)
-    routine: str | None = "recovery/dismiss_popups"  # rung 1; a routine registry key (None: skip the rung)
+    routine: str | None = "recovery/go_home"  # rung 1; a routine registry key (None: skip the rung)
     routine_timeout: DurationS = Field(default=60.0, gt=0, le=3600)
     stuck_after: DurationS = Field(default=60.0, gt=0, le=86400)  # per-step override: a step's stuck_after
     click_loop: ClickLoopSettings = ClickLoopSettings()

@@ -24,7 +24,7 @@ only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/d
       emulator_timeout: 60s
       restart_policy: {mode: on_failure, max_restarts: 3, initial_delay: 1s, max_delay: 30s, backoff_factor: 2}
     recovery:                            # supervision (docs/supervision.md); every key optional
-      routine: recovery/dismiss_popups   # rung 1; then restart_app, restart_instance, reconnect
+      routine: recovery/go_home          # rung 1; then restart_app, restart_instance, reconnect
       stuck_after: 60s
       budget: {failures: 3, window: 10m}
     health: {interval: 10s}
