@@ -20,6 +20,7 @@ from emufleet.groups import BotState, BotStatus, RestartPolicy
 from emufleet.groups.definition import RestartMode
 from emufleet.routines import RoutineRegistry
 from emufleet.vision import TemplateSet
+from tests.db.fixtures import db_engine, db_url, make_accounts  # noqa: F401 - pytest fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -335,3 +336,41 @@ def test_fencing_a_reacquired_lock_resumes_the_routine(simulator: Callable[..., 
     assert lease.asked >= 1
     assert result.status.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries.get("reacquire_lock", 0) >= 1
+
+
+def test_a_give_up_returns_the_account_with_the_reason_and_lease_changes_are_events(
+        simulator: Callable[..., Any], routines, tmp_path: Path, db_engine: Any, make_accounts: Any) -> None:
+    from sqlalchemy import select
+
+    from emufleet import db
+    from emufleet.bot import BotAccounts
+    from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, PoolDefinition
+
+    [account_id] = make_accounts(1)
+    inst = _in_game(simulator)
+    registry = routines({"t/hold": """
+        version: 1
+        routine_name: takes an account, then hangs
+        steps:
+          - {action: InjectNextAccount, timeout: 10s}
+          - {action: Sleep, duration: 30s, checkpoint: true}
+        """})
+    pool = Pool(PoolDefinition.loads("pool_name: p\nqueries: [{name: all, filters: [{column: id, comparator: '>', "
+                                     "value: 0}]}]\n", "p.yaml"), db_engine, LeaseOwner("run-1", inst.serial))
+    accounts = BotAccounts([PoolAccountProvider(pool, routine="t/hold")])
+    rec = Recorder()
+    spec = _spec(inst.serial, "t/hold", pools=["p"], recovery={"stuck_after": 1.0, "rungs": ["routine"],
+                                                               "budget": {"failures": 2}})
+    result = _run(spec, registry, rec, tmp_path, accounts=accounts)
+    assert result.gave_up and result.status.state is BotState.FAILED
+    resumed = [e.payload["resume_at"] for e in rec.events if e.kind == "bot.recovered"]
+    assert resumed == ["1: Sleep"], "the routine resumed at its checkpoint, after the account was injected"
+    leased = [e for e in rec.events if e.kind == "account.leased"]
+    returned = [e for e in rec.events if e.kind == "account.returned"]
+    assert len(leased) == 1 and leased[0].bot.account == "acct_000@test.invalid"
+    assert len(returned) == 1 and "gave up" in (returned[0].payload["reason"] or "")
+    with db.session(db_engine) as s:
+        account = s.get(db.Account, account_id)
+        assert account is not None and account.lease_token is None and account.pool_status == "available"
+        statuses = s.scalars(select(db.RoutineExecution.execution_status)).all()
+    assert statuses == ["returned"]
