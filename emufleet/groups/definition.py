@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from emufleet.routines.durations import parse_duration
+from emufleet.routines.durations import MAX_DURATION_S, parse_duration
 
 __all__ = [
     "GroupDefinition",
@@ -153,9 +153,9 @@ class GroupDefinition(_Strict):
     backend: str = "adb"
     backend_options: dict[str, Any] = Field(default_factory=dict)
     instances: list[InstanceRef] = Field(min_length=1)
-    bots: int = Field(ge=1)
+    bots: int = Field(ge=1, le=10**4)
     pools: list[str] = Field(default_factory=list)
-    max_accounts: int | None = Field(default=None, ge=1)
+    max_accounts: int | None = Field(default=None, ge=1, le=10**9)
     launch: LaunchOptions = LaunchOptions()
     tags: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
@@ -259,14 +259,16 @@ class LaunchOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bots: int | None = Field(default=None, ge=1, description="number of bots to start")
+    bots: int | None = Field(default=None, ge=1, le=10**4, description="number of bots to start")
     instances: list[InstanceRef] | None = Field(default=None, description="instance indexes or serials, in order")
     pools: list[str] | None = Field(default=None, description="account pools, in order")
     routine_config: dict[str, str] = Field(default_factory=dict, description="merged over the definition's")
-    max_accounts: int | None = Field(default=None, ge=1, description="stop leasing after this many accounts")
+    max_accounts: int | None = Field(default=None, ge=1, le=10**9, description="stop leasing after this many accounts")
     on_conflict: OnConflict | None = None
-    stagger: float | None = Field(default=None, ge=0, description="seconds between bot starts")
-    emulator_timeout: float | None = Field(default=None, gt=0, description="seconds to wait for an instance")
+    stagger: float | None = Field(default=None, ge=0, le=MAX_DURATION_S, allow_inf_nan=False,
+                                  description="seconds between bot starts")
+    emulator_timeout: float | None = Field(default=None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False,
+                                           description="seconds to wait for an instance")
     refresh_pools: bool | None = Field(default=None, description="refresh the pools before launching")
     restart_policy: RestartPolicy | None = None
     backend: str | None = Field(default=None, description="emulator backend: simulator | adb | mumu")
