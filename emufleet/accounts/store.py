@@ -8,6 +8,7 @@ unchanged on SQLite and PostgreSQL and inside a caller's transaction (pool refre
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from emufleet.accounts.xmlfile import AccountCredentials, read_account_file, wri
 from emufleet.db import Account, session
 from emufleet.errors import AccountFileError
 
-__all__ = ["ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
+__all__ = ["MAX_SCAN_ENTRIES", "ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
            "list_accounts", "scan_account_files", "upsert_accounts"]
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,52 @@ class ImportReport:
     errors: list[AccountFileError] = field(default_factory=list)
 
 
+MAX_SCAN_ENTRIES = 100_000
+"""Most directory entries one watched folder may hold (walked without following links); beyond, the folder is
+reported as an error instead of walking ``/`` for minutes."""
+
+
+def _xml_files(base: Path) -> list[Path]:
+    """``*.xml`` files under ``base`` (recursively, sorted); ``AccountFileError`` past :data:`MAX_SCAN_ENTRIES`."""
+    found: list[Path] = []
+    seen = 0
+
+    def refuse(exc: OSError) -> None:
+        raise AccountFileError(f"cannot list: {exc.strerror or exc}", file=exc.filename or base)
+
+    for folder, dirs, names in os.walk(base, onerror=refuse):
+        seen += len(dirs) + len(names)
+        if seen > MAX_SCAN_ENTRIES:
+            raise AccountFileError(f"more than {MAX_SCAN_ENTRIES:,} entries under this folder; watch the folder "
+                                   "that holds the account files", file=base)
+        found += (Path(folder, n) for n in names if n.lower().endswith(".xml"))
+    return sorted(p for p in found if p.is_file())
+
+
 def scan_account_files(paths: Iterable[str | Path]) -> tuple[list[tuple[AccountCredentials, Path]],
                                                               list[AccountFileError]]:
     """Parse every ``*.xml`` under ``paths`` (files, or folders walked recursively, sorted by path).
 
-    A missing folder is logged and skipped (a pool's watched path may not exist yet); bad files are returned as
-    errors, never raised, so one bad file does not block the others.
+    A missing folder is logged and skipped (a pool's watched path may not exist yet); bad files, and folders that
+    cannot be listed or are too large (:data:`MAX_SCAN_ENTRIES`), are returned as errors, never raised, so one
+    bad file does not block the others.
     """
     found: list[tuple[AccountCredentials, Path]] = []
     errors: list[AccountFileError] = []
     for base in map(Path, paths):
-        if base.is_file():
-            files = [base]
-        elif base.is_dir():
-            files = sorted(p for p in base.rglob("*") if p.suffix.lower() == ".xml" and p.is_file())
-        else:
-            log.warning("account folder %s does not exist; skipped", base)
+        try:
+            if base.is_file():
+                files = [base]
+            elif base.is_dir():
+                files = _xml_files(base)
+            else:
+                log.warning("account folder %s does not exist; skipped", base)
+                continue
+        except AccountFileError as exc:
+            errors.append(exc)
+            continue
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of links
+            errors.append(AccountFileError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=base))
             continue
         for file in files:
             try:

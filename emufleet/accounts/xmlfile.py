@@ -39,6 +39,8 @@ HEADER = "<?xml version='1.0' encoding='utf-8' standalone='yes' ?>"
 """The header Android writes on SharedPreferences files."""
 MAX_BYTES = 64 * 1024
 """Largest account file read (Android's are ≈ 200 bytes)."""
+MAX_VALUE_CHARS = 255
+"""Longest ``deviceAccount``/``devicePassword`` (the database columns' length)."""
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -105,7 +107,7 @@ def parse_account_xml(data: bytes | str, file: str | Path = "<bytes>") -> Accoun
     Raises:
         AccountFileError: undecodable, not well-formed XML (located at line:col), a DTD, entity or external
             reference in any encoding (refused: entity expansion, file disclosure), a root other than ``<map>``,
-            or a missing/empty ``deviceAccount``/``devicePassword``.
+            or a missing, empty or too long (:data:`MAX_VALUE_CHARS`) ``deviceAccount``/``devicePassword``.
     """
     text = decode_account_xml(data, file) if isinstance(data, bytes) else data
     try:
@@ -128,6 +130,8 @@ def parse_account_xml(data: bytes | str, file: str | Path = "<bytes>") -> Accoun
     for key in ("deviceAccount", "devicePassword"):
         if not values.get(key):
             raise AccountFileError(f'missing or empty <string name="{key}">', file=file, field=key)
+        if len(values[key]) > MAX_VALUE_CHARS:  # the database columns are VARCHAR(255)
+            raise AccountFileError(f"longer than {MAX_VALUE_CHARS} characters", file=file, field=key)
     return AccountCredentials(values["deviceAccount"], values["devicePassword"])
 
 

@@ -46,10 +46,23 @@ __all__ = [
     "OnConflict",
     "RestartMode",
     "RestartPolicy",
+    "check_group_name",
     "parse_seconds",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+
+
+def check_group_name(name: str) -> str:
+    """``name`` if it is a group name: 1–64 letters, digits, spaces, ``.``, ``_`` or ``-``, starting with a letter or
+    digit (so never a path: no ``/``, no ``..`` prefix).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if not _NAME.match(name):
+        raise ValueError("use 1–64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit")
+    return name
 
 
 def parse_seconds(value: Any) -> float:
@@ -164,9 +177,7 @@ class GroupDefinition(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("use 1–64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit")
-        return value
+        return check_group_name(value)
 
     @field_validator("routine")
     @classmethod

@@ -14,16 +14,19 @@ A registry file is the seed's format plus an optional header that declares the c
         preload: true                    # accepted for the seed's files; every image is decoded at load
         unload_after: false              # accepted for the seed's files; the cache keeps images (§4.4)
 
-Fixed from the seed: unknown keys, a duplicate name (the seed silently kept the last), a missing image and a region
-that cannot hold its template (the seed silently never found it, §4.3) are load-time
+Image paths stay inside the images folder (no absolute path, no ``..`` leaving it); the folder itself is the
+registry's own unless its ``images:`` header (or the caller's ``images=``) names another: that is the explicit
+way to share images. Fixed from the seed: unknown keys, a duplicate name (the seed silently kept the last), a
+missing image and a region that cannot hold its template (the seed silently never found it, §4.3) are load-time
 :class:`~emufleet.errors.TemplateRegistryError` s located at ``file:line:col``.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
 import numpy as np
@@ -132,9 +135,21 @@ def resolve_image_path(images: Path, relative: str) -> Path | None:
     return None
 
 
+def _confined(relative: str) -> bool:
+    """Whether ``relative`` names a file inside its images folder: not absolute, no ``..`` escaping it (checked
+    on the text, ``\\`` counted as a separator, so a link the user made inside the folder still works)."""
+    text = relative.replace("\\", "/")
+    normal = posixpath.normpath(text)
+    return not (text.startswith("/") or PureWindowsPath(relative).drive or normal == ".."
+                or normal.startswith("../"))
+
+
 def _exists_exact(path: Path) -> bool:
     # On case-insensitive file systems is_file() accepts any case; compare the listed name as well.
-    return path.is_file() and path.name in {p.name for p in path.parent.iterdir()}
+    try:
+        return path.is_file() and path.name in {p.name for p in path.parent.iterdir()}
+    except (OSError, ValueError):  # a name too long for the file system, a folder we may not list
+        return False
 
 
 class TemplateSet:
@@ -253,6 +268,9 @@ def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images:
         line, col = _where(data, ("templates", index, field))
         return TemplateRegistryError(message, file=file, line=line, col=col, field=f"templates[{index}].{field}")
 
+    if not _confined(entry.path):
+        raise fail(f"image path {entry.path!r:.80} leaves the images folder {images} (write a path relative to "
+                   "it, or point the registry's `images:` header at another folder)", "path")
     image_path = resolve_image_path(images, entry.path)
     if image_path is None:
         raise fail(f"image {entry.path!r} not found under {images}", "path")
