@@ -34,9 +34,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from emufleet.errors import GroupValidationError
 from emufleet.routines.durations import MAX_DURATION_S, parse_duration
+from emufleet.yamlio import raise_validation
 
 __all__ = [
     "GroupDefinition",
@@ -225,7 +227,8 @@ class GroupDefinition(_Strict):
         """A validated copy with ``overrides`` applied (digest §9.9; ``routine_config`` is merged, not replaced).
 
         Raises:
-            ValueError (pydantic ``ValidationError``): the result is not a valid definition.
+            GroupValidationError: the result is not a valid definition (``file`` reads ``group <name> with
+                overrides``, ``field`` is the offending field).
         """
         if overrides is None:
             return self
@@ -254,7 +257,11 @@ class GroupDefinition(_Strict):
                 launch[key] = value
         if overrides.restart_policy is not None:
             launch["restart_policy"] = overrides.restart_policy.model_dump()
-        return GroupDefinition.model_validate(data)
+        try:
+            return GroupDefinition.model_validate(data)
+        except ValidationError as exc:
+            raise_validation(exc, data, f"group {self.name} with overrides", error=GroupValidationError)
+            raise  # unreachable: raise_validation always raises
 
     def stamped(self, *, now: datetime | None = None) -> GroupDefinition:
         """A copy with ``updated_at`` (and ``created_at`` when unset) set to ``now`` (UTC)."""
