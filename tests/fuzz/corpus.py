@@ -226,15 +226,8 @@ class Workspace:
         target.write_bytes(data)
         try:
             entries = discover(self.project / "pools")
-        finally:
-            target.unlink()
-        assert all(e.definition for e in entries if e.path != target), "a bad pool took shipped ones down"
-        error = next(e.error for e in entries if e.path == target)
-        if error is not None:
-            raise error
-        target.write_bytes(data)
-        try:
-            definition = PoolDefinition.load(target)
+            assert all(e.definition for e in entries if e.path != target), "a bad pool took shipped ones down"
+            definition = PoolDefinition.load(target)  # on its own: its pool_name may repeat a shipped one's
         finally:
             target.unlink()
         Pool(definition, self.engine, LeaseOwner("fuzz", "fuzz")).test()
@@ -244,13 +237,10 @@ class Workspace:
         target.write_bytes(data)
         try:
             listing = GroupStore(self.project / "groups").list()
-            if not any(e.file == str(target) for e in listing.errors):
-                load_group(target).with_overrides(LaunchOverrides(bots=1, stagger=0.5))
+            assert "demo" in listing.groups, "a bad group took shipped ones down"
+            load_group(target).with_overrides(LaunchOverrides(bots=1, stagger=0.5))
         finally:
             target.unlink()
-        assert "demo" in listing.groups, "a bad group took shipped ones down"
-        for error in listing.errors:
-            raise error
 
     def _templates(self, data: bytes) -> None:
         target = self.project / "templates" / "registry.yaml"
