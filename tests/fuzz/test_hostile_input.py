@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from emufleet.accounts import import_paths, parse_account_xml
+from emufleet.cli import app
 from emufleet.db import Account
 from emufleet.errors import AccountFileError, GroupValidationError, InputError
 from emufleet.groups import GroupDefinition, LaunchOverrides
@@ -22,12 +24,12 @@ from emufleet.pools.leases import LeaseOwner
 from emufleet.pools.pool import Pool
 from emufleet.routines import RoutineRegistry
 from emufleet.yamlio import MAX_BYTES, decode_text, load_yaml, loads_yaml
-from tests.fuzz.corpus import KINDS, SHIPPED, Mutator, Workspace
+from tests.fuzz.corpus import KINDS, REPO, SHIPPED, Mutator, Workspace
 
 pytestmark = pytest.mark.timeout(20)
 
 ROUTINE = SHIPPED["routine"][0].read_bytes()
-POOL = (Path(__file__).parents[2] / "pools" / "demo.yaml").read_bytes()
+POOL = (REPO / "pools" / "demo.yaml").read_bytes()
 GROUP = SHIPPED["group"][0].read_bytes()
 ACCOUNT = SHIPPED["account"][0].read_bytes()
 
@@ -220,6 +222,33 @@ def test_a_bad_routine_is_reported_and_the_others_load(workspace: Workspace) -> 
         (folder / "zz_bad.yaml").unlink()
 
 
+def test_validate_lists_every_bad_file_and_checks_the_rest(tmp_path: Path) -> None:
+    routines, templates = tmp_path / "routines", tmp_path / "templates"
+    (routines / "demo").mkdir(parents=True)
+    for path in SHIPPED["routine"]:
+        rel = path.relative_to(REPO / "routines")
+        (routines / rel).parent.mkdir(parents=True, exist_ok=True)
+        (routines / rel).write_bytes(path.read_bytes())
+    (routines / "demo" / "broken.yaml").write_bytes(ROUTINE.replace(b"steps", b"st\xffeps", 1))
+    (routines / "demo" / "deep.yaml").write_bytes(b"steps: " + b"[" * 5000)
+    templates.mkdir()
+    (templates / "images").symlink_to(REPO / "templates" / "images")
+    (templates / "a.yaml").write_bytes((REPO / "templates" / "registry.yaml").read_bytes())
+    (templates / "b.yaml").write_bytes(b"templates: [{name: Evil, path: ../../../etc/passwd}]\n")
+    (templates / "c.yaml").write_bytes(LAUGHS.encode() + b"templates: *i\n")
+    result = CliRunner().invoke(app, ["routines", "validate", str(routines), "--templates", str(templates)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(": ")[0].rsplit("/", 1)[-1].split(":")[0] for line in lines] == [
+        "templates", "templates", "broken.yaml", "deep.yaml"], lines
+    assert "leaves the images folder" in result.stdout and "aliases expand" in result.stdout
+    assert "not valid UTF-8" in lines[2] and "nested deeper than 64 levels" in lines[3]
+    assert "4 error(s)" in result.output  # the shipped routines passed against the templates that loaded
+    listed = CliRunner().invoke(app, ["routines", "list", "--templates", str(templates), "--routines-root",
+                                      str(routines)])
+    assert listed.exit_code == 0 and "demo/account_cycle" in listed.stdout, listed.output
+
+
 def test_a_bad_group_is_reported_and_the_others_load(workspace: Workspace) -> None:
     _located(workspace, "group", GROUP + b"\n\xff", "not valid UTF-8")
     with pytest.raises(GroupValidationError, match="is not a group name"):
@@ -235,7 +264,7 @@ def test_template_images_stay_inside_the_images_folder(workspace: Workspace, pat
 
 
 def test_template_images_may_live_where_the_header_says(workspace: Workspace) -> None:
-    shared = Path(__file__).parents[2] / "templates" / "images"
+    shared = REPO / "templates" / "images"
     workspace._templates(f"images: {shared}\ntemplates: [{{name: X, path: Main.png}}]\n".encode())
 
 
