@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet.accounts.xmlfile import AccountCredentials, read_account_file, write_account_file
-from emufleet.db import Account, session
+from emufleet.db import Account, session, translate_db_errors
 from emufleet.errors import AccountFileError
 
 __all__ = ["MAX_SCAN_ENTRIES", "ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
@@ -132,6 +132,7 @@ def upsert_accounts(conn: Connection, items: Sequence[tuple[AccountCredentials, 
     return report
 
 
+@translate_db_errors("accounts import")
 def import_paths(eng: Engine, paths: Iterable[str | Path]) -> ImportReport:
     """Import the account files under ``paths`` in one transaction; bad files are listed in ``errors``."""
     found, errors = scan_account_files(paths)
@@ -152,6 +153,7 @@ def account_file_name(device_account: str) -> str:
     return re.sub(r"[^\w.@+-]", "_", device_account).lstrip(".") + ".xml"
 
 
+@translate_db_errors("accounts export")
 def export_accounts(eng: Engine, directory: str | Path, *, status: str | None = None) -> list[Path]:
     """Write one SharedPreferences file per account (optionally only ``pool_status == status``); returns paths."""
     directory = Path(directory)
@@ -160,6 +162,7 @@ def export_accounts(eng: Engine, directory: str | Path, *, status: str | None = 
             for acc in list_accounts(eng, status=status)]
 
 
+@translate_db_errors("accounts list")
 def list_accounts(eng: Engine, *, status: str | None = None) -> list[Account]:
     """Accounts ordered by id, optionally filtered by ``pool_status`` (detached ORM objects)."""
     stmt = select(Account).order_by(Account.id)
@@ -169,6 +172,7 @@ def list_accounts(eng: Engine, *, status: str | None = None) -> list[Account]:
         return list(s.scalars(stmt))
 
 
+@translate_db_errors("account lookup")
 def find_account(eng: Engine, key: str | int) -> Account | None:
     """The account with id ``key`` (an int or all-digit string) or ``device_account == key``."""
     with session(eng) as s:
