@@ -115,8 +115,8 @@ class PoolDefinition(_Strict):
     pool_name: str = Field(min_length=1)
     description: str = ""
     queries: list[PoolQuery] = Field(default_factory=list)
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list, max_length=10_000)  # bound parameters of one statement
+    exclude: list[str] = Field(default_factory=list, max_length=10_000)
     watched_paths: list[str] = Field(default_factory=list)
     config: PoolConfig = Field(default_factory=PoolConfig)
 

@@ -27,8 +27,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from emufleet.db import Account
 
-__all__ = ["ALIASES", "COLUMNS", "COMPARATORS", "INT_RANGE", "SORT_METHODS", "Comparator", "RelativeTime", "SortMethod",
-           "column_for", "filter_expression", "normalise_comparator", "parse_value", "sort_method_order"]
+__all__ = ["ALIASES", "COLUMNS", "COMPARATORS", "INT_RANGE", "MAX_IN_VALUES", "SORT_METHODS", "Comparator",
+           "RelativeTime", "SortMethod", "column_for", "filter_expression", "normalise_comparator", "parse_value",
+           "sort_method_order"]
 
 Kind = Literal["int", "bool", "text", "time"]
 Comparator = Literal["=", "!=", ">", ">=", "<", "<=", "LIKE", "NOT LIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
@@ -74,6 +75,8 @@ _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 
 _OFFSET = r"([+-])\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?"
 _RELATIVE = re.compile(rf"^(?:now)?\s*(?:{_OFFSET})?$")
 _MAX_OFFSET_S = 100 * 365.25 * 86400  # a relative time stays within a century of now (and of datetime's range)
+MAX_IN_VALUES = 1000
+"""Most values an ``IN``/``NOT IN`` filter may list (each is a bound parameter)."""
 INT_RANGE = (-(2**63), 2**63 - 1)
 """Integer values a filter accepts: what SQLite and PostgreSQL ``BIGINT`` store (a larger one overflows a query)."""
 _SQLITE_DATETIME = re.compile(r"^datetime\(\s*'now'\s*(?:,\s*'([^']*)'\s*)?\)$")
@@ -188,6 +191,8 @@ def parse_value(column: str, comparator: str, raw: Any) -> Any:
     if comparator in ("IN", "NOT IN"):
         if not isinstance(raw, list) or not raw:
             raise ValueError(f"{comparator} takes a non-empty list, e.g. value: [available, skipped]")
+        if len(raw) > MAX_IN_VALUES:  # each is a bound parameter; SQLite allows 32,766 per statement
+            raise ValueError(f"{comparator} takes at most {MAX_IN_VALUES:,} values, got {len(raw):,}")
         return tuple(_parse_scalar(item, kind, real) for item in raw)
     if isinstance(raw, list):
         raise ValueError(f"{comparator} takes a single value; use IN for a list")
