@@ -192,8 +192,10 @@ class GroupDefinition(_Strict):
     @classmethod
     def _config_strings(cls, value: Any) -> Any:
         # Variables are strings in the routine engine (digest §2.2); accept YAML numbers/booleans as written.
+        # Lists and mappings are left for pydantic to refuse: stringifying them would hide a mistake.
         if isinstance(value, dict):
-            return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v)
+                    for k, v in value.items()}
         return value
 
     @field_validator("instances")

@@ -145,6 +145,13 @@ def test_overflows_are_refused_at_load(workspace: Workspace, kind: str, old: byt
     _located(workspace, kind, source.replace(old, new, 1), fragment)
 
 
+def test_values_that_would_be_stringified_are_refused_or_bounded(workspace: Workspace) -> None:
+    _located(workspace, "group", GROUP.replace(b"routine_config: {}", b"routine_config: {packs: [1, 2]}"),
+             "routine_config.packs: Input should be a valid string")
+    many = b"[" + b", ".join(b"v%d" % i for i in range(1001)) + b"]"
+    _located(workspace, "pool", POOL.replace(b"[available, in_use]", many), "IN takes at most 1,000 values")
+
+
 def test_launch_overrides_are_bounded_and_errors_name_the_group() -> None:
     with pytest.raises(ValueError, match="less than or equal"):
         LaunchOverrides(stagger=float("1e300"))
