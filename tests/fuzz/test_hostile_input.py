@@ -229,6 +229,19 @@ def test_a_bad_routine_is_reported_and_the_others_load(workspace: Workspace) -> 
         (folder / "zz_bad.yaml").unlink()
 
 
+@pytest.mark.parametrize("broken_last", [True, False])
+def test_long_reference_chains_and_cycles_neither_recurse_nor_crawl(tmp_path: Path, broken_last: bool) -> None:
+    n = 1500  # deeper than Python's recursion limit
+    for i in range(n):
+        nxt = "steps: [{action: Nope}]" if broken_last and i == n - 1 else \
+            f"steps: [{{action: RunRoutine, routine: r{(i + 1) % n:04}}}]"
+        (tmp_path / f"r{i:04}.yaml").write_text(nxt + "\n")
+    (tmp_path / "alone.yaml").write_text("steps: []\n")
+    registry = RoutineRegistry.load(tmp_path)
+    assert registry.keys() == ["alone"] and len(registry.invalid()) == n
+    assert ("is invalid" if broken_last else "reference cycle") in str(registry.invalid()["r0000"][0])
+
+
 def test_validate_lists_every_bad_file_and_checks_the_rest(tmp_path: Path) -> None:
     routines, templates = tmp_path / "routines", tmp_path / "templates"
     (routines / "demo").mkdir(parents=True)
