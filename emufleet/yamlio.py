@@ -98,7 +98,7 @@ class _Loader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
                                                   self.peek_event().start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -106,7 +106,7 @@ class _Loader(yaml.SafeLoader):
         node = super().get_single_node()
         if node is not None:
             _measure(node, {}, set())
-        return node  # type: ignore[no-any-return]
+        return node
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
