@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from emufleet.errors import GroupValidationError
-from emufleet.groups.definition import GroupDefinition
+from emufleet.groups.definition import GroupDefinition, check_group_name
 from emufleet.settings import data_dir
 from emufleet.yamlio import load_yaml, validate
 
@@ -61,7 +61,15 @@ class GroupStore:
         self.folder = Path(folder) if folder is not None else data_dir("groups")
 
     def path(self, name: str) -> Path:
-        """Where group ``name`` is (or would be) stored."""
+        """Where group ``name`` is (or would be) stored.
+
+        Raises:
+            GroupValidationError: ``name`` is not a group name (``../pools/demo``: names never traverse).
+        """
+        try:
+            check_group_name(name)
+        except ValueError as exc:
+            raise GroupValidationError(f"{name!r:.80} is not a group name: {exc}", field="group") from None
         return self.folder / file_name(name)
 
     def list(self) -> GroupListing:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from emufleet.errors import PoolValidationError
 from emufleet.pools.filters import SortMethod, column_for, normalise_comparator, parse_value
+from emufleet.routines.durations import MAX_DURATION_S
 from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml, validate
 
 __all__ = ["PoolConfig", "PoolDefinition", "PoolFilter", "PoolQuery", "PoolSort"]
@@ -93,17 +94,18 @@ class PoolQuery(_Strict):
     name: str = Field(min_length=1)
     filters: list[PoolFilter] = Field(min_length=1)
     sort: list[PoolSort] = Field(default_factory=list)
-    limit: int = Field(0, ge=0)
+    limit: int = Field(0, ge=0, le=10**9)
 
 
 class PoolConfig(_Strict):
-    """Pool behaviour. ``refresh_interval`` and ``lease_ttl`` are seconds (``refresh_interval: 0`` = manual)."""
+    """Pool behaviour. ``refresh_interval`` and ``lease_ttl`` are seconds (``refresh_interval: 0`` = manual), finite
+    and at most 30 days (:data:`~emufleet.routines.durations.MAX_DURATION_S`)."""
 
     sort_method: SortMethod = ""
     retry_failed: bool = False
-    max_failures: int = Field(3, ge=0)
-    refresh_interval: float = Field(0, ge=0)
-    lease_ttl: float = Field(300, gt=0)
+    max_failures: int = Field(3, ge=0, le=10**6)
+    refresh_interval: float = Field(0, ge=0, le=MAX_DURATION_S, allow_inf_nan=False)
+    lease_ttl: float = Field(300, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
 
 
 class PoolDefinition(_Strict):
@@ -113,8 +115,8 @@ class PoolDefinition(_Strict):
     pool_name: str = Field(min_length=1)
     description: str = ""
     queries: list[PoolQuery] = Field(default_factory=list)
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list, max_length=10_000)  # bound parameters of one statement
+    exclude: list[str] = Field(default_factory=list, max_length=10_000)
     watched_paths: list[str] = Field(default_factory=list)
     config: PoolConfig = Field(default_factory=PoolConfig)
 

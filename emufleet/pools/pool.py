@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet.accounts.store import scan_account_files, upsert_accounts
-from emufleet.db import Account, AccountResultRecord, PoolMember, PoolRecord, utcnow
+from emufleet.db import Account, AccountResultRecord, PoolMember, PoolRecord, translate_db_errors, utcnow
 from emufleet.errors import NoAccountsAvailable
 from emufleet.pools import leases
 from emufleet.pools.definition import PoolDefinition, PoolQuery
@@ -179,10 +179,11 @@ class Pool:
             conn.execute(insert(PoolRecord).values(name=self.name, refreshed_at=now, definition_file=file))
         return self._resolve(conn)
 
+    @translate_db_errors("pool refresh")
     def refresh(self) -> RefreshReport:
         """Resolve the pool and persist its membership (one transaction); leases in progress are untouched.
 
-        Raises SQLAlchemy errors for database failures only; bad watched files are reported, not raised.
+        Raises ``DatabaseError`` for database failures only; bad watched files are reported, not raised.
         """
         for attempt in range(3):
             try:
@@ -200,6 +201,7 @@ class Pool:
         log.info("pool %r refreshed: %d members, %d imported", self.name, len(res.ids), res.imported)
         return RefreshReport(len(res.ids), res.imported, tuple(res.missing_include), tuple(res.file_errors))
 
+    @translate_db_errors("pool test")
     def test(self, sample: int = 10) -> PoolTestResult:
         """Resolve without keeping anything (the transaction is rolled back): total and up to ``sample`` names."""
         with self.engine.connect() as conn:
@@ -274,6 +276,7 @@ class Pool:
 
     # -- inspection -------------------------------------------------------------------------------------------
 
+    @translate_db_errors("pool stats")
     def stats(self) -> PoolStats:
         """Member counts by state (an expired lease counts as available) and result sums, from the database."""
         now = utcnow()

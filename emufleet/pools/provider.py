@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 
 from emufleet.accounts.device import inject as inject_account
 from emufleet.accounts.xmlfile import AccountCredentials
-from emufleet.db import POOL_STATUSES, Account, RoutineExecution, utcnow
+from emufleet.db import POOL_STATUSES, Account, RoutineExecution, translate_db_errors, utcnow
 from emufleet.device.interface import DeviceLike
 from emufleet.errors import InputError, LeaseError, NoAccountsAvailable, RoutineStopped
 from emufleet.pools.filters import ALIASES, COLUMNS, RelativeTime, parse_value
@@ -84,6 +84,7 @@ class PoolAccountProvider:
             held = self._held.get(self._current) if self._current is not None else None
         return AccountRef(held.lease.account_id, held.lease.device_account, self.pool.name) if held else None
 
+    @translate_db_errors("account checkout")
     def inject_next(self, device: DeviceLike, *, timeout_s: float, on_no_accounts: OnNoAccounts) -> AccountRef | None:
         """Lease, inject and make current the next account (digest §5.6).
 
@@ -174,6 +175,7 @@ class PoolAccountProvider:
         column = COLUMNS[real][0]
         self._write(account_id, {real: column + int(amount)})
 
+    @translate_db_errors("account field read")
     def get_field(self, account_id: int | None, field: str) -> Any:
         real = _field(field, GETTABLE_FIELDS)
         key = self._resolve_id(account_id)
@@ -184,6 +186,7 @@ class PoolAccountProvider:
             raise LeaseError("unknown account", pool=self.pool.name, account_id=key)
         return row[0]
 
+    @translate_db_errors("routine metrics")
     def update_routine_metrics(self, *, packs_opened: int | None, wonder_picks_done: int | None) -> None:
         values = {k: v for k, v in (("packs_opened", packs_opened), ("wonder_picks_done", wonder_picks_done))
                   if v is not None}
@@ -256,6 +259,7 @@ class PoolAccountProvider:
             raise
         self._finish_execution(held, status, error)
 
+    @translate_db_errors("account field write")
     def _write(self, account_id: int | None, values: dict[str, Any]) -> None:
         key = self._resolve_id(account_id)
         with self._lock:
@@ -269,6 +273,7 @@ class PoolAccountProvider:
         if n != 1:
             raise LeaseError("lease lost (expired and reclaimed)", pool=self.pool.name, account_id=key)
 
+    @translate_db_errors("routine execution record")
     def _finish_execution(self, held: _Held, status: str, error: str | None) -> None:
         now = utcnow()
         with self.pool.engine.begin() as conn:

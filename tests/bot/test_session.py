@@ -20,7 +20,6 @@ from emufleet.groups import BotState, BotStatus, RestartPolicy
 from emufleet.groups.definition import RestartMode
 from emufleet.routines import RoutineRegistry
 from emufleet.vision import TemplateSet
-from tests.db.fixtures import db_engine, db_url, make_accounts  # noqa: F401 - pytest fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
