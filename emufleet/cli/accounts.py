@@ -7,25 +7,15 @@ from typing import Annotated
 
 import typer
 
+from emufleet.cli._common import UrlOption
+from emufleet.cli._common import engine as _engine
+from emufleet.cli._common import fail as _fail
+
 __all__ = ["register"]
 
 accounts_app = typer.Typer(help="Game accounts: the database and the devices.", no_args_is_help=True)
 
-UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
 SerialOption = Annotated[str, typer.Option("--serial", "-s", help="Device serial, e.g. 127.0.0.1:16384.")]
-
-
-def _engine(url: str | None):  # noqa: ANN202 - sqlalchemy.Engine, imported lazily
-    from emufleet import db
-
-    eng = db.engine(url)
-    db.upgrade(eng)
-    return eng
-
-
-def _fail(message: object) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(1)
 
 
 @accounts_app.command("import")

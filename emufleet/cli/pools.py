@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from emufleet.cli._common import UrlOption
+from emufleet.cli._common import engine as _engine
+from emufleet.cli._common import fail as _fail
 
 __all__ = ["register"]
 
 pools_app = typer.Typer(help="Account pools (pools/*.yaml).", no_args_is_help=True)
 
-UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
 NameArg = Annotated[str, typer.Argument(help="pool_name, file stem, or path to a pool YAML file.")]
 
 
@@ -20,17 +24,14 @@ def _pool(name: str, url: str | None):  # noqa: ANN202 - emufleet.pools.Pool, im
     import os
     import socket
 
-    from emufleet import db
     from emufleet.errors import PoolValidationError
     from emufleet.pools import LeaseOwner, Pool, find_pool
 
     try:
         definition = find_pool(name)
     except PoolValidationError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
-    eng = db.engine(url)
-    db.upgrade(eng)
+        raise _fail(exc) from exc
+    eng = _engine(url)
     owner = LeaseOwner(f"cli:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}")
     return Pool(definition, eng, owner)
 
@@ -95,6 +96,37 @@ def stats(name: NameArg, url: UrlOption = None) -> None:
     typer.echo(f"results={s.results} packs_opened={s.packs_opened} cards_found={s.cards_found} "
                f"stars_total={s.stars_total} keep_count={s.keep_count} "
                f"last_refresh={s.last_refresh.isoformat(timespec='seconds') + 'Z' if s.last_refresh else 'never'}")
+
+
+@pools_app.command("save")
+def save(file: Annotated[Path, typer.Argument(help="A pool YAML file to validate and store in pools/.")],
+         overwrite: Annotated[bool, typer.Option(help="Replace the pool of the same pool_name.")] = False,
+         replace: Annotated[str | None, typer.Option(help="Replace (and rename) this existing pool.")] = None,
+         ) -> None:
+    """Validate a pool file and store it in pools/ (as <pool_name>.yaml); relative watched paths are kept valid."""
+    from emufleet.errors import PoolValidationError
+    from emufleet.pools import PoolDefinition, save_pool, update_pool
+
+    try:
+        definition = PoolDefinition.load(file)
+        saved = update_pool(replace, definition) if replace else save_pool(definition, overwrite=overwrite)
+    except PoolValidationError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"saved {saved.file} (pool {saved.name!r})")
+
+
+@pools_app.command("delete")
+def delete(name: NameArg, force: Annotated[bool, typer.Option(help="Delete even while bots lease its accounts.")]
+           = False, url: UrlOption = None) -> None:
+    """Delete a pool file and its stored membership (refused while its accounts are leased, unless --force)."""
+    from emufleet.errors import PoolError, PoolValidationError
+    from emufleet.pools import delete_pool
+
+    try:
+        path = delete_pool(name, engine=_engine(url), force=force)
+    except (PoolError, PoolValidationError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"deleted {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,8 @@ Usage::
     lease = pool.next(timeout_s=30)                           # NoAccountsAvailable after 30 s
     pool.heartbeat(lease)                                     # extend by config.lease_ttl
     pool.complete(lease, AccountResult(success=True))         # or pool.fail(...) / pool.release(...)
+    create_pool({"pool_name": "p", "include": ["a@x"]})       # pools/p.yaml, validated as files are
+    update_pool("p", {...}); delete_pool("p")                 # see emufleet.pools.store
 
 See docs/pools.md for the YAML reference and the lease model; digest §5 for the seed's behaviour.
 """
@@ -22,6 +24,7 @@ from emufleet.pools.leases import DEFAULT_TTL_S, Lease, LeaseOwner, release_all
 from emufleet.pools.pool import Pool, PoolStats, PoolTestResult, RefreshReport
 from emufleet.pools.provider import PoolAccountProvider
 from emufleet.pools.registry import PoolEntry, discover, find_pool
+from emufleet.pools.store import PoolSource, create_pool, delete_pool, pool_file_name, save_pool, update_pool
 
 __all__ = [
     "ALIASES",
@@ -39,12 +42,18 @@ __all__ = [
     "PoolEntry",
     "PoolFilter",
     "PoolQuery",
+    "PoolSource",
     "PoolSort",
     "PoolStats",
     "PoolTestResult",
     "RefreshReport",
     "RelativeTime",
+    "create_pool",
+    "delete_pool",
     "discover",
     "find_pool",
+    "pool_file_name",
     "release_all",
+    "save_pool",
+    "update_pool",
 ]
