@@ -75,6 +75,8 @@ class PoolAccountProvider:
         self._held: dict[int, _Held] = {}
         self._current: int | None = None
         self._lock = threading.Lock()
+        self._in_use = True
+        pool.open_use()  # the pool refreshes in the background while a bot uses it (refresh_interval)
 
     # -- AccountProvider --------------------------------------------------------------------------------------
 
@@ -207,9 +209,12 @@ class PoolAccountProvider:
         return HeartbeatThread(self.heartbeat, interval_s or self.pool.definition.config.lease_ttl / 3).start()
 
     def close(self, reason: str = "bot stopped") -> None:
-        """Return every account still held (the bot ends); lost leases are ignored."""
+        """Return every account still held (the bot ends; lost leases are ignored) and stop using the pool."""
         with self._lock:
             ids = list(self._held)
+            in_use, self._in_use = self._in_use, False
+        if in_use:
+            self.pool.close_use()
         for account_id in ids:
             try:
                 self.return_account(account_id, reason=reason)
