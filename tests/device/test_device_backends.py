@@ -57,7 +57,9 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "state"
 
 
-def test_detached_simulator_processes(adb_server: Any, free_base_port: int, state_dir: Path) -> None:
+def test_detached_simulator_processes(adb_server: Any, free_base_port: int, state_dir: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMUFLEET_STATE_DIR", str(state_dir / "emufleet"))
     backend = SimulatorBackend(instances=2, scenario=COLORS, base_port=free_base_port, state_dir=state_dir)
     assert [i.running for i in backend.list_instances()] == [False, False]
     try:
@@ -70,6 +72,8 @@ def test_detached_simulator_processes(adb_server: Any, free_base_port: int, stat
         assert pid is not None and (state_dir / "instance-1.pid").read_text().strip() == str(pid)
         assert backend.start(1, timeout_s=30).serial == device.serial  # already running: no second process
         assert backend.list_instances()[1].pid == pid
+        shown = CliRunner().invoke(app, ["sim", "status"], terminal_width=200)  # a launch's instances are visible
+        assert shown.exit_code == 0 and device.serial in shown.output and f"pid {pid}" in shown.output
     finally:
         backend.stop(1)
     assert not backend.is_running(1)
