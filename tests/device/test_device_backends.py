@@ -90,6 +90,26 @@ def test_devices_command_lists_serial_state_size_and_app(simulator: Callable[...
     assert "device" in line and "540x960" in line and "com.mumu.launcher" in line
 
 
+def test_devices_screenshot_writes_a_png_that_templates_match_reads(simulator: Callable[..., Any], tmp_path: Path,
+                                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    sim = simulator(scenario=COLORS)
+    target = tmp_path / "screen.png"
+    shot = CliRunner().invoke(app, ["devices", "screenshot", sim.instances[0].serial, str(target)])
+    assert shot.exit_code == 0, shot.output
+    assert f"540×960 from {sim.instances[0].serial}" in shot.output
+    image = cv2.imread(str(target))
+    assert image is not None and image.shape == (960, 540, 3)
+    bad = CliRunner().invoke(app, ["devices", "screenshot", "127.0.0.1:1", str(tmp_path / "x.png"), "--timeout", "2"])
+    assert bad.exit_code == 1 and "error" in bad.output and not (tmp_path / "x.png").exists()
+    matched = CliRunner().invoke(app, ["templates", "match", str(target)])
+    assert matched.exit_code == 0 and "overlay:" in matched.output
+    missing = CliRunner().invoke(app, ["templates", "match", str(tmp_path / "missing.png")])
+    assert missing.exit_code == 2 and "devices screenshot" in missing.output
+    assert "WARN" not in capfd.readouterr().err  # no OpenCV imread_ line before emufleet's own error
+
+
 def test_devices_command_reports_a_failed_connect(free_base_port: int, adb_server: Any) -> None:
     result = CliRunner().invoke(app, ["devices", "--connect", f"127.0.0.1:{free_base_port}", "--timeout", "3"])
     assert result.exit_code == 1
