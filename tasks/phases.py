@@ -28,8 +28,8 @@ from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
 from tasks.locks import launch_guard
 
-__all__ = ["EngineAssets", "PoolSummary", "check_instances", "load_assets", "pool_definitions", "refresh_pools",
-           "resolve_pools", "serial_of", "start_instance", "validate_routine"]
+__all__ = ["EngineAssets", "PoolSummary", "StartedInstance", "check_instances", "load_assets", "pool_definitions",
+           "refresh_pools", "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
 
 
 GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
@@ -150,21 +150,46 @@ def check_instances(group: GroupDefinition) -> dict[str, str]:
     return states
 
 
+@dataclass(frozen=True, slots=True)
+class StartedInstance:
+    """An instance phase 2 made ready: its serial, and whether this launch had to start it (``started``)."""
+
+    serial: str
+    started: bool
+
+
 @task(name="start-instance", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
-async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> str:
+async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> StartedInstance:
     """Phase 2: start instance ``ref`` through the group's backend if needed, and wait until it is ready.
 
-    A serial (not an index) is connected and waited for, whatever the backend. Returns the serial.
+    A serial (not an index) is connected and waited for, whatever the backend (never "started" by us).
 
     Raises:
         DeviceTimeoutError: not ready within ``timeout_s``; DeviceError: the backend cannot start it.
     """
-    def start() -> str:
+    def start() -> StartedInstance:
         if isinstance(ref, str):  # a serial: connect-only, whatever the group's backend
-            return get_backend("adb", serials=[ref]).start(0, timeout_s).serial
-        options = dict(group.backend_options)
-        if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
-            options.setdefault("launch_guard", launch_guard)
-        return get_backend(group.backend, **options).start(ref, timeout_s).serial
+            return StartedInstance(get_backend("adb", serials=[ref]).start(0, timeout_s).serial, False)
+        backend = _backend(group)
+        was_running = backend.is_running(ref)
+        return StartedInstance(backend.start(ref, timeout_s).serial, not was_running)
 
     return await asyncio.to_thread(start)
+
+
+@task(name="stop-instance", cache_policy=NO_CACHE, persist_result=False)
+async def stop_instance(group: GroupDefinition, ref: int | str) -> None:
+    """Stop instance ``ref`` (an index) through the group's backend: the end of a launch that started it.
+
+    Raises:
+        DeviceError: the backend cannot stop it.
+    """
+    if isinstance(ref, int):
+        await asyncio.to_thread(_backend(group).stop, ref)
+
+
+def _backend(group: GroupDefinition):  # noqa: ANN202 - an EmulatorBackend
+    options = dict(group.backend_options)
+    if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
+        options.setdefault("launch_guard", launch_guard)
+    return get_backend(group.backend, **options)
