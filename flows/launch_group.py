@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from typing import Literal
 from uuid import UUID
 
@@ -37,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
-from adapters.registry import control_variable, group_tag, request_cancel
+from adapters.registry import artifact_key, control_variable, group_tag, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
@@ -197,7 +196,7 @@ class _Acquirer:
                 wait_for_input=ConflictChoice.with_initial_data(
                     description=f"Instance **{serial}** is in use by {who}. Skip it, cancel the other bot, "
                                 "or abort this launch?", action="skip"),
-                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{_slug(serial)}")
+                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=artifact_key("conflict", serial))
             action = choice.action
             self.logger.info("operator chose %r for instance %s", action, serial)
         if action == "skip":
@@ -296,7 +295,7 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                               launched=sum(s is not None for s in states), bots=rows, conflicts=acquirer.conflicts,
                               skipped=acquirer.skipped, errors=acquirer.errors, reset_locks=reset)
         await acreate_table_artifact(
-            [row.model_dump() for row in rows], key=f"launch-{_slug(group)}",
+            [row.model_dump() for row in rows], key=artifact_key("launch", group),
             description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine "
                         f"`{definition.routine}`")
         failed = [r for r in rows if r.state == BotState.FAILED.value]
@@ -398,6 +397,3 @@ def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager
 
     return tags(tag)
 
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "group"

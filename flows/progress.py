@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from adapters.registry import bot_status
 from emufleet.groups import BotState, BotStatus
 from flows.control import status
-from flows.registry import bot_status
 
 __all__ = ["bots_table", "run_launch", "summary_table", "watch"]
 

@@ -89,7 +89,8 @@ def validate_routine(routine: str, routine_config: dict[str, str], *, validate_t
     from emufleet.routines.configcheck import check_config
 
     assets = load_assets(validate_templates=validate_templates)
-    problems = check_config(assets.registry, routine, routine_config)
+    # The bot session gives sub-routines the group's routine_config too (BotContext.group_config): check alike.
+    problems = check_config(assets.registry, routine, routine_config, group_config=routine_config)
     if problems:  # one error located at the first problem; the others follow it, one per line, located too
         first, rest = problems[0], problems[1:]
         raise RoutineValidationError("\n".join([first.message, *map(str, rest)]), file=first.file,

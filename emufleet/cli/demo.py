@@ -132,7 +132,7 @@ async def _run(server: Any, instances: int, fault: bool, max_accounts: int | Non
                                       on_tick=injector.tick if injector else None)
         finally:
             if injector is not None:
-                injector.cleared.set()  # the launch ended: stop watching
+                injector.clear()  # the launch ended: a fault no rung ended must not outlive it
     if result is not None:
         console.print(_summary_line(result), soft_wrap=True)
     return result
@@ -156,8 +156,12 @@ class _FaultInjector:
         if not self.injected and me.state.value == "running" and me.steps_done >= 2:
             instance.inject_fault("anr")
             self.injected = True
-        elif self.injected and not self.cleared and me.state.value in ("failed", "completed", "stopped"):
-            instance.clear_faults()
+        elif self.injected and me.state.value in ("failed", "completed", "stopped"):
+            self.clear()
+
+    def clear(self) -> None:
+        if self.injected and not self.cleared:
+            self.sim.instances[self.bot].clear_faults()
             self.cleared = True
 
 
