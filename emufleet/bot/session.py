@@ -413,7 +413,7 @@ class BotSession:
             if fault.kind in (FaultKind.STUCK, FaultKind.CLICK_LOOP, FaultKind.STEP_TIMEOUT):
                 self.emit("bot.stuck", reason=str(fault.kind), step=self.status.step, message=fault.message,
                           **{k: v for k, v in fault.details.items() if k not in ("reason", "step", "message")})
-            else:
+            elif "problem" not in fault.details:  # a health check's fault was reported by its health change already
                 self.emit("instance.unhealthy", check=str(fault.kind), detail=fault.message, step=self.status.step)
             await self._evidence(f"{fault.kind}: {fault.message}")
             if not self.budget.spend():
@@ -430,6 +430,9 @@ class BotSession:
                 log.info("bot %s: %s → rung %s", self.spec.bot, fault.message, rung)
                 try:
                     await self._take(rung)
+                    # Verify on fresh probes: frame statistics from before the rung would condemn it; a screen still
+                    # frozen shows again as the routine goes on, and the incident then takes the next rung.
+                    self.supervisor.forget_health()
                     report, still = await self.call(self.supervisor.health_check)
                     if still is not None and still.kind is not FaultKind.APP_NOT_FOREGROUND:
                         raise DeviceError(still.message, serial=self.spec.serial)

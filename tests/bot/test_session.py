@@ -245,8 +245,8 @@ def test_a_crashed_app_is_restarted_and_the_routine_resumes(simulator: Callable[
     assert crashed.is_set()
     assert result.status.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries == {"restart_app": 1}
-    unhealthy = [e for e in rec.events if e.kind == "instance.unhealthy" and e.payload.get("check") ==
-                 "app_not_foreground"]
+    unhealthy = [e for e in rec.events
+                 if e.kind == "instance.unhealthy" and "app_not_foreground" in str(e.payload.get("check"))]
     assert unhealthy
     assert "bot.recovered" in rec.kinds()
 
@@ -373,3 +373,34 @@ def test_a_give_up_returns_the_account_with_the_reason_and_lease_changes_are_eve
         assert account is not None and account.lease_token is None and account.pool_status == "available"
         statuses = s.scalars(select(db.RoutineExecution.execution_status)).all()
     assert statuses == ["returned"]
+
+
+def test_a_screen_frozen_until_reboot_climbs_to_restart_instance(simulator: Callable[..., Any], routines,
+                                                                 tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/poke": """
+        version: 1
+        routine_name: looks and taps
+        steps:
+          - action: Repeat
+            iterations: 60
+            actions:
+              - action: IfImageFound
+                template: Main
+                actions:
+                  - {action: Click, x: 10, y: 100}
+                  - {action: Click, x: 60, y: 100}
+                  - {action: Click, x: 110, y: 100}
+              - {action: Sleep, duration: 100ms}
+        """})
+    inst.inject_fault("frozen", cleared_by="reboot")
+    rec = Recorder()
+    result = _run(_spec(inst.serial, "t/poke", recovery={"budget": {"failures": 10}, "stuck_after": 30.0}),
+                  registry, rec, tmp_path)
+    rungs = [e.payload["rung"] for e in rec.events if e.kind == "bot.recovering"]
+    assert rungs[:3] == ["routine", "restart_app", "restart_instance"], rec.kinds()
+    frozen = [e for e in rec.events if e.kind == "instance.unhealthy" and e.payload.get("check") == "frozen_screen"]
+    assert frozen, "the health check saw the frozen screen"
+    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.recoveries.get("restart_instance") == 1
+    assert any(e.kind == "reboot" for e in inst.events)
