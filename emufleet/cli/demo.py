@@ -191,8 +191,8 @@ def _wait_for_ctrl_c(server: Any) -> None:
     """Keep the server up for the UI until Ctrl-C (KeyboardInterrupt) or SIGTERM/SIGHUP (see _stop_on_signals)."""
     import time
 
-    _say(f"\nThe Prefect server keeps running: explore {server.ui_url} — press Ctrl-C to stop it.")
-    try:
+    try:  # the prompt inside: a Ctrl-C that comes the moment it is read still ends the demo as asked
+        _say(f"\nThe Prefect server keeps running: explore {server.ui_url} — press Ctrl-C to stop it.")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
