@@ -27,7 +27,6 @@ from emufleet.pools.pool import Pool
 from emufleet.pools.registry import discover
 from emufleet.routines import RoutineRegistry
 from emufleet.vision import TemplateSet
-from emufleet.yamlio import MarkedDict, MarkedList, decode_text, loads_yaml
 
 __all__ = ["KINDS", "SHIPPED", "Mutator", "Workspace"]
 
@@ -56,14 +55,6 @@ _XML = [b"<!DOCTYPE map [<!ENTITY x 'injected@evil.invalid'>]>", b"&x;", b"<!ENT
 _SCALARS = [".inf", "-.inf", ".nan", "1e300", "-1", "0", 10**21, -(2**70), "now-99999999999d", "now-1000000d",
             "9" * 5000, "../../x.png", "/etc/passwd", "../pools/demo", "x" * 10000, [], {}, None, True, "é😀",
             "'; DROP TABLE accounts; --", "$(reboot)", "`id`", "%d%n", "{{x}}", "${x}", 1.5, "2025-13-45"]
-
-
-class _Dumper(yaml.SafeDumper):
-    """Dumps the marked containers :func:`loads_yaml` returns as plain mappings and sequences."""
-
-
-_Dumper.add_representer(MarkedDict, yaml.SafeDumper.represent_dict)
-_Dumper.add_representer(MarkedList, yaml.SafeDumper.represent_list)
 
 
 class Mutator:
@@ -135,9 +126,13 @@ class Mutator:
 
     def _tree(self, data: bytes, kind: str) -> bytes:
         """A leaf of the parsed document replaced by a hostile value, dumped back: valid YAML, hostile fields."""
-        try:  # the hardened loader: a plain safe_load of an earlier mutation could itself blow up
-            tree = loads_yaml(decode_text(data))
-        except InputError:
+        # Independent of the loader under test: skip documents with aliases (an earlier mutation may have made a
+        # bomb; the event stream shows aliases without expanding them), then a plain safe_load.
+        try:
+            if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(data)):
+                return data
+            tree = yaml.safe_load(data)
+        except (yaml.YAMLError, RecursionError, ValueError):  # ValueError: UnicodeDecodeError, huge integers
             return data
         slots: list[tuple[object, object]] = []
 
@@ -156,13 +151,17 @@ class Mutator:
         if isinstance(value, str) and value in (".inf", "-.inf", ".nan", "1e300"):
             value = float(value.replace(".", "", 1) if value.endswith(("inf", "nan")) else value)
         parent[key] = value  # type: ignore[index]
-        return yaml.dump(tree, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1 << 16).encode()
+        return yaml.safe_dump(tree, allow_unicode=True, sort_keys=False, width=1 << 16).encode()
 
     def _alias_bomb(self, data: bytes, kind: str) -> bytes:
         levels = self.rng.randrange(3, 12)
         lines = ["x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
         lines += [f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 10) + "]" for i in range(1, levels)]
-        return "\n".join(lines).encode() + b"\n" + re.sub(rb": [^\n]+", f": *x{levels - 1}".encode(), data, count=1)
+        spots = list(re.finditer(rb": ([^\n]+)", data))
+        if spots:  # one value, anywhere in the file, becomes the bomb
+            spot = self.rng.choice(spots)
+            data = data[:spot.start(1)] + f"*x{levels - 1}".encode() + data[spot.end(1):]
+        return "\n".join(lines).encode() + b"\n" + data
 
 
 class Workspace:
