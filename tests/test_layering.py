@@ -1,7 +1,8 @@
-"""The layering of DESIGN.md: flows → tasks → engine. The engine never imports Prefect, tasks or flows.
+"""The layering of DESIGN.md: console → flows → tasks → engine. The engine never imports Prefect, tasks, flows or
+the console.
 
-Only ``emufleet/cli/`` may reach the orchestration layer, and only lazily inside command bodies (so that
-``emufleet --help`` and the engine commands never load Prefect).
+Only ``emufleet/cli/`` may reach those layers, and only lazily inside command bodies (so that ``emufleet --help``
+and the engine commands never load Prefect).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("prefect", "flows", "tasks")
+FORBIDDEN = ("prefect", "flows", "tasks", "console")
 
 
 def _imports(path: Path) -> list[tuple[str, int, bool]]:

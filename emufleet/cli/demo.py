@@ -50,10 +50,13 @@ def demo(
     for suffix in ("", "-wal", "-shm"):
         database.with_name(database.name + suffix).unlink(missing_ok=True)
     os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
+    fleet_console = _start_console(server)
     try:
         result = asyncio.run(_run(server, instances, fault, max_accounts))
     finally:
         if exit_:
+            if fleet_console is not None:
+                fleet_console.stop()
             _drain_logs()
             stop_server(server)
     if result is None:
@@ -61,6 +64,19 @@ def demo(
     if not exit_:
         _wait_for_ctrl_c(server)
     raise typer.Exit(code=0 if all(b.state != "failed" for b in result.bots) else 1)
+
+
+def _start_console(server: Any) -> Any:
+    """The fleet console on a thread (a free port, 4300 when free); ``None`` (with a warning) if it cannot start."""
+    try:
+        from console import ConsoleConfig, free_console_port, start_in_thread
+
+        running = start_in_thread(ConsoleConfig(port=free_console_port(), prefect_ui_url=server.ui_url))
+    except Exception as exc:  # the demo runs without its console rather than not at all
+        typer.secho(f"warning: the fleet console did not start: {exc}", fg=typer.colors.YELLOW, err=True)
+        return None
+    typer.echo(f"Fleet console: {running.url}  (groups, instances, pools, accounts; beside the Prefect UI)")
+    return running
 
 
 async def _run(server: Any, instances: int, fault: bool, max_accounts: int | None) -> Any:
