@@ -9,7 +9,8 @@ Phases, each a task or a subflow visible in the UI:
    concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance;
    ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
    skip/cancel/abort in the UI form);
-3. **one ``run_bot`` async subflow per bot**, started ``stagger`` seconds apart, running concurrently.
+3. **one ``run_bot`` async subflow per bot**, each starting ``stagger`` seconds after the previous one started,
+   running concurrently.
 
 It ends with a table artifact (bot, instance, account, state, restarts, counters) and returns a
 :class:`LaunchResult`. Cancelling the launch run cancels every bot.
@@ -276,15 +277,23 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
 
 async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinition, runtime: LaunchRuntime,
                     acquirer: _Acquirer) -> list[State | None]:
-    """Phase 3: one ``run_bot`` subflow per acquired instance, ``stagger`` seconds apart, concurrently."""
+    """Phase 3: one ``run_bot`` subflow per acquired instance, running concurrently.
+
+    ``stagger`` is measured between bots *starting* (seed ``000_…`` "Wait stagger delay"): the next bot's flow run
+    is created once the previous one is running and ``stagger`` seconds have passed since it started, so the time
+    a flow run takes to be created never eats into the gap (it did when the wait began at scheduling).
+    """
     launch = definition.launch
+    loop = asyncio.get_running_loop()
     token = current_runtime().set(runtime)  # the bots' tasks copy the context: they find the runtime here
     started: list[asyncio.Task[State] | None] = []
-    creating: set[asyncio.Task[None]] = set()
+    creating: set[asyncio.Task[float]] = set()
+    previous: asyncio.Task[float] | None = None  # resolves to the loop time the previous bot started
     try:
         for index, (serial, lock) in enumerate(acquirer.acquired):
-            if index and launch.stagger:
-                await asyncio.sleep(launch.stagger)
+            if previous is not None and launch.stagger:
+                began = await previous
+                await asyncio.sleep(max(0.0, began + launch.stagger - loop.time()))
             if runtime.launch_cancelled or await _is_cancelled(client, run_id):
                 await acquirer.drop(lock)
                 started.append(None)
@@ -301,11 +310,11 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                 creating = {w for w in creating if not w.done()}
             runtime.started[index] = asyncio.Event()
             with bot_tags(spec), _extra_tag(BOT_TAG):
-                task = asyncio.get_running_loop().create_task(_bot(client, run_id, spec))
+                task = loop.create_task(_bot(client, run_id, spec))
             started.append(task)
-            waiter = asyncio.get_running_loop().create_task(_first_of(runtime.started[index], task))
-            creating.add(waiter)
-            runtime.creating(waiter)
+            previous = loop.create_task(_started_at(runtime.started[index], task))
+            creating.add(previous)
+            runtime.creating(previous)
         for waiter in creating:
             waiter.cancel()
         return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))
@@ -325,13 +334,14 @@ async def _none() -> None:
     return None
 
 
-async def _first_of(event: asyncio.Event, task: asyncio.Task[State]) -> None:
-    """Return when the bot's flow run is running (``event``) or the bot already ended (``task``)."""
+async def _started_at(event: asyncio.Event, task: asyncio.Task[State]) -> float:
+    """The loop time at which the bot's flow run is running (``event``) or the bot already ended (``task``)."""
     waiter = asyncio.get_running_loop().create_task(event.wait())
     try:
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
+    return asyncio.get_running_loop().time()
 
 
 def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager

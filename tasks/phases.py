@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from emufleet import settings
 from emufleet.device.backends import get_backend
-from emufleet.errors import OrchestrationError
+from emufleet.errors import OrchestrationError, RoutineValidationError
 from emufleet.groups import GroupDefinition
 from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
@@ -98,20 +98,24 @@ def load_assets(*, validate_templates: bool = True, routines_root: Path | None =
 @task(name="validate-routine", cache_policy=NO_CACHE, persist_result=False)
 def validate_routine(routine: str, routine_config: dict[str, str], *, validate_templates: bool = True) -> EngineAssets:
     """Phase 1: the routine, its sub-routines and sentries load, reference registered templates, and the
-    group's ``routine_config`` fits the routine's config params (types, ranges, options).
+    config values fit: every ``required`` param without a default gets a value (the seed's
+    ``missing_variable``), every given value fits its param (``invalid_config``) — for the routine from the
+    group's ``routine_config``, for the routines it calls from their ``RunRoutine`` config.
 
     Raises:
-        RoutineValidationError: located ``file:line:col`` error of the routine (or of a sub-routine).
+        RoutineValidationError: located ``file:line:col`` error of the routine (or of a sub-routine); for config
+            problems, all of them in one message, one per line.
         RoutineError: no routine has this key.
         TemplateRegistryError: the template set itself is broken.
-        ValueError: a ``routine_config`` value breaks its param.
     """
+    from emufleet.routines.configcheck import check_config
+
     assets = load_assets(validate_templates=validate_templates)
-    loaded = assets.registry.get(routine)
-    params = {p.name: p for p in loaded.config}
-    for name, value in routine_config.items():
-        if name in params:
-            params[name].check(value)
+    problems = check_config(assets.registry, routine, routine_config)
+    if problems:  # one error located at the first problem; the others follow it, one per line, located too
+        first, rest = problems[0], problems[1:]
+        raise RoutineValidationError("\n".join([first.message, *map(str, rest)]), file=first.file,
+                                     line=first.line, col=first.col, field=first.field)
     return assets
 
 

@@ -73,6 +73,38 @@ def list_(status: Annotated[str | None, typer.Option(help="Only this pool_status
     Console().print(table if rows else "no accounts")
 
 
+@accounts_app.command("reset")
+def reset(accounts: Annotated[list[str] | None, typer.Argument(help="Account ids or device_account names.")] = None,
+          pool: Annotated[str | None, typer.Option(help="The accounts of this pool (members and results).")] = None,
+          status: Annotated[str | None, typer.Option(help="Only accounts with this pool_status.")] = None,
+          all_: Annotated[bool, typer.Option("--all", help="Every account in the database.")] = False,
+          include_leased: Annotated[bool, typer.Option(help="Also accounts a running bot leases (ends the lease).")]
+          = False, url: UrlOption = None) -> None:
+    """Make accounts leasable again: status available, failures 0, error and completion cleared.
+
+    Selectors combine (e.g. --pool demo --status failed); counters and result history are kept.
+    """
+    from emufleet.errors import EmufleetError
+    from emufleet.pools import LeaseOwner, Pool, find_pool, last_refreshed, reset_accounts
+
+    eng = _engine(url)
+    try:
+        name = None
+        if pool is not None:
+            definition = find_pool(pool)
+            name = definition.name
+            if last_refreshed(eng, name) is None:  # never resolved: learn its members first
+                Pool(definition, eng, LeaseOwner("cli:accounts-reset")).refresh()
+        report = reset_accounts(eng, pool=name, status=status, accounts=accounts or (), include_leased=include_leased,
+                                everything=all_)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"{report.reset} account(s) reset to available")
+    if report.leased:
+        typer.secho(f"{report.leased} account(s) skipped: leased by a running bot (--include-leased to reset them "
+                    "too)", fg="yellow", err=True)
+
+
 @accounts_app.command("inject")
 def inject(account: Annotated[str, typer.Argument(help="Account id, device_account, or an XML file.")],
            serial: SerialOption, no_launch: Annotated[bool, typer.Option("--no-launch")] = False,

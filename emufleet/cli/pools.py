@@ -37,24 +37,27 @@ def _pool(name: str, url: str | None):  # noqa: ANN202 - emufleet.pools.Pool, im
 
 
 @pools_app.command("list")
-def list_() -> None:
-    """Every pool file with its name and sources, or its error."""
+def list_(url: UrlOption = None) -> None:
+    """Every pool file with its name, sources and when it was last refreshed, or its error."""
     from rich.console import Console
     from rich.table import Table
 
-    from emufleet.pools import discover
+    from emufleet.pools import discover, last_refreshed, refreshed_ago
 
     entries = discover()
-    table = Table("file", "pool_name", "queries", "include", "exclude", "watched", "sort_method", "refresh s")
+    eng = _engine(url)
+    table = Table("file", "pool_name", "queries", "include", "exclude", "watched", "sort_method", "refresh s",
+                  "last refresh")
     for column in table.columns:  # wrap long names instead of cutting them
         column.overflow = "fold"
     for e in entries:
         d = e.definition
         if d is None:
-            table.add_row(e.path.name, f"[red]{e.error}[/red]", "", "", "", "", "", "")
+            table.add_row(e.path.name, f"[red]{e.error}[/red]", "", "", "", "", "", "", "")
             continue
         table.add_row(e.path.name, d.name, str(len(d.queries)), str(len(d.include)), str(len(d.exclude)),
-                      str(len(d.watched_paths)), d.config.sort_method or "-", f"{d.config.refresh_interval:g}")
+                      str(len(d.watched_paths)), d.config.sort_method or "-", f"{d.config.refresh_interval:g}",
+                      refreshed_ago(last_refreshed(eng, d.name)))
     Console().print(table if entries else "no pools (pools/*.yaml)")
     if any(e.error for e in entries):
         raise typer.Exit(1)
@@ -82,20 +85,28 @@ def test(name: NameArg, sample: Annotated[int, typer.Option(help="How many names
 @pools_app.command("refresh")
 def refresh(name: NameArg, url: UrlOption = None) -> None:
     """Resolve the pool, import its watched folders, and store its members."""
-    report = _pool(name, url).refresh()
-    typer.echo(f"{report.members} members, {report.imported} imported from watched paths")
+    from emufleet.pools import last_refreshed, refreshed_ago
+
+    pool = _pool(name, url)
+    before = refreshed_ago(last_refreshed(pool.engine, pool.name))
+    report = pool.refresh()
+    typer.echo(f"{report.members} members, {report.imported} imported from watched paths (last refreshed "
+               f"before: {before})")
     _warn(report.missing_include, report.file_errors)
 
 
 @pools_app.command("stats")
 def stats(name: NameArg, url: UrlOption = None) -> None:
     """Members by state and the sums of reported results."""
+    from emufleet.pools import refreshed_ago
+
     s = _pool(name, url).stats()
     typer.echo(f"total={s.total} available={s.available} in_use={s.in_use} completed={s.completed} "
                f"failed={s.failed} skipped={s.skipped}")
     typer.echo(f"results={s.results} packs_opened={s.packs_opened} cards_found={s.cards_found} "
                f"stars_total={s.stars_total} keep_count={s.keep_count} "
                f"last_refresh={s.last_refresh.isoformat(timespec='seconds') + 'Z' if s.last_refresh else 'never'}")
+    typer.echo(f"last refreshed: {refreshed_ago(s.last_refresh)}")
 
 
 @pools_app.command("save")

@@ -46,7 +46,7 @@ from emufleet.db import Account, AccountResultRecord, utcnow
 from emufleet.errors import LeaseError
 from emufleet.routines.accounts import AccountResult
 
-__all__ = ["DEFAULT_TTL_S", "Lease", "LeaseOwner", "Leaser", "Outcome", "acquire", "finish", "heartbeat",
+__all__ = ["CLEAR_LEASE", "DEFAULT_TTL_S", "Lease", "LeaseOwner", "Leaser", "Outcome", "acquire", "finish", "heartbeat",
            "leasable", "release_all"]
 
 DEFAULT_TTL_S = 300.0
@@ -84,8 +84,9 @@ class Lease:
 _T = Account.__table__
 _RESULTS = AccountResultRecord.__table__
 _NOW = bindparam("b_now", type_=DateTime())
-_CLEAR = dict(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None, lease_expires_at=None,
-              heartbeat_at=None)
+#: The lease columns of an account that no one leases.
+CLEAR_LEASE = dict(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None, lease_expires_at=None,
+                   heartbeat_at=None)
 
 
 def leasable(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
@@ -106,15 +107,15 @@ _HEARTBEAT = update(_T).where(_held()).values(lease_expires_at=bindparam("b_expi
                                                heartbeat_at=_NOW)
 _FINISH = {
     "completed": update(_T).where(_held()).values(
-        **_CLEAR, last_used_at=_NOW, pool_status="completed", completed_at=_NOW).returning(_T.c.pool_status),
+        **CLEAR_LEASE, last_used_at=_NOW, pool_status="completed", completed_at=_NOW).returning(_T.c.pool_status),
     "failed": update(_T).where(_held()).values(
-        **_CLEAR, last_used_at=_NOW, failure_count=_T.c.failure_count + 1, last_error=bindparam("b_reason"),
+        **CLEAR_LEASE, last_used_at=_NOW, failure_count=_T.c.failure_count + 1, last_error=bindparam("b_reason"),
         pool_status=case((and_(bindparam("b_retry", type_=Boolean()),
                                _T.c.failure_count + 1 < bindparam("b_max", type_=Integer())), "available"),
                          else_="failed"),
     ).returning(_T.c.pool_status),
     "returned": update(_T).where(_held()).values(
-        **_CLEAR, last_used_at=_NOW, pool_status="available").returning(_T.c.pool_status),
+        **CLEAR_LEASE, last_used_at=_NOW, pool_status="available").returning(_T.c.pool_status),
 }
 _RECORD = insert(_RESULTS)
 
@@ -253,5 +254,5 @@ def release_all(eng: Engine, run_id: str) -> int:
         return conn.execute(
             update(_T)
             .where(_T.c.lease_owner == run_id, _T.c.lease_token.is_not(None))
-            .values(**_CLEAR, pool_status="available")
+            .values(**CLEAR_LEASE, pool_status="available")
         ).rowcount

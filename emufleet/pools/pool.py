@@ -34,6 +34,7 @@ from emufleet.errors import NoAccountsAvailable
 from emufleet.pools import leases
 from emufleet.pools.definition import PoolDefinition, PoolQuery
 from emufleet.pools.filters import COLUMNS, filter_expression, sort_method_order
+from emufleet.pools.heartbeat import HeartbeatThread
 from emufleet.pools.leases import Lease, LeaseOwner
 from emufleet.routines.accounts import AccountResult
 
@@ -89,11 +90,14 @@ class _Resolution:
 
 
 class _RefreshClock:
-    """When a launch last resolved its pool (``time.monotonic()``), shared by the launch's per-bot views."""
+    """When a launch last resolved its pool (``time.monotonic()``), shared by the launch's per-bot views, and the
+    background refresher that runs while any of them is in use."""
 
     def __init__(self) -> None:
         self.last: float | None = None
         self.lock = threading.Lock()
+        self.users = 0
+        self.refresher: HeartbeatThread | None = None
 
 
 class Pool:
@@ -219,6 +223,38 @@ class Pool:
             last = self._clock.last
             if last is None or (interval and time.monotonic() - last >= interval):
                 self.refresh()
+
+    # -- background refresh (digest §5.4 "Auto-refresh runs every refresh_interval seconds") ------------------
+
+    def open_use(self) -> None:
+        """Count one user of this launch's pool (a bot's provider); the first starts the background refresh.
+
+        With ``config.refresh_interval > 0`` the membership is re-resolved every ``refresh_interval`` seconds
+        while at least one user is open (the seed's auto-refresh, which ran while the pool was in use), not only
+        when an account is checked out. Pair with :meth:`close_use`.
+        """
+        interval = self.definition.config.refresh_interval
+        with self._clock.lock:
+            self._clock.users += 1
+            if interval and self._clock.refresher is None:
+                # Wake four times per interval: a refresh a checkout made meanwhile moves the next one back.
+                self._clock.refresher = HeartbeatThread(self._refresh_if_due, max(0.05, interval / 4),
+                                                        name=f"pool-refresh:{self.name}").start()
+
+    def close_use(self) -> None:
+        """End one :meth:`open_use`; the last one stops the background refresh (without waiting for it)."""
+        with self._clock.lock:
+            self._clock.users = max(0, self._clock.users - 1)
+            refresher = self._clock.refresher if self._clock.users == 0 else None
+            if refresher is not None:
+                self._clock.refresher = None
+        if refresher is not None:
+            refresher.stop(timeout_s=0)
+
+    @property
+    def auto_refreshing(self) -> bool:
+        """Whether the background refresh runs now (some user is open and ``refresh_interval > 0``)."""
+        return self._clock.refresher is not None
 
     # -- leases -----------------------------------------------------------------------------------------------
 

@@ -9,10 +9,11 @@ and finishing it never touches the metrics ``UpdateRoutineMetrics`` wrote.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -48,6 +49,15 @@ _MIN_WAIT_ROUND_S = 1.0
 class _Held:
     lease: Lease
     execution_id: int
+    metrics: dict[str, int] = field(default_factory=dict)  # UpdateRoutineMetrics values during this lease
+    increments: dict[str, int] = field(default_factory=dict)  # IncrementAccountField sums during this lease
+
+    def reported(self, result: AccountResult) -> AccountResult:
+        """``result`` with the counters the routine left out taken from what its actions recorded."""
+        packs = result.packs_opened
+        if packs is None:
+            packs = self.metrics.get("packs_opened", self.increments.get("packs_opened"))
+        return replace(result, packs_opened=packs)
 
 
 def _field(name: str, allowed: tuple[str, ...]) -> str:
@@ -75,6 +85,8 @@ class PoolAccountProvider:
         self._held: dict[int, _Held] = {}
         self._current: int | None = None
         self._lock = threading.Lock()
+        self._in_use = True
+        pool.open_use()  # the pool refreshes in the background while a bot uses it (refresh_interval)
 
     # -- AccountProvider --------------------------------------------------------------------------------------
 
@@ -135,6 +147,15 @@ class PoolAccountProvider:
                         "pool %r: no account free; waiting (%.0f s so far)", self.pool.name, rounds * round_s)
 
     def complete(self, account_id: int | None, result: AccountResult) -> None:
+        """``CompleteAccount``: counters the routine left out come from what its actions recorded on this lease
+        (``UpdateRoutineMetrics``, ``IncrementAccountField packs_opened``), so the pool's stats sum real work; packs
+        reported but not yet added to the account's ``packs_opened`` column are added to it."""
+        held = self._peek(account_id)
+        result = held.reported(result)
+        extra = (result.packs_opened or 0) - held.increments.get("packs_opened", 0)
+        if extra > 0:
+            with contextlib.suppress(LeaseError):  # a lost lease is reported by _end, with the execution row
+                self._write(held.lease.account_id, {"packs_opened": Account.packs_opened + extra})
         self._end(account_id, lambda lease: self.pool.complete(lease, result),
                   "completed" if result.success else "failed", result.error)
 
@@ -142,7 +163,8 @@ class PoolAccountProvider:
         self._end(account_id, lambda lease: self.pool.release(lease, reason=reason), "returned", reason)
 
     def mark_failed(self, account_id: int | None, reason: str) -> None:
-        self._end(account_id, lambda lease: self.pool.fail(lease, reason), "failed", reason)
+        result = self._peek(account_id).reported(AccountResult(success=False, error=reason))
+        self._end(account_id, lambda lease: self.pool.fail(lease, reason, result=result), "failed", reason)
 
     def update_field(self, account_id: int | None, field: str, value: str) -> None:
         real = _field(field, UPDATABLE_FIELDS)
@@ -160,6 +182,9 @@ class PoolAccountProvider:
         real = _field(field, INCREMENTABLE_FIELDS)
         column = COLUMNS[real][0]
         self._write(account_id, {real: column + int(amount)})
+        held = self._peek(account_id)
+        with self._lock:
+            held.increments[real] = held.increments.get(real, 0) + int(amount)
 
     def get_field(self, account_id: int | None, field: str) -> Any:
         real = _field(field, GETTABLE_FIELDS)
@@ -180,6 +205,8 @@ class PoolAccountProvider:
             log.warning("UpdateRoutineMetrics without a current account: nothing recorded")
             return
         if values:
+            with self._lock:
+                held.metrics.update(values)
             with self.pool.engine.begin() as conn:
                 conn.execute(update(RoutineExecution).where(RoutineExecution.id == held.execution_id).values(**values))
 
@@ -207,9 +234,12 @@ class PoolAccountProvider:
         return HeartbeatThread(self.heartbeat, interval_s or self.pool.definition.config.lease_ttl / 3).start()
 
     def close(self, reason: str = "bot stopped") -> None:
-        """Return every account still held (the bot ends); lost leases are ignored."""
+        """Return every account still held (the bot ends; lost leases are ignored) and stop using the pool."""
         with self._lock:
             ids = list(self._held)
+            in_use, self._in_use = self._in_use, False
+        if in_use:
+            self.pool.close_use()
         for account_id in ids:
             try:
                 self.return_account(account_id, reason=reason)
@@ -222,6 +252,14 @@ class PoolAccountProvider:
         if key is None:
             raise LeaseError("no current account (run InjectNextAccount first)", pool=self.pool.name)
         return key
+
+    def _peek(self, account_id: int | None) -> _Held:
+        key = self._resolve_id(account_id)
+        with self._lock:
+            held = self._held.get(key)
+        if held is None:
+            raise LeaseError("not leased by this bot", pool=self.pool.name, account_id=key)
+        return held
 
     def _take(self, account_id: int | None) -> _Held:
         key = self._resolve_id(account_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,11 @@ def test_launch_from_the_cli(prefect_server: PrefectServer, fleet_home: FleetHom
     result = invoke("groups", "launch", "cli", "--instances", "1", "--max-accounts", "1", "--no-watch")
     assert result.exit_code == 0, result.stdout
     assert "final state: COMPLETED" in result.stdout and "/runs/flow-run/" in result.stdout
+    assert "pool 'test' has never been refreshed; manual refresh only" in result.stdout  # the pre-launch word
     (bot,) = asyncio.run(status("cli", live=False))
     assert bot.instance == sim.instances[1].serial and bot.accounts_completed == 1  # --instances 1 was honoured
+    again = invoke("groups", "launch", "cli", "--instances", "1", "--max-accounts", "1", "--no-watch", "--no-refresh")
+    assert again.exit_code == 0 and re.search(r"pool 'test' was last refreshed \d+s ago", again.stdout)
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,17 @@ def test_pools_save_and_delete(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "bad.yaml:4:" in cli("pools", "save", str(bad), code=1)
     assert "deleted" in cli("pools", "delete", "Silver")
     assert "no pool named 'Silver'" in cli("pools", "delete", "Silver", code=1)
+
+
+def test_accounts_reset_and_last_refreshed(cli) -> None:  # noqa: ANN001
+    cli("accounts", "import", str(data_dir("accounts")))
+    assert "never" in cli("pools", "list")
+    assert "last refreshed: never" in cli("pools", "stats", "demo")
+    assert "(last refreshed before: never)" in cli("pools", "refresh", "demo")
+    assert re.search(r"last refreshed: \d+s ago", cli("pools", "stats", "demo"))
+    assert "0 account(s) reset" in cli("accounts", "reset", "--status", "failed")
+    assert "12 account(s) reset" in cli("accounts", "reset", "--pool", "demo")
+    assert "1 account(s) reset" in cli("accounts", "reset", "demo_01@emufleet.invalid")
+    assert "no such account(s): nobody" in cli("accounts", "reset", "nobody", code=1)
+    assert "say which accounts" in cli("accounts", "reset", code=1)
+    assert "12 account(s) reset" in cli("accounts", "reset", "--all")
