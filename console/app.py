@@ -23,7 +23,6 @@ from console.config import ConsoleConfig
 from console.fleet import FleetSnapshot, Launcher, read_snapshot
 from console.live import LiveHub
 from console.security import AccessMiddleware
-from emufleet.db import utcnow
 from emufleet.errors import EmufleetError, InputError, OrchestrationError
 
 __all__ = ["TEMPLATES", "create_app", "templates"]
@@ -38,14 +37,10 @@ def _naive(value: datetime) -> datetime:
 
 
 def _ago(value: datetime | None) -> str:
-    """``12 s ago`` / ``3 min ago`` / ``2 h ago`` / ``4 d ago``; ``never`` for ``None``."""
-    if value is None:
-        return "never"
-    seconds = max(0.0, (utcnow() - _naive(value)).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size:.0f} {unit} ago"
-    return f"{seconds:.0f} s ago"
+    """``5m 3s ago`` (:func:`emufleet.pools.refreshed_ago`, also for Prefect's aware times); ``never`` for ``None``."""
+    from emufleet.pools import refreshed_ago
+
+    return refreshed_ago(_naive(value) if value is not None else None)
 
 
 def _when(value: datetime | None) -> str:

@@ -103,13 +103,19 @@ def _group_of(run: FlowRun) -> str | None:
     return next((t[len(_GROUP_TAG):] for t in run.tags if t.startswith(_GROUP_TAG)), None)
 
 
-async def _live_runs() -> list[FlowRun]:
+async def _live_runs(page: int = 200) -> list[FlowRun]:
+    """Every live launch and bot run of any group, newest first (pages of ``page``: the API's maximum)."""
+    out: list[FlowRun] = []
     async with get_client() as client:
-        return await client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[LAUNCH_FLOW, BOT_FLOW])),
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["emufleet"]),
-                                          state=FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES))),
-            sort=FlowRunSort.START_TIME_DESC, limit=1000)
+        while True:
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[LAUNCH_FLOW, BOT_FLOW])),
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["emufleet"]), state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=LIVE_STATES))),
+                sort=FlowRunSort.START_TIME_DESC, limit=page, offset=len(out))
+            out += runs
+            if len(runs) < page:
+                return out
 
 
 def _local(engine: Engine) -> tuple[list[LeaseRow], dict[str, GroupDefinition], dict[str, dict[str, int]]]:

@@ -48,19 +48,9 @@ def _pools() -> list[str]:
 
 def _pool_refresh(request: Request, names: list[str]) -> list[dict[str, str]]:
     """When each of the group's pools was last refreshed (the launch dialog's "last refreshed N ago")."""
-    from console.app import _ago
-    from console.pages.pools import pool_of
-    from emufleet.pools import find_pool
+    from emufleet.pools import last_refreshed, refreshed_ago
 
-    out = []
-    for name in names:
-        try:
-            when = pool_of(request, find_pool(name)).stats().last_refresh
-        except EmufleetError:
-            out.append({"name": name, "ago": "unknown (pool not found)"})
-            continue
-        out.append({"name": name, "ago": _ago(when)})
-    return out
+    return [{"name": name, "ago": refreshed_ago(last_refreshed(request.app.state.engine, name))} for name in names]
 
 
 @router.get("/groups", response_class=HTMLResponse)

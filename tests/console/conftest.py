@@ -13,7 +13,11 @@ import pytest
 
 from console import ConsoleConfig
 from emufleet.sim.adbserver import free_port
-from tests.flows.conftest import FleetHome, fleet_home, prefect_server  # noqa: F401  (fixtures)
+from tests.flows import conftest as _flows
+from tests.flows.conftest import FleetHome
+
+fleet_home = _flows.fleet_home  # the orchestration suite's fixtures, shared
+prefect_server = _flows.prefect_server
 
 BASE = "http://127.0.0.1"
 
