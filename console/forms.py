@@ -19,7 +19,7 @@ import yaml
 from starlette.requests import Request
 
 from emufleet.errors import InputError
-from emufleet.yamlio import loads_yaml, validation_errors
+from emufleet.yamlio import MarkedDict, loads_yaml, validation_errors
 
 __all__ = ["FieldErrors", "form_pairs", "nest", "parse_lines", "parse_list", "validate_all", "yaml_text"]
 
@@ -110,14 +110,17 @@ def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: st
                  error: type[InputError]) -> tuple[Any, list[InputError]]:
     """Validate ``data`` as ``model`` the way its YAML loader would; ``(instance, [])`` or ``(None, errors)``.
 
-    ``data`` goes through a YAML round trip, so every error carries the field path and the line of the YAML that
-    :func:`yaml_text` shows.
+    Marked data (read from YAML text the user typed) is validated as it is, so errors point at the user's lines;
+    form data goes through a YAML round trip, so every error carries its field path and the line of the YAML
+    that :func:`yaml_text` shows.
     """
-    text = yaml_text(data)
-    try:
-        marked = loads_yaml(text, file, error=error)
-    except InputError as exc:
-        return None, [exc]
+    if isinstance(data, MarkedDict):
+        marked: Any = data
+    else:
+        try:
+            marked = loads_yaml(yaml_text(data), file, error=error)
+        except InputError as exc:
+            return None, [exc]
     try:
         return model.model_validate(marked), []
     except pydantic.ValidationError as exc:
@@ -126,4 +129,12 @@ def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: st
 
 def yaml_text(data: Any) -> str:
     """``data`` as block YAML, keys in their given order (what a definition file of it would read)."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -79,5 +79,8 @@
     if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 
-  document.addEventListener("DOMContentLoaded", startLive);
+  document.addEventListener("DOMContentLoaded", () => {
+    startLive();
+    document.querySelectorAll("form[data-test-url]").forEach((form) => testPool(form));
+  });
 })();
