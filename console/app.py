@@ -33,7 +33,10 @@ TEMPLATES = _HERE / "templates"
 
 def _naive(value: datetime) -> datetime:
     """Naive UTC (the database's times) from a naive-UTC or aware time (Prefect's)."""
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+    if value.tzinfo is None:
+        return value
+    # through a timestamp: Prefect's times are Pendulum objects, whose own replace() is deprecated
+    return datetime.fromtimestamp(value.timestamp(), tz=UTC).replace(tzinfo=None)
 
 
 def _ago(value: datetime | None) -> str:

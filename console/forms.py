@@ -94,10 +94,13 @@ class FieldErrors(dict[str, list[str]]):
     """Error messages by field path (``""`` for errors of the whole definition)."""
 
     @classmethod
-    def of(cls, errors: Iterable[InputError]) -> FieldErrors:
+    def of(cls, errors: Iterable[InputError], data: Any = None) -> FieldErrors:
+        """Group ``errors`` by field. A model-level error whose message starts with the name of one of the
+        model's own fields (``bots (3) exceeds …``, ``initial_delay must not exceed …``) is filed under that
+        field, so the form shows it beside the input it is about."""
         out = cls()
         for err in errors:
-            out.setdefault(err.field or "", []).append(err.message)
+            out.setdefault(_field_named(err, data) or err.field or "", []).append(err.message)
         return out
 
     def under(self, prefix: str) -> list[str]:
@@ -106,13 +109,28 @@ class FieldErrors(dict[str, list[str]]):
                 for m in msgs]
 
 
+def _field_named(err: InputError, data: Any) -> str | None:
+    word = re.match(r"[a-z_]+", err.message)
+    if word is None or data is None:
+        return None
+    node = data
+    for part in _path(err.field or ""):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    if not isinstance(node, dict) or word.group() not in node:
+        return None
+    return f"{err.field}.{word.group()}" if err.field else word.group()
+
+
 def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: str, *,
                  error: type[InputError]) -> tuple[Any, list[InputError]]:
     """Validate ``data`` as ``model`` the way its YAML loader would; ``(instance, [])`` or ``(None, errors)``.
 
     Marked data (read from YAML text the user typed) is validated as it is, so errors point at the user's lines;
-    form data goes through a YAML round trip, so every error carries its field path and the line of the YAML
-    that :func:`yaml_text` shows.
+    form and JSON data go through a YAML round trip (the loaders' own path), and their errors are located by
+    field path alone.
     """
     if isinstance(data, MarkedDict):
         marked: Any = data
@@ -124,7 +142,11 @@ def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: st
     try:
         return model.model_validate(marked), []
     except pydantic.ValidationError as exc:
-        return None, list(validation_errors(exc, marked, file, error=error))
+        errors = validation_errors(exc, marked, file, error=error)
+    if marked is data:
+        return None, list(errors)
+    # lines of a YAML nobody typed mean nothing: form and JSON errors are located by their field alone
+    return None, [error(e.message, file=file, field=e.field) for e in errors]
 
 
 def yaml_text(data: Any) -> str:

@@ -89,16 +89,14 @@ async def accounts(request: Request, name: str, q: str | None = None, state: str
 async def create(data: dict[str, Any] = Definition) -> dict[str, Any]:
     from emufleet.pools import create_pool
 
-    _checked(data)
-    return raw_pool(create_pool(data))
+    return raw_pool(create_pool(_checked(data)))
 
 
 @router.put("/{name}", summary="Replace a pool (a different pool_name renames its file)")
 async def update(name: str, data: dict[str, Any] = Definition) -> dict[str, Any]:
     from emufleet.pools import update_pool
 
-    _checked(data, find_pool(name).file)
-    return raw_pool(update_pool(name, data))
+    return raw_pool(update_pool(name, _checked(data, find_pool(name).file)))
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a pool (refused while its accounts are leased)")

@@ -66,7 +66,7 @@ async def groups(request: Request) -> Response:
 
 def _editor(request: Request, name: str, data: dict[str, Any], errors: list[InputError] | None = None, *,
             tab: str = "form", yaml: str | None = None, status: int = 200) -> Response:
-    errs = FieldErrors.of(errors or [])
+    errs = FieldErrors.of(errors or [], data)
     return _page(request, "group_edit.html", {
         "name": name, "data": data, "errors": errs, "all_errors": errors or [], "tab": tab,
         "yaml": yaml if yaml is not None else yaml_text(data), "flags": GROUP_FLAGS,

@@ -85,7 +85,7 @@ def _detail(request: Request, name: str, data: dict[str, Any], *, errors: list[I
             stats = pool_of(request, definition).stats()
             page = search_accounts(request.app.state.engine, pool=definition.name, **query)
     return _page(request, "pool_detail.html", {
-        "name": name, "is_new": name == NEW, "data": data, "errors": FieldErrors.of(errors or []),
+        "name": name, "is_new": name == NEW, "data": data, "errors": FieldErrors.of(errors or [], data),
         "all_errors": errors or [], "test": test, "stats": stats, "page": page, "query": query,
         "columns": sorted(COLUMNS), "comparators": COMPARATORS, "sort_methods": SORT_METHODS,
         "table_columns": TABLE_COLUMNS, "yaml": yaml_text(data), "definition": definition,
@@ -153,7 +153,7 @@ async def save_pool(request: Request, name: str) -> Response:
         result = await asyncio.to_thread(_test, request, definition)
         return await asyncio.to_thread(_detail, request, name, data, test=result)
     try:
-        saved = create_pool(data) if name == NEW else update_pool(name, data)
+        saved = create_pool(definition) if name == NEW else update_pool(name, definition)  # typed values
     except PoolValidationError as exc:
         return await asyncio.to_thread(_detail, request, name, data, errors=[exc], status=409)
     return RedirectResponse(f"/pools/{quote(saved.name)}?msg={quote(f'saved {saved.name}')}", status_code=303)

@@ -52,19 +52,44 @@
     clearTimeout(timer);
     timer = setTimeout(() => testPool(form), 350);
   }
+  // Number the rows 0, 1, 2… in page order, so the names posted are the paths the errors name.
+  function renumber(form) {
+    form.querySelectorAll("[data-row=query]").forEach((query, qi) => {
+      rename(query, "queries", qi);
+      query.querySelectorAll("[data-row=filter]").forEach((row, fi) => rename(row, "filters", fi));
+      query.querySelectorAll("[data-row=sort]").forEach((row, si) => rename(row, "sort", si));
+    });
+  }
+  function rename(root, key, index) {
+    const pattern = new RegExp(`\\b${key}\\[\\d+\\]`);
+    root.querySelectorAll("[name]").forEach((el) => { el.name = el.name.replace(pattern, `${key}[${index}]`); });
+  }
   async function testPool(form) {
     const target = document.getElementById(form.dataset.testTarget);
     if (!target) return;
+    renumber(form);
     const body = new URLSearchParams(new FormData(form));
     target.setAttribute("aria-busy", "true");
     try {
       const reply = await fetch(form.dataset.testUrl, { method: "POST", body, headers: { "Accept": "text/html" } });
       target.innerHTML = await reply.text();
+      markInvalid(form, target);
     } catch (err) {
       target.textContent = "test failed: " + err;
     } finally {
       target.removeAttribute("aria-busy");
     }
+  }
+  // Outline the inputs the test's errors name (li[data-field] → inputs named p.<field> or below it).
+  function markInvalid(form, target) {
+    form.querySelectorAll(".invalid-live").forEach((el) => el.classList.remove("invalid", "invalid-live"));
+    target.querySelectorAll("li[data-field]").forEach((item) => {
+      const field = item.dataset.field;
+      if (!field) return;
+      form.querySelectorAll(`[name="p.${field}"], [name^="p.${field}."]`).forEach((el) => {
+        if (el.type !== "hidden") el.classList.add("invalid", "invalid-live");
+      });
+    });
   }
   document.addEventListener("input", (event) => changed(event.target));
   document.addEventListener("change", (event) => changed(event.target));
@@ -73,10 +98,11 @@
     if (test) { event.preventDefault(); testPool(test.closest("form")); }
   });
 
-  // Confirm destructive buttons.
+  // Confirm destructive buttons; number the editor's rows before posting.
   document.addEventListener("submit", (event) => {
     const button = event.submitter;
-    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) event.preventDefault();
+    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) { event.preventDefault(); return; }
+    if (event.target.matches("form[data-test-url]")) renumber(event.target);
   });
 
   document.addEventListener("DOMContentLoaded", () => {
