@@ -21,7 +21,7 @@ from starlette.requests import Request
 from emufleet.errors import InputError
 from emufleet.yamlio import MarkedDict, loads_yaml, validation_errors
 
-__all__ = ["FieldErrors", "form_pairs", "nest", "parse_lines", "parse_list", "validate_all", "yaml_text"]
+__all__ = ["FieldErrors", "form_pairs", "nest", "parse_lines", "parse_list", "raise_all", "validate_all", "yaml_text"]
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -147,6 +147,13 @@ def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: st
         return None, list(errors)
     # lines of a YAML nobody typed mean nothing: form and JSON errors are located by their field alone
     return None, [error(e.message, file=file, field=e.field) for e in errors]
+
+
+def raise_all(errors: list[InputError]) -> None:
+    """Raise the first of ``errors`` carrying all of them (``.errors``: the API's JSON lists every one)."""
+    first = errors[0]
+    first.errors = errors  # type: ignore[attr-defined]
+    raise first
 
 
 def yaml_text(data: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from console.editing import validate_group
+from console.forms import raise_all
 from emufleet.errors import GroupValidationError, OrchestrationError
 from emufleet.groups import BotStatus, GroupStore, LaunchOverrides
 
@@ -21,10 +22,7 @@ Definition = Body(..., description="A group definition: the keys of a groups/*.y
 def _checked(data: dict[str, Any]) -> Any:
     group, errors = validate_group(data)
     if group is None:
-        first = errors[0]
-        exc = GroupValidationError(first.message, file=first.file, line=first.line, col=first.col, field=first.field)
-        exc.errors = errors  # type: ignore[attr-defined]  # every error, for the JSON body
-        raise exc
+        raise_all(errors)
     return group
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from console.editing import raw_pool, validate_pool
+from console.forms import raise_all
 from console.pages.pools import pool_of
 from emufleet.errors import PoolValidationError
 from emufleet.pools import PoolDefinition, discover, find_pool
@@ -31,10 +32,7 @@ def _stats(request: Request, definition: PoolDefinition) -> dict[str, Any]:
 def _checked(data: dict[str, Any], file: Any = None) -> PoolDefinition:
     definition, errors = validate_pool(data, file)
     if definition is None:
-        first = errors[0]
-        exc = PoolValidationError(first.message, file=first.file, line=first.line, col=first.col, field=first.field)
-        exc.errors = errors  # type: ignore[attr-defined]  # every error, for the JSON body
-        raise exc
+        raise_all(errors)
     return definition
 
 
