@@ -64,7 +64,30 @@ def resolve_pools(names: list[str]) -> list[PoolSummary]:
     Raises:
         PoolValidationError: a pool file is invalid, or no pool has that name (the known ones are listed).
     """
-    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in pool_definitions(names)]
+    definitions = pool_definitions(names)
+    _log_freshness(definitions)
+    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in definitions]
+
+
+def _log_freshness(definitions: list[PoolDefinition]) -> None:
+    """Say in the launch's logs when each pool was last refreshed (seed ``001_…`` pre-launch refresh prompt)."""
+    from prefect import get_run_logger
+
+    from emufleet import db
+    from emufleet.pools import last_refreshed, refreshed_ago
+
+    logger = get_run_logger()
+    try:
+        eng = db.engine()
+        db.upgrade(eng)
+        for d in definitions:
+            interval = d.config.refresh_interval
+            when = last_refreshed(eng, d.name)
+            said = f"was last refreshed {refreshed_ago(when)}" if when else "has never been refreshed"
+            logger.info("pool %r %s; %s", d.name, said,
+                        f"refreshes every {interval:g} s while in use" if interval else "manual refresh only")
+    except Exception as exc:  # noqa: BLE001 - words for the log only; the launch reports database trouble itself
+        logger.warning("could not read when the pools were last refreshed: %s", exc)
 
 
 @task(name="refresh-pools", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
