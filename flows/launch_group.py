@@ -10,7 +10,8 @@ Phases, each a task or a subflow visible in the UI:
    ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
    skip/cancel/abort in the UI form);
 3. **one ``run_bot`` async subflow per bot**, each starting ``stagger`` seconds after the previous one started,
-   running concurrently.
+   running concurrently;
+4. with ``stop_instances: started`` (the default), the instances this launch had to start are stopped again.
 
 It ends with a table artifact (bot, instance, account, state, restarts, counters) and returns a
 :class:`LaunchResult`. Cancelling the launch run cancels every bot.
@@ -48,6 +49,7 @@ from tasks.phases import (
     resolve_pools,
     serial_of,
     start_instance,
+    stop_instance,
     validate_routine,
 )
 
@@ -124,6 +126,7 @@ class _Acquirer:
         self.definition = definition
         self.runtime = runtime
         self.acquired: list[tuple[str, InstanceLock]] = []
+        self.started: list[tuple[int | str, str]] = []  # (ref, serial) of the instances this launch started
         self.conflicts: list[str] = []
         self.skipped: list[str] = []
         self.errors: list[str] = []
@@ -144,13 +147,35 @@ class _Acquirer:
                     continue
             self.runtime.keeper.add(lock)
             try:
-                await start_instance(self.definition, ref, launch.emulator_timeout)
+                ready = await start_instance(self.definition, ref, launch.emulator_timeout)
+                if ready.started:
+                    self.started.append((ref, serial))
             except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
                 self.errors.append(f"instance {serial}: {exc}")
                 self.logger.warning("instance %s not started: %s", serial, exc)
                 await self.drop(lock)
                 continue
             self.acquired.append((serial, lock))
+
+    async def stop_started(self) -> None:
+        """``stop_instances: started``: stop the instances this launch started, once its bots are done.
+
+        Each is locked again first: an instance another launch took meanwhile keeps running.
+        """
+        if self.definition.launch.stop_instances != "started":
+            return
+        for ref, serial in self.started:
+            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            if lock is None:
+                self.logger.info("instance %s is in use by another launch: left running", serial)
+                continue
+            try:
+                await stop_instance(self.definition, ref)
+                self.logger.info("stopped instance %s (this launch started it)", serial)
+            except Exception as exc:  # the launch's result stands; say what was left behind
+                self.logger.warning("instance %s not stopped: %s", serial, exc)
+            finally:
+                await release(self.client, lock)
 
     async def drop(self, lock: InstanceLock) -> None:
         self.runtime.keeper.discard(lock.serial)
@@ -256,6 +281,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
             states = await _run_bots(client, run_id, definition, runtime, acquirer)
         finally:
             await runtime.close()
+            with contextlib.suppress(Exception):
+                await acquirer.stop_started()
             with contextlib.suppress(Exception):
                 await client.delete_variable_by_name(control_variable(run_id))
         rows = [await _row(serial, i, state)

@@ -28,8 +28,8 @@ from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
 from tasks.locks import launch_guard
 
-__all__ = ["EngineAssets", "PoolSummary", "check_instances", "load_assets", "pool_definitions", "refresh_pools",
-           "resolve_pools", "serial_of", "start_instance", "validate_routine"]
+__all__ = ["EngineAssets", "PoolSummary", "StartedInstance", "check_instances", "load_assets", "pool_definitions",
+           "refresh_pools", "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
 
 
 GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
@@ -64,7 +64,30 @@ def resolve_pools(names: list[str]) -> list[PoolSummary]:
     Raises:
         PoolValidationError: a pool file is invalid, or no pool has that name (the known ones are listed).
     """
-    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in pool_definitions(names)]
+    definitions = pool_definitions(names)
+    _log_freshness(definitions)
+    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in definitions]
+
+
+def _log_freshness(definitions: list[PoolDefinition]) -> None:
+    """Say in the launch's logs when each pool was last refreshed (seed ``001_…`` pre-launch refresh prompt)."""
+    from prefect import get_run_logger
+
+    from emufleet import db
+    from emufleet.pools import last_refreshed, refreshed_ago
+
+    logger = get_run_logger()
+    try:
+        eng = db.engine()
+        db.upgrade(eng)
+        for d in definitions:
+            interval = d.config.refresh_interval
+            when = last_refreshed(eng, d.name)
+            said = f"was last refreshed {refreshed_ago(when)}" if when else "has never been refreshed"
+            logger.info("pool %r %s; %s", d.name, said,
+                        f"refreshes every {interval:g} s while in use" if interval else "manual refresh only")
+    except Exception as exc:  # noqa: BLE001 - words for the log only; the launch reports database trouble itself
+        logger.warning("could not read when the pools were last refreshed: %s", exc)
 
 
 @task(name="refresh-pools", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
@@ -150,21 +173,46 @@ def check_instances(group: GroupDefinition) -> dict[str, str]:
     return states
 
 
+@dataclass(frozen=True, slots=True)
+class StartedInstance:
+    """An instance phase 2 made ready: its serial, and whether this launch had to start it (``started``)."""
+
+    serial: str
+    started: bool
+
+
 @task(name="start-instance", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
-async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> str:
+async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> StartedInstance:
     """Phase 2: start instance ``ref`` through the group's backend if needed, and wait until it is ready.
 
-    A serial (not an index) is connected and waited for, whatever the backend. Returns the serial.
+    A serial (not an index) is connected and waited for, whatever the backend (never "started" by us).
 
     Raises:
         DeviceTimeoutError: not ready within ``timeout_s``; DeviceError: the backend cannot start it.
     """
-    def start() -> str:
+    def start() -> StartedInstance:
         if isinstance(ref, str):  # a serial: connect-only, whatever the group's backend
-            return get_backend("adb", serials=[ref]).start(0, timeout_s).serial
-        options = dict(group.backend_options)
-        if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
-            options.setdefault("launch_guard", launch_guard)
-        return get_backend(group.backend, **options).start(ref, timeout_s).serial
+            return StartedInstance(get_backend("adb", serials=[ref]).start(0, timeout_s).serial, False)
+        backend = _backend(group)
+        was_running = backend.is_running(ref)
+        return StartedInstance(backend.start(ref, timeout_s).serial, not was_running)
 
     return await asyncio.to_thread(start)
+
+
+@task(name="stop-instance", cache_policy=NO_CACHE, persist_result=False)
+async def stop_instance(group: GroupDefinition, ref: int | str) -> None:
+    """Stop instance ``ref`` (an index) through the group's backend: the end of a launch that started it.
+
+    Raises:
+        DeviceError: the backend cannot stop it.
+    """
+    if isinstance(ref, int):
+        await asyncio.to_thread(_backend(group).stop, ref)
+
+
+def _backend(group: GroupDefinition):  # noqa: ANN202 - an EmulatorBackend
+    options = dict(group.backend_options)
+    if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
+        options.setdefault("launch_guard", launch_guard)
+    return get_backend(group.backend, **options)

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sys
 import threading
 from typing import Annotated, Any
 
@@ -38,32 +40,50 @@ def demo(
     max_accounts: Annotated[int | None, typer.Option(min=1, help="stop after this many accounts (default: all)")]
     = None,
 ) -> None:
-    """Run the demo: 4 bots play the account-cycle routine on simulated devices, visible in the Prefect UI."""
+    """Run the demo: 4 bots play the account-cycle routine on simulated devices, visible in the Prefect UI.
+
+    Whatever ends it (the launch finishing with --exit, Ctrl-C, SIGTERM, a closed terminal or pipe), the Prefect
+    server and the adb server it started are stopped; servers that were already running are left alone.
+    """
+    import time
+
     from emufleet.settings import state_dir
+    from emufleet.sim.adbserver import adb_server_running, kill_adb_server
     from flows.server import ensure_server, stop_server, use_server
 
-    typer.echo("starting the Prefect server (first start on a fresh machine: ≈ 10 s) …")
+    _stop_on_signals()
+    adb_was_running = adb_server_running()
+    _say("starting the Prefect server (a first start on a fresh machine takes ≈ 20 s) …")
+    began = time.monotonic()
     server = ensure_server(port=port)
-    use_server(server)
-    typer.echo(f"Prefect UI: {server.ui_url}  (API {server.api_url})")
-    database = state_dir() / "demo.db"
-    for suffix in ("", "-wal", "-shm"):
-        database.with_name(database.name + suffix).unlink(missing_ok=True)
-    os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
-    fleet_console = _start_console(server)
+    code = 1
+    fleet_console = None
     try:
+        use_server(server)
+        ready = f"ready in {time.monotonic() - began:.0f} s" if server.owned else "already running"
+        _say(f"Prefect UI: {server.ui_url}  (API {server.api_url}; {ready})")
+        database = state_dir() / "demo.db"
+        for suffix in ("", "-wal", "-shm"):  # a fresh database every time: every account is available again
+            database.with_name(database.name + suffix).unlink(missing_ok=True)
+        os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
+        fleet_console = _start_console(server)
         result = asyncio.run(_run(server, instances, fault, max_accounts))
+        code = 1 if result is None or any(b.state == "failed" for b in result.bots) else 0
+        if not exit_:
+            _wait_for_ctrl_c(server)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        code = 130
     finally:
-        if exit_:
-            if fleet_console is not None:
-                fleet_console.stop()
-            _drain_logs()
-            stop_server(server)
-    if result is None:
-        raise typer.Exit(code=1)
-    if not exit_:
-        _wait_for_ctrl_c(server)
-    raise typer.Exit(code=0 if all(b.state != "failed" for b in result.bots) else 1)
+        if fleet_console is not None:
+            fleet_console.stop()
+        if server.owned:
+            _say("stopping the Prefect server …")
+        _drain_logs()
+        stop_server(server)
+        if not adb_was_running and adb_server_running():
+            kill_adb_server()  # the bots' connections started it: leave the machine as we found it
+    raise typer.Exit(code=code)
 
 
 def _start_console(server: Any) -> Any:
@@ -75,8 +95,34 @@ def _start_console(server: Any) -> Any:
     except Exception as exc:  # the demo runs without its console rather than not at all
         typer.secho(f"warning: the fleet console did not start: {exc}", fg=typer.colors.YELLOW, err=True)
         return None
-    typer.echo(f"Fleet console: {running.url}  (groups, instances, pools, accounts; beside the Prefect UI)")
+    _say(f"Fleet console: {running.url}  (groups, instances, pools, accounts; beside the Prefect UI)")
     return running
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does, through the clean-up path."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
+
+
+def _say(message: str) -> None:
+    """Print a line; once stdout is a closed pipe (``| tee`` ended by the same Ctrl-C), go on silently."""
+    try:
+        typer.echo(message)
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # later writes (and the flush at exit) go nowhere instead of raising
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
 
 
 async def _run(server: Any, instances: int, fault: bool, max_accounts: int | None) -> Any:
@@ -98,33 +144,56 @@ async def _run(server: Any, instances: int, fault: bool, max_accounts: int | Non
         overrides = LaunchOverrides(bots=instances, instances=list(range(instances)), backend="adb",
                                     backend_options={"serials": serials}, max_accounts=max_accounts)
         injector = _FaultInjector(sim, min(FAULTY_BOT, instances - 1)) if fault else None
-        result = await run_launch(DEMO_GROUP, overrides, server=server, console=console,
-                                  on_tick=injector.tick if injector else None)
+        try:
+            result = await run_launch(DEMO_GROUP, overrides, server=server, console=console,
+                                      on_tick=injector.tick if injector else None)
+        finally:
+            if injector is not None:
+                injector.cleared.set()  # the launch ended: stop watching
     if result is not None:
         console.print(_summary_line(result))
     return result
 
 
 class _FaultInjector:
-    """Black screen on one instance once its bot is two steps into an account; cleared when it restarts."""
+    """Black screen on one instance once its bot is two steps into an account; cleared as soon as that account's
+    failure is in the database (a thread polls it every 0.1 s, independent of the status labels, which can lag a
+    second or more behind). The demo group's restart delay (3 s) is far longer, so the restarted attempt sees a
+    working screen: exactly one failure and one restart."""
 
     def __init__(self, sim: Any, bot: int) -> None:
         self.sim = sim
         self.bot = bot
         self.injected = False
-        self.cleared = False
+        self.cleared = threading.Event()
 
     def tick(self, bots: list[Any]) -> None:
         me = next((b for b in bots if b.bot == self.bot), None)
-        if me is None:
+        if me is None or self.injected:
             return
-        instance = self.sim.instances[self.bot]
-        if not self.injected and me.state.value == "running" and me.steps_done >= 2:
-            instance.inject_fault("black_screen")
+        if me.state.value == "running" and me.steps_done >= 2:
+            self.sim.instances[self.bot].inject_fault("black_screen")
             self.injected = True
-        elif self.injected and not self.cleared and (me.restarts >= 1 or me.state.value in ("failed", "completed")):
+            threading.Thread(target=self._clear_on_failure, name="demo-fault", daemon=True).start()
+
+    def _clear_on_failure(self) -> None:
+        from sqlalchemy import func, select
+
+        from emufleet import db
+
+        instance = self.sim.instances[self.bot]
+        eng = db.engine()
+        try:
+            query = select(func.count()).select_from(db.AccountResultRecord).where(
+                db.AccountResultRecord.lease_instance == instance.serial, db.AccountResultRecord.outcome == "failed")
+            while not self.cleared.wait(0.1):
+                with eng.connect() as conn:
+                    if conn.scalar(query):
+                        break
+        finally:
             instance.clear_faults()
-            self.cleared = True
+            self.cleared.set()
+            eng.dispose()
 
 
 def _summary_line(result: Any) -> str:
@@ -138,8 +207,6 @@ def _summary_line(result: Any) -> str:
 
 def _drain_logs() -> None:
     """Ship the last logs to the server before it stops (never raises: stopping the server matters more)."""
-    import contextlib
-
     from prefect.logging.handlers import APILogWorker
 
     with contextlib.suppress(Exception):
@@ -147,13 +214,12 @@ def _drain_logs() -> None:
 
 
 def _wait_for_ctrl_c(server: Any) -> None:
-    from flows.server import stop_server
+    """Keep the server up for the UI until Ctrl-C (KeyboardInterrupt) or SIGTERM/SIGHUP (see _stop_on_signals)."""
+    import time
 
-    typer.echo(f"\nThe Prefect server keeps running: explore {server.ui_url} — press Ctrl-C to stop it.")
-    stopped = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    stopped.wait()
-    typer.echo("stopping the Prefect server …")
-    _drain_logs()
-    stop_server(server)
+    _say(f"\nThe Prefect server keeps running: explore {server.ui_url} — press Ctrl-C to stop it.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return

@@ -140,6 +140,57 @@ def delete(name: NameArg, force: Annotated[bool, typer.Option(help="Delete even 
     typer.echo(f"deleted {path}")
 
 
+@pools_app.command("convert")
+def convert(file: Annotated[Path, typer.Argument(help="A legacy pool file (type: sql / type: file / raw sql:).")],
+            out: Annotated[Path | None, typer.Option(help="Write the unified pool here (default: stdout).")] = None,
+            save: Annotated[bool, typer.Option(help="Store it in pools/ as <pool_name>.yaml.")] = False,
+            partial: Annotated[bool, typer.Option(help="Write it even when something could not be expressed.")]
+            = False) -> None:
+    """Convert one of the seed's legacy pools to the unified format, or say exactly what cannot be expressed.
+
+    Exit 0 when the conversion is exact (written to --out, pools/ with --save, else stdout); exit 1 with the list of
+    what the unified format cannot express (file:line: what, and the SQL fragment), writing nothing unless
+    --partial (a partial pool may hold more accounts than the original).
+    """
+    from emufleet.errors import PoolValidationError
+    from emufleet.files import write_atomic
+    from emufleet.pools import PoolDefinition, create_pool
+    from emufleet.pools.convert import convert_pool_file
+
+    try:
+        conv = convert_pool_file(file)
+    except PoolValidationError as exc:
+        if "nothing to convert" not in exc.message:
+            raise _fail(exc) from exc
+        try:
+            PoolDefinition.load(file)
+        except PoolValidationError as invalid:
+            raise _fail(invalid) from invalid
+        typer.echo(f"{file} is already a valid unified pool: nothing to convert")
+        return
+    for note in conv.notes:
+        typer.secho(f"note: {note}", fg="cyan", err=True)
+    for problem in conv.problems:
+        typer.secho(f"cannot express: {problem}", fg="red", err=True)
+    if conv.problems and not partial:
+        typer.secho(f"{len(conv.problems)} thing(s) cannot be expressed in the unified format: nothing written "
+                    "(--partial writes the rest, marked NOT EXPRESSED)", fg="red", err=True)
+        raise typer.Exit(1)
+    try:
+        if save:
+            saved = create_pool(conv.data)
+            typer.echo(f"saved {saved.file} (pool {saved.name!r})")
+        elif out is not None:
+            write_atomic(out, conv.text)
+            typer.echo(f"wrote {out}")
+        else:
+            typer.echo(conv.text, nl=False)
+    except PoolValidationError as exc:
+        raise _fail(exc) from exc
+    if conv.problems:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``pools`` to the root command."""
     app.add_typer(pools_app, name="pools")

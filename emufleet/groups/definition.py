@@ -137,6 +137,9 @@ class LaunchOptions(_Strict):
     stagger: Seconds = 5.0
     emulator_timeout: Seconds = Field(default=60.0, gt=0)
     restart_policy: RestartPolicy = RestartPolicy()
+    # "started": when its bots are done, the launch stops the instances it had to start (the machine is left as it
+    # was found); "never": they keep running (a warm MuMu instance saves its boot next time).
+    stop_instances: Literal["started", "never"] = "started"
 
 
 class GroupDefinition(_Strict):

@@ -131,3 +131,27 @@ def test_run_bot_alone_takes_and_releases_its_own_lock(prefect_server: PrefectSe
     assert result.status.accounts_completed == 6 and result.status.state is BotState.COMPLETED
     assert 0 < result.engine_s <= result.step_s <= result.wall_s
     assert asyncio.run(lock_slots([serial])) == [0]
+
+
+def test_a_launch_stops_the_simulated_instances_it_started(prefect_server: PrefectServer, fleet_home: FleetHome,
+                                                            adb_server: Any, free_base_port: int) -> None:
+    from emufleet.device.backends import get_backend
+    from emufleet.sim import daemon
+
+    options = {"instances": 2, "scenario": "demo", "base_port": free_base_port}
+    backend = get_backend("simulator", **options)
+    backend.start(0, timeout_s=60)  # already running before the launch: it must stay up
+    try:
+        name = fleet_home.group("detached", backend="simulator", backend_options=options, instances=[0, 1],
+                                bots=2, max_accounts=2)
+        state = asyncio.run(launch_group(name, return_state=True))
+        assert state.is_completed(), state.message
+        assert backend.is_running(0) and not backend.is_running(1)
+        assert [r.serials for r in daemon.read_records()] == [[backend.serial(0)]]  # and sim status agrees
+        keep = fleet_home.group("warm", backend="simulator", backend_options=options, instances=[1], bots=1,
+                                max_accounts=1, launch={"stop_instances": "never"})
+        assert asyncio.run(launch_group(keep, return_state=True)).is_completed()
+        assert backend.is_running(1)
+    finally:
+        backend.stop(0)
+        backend.stop(1)
