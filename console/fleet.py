@@ -1,6 +1,6 @@
 """What is running, read from the Prefect API (one query), and launches started from the console.
 
-A running group *is* its flow runs (:mod:`flows.registry`): the console keeps no state of its own beyond the
+A running group *is* its flow runs (:mod:`adapters.registry`): the console keeps no state of its own beyond the
 launches it started itself, whose flow runs execute inside the console process (as ``emufleet groups launch``
 runs them inside the CLI's), so stopping the console stops them (:meth:`Launcher.shutdown` cancels them first,
 which returns their accounts and frees their instances).
@@ -28,11 +28,11 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 from sqlalchemy import Engine
 
+from adapters.locks import LIVE_STATES
+from adapters.registry import BOT_FLOW, LAUNCH_FLOW, bot_status, launch_runs
 from emufleet.accounts import LeaseRow, count_by_state, held_leases
 from emufleet.db import utcnow
 from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
-from flows.registry import BOT_FLOW, LAUNCH_FLOW, bot_status, launch_runs
-from tasks.locks import LIVE_STATES
 
 __all__ = ["BotView", "FleetSnapshot", "LaunchRecord", "Launcher", "RunningGroup", "read_snapshot",
            "recent_launches"]

@@ -9,7 +9,7 @@ Python (no flow run; what the CLI uses)::
     bots = asyncio.run(status("demo"))          # list[BotStatus] of the live bots
 
 Flows (what the ``stop-group``, ``pause-group`` and ``resume-group`` deployments run): :func:`stop_group`,
-:func:`pause_group`, :func:`resume_group`. The mechanisms are described in :mod:`flows.registry`.
+:func:`pause_group`, :func:`resume_group`. The mechanisms are described in :mod:`adapters.registry`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 
+from adapters.registry import Desired, bot_runs, bot_status, launch_runs, request_cancel, write_desired
 from emufleet.errors import OrchestrationError
 from emufleet.groups import BotStatus
-from flows.registry import Desired, bot_runs, bot_status, launch_runs, request_cancel, write_desired
 
 __all__ = ["pause", "pause_group", "resume", "resume_group", "status", "stop", "stop_group"]
 

@@ -35,16 +35,15 @@ from prefect.input import RunInput
 from prefect.states import Cancelled, Failed, State
 from pydantic import BaseModel, Field
 
+from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
+from adapters.registry import control_variable, group_tag, request_cancel
+from adapters.runtime import LaunchRuntime, current_runtime
+from emufleet.bot import AccountBudget, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
 from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
-from flows.registry import control_variable, group_tag, request_cancel
 from flows.run_bot import BotResult, BotSpec, bot_tags, run_bot
-from flows.runtime import LaunchRuntime, current_runtime
-from tasks.accounts import AccountBudget
-from tasks.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
 from tasks.phases import (
     check_instances,
-    load_assets,
     refresh_pools,
     resolve_pools,
     serial_of,

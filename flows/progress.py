@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from adapters.registry import bot_status
 from emufleet.groups import BotState, BotStatus
 from flows.control import status
-from flows.registry import bot_status
 
 __all__ = ["bots_table", "run_launch", "summary_table", "watch"]
 
@@ -180,8 +180,8 @@ async def run_launch(group: str, overrides: Any = None, *, server: Any = None, w
     """
     from prefect.client.orchestration import get_client
 
+    from adapters.registry import launch_runs
     from flows.launch_group import LaunchResult, launch_group
-    from flows.registry import launch_runs
 
     console = console or Console()
     async with get_client() as client:

@@ -30,12 +30,12 @@ from prefect.context import get_run_context
 from prefect.states import Cancelled, Completed, Failed, State
 from pydantic import BaseModel, Field
 
+from adapters.locks import InstanceLock, claim, limit_name, release, try_acquire
+from adapters.registry import group_tag, status_labels
+from adapters.runtime import BotHandle, LaunchRuntime, current_runtime
+from emufleet.bot.assets import EngineAssets, load_assets
 from emufleet.errors import InstanceConflictError, NoAccountsAvailable, RoutineStopped
 from emufleet.groups import TERMINAL_STATES, BotState, BotStatus, RestartPolicy
-from flows.registry import group_tag, status_labels
-from flows.runtime import BotHandle, LaunchRuntime, current_runtime
-from tasks.locks import InstanceLock, claim, limit_name, release, try_acquire
-from tasks.phases import EngineAssets, load_assets
 from tasks.steps import DRAINED, call_step, step_label
 
 __all__ = ["BotResult", "BotSpec", "Outcome", "bot_tags", "run_bot"]
@@ -129,7 +129,7 @@ class _Bot:
     async def status_writer(self, handle: BotHandle) -> None:
         """Write status labels and progress at most every :data:`STATUS_FLUSH_S` s, off the step path (each
         write is a server database write: per-step writes from ten bots would contend on SQLite); one bot at a time
-        per launch (:meth:`flows.runtime.LaunchRuntime.status_write`)."""
+        per launch (:meth:`adapters.runtime.LaunchRuntime.status_write`)."""
         handle.on_change.append(self._dirty)
         while True:
             await self._dirty.wait()
@@ -156,12 +156,12 @@ class _Bot:
     def open(self, controller: object) -> object:
         """Connect the device, build the account provider and the bot context (worker thread)."""
         from emufleet import db
+        from emufleet.bot.accounts import BotAccounts
         from emufleet.device import connect
         from emufleet.pools import Pool
         from emufleet.pools.leases import LeaseOwner
         from emufleet.pools.provider import PoolAccountProvider
         from emufleet.routines import BotContext
-        from tasks.accounts import BotAccounts
         from tasks.phases import pool_definitions
 
         if self.assets is None:
@@ -267,7 +267,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
 
     Returns a :class:`BotResult` as the data of the final state: ``Completed`` when the last attempt succeeded,
     ``Failed`` when it did not, ``Cancelled`` when stopped. Under ``launch_group`` the bots share its loaded
-    template set and routine registry (:class:`flows.runtime.LaunchRuntime`); alone, a bot loads them.
+    template set and routine registry (:class:`adapters.runtime.LaunchRuntime`); alone, a bot loads them.
     """
     from emufleet.routines import Controller
 

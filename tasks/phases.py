@@ -4,7 +4,7 @@ Phase 0 :func:`resolve_pools` (fail fast, naming the pool and the known ones), t
 :func:`refresh_pools` (the seed's pre-launch refresh prompt, as an option), phase 1 :func:`validate_routine`
 (routine, sub-routines, templates, config), :func:`check_instances` (``validate_emulators``: the backend knows
 every instance), phase 2 :func:`start_instance` (emulator backend: start if needed and wait until ready).
-Locking an instance is the flow's job (:mod:`tasks.locks`), before the instance is started — the seed reserved
+Locking an instance is the flow's job (:mod:`adapters.locks`), before the instance is started — the seed reserved
 it only after the wait, so two launches could plan the same instance (§9.3 race).
 
 Retries only where a device or the database is touched (STYLE 9).
@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from emufleet import settings
+from adapters.locks import launch_guard
+from emufleet.bot.assets import EngineAssets, load_assets
 from emufleet.device.backends import get_backend
 from emufleet.errors import OrchestrationError, RoutineValidationError
 from emufleet.groups import GroupDefinition
 from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
-from tasks.locks import launch_guard
 
-__all__ = ["EngineAssets", "PoolSummary", "StartedInstance", "check_instances", "load_assets", "pool_definitions",
-           "refresh_pools", "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
+__all__ = ["PoolSummary", "StartedInstance", "check_instances", "pool_definitions", "refresh_pools",
+           "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
 
 
 GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
@@ -42,14 +40,6 @@ class PoolSummary:
     name: str
     file: str | None
     members: int | None = None
-
-
-@dataclass(frozen=True)
-class EngineAssets:
-    """What every bot of a launch shares, loaded once: the template set and the routine registry."""
-
-    templates: Any  # emufleet.vision.TemplateSet
-    registry: Any  # emufleet.routines.RoutineRegistry
 
 
 def pool_definitions(names: list[str]) -> list[PoolDefinition]:
@@ -104,18 +94,6 @@ def refresh_pools(names: list[str], database_url: str | None = None) -> list[Poo
         report = Pool(definition, eng, LeaseOwner("refresh")).refresh()
         out.append(PoolSummary(definition.name, str(definition.file) if definition.file else None, report.members))
     return out
-
-
-def load_assets(*, validate_templates: bool = True, routines_root: Path | None = None,
-                templates_path: Path | None = None) -> EngineAssets:
-    """Load the template set and the routine registry (``validate_templates=False`` skips name checks)."""
-    from emufleet.routines import RoutineRegistry
-    from emufleet.vision import TemplateSet
-
-    templates = TemplateSet.load(templates_path or settings.data_dir("templates") / "registry.yaml")
-    registry = RoutineRegistry.load(routines_root or settings.data_dir("routines"),
-                                    templates=templates if validate_templates else None)
-    return EngineAssets(templates, registry)
 
 
 @task(name="validate-routine", cache_policy=NO_CACHE, persist_result=False)

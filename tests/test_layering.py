@@ -1,5 +1,5 @@
-"""The layering of DESIGN.md: console → flows → tasks → engine. The engine never imports Prefect, tasks, flows or
-the console.
+"""The layering of DESIGN.md: console → flows → tasks → adapters → engine. The engine never imports Prefect or any
+layer above it; no layer imports one above it.
 
 Only ``emufleet/cli/`` may reach those layers, and only lazily inside command bodies (so that ``emufleet --help``
 and the engine commands never load Prefect).
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("prefect", "flows", "tasks", "console")
+FORBIDDEN = ("prefect", "adapters", "flows", "tasks", "console")
 
 
 def _imports(path: Path) -> list[tuple[str, int, bool]]:
@@ -39,10 +39,12 @@ def test_engine_never_imports_the_orchestration_layer(path: Path) -> None:
             assert in_cli and not module_level, f"{path}:{line}: the engine imports {module}"
 
 
-def test_tasks_never_import_flows() -> None:
-    for path in sorted((ROOT / "tasks").rglob("*.py")):
+@pytest.mark.parametrize(("package", "forbidden"), [
+    ("tasks", ("flows", "console")), ("adapters", ("flows", "tasks", "console")), ("flows", ("console",))])
+def test_lower_layers_never_import_upper_ones(package: str, forbidden: tuple[str, ...]) -> None:
+    for path in sorted((ROOT / package).rglob("*.py")):
         for module, line, _ in _imports(path):
-            assert module.split(".")[0] != "flows", f"{path}:{line}: tasks import {module}"
+            assert module.split(".")[0] not in forbidden, f"{path}:{line}: {package} imports {module}"
 
 
 def test_cli_help_does_not_load_prefect() -> None:

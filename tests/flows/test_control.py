@@ -16,13 +16,13 @@ from prefect.flow_runs import aresume_flow_run
 from prefect.states import State
 from sqlalchemy import select
 
+from adapters.locks import limit_name
+from adapters.registry import bot_runs, launch_runs
 from emufleet.db import Account, RoutineExecution, utcnow
 from emufleet.groups import BotState, BotStatus
 from flows.control import pause, resume, status, stop
 from flows.launch_group import LaunchResult, launch_group
-from flows.registry import bot_runs, launch_runs
 from flows.server import PrefectServer
-from tasks.locks import limit_name
 from tests.flows.conftest import REPO, FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]

@@ -12,13 +12,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from sqlalchemy import select
 
+from adapters.locks import limit_name
+from adapters.registry import bot_runs
 from emufleet.db import Account, RoutineExecution
 from emufleet.groups import BotState, LaunchOverrides
 from flows.control import status
 from flows.launch_group import LaunchResult, launch_group
-from flows.registry import bot_runs
 from flows.server import PrefectServer
-from tasks.locks import limit_name
 from tests.flows.conftest import FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]

@@ -10,8 +10,8 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelled
 
+from adapters.locks import claim, holders, limit_name, reconcile, release, try_acquire, unclaim
 from flows.server import PrefectServer
-from tasks.locks import claim, holders, limit_name, reconcile, release, try_acquire, unclaim
 
 pytestmark = pytest.mark.prefect
 
@@ -65,7 +65,7 @@ def test_reconcile_frees_only_unclaimed_slots(prefect_server: PrefectServer) -> 
 
 
 def test_launch_guard_serialises_emulator_launches(prefect_server: PrefectServer) -> None:
-    from tasks.locks import LAUNCH_LIMIT, launch_guard
+    from adapters.locks import LAUNCH_LIMIT, launch_guard
 
     async def slots() -> int:
         async with get_client() as client:

@@ -35,8 +35,8 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Cancelling
 
+from adapters.locks import LIVE_STATES
 from emufleet.groups import BotState, BotStatus
-from tasks.locks import LIVE_STATES
 
 __all__ = ["BOT_FLOW", "LABEL_PREFIX", "LAUNCH_FLOW", "Desired", "bot_runs", "bot_status", "control_variable",
            "group_tag", "launch_runs", "read_desired", "request_cancel", "status_labels", "write_desired"]

@@ -9,7 +9,7 @@ the bots of the process (plus one variable read for pause commands), so ten bots
 
 * a bot run (or its launch run) in ``Cancelling``/``Cancelled`` → ``Controller.stop()`` (the step stops within
   100 ms, so cancellation lands within ≈ 0.6 s);
-* the desired pause state (:func:`flows.registry.read_desired`) → ``Controller.pause()``/``resume()``.
+* the desired pause state (:func:`adapters.registry.read_desired`) → ``Controller.pause()``/``resume()``.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 
+from adapters.locks import LockKeeper
+from adapters.registry import read_desired
+from emufleet.bot.accounts import AccountBudget
+from emufleet.bot.assets import EngineAssets
 from emufleet.routines import Controller
-from flows.registry import read_desired
-from tasks.accounts import AccountBudget
-from tasks.locks import LockKeeper
-from tasks.phases import EngineAssets
 
 __all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_runtime"]
 
