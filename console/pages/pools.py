@@ -81,9 +81,11 @@ def _detail(request: Request, name: str, data: dict[str, Any], *, errors: list[I
             definition = find_pool(name)
         except PoolValidationError:
             definition = None
-        if definition is not None:
-            stats = pool_of(request, definition).stats()
+        tab = request.query_params.get("tab", "details")
+        if definition is not None and tab == "accounts":
             page = search_accounts(request.app.state.engine, pool=definition.name, **query)
+        elif definition is not None:  # stats read every member: not for the accounts tab, which pages in SQL
+            stats = pool_of(request, definition).stats()
     return _page(request, "pool_detail.html", {
         "name": name, "is_new": name == NEW, "data": data, "errors": FieldErrors.of(errors or [], data),
         "all_errors": errors or [], "test": test, "stats": stats, "page": page, "query": query,
