@@ -64,18 +64,14 @@ def _log_freshness(definitions: list[PoolDefinition]) -> None:
     from prefect import get_run_logger
 
     from emufleet import db
-    from emufleet.pools import last_refreshed, refreshed_ago
+    from emufleet.pools import describe_freshness, last_refreshed
 
     logger = get_run_logger()
     try:
         eng = db.engine()
         db.upgrade(eng)
         for d in definitions:
-            interval = d.config.refresh_interval
-            when = last_refreshed(eng, d.name)
-            said = f"was last refreshed {refreshed_ago(when)}" if when else "has never been refreshed"
-            logger.info("pool %r %s; %s", d.name, said,
-                        f"refreshes every {interval:g} s while in use" if interval else "manual refresh only")
+            logger.info("%s", describe_freshness(d.name, last_refreshed(eng, d.name), d.config.refresh_interval))
     except Exception as exc:  # noqa: BLE001 - words for the log only; the launch reports database trouble itself
         logger.warning("could not read when the pools were last refreshed: %s", exc)
 
