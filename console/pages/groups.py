@@ -46,11 +46,20 @@ def _pools() -> list[str]:
     return [e.definition.name for e in discover() if e.definition is not None]
 
 
-def _pool_refresh(request: Request, names: list[str]) -> list[dict[str, str]]:
-    """When each of the group's pools was last refreshed (the launch dialog's "last refreshed N ago")."""
-    from emufleet.pools import last_refreshed, refreshed_ago
+def _pool_refresh(request: Request, names: list[str]) -> list[str]:
+    """The launch dialog's words on each of the group's pools (the CLI's pre-launch prompt: "pool 'demo' was last
+    refreshed 5m ago; manual refresh only")."""
+    from emufleet.pools import describe_freshness, find_pool, last_refreshed
 
-    return [{"name": name, "ago": refreshed_ago(last_refreshed(request.app.state.engine, name))} for name in names]
+    out = []
+    for name in names:
+        try:
+            interval = find_pool(name).config.refresh_interval
+        except EmufleetError as exc:
+            out.append(f"pool {name!r}: {exc}")
+            continue
+        out.append(describe_freshness(name, last_refreshed(request.app.state.engine, name), interval))
+    return out
 
 
 @router.get("/groups", response_class=HTMLResponse)

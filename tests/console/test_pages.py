@@ -24,7 +24,7 @@ def test_nest_builds_the_definition_from_form_names() -> None:
 def test_every_page_renders(client: Any, fleet_home: FleetHome) -> None:
     fleet_home.group("shown", description="a group to show")
     client.post("/api/pools/test/refresh")
-    for path, text in (("/groups", "shown"), ("/groups/shown", "Launch"), ("/groups/new", "New group"),
+    for path, text in (("/groups", "shown"), ("/groups/shown", "was last refreshed"), ("/groups/new", "New group"),
                        ("/instances", "Inactive"), ("/pools", "six demo accounts"), ("/pools/test", "Matching"),
                        ("/pools/test?tab=accounts", "demo_01"), ("/pools/test?tab=stats", "last refresh"),
                        ("/pools/new", "New pool"), ("/routines", "test/cycle"), ("/accounts", "6 accounts"),
