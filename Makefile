@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/emufleet demo
 
 test: $(STAMP)
-	$(BIN)/ruff check emufleet adapters tasks flows tests benchmarks
+	$(BIN)/ruff check emufleet adapters tasks flows console tests benchmarks
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -26,8 +26,8 @@ from emufleet.groups import GroupDefinition
 from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
 
-__all__ = ["PoolSummary", "StartedInstance", "check_instances", "pool_definitions",
-           "refresh_pools", "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
+__all__ = ["PoolSummary", "StartedInstance", "check_instances", "pool_definitions", "refresh_pools",
+           "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
 
 
 GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
@@ -54,7 +54,26 @@ def resolve_pools(names: list[str]) -> list[PoolSummary]:
     Raises:
         PoolValidationError: a pool file is invalid, or no pool has that name (the known ones are listed).
     """
-    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in pool_definitions(names)]
+    definitions = pool_definitions(names)
+    _log_freshness(definitions)
+    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in definitions]
+
+
+def _log_freshness(definitions: list[PoolDefinition]) -> None:
+    """Say in the launch's logs when each pool was last refreshed (seed ``001_…`` pre-launch refresh prompt)."""
+    from prefect import get_run_logger
+
+    from emufleet import db
+    from emufleet.pools import describe_freshness, last_refreshed
+
+    logger = get_run_logger()
+    try:
+        eng = db.engine()
+        db.upgrade(eng)
+        for d in definitions:
+            logger.info("%s", describe_freshness(d.name, last_refreshed(eng, d.name), d.config.refresh_interval))
+    except Exception as exc:  # noqa: BLE001 - words for the log only; the launch reports database trouble itself
+        logger.warning("could not read when the pools were last refreshed: %s", exc)
 
 
 @task(name="refresh-pools", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)

@@ -57,6 +57,7 @@ def demo(
     began = time.monotonic()
     server = ensure_server(port=port)
     code = 1
+    fleet_console = None
     try:
         use_server(server)
         ready = f"ready in {time.monotonic() - began:.0f} s" if server.owned else "already running"
@@ -65,6 +66,7 @@ def demo(
         for suffix in ("", "-wal", "-shm"):  # a fresh database every time: every account is available again
             database.with_name(database.name + suffix).unlink(missing_ok=True)
         os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
+        fleet_console = _start_console(server)
         result = asyncio.run(_run(server, instances, fault, max_accounts))
         code = 1 if result is None or any(b.state == "failed" for b in result.bots) else 0
         if not exit_:
@@ -73,6 +75,8 @@ def demo(
         _say("interrupted")
         code = 130
     finally:
+        if fleet_console is not None:
+            fleet_console.stop()
         if server.owned:
             _say("stopping the Prefect server …")
         _drain_logs()
@@ -80,6 +84,19 @@ def demo(
         if not adb_was_running and adb_server_running():
             kill_adb_server()  # the bots' connections started it: leave the machine as we found it
     raise typer.Exit(code=code)
+
+
+def _start_console(server: Any) -> Any:
+    """The fleet console on a thread (a free port, 4300 when free); ``None`` (with a warning) if it cannot start."""
+    try:
+        from console import ConsoleConfig, free_console_port, start_in_thread
+
+        running = start_in_thread(ConsoleConfig(port=free_console_port(), prefect_ui_url=server.ui_url))
+    except Exception as exc:  # the demo runs without its console rather than not at all
+        typer.secho(f"warning: the fleet console did not start: {exc}", fg=typer.colors.YELLOW, err=True)
+        return None
+    _say(f"Fleet console: {running.url}  (groups, instances, pools, accounts; beside the Prefect UI)")
+    return running
 
 
 def _stop_on_signals() -> None:

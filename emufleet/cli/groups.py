@@ -203,16 +203,13 @@ def _ask_refresh(pools: list[str], refresh: bool | None, by_default: bool) -> bo
     import sys
 
     from emufleet import db
-    from emufleet.pools import find_pool, last_refreshed, refreshed_ago
+    from emufleet.pools import describe_freshness, find_pool, last_refreshed
 
     eng = db.engine()
     db.upgrade(eng)
     for definition in map(find_pool, pools):
-        when = last_refreshed(eng, definition.name)
-        said = f"was last refreshed {refreshed_ago(when)}" if when else "has never been refreshed"
-        interval = definition.config.refresh_interval
-        auto = f"; refreshes every {interval:g} s while in use" if interval else "; manual refresh only"
-        typer.echo(f"pool {definition.name!r} {said}{auto}")
+        typer.echo(describe_freshness(definition.name, last_refreshed(eng, definition.name),
+                                      definition.config.refresh_interval))
     if refresh is None and sys.stdin.isatty() and sys.stdout.isatty():
         return typer.confirm("Refresh the pools now, before launching?", default=by_default)
     return refresh

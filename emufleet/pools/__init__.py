@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from emufleet.pools.definition import PoolConfig, PoolDefinition, PoolFilter, PoolQuery, PoolSort
 from emufleet.pools.filters import ALIASES, COLUMNS, COMPARATORS, SORT_METHODS, RelativeTime
-from emufleet.pools.freshness import format_age, last_refreshed, refreshed_ago
+from emufleet.pools.freshness import describe_freshness, format_age, last_refreshed, refreshed_ago
 from emufleet.pools.heartbeat import HeartbeatThread
 from emufleet.pools.leases import DEFAULT_TTL_S, Lease, LeaseOwner, release_all
 from emufleet.pools.pool import Pool, PoolStats, PoolTestResult, RefreshReport
@@ -53,6 +53,7 @@ __all__ = [
     "ResetReport",
     "create_pool",
     "delete_pool",
+    "describe_freshness",
     "discover",
     "format_age",
     "find_pool",

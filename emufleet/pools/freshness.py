@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from emufleet.db import PoolRecord, utcnow
 
-__all__ = ["format_age", "last_refreshed", "refreshed_ago"]
+__all__ = ["describe_freshness", "format_age", "last_refreshed", "refreshed_ago"]
 
 
 def last_refreshed(engine: Engine, pool_name: str) -> datetime | None:
@@ -44,3 +44,11 @@ def refreshed_ago(when: datetime | None, *, now: datetime | None = None) -> str:
     if when is None:
         return "never"
     return f"{format_age(((now or utcnow()) - when).total_seconds())} ago"
+
+
+def describe_freshness(pool_name: str, when: datetime | None, refresh_interval: float) -> str:
+    """``pool 'demo' was last refreshed 5m ago; refreshes every 300 s while in use`` (or ``has never been
+    refreshed``, ``manual refresh only``): the pre-launch words of the CLI and of the launch's log."""
+    said = f"was last refreshed {refreshed_ago(when)}" if when else "has never been refreshed"
+    auto = f"refreshes every {refresh_interval:g} s while in use" if refresh_interval else "manual refresh only"
+    return f"pool {pool_name!r} {said}; {auto}"

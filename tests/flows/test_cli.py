@@ -85,6 +85,7 @@ def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_serve
     result = invoke("demo", "--exit", "--instances", "2", "--max-accounts", "2")
     assert result.exit_code == 0, result.stdout
     assert "Prefect UI: " + prefect_server.ui_url in result.stdout
+    assert "Fleet console: http://127.0.0.1:" in result.stdout  # beside the Prefect UI's
     assert "accounts completed:" in result.stdout and "steps per second" in result.stdout
     assert "recoveries: none" not in result.stdout, "the injected fault was recovered by a rung of the ladder"
     engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'demo.db'}")

@@ -146,3 +146,12 @@ def _wait_for_refresh(eng: Engine, after: datetime | None) -> datetime:
             return when
         time.sleep(0.02)
     raise AssertionError("no refresh")
+
+
+def test_freshness_words() -> None:
+    from emufleet.pools import describe_freshness
+
+    assert describe_freshness("p", None, 0) == "pool 'p' has never been refreshed; manual refresh only"
+    when = db.utcnow() - timedelta(minutes=5)
+    assert describe_freshness("p", when, 30).startswith("pool 'p' was last refreshed 5m")
+    assert describe_freshness("p", when, 30).endswith("ago; refreshes every 30 s while in use")
