@@ -209,6 +209,7 @@ def run(
         if accounts is not None and heartbeat is not None:
             heartbeat.stop()
             accounts.close("routine run ended")
+            accounts.pool.engine.dispose()  # this command made the engine (a PostgreSQL connection left open warns)
     if interrupted.is_set():
         raise _fail("stopped", 130)
     if outcome:

@@ -16,10 +16,15 @@ from sqlalchemy.engine import make_url
 
 from emufleet import settings
 
-__all__ = ["BUSY_TIMEOUT_MS", "engine", "utcnow"]
+__all__ = ["BUSY_TIMEOUT_MS", "engine", "safe_url", "utcnow"]
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for the write lock before failing (milliseconds)."""
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password hidden (``***``), for messages, logs and records."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def utcnow() -> datetime:
