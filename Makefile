@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/vision.py
 	$(BIN)/python benchmarks/leases.py
 	$(BIN)/python benchmarks/orchestration.py
+	$(BIN)/python benchmarks/health.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -55,6 +55,13 @@ class BotHandle:
     cancelled: bool = False  # its run (or the launch run) was cancelled: end as Cancelled, not Failed
     paused: bool = False
     on_change: list[asyncio.Event] = field(default_factory=list)
+    on_stop: Callable[[], None] | None = None  # the bot session's stop (wakes its waits); else the controller's
+
+    def stop(self) -> None:
+        """The bot's run (or its launch's) was cancelled: stop the bot."""
+        self.cancelled = True
+        (self.on_stop or self.controller.stop)()
+        self.notify()
 
     def notify(self) -> None:
         for event in self.on_change:
@@ -155,9 +162,7 @@ class LaunchRuntime:
         for run_id, handle in list(self.bots.items()):
             if self.launch_cancelled or states.get(run_id) in _STOP_STATES:
                 if not handle.cancelled:
-                    handle.cancelled = True
-                    handle.controller.stop()
-                    handle.notify()
+                    handle.stop()
                 continue
             want_paused = per_bot.get(str(handle.bot), group_wants) == "paused"
             if want_paused != handle.paused:

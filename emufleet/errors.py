@@ -16,7 +16,8 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     │   ├── DeviceOfflineError              device listed but offline / gone mid-call
     │   ├── DeviceTimeoutError              a call or readiness wait ran out of time
     │   ├── ScreenshotError                 undecodable, black or truncated frame
-    │   └── ShellError                      a command exited non-zero (carries exit_code, output)
+    │   ├── ShellError                      a command exited non-zero (carries exit_code, output)
+    │   └── InstanceLockLost                input refused: the bot no longer holds its instance lock (fencing)
     ├── VisionError                         carries template
     ├── RoutineError                        carries routine, step
     │   ├── StepTimeoutError
@@ -44,6 +45,7 @@ __all__ = [
     "GroupValidationError",
     "InputError",
     "InstanceConflictError",
+    "InstanceLockLost",
     "LeaseError",
     "NoAccountPoolError",
     "NoAccountsAvailable",
@@ -151,6 +153,11 @@ class ShellError(DeviceError):
         self.exit_code = exit_code
         self.output = output
         super().__init__(message, serial=serial)
+
+
+class InstanceLockLost(DeviceError):
+    """Device input refused: the bot's instance lock could not be renewed in time, or another run holds it
+    (fencing, docs/supervision.md). No input reaches the device while this is raised."""
 
 
 class VisionError(EmufleetError):

@@ -36,10 +36,10 @@ from pydantic import BaseModel, Field
 from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
 from adapters.registry import control_variable, group_tag, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
-from emufleet.bot import AccountBudget, load_assets
+from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
 from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
-from flows.run_bot import BotResult, BotSpec, bot_tags, run_bot
+from flows.run_bot import bot_tags, run_bot
 from tasks.phases import (
     check_instances,
     refresh_pools,
@@ -122,6 +122,7 @@ class _Acquirer:
         self.definition = definition
         self.runtime = runtime
         self.acquired: list[tuple[str, InstanceLock]] = []
+        self.indexes: dict[str, int] = {}  # serial → backend instance index (for rung restart_instance)
         self.conflicts: list[str] = []
         self.skipped: list[str] = []
         self.errors: list[str] = []
@@ -133,6 +134,8 @@ class _Acquirer:
             if len(self.acquired) >= self.definition.bots:
                 break
             serial = serial_of(self.definition, ref)
+            if isinstance(ref, int):
+                self.indexes[serial] = ref
             await claim(self.client, self.run_id, serial)  # claim first: reconcile never frees a lock being taken
             lock = await try_acquire(self.client, serial, holder=self.run_id)
             if lock is None:
@@ -290,9 +293,11 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                 continue
             spec = BotSpec(group=definition.name, bot=index, serial=serial, routine=definition.routine,
                            routine_config=definition.routine_config, pools=definition.pools,
-                           restart_policy=launch.restart_policy, repeat=launch.repeat,
+                           restart_policy=launch.restart_policy, recovery=definition.recovery,
+                           health=definition.health, repeat=launch.repeat,
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
-                           lock_lease_id=lock.lease_id)
+                           backend=definition.backend, backend_options=definition.backend_options,
+                           instance_index=acquirer.indexes.get(serial), lock_lease_id=lock.lease_id)
             # At most CREATE_WINDOW bots being created at once, even with stagger 0: a burst of concurrent
             # creations contends on a SQLite Prefect server (HTTP 503, client back-off of many seconds).
             while len(creating) >= CREATE_WINDOW:

@@ -3,6 +3,7 @@
 A tap or a screenshot is never a task (≈ 4–7 ms and ≈ 19 KB of server database each); a top-level step is, and
 all per-iteration work of a loop stays inside its step. The engine call runs in a worker thread so the bots of
 one launch (async subflows on one event loop) run concurrently; the controller, not the thread, is what stops it.
+:class:`TaskSteps` is the bot session's step runner (:data:`emufleet.bot.steps.StepRunner`) under Prefect.
 """
 
 from __future__ import annotations
@@ -16,20 +17,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TagsContext
 from prefect.states import Cancelled, Completed, State
 
-from emufleet.errors import NoAccountsAvailable, RoutineStopped
+from emufleet.bot.steps import StepOutcome, outcome_of
+from emufleet.errors import EmufleetError, NoAccountsAvailable, RoutineStopped
 from emufleet.routines import RoutineRun
 
-__all__ = ["DRAINED", "call_step", "run_step", "step_label"]
+__all__ = ["DRAINED", "TaskSteps", "call_step", "run_step"]
 
 DRAINED = "Drained"  # state name of a step that found no account left in the pools
-
-
-def step_label(run: RoutineRun, index: int) -> str:
-    """``"<index>: <action>"`` for task-run names and the bot status (e.g. ``"2: RunRoutine"``)."""
-    step = run.steps[index]
-    action = getattr(step, "action", None) or type(step).__name__
-    name = getattr(step, "name", None)
-    return f"{index}: {name or action}"
 
 
 @task(name="step", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
@@ -62,3 +56,27 @@ async def call_step(run: RoutineRun, index: int, name: str, executor: Executor |
     """
     with TagsContext(current_tags=set()):
         return await run_step.with_options(task_run_name=name)(run, index, executor, return_state=True)
+
+
+class TaskSteps:
+    """The session's step runner under Prefect: each top-level step is a task run named ``bot<N> step <label>``."""
+
+    def __init__(self, bot: int, executor: Executor | None) -> None:
+        self.bot = bot
+        self.executor = executor
+
+    async def __call__(self, run: RoutineRun, index: int, label: str) -> StepOutcome:
+        try:
+            state = await call_step(run, index, f"bot{self.bot} step {label}", self.executor)
+        except Exception as exc:  # the task machinery itself failed (server unreachable): the step never ran
+            return StepOutcome("unavailable", error=exc)
+        if state.is_cancelled():
+            return StepOutcome("stopped")
+        if state.name == DRAINED:
+            return StepOutcome("drained", message=state.message)
+        if state.is_completed():
+            return StepOutcome("completed", engine_s=float(await state.aresult()))
+        error = await state.aresult(raise_on_failure=False)
+        if isinstance(error, BaseException):
+            return outcome_of(error)
+        return StepOutcome("failed", error=EmufleetError(f"step ended {state.name}: {state.message}"))

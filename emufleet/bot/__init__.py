@@ -1,7 +1,62 @@
 """The bot: a Prefect-free session that readies its device, leases accounts through its pools, runs attempts of
-its routine under the restart policy and supervises them (docs/supervision.md)."""
+its routine under the restart policy and supervises them (docs/supervision.md).
 
-from emufleet.bot.accounts import AccountBudget, BotAccounts
-from emufleet.bot.assets import EngineAssets, load_assets
+    session = BotSession(spec, load_assets(), call=..., observer=LogObserver(), accounts=...)
+    result = await session.run()
 
-__all__ = ["AccountBudget", "BotAccounts", "EngineAssets", "load_assets"]
+Names are imported on first use (PEP 562): group definitions embed this package's settings models
+(``recovery:``, ``health:``) while the session builds on group definitions, so eager imports here would cycle.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers
+    from emufleet.bot.accounts import AccountBudget, BotAccounts
+    from emufleet.bot.assets import EngineAssets, load_assets
+    from emufleet.bot.events import BotEvent, BotRef
+    from emufleet.bot.fence import OPEN_FENCE, Fence
+    from emufleet.bot.health import (
+        HealthChange,
+        HealthMonitor,
+        HealthProblem,
+        HealthReport,
+        HealthSettings,
+        HealthSeverity,
+    )
+    from emufleet.bot.observer import BotObserver, LogObserver
+    from emufleet.bot.recovery import Fault, FaultKind, RecoverySettings, Rung
+    from emufleet.bot.session import BotSession, InstanceLease
+    from emufleet.bot.spec import BotResult, BotSpec
+    from emufleet.bot.steps import InlineSteps, StepOutcome, StepRunner
+    from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckKind, StuckVerdict
+
+_EXPORTS = {
+    "AccountBudget": "accounts", "BotAccounts": "accounts",
+    "EngineAssets": "assets", "load_assets": "assets",
+    "BotEvent": "events", "BotRef": "events",
+    "Fence": "fence", "OPEN_FENCE": "fence",
+    "HealthChange": "health", "HealthMonitor": "health", "HealthProblem": "health", "HealthReport": "health",
+    "HealthSettings": "health", "HealthSeverity": "health",
+    "BotObserver": "observer", "LogObserver": "observer",
+    "Fault": "recovery", "FaultKind": "recovery", "RecoverySettings": "recovery", "Rung": "recovery",
+    "BotSession": "session", "InstanceLease": "session",
+    "BotResult": "spec", "BotSpec": "spec",
+    "InlineSteps": "steps", "StepOutcome": "steps", "StepRunner": "steps",
+    "ClickLoopDetector": "stuck", "StuckDetector": "stuck", "StuckKind": "stuck", "StuckVerdict": "stuck",
+}
+__all__ = ["AccountBudget", "BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult", "BotSession",
+           "BotSpec", "ClickLoopDetector", "EngineAssets", "Fault", "FaultKind", "Fence", "HealthChange",
+           "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity", "InlineSteps",
+           "InstanceLease", "LogObserver", "OPEN_FENCE", "RecoverySettings", "Rung", "StepOutcome", "StepRunner",
+           "StuckDetector", "StuckKind", "StuckVerdict", "load_assets"]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'emufleet.bot' has no attribute {name!r}") from None
+    return getattr(importlib.import_module(f"emufleet.bot.{module}"), name)

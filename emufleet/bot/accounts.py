@@ -57,6 +57,7 @@ class BotAccounts:
         self._owner: dict[int, PoolAccountProvider] = {}
         self._current: PoolAccountProvider | None = None
         self._heartbeat: HeartbeatThread | None = None
+        self.waiting = False  # inside inject_next, waiting for a free account
 
     # -- AccountProvider ---------------------------------------------------------------------------------------
 
@@ -65,7 +66,16 @@ class BotAccounts:
         return self._current.current if self._current is not None else None
 
     def inject_next(self, device: DeviceLike, *, timeout_s: float, on_no_accounts: OnNoAccounts) -> AccountRef | None:
-        """Lease and inject from the first pool with a free account; waits like the pool provider does."""
+        """Lease and inject from the first pool with a free account; waits like the pool provider does.
+
+        While it waits for an account, :attr:`waiting` is true (a bot waiting for the pools is not stuck).
+        """
+        try:
+            return self._inject_next(device, timeout_s=timeout_s, on_no_accounts=on_no_accounts)
+        finally:
+            self.waiting = False
+
+    def _inject_next(self, device: DeviceLike, *, timeout_s: float, on_no_accounts: OnNoAccounts) -> AccountRef | None:
         if self.current is not None:
             self.return_account(None, reason="replaced by InjectNextAccount")
         deadline = time.monotonic() + max(0.0, timeout_s)
@@ -91,10 +101,15 @@ class BotAccounts:
                     return None
                 raise NoAccountsAvailable(exhausted, pool=self.providers[0].pool.name)
             pause = 0.25
+            self.waiting = True
             if self.cancel is not None:
                 self.cancel.wait(pause)
             else:
                 time.sleep(pause)
+
+    def reinject(self, device: DeviceLike) -> AccountRef | None:
+        """Inject the current account again, keeping its lease (rung ``restart_app``); ``None`` if none is current."""
+        return self._current.reinject(device) if self._current is not None else None
 
     def _drained(self) -> bool:
         # Nothing free and nothing leased by anyone: no account can come back, so waiting is pointless.

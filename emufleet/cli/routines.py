@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import signal
-import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
-    from emufleet.pools import PoolAccountProvider
+    from emufleet.bot import BotAccounts, BotEvent
     from emufleet.routines import RoutineRegistry, StepEvent
     from emufleet.vision import TemplateSet
 
@@ -136,16 +136,36 @@ def _print_event(event: StepEvent) -> None:
                f"{event.duration_ms or 0:.0f} ms {scores} {status}".rstrip())
 
 
-def _pool_provider(pool: str, serial: str, routine: str) -> PoolAccountProvider:
-    """A provider leasing from ``pool`` to this CLI run (owner ``cli-<uuid>`` + the serial)."""
+def _accounts(pools: list[str], serial: str, routine: str) -> BotAccounts:
+    """The accounts of this CLI run over ``pools`` in order (lease owner ``cli-<uuid>`` + the serial)."""
     import uuid
 
     from emufleet import db
+    from emufleet.bot import BotAccounts
     from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, find_pool
 
-    definition = find_pool(pool)
     owner = LeaseOwner(f"cli-{uuid.uuid4()}", serial)
-    return PoolAccountProvider(Pool(definition, db.engine(), owner), routine=routine)
+    eng = db.engine()
+    return BotAccounts([PoolAccountProvider(Pool(find_pool(name), eng, owner), routine=routine) for name in pools])
+
+
+class _PrintObserver:
+    """Prints the bot's events (health, faults, rungs, recoveries) and evidence as they happen."""
+
+    def status(self, status: object) -> None:
+        pass
+
+    def progress(self, done: int, total: int) -> None:
+        pass
+
+    def event(self, event: BotEvent) -> None:
+        if event.kind in ("bot.heartbeat", "bot.step-completed", "bot.started"):
+            return
+        details = " ".join(f"{k}={v}" for k, v in event.payload.items() if v is not None)
+        typer.echo(f"** {event.kind} {details}", err=True)
+
+    def evidence(self, reason: str, frames: Sequence[Path]) -> None:
+        typer.echo(f"** failure evidence: {', '.join(str(f) for f in frames)}", err=True)
 
 
 def run(
@@ -154,13 +174,22 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")] = None,
     templates: TemplatesOpt = None,
     routines_root: RootOpt = None,
-    pool: Annotated[str | None, typer.Option("--pool", help="Account pool (name or YAML path) for the account "
-                                             "actions; leases are returned when the run ends.")] = None,
+    pool: Annotated[list[str] | None, typer.Option("--pool", help="Account pool (name or YAML path) for the account "
+                                                   "actions, repeatable (tried in order); leases are returned when "
+                                                   "the run ends.")] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Take restart policy, recovery and health settings "
+                                              "from this group definition.")] = None,
+    supervise: Annotated[bool, typer.Option(help="Health checks, stuck detection and the recovery ladder.")] = True,
 ) -> None:
-    """Run a routine on a device, printing every step with its duration and match scores. Ctrl-C stops it."""
-    from emufleet.device import connect
-    from emufleet.errors import EmufleetError, RoutineStopped
-    from emufleet.routines import BotContext, Controller, RoutineRun
+    """Run a routine on a device as one supervised bot (the same session a launched bot runs), printing every step
+    with its duration and match scores, and every fault and recovery. Ctrl-C stops it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emufleet.bot import BotSession, BotSpec, EngineAssets
+    from emufleet.errors import EmufleetError
+    from emufleet.groups import BotState, RestartPolicy
+    from emufleet.groups.definition import RestartMode
 
     overrides = {}
     for item in set_ or []:
@@ -170,53 +199,48 @@ def run(
         overrides[key.strip()] = value
     registry = _project_registry(templates, routines_root)
     try:
-        routine = registry.get(name)
-        device = connect(serial)
-    except EmufleetError as exc:
-        raise _fail(str(exc)) from None
-    controller = Controller()
-    try:
-        accounts = _pool_provider(pool, serial, name) if pool else None
-    except EmufleetError as exc:
-        raise _fail(str(exc)) from None
-    ctx = BotContext(device, registry.templates, registry, controller, {}, accounts=accounts, on_event=_print_event,
-                     bot_id=serial)
-    outcome: list[BaseException] = []
+        registry.get(name)
+        settings: dict[str, object] = {"restart_policy": RestartPolicy(mode=RestartMode.NEVER)}
+        if group is not None:
+            from emufleet.groups import GroupStore
 
-    def work() -> None:
+            definition = GroupStore().get(group)
+            settings = {"restart_policy": definition.launch.restart_policy, "recovery": definition.recovery,
+                        "health": definition.health}
+        spec = BotSpec(group=group or "cli", bot=0, serial=serial, routine=name, routine_config=overrides,
+                       pools=list(pool or []), **settings)
+        if not supervise:
+            spec = spec.model_copy(update={"recovery": spec.recovery.model_copy(update={"enabled": False})})
+        accounts = _accounts(spec.pools, serial, name) if spec.pools else None
+    except EmufleetError as exc:
+        raise _fail(str(exc)) from None
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="emufleet-bot")
+
+    async def call(fn, *args):  # noqa: ANN001, ANN202 - the session's BlockingCall
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
+
+    async def main() -> object:
+        from emufleet.settings import state_dir
+
+        session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=_PrintObserver(),
+                             accounts=accounts, on_step=_print_event, evidence_dir=state_dir() / "evidence" / "cli")
+        loop = asyncio.get_running_loop()
+        # Ctrl-C becomes a session stop: the routine, its sentries and the accounts end cleanly before exit.
+        loop.add_signal_handler(signal.SIGINT, session.stop)
         try:
-            RoutineRun(routine, ctx, overrides).run()
-        except BaseException as exc:  # reported by the main thread
-            outcome.append(exc)
+            return await session.run()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
 
-    # Ctrl-C becomes a controller stop, handled between bytecodes of the main thread, rather than a
-    # KeyboardInterrupt raised inside Thread.join: the routine (and its sentries) end cleanly before exit.
-    interrupted = threading.Event()
-
-    def on_sigint(signum: int, frame: object) -> None:
-        interrupted.set()
-        controller.stop()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    worker = threading.Thread(target=work, name=f"routine:{name}")
-    worker.start()
-    heartbeat = accounts.start_heartbeat() if accounts else None
     try:
-        while worker.is_alive():
-            worker.join(0.05)
+        result = asyncio.run(main())
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if accounts is not None and heartbeat is not None:
-            heartbeat.stop()
-            accounts.close("routine run ended")
-            accounts.pool.engine.dispose()  # this command made the engine (a PostgreSQL connection left open warns)
-    if interrupted.is_set():
+        executor.shutdown(wait=False)
+    status = result.status  # type: ignore[attr-defined]
+    if status.state is BotState.STOPPED:
         raise _fail("stopped", 130)
-    if outcome:
-        error = outcome[0]
-        if isinstance(error, RoutineStopped | EmufleetError | ValueError):
-            raise _fail(f"failed: {error}")
-        raise error
+    if status.state is BotState.FAILED:
+        raise _fail(f"failed: {result.gave_up or status.error}")  # type: ignore[attr-defined]
     typer.echo(f"done: {name}")
 
 

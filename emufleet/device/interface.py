@@ -68,6 +68,14 @@ class DeviceLike(Protocol):
         """Run a command as root (``su -c``)."""
         ...
 
+    def getprop(self, name: str, *, timeout_s: float | None = None) -> str:
+        """A system property's value, stripped (``""`` when unset), e.g. ``sys.boot_completed``."""
+        ...
+
+    def foreground_app(self) -> str | None:
+        """The package of the focused window, or None when nothing is focused."""
+        ...
+
     def push(self, data: bytes, remote_path: str) -> None:
         """Write ``data`` to ``remote_path`` (creating parent folders)."""
         ...

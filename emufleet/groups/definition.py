@@ -23,6 +23,11 @@ only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/d
       stagger: 2s
       emulator_timeout: 60s
       restart_policy: {mode: on_failure, max_restarts: 3, initial_delay: 1s, max_delay: 30s, backoff_factor: 2}
+    recovery:                            # supervision (docs/supervision.md); every key optional
+      routine: recovery/go_home          # rung 1; then restart_app, restart_instance, reconnect
+      stuck_after: 60s
+      budget: {failures: 3, window: 10m}
+    health: {interval: 10s}
 
 Durations accept ``500ms``, ``2s``, ``5m``, ``1h`` or a bare number of seconds; parsed values are seconds.
 """
@@ -36,6 +41,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from emufleet.bot.health import HealthSettings
+from emufleet.bot.recovery import RecoverySettings
 from emufleet.routines.durations import parse_duration
 
 __all__ = [
@@ -157,6 +164,8 @@ class GroupDefinition(_Strict):
     pools: list[str] = Field(default_factory=list)
     max_accounts: int | None = Field(default=None, ge=1)
     launch: LaunchOptions = LaunchOptions()
+    recovery: RecoverySettings = RecoverySettings()  # the ladder, stuck detection, budget (docs/supervision.md)
+    health: HealthSettings = HealthSettings()  # periodic health checks of each instance
     tags: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None

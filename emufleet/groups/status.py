@@ -14,12 +14,14 @@ __all__ = ["BotState", "BotStatus", "TERMINAL_STATES"]
 
 
 class BotState(StrEnum):
-    """Life cycle of one bot: starting → running ⇄ paused → stopping → stopped | failed | completed."""
+    """Life cycle of one bot: starting → running ⇄ paused | recovering | restarting → stopping → stopped | failed |
+    completed."""
 
     STARTING = "starting"
     RUNNING = "running"
     PAUSED = "paused"
     RESTARTING = "restarting"  # waiting the restart policy's back-off before the next attempt
+    RECOVERING = "recovering"  # on a rung of the recovery ladder (docs/supervision.md)
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -30,7 +32,8 @@ TERMINAL_STATES = frozenset({BotState.STOPPED, BotState.FAILED, BotState.COMPLET
 
 
 class BotStatus(BaseModel):
-    """What one bot is doing: instance, account, state, current step, restarts, counters."""
+    """What one bot is doing: instance (and its host), account, state, current step, restarts, recoveries, counters,
+    health, and the newest failure frame."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -45,3 +48,7 @@ class BotStatus(BaseModel):
     accounts_failed: int = 0
     steps_done: int = 0
     error: str | None = None
+    host: str = "local"
+    health: str | None = None  # "ok", or the problems of the last health check ("app_not_foreground, …")
+    last_failure: str | None = None  # the newest failure-evidence frame (PNG path), if any
+    recoveries: int = 0

@@ -116,6 +116,19 @@ class PoolAccountProvider:
             self._current = lease.account_id
         return AccountRef(lease.account_id, lease.device_account, self.pool.name)
 
+    def reinject(self, device: DeviceLike) -> AccountRef | None:
+        """Inject the current account again (after an app or instance restart); its lease is kept.
+
+        Returns the account, or ``None`` when none is current. Raises ``DeviceError`` if the injection fails
+        (the lease stays held: the caller decides).
+        """
+        with self._lock:
+            held = self._held.get(self._current) if self._current is not None else None
+        if held is None:
+            return None
+        self._inject(device, AccountCredentials(held.lease.device_account, held.lease.device_password))
+        return AccountRef(held.lease.account_id, held.lease.device_account, self.pool.name)
+
     def _lease(self, timeout_s: float, on_no_accounts: OnNoAccounts) -> Lease | None:
         # "wait" polls in rounds of at least a second, so `timeout: 0` cannot turn it into a busy loop.
         round_s = max(timeout_s, _MIN_WAIT_ROUND_S) if on_no_accounts == "wait" else timeout_s

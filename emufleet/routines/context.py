@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from emufleet.routines.registry import RoutineRegistry
     from emufleet.routines.sentries import SentryManager
     from emufleet.vision import Screen, TemplateSet
+    from emufleet.vision.space import Region
 
 __all__ = ["BotContext", "FrameCache", "MatchScore", "StepEvent"]
 
@@ -31,11 +32,19 @@ FRAME_MAX_AGE_S = 0.1
 
 @dataclass(frozen=True, slots=True)
 class MatchScore:
-    """One template check of a step: best score (``None`` if nothing could be scored) and the verdict."""
+    """One template check of a step: best score (``None`` if nothing could be scored) and the verdict.
+
+    For failure evidence (:mod:`emufleet.bot.evidence`), in device pixels: ``region`` where the template was
+    searched, ``location`` the best candidate's box whatever its score (``None`` if nothing could be scored), and
+    the ``threshold`` it had to reach.
+    """
 
     template: str
     score: float | None
     found: bool
+    threshold: float | None = None
+    region: Region | None = None
+    location: Region | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,7 @@ class StepEvent:
         duration_ms: wall time of the step (``None`` for ``started``). scores: template checks made by the step
             and its nested steps (the last 50). error: the failure message. sentry: the sentry's routine key when
             the step ran in a sentry, else ``None``. bot_id: the bot. time: ``time.time()`` of the event.
+        stuck_after_s: the step's own ``stuck_after`` (seconds), if it declares one.
     """
 
     kind: Literal["started", "finished", "failed"]
@@ -64,6 +74,7 @@ class StepEvent:
     sentry: str | None = None
     bot_id: str = ""
     time: float = field(default_factory=time.time)
+    stuck_after_s: float | None = None
 
 
 class FrameCache:

@@ -141,7 +141,7 @@ class Executor:
         self.ctx.emit(StepEvent(kind=kind, routine=self.routine.key, path=frame.path, action=frame.step.NAME,
                                 depth=depth, line=frame.step.line, duration_ms=duration_ms,
                                 scores=tuple(frame.scores[-_MAX_SCORES:]), error=str(exc) if exc else None,
-                                sentry=self.sentry, bot_id=self.ctx.bot_id))
+                                sentry=self.sentry, bot_id=self.ctx.bot_id, stuck_after_s=frame.step.stuck_after))
 
     def _where(self, frame: _Frame | None = None) -> str:
         frame = frame or (self._stack[-1] if self._stack else None)
@@ -294,6 +294,9 @@ class Executor:
         except VisionError as exc:
             raise self.error(str(exc)) from exc
         if self._stack:
-            self._stack[-1].scores.append(MatchScore(template, result.nearest.score if result.nearest else None,
-                                                     result.found))
+            nearest = result.nearest
+            self._stack[-1].scores.append(MatchScore(
+                template, nearest.score if nearest else None, result.found, threshold=result.threshold,
+                region=templates.space.region_to_device(result.region),
+                location=nearest.device_rect if nearest else None))
         return result.best

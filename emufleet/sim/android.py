@@ -256,7 +256,9 @@ def _dumpsys(ctx: Context, args: list[str]) -> int:
                    f"{s.height}), physicalFrame=Rect(0, 0 - {s.width}, {s.height}), deviceWidth={s.width}, "
                    f"deviceHeight={s.height}}}\n  mCurrentOrientation=0\n")
     elif service == "window":
-        ctx.io.out(f"  mCurrentFocus=Window{{5e1f2a3 u0 {package}/{activity}}}\n"
+        # an ANR dialog takes the focus, as Android's does; the focused app stays the game
+        focus = f"Application Not Responding: {package}" if device.anr_shown() else f"{package}/{activity}"
+        ctx.io.out(f"  mCurrentFocus=Window{{5e1f2a3 u0 {focus}}}\n"
                    f"  mFocusedApp=ActivityRecord{{8c7d6e5 u0 {package}/{activity} t12}}\n")
     elif service == "activity":
         pid = device.pid_of(package) or 0

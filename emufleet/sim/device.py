@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emufleet.errors import SimulatorError
+from emufleet.sim.appfaults import AppFaults
 from emufleet.sim.faults import FaultState
 from emufleet.sim.files import FileTree
 from emufleet.sim.keys import key_name
@@ -34,9 +36,11 @@ SYSTEM_PIDS = {"init": 1, "zygote64": 310, "zygote": 311, "surfaceflinger": 402,
 class SimEvent:
     """One thing that happened on an instance.
 
-    ``kind`` is one of ``tap swipe key text am monkey file state reboot crash pm fault``; ``detail`` holds its
-    fields (``tap``: x, y, state; ``text``: text; ``am``: action, package, activity; ``file``: path, size;
-    ``state``: from, to, cause …); ``t`` is ``time.time()``.
+    ``kind`` is one of ``tap swipe key text am monkey file state reboot crash pm fault dialog``; ``detail`` holds
+    its fields (``tap``: x, y, state, and ``ignored``/``dialog`` when a fault took it; ``text``: text; ``am``:
+    action, package, activity; ``file``: path, size; ``state``: from, to, cause; ``fault``: kind and options, or
+    ``kind: end`` with ``fault`` and ``cause`` when a fault ended by itself; ``dialog``: dialog (popup, anr),
+    action (shown, closed, wait, close_app) …); ``t`` is ``time.time()``.
     """
 
     kind: str
@@ -61,6 +65,7 @@ class DeviceModel:
         self.lock = threading.RLock()
         self._events: deque[SimEvent] = deque(maxlen=EVENT_LOG_SIZE)
         self.faults = FaultState()
+        self.app_faults = AppFaults(scenario.dialogs)
         self.files = FileTree(root_dir, on_write=lambda path, size: self.log("file", path=path, size=size))
         self.files.mkdir(f"/data/data/{scenario.package}/shared_prefs", root=True, parents=True)
         self.root_enabled = True
@@ -105,6 +110,7 @@ class DeviceModel:
         # it just as ``am start`` does, and reaching the launcher (force-stop, crash, a scripted exit) stops it.
         if after == self.scenario.on_app_stop:
             self.app_running, self.app_pid = False, None
+            self.app_faults.app_stopped(reboot=cause == "boot", log=self.log)
         elif not self.app_running:
             self.app_running, self.app_pid = True, next(self._pids)
             self.files.mkdir(f"/data/data/{self.scenario.package}/shared_prefs", root=True, parents=True)
@@ -170,29 +176,65 @@ class DeviceModel:
             self.screen.force(name)
 
     def frame(self) -> Frame:
-        """The current screen (black while booting)."""
+        """The current screen (black while booting; the frozen frame under ``frozen``; fault dialogs drawn)."""
         if not self.booted():
             return self.renderer.black
-        return self.renderer.frame(self.state)
+        with self.lock:
+            if self.app_faults.frozen is not None:
+                return self.app_faults.frozen
+            state = self.screen.current()
+            return self.renderer.frame(state, self.app_faults.dialogs(self.app_running, self.log))
 
     def tap(self, x: float, y: float) -> None:
         with self.lock:
             state = self.screen.current()
-            self.log("tap", x=x, y=y, state=state)
-            if self.booted():
+            if not self.booted():
+                self.log("tap", x=x, y=y, state=state)
+                return
+            routed = self.app_faults.tap(x, y, self.app_running, self.log)
+            self.log("tap", x=x, y=y, state=state, **routed.detail())
+            if routed.dialog == "anr.close_app":
+                self.app_stop("anr close app")
+            elif routed.passes:
                 self.screen.tap(x, y)
 
     def swipe(self, x1: float, y1: float, x2: float, y2: float, duration_ms: int) -> None:
-        self.log("swipe", x1=x1, y1=y1, x2=x2, y2=y2, ms=duration_ms, state=self.state)
+        with self.lock:
+            routed = self.app_faults.gesture(self.app_running)
+            self.log("swipe", x1=x1, y1=y1, x2=x2, y2=y2, ms=duration_ms, state=self.state, **routed.detail())
 
     def key(self, code: int) -> None:
         with self.lock:
-            self.log("key", key=key_name(code), code=code, state=self.screen.current())
-            if self.booted():
+            state = self.screen.current()
+            if not self.booted():
+                self.log("key", key=key_name(code), code=code, state=state)
+                return
+            routed = self.app_faults.key(self.app_running, self.log)
+            self.log("key", key=key_name(code), code=code, state=state, **routed.detail())
+            if routed.passes:
                 self.screen.key(code)
 
     def text(self, text: str) -> None:
-        self.log("text", text=text, state=self.state)
+        with self.lock:
+            routed = self.app_faults.gesture(self.app_running)
+            self.log("text", text=text, state=self.state, **routed.detail())
+
+    def check_dialog(self, kind: str) -> None:
+        """Raise SimulatorError if fault ``kind`` draws a dialog the scenario lacks (``dialogs:``)."""
+        dialog = {"popup_storm": "popup", "anr": "anr"}.get(kind)
+        if dialog is not None and dialog not in self.scenario.dialogs:
+            raise SimulatorError(f"fault {kind!r} needs the scenario's 'dialogs.{dialog}' "
+                                 f"(scenario {self.scenario.name!r} has none)")
+
+    def inject_app_fault(self, kind: str, options: dict[str, Any]) -> None:
+        """Arm an app-level fault (:mod:`emufleet.sim.appfaults`) with parsed options.
+
+        Raises:
+            SimulatorError: ``popup_storm``/``anr`` on a scenario without that dialog (``dialogs:``).
+        """
+        self.check_dialog(kind)
+        with self.lock:
+            self.app_faults.set(kind, options, frame=self.frame(), app_running=self.app_running, log=self.log)
 
     # -- the app -------------------------------------------------------------------------------------------
     def installed(self, package: str) -> bool:
@@ -228,6 +270,11 @@ class DeviceModel:
             if name == self.scenario.package:
                 return self.app_pid
         return SYSTEM_PIDS.get(name)
+
+    def anr_shown(self) -> bool:
+        """The ``anr`` fault's dialog is on screen (it takes the window focus)."""
+        with self.lock:
+            return self.booted() and "anr" in self.app_faults.dialogs(self.app_running, self.log)
 
     def focus(self) -> tuple[str, str]:
         """The focused ``(package, activity)``: the app when it runs, else the launcher."""

@@ -17,9 +17,21 @@ kind               effect                                                    opt
 ``latency``        commands take longer, per class                           ``screencap_ms``, ``input_ms``,
                                                                              ``am_ms``, ``shell_ms`` (0)
 ``crash``          the app crashes: launcher state, ``pidof`` empty          —
+``frozen``         captures return the frame shown at injection; all input   ``cleared_by`` = app | reboot |
+                   is ignored (the app runs on behind the frozen display)    clear (app)
+``stuck_app``      input to the app is ignored; the screen still renders     ``cleared_by`` (app)
+``popup_storm``    the game's offer popup appears over the screen; its       ``interval_s`` (3.0), ``count``
+                   close button dismisses it, the next comes ``interval_s``  (5; 0 = until cleared)
+                   later, until ``count`` were closed
+``anr``            "<app> isn't responding" over the screen: *Wait*          —
+                   dismisses it, *Close app* kills the app
 =================  ========================================================  ====================================
 
 ``reboot`` and ``crash`` act once; the others stay until cleared (``drop`` until it has fired ``count`` times).
+The app-level faults (``frozen`` … ``anr``, :mod:`emufleet.sim.appfaults`) also end by themselves: with the app
+(``cleared_by: app``: force-stop, crash, *Close app*, reboot), with a reboot (``cleared_by: reboot``), when the
+storm's last popup is closed, when the ANR dialog is answered. ``popup_storm`` and ``anr`` draw the scenario's
+``dialogs`` (the demo's: ``docs/demo-game.md``).
 """
 
 from __future__ import annotations
@@ -31,7 +43,8 @@ from typing import Any
 
 from emufleet.errors import SimulatorError
 
-__all__ = ["DROP_CLASSES", "DropConnection", "FAULT_KINDS", "FaultState", "LATENCY_CLASSES", "parse_fault"]
+__all__ = ["CLEARED_BY", "DROP_CLASSES", "DropConnection", "FAULT_KINDS", "FaultState", "LATENCY_CLASSES",
+           "parse_fault"]
 
 DROP_CLASSES = ("screencap", "shell", "sync", "any")
 LATENCY_CLASSES = ("screencap", "input", "am", "shell")
@@ -45,7 +58,12 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "corrupt_screen": {},
     "latency": {f"{cls}_ms": 0.0 for cls in LATENCY_CLASSES},
     "crash": {},
+    "frozen": {"cleared_by": "app"},
+    "stuck_app": {"cleared_by": "app"},
+    "popup_storm": {"interval_s": 3.0, "count": 5},
+    "anr": {},
 }
+CLEARED_BY = ("app", "reboot", "clear")
 
 
 class DropConnection(Exception):
@@ -79,6 +97,8 @@ def parse_fault(kind: str, options: Mapping[str, Any] | None = None) -> dict[str
             raise SimulatorError(f"fault {kind!r}: {key} must be ≥ 0")
     if kind == "drop" and out["on"] not in DROP_CLASSES:
         raise SimulatorError(f"fault 'drop': on={out['on']!r} (choose from {', '.join(DROP_CLASSES)})")
+    if "cleared_by" in out and out["cleared_by"] not in CLEARED_BY:
+        raise SimulatorError(f"fault {kind!r}: cleared_by={out['cleared_by']!r} (choose from {', '.join(CLEARED_BY)})")
     return out
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from emufleet.errors import SimulatorError
-from emufleet.sim.scenario import ImageSpec, Scenario
+from emufleet.sim.scenario import ImageSpec, Overlay, Scenario
 
 __all__ = ["Frame", "Renderer", "solid_frame"]
 
@@ -60,19 +60,27 @@ class Renderer:
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
-        self._frames: dict[str, Frame] = {}
+        self._frames: dict[tuple[str, tuple[str, ...]], Frame] = {}
         self._lock = threading.RLock()  # state: bases render their base state first
         self.black = solid_frame(scenario.width, scenario.height)
 
-    def frame(self, state: str) -> Frame:
-        """The frame of ``state``, with PNG and RGBA encoded (built once)."""
+    def frame(self, state: str, dialogs: tuple[str, ...] = ()) -> Frame:
+        """The frame of ``state`` with the scenario's fault ``dialogs`` drawn over it in order, PNG and RGBA
+        encoded (built once per combination)."""
+        key = (state, dialogs)
         with self._lock:
-            frame = self._frames.get(state)
+            frame = self._frames.get(key)
             if frame is None:
-                frame = Frame(self._compose(self.scenario.states[state].image))
+                if dialogs:
+                    bgr = np.array(self.frame(state).bgr, copy=True)
+                    for name in dialogs:
+                        _paste(bgr, self.scenario.dialogs[name].overlay)
+                else:
+                    bgr = self._compose(self.scenario.states[state].image)
+                frame = Frame(bgr)
                 frame.bgr.setflags(write=False)
                 _ = frame.png, frame.rgba
-                self._frames[state] = frame
+                self._frames[key] = frame
             return frame
 
     def _compose(self, spec: ImageSpec) -> np.ndarray:
@@ -85,12 +93,16 @@ class Renderer:
         else:
             out = np.array(self.frame(spec.value).bgr, copy=True)
         for ov in spec.overlays:
-            h, w = ov.image.shape[:2]
-            area = out[ov.y:ov.y + h, ov.x:ov.x + w]
-            if ov.alpha is None:
-                area[:] = ov.image
-            else:
-                a = ov.alpha[:, :, None]
-                area[:] = (ov.image.astype(np.float32) * a + area.astype(np.float32) * (1.0 - a) + 0.5).astype(
-                    np.uint8)
+            _paste(out, ov)
         return out
+
+
+def _paste(out: np.ndarray, ov: Overlay) -> None:
+    """Draw overlay ``ov`` onto ``out`` in place (alpha-blended when it has an alpha channel)."""
+    h, w = ov.image.shape[:2]
+    area = out[ov.y:ov.y + h, ov.x:ov.x + w]
+    if ov.alpha is None:
+        area[:] = ov.image
+    else:
+        a = ov.alpha[:, :, None]
+        area[:] = (ov.image.astype(np.float32) * a + area.astype(np.float32) * (1.0 - a) + 0.5).astype(np.uint8)

@@ -17,6 +17,9 @@ A scenario is a state machine of screens::
         taps: [{rect: [100, 400, 180, 430], to: menu}]
         after: {ms: 3000, to: popup_ok}
         keys: {KEYCODE_BACK: home}
+    dialogs:                # optional: what the popup_storm and anr faults draw over any screen
+      popup: {image: screens/offer.png, at: [60, 190], close: {rect: [220, 130, 245, 155]}}
+      anr: {image: screens/anr.png, at: [40, 360], wait: {rect: …}, close_app: {rect: …}}
 
 Coordinates are in the *template space* by default: the template set's :class:`~emufleet.vision.CoordinateSpace`,
 or, without a template set, the default MuMu window space (277×534 with a 45-px title bar) over this screen.
@@ -45,11 +48,18 @@ import numpy as np
 
 from emufleet.errors import ScenarioError, TemplateRegistryError
 from emufleet.sim.keys import key_code
-from emufleet.sim.scenario_schema import CompositionModel, OverlayModel, ScenarioModel, StateModel, TapModel
+from emufleet.sim.scenario_schema import (
+    ButtonModel,
+    CompositionModel,
+    DialogModel,
+    OverlayModel,
+    ScenarioModel,
+    StateModel,
+)
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
 
-__all__ = ["ImageSpec", "Overlay", "Scenario", "StateSpec", "TapRule", "load_scenario", "resolve_scenario_path",
-           "scenarios_dir"]
+__all__ = ["Dialog", "ImageSpec", "Overlay", "Scenario", "StateSpec", "TapRule", "load_scenario",
+           "resolve_scenario_path", "scenarios_dir"]
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -101,6 +111,20 @@ class StateSpec:
     requires_file: tuple[str, str] | None = None  # (device path, else state)
 
 
+@dataclass(frozen=True, slots=True)
+class Dialog:
+    """A fault dialog (``popup``, ``anr``): its overlay and its buttons (device-px rules whose ``to`` is the button
+    name: ``close``; ``wait``, ``close_app``)."""
+
+    name: str
+    overlay: Overlay
+    buttons: tuple[TapRule, ...]
+
+    def button_at(self, x: float, y: float) -> str | None:
+        """The button under device pixel ``(x, y)``, or None."""
+        return next((b.to for b in self.buttons if b.contains(x, y)), None)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A loaded, validated scenario (immutable; shared by every instance of a simulator)."""
@@ -115,6 +139,7 @@ class Scenario:
     on_app_start: str | None
     on_app_stop: str
     states: dict[str, StateSpec]
+    dialogs: dict[str, Dialog] = field(default_factory=dict)
 
 
 def scenarios_dir() -> Path:
@@ -182,9 +207,11 @@ class _Compiler:
                 raise self.fail(f"unknown state {target!r}", *loc)
         states = {name: self._state(name, st) for name, st in m.states.items()}
         self._check_state_cycles(states)
+        dialogs = {name: self._dialog(name, d) for name in ("popup", "anr")
+                   if (d := getattr(m.dialogs, name)) is not None}
         return Scenario(name=m.name, path=self.path, width=self.width, height=self.height, package=m.package,
                         activity=m.activity, initial=m.initial, on_app_start=m.on_app_start,
-                        on_app_stop=m.on_app_stop or m.initial, states=states)
+                        on_app_stop=m.on_app_stop or m.initial, states=states, dialogs=dialogs)
 
     def _references(self) -> list[tuple[tuple[int | str, ...], str]]:
         m = self.model
@@ -239,21 +266,26 @@ class _Compiler:
                 raise self.fail(f"unknown key {key!r} (use KEYCODE_… names or numbers)", "states", name, "keys", key,
                                 at_key=True)
             keys[code] = to
-        taps = tuple(self._tap(tap) for tap in st.taps)
+        taps = tuple(self._tap(tap, tap.to) for tap in st.taps)
         return StateSpec(
             name=name, image=self._image(name, st.image), taps=taps,
             after=(st.after.ms, st.after.to) if st.after else None, keys=keys,
             requires_file=(st.requires_file.path, st.requires_file.else_) if st.requires_file else None,
         )
 
-    def _tap(self, tap: TapModel) -> TapRule:
+    def _tap(self, tap: ButtonModel, to: str) -> TapRule:
         x1, y1, x2, y2 = tap.rect
         if tap.space == "device":
-            return TapRule(x1, y1, x2, y2, tap.to)
+            return TapRule(x1, y1, x2, y2, to)
         from emufleet.vision import Region
 
         dev = self.space.region_to_device(Region(x1, y1, x2, y2))
-        return TapRule(dev.x1, dev.y1, dev.x2, dev.y2, tap.to)
+        return TapRule(dev.x1, dev.y1, dev.x2, dev.y2, to)
+
+    def _dialog(self, name: str, d: DialogModel) -> Dialog:
+        overlay = self._overlay(OverlayModel(image=d.image, at=d.at, space=d.space), ("dialogs", name))
+        buttons = tuple(self._tap(getattr(d, key), key) for key in ("close", "wait", "close_app") if hasattr(d, key))
+        return Dialog(name, overlay, buttons)
 
     def _image(self, state: str, image: str | CompositionModel) -> ImageSpec:
         loc: tuple[int | str, ...] = ("states", state, "image")

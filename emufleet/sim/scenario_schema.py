@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emufleet.settings import GAME
 
-__all__ = ["AfterModel", "CompositionModel", "OverlayModel", "RequiresFileModel", "ScenarioModel", "ScreenModel",
-           "Space", "StateModel", "TapModel"]
+__all__ = ["AfterModel", "AnrDialogModel", "ButtonModel", "CompositionModel", "DialogModel", "DialogsModel",
+           "OverlayModel", "PopupDialogModel", "RequiresFileModel", "ScenarioModel", "ScreenModel", "Space",
+           "StateModel", "TapModel"]
 
 Space = Literal["template", "device"]
 
@@ -46,17 +47,42 @@ class CompositionModel(Strict):
     overlays: list[OverlayModel] = []
 
 
-class TapModel(Strict):
+class ButtonModel(Strict):
     rect: tuple[int, int, int, int]
-    to: str
     space: Space = "template"
 
     @model_validator(mode="after")
-    def _non_empty(self) -> TapModel:
+    def _non_empty(self) -> ButtonModel:
         x1, y1, x2, y2 = self.rect
         if x2 <= x1 or y2 <= y1:
             raise ValueError(f"empty rect {list(self.rect)}: need x2 > x1 and y2 > y1")
         return self
+
+
+class TapModel(ButtonModel):
+    to: str
+
+
+class DialogModel(Strict):
+    """A fault dialog: a PNG placed at ``at`` (device px unless ``space: template``), drawn over any screen."""
+
+    image: str
+    at: tuple[int, int] = (0, 0)
+    space: Space = "device"
+
+
+class PopupDialogModel(DialogModel):
+    close: ButtonModel
+
+
+class AnrDialogModel(DialogModel):
+    wait: ButtonModel
+    close_app: ButtonModel
+
+
+class DialogsModel(Strict):
+    popup: PopupDialogModel | None = None
+    anr: AnrDialogModel | None = None
 
 
 class AfterModel(Strict):
@@ -89,3 +115,4 @@ class ScenarioModel(Strict):
     on_app_start: str | None = None
     on_app_stop: str | None = None
     states: dict[str, StateModel] = Field(min_length=1)
+    dialogs: DialogsModel = DialogsModel()

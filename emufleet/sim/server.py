@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from emufleet.errors import SimulatorError
+from emufleet.sim.appfaults import APP_FAULTS
 from emufleet.sim.control import InBandControl
 from emufleet.sim.device import DeviceModel, SimEvent
 from emufleet.sim.faults import parse_fault
@@ -94,11 +95,14 @@ class SimInstance:
     def inject_fault(self, kind: str, **options: Any) -> None:
         """Inject a fault (see :mod:`emufleet.sim.faults` for kinds and options). Raises SimulatorError."""
         opts = parse_fault(kind, options)
+        self.device.check_dialog(kind)  # before logging: a scenario without the fault's dialog refuses it
         self.device.log("fault", kind=kind, **opts)
         if kind == "reboot":
             self.device.reboot(opts["down_s"], opts["boot_s"])
         elif kind == "crash":
             self.device.crash()
+        elif kind in APP_FAULTS:
+            self.device.inject_app_fault(kind, opts)
         else:
             self.device.faults.set(kind, opts)
             if kind == "refuse":
@@ -112,6 +116,8 @@ class SimInstance:
             parse_fault(kind)
         was = self.device.faults.describe()
         self.device.faults.clear(kind)
+        with self.device.lock:
+            self.device.app_faults.clear(kind)
         if "refuse" in was and not self.device.faults.refuse:
             self._sim.call(self._listen)
         if "silent" in was and not self.device.faults.silent:
@@ -120,8 +126,9 @@ class SimInstance:
 
     @property
     def faults(self) -> dict[str, Any]:
-        """The standing faults, e.g. ``{"latency": {"screencap_ms": 50.0}}``."""
-        return self.device.faults.describe()
+        """The standing faults, e.g. ``{"latency": {"screencap_ms": 50.0}}`` or ``{"frozen": {"cleared_by": …}}``."""
+        with self.device.lock:
+            return {**self.device.faults.describe(), **self.device.app_faults.describe()}
 
     def status(self) -> dict[str, Any]:
         """A summary for ``emufleet sim status``."""

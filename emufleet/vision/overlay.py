@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 
 from emufleet.vision.matching import MatchResult
-from emufleet.vision.space import CoordinateSpace
+from emufleet.vision.space import CoordinateSpace, Region
 
-__all__ = ["draw_overlay"]
+__all__ = ["draw_box", "draw_overlay", "draw_region"]
 
 _FOUND = (60, 200, 60)  # BGR green
 _NEAREST = (40, 40, 230)  # red: best candidate below the threshold
@@ -32,16 +32,26 @@ def draw_overlay(frame: np.ndarray, results: Iterable[MatchResult], space: Coord
     for res in results:
         if not (res.found or misses):
             continue
-        reg = space.region_to_device(res.region)
-        cv2.rectangle(out, (reg.x1, reg.y1), (reg.x2 - 1, reg.y2 - 1), _REGION, 1)
+        draw_region(out, space.region_to_device(res.region))
         m = res.best or res.nearest
         if m is None:
             continue
-        colour = _FOUND if res.found else _NEAREST
-        r = m.device_rect
-        cv2.rectangle(out, (r.x1, r.y1), (r.x2 - 1, r.y2 - 1), colour, 2)
         label = f"{res.template} {m.score:.2f}" + ("" if res.found else f" < {res.threshold:g}")
-        y = r.y1 - 4 if r.y1 > 14 else r.y2 + 12
-        cv2.putText(out, label, (r.x1, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, label, (r.x1, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+        draw_box(out, m.device_rect, found=res.found, label=label)
     return out
+
+
+def draw_box(image: np.ndarray, rect: Region, *, found: bool, label: str = "") -> None:
+    """Draw a match box in place on ``image`` (device BGR; ``rect`` in device px) with its label above it (below
+    when there is no room): green when ``found``, red for a nearest candidate below the threshold."""
+    colour = _FOUND if found else _NEAREST
+    cv2.rectangle(image, (rect.x1, rect.y1), (rect.x2 - 1, rect.y2 - 1), colour, 2)
+    if label:
+        y = rect.y1 - 4 if rect.y1 > 14 else rect.y2 + 12
+        cv2.putText(image, label, (rect.x1, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, label, (rect.x1, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+
+
+def draw_region(image: np.ndarray, region: Region) -> None:
+    """Outline, in place, where a template was searched (``region`` in device px)."""
+    cv2.rectangle(image, (region.x1, region.y1), (region.x2 - 1, region.y2 - 1), _REGION, 1)

@@ -1,4 +1,5 @@
-"""Restart policies with an injected device fault: restarts counted, the cap respected, accounts accounted for."""
+"""Restart policies with an injected device fault (recovery off): restarts counted, the cap respected, accounts
+accounted for."""
 
 from __future__ import annotations
 
@@ -42,8 +43,11 @@ def test_restart_policy(prefect_server: PrefectServer, fleet_home: FleetHome, si
                         completed: int, failed: int) -> None:
     sim = simulator(instances=1)
     inst = sim.instances[0]
+    # Recovery off: the device fault fails the attempt, and the restart policy alone decides (the recovery ladder
+    # has its own tests, tests/bot/ and test_supervision.py). The failure budget is wide enough for the cap.
     name = fleet_home.group(f"restart-{mode}-{cap}", backend_options={"serials": [inst.serial]}, launch={
-        "restart_policy": {"mode": mode, "max_restarts": cap, "initial_delay": "300ms", "max_delay": "1s"}})
+        "restart_policy": {"mode": mode, "max_restarts": cap, "initial_delay": "300ms", "max_delay": "1s"}},
+        recovery={"enabled": False, "budget": {"failures": 10}})
     if fault:
         inst.inject_fault("black_screen")
     stop = threading.Event()

@@ -109,6 +109,12 @@ class ScreenDevice:
         self.calls.append(("shell", (command,)))
         return ShellResult("", 0)
 
+    def getprop(self, name: str, *, timeout_s: float | None = None) -> str:
+        return "1" if name == "sys.boot_completed" else ""
+
+    def foreground_app(self) -> str | None:
+        return None
+
     def su(self, command: str, *, timeout_s: float | None = None, check: bool = True) -> ShellResult:
         return self.shell(command)
 

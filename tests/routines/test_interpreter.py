@@ -65,6 +65,17 @@ def test_find_image_not_found_fails_with_location(bot: Bot) -> None:
     failed = [e for e in bot.events if e.kind == "failed"]
     assert failed[0].path == "steps[1]" and failed[0].scores[0].template == "Error"
     assert failed[0].scores[0].found is False and failed[0].duration_ms is not None
+    # What it was looking for, in device px (failure evidence draws these): the template's region, the best
+    # candidate (inside the region grown by the matcher's few-px margin), the threshold it missed.
+    score, space = failed[0].scores[0], bot.templates.space
+    wanted = space.region_to_device(bot.templates.get("Error").region)
+    assert score.region is not None and score.location is not None and score.threshold is not None
+    assert score.region.x1 <= wanted.x1 and score.region.y1 <= wanted.y1
+    assert score.region.x2 >= wanted.x2 and score.region.y2 >= wanted.y2
+    grown = score.region.expand(8)
+    assert grown.x1 <= score.location.x1 and score.location.x2 <= grown.x2
+    assert grown.y1 <= score.location.y1 and score.location.y2 <= grown.y2
+    assert score.score is not None and score.score < score.threshold
 
 
 def test_wait_for_image_waits_then_times_out(bot: Bot) -> None:

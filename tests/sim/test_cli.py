@@ -55,6 +55,10 @@ def test_detached_simulator_is_steered_and_stopped(state_dir: Path, adb_server: 
         assert unknown.returncode == 1 and "no running simulator serves 127.0.0.1:1" in unknown.stderr
         events = [json.loads(line) for line in sim_cli("events", serials[1]).stdout.splitlines()]
         assert [e["kind"] for e in events] == ["state", "fault", "fault"]
+        frozen = sim_cli("fault", serials[0], "frozen", "cleared_by=reboot").stdout
+        assert '"frozen": {"cleared_by": "reboot"}' in frozen
+        no_art = sim_cli("fault", serials[0], "popup_storm", "interval_s=1", check=False)  # the basic scenario
+        assert no_art.returncode == 1 and "needs the scenario's 'dialogs.popup'" in no_art.stderr
     finally:
         down = sim_cli("down", check=False)
     assert down.returncode == 0 and f"stopped simulator pid {pid}" in down.stdout

@@ -40,13 +40,19 @@ def states() -> dict[str, art.Canvas]:
 
 
 @pytest.fixture(scope="module")
-def windows(states: dict[str, art.Canvas]) -> dict[str, np.ndarray]:
-    return {name: art.window_image(canvas.image) for name, canvas in states.items()}
+def shown(states: dict[str, art.Canvas]) -> dict[str, art.Canvas]:
+    """Every state, and the fault dialogs over a few of them (``popup@home_ready`` …)."""
+    return {**states, **art.render_dialog_screens(states)}
 
 
 @pytest.fixture(scope="module")
-def screens(states: dict[str, art.Canvas]) -> dict[str, Screen]:
-    return {name: Screen(canvas.image, art.SPACE) for name, canvas in states.items()}
+def windows(shown: dict[str, art.Canvas]) -> dict[str, np.ndarray]:
+    return {name: art.window_image(canvas.image) for name, canvas in shown.items()}
+
+
+@pytest.fixture(scope="module")
+def screens(shown: dict[str, art.Canvas]) -> dict[str, Screen]:
+    return {name: Screen(canvas.image, art.SPACE) for name, canvas in shown.items()}
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +110,15 @@ def test_registry_header_and_template_sizes(registry: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", list(art.TEMPLATES))
 def test_template_found_in_its_region_only_where_shown(name: str, registry: dict[str, Any],
-                                                       states: dict[str, art.Canvas],
+                                                       shown: dict[str, art.Canvas],
                                                        windows: dict[str, np.ndarray]) -> None:
     entry, tpl = _templates(registry)[name]
-    shown = [s for s, canvas in states.items() if name in canvas.marks]
-    assert shown, f"{name} is drawn on no state"
-    expected = art.window_rect(states[shown[0]].marks[name])
+    showing = [s for s, canvas in shown.items() if name in canvas.marks]
+    assert showing, f"{name} is drawn on no screen"
+    expected = art.window_rect(shown[showing[0]].marks[name])
     for state, window in windows.items():
         score, top_left = _best(window, tpl, entry["region"])
-        if state in shown:
+        if state in showing:
             assert score >= entry["threshold"], (state, score)
             assert top_left == (expected.x1, expected.y1), state
         else:
@@ -120,14 +126,14 @@ def test_template_found_in_its_region_only_where_shown(name: str, registry: dict
 
 
 @pytest.mark.parametrize("name", list(art.TEMPLATES))
-def test_production_matcher_finds_each_template_only_where_shown(name: str, states: dict[str, art.Canvas],
+def test_production_matcher_finds_each_template_only_where_shown(name: str, shown: dict[str, art.Canvas],
                                                                  screens: dict[str, Screen]) -> None:
-    """``emufleet.vision.match`` with its defaults: found at the drawn place exactly on the states showing the
+    """``emufleet.vision.match`` with its defaults: found at the drawn place exactly on the screens showing the
     template, ``FP_MARGIN`` below the threshold elsewhere; and on the whole board nothing else reaches it."""
     templates = TemplateSet.load(REGISTRY)
     tpl = templates.get(name)
     for state, screen in screens.items():
-        drawn = states[state].marks.get(name)
+        drawn = shown[state].marks.get(name)
         result = match(screen, tpl, space=templates.space)
         if drawn is None:
             assert not result.found and result.score <= tpl.threshold - FP_MARGIN, (state, result.score)
@@ -149,6 +155,10 @@ def test_simulator_renders_the_drawn_screens(states: dict[str, art.Canvas]) -> N
     renderer = Renderer(scenario)
     for name, canvas in states.items():
         assert np.array_equal(renderer.frame(name).bgr, canvas.image), name
+    assert list(scenario.dialogs) == list(art.DIALOGS)
+    for name, canvas in art.render_dialog_screens(states).items():
+        dialog, base = name.split("@")
+        assert np.array_equal(renderer.frame(base, (dialog,)).bgr, canvas.image), name
 
 
 def test_scenario_transitions_follow_the_spec(scenario: dict[str, Any]) -> None:
@@ -180,6 +190,16 @@ def test_taps_land_on_the_buttons_they_press(states: dict[str, art.Canvas], regi
             score, top_left = _best(windows[name], tpl, entry["region"])
             centre = art.SPACE.device_point(top_left[0] + tpl.shape[1] / 2, top_left[1] + tpl.shape[0] / 2)
             assert score >= entry["threshold"] and rule.contains(*centre), (name, target, centre, rule)
+    for dialog, buttons in art.DIALOG_BUTTONS.items():
+        screen = f"{dialog}@{art.DIALOG_BASES[0]}"
+        for button, target in buttons.items():
+            rule = next(b for b in scenario.dialogs[dialog].buttons if b.to == button)
+            drawn = art.render_dialog_screens(states)[screen].marks[target]
+            assert drawn.x1 <= rule.x1 < rule.x2 <= drawn.x2 and drawn.y1 <= rule.y1 < rule.y2 <= drawn.y2, button
+            entry, tpl = templates[target]
+            score, top_left = _best(windows[screen], tpl, entry["region"])
+            centre = art.SPACE.device_point(top_left[0] + tpl.shape[1] / 2, top_left[1] + tpl.shape[0] / 2)
+            assert score >= entry["threshold"] and rule.contains(*centre), (dialog, button, centre, rule)
 
 
 def test_docs_table_matches_the_registry(registry: dict[str, Any], states: dict[str, art.Canvas]) -> None:
@@ -190,10 +210,13 @@ def test_docs_table_matches_the_registry(registry: dict[str, Any], states: dict[
         if line.startswith("| `") and len(cells) == 6:
             rows[cells[0].strip("`")] = cells[1:5]
     expected = {}
+    dialogs = {tpl: dialog for dialog, buttons in art.DIALOG_BUTTONS.items() for tpl in buttons.values()}
+    dialogs["NotResponding"] = "anr"
     for name, (entry, image) in _templates(registry).items():
         g = entry["region"]
+        on = ", ".join(s for s, c in states.items() if name in c.marks) or f"{dialogs[name]} dialog (any screen)"
         expected[name] = [f"{image.shape[1]}×{image.shape[0]}", f"{g['x1']},{g['y1']}–{g['x2']},{g['y2']}",
-                          str(entry["threshold"]), ", ".join(s for s, c in states.items() if name in c.marks)]
+                          str(entry["threshold"]), on]
     assert rows == expected
 
 

@@ -177,6 +177,25 @@ def test_top_level_errors_are_located(tmp_path: Path) -> None:
         load_scenario(_write(tmp_path, GOOD_HEAD + "  a:\n    image: '#ffffff'\n"))
 
 
+def test_dialogs_compile_and_their_errors_are_located(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "d.png"), np.full((100, 200, 3), 200, np.uint8))
+    good = GOOD_HEAD + ("dialogs:\n"
+                        "  popup: {image: d.png, at: [10, 20], close: {rect: [0, 0, 40, 40], space: device}}\n"
+                        "  anr:\n    image: d.png\n    wait: {rect: [0, 0, 10, 10]}\n"
+                        "    close_app: {rect: [20, 45, 30, 60]}\n")
+    dialogs = load_scenario(_write(tmp_path, good)).dialogs
+    popup, anr = dialogs["popup"], dialogs["anr"]
+    assert (popup.overlay.x, popup.overlay.y) == (10, 20)
+    assert (popup.button_at(39, 39), popup.button_at(40, 0)) == ("close", None)
+    close_app = anr.buttons[1]  # template space (the default MuMu window) mapped to device px
+    assert [b.to for b in anr.buttons] == ["wait", "close_app"] and close_app.x1 > 20
+    assert anr.button_at(close_app.x1, close_app.y1) == "close_app"
+    with pytest.raises(ScenarioError, match=r":10:5: dialogs\.anr\.close_app: Field required"):
+        load_scenario(_write(tmp_path, good.replace("    close_app: {rect: [20, 45, 30, 60]}\n", "")))
+    with pytest.raises(ScenarioError, match=r"dialogs\.popup: d\.png \(200×100 device px at 400,20\) does not fit"):
+        load_scenario(_write(tmp_path, good.replace("at: [10, 20]", "at: [400, 20]")))
+
+
 # -- a user's template set, composed in place (issue 3: the seed's templates at their regions) -------------------
 SEED_TEMPLATES = seed_assets_dir() / "templates"
 PLACED = ("Home", "Complete", "Hourglass", "LevelUp", "CountrySelect2")

@@ -14,7 +14,8 @@ REGISTRY = data_dir("templates") / "registry.yaml"
 pytestmark = pytest.mark.skipif(not REGISTRY.is_file(), reason="the demo template set is not drawn yet")
 
 NAMES = {"AppIcon", "Splash", "Title", "TapToStart", "Welcome", "Main", "Menu", "Missions", "Pack", "Back", "Claim",
-         "Complete", "OK", "Error", "NoResponse", "Retry", "OpenPack", "Next"}
+         "Complete", "OK", "Error", "NoResponse", "Retry", "OpenPack", "Next",
+         "Close", "NotResponding", "CloseApp", "Wait"}  # the simulator's fault dialogs (popup_storm, anr)
 HOME = {"Main", "Pack", "Missions", "Menu"}
 EXPECTED = {  # state → exactly the templates visible on it (docs/demo-game.md; popups overlay their base)
     "launcher": {"AppIcon"},

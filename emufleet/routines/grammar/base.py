@@ -5,6 +5,10 @@ Step envelope (digest §1.3, with §11.2 item 3 fixed):
 * ``action``: the action name, case-insensitive (``Click`` = ``click``).
 * ``step_timeout``: a duration (bare number = ms) after which the step is stopped and fails with
   ``StepTimeoutError``; allowed on any step, enforced cooperatively (the step really stops).
+* ``stuck_after``: a duration (bare number = s): supervision calls the bot stuck only after this long without
+  progress while this step runs (a long, legitimate wait); default: the group's ``recovery.stuck_after``.
+* ``checkpoint: true`` (top-level steps): after a recovery the routine resumes at the last checkpoint it passed
+  instead of its first step (for example past ``InjectNextAccount``, so that the same account goes on).
 * ``timeout``: the seed's spelling of the step timeout (ms) on every action **except** ``WaitForImage``
   (where it is the wait, bare number = s) and ``InjectNextAccount`` (the pool wait, bare number = ms).
 """
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
-from emufleet.routines.durations import DurationMs
+from emufleet.routines.durations import DurationMs, DurationS
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
@@ -83,6 +87,8 @@ class StepBase(GrammarModel):
 
     action: str
     step_timeout: DurationMs | None = None
+    stuck_after: DurationS | None = Field(default=None, gt=0)  # supervision: this step may wait this long
+    checkpoint: bool = False  # top-level steps: after a recovery, the routine resumes at the last one passed
     _pos: tuple[int, int] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")

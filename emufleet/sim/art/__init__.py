@@ -3,7 +3,8 @@
 *Prism Deck* is an invented card game (spec and layout: ``docs/demo-game.md``). Everything is original and
 reproducible: ``python -m emufleet.sim.art [--root DIR]`` regenerates, byte for byte,
 
-* ``emufleet/sim/scenarios/demo/screens/*.png``: device screens (540×960 BGR) and popup panels (overlays);
+* ``emufleet/sim/scenarios/demo/screens/*.png``: device screens (540×960 BGR), popup panels (overlays) and the
+  fault dialogs (``dialog_popup``, ``dialog_anr``: drawn over any screen by the ``popup_storm``/``anr`` faults);
 * ``emufleet/sim/scenarios/demo/scenario.yaml``: the scenario (format: docs/architecture.md, "Scenario YAML");
 * ``templates/images/*.png`` and ``templates/registry.yaml``: the demo template set.
 
@@ -25,6 +26,7 @@ changes them, regenerate and commit (the test says whether pixels or only PNG by
 
 from ._build import (
     BOARD,
+    DIALOG_BASES,
     REGION_MARGIN,
     SCENARIO_DIR,
     SPACE,
@@ -35,6 +37,7 @@ from ._build import (
     WINDOW_SIZE,
     StateSpec,
     build,
+    render_dialog_screens,
     render_states,
     tap_rect,
     template_crops,
@@ -42,8 +45,10 @@ from ._build import (
     window_rect,
     write,
 )
+from ._dialogs import DIALOG_AT, DIALOG_BUTTONS, DIALOGS
 from ._draw import DEVICE_SIZE, Canvas, Rect
 
-__all__ = ["BOARD", "DEVICE_SIZE", "REGION_MARGIN", "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR",
-           "TITLE_BAR", "WINDOW_SIZE", "Canvas", "Rect", "StateSpec", "build", "render_states", "tap_rect",
-           "template_crops", "window_image", "window_rect", "write"]
+__all__ = ["BOARD", "DEVICE_SIZE", "DIALOGS", "DIALOG_AT", "DIALOG_BASES", "DIALOG_BUTTONS", "REGION_MARGIN",
+           "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR", "TITLE_BAR", "WINDOW_SIZE", "Canvas", "Rect",
+           "StateSpec", "build", "render_dialog_screens", "render_states", "tap_rect", "template_crops",
+           "window_image", "window_rect", "write"]

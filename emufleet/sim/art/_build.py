@@ -18,12 +18,13 @@ import numpy as np
 from emufleet.settings import GameSettings
 from emufleet.vision.space import CoordinateSpace, Region
 
+from ._dialogs import DIALOG_AT, DIALOG_BUTTONS, DIALOGS
 from ._draw import DEVICE_SIZE, Canvas, Rect
 from ._screens import POPUP_AT, POPUPS, SCREENS, compose
 
-__all__ = ["BOARD", "REGION_MARGIN", "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR", "TITLE_BAR",
-           "WINDOW_SIZE", "StateSpec", "build", "render_states", "tap_rect", "template_crops", "window_image",
-           "window_rect", "write"]
+__all__ = ["BOARD", "DIALOG_BASES", "REGION_MARGIN", "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR",
+           "TITLE_BAR", "WINDOW_SIZE", "StateSpec", "build", "render_dialog_screens", "render_states", "tap_rect",
+           "template_crops", "window_image", "window_rect", "write"]
 
 SPACE = CoordinateSpace(width=277, height=534, title_bar=45, device_width=DEVICE_SIZE[0], device_height=DEVICE_SIZE[1])
 WINDOW_SIZE = (SPACE.width, SPACE.height)   # MuMu window at the template scale, title bar included (digest §4.3)
@@ -76,7 +77,11 @@ TEMPLATES: dict[str, float] = {
     "AppIcon": 0.8, "Splash": 0.8, "Title": 0.8, "TapToStart": 0.8, "Welcome": 0.8, "Main": 0.8, "Menu": 0.8,
     "Missions": 0.8, "Pack": 0.8, "Back": 0.8, "Claim": 0.8, "Complete": 0.8, "OK": 0.8, "Error": 0.8,
     "NoResponse": 0.8, "Retry": 0.8, "OpenPack": 0.8, "Next": 0.8,
+    "Close": 0.8, "NotResponding": 0.8, "CloseApp": 0.8, "Wait": 0.8,   # the fault dialogs (_dialogs.py)
 }
+# States the fault dialogs are checked over (their templates are cut from the first): a popup-free screen, a game
+# popup, a sub-screen and the pack result; the simulator draws them over any screen.
+DIALOG_BASES = ("home_ready", "title", "home_notice", "missions", "pack_result")
 
 
 def window_image(device: np.ndarray) -> np.ndarray:
@@ -119,17 +124,35 @@ def render_states() -> dict[str, Canvas]:
 
     for name in STATES:
         render(name)
-    places: dict[str, Rect] = {}
-    for state, canvas in out.items():
-        for tpl, rect in canvas.marks.items():
-            if places.setdefault(tpl, rect) != rect:
-                raise ValueError(f"template {tpl} at {rect} on {state} but at {places[tpl]} elsewhere")
+    _check_places(out)
     return out
 
 
-def template_crops(states: dict[str, Canvas] | None = None) -> dict[str, tuple[Rect, np.ndarray]]:
-    """Each template's window-px crop rect and image, cut from the window image of the first state showing it."""
+def render_dialog_screens(states: dict[str, Canvas] | None = None) -> dict[str, Canvas]:
+    """Each fault dialog over each of :data:`DIALOG_BASES`, keyed ``"<dialog>@<state>"`` (``popup@home_ready``).
+
+    Raises ``ValueError`` if a template would sit at two places (see :func:`render_states`)."""
     states = states if states is not None else render_states()
+    out = {f"{name}@{base}": compose(states[base], draw(), DIALOG_AT[name])
+           for name, draw in DIALOGS.items() for base in DIALOG_BASES}
+    _check_places({**states, **out})
+    return out
+
+
+def _check_places(screens: dict[str, Canvas]) -> None:
+    places: dict[str, Rect] = {}
+    for state, canvas in screens.items():
+        for tpl, rect in canvas.marks.items():
+            if places.setdefault(tpl, rect) != rect:
+                raise ValueError(f"template {tpl} at {rect} on {state} but at {places[tpl]} elsewhere")
+
+
+def template_crops(states: dict[str, Canvas] | None = None) -> dict[str, tuple[Rect, np.ndarray]]:
+    """Each template's window-px crop rect and image, cut from the window image of the first screen showing it
+    (default: every state, then the dialog screens)."""
+    if states is None:
+        plain = render_states()
+        states = {**plain, **render_dialog_screens(plain)}
     crops: dict[str, tuple[Rect, np.ndarray]] = {}
     for canvas in states.values():
         window = window_image(canvas.image)
@@ -204,18 +227,28 @@ def _scenario(states: dict[str, Canvas]) -> str:
         if spec.keys:
             keys = ", ".join(f"{k}: {v}" for k, v in spec.keys)
             lines.append(f"    keys: {{{keys}}}\n")
+    lines.append("dialogs:   # drawn over any screen by the popup_storm and anr faults (emufleet.sim.faults)\n")
+    for name, draw in DIALOGS.items():
+        x, y = DIALOG_AT[name]
+        marks = draw().marks
+        lines.append(f"  {name}:\n    image: screens/dialog_{name}.png\n    at: [{x}, {y}]\n")
+        for button, template in DIALOG_BUTTONS[name].items():
+            r = tap_rect(marks[template].shift(x, y))
+            lines.append(f"    {button}: {{rect: [{r.x1}, {r.y1}, {r.x2}, {r.y2}]}}   # {template}\n")
     return "".join(lines)
 
 
 def build() -> dict[Path, bytes]:
     """Every generated file, keyed by its path relative to the repository root."""
     states = render_states()
-    crops = template_crops(states)
+    crops = template_crops({**states, **render_dialog_screens(states)})
     files: dict[Path, bytes] = {}
     for name in SCREENS:
         files[SCENARIO_DIR / "screens" / f"{name}.png"] = _png(_screen(name).image)
     for name, popup in POPUPS.items():
         files[SCENARIO_DIR / "screens" / f"{name}.png"] = _png(popup().image)
+    for name, dialog in DIALOGS.items():
+        files[SCENARIO_DIR / "screens" / f"dialog_{name}.png"] = _png(dialog().image)
     files[SCENARIO_DIR / "scenario.yaml"] = _scenario(states).encode()
     for name, (_, image) in crops.items():
         files[TEMPLATE_DIR / "images" / f"{name}.png"] = _png(image)

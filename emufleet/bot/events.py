@@ -1,0 +1,167 @@
+"""What a bot reports about itself: typed events (:class:`BotEvent`) about one bot (:class:`BotRef`).
+
+The engine only builds these records; the Prefect adapter (``adapters/events.py``) turns each one into a Prefect
+event named ``emufleet.<kind>`` whose primary resource is the bot (``emufleet.bot.<group>.<bot>``) and whose related
+resources are its flow run, its instance, its group and its account, so the Prefect Event Feed tells one bot's
+story, and the shipped automations (``adapters/automations.py``) react to them. docs/supervision.md lists them.
+
+Payloads are flat: keys are strings, values ``str | int | float | bool | None`` (anything else raises
+``TypeError`` at construction), so an event reads the same in the Event Feed, in an automation's template and in a
+test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeAlias
+
+__all__ = ["EVENT_KINDS", "STEP_SAMPLE_INTERVAL_S", "BotEvent", "BotRef", "EventKind", "Payload", "PayloadValue",
+           "Sampler"]
+
+PayloadValue: TypeAlias = str | int | float | bool | None
+Payload: TypeAlias = dict[str, PayloadValue]
+
+#: The bot reports a completed step at most once per this many seconds (``bot.step-completed`` is sampled): enough
+#: for the "no step for 10 minutes" automation, a few hundred events a day per bot rather than one per step.
+STEP_SAMPLE_INTERVAL_S = 60.0
+
+
+class EventKind(StrEnum):
+    """The kinds of bot event; the Prefect event name is ``"emufleet." + kind``.
+
+    Payload keys named here are the ones the shipped automations and docs rely on; more may be added.
+    """
+
+    #: The bot's session began driving its instance (after connect/ready). Payload: ``routine``, ``attempt``.
+    STARTED = "bot.started"
+    #: A top-level step finished (sampled, see :data:`STEP_SAMPLE_INTERVAL_S`). Payload: ``step``, ``steps_done``.
+    STEP_COMPLETED = "bot.step-completed"
+    #: Periodic liveness of the bot's supervisor (every health interval) with its health figures, e.g.
+    #: ``capture_p50_ms``, ``capture_p95_ms``, ``steps_done``. Zombie runs are detected from Prefect's own
+    #: flow-run heartbeats, not from these (docs/supervision.md, "Notifications").
+    HEARTBEAT = "bot.heartbeat"
+    #: Stuck detection fired: no step and no input for ``stuck_after``, or a click loop. Payload: ``reason``
+    #: (``"no-progress"`` | ``"click-loop"``), ``step``, ``idle_s``.
+    STUCK = "bot.stuck"
+    #: A recovery rung is being taken. Payload: ``rung`` (``"routine"`` | ``"restart_app"`` | ``"restart_instance"``
+    #: | ``"reconnect"``), ``fault`` (what triggered it), ``failures`` (in the budget window).
+    RECOVERING = "bot.recovering"
+    #: A rung was taken but the bot is still unhealthy; the ladder climbs on. Payload: ``rung``, ``error``.
+    RUNG_FAILED = "bot.rung-failed"
+    #: The rung worked: the routine resumes. Payload: ``rung``, ``fault``, ``resume_at`` (step or ``None``).
+    RECOVERED = "bot.recovered"
+    #: The failure budget is spent or the last rung failed: the bot fails, its account returns. Payload:
+    #: ``reason``, ``failures``.
+    GAVE_UP = "bot.gave-up"
+    #: One attempt of the routine failed (the restart policy decides what comes next). Payload: ``attempt``,
+    #: ``error``, ``error_type``.
+    ATTEMPT_FAILED = "bot.attempt-failed"
+    #: The bot's instance lock could not be renewed (fenced: no more input). Payload: ``reason``, ``reacquired``.
+    LOCK_LOST = "bot.lock-lost"
+    #: The bot was paused (an operator's command); a paused bot is not "making no progress".
+    PAUSED = "bot.paused"
+    #: The bot resumed after a pause.
+    RESUMED = "bot.resumed"
+    #: The bot's session ended. Payload: ``state`` (``"completed"`` | ``"stopped"`` | ``"failed"``), ``reason``.
+    FINISHED = "bot.finished"
+    #: A health check changed to unhealthy. Payload: ``check`` (``"adb"`` | ``"boot"`` | ``"foreground"`` |
+    #: ``"frozen"`` | ``"latency"``), ``detail``.
+    INSTANCE_UNHEALTHY = "instance.unhealthy"
+    #: A health check is healthy again. Payload: ``check``.
+    INSTANCE_HEALTHY = "instance.healthy"
+    #: An account was leased for the bot. Payload: ``pool``, ``lease_ttl_s``.
+    ACCOUNT_LEASED = "account.leased"
+    #: A leased account went back to its pool unfinished (stop, recovery give-up). Payload: ``pool``, ``reason``.
+    ACCOUNT_RETURNED = "account.returned"
+    #: The routine completed the account. Payload: ``pool``.
+    ACCOUNT_COMPLETED = "account.completed"
+    #: The routine failed the account. Payload: ``pool``, ``reason``.
+    ACCOUNT_FAILED = "account.failed"
+
+
+#: Every kind, in declaration order (the strings, without the ``emufleet.`` prefix).
+EVENT_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind)
+
+
+@dataclass(frozen=True, slots=True)
+class BotRef:
+    """Which bot an event is about: group name, bot index, instance (host + serial), flow run and current account.
+
+    ``flow_run_id`` is the bot's Prefect flow run (a UUID string; ``None`` outside Prefect, e.g. ``routines run``);
+    ``account`` the device account currently leased (``None`` between accounts). Use :meth:`with_account` as the
+    lease changes.
+    """
+
+    group: str
+    bot: int
+    serial: str
+    host: str = "local"
+    flow_run_id: str | None = None
+    account: str | None = None
+
+    def with_account(self, account: str | None) -> BotRef:
+        """This reference with another current account."""
+        return dataclasses.replace(self, account=account)
+
+
+def _check_payload(payload: Mapping[str, object]) -> None:
+    for key, value in payload.items():
+        if not isinstance(key, str):
+            raise TypeError(f"event payload key {key!r} is not a string")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise TypeError(f"event payload {key!r}: {type(value).__name__} is not str, int, float, bool or None")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TypeError(f"event payload {key!r}: {value} is not a finite number (JSON has no NaN)")
+
+
+@dataclass(frozen=True, slots=True)
+class BotEvent:
+    """Something that happened to one bot (see :class:`EventKind` for the kinds and their payload keys).
+
+    ``time`` is ``time.time()`` (s since the epoch) when it happened. Raises ``ValueError`` for an unknown kind and
+    ``TypeError`` for a payload value that is not flat (see the module docstring).
+    """
+
+    kind: EventKind
+    bot: BotRef
+    payload: Payload = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", EventKind(self.kind))  # a plain "bot.stuck" string is accepted
+        _check_payload(self.payload)
+        object.__setattr__(self, "payload", dict(self.payload))  # a private copy: the caller's dict may change
+
+    @property
+    def name(self) -> str:
+        """The Prefect event name, ``"emufleet." + kind``."""
+        return f"emufleet.{self.kind.value}"
+
+
+class Sampler:
+    """At most one ``True`` per ``interval_s`` seconds (for sampled kinds such as ``bot.step-completed``); thread-safe.
+
+    ``due(now)`` with ``now`` on any monotonic clock (s); the first call is always due.
+    """
+
+    def __init__(self, interval_s: float = STEP_SAMPLE_INTERVAL_S) -> None:
+        if interval_s < 0:
+            raise ValueError(f"interval_s must be >= 0, got {interval_s}")
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last: float | None = None
+
+    def due(self, now: float | None = None) -> bool:
+        """Whether an event may be sent at ``now`` (default ``time.monotonic()``); if so, the window restarts."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval_s:
+                return False
+            self._last = now
+            return True

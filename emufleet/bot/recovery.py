@@ -1,0 +1,183 @@
+"""The recovery ladder and the failure budget of a supervised bot (digest §9.7; seed ``003_…`` recovery strategies).
+
+A **fault** is what supervision detected (stuck, a click loop, a frozen screen, an unhealthy instance) or a
+device error a step raised. Each fault enters the ladder at the rung that can help it (:data:`ENTRY`) and
+escalates through the rungs not yet tried in the same *incident* (faults with no completed step in between);
+a rung that cannot act now (a recovery routine with ADB down) is skipped. Every fault spends the **failure
+budget** (default 3 within 10 minutes); a spent budget, or a ladder with no rung left, is a give-up.
+
+Rungs (``recovery.rungs``, in this order by default):
+
+==================  =====================================================================================
+``routine``         run the recovery routine (``recovery.routine``, e.g. the shipped ``recovery/go_home``)
+``restart_app``     force-stop the game, re-inject the *same* account (its lease is kept), start the game
+``restart_instance`` restart the emulator instance through its backend (or reboot it) and wait until ready
+``reconnect``       reconnect ADB (disconnect, connect, wait until ready)
+==================  =====================================================================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from emufleet.routines.durations import DurationS
+
+__all__ = ["ENTRY", "ClickLoopSettings", "FailureBudget", "FailureBudgetSettings", "Fault", "FaultKind",
+           "Incident", "RecoverySettings", "Rung"]
+
+
+class Rung(StrEnum):
+    ROUTINE = "routine"
+    RESTART_APP = "restart_app"
+    RESTART_INSTANCE = "restart_instance"
+    RECONNECT = "reconnect"
+
+
+#: Rungs that need a working ADB connection to act.
+NEEDS_ADB = frozenset({Rung.ROUTINE, Rung.RESTART_APP})
+
+
+class FaultKind(StrEnum):
+    STUCK = "stuck"  # no step completed and no input for stuck_after
+    CLICK_LOOP = "click_loop"  # the same targets tapped over and over
+    STEP_TIMEOUT = "step_timeout"
+    FROZEN_SCREEN = "frozen_screen"
+    APP_NOT_FOREGROUND = "app_not_foreground"  # crashed, or another app on top
+    BAD_FRAME = "bad_frame"  # black, truncated or undecodable captures
+    NOT_BOOTED = "not_booted"
+    ADB_DOWN = "adb_down"
+    DEVICE_ERROR = "device_error"  # any other device error raised by a step
+    LOCK_LOST = "lock_lost"  # fencing: not a ladder fault; the bot re-acquires its lock or ends stopped
+
+
+#: The rung each fault enters the ladder at (faults not listed enter at the first rung).
+ENTRY: dict[FaultKind, Rung] = {
+    FaultKind.APP_NOT_FOREGROUND: Rung.RESTART_APP,
+    FaultKind.BAD_FRAME: Rung.RESTART_APP,
+    FaultKind.NOT_BOOTED: Rung.RESTART_INSTANCE,
+    FaultKind.ADB_DOWN: Rung.RECONNECT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A detected fault: its kind, a one-line message, and details for events (strings and numbers)."""
+
+    kind: FaultKind
+    message: str
+    details: dict[str, str | int | float | bool | None] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FailureBudgetSettings(_Strict):
+    """Give up after ``failures`` faults or failed attempts within ``window`` seconds (digest §9.7: 3 in 10 min)."""
+
+    failures: int = Field(default=3, ge=1, le=1000)
+    window: DurationS = Field(default=600.0, gt=0, le=7 * 86400)
+
+
+class ClickLoopSettings(_Strict):
+    """A click loop: of the last ``window`` taps, one target ``single`` times or two targets ``pair`` times each."""
+
+    window: int = Field(default=15, ge=2, le=1000)
+    single: int = Field(default=12, ge=2, le=1000)
+    pair: int = Field(default=6, ge=2, le=1000)
+    radius_px: int = Field(default=8, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _fits(self) -> ClickLoopSettings:
+        if self.single > self.window or 2 * self.pair > self.window:
+            raise ValueError(f"single ({self.single}) and 2·pair ({2 * self.pair}) must fit in window ({self.window})")
+        return self
+
+
+class RecoverySettings(_Strict):
+    """The ``recovery:`` section of a group definition (every key optional; docs/supervision.md)."""
+
+    enabled: bool = True
+    rungs: tuple[Rung, ...] = Field(default=tuple(Rung), min_length=1)
+    routine: str | None = "recovery/go_home"  # rung 1; a routine registry key (None: skip the rung)
+    routine_timeout: DurationS = Field(default=60.0, gt=0, le=3600)
+    stuck_after: DurationS = Field(default=60.0, gt=0, le=86400)  # per-step override: a step's stuck_after
+    click_loop: ClickLoopSettings = ClickLoopSettings()
+    budget: FailureBudgetSettings = FailureBudgetSettings()
+    ready_timeout: DurationS = Field(default=120.0, gt=0, le=3600)  # after restart_instance / reconnect
+    evidence_frames: int = Field(default=3, ge=0, le=50)  # frames kept for the failure evidence
+    evidence_max_dumps: int = Field(default=20, ge=0, le=1000)  # per bot run
+
+
+class FailureBudget:
+    """Failures in a sliding window; :meth:`spend` says whether the budget still holds (thread-unsafe: one bot)."""
+
+    def __init__(self, settings: FailureBudgetSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._times: deque[float] = deque()
+
+    def spend(self) -> bool:
+        """Record one failure now; ``False`` once ``failures`` have happened within ``window`` seconds."""
+        now = self._clock()
+        self._times.append(now)
+        while self._times and self._times[0] <= now - self.settings.window:
+            self._times.popleft()
+        return len(self._times) < self.settings.failures
+
+    @property
+    def recent(self) -> int:
+        """Failures within the window now."""
+        now = self._clock()
+        return sum(1 for t in self._times if t > now - self.settings.window)
+
+
+class Incident:
+    """The rungs tried since the bot last got past the step where a fault interrupted it; picks the next rung.
+
+    A routine resumed at its start re-runs steps it had passed: completing those is no sign the fault is gone,
+    so only completing the interrupted step (``at``) or a later one ends the incident.
+    """
+
+    def __init__(self, rungs: tuple[Rung, ...]) -> None:
+        self.rungs = rungs
+        self.tried: list[Rung] = []
+        self.at: int | None = None  # the top-level step index a fault interrupted
+
+    def next_rung(self, fault: FaultKind, *, adb_alive: bool, skip: frozenset[Rung] = frozenset()) -> Rung | None:
+        """The first untried rung from the fault's entry rung on, then the ones before it, that can act now.
+
+        ``skip``: rungs that cannot act for this bot (no recovery routine, no backend that restarts instances).
+        """
+        entry = ENTRY.get(fault, self.rungs[0])
+        start = self.rungs.index(entry) if entry in self.rungs else 0
+        for rung in (*self.rungs[start:], *self.rungs[:start]):
+            if rung in self.tried or rung in skip or (rung in NEEDS_ADB and not adb_alive):
+                continue
+            return rung
+        return None
+
+    def took(self, rung: Rung) -> None:
+        self.tried.append(rung)
+
+    def interrupted(self, index: int) -> None:
+        """A fault interrupted top-level step ``index``."""
+        self.at = index if self.at is None else max(self.at, index)
+
+    def completed(self, index: int) -> None:
+        """Top-level step ``index`` completed: past the interrupted step, the next fault starts a new incident."""
+        if self.at is not None and index >= self.at:
+            self.tried.clear()
+            self.at = None
+
+    def reset(self) -> None:
+        """A new attempt: a new incident."""
+        self.tried.clear()
+        self.at = None

@@ -1,0 +1,63 @@
+"""A bot as plain data: what it plays where (:class:`BotSpec`, also the ``run-bot`` flow's parameter) and how it
+ended (:class:`BotResult`)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from emufleet.bot.health import HealthSettings
+from emufleet.bot.recovery import RecoverySettings
+from emufleet.groups.definition import RestartPolicy
+from emufleet.groups.status import BotStatus
+
+__all__ = ["BotResult", "BotSpec"]
+
+
+class BotSpec(BaseModel):
+    """Everything one bot needs, as plain data (a flow-run parameter: the Prefect UI renders it as a form).
+
+    ``backend``/``backend_options``/``instance_index``: how to restart the instance (rung ``restart_instance``);
+    without them the instance is rebooted over ADB. ``lock_lease_id``: the instance lock ``launch_group`` took for
+    this bot (``None``: the bot takes it itself).
+    """
+
+    group: str
+    bot: int = Field(ge=0)
+    serial: str
+    host: str = "local"
+    routine: str
+    routine_config: dict[str, str] = Field(default_factory=dict)
+    pools: list[str] = Field(default_factory=list)
+    restart_policy: RestartPolicy = RestartPolicy()
+    recovery: RecoverySettings = RecoverySettings()
+    health: HealthSettings = HealthSettings()
+    repeat: bool = False
+    connect_timeout_s: float = Field(default=60.0, gt=0)
+    validate_templates: bool = True
+    backend: str | None = None
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    instance_index: int | None = Field(default=None, ge=0)
+    lock_lease_id: UUID | None = None
+    database_url: str | None = None
+
+
+class BotResult(BaseModel):
+    """How a bot ended: final status, attempts, errors, recoveries per rung, and its clocks in seconds (``wall_s``
+    in the session, ``step_s`` around the step calls, ``engine_s`` inside the engine during them)."""
+
+    status: BotStatus
+    attempts: int
+    wall_s: float
+    step_s: float = 0.0
+    engine_s: float = 0.0
+    errors: list[str] = Field(default_factory=list)
+    faults: int = 0
+    recoveries: dict[str, int] = Field(default_factory=dict)
+    gave_up: str | None = None  # the reason, when the bot gave up
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.status.steps_done / self.wall_s if self.wall_s > 0 else 0.0

@@ -1,0 +1,51 @@
+"""Bot events in the engine: kinds, flat payloads, the bot reference, the step sampler."""
+
+from __future__ import annotations
+
+import pytest
+
+from emufleet.bot.events import EVENT_KINDS, BotEvent, BotRef, EventKind, Sampler
+
+REF = BotRef("demo", 2, "127.0.0.1:16448", flow_run_id="9f1c…", account="demo_0001")
+
+
+def test_kinds_are_the_dotted_names() -> None:
+    assert "bot.stuck" in EVENT_KINDS and "instance.unhealthy" in EVENT_KINDS and "account.leased" in EVENT_KINDS
+    assert len(set(EVENT_KINDS)) == len(EVENT_KINDS) == len(EventKind)
+    assert all(k.count(".") == 1 and not k.startswith("emufleet.") for k in EVENT_KINDS)
+
+
+def test_event_accepts_a_kind_string_and_copies_its_payload() -> None:
+    payload: dict[str, str | int | float | bool | None] = {"rung": "restart-app", "failures": 1}
+    event = BotEvent("bot.recovering", REF, payload)  # type: ignore[arg-type]
+    payload["rung"] = "changed"
+    assert event.kind is EventKind.RECOVERING and event.name == "emufleet.bot.recovering"
+    assert event.payload == {"rung": "restart-app", "failures": 1}
+    assert event.time > 0
+
+
+@pytest.mark.parametrize("payload", [{"frames": [1, 2]}, {"nested": {"a": 1}}, {1: "x"}, {"score": float("nan")}])
+def test_payload_must_be_flat(payload: dict) -> None:
+    with pytest.raises(TypeError, match="payload"):
+        BotEvent(EventKind.STUCK, REF, payload)
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError):
+        BotEvent("bot.exploded", REF)  # type: ignore[arg-type]
+
+
+def test_with_account_keeps_the_rest() -> None:
+    other = REF.with_account(None)
+    assert other.account is None and other.serial == REF.serial and other.host == "local" and REF.account
+
+
+def test_sampler_allows_one_per_interval() -> None:
+    sampler = Sampler(60.0)
+    assert sampler.due(100.0)
+    assert not sampler.due(159.9)
+    assert sampler.due(160.0)
+    assert not sampler.due(161.0)
+    assert Sampler(0).due(1.0) and Sampler(0).due(1.0)
+    with pytest.raises(ValueError):
+        Sampler(-1)

@@ -1,0 +1,337 @@
+"""The engine's bot session on the simulator, through the real adb server: attempts, variables, supervision,
+the recovery ladder, the failure budget and fencing — without Prefect."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emufleet.bot import BotEvent, BotResult, BotSession, BotSpec, EngineAssets, Fence, RecoverySettings
+from emufleet.bot.health import HealthSettings
+from emufleet.groups import BotState, BotStatus, RestartPolicy
+from emufleet.groups.definition import RestartMode
+from emufleet.routines import RoutineRegistry
+from emufleet.vision import TemplateSet
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+class Recorder:
+    """A BotObserver that keeps everything."""
+
+    def __init__(self) -> None:
+        self.statuses: list[BotStatus] = []
+        self.events: list[BotEvent] = []
+        self.frames: list[Path] = []
+        self.on_progress: Callable[[int, int], None] | None = None
+
+    def status(self, status: BotStatus) -> None:
+        self.statuses.append(status)
+
+    def event(self, event: BotEvent) -> None:
+        self.events.append(event)
+
+    def evidence(self, reason: str, frames: Sequence[Path]) -> None:
+        self.frames.extend(frames)
+
+    def progress(self, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total)
+
+    def kinds(self) -> list[str]:
+        return [str(e.kind) for e in self.events if e.kind not in ("bot.heartbeat", "bot.step-completed")]
+
+
+@pytest.fixture(scope="module")
+def templates() -> TemplateSet:
+    return TemplateSet.load(REPO / "templates" / "registry.yaml")
+
+
+@pytest.fixture
+def routines(tmp_path: Path, templates: TemplateSet) -> Callable[..., RoutineRegistry]:
+    """``routines({"key": yaml, …})``: a registry of those routines plus a quick recovery routine."""
+
+    def make(files: dict[str, str]) -> RoutineRegistry:
+        files = {"recovery/quick": """
+            version: 1
+            routine_name: quick recovery
+            steps:
+              - {action: Sleep, duration: 50ms}
+            """, **files}
+        for key, text in files.items():
+            path = tmp_path / "routines" / f"{key}.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text), encoding="utf-8")
+        registry = RoutineRegistry.load(tmp_path / "routines", templates)
+        assert registry.invalid() == {}
+        return registry
+
+    return make
+
+
+def _in_game(simulator: Callable[..., Any]) -> Any:
+    """A demo instance with the game in the foreground (on its home screen)."""
+    inst = simulator(instances=1, scenario="demo").instances[0]
+    inst.set_state("home_ready")
+    return inst
+
+
+def _spec(serial: str, routine: str, **kwargs: Any) -> BotSpec:
+    recovery = {"routine": "recovery/quick", "stuck_after": 60.0, **kwargs.pop("recovery", {})}
+    health = {"interval": 0.5, **kwargs.pop("health", {})}
+    return BotSpec(group="t", bot=0, serial=serial, routine=routine,
+                   restart_policy=kwargs.pop("restart_policy", RestartPolicy(mode=RestartMode.NEVER)),
+                   recovery=RecoverySettings.model_validate(recovery), health=HealthSettings(**health), **kwargs)
+
+
+def _run(spec: BotSpec, registry: RoutineRegistry, observer: Recorder, tmp_path: Path, **kwargs: Any) -> BotResult:
+    executor = ThreadPoolExecutor(8)
+
+    async def call(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
+
+    async def main() -> BotResult:
+        session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=observer,
+                             evidence_dir=tmp_path / "evidence", **kwargs)
+        return await asyncio.wait_for(session.run(), timeout=120)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        executor.shutdown(wait=True)
+
+
+def test_a_routine_runs_to_completion_with_its_status_and_events(simulator: Callable[..., Any], routines,
+                                                                 tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/two": """
+        version: 1
+        routine_name: two steps
+        steps:
+          - {action: Sleep, duration: 100ms}
+          - {action: Click, x: 10, y: 100}
+        """})
+    rec = Recorder()
+    result = _run(_spec(inst.serial, "t/two"), registry, rec, tmp_path)
+    assert result.status.state is BotState.COMPLETED
+    assert result.status.steps_done == 2 and result.attempts == 1 and result.faults == 0
+    assert rec.kinds()[0] == "bot.started" and rec.kinds()[-1] == "bot.finished"
+    assert [s.state for s in rec.statuses][-1] is BotState.COMPLETED
+    assert any(e.kind == "tap" for e in inst.events)
+
+
+def test_non_persistent_variables_are_reset_before_each_attempt(simulator: Callable[..., Any], routines,
+                                                                tmp_path: Path) -> None:
+    # Attempts fail while `counter` is 1 and `kept` is below 3: with `counter` reset before each attempt (digest
+    # §2.3) and `kept` persistent, the third attempt is the first to pass. Without the reset the second would.
+    inst = _in_game(simulator)
+    registry = routines({"t/count": """
+        version: 1
+        routine_name: count then fail
+        config:
+          - {name: kept, type: number, default: "0", persist: true}
+        steps:
+          - {action: Increment, name: counter}
+          - {action: Increment, name: kept}
+          - action: If
+            condition:
+              type: All
+              conditions:
+                - {type: VariableEquals, variable: counter, value: "1"}
+                - {type: VariableLessThan, variable: kept, value: "3"}
+            then:
+              - {action: WaitForImage, template: TapToStart, timeout: 100ms}
+        """})
+    rec = Recorder()
+    policy = RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=5, initial_delay=0.05, max_delay=0.1)
+    result = _run(_spec(inst.serial, "t/count", restart_policy=policy,
+                        recovery={"budget": {"failures": 10}}), registry, rec, tmp_path)
+    assert result.status.state is BotState.COMPLETED, result.errors
+    assert result.attempts == 3
+    assert rec.kinds().count("bot.attempt-failed") == 2
+    assert "TapToStart" in result.errors[-1]
+
+
+def test_stuck_detection_climbs_the_ladder_and_the_budget_gives_up(simulator: Callable[..., Any], routines,
+                                                                   tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/idle": """
+        version: 1
+        routine_name: waits forever without input
+        steps:
+          - {action: Sleep, duration: 30s}
+        """})
+    rec = Recorder()
+    spec = _spec(inst.serial, "t/idle", recovery={"stuck_after": 1.0, "rungs": ["routine", "restart_app"],
+                                                  "budget": {"failures": 3, "window": 600}})
+    started = time.monotonic()
+    result = _run(spec, registry, rec, tmp_path)
+    assert time.monotonic() - started < 30, "the stuck routine was interrupted, not waited out"
+    kinds = rec.kinds()
+    assert kinds.count("bot.stuck") == 3
+    rungs = [e.payload["rung"] for e in rec.events if e.kind == "bot.recovering"]
+    assert rungs == ["routine", "restart_app"], "an incident escalates through the rungs not yet tried"
+    assert kinds[-2:] == ["bot.gave-up", "bot.finished"]
+    assert result.status.state is BotState.FAILED and result.gave_up
+    assert result.recoveries == {"routine": 1, "restart_app": 1}
+    assert rec.frames and all(p.is_file() for p in rec.frames), "failure evidence was written"
+
+
+def test_a_step_may_declare_a_longer_stuck_after(simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/long": """
+        version: 1
+        routine_name: a long, legitimate wait
+        steps:
+          - {action: Sleep, duration: 2500ms, stuck_after: 30s}
+        """})
+    rec = Recorder()
+    result = _run(_spec(inst.serial, "t/long", recovery={"stuck_after": 1.0}), registry, rec, tmp_path)
+    assert result.status.state is BotState.COMPLETED and result.faults == 0
+    assert "bot.stuck" not in rec.kinds()
+
+
+def test_a_click_loop_is_a_fault(simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/loop": """
+        version: 1
+        routine_name: taps the same spot over and over
+        steps:
+          - action: Repeat
+            iterations: 40
+            actions:
+              - {action: Click, x: 20, y: 300}
+              - {action: Sleep, duration: 20ms}
+        """})
+    rec = Recorder()
+    result = _run(_spec(inst.serial, "t/loop", recovery={"budget": {"failures": 1}}), registry, rec, tmp_path)
+    stuck = [e for e in rec.events if e.kind == "bot.stuck"]
+    assert stuck and stuck[0].payload["reason"] == "click_loop"
+    assert result.gave_up and result.status.state is BotState.FAILED
+    taps = [e for e in inst.events if e.kind == "tap"]
+    assert 12 <= len(taps) < 40, "the loop was interrupted once detected"
+
+
+def test_a_crashed_app_is_restarted_and_the_routine_resumes(simulator: Callable[..., Any], routines,
+                                                           tmp_path: Path) -> None:
+    inst = simulator(instances=1, scenario="demo").instances[0]  # at the launcher: the routine starts the game
+    registry = routines({"t/game": """
+        version: 1
+        routine_name: in the game
+        steps:
+          - {action: LaunchApp}
+          - {action: WaitForImage, template: TapToStart, timeout: 20s}
+          - {action: Sleep, duration: 4s}
+        """})
+    rec = Recorder()
+    crashed = threading.Event()
+
+    def crash_once(done: int, total: int) -> None:
+        if done == 2 and not crashed.is_set():
+            crashed.set()
+            inst.inject_fault("crash")
+
+    rec.on_progress = crash_once
+    result = _run(_spec(inst.serial, "t/game", recovery={"stuck_after": 30.0}), registry, rec, tmp_path)
+    assert crashed.is_set()
+    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.recoveries == {"restart_app": 1}
+    unhealthy = [e for e in rec.events if e.kind == "instance.unhealthy" and e.payload.get("check") ==
+                 "app_not_foreground"]
+    assert unhealthy
+    assert "bot.recovered" in rec.kinds()
+
+
+def test_a_refused_connection_is_recovered_by_reconnecting(simulator: Callable[..., Any], routines,
+                                                          tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/wait": """
+        version: 1
+        routine_name: a few screenshots
+        steps:
+          - {action: Sleep, duration: 200ms}
+          - {action: Sleep, duration: 3s}
+          - {action: Click, x: 10, y: 100}
+        """})
+    rec = Recorder()
+    downed = threading.Event()
+
+    def drop_once(done: int, total: int) -> None:
+        if done == 1 and not downed.is_set():
+            downed.set()
+            inst.inject_fault("refuse")
+            threading.Timer(2.0, inst.clear_faults).start()
+
+    rec.on_progress = drop_once
+    result = _run(_spec(inst.serial, "t/wait", recovery={"ready_timeout": 30.0}), registry, rec, tmp_path)
+    assert downed.is_set()
+    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert "reconnect" in result.recoveries, result.recoveries
+
+
+class FakeLease:
+    """An instance lease whose fence is never renewed (its server went away); re-acquisition is scripted."""
+
+    def __init__(self, serial: str, *, lease_s: float, margin_s: float, reacquire: bool) -> None:
+        self.fence = Fence(serial, lease_s=lease_s, margin_s=margin_s)
+        self.answer = reacquire
+        self.asked = 0
+
+    async def reacquire(self) -> bool:
+        self.asked += 1
+        if self.answer:  # a fresh lease that outlives the test
+            self.fence.reacquired(time.monotonic() + 60.0)
+        return self.answer
+
+
+def _tapper(routines) -> RoutineRegistry:  # noqa: ANN001
+    return routines({"t/tap": """
+        version: 1
+        routine_name: taps for a while
+        steps:
+          - action: Repeat
+            iterations: 30
+            actions:
+              - {action: Click, x: 10, y: 100}
+              - {action: Click, x: 200, y: 100}
+              - {action: Click, x: 100, y: 400}
+              - {action: Sleep, duration: 100ms}
+        """})
+
+
+def test_fencing_no_input_after_the_fence_closes_and_another_holder_stops_the_bot(
+        simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    lease = FakeLease(inst.serial, lease_s=2.0, margin_s=0.5, reacquire=False)
+    rec = Recorder()
+    result = _run(_spec(inst.serial, "t/tap"),
+                  _tapper(routines), rec, tmp_path, lease=lease)
+    closed_at = time.time() - (time.monotonic() - lease.fence._open_until)  # wall time the fence closed
+    taps = [e.t for e in inst.events if e.kind == "tap"]
+    assert taps, "the bot tapped while it held the lock"
+    assert max(taps) < closed_at + 0.05, "no input reached the device after the fence closed"
+    assert lease.asked >= 1
+    assert result.status.state is BotState.STOPPED
+    lost = [e for e in rec.events if e.kind == "bot.lock-lost"]
+    assert lost and lost[-1].payload["reacquired"] is False
+
+
+def test_fencing_a_reacquired_lock_resumes_the_routine(simulator: Callable[..., Any], routines,
+                                                      tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    lease = FakeLease(inst.serial, lease_s=2.0, margin_s=0.5, reacquire=True)
+    rec = Recorder()
+    result = _run(_spec(inst.serial, "t/tap"),
+                  _tapper(routines), rec, tmp_path, lease=lease)
+    assert lease.asked >= 1
+    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.recoveries.get("reacquire_lock", 0) >= 1

@@ -1,0 +1,267 @@
+"""The shipped automations on the session Prefect server: Discord-shaped notifications reach a local receiver, a
+zombie run ends Crashed, applying twice updates instead of duplicating."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import flow
+from prefect.blocks.webhook import Webhook
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.events.worker import EventsWorker
+
+from adapters.automations import apply_automations, emufleet_automations, save_webhook_block
+from adapters.events import emit
+from emufleet.bot.events import BotEvent, BotRef, EventKind
+from emufleet.sim.adbserver import free_port
+from flows.server import PrefectServer
+
+pytestmark = pytest.mark.prefect
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Receiver:
+    """A loopback HTTP endpoint recording every POSTed JSON body (what Discord would receive)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        self.content_types: list[str] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._lock:
+                    receiver.content_types.append(self.headers.get("Content-Type", ""))
+                    receiver.bodies.append(json.loads(raw))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/webhook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def contents(self) -> list[str]:
+        with self._lock:
+            return [body["content"] for body in self.bodies]
+
+    def wait_for(self, predicate: Callable[[list[str]], bool], timeout_s: float) -> list[str]:
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self.contents()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return self.contents()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def prefix(prefect_server: PrefectServer) -> Iterator[str]:
+    """A unique automation-name prefix; the test's automations are deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:8]}: "
+    yield name
+
+    async def cleanup() -> None:
+        async with get_client() as client:
+            for automation in await client.read_automations():
+                if automation.name.startswith(name):
+                    await client.delete_automation(automation.id)
+
+    asyncio.run(cleanup())
+
+
+@flow(name="run-bot")
+def _failing_bot() -> None:
+    raise RuntimeError("the bot's routine blew up")
+
+
+def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, receiver: Receiver,
+                                               prefix: str) -> None:
+    group = f"nt-{uuid.uuid4().hex[:6]}"
+    block_name = f"test-hook-{uuid.uuid4().hex[:8]}"
+
+    async def setup() -> list[tuple[str, str]]:
+        notify = await save_webhook_block(receiver.url, name=block_name)
+        automations = emufleet_automations(notify, stall_after=timedelta(seconds=10), prefix=prefix)
+        async with get_client() as client:
+            first = await apply_automations(client, automations)
+            again = await apply_automations(client, automations)
+            for name, _ in first:
+                assert len(await client.read_automations_by_name(name)) == 1
+        assert [what for _, what in first] == ["created"] * 3
+        return again
+
+    assert [what for _, what in asyncio.run(setup())] == ["updated"] * 3
+    time.sleep(1.0)  # the triggers service loads the new automations
+    ref = BotRef(group, 0, "127.0.0.1:16384")
+    emit(BotEvent(EventKind.GAVE_UP, ref.with_account("demo_0001"), {"reason": "failure budget spent", "failures": 3}))
+    emit(BotEvent(EventKind.STARTED, BotRef(group, 1, "127.0.0.1:16416"), {"routine": "demo/cycle"}))  # then silence
+    finished = BotRef(group, 2, "127.0.0.1:16448")
+    emit(BotEvent(EventKind.STARTED, finished, {"routine": "demo/cycle"}))
+    emit(BotEvent(EventKind.FINISHED, finished, {"state": "completed"}))
+    EventsWorker.drain_all(timeout=10)
+    failed = _failing_bot(return_state=True)
+    assert failed.is_failed()
+
+    def complete(contents: list[str]) -> bool:
+        return (any("gave up" in c for c in contents) and any("is Failed" in c for c in contents)
+                and any(f"{group}/bot-1" in c and "completed no step" in c for c in contents))
+
+    contents = receiver.wait_for(complete, timeout_s=45)
+    assert complete(contents), contents
+    assert set(receiver.content_types) == {"application/json"}
+    assert all(set(body) == {"content"} and len(body["content"]) <= 2000 for body in receiver.bodies)
+    gave_up = next(c for c in contents if "gave up" in c)
+    assert gave_up.startswith(f"emufleet: {group}/bot-0 gave up on local/127.0.0.1:16384, account demo_0001: "
+                              "failure budget spent (3 failures)")
+    assert "Event Feed: http" in gave_up  # a link to the bot's story, the server knows its UI URL
+    stalled = next(c for c in contents if "completed no step" in c)
+    assert stalled.startswith(f"emufleet: {group}/bot-1 on local/127.0.0.1:16416 completed no step for 10 s")
+    assert any("is Failed" in c and "blew up" in c for c in contents)
+    assert not any(f"{group}/bot-2" in c for c in contents)  # it finished: nothing to report
+
+    async def cleanup() -> None:
+        block = await Webhook.aload(block_name)
+        async with get_client() as client:
+            await client.delete_block_document(block._block_document_id)
+
+    asyncio.run(cleanup())
+
+
+_ZOMBIE = """
+import sys, time
+from pathlib import Path
+from prefect import flow, tags
+from prefect.context import get_run_context
+
+@flow(name="run-bot")
+def done() -> None:
+    pass
+
+@flow(name="run-bot")
+def hang() -> None:
+    Path(sys.argv[2]).write_text(str(get_run_context().flow_run.id))
+    time.sleep(300)
+
+with tags(sys.argv[1]):
+    done()
+    hang()
+"""
+
+
+def test_a_run_whose_heartbeats_stop_ends_crashed(prefect_server: PrefectServer, prefix: str,
+                                                  tmp_path: Path) -> None:
+    tag = f"zombie-{uuid.uuid4().hex[:8]}"  # only this test's runs: the window here is shorter than a heartbeat
+
+    async def setup() -> None:
+        async with get_client() as client:
+            await apply_automations(client, emufleet_automations(None, zombie_after=timedelta(seconds=10),
+                                                                 prefix=prefix, tag=tag))
+
+    asyncio.run(setup())
+    time.sleep(1.0)
+    marker = tmp_path / "run-id"
+    env = {**os.environ, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-c", _ZOMBIE, tag, str(marker)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert marker.exists(), "the bot-like run never started"
+        run_id = uuid.UUID(marker.read_text())
+        _wait_heartbeat(run_id)
+    finally:
+        process.kill()  # our own child, by its handle: the launch process dies with kill -9
+        process.wait(timeout=10)
+
+    async def states() -> dict[str, StateType | None]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+            return {str(r.id): r.state_type for r in runs if tag in r.tags}
+
+    deadline = time.monotonic() + 40
+    while (found := asyncio.run(states())).get(str(run_id)) != StateType.CRASHED and time.monotonic() < deadline:
+        time.sleep(1.0)
+    assert found[str(run_id)] == StateType.CRASHED, found
+    assert sorted(s.value for s in found.values() if s) == ["COMPLETED", "CRASHED"]  # the finished run is left alone
+
+
+def _wait_heartbeat(run_id: uuid.UUID) -> None:
+    """Until the server has the run's first flow-run heartbeat (the one the trigger starts its window from)."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    async def seen() -> bool:
+        async with get_client() as client:
+            page = await client.read_events(EventFilter(event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+                                                        resource=EventResourceFilter(
+                                                            id=[f"prefect.flow-run.{run_id}"])), limit=5)
+            return bool(page.events)
+
+    deadline = time.monotonic() + 20
+    while not asyncio.run(seen()):
+        assert time.monotonic() < deadline, "no flow-run heartbeat reached the server"
+        time.sleep(0.5)
+
+
+def test_cli_apply_creates_then_updates(prefect_server: PrefectServer, receiver: Receiver) -> None:
+    from typer.testing import CliRunner
+
+    from adapters.automations import PREFIX, WEBHOOK_BLOCK
+    from emufleet.cli import app
+
+    def invoke(*args: str) -> Any:
+        return CliRunner().invoke(app, ["automations", "apply", *args], catch_exceptions=False)
+
+    try:
+        first = invoke("--webhook", receiver.url, "--zombie-after", "off")
+        assert first.exit_code == 0, first.output
+        assert first.stdout.split("\n")[:3] == [f"created  {PREFIX}bot gave up", f"created  {PREFIX}bot run failed "
+                                                "or crashed", f"created  {PREFIX}bot made no progress"]
+        again = invoke("--zombie-after", "off")  # the saved webhook block is reused
+        assert again.exit_code == 0 and again.stdout.count("updated") == 3 and "not applied" not in again.output
+        assert invoke("--webhook", receiver.url, "--block", "x").exit_code == 2
+        assert invoke("--webhook", "ftp://example.org").exit_code == 2
+        missing = invoke("--block", "no-such-block")
+        assert missing.exit_code == 1 and "no Prefect block named 'no-such-block'" in missing.stderr
+        dry = invoke("--dry-run", "--zombie-after", "90s", "--stall-after", "15m")
+        assert dry.exit_code == 0 and f'"name": "{PREFIX}crash zombie runs"' in dry.stdout
+        assert '"within": 90.0' in dry.stdout and '"within": 900.0' in dry.stdout
+    finally:
+        async def cleanup() -> None:
+            async with get_client() as client:
+                for automation in await client.read_automations():
+                    if automation.name.startswith(PREFIX):
+                        await client.delete_automation(automation.id)
+                block = await client.read_block_document_by_name(WEBHOOK_BLOCK, "webhook")
+                await client.delete_block_document(block.id)
+
+        asyncio.run(cleanup())
