@@ -113,7 +113,7 @@ class PrefectObserver:
             if self._progress_id is None:
                 s = self.current
                 self._progress_id = await acreate_progress_artifact(
-                    value, description=f"{s.group} bot {s.bot} on {s.instance}: steps of the current attempt")
+                    value, description=f"{s.group} bot {s.bot} on {s.host}/{s.instance}: steps of the current attempt")
             else:
                 await aupdate_progress_artifact(self._progress_id, value)
 

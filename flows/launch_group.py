@@ -5,7 +5,7 @@ Phases, each a task or a subflow visible in the UI:
 0. reconcile instance-lock slots against live flow runs (a server restart leaks held slots), then
    **resolve pools** (fail fast) and, if asked, **refresh pools**;
 1. **validate routine** (sub-routines, sentries, templates, config values);
-2. **acquire instances** in preference order until ``bots`` are held: lock (``instance:<serial>``, a global
+2. **acquire instances** in preference order until ``bots`` are held: lock (``instance:<host>:<serial>``, a global
    concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance;
    ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
    skip/cancel/abort in the UI form);
@@ -39,12 +39,14 @@ from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
 from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
+from emufleet.hosts import InstanceId, this_host
 from flows.run_bot import bot_tags, run_bot
 from tasks.phases import (
+    backend_of,
     check_instances,
+    instance_of,
     refresh_pools,
     resolve_pools,
-    serial_of,
     start_instance,
     validate_routine,
 )
@@ -121,8 +123,8 @@ class _Acquirer:
         self.run_id = run_id
         self.definition = definition
         self.runtime = runtime
-        self.acquired: list[tuple[str, InstanceLock]] = []
-        self.indexes: dict[str, int] = {}  # serial → backend instance index (for rung restart_instance)
+        self.acquired: list[tuple[InstanceId, InstanceLock]] = []
+        self.indexes: dict[InstanceId, int] = {}  # instance → backend index (for rung restart_instance)
         self.conflicts: list[str] = []
         self.skipped: list[str] = []
         self.errors: list[str] = []
@@ -130,69 +132,74 @@ class _Acquirer:
 
     async def run(self) -> None:
         launch = self.definition.launch
-        for ref in self.definition.instances:
+        for place in self.definition.placements():
             if len(self.acquired) >= self.definition.bots:
                 break
-            serial = serial_of(self.definition, ref)
-            if isinstance(ref, int):
-                self.indexes[serial] = ref
-            await claim(self.client, self.run_id, serial)  # claim first: reconcile never frees a lock being taken
-            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            instance = instance_of(self.definition, place)
+            if instance.host != this_host():
+                raise OrchestrationError(
+                    f"instance {instance}: host {instance.host!r} is not this host ({this_host()!r}); starting bots "
+                    "on another host's worker is not built yet (docs/orchestration.md \"Several hosts\")")
+            if isinstance(place.ref, int):
+                self.indexes[instance] = place.ref
+            await claim(self.client, self.run_id, instance)  # claim first: reconcile never frees a lock being taken
+            lock = await try_acquire(self.client, instance, holder=self.run_id)
             if lock is None:
-                lock = await self.conflict(serial, launch.on_conflict)
+                lock = await self.conflict(instance, launch.on_conflict)
                 if lock is None:
-                    await unclaim(self.client, self.run_id, serial)
+                    await unclaim(self.client, self.run_id, instance)
                     continue
             self.runtime.keeper.add(lock)
             try:
-                await start_instance(self.definition, ref, launch.emulator_timeout)
+                await start_instance(self.definition, place, launch.emulator_timeout)
             except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
-                self.errors.append(f"instance {serial}: {exc}")
-                self.logger.warning("instance %s not started: %s", serial, exc)
+                self.errors.append(f"instance {instance}: {exc}")
+                self.logger.warning("instance %s not started: %s", instance, exc)
                 await self.drop(lock)
                 continue
-            self.acquired.append((serial, lock))
+            self.acquired.append((instance, lock))
 
     async def drop(self, lock: InstanceLock) -> None:
-        self.runtime.keeper.discard(lock.serial)
+        self.runtime.keeper.discard(lock.instance)
         await release(self.client, lock)
-        await unclaim(self.client, self.run_id, lock.serial)
+        await unclaim(self.client, self.run_id, lock.instance)
 
-    async def conflict(self, serial: str, policy: OnConflict) -> InstanceLock | None:
-        self.conflicts.append(serial)
-        others = await holders(self.client, serial, exclude=[self.run_id])
+    async def conflict(self, instance: InstanceId, policy: OnConflict) -> InstanceLock | None:
+        self.conflicts.append(instance.key)
+        others = await holders(self.client, instance, exclude=[self.run_id])
         who = ", ".join(f"{r.name} ({r.id})" for r in others) or "a flow run that ended less than a minute ago"
-        self.logger.warning("instance %s is locked by %s; on_conflict=%s", serial, who, policy.value)
+        self.logger.warning("instance %s is locked by %s; on_conflict=%s", instance, who, policy.value)
         action = policy.value
         if policy is OnConflict.ASK:
             choice = await apause_flow_run(
                 wait_for_input=ConflictChoice.with_initial_data(
-                    description=f"Instance **{serial}** is in use by {who}. Skip it, cancel the other bot, "
+                    description=f"Instance **{instance}** is in use by {who}. Skip it, cancel the other bot, "
                                 "or abort this launch?", action="skip"),
-                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{_slug(serial)}")
+                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{_slug(instance.key)}")
             action = choice.action
-            self.logger.info("operator chose %r for instance %s", action, serial)
+            self.logger.info("operator chose %r for instance %s", action, instance)
         if action == "skip":
-            self.skipped.append(serial)
+            self.skipped.append(instance.key)
             return None
         if action == "abort":
-            raise InstanceConflictError(f"instance {serial} is locked by {who} (on_conflict: abort)")
+            raise InstanceConflictError(f"instance {instance} is locked by {who} (on_conflict: abort)")
         bots = [r for r in others if BOT_TAG in r.tags] or others
         for run in bots:
-            await request_cancel(self.client, run.id, f"instance {serial} taken by group "
+            await request_cancel(self.client, run.id, f"instance {instance} taken by group "
                                                       f"{self.definition.name!r} (on_conflict: cancel)")
         deadline = asyncio.get_running_loop().time() + self.definition.launch.emulator_timeout
         while asyncio.get_running_loop().time() < deadline:
-            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            lock = await try_acquire(self.client, instance, holder=self.run_id)
             if lock is not None:
                 return lock
             await asyncio.sleep(0.25)
-        self.skipped.append(serial)
-        self.errors.append(f"instance {serial}: still locked after cancelling {who}")
+        self.skipped.append(instance.key)
+        self.errors.append(f"instance {instance}: still locked after cancelling {who}")
         return None
 
 
-async def _row(serial: str, bot: int, state: State | None) -> BotRow:
+async def _row(instance: InstanceId, bot: int, state: State | None) -> BotRow:
+    serial = instance.key
     result = None
     if state is not None:
         with contextlib.suppress(Exception):
@@ -224,10 +231,10 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         run = await client.read_flow_run(run_id)
         await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
         if launch.validate_emulators:
-            states = await asyncio.to_thread(check_instances, definition)
+            states = await asyncio.to_thread(check_instances, definition, this_host())
             logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in states.items()))
-        serials = [serial_of(definition, ref) for ref in definition.instances]
-        reset = await reconcile(client, serials)
+        instances = [instance_of(definition, place) for place in definition.placements()]
+        reset = [instance.key for instance in await reconcile(client, instances)]
         if reset:
             logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(reset))
         if definition.pools:
@@ -284,20 +291,22 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
     started: list[asyncio.Task[State] | None] = []
     creating: set[asyncio.Task[None]] = set()
     try:
-        for index, (serial, lock) in enumerate(acquirer.acquired):
+        for index, (instance, lock) in enumerate(acquirer.acquired):
             if index and launch.stagger:
                 await asyncio.sleep(launch.stagger)
             if runtime.launch_cancelled or await _is_cancelled(client, run_id):
                 await acquirer.drop(lock)
                 started.append(None)
                 continue
-            spec = BotSpec(group=definition.name, bot=index, serial=serial, routine=definition.routine,
+            backend, backend_options = backend_of(definition, instance.host)
+            spec = BotSpec(group=definition.name, bot=index, serial=instance.serial, host=instance.host,
+                           routine=definition.routine,
                            routine_config=definition.routine_config, pools=definition.pools,
                            restart_policy=launch.restart_policy, recovery=definition.recovery,
                            health=definition.health, repeat=launch.repeat,
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
-                           backend=definition.backend, backend_options=definition.backend_options,
-                           instance_index=acquirer.indexes.get(serial), lock_lease_id=lock.lease_id)
+                           backend=backend, backend_options=backend_options,
+                           instance_index=acquirer.indexes.get(instance), lock_lease_id=lock.lease_id)
             # At most CREATE_WINDOW bots being created at once, even with stagger 0: a burst of concurrent
             # creations contends on a SQLite Prefect server (HTTP 503, client back-off of many seconds).
             while len(creating) >= CREATE_WINDOW:
@@ -322,7 +331,7 @@ async def _bot(client: PrefectClient, run_id: UUID, spec: BotSpec) -> State:
         return await run_bot(spec, return_state=True)
     finally:
         with contextlib.suppress(Exception):
-            await unclaim(client, run_id, spec.serial)  # the bot's own run held the claim while it lived
+            await unclaim(client, run_id, spec.instance)  # the bot's own run held the claim while it lived
 
 
 async def _none() -> None:

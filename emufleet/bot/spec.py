@@ -12,6 +12,7 @@ from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
 from emufleet.groups.definition import RestartPolicy
 from emufleet.groups.status import BotStatus
+from emufleet.hosts import InstanceId
 
 __all__ = ["BotResult", "BotSpec"]
 
@@ -42,6 +43,11 @@ class BotSpec(BaseModel):
     instance_index: int | None = Field(default=None, ge=0)
     lock_lease_id: UUID | None = None
     database_url: str | None = None
+
+    @property
+    def instance(self) -> InstanceId:
+        """The bot's instance: ``host`` + ``serial`` (what its lock and claim tag are named after)."""
+        return InstanceId(self.host, self.serial)
 
 
 class BotResult(BaseModel):
