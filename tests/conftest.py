@@ -14,7 +14,8 @@
 
 Marker ``postgres``: the test needs ``EMUFLEET_TEST_POSTGRES_URL`` (a database it may empty); skipped without it,
 a failure when ``EMUFLEET_REQUIRE_POSTGRES=1`` (CI: ``.ci/run`` and ``make test-postgres`` start a throwaway
-cluster with :mod:`emufleet.db.cluster`).
+cluster with :mod:`emufleet.db.cluster`). Marker ``netns``: the test makes Linux network namespaces (root,
+iproute2); skipped without them, a failure when ``EMUFLEET_REQUIRE_NETNS=1`` (CI).
 """
 
 from __future__ import annotations
@@ -110,9 +111,16 @@ def simulator(adb_server: adbutils.AdbClient, free_base_port: int) -> Iterator[C
 
 # Tests that need an outside resource carry its marker; without the resource they are skipped (``-ra`` lists them),
 # unless ``EMUFLEET_REQUIRE_<NAME>=1`` (CI) makes the skip a failure.
+def _netns_missing() -> str | None:
+    from tests.hosts.netns import netns_missing
+
+    return netns_missing()
+
+
 _RESOURCES = {
     "postgres": ("EMUFLEET_REQUIRE_POSTGRES", lambda: None if os.environ.get("EMUFLEET_TEST_POSTGRES_URL") else
                  "EMUFLEET_TEST_POSTGRES_URL not set (make test-postgres starts a throwaway PostgreSQL)"),
+    "netns": ("EMUFLEET_REQUIRE_NETNS", _netns_missing),
 }
 
 

@@ -76,12 +76,15 @@ class PostgresCluster:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, port: int | None = None, bindir: Path | None = None) -> Iterator[PostgresCluster]:
+    def start(cls, port: int | None = None, bindir: Path | None = None, *, listen: Sequence[str] = ("127.0.0.1",),
+              trust: Sequence[str] = ()) -> Iterator[PostgresCluster]:
         """Create, start and yield a cluster; stop it and delete its files on exit.
 
         Args:
-            port: TCP port on ``127.0.0.1`` (default: a free one).
+            port: TCP port (default: a free one on ``127.0.0.1``).
             bindir: directory of ``initdb``/``pg_ctl`` (default: :func:`find_binaries`).
+            listen: addresses to listen on (other hosts, e.g. network namespaces, need a non-loopback one).
+            trust: client networks (CIDR, ``10.0.0.0/8``) let in without a password, besides loopback.
 
         Raises:
             PostgresUnavailable: no binaries, or ``initdb``/``pg_ctl start`` failed (their output is in the message).
@@ -98,7 +101,9 @@ class PostgresCluster:
         try:
             cluster._run("initdb", "-D", str(cluster.data), "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
                          "--no-instructions")
-            options = (f"-p {cluster.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            with open(cluster.data / "pg_hba.conf", "a", encoding="utf-8") as hba:
+                hba.writelines(f"host all all {network} trust\n" for network in trust)
+            options = (f"-p {cluster.port} -k {root} -c listen_addresses={','.join(listen)} -c fsync=off "
                        "-c max_connections=200 -c synchronous_commit=off")
             cluster._run("pg_ctl", "-D", str(cluster.data), "-l", str(root / "postgres.log"), "-w", "-t", "60",
                          "-o", options, "start")
@@ -115,9 +120,9 @@ class PostgresCluster:
     def data(self) -> Path:
         return self.root / "data"
 
-    def url(self, database: str = SUPERUSER, driver: str = "psycopg") -> str:
-        """SQLAlchemy URL of ``database``: ``postgresql+<driver>://emufleet@127.0.0.1:<port>/<database>``."""
-        return f"postgresql+{driver}://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = SUPERUSER, driver: str = "psycopg", host: str = "127.0.0.1") -> str:
+        """SQLAlchemy URL of ``database``: ``postgresql+<driver>://emufleet@<host>:<port>/<database>``."""
+        return f"postgresql+{driver}://{SUPERUSER}@{host}:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
         """``createdb name`` (an error if it exists); returns :meth:`url` of it."""

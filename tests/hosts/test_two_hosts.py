@@ -1,0 +1,148 @@
+"""Two hosts as network namespaces, one Prefect server and one accounts database (both PostgreSQL) in the root
+namespace: each host serves the *same* serial ``127.0.0.1:16384`` from its own simulator, and each host's launch
+drives its own device, under its own lock, from the shared pool, without leasing an account twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from adbutils._utils import adb_path
+from sqlalchemy import select
+
+from emufleet import db
+from emufleet.db.cluster import PostgresCluster
+from emufleet.hosts import InstanceId
+from emufleet.pools import Pool, find_pool
+from emufleet.pools.leases import LeaseOwner
+from emufleet.sim.adbserver import free_port
+from flows.server import start_server, stop_server
+from tests.flows.conftest import FleetHome, fleet_home  # noqa: F401 - pytest fixture
+from tests.hosts.netns import NetnsHost, host_namespaces
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+SERIAL = "127.0.0.1:16384"  # every host's first instance, as on MuMu
+
+
+@pytest.fixture
+def hosts() -> Iterator[list[NetnsHost]]:
+    with host_namespaces(["hosta", "hostb"]) as made:
+        yield made
+
+
+@pytest.fixture
+def shared(hosts: list[NetnsHost], tmp_path: Path) -> Iterator[dict[str, str]]:
+    """PostgreSQL (accounts + Prefect) and a Prefect server on it, reachable from both namespaces."""
+    subnet = [f"{h.gateway.rsplit('.', 1)[0]}.0/24" for h in hosts]
+    with PostgresCluster.start(listen=["127.0.0.1", *(h.gateway for h in hosts)], trust=subnet) as pg:
+        prefect_db = pg.create_database("prefect")
+        server = start_server(tmp_path / "prefect", free_port(), record=False, database_url=prefect_db,
+                              host="0.0.0.0")  # noqa: S104 - the namespaces reach it through their veth pairs
+        try:
+            yield {"port": str(pg.port), "api_port": server.api_url.rsplit(":", 1)[1].split("/")[0],
+                   "api_url": server.api_url, "accounts": pg.url()}
+        finally:
+            stop_server(server)
+
+
+def host_env(host: NetnsHost, home: FleetHome, shared: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    state = tmp_path / host.name
+    (state / "home").mkdir(parents=True, exist_ok=True)
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH")}
+    return {**keep, "HOME": str(state / "home"), "EMUFLEET_HOME": str(home.root), "EMUFLEET_STATE_DIR": str(state),
+            "EMUFLEET_HOST": host.name, "DO_NOT_TRACK": "1",
+            "PREFECT_API_URL": f"http://{host.gateway}:{shared['api_port']}/api",
+            "EMUFLEET_DATABASE_URL": f"postgresql+psycopg://emufleet@{host.gateway}:{shared['port']}/emufleet"}
+
+
+def sim_events(host: NetnsHost, env: dict[str, str]) -> list[dict[str, Any]]:
+    out = host.run([str(BIN / "emufleet"), "sim", "events", SERIAL], env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_two_hosts_same_serial_own_devices_own_locks_one_pool(hosts: list[NetnsHost], shared: dict[str, str],
+                                                              fleet_home: FleetHome, tmp_path: Path,  # noqa: F811
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts_url = shared["accounts"]
+    db.upgrade(accounts_url)
+    eng = db.engine(accounts_url)
+    try:
+        Pool(find_pool("test"), eng, LeaseOwner("refresh")).refresh()  # once, before both launches lease from it
+    finally:
+        eng.dispose()
+    for host in hosts:
+        fleet_home.group(f"two-{host.name}", instances=[0], bots=1, backend_options={"serials": [SERIAL]},
+                         max_accounts=3, launch={"repeat": True, "refresh_pools": False})
+    envs = {h.name: host_env(h, fleet_home, shared, tmp_path) for h in hosts}
+    adb = adb_path()
+    launches: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for host in hosts:
+            env = envs[host.name]
+            up = host.run([str(BIN / "emufleet"), "sim", "up", "--instances", "1", "--scenario", "demo",
+                           "--base-port", "16384", "--detach"], env=env, timeout=60)
+            assert up.returncode == 0, up.stdout + up.stderr
+            assert host.run([adb, "start-server"], env=env, timeout=30).returncode == 0
+        for host in hosts:  # both at once: the same serial on two hosts must never be one lock
+            launches[host.name] = host.popen([str(BIN / "emufleet"), "groups", "launch", f"two-{host.name}",
+                                              "--no-watch"], env=envs[host.name], stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT)
+        outputs = {name: proc.communicate(timeout=240)[0] for name, proc in launches.items()}
+        for name, proc in launches.items():
+            assert proc.returncode == 0, f"{name}:\n{outputs[name][-3000:]}"
+        events = {h.name: sim_events(h, envs[h.name]) for h in hosts}
+    finally:
+        for proc in launches.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for host in hosts:
+            host.run([str(BIN / "emufleet"), "sim", "down"], env=envs[host.name], timeout=60)
+            host.run([adb, "kill-server"], env=envs[host.name], timeout=30)
+
+    eng = db.engine(accounts_url)
+    try:
+        with eng.connect() as conn:
+            rows = conn.execute(select(db.RoutineExecution.account_id, db.RoutineExecution.execution_status,
+                                       db.RoutineExecution.bot_instance, db.RoutineExecution.orchestration_id)).all()
+            leased = conn.scalar(select(db.Account.id).where(db.Account.lease_token.is_not(None)).limit(1))
+    finally:
+        eng.dispose()
+    completed = [r for r in rows if r.execution_status == "completed"]
+    assert len(completed) == 6 and len({r.account_id for r in completed}) == 6  # no account played twice
+    assert {r.bot_instance for r in rows} == {SERIAL} and len({r.orchestration_id for r in rows}) == 2
+    assert leased is None  # every lease returned
+    per_launch = sorted(sum(1 for r in completed if r.orchestration_id == run) for run in {r.orchestration_id
+                                                                                          for r in rows})
+    assert per_launch == [3, 3]  # each host's launch played its max_accounts
+    for host in hosts:  # each host's own device got its 3 accounts injected and its game stopped after each
+        injected = [e for e in events[host.name] if e["kind"] == "file"
+                    and "deviceAccount" in str(e.get("detail", e).get("path", ""))]
+        stops = [e for e in events[host.name] if e["kind"] == "am"]
+        assert len(injected) >= 3 and len(stops) >= 3, (host.name, events[host.name][:20])
+
+    async def limits() -> dict[str, int]:
+        from prefect.client.orchestration import get_client
+
+        from adapters.locks import limit_name
+
+        async with get_client() as client:
+            return {h.name: (await client.read_global_concurrency_limit_by_name(
+                limit_name(InstanceId(h.name, SERIAL)))).active_slots for h in hosts}
+
+    import asyncio
+
+    monkeypatch.setenv("PREFECT_API_URL", shared["api_url"])
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: shared["api_url"]}):
+        assert asyncio.run(limits()) == {"hosta": 0, "hostb": 0}  # two locks, both taken and freed
