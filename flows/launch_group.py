@@ -6,10 +6,13 @@ Phases, each a task or a subflow visible in the UI:
    **resolve pools** (fail fast) and, if asked, **refresh pools**;
 1. **validate routine** (sub-routines, sentries, templates, config values);
 2. **acquire instances** in preference order until ``bots`` are held: lock (``instance:<host>:<serial>``, a global
-   concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance;
+   concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance (an instance
+   of another host is locked here and started there, by its bot);
    ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
    skip/cancel/abort in the UI form);
-3. **one ``run_bot`` async subflow per bot**, started ``stagger`` seconds apart, running concurrently.
+3. **one ``run_bot`` async subflow per bot**, started ``stagger`` seconds apart, running concurrently; a bot whose
+   instance is on another host runs on that host's worker (``run-bot`` deployment, :mod:`adapters.dispatch`),
+   still a subflow of the launch.
 
 It ends with a table artifact (bot, instance, account, state, restarts, counters) and returns a
 :class:`LaunchResult`. Cancelling the launch run cancels every bot.
@@ -33,13 +36,14 @@ from prefect.input import RunInput
 from prefect.states import Cancelled, Failed, State
 from pydantic import BaseModel, Field
 
-from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
-from adapters.registry import control_variable, group_tag, request_cancel
+from adapters.dispatch import run_remote_bot
+from adapters.locks import InstanceLock, claim, holders, limit_name, reconcile, release, try_acquire, unclaim
+from adapters.registry import bot_status, control_variable, group_tag, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
-from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
-from emufleet.hosts import InstanceId, this_host
+from emufleet.groups import BotState, BotStatus, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
+from emufleet.hosts import Host, HostStore, InstanceId, this_host
 from flows.run_bot import bot_tags, run_bot
 from tasks.phases import (
     backend_of,
@@ -54,6 +58,7 @@ from tasks.phases import (
 __all__ = ["BotRow", "ConflictChoice", "LaunchResult", "launch_group"]
 
 CREATE_WINDOW = 3  # bot flow runs being created at once
+REMOTE_START_S = 60.0  # a remote bot's run must be picked up by its host's worker within connect timeout + this
 CREATE_TIMEOUT_S = 30.0
 LAUNCH_TAG = "emufleet-launch"
 BOT_TAG = "emufleet-bot"
@@ -125,6 +130,8 @@ class _Acquirer:
         self.runtime = runtime
         self.acquired: list[tuple[InstanceId, InstanceLock]] = []
         self.indexes: dict[InstanceId, int] = {}  # instance → backend index (for rung restart_instance)
+        self.remote: dict[InstanceId, Host] = {}  # instances of other hosts: their bots run on those hosts' workers
+        self.remote_status: dict[int, BotStatus] = {}  # bot index → a remote bot's last status
         self.conflicts: list[str] = []
         self.skipped: list[str] = []
         self.errors: list[str] = []
@@ -137,9 +144,7 @@ class _Acquirer:
                 break
             instance = instance_of(self.definition, place)
             if instance.host != this_host():
-                raise OrchestrationError(
-                    f"instance {instance}: host {instance.host!r} is not this host ({this_host()!r}); starting bots "
-                    "on another host's worker is not built yet (docs/orchestration.md \"Several hosts\")")
+                self.remote[instance] = HostStore().get(instance.host)
             if isinstance(place.ref, int):
                 self.indexes[instance] = place.ref
             await claim(self.client, self.run_id, instance)  # claim first: reconcile never frees a lock being taken
@@ -150,6 +155,9 @@ class _Acquirer:
                     await unclaim(self.client, self.run_id, instance)
                     continue
             self.runtime.keeper.add(lock)
+            if instance in self.remote:  # started (and connected) on its host, by its bot
+                self.acquired.append((instance, lock))
+                continue
             try:
                 await start_instance(self.definition, place, launch.emulator_timeout)
             except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
@@ -198,13 +206,20 @@ class _Acquirer:
         return None
 
 
-async def _row(instance: InstanceId, bot: int, state: State | None) -> BotRow:
+async def _row(instance: InstanceId, bot: int, state: State | None, status: BotStatus | None = None) -> BotRow:
+    """A bot's line from its final state's ``BotResult`` (in-process bots), else from ``status`` (a remote bot's
+    last status labels: its result stays in its own process)."""
     serial = instance.key
     result = None
     if state is not None:
         with contextlib.suppress(Exception):
             data = await state.aresult(raise_on_failure=False)
             result = data if isinstance(data, BotResult) else None
+    if result is None and status is not None:
+        return BotRow(bot=bot, instance=serial, account=status.account, state=status.state.value,
+                      restarts=status.restarts, accounts_completed=status.accounts_completed,
+                      accounts_failed=status.accounts_failed, steps=status.steps_done,
+                      error=status.error or (state.message if state is not None and not state.is_completed() else None))
     if result is None:
         kind = BotState.STOPPED if state is not None and state.is_cancelled() else BotState.FAILED
         return BotRow(bot=bot, instance=serial, state=kind.value, error=state.message if state else "not started")
@@ -266,8 +281,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
             await runtime.close()
             with contextlib.suppress(Exception):
                 await client.delete_variable_by_name(control_variable(run_id))
-        rows = [await _row(serial, i, state)
-                for i, ((serial, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
+        rows = [await _row(instance, i, state, acquirer.remote_status.get(i))
+                for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
         result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,
                               launched=sum(s is not None for s in states), bots=rows, conflicts=acquirer.conflicts,
                               skipped=acquirer.skipped, errors=acquirer.errors, reset_locks=reset)
@@ -313,8 +328,13 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                 await asyncio.wait(creating, timeout=CREATE_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
                 creating = {w for w in creating if not w.done()}
             runtime.started[index] = asyncio.Event()
-            with bot_tags(spec), _extra_tag(BOT_TAG):
-                task = asyncio.get_running_loop().create_task(_bot(client, run_id, spec))
+            host = acquirer.remote.get(instance)
+            if host is not None:
+                spec = spec.model_copy(update={"launch_run_id": run_id})
+                task = asyncio.get_running_loop().create_task(_remote_bot(client, spec, host, runtime, acquirer, lock))
+            else:
+                with bot_tags(spec), _extra_tag(BOT_TAG):
+                    task = asyncio.get_running_loop().create_task(_bot(client, run_id, spec))
             started.append(task)
             waiter = asyncio.get_running_loop().create_task(_first_of(runtime.started[index], task))
             creating.add(waiter)
@@ -332,6 +352,33 @@ async def _bot(client: PrefectClient, run_id: UUID, spec: BotSpec) -> State:
     finally:
         with contextlib.suppress(Exception):
             await unclaim(client, run_id, spec.instance)  # the bot's own run held the claim while it lived
+
+
+async def _remote_bot(client: PrefectClient, spec: BotSpec, host: Host, runtime: LaunchRuntime,
+                     acquirer: _Acquirer, lock: InstanceLock) -> State:
+    """A bot on another host: ``run-bot`` on its worker (:mod:`adapters.dispatch`); the lease is handed over once
+    that run is *Running*. Returns its final state; its last status goes to ``acquirer.remote_status``."""
+
+    def started() -> None:
+        runtime.keeper.discard(lock.instance)  # the remote bot renews the lease from now on
+        runtime.started[spec.bot].set()
+
+    try:
+        run = await run_remote_bot(client, spec, host.queue, tags=["emufleet", group_tag(spec.group),
+                                                                   limit_name(spec.instance), BOT_TAG],
+                                   start_timeout_s=spec.connect_timeout_s + REMOTE_START_S, on_started=started,
+                                   launch_cancelled=lambda: runtime.launch_cancelled)
+    finally:
+        if not runtime.started[spec.bot].is_set():  # never picked up: free the lock the launch took for it
+            runtime.started[spec.bot].set()
+            await acquirer.drop(lock)
+        else:
+            with contextlib.suppress(Exception):
+                await unclaim(client, acquirer.run_id, spec.instance)  # the bot's own run held the claim meanwhile
+    if (status := bot_status(run)) is not None:
+        acquirer.remote_status[spec.bot] = status
+    assert run.state is not None  # final (run_remote_bot returns only then)
+    return run.state
 
 
 async def _none() -> None:

@@ -89,8 +89,8 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
     run_id = get_run_context().flow_run.id
     runtime = current_runtime().get()
     own_runtime = runtime is None
-    if runtime is None:
-        runtime = LaunchRuntime(None)
+    if runtime is None:  # alone, or dispatched to this host's worker by a launch elsewhere (spec.launch_run_id)
+        runtime = LaunchRuntime(spec.launch_run_id)
     if spec.bot in runtime.started:
         runtime.started[spec.bot].set()  # the launch may create the next bot's flow run now
     async with get_client() as client:

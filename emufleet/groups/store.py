@@ -17,7 +17,7 @@ import yaml
 from emufleet.errors import GroupValidationError
 from emufleet.groups.definition import GroupDefinition
 from emufleet.settings import data_dir
-from emufleet.yamlio import load_yaml, validate
+from emufleet.yamlio import load_model
 
 __all__ = ["GroupListing", "GroupStore", "file_name", "load_group"]
 
@@ -28,10 +28,7 @@ def load_group(path: str | Path) -> GroupDefinition:
     Raises:
         GroupValidationError: unreadable file, bad YAML or an invalid field, as ``file:line:col: field: message``.
     """
-    data = load_yaml(path, error=GroupValidationError)
-    if not isinstance(data, dict):
-        raise GroupValidationError("a group definition is a mapping", file=path, line=1, col=1)
-    return validate(GroupDefinition, data, path, error=GroupValidationError)
+    return load_model(GroupDefinition, path, error=GroupValidationError, what="a group definition")
 
 
 def file_name(name: str) -> str:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from emufleet.errors import HostValidationError
 from emufleet.hosts.identity import LOCAL_HOST, check_host_name
 from emufleet.settings import data_dir
-from emufleet.yamlio import load_yaml, validate
+from emufleet.yamlio import load_model
 
 __all__ = ["WORK_POOL", "Host", "HostListing", "HostStore", "load_host", "this_host"]
 
@@ -90,10 +90,7 @@ def load_host(path: str | Path) -> Host:
     Raises:
         HostValidationError: unreadable file, bad YAML or an invalid field, as ``file:line:col: field: message``.
     """
-    data = load_yaml(path, error=HostValidationError)
-    if not isinstance(data, dict):
-        raise HostValidationError("a host definition is a mapping", file=path, line=1, col=1)
-    return validate(Host, data, path, error=HostValidationError)
+    return load_model(Host, path, error=HostValidationError, what="a host definition")
 
 
 @dataclass(frozen=True, slots=True)
