@@ -61,8 +61,10 @@ class NetnsHost:
 
 @contextlib.contextmanager
 def host_namespaces(names: Sequence[str]) -> Iterator[list[NetnsHost]]:
-    """One namespace per name, each with ``lo`` up and a veth pair ``10.<n>.<i>.1`` (root) ↔ ``10.<n>.<i>.2``;
-    all removed on exit (links go with their namespace)."""
+    """One namespace per name, each with ``lo`` up and a veth pair ``10.<n>.<i>.1`` (root) ↔ ``10.<n>.<i>.2``, and a
+    route to ``10.<n>.0.0/16`` through it, so every namespace reaches every root-side address (a server listening
+    on the first host's ``gateway`` serves them all, and nothing outside); all removed on exit (links go with their
+    namespace)."""
     tag = f"{os.getpid() % 10000}{random.randrange(100):02d}"  # noqa: S311 - a name, not a secret
     net = random.randrange(200, 250)  # noqa: S311
     hosts: list[NetnsHost] = []
@@ -77,7 +79,7 @@ def host_namespaces(names: Sequence[str]) -> Iterator[list[NetnsHost]]:
             _ip("addr", "add", f"{host.gateway}/24", "dev", root_if)
             _ip("link", "set", root_if, "up")
             for args in (("addr", "add", f"{host.address}/24", "dev", ns_if), ("link", "set", ns_if, "up"),
-                         ("link", "set", "lo", "up")):
+                         ("link", "set", "lo", "up"), ("route", "add", f"10.{net}.0.0/16", "via", host.gateway)):
                 _ip("-n", host.netns, *args)
         yield hosts
     finally:

@@ -46,15 +46,15 @@ def hosts() -> Iterator[list[NetnsHost]]:
 
 @pytest.fixture
 def shared(hosts: list[NetnsHost], tmp_path: Path) -> Iterator[dict[str, str]]:
-    """PostgreSQL (accounts + Prefect) and a Prefect server on it, reachable from both namespaces."""
-    subnet = [f"{h.gateway.rsplit('.', 1)[0]}.0/24" for h in hosts]
-    with PostgresCluster.start(listen=["127.0.0.1", *(h.gateway for h in hosts)], trust=subnet) as pg:
+    """PostgreSQL (accounts + Prefect) and a Prefect server on it, listening on the first veth pair's root side
+    (every namespace routes to it; nothing outside this machine does)."""
+    hub = hosts[0].gateway
+    subnet = f"{hub.split('.')[0]}.{hub.split('.')[1]}.0.0/16"
+    with PostgresCluster.start(listen=["127.0.0.1", hub], trust=[subnet]) as pg:
         prefect_db = pg.create_database("prefect")
-        server = start_server(tmp_path / "prefect", free_port(), record=False, database_url=prefect_db,
-                              host="0.0.0.0")  # noqa: S104 - the namespaces reach it through their veth pairs
+        server = start_server(tmp_path / "prefect", free_port(), record=False, database_url=prefect_db, host=hub)
         try:
-            yield {"port": str(pg.port), "api_port": server.api_url.rsplit(":", 1)[1].split("/")[0],
-                   "api_url": server.api_url, "accounts": pg.url()}
+            yield {"port": str(pg.port), "api_url": server.api_url, "accounts": pg.url(), "hub": hub}
         finally:
             stop_server(server)
 
@@ -65,8 +65,8 @@ def host_env(host: NetnsHost, home: FleetHome, shared: dict[str, str], tmp_path:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH")}
     return {**keep, "HOME": str(state / "home"), "EMUFLEET_HOME": str(home.root), "EMUFLEET_STATE_DIR": str(state),
             "EMUFLEET_HOST": host.name, "DO_NOT_TRACK": "1",
-            "PREFECT_API_URL": f"http://{host.gateway}:{shared['api_port']}/api",
-            "EMUFLEET_DATABASE_URL": f"postgresql+psycopg://emufleet@{host.gateway}:{shared['port']}/emufleet"}
+            "PREFECT_API_URL": shared["api_url"],
+            "EMUFLEET_DATABASE_URL": f"postgresql+psycopg://emufleet@{shared['hub']}:{shared['port']}/emufleet"}
 
 
 def start_device(host: NetnsHost, env: dict[str, str], adb: str) -> subprocess.Popen[str]:
