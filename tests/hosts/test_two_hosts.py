@@ -59,6 +59,18 @@ def shared(hosts: list[NetnsHost], tmp_path: Path) -> Iterator[dict[str, str]]:
             stop_server(server)
 
 
+def fill_pool(shared: dict[str, str]) -> str:
+    """Migrate the shared accounts database and fill pool ``test`` once, before any host leases from it."""
+    url = shared["accounts"]
+    db.upgrade(url)
+    eng = db.engine(url)
+    try:
+        Pool(find_pool("test"), eng, LeaseOwner("refresh")).refresh()
+    finally:
+        eng.dispose()
+    return url
+
+
 def host_env(host: NetnsHost, home: FleetHome, shared: dict[str, str], tmp_path: Path) -> dict[str, str]:
     state = tmp_path / host.name
     (state / "home").mkdir(parents=True, exist_ok=True)
@@ -101,13 +113,7 @@ def sim_events(host: NetnsHost, env: dict[str, str]) -> list[dict[str, Any]]:
 def test_two_hosts_same_serial_own_devices_own_locks_one_pool(hosts: list[NetnsHost], shared: dict[str, str],
                                                               fleet_home: FleetHome, tmp_path: Path,  # noqa: F811
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    accounts_url = shared["accounts"]
-    db.upgrade(accounts_url)
-    eng = db.engine(accounts_url)
-    try:
-        Pool(find_pool("test"), eng, LeaseOwner("refresh")).refresh()  # once, before both launches lease from it
-    finally:
-        eng.dispose()
+    accounts_url = fill_pool(shared)
     for host in hosts:
         fleet_home.group(f"two-{host.name}", instances=[0], bots=1, backend_options={"serials": [SERIAL]},
                          max_accounts=3, launch={"repeat": True, "refresh_pools": False})
@@ -183,13 +189,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_one_group_spans_two_hosts(hosts: list[NetnsHost], shared: dict[str, str], fleet_home: FleetHome,  # noqa: F811
                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    accounts_url = shared["accounts"]
-    db.upgrade(accounts_url)
-    eng = db.engine(accounts_url)
-    try:
-        Pool(find_pool("test"), eng, LeaseOwner("refresh")).refresh()
-    finally:
-        eng.dispose()
+    accounts_url = fill_pool(shared)
     (fleet_home.root / "hosts").mkdir()
     for host in hosts:
         (fleet_home.root / "hosts" / f"{host.name}.yaml").write_text(f"name: {host.name}\n", encoding="utf-8")
