@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/leases.py
 	$(BIN)/python benchmarks/orchestration.py
 	$(BIN)/python benchmarks/health.py
+	$(BIN)/python benchmarks/fuzz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

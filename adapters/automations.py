@@ -40,7 +40,7 @@ from adapters.registry import BOT_FLOW
 from emufleet.bot.events import EventKind
 
 __all__ = ["PREFIX", "WEBHOOK_BLOCK", "Notify", "apply_automations", "default_zombie_after", "discord_payload",
-           "emufleet_automations", "resolve_block", "save_webhook_block"]
+           "emufleet_automations", "remove_automations", "resolve_block", "save_webhook_block"]
 
 PREFIX = "emufleet: "
 WEBHOOK_BLOCK = "emufleet-webhook"
@@ -198,3 +198,11 @@ async def apply_automations(client: PrefectClient, automations: list[AutomationC
             await client.create_automation(automation)
             done.append((automation.name, "created"))
     return done
+
+
+async def remove_automations(client: PrefectClient, prefix: str = PREFIX) -> list[str]:
+    """Delete every automation whose name starts with ``prefix``; their names, sorted."""
+    doomed = [a for a in await client.read_automations() if a.name.startswith(prefix)]
+    for automation in doomed:
+        await client.delete_automation(automation.id)
+    return sorted(a.name for a in doomed)

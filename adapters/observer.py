@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
-from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.client.orchestration import PrefectClient
 
 from adapters import events
-from adapters.registry import status_labels
+from adapters.evidence import create_evidence_artifact, evidence_key
+from adapters.registry import artifact_key, status_labels
 from adapters.runtime import BotHandle, LaunchRuntime
 from emufleet.bot.events import BotEvent
 from emufleet.groups import TERMINAL_STATES, BotState, BotStatus
+from emufleet.routines.context import MatchScore
 
 __all__ = ["STATUS_FLUSH_S", "PrefectObserver"]
 
@@ -61,10 +63,10 @@ class PrefectObserver:
         self.step_progress = (done, total)
         self._dirty.set()
 
-    def evidence(self, reason: str, frames: Sequence[Path]) -> None:
-        lines = [f"**{reason}**", "", "| frame | file |", "|---|---|"]
-        lines += [f"| {i + 1} | `{path}` |" for i, path in enumerate(frames)]
-        self._spawn(acreate_markdown_artifact("\n".join(lines), description=f"failure evidence: {reason}"))
+    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[MatchScore]) -> None:
+        s = self.current
+        self._spawn(create_evidence_artifact(self.client, frames, reason=reason, step=step, scores=scores,
+                                             flow_run_id=self.flow_run_id, key=evidence_key(s.group, s.bot)))
 
     # -- writing ---------------------------------------------------------------------------------------------------
     def _spawn(self, coro) -> None:  # noqa: ANN001 - a coroutine
@@ -113,13 +115,17 @@ class PrefectObserver:
             if self._progress_id is None:
                 s = self.current
                 self._progress_id = await acreate_progress_artifact(
-                    value, description=f"{s.group} bot {s.bot} on {s.host}/{s.instance}: steps of the current attempt")
+                    value, key=artifact_key(s.group, f"bot{s.bot}", "progress"),
+                    description=f"{s.group} bot {s.bot} on {s.host}/{s.instance}: steps of the current attempt")
             else:
                 await aupdate_progress_artifact(self._progress_id, value)
 
     async def close(self) -> None:
-        """Wait for pending artifacts, then write the final status."""
+        """Wait for pending artifacts, then write the final status (and a full progress bar for a completed bot)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        if self.current.state is BotState.COMPLETED and self.step_progress != (1, 1):
+            await self._progress(1, 1)
         with contextlib.suppress(Exception):
             await self.flush()
+

@@ -16,9 +16,10 @@ from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
 if TYPE_CHECKING:
     import adbutils
 
+    from emufleet.device import Device
     from emufleet.sim import Simulator
 
-__all__ = ["median_ms", "simulator_behind_adb"]
+__all__ = ["demo_device", "median_ms", "simulator_behind_adb"]
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -44,3 +45,18 @@ def simulator_behind_adb(instances: int = 1, scenario: str = "demo"
     with isolated_adb_server() as client, Simulator(instances=instances, scenario=scenario,
                                                     base_port=find_free_base_port(instances)) as sim:
         yield client, sim
+
+
+@contextmanager
+def demo_device(state: str = "home_ready") -> Iterator[tuple[Device, Simulator]]:
+    """One demo instance behind an isolated adb server, connected and ready as a :class:`Device`, showing
+    ``state``."""
+    from emufleet.device import Device
+
+    with simulator_behind_adb() as (_, sim):
+        inst = sim.instances[0]
+        dev = Device(inst.serial)
+        dev.connect(15)
+        dev.wait_ready(30)
+        inst.set_state(state)
+        yield dev, sim

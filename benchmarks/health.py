@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 
-from harness import median_ms, simulator_behind_adb
+from harness import demo_device, median_ms
 
 from emufleet.bot import ClickLoopDetector, HealthMonitor, HealthSettings, StuckDetector
-from emufleet.device import Device
 from emufleet.settings import GAME
 
 
@@ -30,12 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50, help="timed calls per measurement")
     args = parser.parse_args()
-    with simulator_behind_adb() as (_, sim):
-        inst = sim.instances[0]
-        dev = Device(inst.serial)
-        dev.connect(15)
-        dev.wait_ready(30)
-        inst.set_state("home_ready")
+    with demo_device("home_ready") as (dev, _):
         settings = HealthSettings(package=GAME.package)
         monitor = HealthMonitor(dev, settings)
         stuck, loop = StuckDetector(), ClickLoopDetector()

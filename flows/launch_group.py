@@ -10,9 +10,10 @@ Phases, each a task or a subflow visible in the UI:
    of another host is locked here and started there, by its bot);
    ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
    skip/cancel/abort in the UI form);
-3. **one ``run_bot`` async subflow per bot**, started ``stagger`` seconds apart, running concurrently; a bot whose
-   instance is on another host runs on that host's worker (``run-bot`` deployment, :mod:`adapters.dispatch`),
-   still a subflow of the launch.
+3. **one ``run_bot`` async subflow per bot**, each starting ``stagger`` seconds after the previous one started,
+   running concurrently; a bot whose instance is on another host runs on that host's worker (``run-bot``
+   deployment, :mod:`adapters.dispatch`), still a subflow of the launch;
+4. with ``stop_instances: started`` (the default), the instances this launch had to start are stopped again.
 
 It ends with a table artifact (bot, instance, account, state, restarts, counters) and returns a
 :class:`LaunchResult`. Cancelling the launch run cancels every bot.
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from typing import Literal
 from uuid import UUID
 
@@ -36,14 +36,15 @@ from prefect.input import RunInput
 from prefect.states import Cancelled, Failed, State
 from pydantic import BaseModel, Field
 
+from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.dispatch import run_remote_bot
 from adapters.locks import InstanceLock, claim, holders, limit_name, reconcile, release, try_acquire, unclaim
-from adapters.registry import bot_status, control_variable, group_tag, request_cancel
+from adapters.registry import artifact_key, bot_status, control_variable, group_tag, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
 from emufleet.groups import BotState, BotStatus, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
-from emufleet.hosts import Host, HostStore, InstanceId, this_host
+from emufleet.hosts import Host, HostStore, InstanceId, Placement, this_host
 from flows.run_bot import bot_tags, run_bot
 from tasks.phases import (
     backend_of,
@@ -52,6 +53,7 @@ from tasks.phases import (
     refresh_pools,
     resolve_pools,
     start_instance,
+    stop_instance,
     validate_routine,
 )
 
@@ -85,6 +87,7 @@ class BotRow(BaseModel):
     wall_s: float = 0.0
     step_s: float = 0.0
     engine_s: float = 0.0
+    recoveries: dict[str, int] = Field(default_factory=dict)  # by rung of the recovery ladder
     error: str | None = None
 
 
@@ -132,6 +135,7 @@ class _Acquirer:
         self.indexes: dict[InstanceId, int] = {}  # instance → backend index (for rung restart_instance)
         self.remote: dict[InstanceId, Host] = {}  # instances of other hosts: their bots run on those hosts' workers
         self.remote_status: dict[int, BotStatus] = {}  # bot index → a remote bot's last status
+        self.started: list[tuple[Placement, InstanceId]] = []  # the instances this launch started
         self.conflicts: list[str] = []
         self.skipped: list[str] = []
         self.errors: list[str] = []
@@ -159,13 +163,35 @@ class _Acquirer:
                 self.acquired.append((instance, lock))
                 continue
             try:
-                await start_instance(self.definition, place, launch.emulator_timeout)
+                ready = await start_instance(self.definition, place, launch.emulator_timeout)
+                if ready.started:
+                    self.started.append((place, instance))
             except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
                 self.errors.append(f"instance {instance}: {exc}")
                 self.logger.warning("instance %s not started: %s", instance, exc)
                 await self.drop(lock)
                 continue
             self.acquired.append((instance, lock))
+
+    async def stop_started(self) -> None:
+        """``stop_instances: started``: stop the instances this launch started, once its bots are done.
+
+        Each is locked again first: an instance another launch took meanwhile keeps running.
+        """
+        if self.definition.launch.stop_instances != "started":
+            return
+        for place, instance in self.started:
+            lock = await try_acquire(self.client, instance, holder=self.run_id)
+            if lock is None:
+                self.logger.info("instance %s is in use by another launch: left running", instance)
+                continue
+            try:
+                await stop_instance(self.definition, place)
+                self.logger.info("stopped instance %s (this launch started it)", instance)
+            except Exception as exc:  # the launch's result stands; say what was left behind
+                self.logger.warning("instance %s not stopped: %s", instance, exc)
+            finally:
+                await release(self.client, lock)
 
     async def drop(self, lock: InstanceLock) -> None:
         self.runtime.keeper.discard(lock.instance)
@@ -183,7 +209,8 @@ class _Acquirer:
                 wait_for_input=ConflictChoice.with_initial_data(
                     description=f"Instance **{instance}** is in use by {who}. Skip it, cancel the other bot, "
                                 "or abort this launch?", action="skip"),
-                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{_slug(instance.key)}")
+                timeout=int(self.definition.launch.ask_timeout), poll_interval=1,
+                key=artifact_key("conflict", instance.key))
             action = choice.action
             self.logger.info("operator chose %r for instance %s", action, instance)
         if action == "skip":
@@ -227,7 +254,7 @@ async def _row(instance: InstanceId, bot: int, state: State | None, status: BotS
     return BotRow(bot=bot, instance=serial, account=s.account, state=s.state.value, restarts=s.restarts,
                   accounts_completed=s.accounts_completed, accounts_failed=s.accounts_failed, steps=s.steps_done,
                   steps_per_s=round(result.steps_per_s, 3), wall_s=result.wall_s, step_s=result.step_s,
-                  engine_s=result.engine_s, error=s.error)
+                  engine_s=result.engine_s, recoveries=result.recoveries, error=result.gave_up or s.error)
 
 
 @flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)
@@ -248,6 +275,7 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         if launch.validate_emulators:
             states = await asyncio.to_thread(check_instances, definition, this_host())
             logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in states.items()))
+        await _ensure_zombie_automation(client)
         instances = [instance_of(definition, place) for place in definition.placements()]
         reset = [instance.key for instance in await reconcile(client, instances)]
         if reset:
@@ -280,6 +308,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         finally:
             await runtime.close()
             with contextlib.suppress(Exception):
+                await acquirer.stop_started()
+            with contextlib.suppress(Exception):
                 await client.delete_variable_by_name(control_variable(run_id))
         rows = [await _row(instance, i, state, acquirer.remote_status.get(i))
                 for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
@@ -287,7 +317,7 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                               launched=sum(s is not None for s in states), bots=rows, conflicts=acquirer.conflicts,
                               skipped=acquirer.skipped, errors=acquirer.errors, reset_locks=reset)
         await acreate_table_artifact(
-            [row.model_dump() for row in rows], key=f"launch-{_slug(group)}",
+            [row.model_dump() for row in rows], key=artifact_key("launch", group),
             description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine "
                         f"`{definition.routine}`")
         failed = [r for r in rows if r.state == BotState.FAILED.value]
@@ -298,17 +328,40 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         return result
 
 
+async def _ensure_zombie_automation(client: PrefectClient) -> None:
+    """Create the zombie clean-up unless it exists (``emufleet automations apply`` may have tuned it): if this
+    launch's process is killed, its bot runs end ``Crashed`` once their flow-run heartbeats stop, instead of staying
+    *Running* (docs/supervision.md "Zombie runs")."""
+    zombie_after = default_zombie_after()
+    if zombie_after is None:
+        return
+    try:
+        (automation,) = emufleet_automations(None, zombie_after=zombie_after)
+        if not await client.read_automations_by_name(automation.name):
+            await apply_automations(client, [automation])
+    except Exception as exc:  # an older server without automations must not stop a launch
+        get_run_logger().warning("zombie-run automation not applied: %s", exc)
+
+
 async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinition, runtime: LaunchRuntime,
                     acquirer: _Acquirer) -> list[State | None]:
-    """Phase 3: one ``run_bot`` subflow per acquired instance, ``stagger`` seconds apart, concurrently."""
+    """Phase 3: one ``run_bot`` subflow per acquired instance, running concurrently.
+
+    ``stagger`` is measured between bots *starting* (seed ``000_…`` "Wait stagger delay"): the next bot's flow run
+    is created once the previous one is running and ``stagger`` seconds have passed since it started, so the time
+    a flow run takes to be created never eats into the gap (it did when the wait began at scheduling).
+    """
     launch = definition.launch
+    loop = asyncio.get_running_loop()
     token = current_runtime().set(runtime)  # the bots' tasks copy the context: they find the runtime here
     started: list[asyncio.Task[State] | None] = []
-    creating: set[asyncio.Task[None]] = set()
+    creating: set[asyncio.Task[float]] = set()
+    previous: asyncio.Task[float] | None = None  # resolves to the loop time the previous bot started
     try:
         for index, (instance, lock) in enumerate(acquirer.acquired):
-            if index and launch.stagger:
-                await asyncio.sleep(launch.stagger)
+            if previous is not None and launch.stagger:
+                began = await previous
+                await asyncio.sleep(max(0.0, began + launch.stagger - loop.time()))
             if runtime.launch_cancelled or await _is_cancelled(client, run_id):
                 await acquirer.drop(lock)
                 started.append(None)
@@ -331,14 +384,14 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
             host = acquirer.remote.get(instance)
             if host is not None:
                 spec = spec.model_copy(update={"launch_run_id": run_id})
-                task = asyncio.get_running_loop().create_task(_remote_bot(client, spec, host, runtime, acquirer, lock))
+                task = loop.create_task(_remote_bot(client, spec, host, runtime, acquirer, lock))
             else:
                 with bot_tags(spec), _extra_tag(BOT_TAG):
-                    task = asyncio.get_running_loop().create_task(_bot(client, run_id, spec))
+                    task = loop.create_task(_bot(client, run_id, spec))
             started.append(task)
-            waiter = asyncio.get_running_loop().create_task(_first_of(runtime.started[index], task))
-            creating.add(waiter)
-            runtime.creating(waiter)
+            previous = loop.create_task(_started_at(runtime.started[index], task))
+            creating.add(previous)
+            runtime.creating(previous)
         for waiter in creating:
             waiter.cancel()
         return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))
@@ -385,13 +438,14 @@ async def _none() -> None:
     return None
 
 
-async def _first_of(event: asyncio.Event, task: asyncio.Task[State]) -> None:
-    """Return when the bot's flow run is running (``event``) or the bot already ended (``task``)."""
+async def _started_at(event: asyncio.Event, task: asyncio.Task[State]) -> float:
+    """The loop time at which the bot's flow run is running (``event``) or the bot already ended (``task``)."""
     waiter = asyncio.get_running_loop().create_task(event.wait())
     try:
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
+    return asyncio.get_running_loop().time()
 
 
 def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager
@@ -399,6 +453,3 @@ def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager
 
     return tags(tag)
 
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "group"

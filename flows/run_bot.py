@@ -32,8 +32,8 @@ from adapters.locks import BotLease, InstanceLock, claim, limit_name, try_acquir
 from adapters.observer import PrefectObserver
 from adapters.registry import group_tag
 from adapters.runtime import BotHandle, LaunchRuntime, current_runtime
-from emufleet import settings
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
+from emufleet.bot.evidence import evidence_dir
 from emufleet.errors import InstanceConflictError
 from emufleet.groups import BotState, BotStatus
 from tasks.steps import TaskSteps
@@ -111,7 +111,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                                        BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial, host=spec.host))
             session = BotSession(spec, assets, call=runtime.call, observer=observer, accounts=accounts, lease=lease,
                                  steps=TaskSteps(spec.bot, runtime.executor), controller=controller, cancel=cancel,
-                                 evidence_dir=settings.state_dir() / "evidence" / str(run_id), flow_run_id=str(run_id))
+                                 evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)), flow_run_id=str(run_id))
             handle.on_stop = session.stop
             runtime.register(handle)
             writer = asyncio.get_running_loop().create_task(observer.writer())

@@ -38,10 +38,11 @@ from emufleet.errors import OrchestrationError
 from emufleet.process import pid_alive
 from emufleet.settings import state_dir
 
-__all__ = ["PrefectServer", "ensure_server", "health_ok", "prefect_database_url", "running_server", "server_env",
-           "start_server", "stop_server", "use_server"]
+__all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "prefect_database_url",
+           "running_server", "server_env", "start_server", "stop_server", "use_server"]
 
 DEFAULT_PORT = 4200
+HEARTBEAT_FREQUENCY_S = 30  # Prefect's minimum flow-run heartbeat interval (its default is 180 s)
 _RECORD = "server.json"
 # Handles of the servers this process started: a dropped handle of a running child warns (ResourceWarning) when
 # garbage-collected; stop_server closes it.
@@ -221,11 +222,20 @@ def running_server(home: str | Path | None = None) -> PrefectServer | None:
 
 
 def use_server(server: PrefectServer) -> None:
-    """Point this process (and its children) at ``server``; call it before ``import prefect``."""
+    """Point this process (and its children) at ``server``; call it before ``import prefect``.
+
+    Also sets Prefect's flow-run heartbeat to :data:`HEARTBEAT_FREQUENCY_S` unless the environment says otherwise:
+    the ``crash zombie runs`` automation (``emufleet automations apply``) then crashes a killed process's runs after
+    three missed heartbeats, 90 s, instead of 9 minutes at Prefect's default (docs/supervision.md).
+    """
     os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_FREQUENCY_S))
     os.environ["PREFECT_UI_URL"] = server.ui_url
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Flow-run heartbeats every 30 s (Prefect's minimum; default 180): a killed launch's bot runs are crashed by
+    # the zombie automation 90 s after its process died (docs/supervision.md "Zombie runs").
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     if server.home:
         os.environ.setdefault("PREFECT_HOME", server.home)
 

@@ -4,6 +4,7 @@
   real adb server on a free ``ANDROID_ADB_SERVER_PORT`` with a temporary ``HOME``, both set in ``os.environ``, so
   the ``adb`` CLI run through ``subprocess`` and any ``adbutils.AdbClient()`` created *after* the fixture reach
   that server. Returns an ``adbutils.AdbClient`` bound to it. ``adb kill-server`` runs at teardown.
+* ``shipped_routines`` (session): the shipped ``routines/`` loaded over the demo template set, all valid.
 * ``free_base_port``: :func:`emufleet.sim.adbserver.find_free_base_port`, a base port such that ``base + 32·i``
   is free for ``i < 8`` (never handed out twice in a session, because the adb server keeps retrying ports it was
   connected to).
@@ -33,6 +34,7 @@ from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
 if TYPE_CHECKING:
     import adbutils
 
+    from emufleet.routines import RoutineRegistry
     from emufleet.sim import Simulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +52,17 @@ def adb_server() -> Iterator[adbutils.AdbClient]:
     """A real adb server on an isolated port and ``HOME``; an ``adbutils.AdbClient`` bound to it."""
     with isolated_adb_server() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def shipped_routines() -> RoutineRegistry:
+    """The shipped ``routines/`` over the demo template set (every file valid)."""
+    from emufleet.routines import RoutineRegistry
+    from emufleet.vision import TemplateSet
+
+    registry = RoutineRegistry.load(REPO / "routines", TemplateSet.load(REPO / "templates" / "registry.yaml"))
+    assert registry.invalid() == {}
+    return registry
 
 
 @pytest.fixture

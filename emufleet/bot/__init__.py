@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from emufleet.bot.session import BotSession, InstanceLease
     from emufleet.bot.spec import BotResult, BotSpec
     from emufleet.bot.steps import InlineSteps, StepOutcome, StepRunner
-    from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckKind, StuckVerdict
+    from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckReason, StuckVerdict
 
 _EXPORTS = {
     "AccountBudget": "accounts", "BotAccounts": "accounts",
@@ -45,13 +45,13 @@ _EXPORTS = {
     "BotSession": "session", "InstanceLease": "session",
     "BotResult": "spec", "BotSpec": "spec",
     "InlineSteps": "steps", "StepOutcome": "steps", "StepRunner": "steps",
-    "ClickLoopDetector": "stuck", "StuckDetector": "stuck", "StuckKind": "stuck", "StuckVerdict": "stuck",
+    "ClickLoopDetector": "stuck", "StuckDetector": "stuck", "StuckReason": "stuck", "StuckVerdict": "stuck",
 }
 __all__ = ["AccountBudget", "BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult", "BotSession",
            "BotSpec", "ClickLoopDetector", "EngineAssets", "Fault", "FaultKind", "Fence", "HealthChange",
            "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity", "InlineSteps",
            "InstanceLease", "LogObserver", "OPEN_FENCE", "RecoverySettings", "Rung", "StepOutcome", "StepRunner",
-           "StuckDetector", "StuckKind", "StuckVerdict", "load_assets"]
+           "StuckDetector", "StuckReason", "StuckVerdict", "load_assets"]
 
 
 def __getattr__(name: str) -> Any:

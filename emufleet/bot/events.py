@@ -5,31 +5,26 @@ event named ``emufleet.<kind>`` whose primary resource is the bot (``emufleet.bo
 resources are its flow run, its instance, its group and its account, so the Prefect Event Feed tells one bot's
 story, and the shipped automations (``adapters/automations.py``) react to them. docs/supervision.md lists them.
 
-Payloads are flat: keys are strings, values ``str | int | float | bool | None`` (anything else raises
-``TypeError`` at construction), so an event reads the same in the Event Feed, in an automation's template and in a
-test.
+Payloads are flat: keys are strings, values ``str | int | float | bool | None`` (numpy scalars are made plain,
+NaN becomes ``None``; anything else raises ``TypeError`` at construction), so an event reads the same in the Event
+Feed, in an automation's template and in a test.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import threading
+import numbers
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
-__all__ = ["EVENT_KINDS", "STEP_SAMPLE_INTERVAL_S", "BotEvent", "BotRef", "EventKind", "Payload", "PayloadValue",
-           "Sampler"]
+__all__ = ["EVENT_KINDS", "BotEvent", "BotRef", "EventKind", "Payload", "PayloadValue"]
 
 PayloadValue: TypeAlias = str | int | float | bool | None
 Payload: TypeAlias = dict[str, PayloadValue]
-
-#: The bot reports a completed step at most once per this many seconds (``bot.step-completed`` is sampled): enough
-#: for the "no step for 10 minutes" automation, a few hundred events a day per bot rather than one per step.
-STEP_SAMPLE_INTERVAL_S = 60.0
 
 
 class EventKind(StrEnum):
@@ -40,10 +35,11 @@ class EventKind(StrEnum):
 
     #: The bot's session began driving its instance (after connect/ready). Payload: ``routine``, ``attempt``.
     STARTED = "bot.started"
-    #: A top-level step finished (sampled, see :data:`STEP_SAMPLE_INTERVAL_S`). Payload: ``step``, ``steps_done``.
+    #: A top-level step finished, **sampled** (at most one every few tens of seconds: enough for the "no step for
+    #: 10 minutes" automation, without one event per step). Payload: ``step``, ``steps_done``.
     STEP_COMPLETED = "bot.step-completed"
-    #: Periodic liveness of the bot's supervisor (every health interval) with its health figures, e.g.
-    #: ``capture_p50_ms``, ``capture_p95_ms``, ``steps_done``. Zombie runs are detected from Prefect's own
+    #: Periodic liveness of the bot's supervisor with its figures, e.g. ``state``, ``steps_done``,
+    #: ``capture_p50_ms``, ``capture_p95_ms``. Zombie runs are detected from Prefect's own
     #: flow-run heartbeats, not from these (docs/supervision.md, "Notifications").
     HEARTBEAT = "bot.heartbeat"
     #: Stuck detection fired: no step and no input for ``stuck_after``, or a click loop. Payload: ``reason``
@@ -110,14 +106,24 @@ class BotRef:
         return dataclasses.replace(self, account=account)
 
 
-def _check_payload(payload: Mapping[str, object]) -> None:
+def _flat(payload: Mapping[str, object]) -> Payload:
+    """A copy of ``payload`` with numbers made plain (numpy scalars → int/float, NaN/inf → ``None``: JSON has
+    neither and a latency figure must not fail the bot); raises ``TypeError`` for a non-string key or a value that
+    is not flat."""
+    out: Payload = {}
     for key, value in payload.items():
         if not isinstance(key, str):
             raise TypeError(f"event payload key {key!r} is not a string")
-        if value is not None and not isinstance(value, str | int | float | bool):
+        if value is None or isinstance(value, str | bool):
+            out[key] = value
+        elif isinstance(value, numbers.Integral):
+            out[key] = int(value)
+        elif isinstance(value, numbers.Real):
+            number = float(value)
+            out[key] = number if math.isfinite(number) else None
+        else:
             raise TypeError(f"event payload {key!r}: {type(value).__name__} is not str, int, float, bool or None")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise TypeError(f"event payload {key!r}: {value} is not a finite number (JSON has no NaN)")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,33 +141,9 @@ class BotEvent:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", EventKind(self.kind))  # a plain "bot.stuck" string is accepted
-        _check_payload(self.payload)
-        object.__setattr__(self, "payload", dict(self.payload))  # a private copy: the caller's dict may change
+        object.__setattr__(self, "payload", _flat(self.payload))  # a private copy: the caller's dict may change
 
     @property
     def name(self) -> str:
         """The Prefect event name, ``"emufleet." + kind``."""
         return f"emufleet.{self.kind.value}"
-
-
-class Sampler:
-    """At most one ``True`` per ``interval_s`` seconds (for sampled kinds such as ``bot.step-completed``); thread-safe.
-
-    ``due(now)`` with ``now`` on any monotonic clock (s); the first call is always due.
-    """
-
-    def __init__(self, interval_s: float = STEP_SAMPLE_INTERVAL_S) -> None:
-        if interval_s < 0:
-            raise ValueError(f"interval_s must be >= 0, got {interval_s}")
-        self.interval_s = interval_s
-        self._lock = threading.Lock()
-        self._last: float | None = None
-
-    def due(self, now: float | None = None) -> bool:
-        """Whether an event may be sent at ``now`` (default ``time.monotonic()``); if so, the window restarts."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            if self._last is not None and now - self._last < self.interval_s:
-                return False
-            self._last = now
-            return True

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from emufleet.bot.events import BotEvent
 from emufleet.groups.status import BotStatus
+from emufleet.routines.context import MatchScore
 
 __all__ = ["BotObserver", "LogObserver"]
 
@@ -28,8 +29,9 @@ class BotObserver(Protocol):
         """Something happened: a health change, a fault, a rung taken, a recovery, a give-up, an account lease…"""
         ...
 
-    def evidence(self, reason: str, frames: Sequence[Path]) -> None:
-        """Failure evidence was written: the last frames with overlays, as PNG files."""
+    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[MatchScore]) -> None:
+        """Failure evidence was written: the last frames with overlays as PNG files, the step that ran and the
+        template checks it made."""
         ...
 
     def progress(self, done: int, total: int) -> None:
@@ -53,5 +55,5 @@ class LogObserver:
     def progress(self, done: int, total: int) -> None:
         pass
 
-    def evidence(self, reason: str, frames: Sequence[Path]) -> None:
+    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[MatchScore]) -> None:
         self.log.info("failure evidence (%s): %s", reason, ", ".join(str(f) for f in frames))

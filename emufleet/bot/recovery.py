@@ -9,7 +9,7 @@ budget** (default 3 within 10 minutes); a spent budget, or a ladder with no rung
 Rungs (``recovery.rungs``, in this order by default):
 
 ==================  =====================================================================================
-``routine``         run the recovery routine (``recovery.routine``, e.g. the shipped ``recovery/go_home``)
+``routine``         run the recovery routine (``recovery.routine``, the shipped ``recovery/go_home``)
 ``restart_app``     force-stop the game, re-inject the *same* account (its lease is kept), start the game
 ``restart_instance`` restart the emulator instance through its backend (or reboot it) and wait until ready
 ``reconnect``       reconnect ADB (disconnect, connect, wait until ready)

@@ -55,6 +55,12 @@ def apply(
     if webhook and not webhook.startswith(("http://", "https://")):
         raise typer.BadParameter(f"not an http(s) URL: {webhook!r}", param_hint="--webhook")
     stall = _duration(stall_after, "--stall-after")
+    import os
+
+    from flows.server import HEARTBEAT_FREQUENCY_S
+
+    # The heartbeat the zombie window is computed from: the one emufleet's own processes use (flows.server).
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_FREQUENCY_S))
     if dry_run:
         _print_dry_run(webhook, block, stall, zombie_after)
         return
@@ -116,3 +122,25 @@ def _print_dry_run(webhook: str | None, block: str | None, stall: timedelta, zom
         typer.echo(f"# would save the Webhook block {WEBHOOK_BLOCK!r} for {webhook}")
     for automation in emufleet_automations(notify, stall_after=stall, zombie_after=_zombie(zombie_after)):
         typer.echo(automation.model_dump_json(indent=2))
+
+
+@automations_app.command("remove")
+def remove() -> None:
+    """Delete the emufleet automations (names starting with 'emufleet: '); the webhook block is kept."""
+    from emufleet.cli.groups import _connect
+
+    _connect(start=False)
+
+    async def run() -> list[str]:
+        from prefect.client.orchestration import get_client
+
+        from adapters.automations import remove_automations
+
+        async with get_client() as client:
+            return await remove_automations(client)
+
+    removed = asyncio.run(run())
+    for name in removed:
+        typer.echo(f"removed  {name}")
+    if not removed:
+        typer.echo("no emufleet automation on this server")

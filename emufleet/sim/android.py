@@ -16,7 +16,11 @@ from emufleet.sim.keys import key_code
 from emufleet.sim.render import Frame
 from emufleet.sim.shell import Context, register
 
-__all__ = ["capture", "corrupt", "raw_screencap"]
+__all__ = ["ORIGIN_VARIABLE", "capture", "corrupt", "raw_screencap"]
+
+# ``EMUFLEET_ORIGIN=launch-1 input tap 10 20``: input events name who sent them (``origin`` in the event log), so
+# tests can tell two drivers of one instance apart; on a real device the variable is set and ignored.
+ORIGIN_VARIABLE = "EMUFLEET_ORIGIN"
 
 _RAW_FORMAT_RGBA_8888 = 1
 _DATASPACE_SRGB = 1
@@ -91,21 +95,22 @@ async def _input(ctx: Context, args: list[str]) -> int:
         return ctx.error("usage: input [<source>] <command> [<arg>...]")
     command, rest = args[0], args[1:]
     device = ctx.device
+    origin = ctx.shell.env.get(ORIGIN_VARIABLE) or None
     await device.faults.delay("input")
     try:
         if command == "tap" and len(rest) == 2:
-            device.tap(_number(rest[0]), _number(rest[1]))
+            device.tap(_number(rest[0]), _number(rest[1]), origin=origin)
         elif command == "swipe" and len(rest) in (4, 5):
             x1, y1, x2, y2 = (_number(v) for v in rest[:4])
-            device.swipe(x1, y1, x2, y2, int(rest[4]) if len(rest) == 5 else 300)
+            device.swipe(x1, y1, x2, y2, int(rest[4]) if len(rest) == 5 else 300, origin=origin)
         elif command == "keyevent" and rest:
             for key in (k for k in rest if not k.startswith("--")):
                 code = key_code(key)
                 if code is None:
                     return ctx.error(f"Error: unknown key event '{key}'")
-                device.key(code)
+                device.key(code, origin=origin)
         elif command == "text" and rest:
-            device.text(rest[0].replace("%s", " "))  # Android's input types %s as a space
+            device.text(rest[0].replace("%s", " "), origin=origin)  # Android's input types %s as a space
         else:
             return ctx.error(f"Error: Unknown command: {command}")
     except ValueError as exc:

@@ -37,7 +37,8 @@ class SimEvent:
     """One thing that happened on an instance.
 
     ``kind`` is one of ``tap swipe key text am monkey file state reboot crash pm fault dialog``; ``detail`` holds
-    its fields (``tap``: x, y, state, and ``ignored``/``dialog`` when a fault took it; ``text``: text; ``am``:
+    its fields (``tap``: x, y, state, ``origin`` when the sender named itself (``EMUFLEET_ORIGIN``), and
+    ``ignored``/``dialog`` when a fault took it; ``text``: text; ``am``:
     action, package, activity; ``file``: path, size; ``state``: from, to, cause; ``fault``: kind and options, or
     ``kind: end`` with ``fault`` and ``cause`` when a fault ended by itself; ``dialog``: dialog (popup, anr),
     action (shown, closed, wait, close_app) …); ``t`` is ``time.time()``.
@@ -185,39 +186,45 @@ class DeviceModel:
             state = self.screen.current()
             return self.renderer.frame(state, self.app_faults.dialogs(self.app_running, self.log))
 
-    def tap(self, x: float, y: float) -> None:
+    def tap(self, x: float, y: float, *, origin: str | None = None) -> None:
+        """A tap at device pixel ``(x, y)``; ``origin`` (who sent it) goes into its event when given."""
+        sender = {"origin": origin} if origin else {}
         with self.lock:
             state = self.screen.current()
             if not self.booted():
-                self.log("tap", x=x, y=y, state=state)
+                self.log("tap", x=x, y=y, state=state, **sender)
                 return
             routed = self.app_faults.tap(x, y, self.app_running, self.log)
-            self.log("tap", x=x, y=y, state=state, **routed.detail())
+            self.log("tap", x=x, y=y, state=state, **sender, **routed.detail())
             if routed.dialog == "anr.close_app":
                 self.app_stop("anr close app")
             elif routed.passes:
                 self.screen.tap(x, y)
 
-    def swipe(self, x1: float, y1: float, x2: float, y2: float, duration_ms: int) -> None:
+    def swipe(self, x1: float, y1: float, x2: float, y2: float, duration_ms: int, *,
+              origin: str | None = None) -> None:
         with self.lock:
             routed = self.app_faults.gesture(self.app_running)
-            self.log("swipe", x1=x1, y1=y1, x2=x2, y2=y2, ms=duration_ms, state=self.state, **routed.detail())
+            self.log("swipe", x1=x1, y1=y1, x2=x2, y2=y2, ms=duration_ms, state=self.state,
+                     **({"origin": origin} if origin else {}), **routed.detail())
 
-    def key(self, code: int) -> None:
+    def key(self, code: int, *, origin: str | None = None) -> None:
+        sender = {"origin": origin} if origin else {}
         with self.lock:
             state = self.screen.current()
             if not self.booted():
-                self.log("key", key=key_name(code), code=code, state=state)
+                self.log("key", key=key_name(code), code=code, state=state, **sender)
                 return
             routed = self.app_faults.key(self.app_running, self.log)
-            self.log("key", key=key_name(code), code=code, state=state, **routed.detail())
+            self.log("key", key=key_name(code), code=code, state=state, **sender, **routed.detail())
             if routed.passes:
                 self.screen.key(code)
 
-    def text(self, text: str) -> None:
+    def text(self, text: str, *, origin: str | None = None) -> None:
         with self.lock:
             routed = self.app_faults.gesture(self.app_running)
-            self.log("text", text=text, state=self.state, **routed.detail())
+            self.log("text", text=text, state=self.state, **({"origin": origin} if origin else {}),
+                     **routed.detail())
 
     def check_dialog(self, kind: str) -> None:
         """Raise SimulatorError if fault ``kind`` draws a dialog the scenario lacks (``dialogs:``)."""

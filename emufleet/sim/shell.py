@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import posixpath
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from emufleet.sim.device import DeviceModel
 
 __all__ = ["COMMANDS", "CommandFn", "Context", "IO", "Shell", "ShellExit", "ShellResult", "register"]
+
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
 class ShellExit(Exception):
@@ -200,7 +203,7 @@ class Shell:
         """Parameter expansion, empty-word removal and globbing (against the device's files)."""
         out: list[str] = []
         for word in words:
-            text = "".join(p if isinstance(p, str) else self._var(p.name) for p in word.parts)
+            text = self._text(word)
             if not text and not word.quoted:
                 continue
             if word.glob:
@@ -211,13 +214,23 @@ class Shell:
             out.append(text)
         return out
 
+    def _text(self, word: Word) -> str:
+        return "".join(p if isinstance(p, str) else self._var(p.name) for p in word.parts)
+
     def _var(self, name: str) -> str:
         special = {"?": str(self.status), "$": "4242", "#": "0", "0": "/system/bin/sh", "!": "", "-": "",
                    "@": "", "*": ""}
         return special[name] if name in special else self.env.get(name, "")
 
     async def _command(self, cmd: Command, io: IO) -> int:
-        argv = self.expand(cmd.words)
+        # ``NAME=value cmd``: the assignments are that command's environment (alone, they set shell variables);
+        # words are expanded before the assignments apply, as sh does.
+        n = 0
+        while n < len(cmd.words) and (first := cmd.words[n].parts[:1]) and isinstance(first[0], str) \
+                and _ASSIGNMENT.match(first[0]):
+            n += 1
+        assigns = dict(self._text(word).split("=", 1) for word in cmd.words[:n])
+        argv = self.expand(cmd.words[n:])
         fds = dict(io.fds)
         stdin = io.stdin
         files = self.device.files
@@ -249,11 +262,16 @@ class Shell:
                 sink = BufferSink()
                 fds[redirect.fd] = sink
                 pending.append((target, sink, redirect.op == ">>"))
+        saved = self.env
         try:
             if not argv:
+                self.env.update(assigns)
                 return 0
+            self.env = {**saved, **assigns}
             return await self.call(argv, IO(stdin, fds))
         finally:
+            if argv:
+                self.env = saved
             for path, sink, append in pending:
                 try:
                     files.write(path, bytes(sink.data), root=self.root, append=append)

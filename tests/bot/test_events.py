@@ -1,10 +1,11 @@
-"""Bot events in the engine: kinds, flat payloads, the bot reference, the step sampler."""
+"""Bot events in the engine: kinds, flat payloads, the bot reference."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from emufleet.bot.events import EVENT_KINDS, BotEvent, BotRef, EventKind, Sampler
+from emufleet.bot.events import EVENT_KINDS, BotEvent, BotRef, EventKind
 
 REF = BotRef("demo", 2, "127.0.0.1:16448", flow_run_id="9f1c…", account="demo_0001")
 
@@ -24,7 +25,7 @@ def test_event_accepts_a_kind_string_and_copies_its_payload() -> None:
     assert event.time > 0
 
 
-@pytest.mark.parametrize("payload", [{"frames": [1, 2]}, {"nested": {"a": 1}}, {1: "x"}, {"score": float("nan")}])
+@pytest.mark.parametrize("payload", [{"frames": [1, 2]}, {"nested": {"a": 1}}, {1: "x"}, {"array": np.zeros(2)}])
 def test_payload_must_be_flat(payload: dict) -> None:
     with pytest.raises(TypeError, match="payload"):
         BotEvent(EventKind.STUCK, REF, payload)
@@ -40,12 +41,9 @@ def test_with_account_keeps_the_rest() -> None:
     assert other.account is None and other.serial == REF.serial and other.host == "local" and REF.account
 
 
-def test_sampler_allows_one_per_interval() -> None:
-    sampler = Sampler(60.0)
-    assert sampler.due(100.0)
-    assert not sampler.due(159.9)
-    assert sampler.due(160.0)
-    assert not sampler.due(161.0)
-    assert Sampler(0).due(1.0) and Sampler(0).due(1.0)
-    with pytest.raises(ValueError):
-        Sampler(-1)
+def test_numbers_are_made_plain() -> None:
+    event = BotEvent(EventKind.HEARTBEAT, REF, {"steps_done": np.int64(7), "capture_p50_ms": np.float32(12.5),
+                                                "capture_p95_ms": float("nan"), "ok": True})
+    assert event.payload == {"steps_done": 7, "capture_p50_ms": 12.5, "capture_p95_ms": None, "ok": True}
+    assert type(event.payload["steps_done"]) is int and type(event.payload["capture_p50_ms"]) is float
+    assert event.payload["ok"] is True

@@ -209,6 +209,10 @@ def test_settings_are_strict() -> None:
         HealthSettings(frozen_captures="5")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         HealthSettings(interval=0)
+    with pytest.raises(ValueError, match="expected a duration"):
+        HealthSettings(interval="often")  # type: ignore[arg-type]
+    parsed = HealthSettings(interval="2m", frozen_min_s="0s", probe_timeout_s="500ms")  # type: ignore[arg-type]
+    assert (parsed.interval, parsed.frozen_min_s, parsed.probe_timeout_s) == (120.0, 0.0, 0.5)
     assert HealthSettings().model_dump() | {"package": "x"} == HealthSettings(package="x").model_dump()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,20 +13,16 @@ from emufleet.device import Device
 from emufleet.errors import RoutineError, RoutineStopped
 from emufleet.routines import BotContext, Controller, RoutineRegistry, RoutineRun
 from emufleet.sim import SimInstance, Simulator, art
-from emufleet.vision import TemplateSet
 from tests.sim.helpers import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-ROUTINE = "recovery/dismiss_popups"
+ROUTINE = "recovery/go_home"
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def registry() -> RoutineRegistry:
-    reg = RoutineRegistry.load(REPO / "routines", TemplateSet.load(REPO / "templates" / "registry.yaml"))
-    assert reg.invalid() == {}
-    return reg
+@pytest.fixture
+def registry(shipped_routines: RoutineRegistry) -> RoutineRegistry:
+    return shipped_routines
 
 
 @pytest.fixture
@@ -35,16 +30,21 @@ def inst(simulator: Callable[..., Simulator]) -> SimInstance:
     return simulator(instances=1, scenario="demo").instances[0]
 
 
+MAIN_VARIABLES = {"calm_left": "7", "settle_checks": "9", "packs_opened": "2"}  # the main routine's, kept
+
+
 def _context(inst: SimInstance, registry: RoutineRegistry, controller: Controller | None = None) -> BotContext:
     return BotContext(Device(inst.serial, timeout_s=10), registry.templates, registry, controller or Controller(),
-                      {}, bot_id=inst.serial)
+                      dict(MAIN_VARIABLES), bot_id=inst.serial)
 
 
 def _recover(inst: SimInstance, registry: RoutineRegistry, **overrides: str) -> None:
+    ctx = _context(inst, registry)
     try:
-        RoutineRun(registry.get(ROUTINE), _context(inst, registry), overrides).run()
+        RoutineRun(registry.get(ROUTINE), ctx, overrides).run()
     except RoutineError as exc:  # say where the simulated game was
         pytest.fail(f"{exc}\nstate {inst.state}; faults {inst.faults}; last events {inst.events[-12:]}")
+    assert {name: ctx.variables.get(name) for name in MAIN_VARIABLES} == MAIN_VARIABLES
 
 
 def _taps(inst: SimInstance) -> list[dict[str, Any]]:
@@ -75,7 +75,7 @@ def test_an_anr_dialog_is_waited_out_then_home(inst: SimInstance, registry: Rout
 @pytest.mark.parametrize("state", ["pack_result", "menu", "home_error", "launcher"])
 def test_from_anywhere_in_the_game_to_home(state: str, inst: SimInstance, registry: RoutineRegistry) -> None:
     inst.set_state(state)
-    _recover(inst, registry, settle_checks="3")
+    _recover(inst, registry, go_home_settle_checks="3")
     assert inst.state == "home_ready"
 
 

@@ -24,7 +24,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.events.worker import EventsWorker
 
-from adapters.automations import apply_automations, emufleet_automations, save_webhook_block
+from adapters.automations import apply_automations, emufleet_automations, remove_automations, save_webhook_block
 from adapters.events import emit
 from emufleet.bot.events import BotEvent, BotRef, EventKind
 from emufleet.sim.adbserver import free_port
@@ -91,9 +91,7 @@ def prefix(prefect_server: PrefectServer) -> Iterator[str]:
 
     async def cleanup() -> None:
         async with get_client() as client:
-            for automation in await client.read_automations():
-                if automation.name.startswith(name):
-                    await client.delete_automation(automation.id)
+            await remove_automations(client, name)
 
     asyncio.run(cleanup())
 
@@ -152,6 +150,43 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
         block = await Webhook.aload(block_name)
         async with get_client() as client:
             await client.delete_block_document(block._block_document_id)
+
+    asyncio.run(cleanup())
+
+
+def test_any_notification_block_gets_the_message(prefect_server: PrefectServer, receiver: Receiver,
+                                                 prefix: str) -> None:
+    """``--block NAME`` of a Prefect notification block (here Prefect's custom-webhook one) goes through
+    ``SendNotification``: the block gets the same message as its body."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from adapters.automations import resolve_block
+
+    group, name = f"nb-{uuid.uuid4().hex[:6]}", f"test-notify-{uuid.uuid4().hex[:8]}"
+
+    async def setup() -> None:
+        block = CustomWebhookNotificationBlock(name="receiver", url=receiver.url,
+                                               json_data={"content": "{{subject}} / {{body}}"})
+        await block.asave(name)
+        async with get_client() as client:
+            notify = await resolve_block(client, f"custom-webhook/{name}")
+            assert notify.kind == "notification" and (await resolve_block(client, name)) == notify
+            with pytest.raises(LookupError, match="no Prefect block"):
+                await resolve_block(client, f"webhook/{name}")
+            await apply_automations(client, emufleet_automations(notify, prefix=prefix)[:1])  # "bot gave up"
+
+    asyncio.run(setup())
+    time.sleep(1.0)
+    emit(BotEvent(EventKind.GAVE_UP, BotRef(group, 4, "127.0.0.1:16512"), {"reason": "the last rung failed"}))
+    EventsWorker.drain_all(timeout=10)
+    contents = receiver.wait_for(lambda c: any(group in x for x in c), timeout_s=30)
+    assert any(c.startswith(f"emufleet: a bot gave up / emufleet: {group}/bot-4 gave up on local/127.0.0.1:16512: "
+                            "the last rung failed") for c in contents), contents
+
+    async def cleanup() -> None:
+        async with get_client() as client:
+            document = await client.read_block_document_by_name(name, "custom-webhook")
+            await client.delete_block_document(document.id)
 
     asyncio.run(cleanup())
 
@@ -255,12 +290,12 @@ def test_cli_apply_creates_then_updates(prefect_server: PrefectServer, receiver:
         dry = invoke("--dry-run", "--zombie-after", "90s", "--stall-after", "15m")
         assert dry.exit_code == 0 and f'"name": "{PREFIX}crash zombie runs"' in dry.stdout
         assert '"within": 90.0' in dry.stdout and '"within": 900.0' in dry.stdout
+        removed = CliRunner().invoke(app, ["automations", "remove"], catch_exceptions=False)
+        assert removed.exit_code == 0 and removed.stdout.count("removed") == 3
     finally:
         async def cleanup() -> None:
             async with get_client() as client:
-                for automation in await client.read_automations():
-                    if automation.name.startswith(PREFIX):
-                        await client.delete_automation(automation.id)
+                await remove_automations(client, PREFIX)
                 block = await client.read_block_document_by_name(WEBHOOK_BLOCK, "webhook")
                 await client.delete_block_document(block.id)
 

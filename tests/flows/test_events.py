@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from prefect import flow
@@ -19,7 +20,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from adapters.events import bot_resource_id, emit, prefect_event
 from emufleet.bot.events import BotEvent, BotRef, EventKind
 from emufleet.sim.adbserver import free_port
-from flows.server import PrefectServer
+from flows.server import PrefectServer, start_server, stop_server
 
 pytestmark = pytest.mark.prefect
 
@@ -127,3 +128,26 @@ def test_a_thread_without_prefect_context_reaches_the_server(prefect_server: Pre
     assert len(took) == 2 and max(took) < 2.0, took
     events = read_events(EventFilter(resource=EventResourceFilter(id=[bot_resource_id(group, 0)])), 1)
     assert [e.event for e in events] == ["emufleet.bot.stuck"]
+
+
+@pytest.mark.slow
+def test_events_sent_while_the_server_is_down_arrive_after_it_restarts(tmp_path: Path) -> None:
+    """Prefect's events client keeps unconfirmed events and resends them on reconnection (a second, private
+    server: the session's one must stay up)."""
+    port = free_port()
+    server = start_server(tmp_path / "prefect", port, record=False)
+    ref = BotRef(f"out-{uuid.uuid4().hex[:6]}", 0, "s")
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            emit(BotEvent(EventKind.STARTED, ref, {"n": 0}))
+            time.sleep(2.0)  # connected and confirmed
+            stop_server(server)
+            for n in (1, 2):
+                emit(BotEvent(EventKind.STUCK, ref, {"n": n}))  # queued; the worker tries to reconnect meanwhile
+            server = start_server(tmp_path / "prefect", port, record=False)
+            emit(BotEvent(EventKind.RECOVERED, ref, {"n": 3}))
+            events = read_events(EventFilter(resource=EventResourceFilter(id=[bot_resource_id(ref.group, 0)])), 4,
+                                 timeout_s=60)
+            assert sorted(int(e.payload["n"]) for e in events) == [0, 1, 2, 3]
+    finally:
+        stop_server(server)

@@ -193,3 +193,11 @@ def test_a_scenario_without_dialogs_refuses_popup_faults(simulator: Callable[...
     assert inst.events == [] or all(e.kind != "fault" for e in inst.events)
     inst.inject_fault("frozen")  # needs no art
     assert "frozen" in inst.faults
+
+
+def test_input_origin_through_adb(inst: SimInstance, dev: Device) -> None:
+    """A driver that names itself (``EMUFLEET_ORIGIN``) is named in the event log, fault or not."""
+    inst.inject_fault("frozen")
+    dev.shell("EMUFLEET_ORIGIN=launch-7 input tap 5 5", check=True)
+    assert _events(inst, "tap")[-1] == {"x": 5, "y": 5, "state": "launcher", "origin": "launch-7",
+                                        "ignored": "frozen"}

@@ -163,3 +163,17 @@ def test_input_events(device: DeviceModel) -> None:
     assert events[1][1] | {} == {"x1": 1, "y1": 2, "x2": 3, "y2": 4, "ms": 500, "state": "launcher"}
     assert [d["key"] for k, d in events[2:]] == ["KEYCODE_BACK", "KEYCODE_ENTER"]
     assert run(device, "input bogus").exit_code == 1
+
+
+def test_assignments_before_a_command_are_its_environment(device: DeviceModel) -> None:
+    assert run(device, "A=5 echo $A; echo ${A}").stdout == b"\n\n"  # expanded before the assignment applies
+    assert run(device, "A=5 B=6 sh -c 'echo $A$B'; echo [$A]").stdout == b"56\n[]\n"
+    assert run(device, "A=5; echo $A").stdout == b"5\n"  # alone, an assignment sets a shell variable
+    assert run(device, "echo A=5").stdout == b"A=5\n"  # an argument, not an assignment
+
+
+def test_input_events_name_their_origin(device: DeviceModel) -> None:
+    run(device, "EMUFLEET_ORIGIN=launch-1 input tap 10 20 && input keyevent KEYCODE_BACK && "
+                "EMUFLEET_ORIGIN=launch-2 input swipe 1 2 3 4 && EMUFLEET_ORIGIN=launch-2 input text hi")
+    origins = [(e.kind, e.detail.get("origin")) for e in device.events if e.kind in ("tap", "key", "swipe", "text")]
+    assert origins == [("tap", "launch-1"), ("key", None), ("swipe", "launch-2"), ("text", "launch-2")]
