@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,6 +18,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check emufleet adapters tasks flows console tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# The whole suite with its PostgreSQL variants, on a throwaway cluster (the machine's initdb/pg_ctl; stopped after).
+test-postgres: $(STAMP)
+	EMUFLEET_REQUIRE_POSTGRES=1 $(BIN)/python -m emufleet.db.cluster -- $(MAKE) test
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/device.py

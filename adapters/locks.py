@@ -1,12 +1,12 @@
-"""Instance locks: one Prefect global concurrency limit of 1 per serial, held through a renewable lease.
+"""Instance locks: one Prefect global concurrency limit of 1 per instance (host + serial), held through a lease.
 
 Why Prefect and not our own table: the limit lives on the Prefect server, so two flow runs, even on two hosts,
 can never drive one device (DESIGN "Instances are locked through Prefect global concurrency limits").
 
-* Lock = a lease on one slot of the limit ``instance:<serial>`` (``increment-with-lease``). The holder renews it
+* Lock = a lease on one slot of the limit ``instance:<host>:<serial>`` (``increment-with-lease``). The holder renews it
   (:class:`LockKeeper`); a killed holder's lease expires after :data:`LEASE_S` seconds and the server's lease
   repossessor frees the slot.
-* Claim = the tag ``instance:<serial>`` on the holder's flow run, written *before* the slot is taken. It tells
+* Claim = the tag ``instance:<host>:<serial>`` on the holder's flow run, written *before* the slot is taken. It tells
   who holds an instance (``on_conflict: cancel``) and lets :func:`reconcile` tell a live lock from a slot leaked by a
   server restart (a restart forgets in-memory leases but not ``active_slots``: ``reference/prefect-notes.md``).
 """
@@ -35,6 +35,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 
 from emufleet.bot.fence import Fence
+from emufleet.hosts import InstanceId
 
 __all__ = ["FENCE_MARGIN_S", "LAUNCH_LIMIT", "LEASE_S", "LIMIT_PREFIX", "LIVE_STATES", "BotLease", "InstanceLock",
            "LockKeeper", "claim", "holders",
@@ -46,21 +47,33 @@ LIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateT
 _log = logging.getLogger(__name__)
 
 
-def limit_name(serial: str) -> str:
-    """The concurrency limit (and claim tag) of an instance: ``instance:<serial>``."""
-    return f"{LIMIT_PREFIX}{serial}"
+def limit_name(instance: InstanceId) -> str:
+    """The concurrency limit (and claim tag) of an instance: ``instance:<host>:<serial>``.
+
+    Not ``<host>/<serial>`` (:attr:`InstanceId.key`, used in labels, events and tables): Prefect refuses ``/`` in
+    limit names. Host names never contain ``:``, so the name still splits back (:func:`_instance_of_limit`).
+    """
+    return f"{LIMIT_PREFIX}{instance.host}:{instance.serial}"
+
+
+def _instance_of_limit(name: str) -> InstanceId | None:
+    host, sep, serial = name.removeprefix(LIMIT_PREFIX).partition(":")
+    try:
+        return InstanceId(host, serial) if name.startswith(LIMIT_PREFIX) and sep else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class InstanceLock:
-    """A held instance lock: the serial and the lease that occupies its limit's one slot."""
+    """A held instance lock: the instance (host + serial) and the lease that occupies its limit's one slot."""
 
-    serial: str
+    instance: InstanceId
     lease_id: UUID
 
     @property
     def name(self) -> str:
-        return limit_name(self.serial)
+        return limit_name(self.instance)
 
 
 async def _ensure_limit(client: PrefectClient, name: str) -> None:
@@ -70,28 +83,28 @@ async def _ensure_limit(client: PrefectClient, name: str) -> None:
         pass
 
 
-async def claim(client: PrefectClient, flow_run_id: UUID, serial: str) -> None:
+async def claim(client: PrefectClient, flow_run_id: UUID, instance: InstanceId) -> None:
     """Tag ``flow_run_id`` with the instance's claim tag (before taking its slot)."""
     run = await client.read_flow_run(flow_run_id)
-    tag = limit_name(serial)
+    tag = limit_name(instance)
     if tag not in run.tags:
         await client.update_flow_run(flow_run_id, tags=[*run.tags, tag])
 
 
-async def unclaim(client: PrefectClient, flow_run_id: UUID, serial: str) -> None:
+async def unclaim(client: PrefectClient, flow_run_id: UUID, instance: InstanceId) -> None:
     """Remove the instance's claim tag from ``flow_run_id``."""
     run = await client.read_flow_run(flow_run_id)
-    tag = limit_name(serial)
+    tag = limit_name(instance)
     if tag in run.tags:
         await client.update_flow_run(flow_run_id, tags=[t for t in run.tags if t != tag])
 
 
-async def try_acquire(client: PrefectClient, serial: str, *, holder: UUID | None) -> InstanceLock | None:
+async def try_acquire(client: PrefectClient, instance: InstanceId, *, holder: UUID | None) -> InstanceLock | None:
     """Take the instance's slot if it is free; ``None`` if another holder has it (HTTP 423). Never waits.
 
     ``holder`` (the flow run id) is recorded with the lease and should already carry the claim tag.
     """
-    name = limit_name(serial)
+    name = limit_name(instance)
     await _ensure_limit(client, name)
     try:
         reply = await client.increment_concurrency_slots_with_lease(
@@ -102,7 +115,7 @@ async def try_acquire(client: PrefectClient, serial: str, *, holder: UUID | None
         if exc.response.status_code == 423:
             return None
         raise
-    return InstanceLock(serial=serial, lease_id=UUID(reply.json()["lease_id"]))
+    return InstanceLock(instance=instance, lease_id=UUID(reply.json()["lease_id"]))
 
 
 async def release(client: PrefectClient, lock: InstanceLock) -> None:
@@ -110,11 +123,11 @@ async def release(client: PrefectClient, lock: InstanceLock) -> None:
     await client.release_concurrency_slots_with_lease(lock.lease_id)
 
 
-async def holders(client: PrefectClient, serial: str, *, exclude: Iterable[UUID] = ()) -> list[FlowRun]:
-    """Live (not final) flow runs claiming ``serial``, oldest first, except ``exclude``."""
+async def holders(client: PrefectClient, instance: InstanceId, *, exclude: Iterable[UUID] = ()) -> list[FlowRun]:
+    """Live (not final) flow runs claiming ``instance``, oldest first, except ``exclude``."""
     runs = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[limit_name(serial)]),
+            tags=FlowRunFilterTags(all_=[limit_name(instance)]),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES)),
         ),
         limit=50,
@@ -123,15 +136,15 @@ async def holders(client: PrefectClient, serial: str, *, exclude: Iterable[UUID]
     return sorted((r for r in runs if r.id not in skip), key=lambda r: r.created or r.expected_start_time)
 
 
-async def reconcile(client: PrefectClient, serials: Iterable[str] | None = None) -> list[str]:
+async def reconcile(client: PrefectClient, instances: Iterable[InstanceId] | None = None) -> list[InstanceId]:
     """Reset instance limits whose slot is taken although no live flow run claims the instance.
 
     Call at launch start-up: a Prefect server restart leaks every slot held at that moment (in-memory leases
     are lost, ``active_slots`` is not), and a leaked slot would block its instance forever. A claim is written
     before a slot is taken, so a lock being acquired right now is never reset; a claimer that ended less than a
-    lease ago is left to its lease's expiry. Returns the serials reset.
+    lease ago is left to its lease's expiry. Returns the instances reset.
     """
-    wanted = set(serials) if serials is not None else None
+    wanted = set(instances) if instances is not None else None
     limits = []
     offset = 0
     while True:
@@ -140,25 +153,25 @@ async def reconcile(client: PrefectClient, serials: Iterable[str] | None = None)
         if len(page) < 200:
             break
         offset += 200
-    reset: list[str] = []
+    reset: list[InstanceId] = []
     for limit in limits:
         if not limit.name.startswith(LIMIT_PREFIX) or limit.active_slots <= 0:
             continue
-        serial = limit.name.removeprefix(LIMIT_PREFIX)
-        if wanted is not None and serial not in wanted:
+        instance = _instance_of_limit(limit.name)
+        if instance is None or (wanted is not None and instance not in wanted):
             continue
-        if await holders(client, serial) or await _recently_ended(client, serial):
+        if await holders(client, instance) or await _recently_ended(client, instance):
             continue
         await client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
-        reset.append(serial)
+        reset.append(instance)
     return reset
 
 
-async def _recently_ended(client: PrefectClient, serial: str) -> bool:
+async def _recently_ended(client: PrefectClient, instance: InstanceId) -> bool:
     # A claimer that ended less than a lease ago may still own an unexpired lease: resetting now would let the
     # lease's later expiry free the *next* holder's slot. Its lease expires by itself; leave it alone.
     runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[limit_name(serial)])),
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[limit_name(instance)])),
         sort=FlowRunSort.END_TIME_DESC, limit=1,
     )
     if not runs or runs[0].end_time is None:
@@ -206,8 +219,8 @@ class LockKeeper:
 
     def __init__(self, interval_s: float = LEASE_S / 4) -> None:
         self.interval_s = interval_s
-        self._locks: dict[str, InstanceLock] = {}
-        self._fences: dict[str, Fence] = {}
+        self._locks: dict[InstanceId, InstanceLock] = {}
+        self._fences: dict[InstanceId, Fence] = {}
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -217,22 +230,22 @@ class LockKeeper:
     def add(self, lock: InstanceLock, *, sent_at: float | None = None) -> Fence:
         """Renew ``lock`` from now on; returns its instance's fence, (re)opened from ``sent_at`` (when the lease
         was requested; default now)."""
-        self._locks[lock.serial] = lock
-        fence = self._fences.get(lock.serial)
+        self._locks[lock.instance] = lock
+        fence = self._fences.get(lock.instance)
         if fence is None:
-            fence = self._fences[lock.serial] = Fence(lock.serial, lease_s=LEASE_S, margin_s=FENCE_MARGIN_S)
+            fence = self._fences[lock.instance] = Fence(lock.instance.key, lease_s=LEASE_S, margin_s=FENCE_MARGIN_S)
         fence.reacquired(time.monotonic() if sent_at is None else sent_at)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="emufleet-lock-keeper")
         return fence
 
-    def fence(self, serial: str) -> Fence | None:
-        """The fence of ``serial``'s lock, if this process holds (or held) it."""
-        return self._fences.get(serial)
+    def fence(self, instance: InstanceId) -> Fence | None:
+        """The fence of ``instance``'s lock, if this process holds (or held) it."""
+        return self._fences.get(instance)
 
-    def discard(self, serial: str) -> None:
-        self._locks.pop(serial, None)
-        self._fences.pop(serial, None)
+    def discard(self, instance: InstanceId) -> None:
+        self._locks.pop(instance, None)
+        self._fences.pop(instance, None)
 
     async def _run(self) -> None:
         async with get_client() as client:
@@ -242,19 +255,19 @@ class LockKeeper:
                     await self._renew(client, lock)
 
     async def _renew(self, client: PrefectClient, lock: InstanceLock) -> None:
-        fence = self._fences.get(lock.serial)
+        fence = self._fences.get(lock.instance)
         sent = time.monotonic()
         try:
             await client.renew_concurrency_lease(lock.lease_id, lease_duration=LEASE_S)
         except (PrefectHTTPStatusError, ObjectNotFound) as exc:
-            _log.warning("instance %s: lease %s not renewed: %s", lock.serial, lock.lease_id, exc)
-            if fence is not None and self._locks.get(lock.serial) == lock:
+            _log.warning("instance %s: lease %s not renewed: %s", lock.instance, lock.lease_id, exc)
+            if fence is not None and self._locks.get(lock.instance) == lock:
                 fence.revoke(f"lease {lock.lease_id} refused on renewal ({exc})")
             return
         except Exception as exc:  # the server may be briefly unreachable: the fence's own clock runs out
-            _log.warning("instance %s: lease renewal failed: %s", lock.serial, exc)
+            _log.warning("instance %s: lease renewal failed: %s", lock.instance, exc)
             return
-        if fence is not None and self._locks.get(lock.serial) == lock:
+        if fence is not None and self._locks.get(lock.instance) == lock:
             fence.renewed(sent)
 
     async def close(self) -> None:
@@ -281,19 +294,19 @@ class BotLease:
         self.lock = lock
         self.holder = holder
         self.mine = {holder, *also_mine}  # the bot's run and its launch's: their claims are ours
-        held = keeper.fence(lock.serial)  # taken by the launch: already renewed, its fence already running
+        held = keeper.fence(lock.instance)  # taken by the launch: already renewed, its fence already running
         self.fence = held if held is not None and lock in keeper.locks else keeper.add(lock)
 
     async def reacquire(self) -> bool:
         async with get_client() as client:
             sent = time.monotonic()
-            lock = await try_acquire(client, self.lock.serial, holder=self.holder)
+            lock = await try_acquire(client, self.lock.instance, holder=self.holder)
             if lock is None:
-                if await holders(client, self.lock.serial, exclude=self.mine):
+                if await holders(client, self.lock.instance, exclude=self.mine):
                     return False
                 await client.update_global_concurrency_limit(
-                    limit_name(self.lock.serial), GlobalConcurrencyLimitUpdate(active_slots=0))
-                lock = await try_acquire(client, self.lock.serial, holder=self.holder)
+                    limit_name(self.lock.instance), GlobalConcurrencyLimitUpdate(active_slots=0))
+                lock = await try_acquire(client, self.lock.instance, holder=self.holder)
                 if lock is None:
                     return False
         self.lock = lock
@@ -302,6 +315,6 @@ class BotLease:
 
     async def release(self) -> None:
         """Stop renewing and free the slot (idempotent)."""
-        self.keeper.discard(self.lock.serial)
+        self.keeper.discard(self.lock.instance)
         async with get_client() as client:
             await release(client, self.lock)

@@ -4,7 +4,7 @@ emufleet keeps no runtime state of its own (no table, no pid file): a running gr
 answer is the same from any process or host, and the Prefect UI shows what the CLI shows.
 
 * **Which runs belong to a group**: every ``launch-group`` and ``run-bot`` flow run carries the tags
-  ``emufleet`` and ``group:<name>``; a bot run also carries its claim tag ``instance:<serial>``.
+  ``emufleet`` and ``group:<name>``; a bot run also carries its claim tag ``instance:<host>:<serial>``.
 * **Bot status** (:class:`~emufleet.groups.BotStatus`): the labels ``emufleet.*`` of the bot's flow run, written
   only by the bot itself (one writer: label patches are read-modify-write on the server).
 * **Pause / resume commands**: one Prefect Variable per launch run, ``emufleet_ctl_<launch run id>``, holding the

@@ -1,9 +1,11 @@
 """Orchestration benchmark: launch latency of 10 bots, and Prefect's overhead per routine step.
 
-Run: ``.venv/bin/python benchmarks/orchestration.py [--postgres]`` (starts its own Prefect server on a free port with a
-temporary home unless ``PREFECT_API_URL`` is set, an isolated adb server, 10 simulated instances as separate
-processes (like emulators), a temporary SQLite database; everything it starts is stopped at the end).
-``--postgres`` puts the Prefect server on a throwaway PostgreSQL cluster (``initdb``/``pg_ctl`` on ``PATH``).
+Run: ``.venv/bin/python benchmarks/orchestration.py [--postgres [URL]] [--compare]`` (starts its own Prefect server on a
+free port with a temporary home unless ``PREFECT_API_URL`` is set, an isolated adb server, 10 simulated instances as
+separate processes (like emulators), a temporary SQLite accounts database; everything it starts is stopped at the end).
+``--postgres`` puts the Prefect server on PostgreSQL: the (empty) database at URL, or without one a throwaway cluster
+(:mod:`emufleet.db.cluster`, the machine's ``initdb``/``pg_ctl``). ``--compare`` measures SQLite, then PostgreSQL,
+in one run, one ``<database>: launch_10_s=…`` line each.
 
 What it measures, on the shipped ``demo`` group (routine ``demo/account_cycle``), 10 bots, stagger 0,
 ``max_accounts`` 10:
@@ -23,7 +25,9 @@ The baseline is the engine time measured in the same run (``engine ms/step``). T
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -79,43 +83,16 @@ async def _measure(group_result: object, launch_run_id: object) -> tuple[float, 
     return launch_s, task_overhead / steps * 1000, (flow_overhead + task_overhead) / outer_wall, engine_ms
 
 
-def _postgres(work: Path) -> tuple[str, list[str]]:
-    """A throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl``; as the ``postgres`` user when run as root).
-
-    Returns the SQLAlchemy URL for the Prefect server and the command that stops the cluster.
-    """
-    data, sock = work / "pg", work / "pgsock"
-    sock.mkdir(parents=True)
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if prefix:
-        shutil.chown(work, "postgres")
-        shutil.chown(sock, "postgres")
-    port = free_port()
-    subprocess.run([*prefix, "initdb", "-D", str(data), "-A", "trust", "-U", "prefect"], check=True,
-                   capture_output=True)
-    subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-l", str(work / "pg.log"), "-w", "-o",
-                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    subprocess.run([*prefix, "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "prefect", "prefect"], check=True,
-                   capture_output=True)
-    stop = [*prefix, "pg_ctl", "-D", str(data), "-m", "fast", "stop"]
-    return f"postgresql+asyncpg://prefect@127.0.0.1:{port}/prefect", stop
-
-
-def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="emufleet-bench-"))
+def _run(work: Path, database_url: str | None) -> tuple[float, float, float]:
+    """One configuration: its own Prefect server (on ``database_url``, else SQLite), adb server, simulators."""
     os.environ.update({"EMUFLEET_STATE_DIR": str(work / "state"),
                        "EMUFLEET_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
                        "ANDROID_ADB_SERVER_PORT": str(free_port())})
     from flows.server import start_server, stop_server, use_server
 
-    server, stop_pg = None, None
-    database = "sqlite"
-    if not os.environ.get("PREFECT_API_URL"):
-        url = None
-        if "--postgres" in sys.argv:
-            url, stop_pg = _postgres(work)
-            database = "postgresql"
-        server = start_server(work / "prefect", free_port(), record=False, database_url=url)
+    server = None
+    if not os.environ.get("PREFECT_API_URL") or database_url:
+        server = start_server(work / "prefect", free_port(), record=False, database_url=database_url)
         use_server(server)
     from adbutils._utils import adb_path
 
@@ -148,11 +125,12 @@ def main() -> None:
             raise SystemExit(f"launch failed: {state.message}")
         launch_s, overhead_ms, share, engine_ms = asyncio.run(_measure(result, result.flow_run_id))
         done = sum(r.accounts_completed for r in result.bots)
+        database = server.database if server else os.environ["PREFECT_API_URL"]
         print(f"Prefect server database {database}; bots {result.launched}, accounts completed {done}, "
               f"launch flow {total:.1f} s, state {state.type.value}")
         print(f"engine ms/step {engine_ms:.1f} (baseline), Prefect ms/step {overhead_ms:.1f}, "
               f"ratio {overhead_ms / engine_ms if engine_ms else float('nan'):.4f}")
-        print(f"launch_10_s={launch_s:.3f} step_overhead_ms={overhead_ms:.3f} prefect_share={share:.4f}")
+        return launch_s, overhead_ms, share
     finally:
         subprocess.run([adb_path(), "kill-server"], capture_output=True)
         if server is not None:
@@ -162,9 +140,36 @@ def main() -> None:
                 APILogWorker.drain_all(timeout=5)
             finally:
                 stop_server(server)
-        if stop_pg:
-            subprocess.run(stop_pg, capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--postgres", nargs="?", const="throwaway", metavar="URL",
+                        help="the Prefect server on PostgreSQL: this URL's (empty) database, or a throwaway cluster")
+    parser.add_argument("--compare", action="store_true", help="SQLite, then PostgreSQL, in one run")
+    args = parser.parse_args()
+    if args.compare:  # each configuration in its own process: Prefect binds its settings and services at import
+        last = {}
+        for name, extra in (("sqlite", []), ("postgresql", ["--postgres", *([args.postgres] if args.postgres
+                                                                              and args.postgres != "throwaway"
+                                                                              else [])])):
+            out = subprocess.run([sys.executable, __file__, *extra], stdout=subprocess.PIPE, text=True, check=True)
+            sys.stdout.write(out.stdout)
+            last[name] = out.stdout.strip().splitlines()[-1]
+        for name, line in last.items():
+            print(f"{name}: {line}")
+        print(last["postgresql"])
+        return
+    with contextlib.ExitStack() as stack:
+        work = Path(tempfile.mkdtemp(prefix="emufleet-bench-"))
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        url = None if args.postgres in (None, "throwaway") else args.postgres
+        if args.postgres == "throwaway":
+            from emufleet.db.cluster import PostgresCluster
+
+            url = stack.enter_context(PostgresCluster.start()).create_database("prefect")
+        launch_s, overhead_ms, share = _run(work, url)
+    print(f"launch_10_s={launch_s:.3f} step_overhead_ms={overhead_ms:.3f} prefect_share={share:.4f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     │   ├── ScenarioError                   simulator scenario YAML
     │   ├── PoolValidationError             pool YAML (digest §5.2)
     │   ├── GroupValidationError            group definition YAML (digest §9.2)
+    │   ├── HostValidationError             host definition YAML (hosts/*.yaml)
     │   └── AccountFileError                SharedPreferences XML (digest §7.1)
     ├── DeviceError                         carries serial
     │   ├── DeviceConnectError              adb connect failed / refused
@@ -45,6 +46,7 @@ __all__ = [
     "DeviceTimeoutError",
     "EmufleetError",
     "GroupValidationError",
+    "HostValidationError",
     "InputError",
     "InstanceConflictError",
     "InstanceLockLost",
@@ -117,6 +119,10 @@ class PoolValidationError(InputError):
 
 class GroupValidationError(InputError):
     """A group definition is invalid."""
+
+
+class HostValidationError(InputError):
+    """A host definition is invalid, or a group names a host that is not defined."""
 
 
 class AccountFileError(InputError):

@@ -45,7 +45,7 @@ from emufleet.errors import InputError
 
 __all__ = [
     "MAX_BYTES", "MAX_DEPTH", "MAX_EXPANDED", "MarkedDict", "MarkedList", "Position", "decode_text", "format_loc",
-    "load_yaml", "loads_yaml", "locate", "raise_validation", "validate", "validation_errors",
+    "load_model", "load_yaml", "loads_yaml", "locate", "raise_validation", "validate", "validation_errors",
 ]
 
 Position = tuple[int, int]  # (line, col), 1-based
@@ -376,3 +376,17 @@ def validate(model: type[M], data: Any, file: str | Path, *, error: type[InputEr
     except pydantic.ValidationError as exc:
         raise_validation(exc, data, file, error=error)
         raise  # unreachable: raise_validation always raises
+
+
+def load_model(model: type[M], path: str | Path, *, error: type[InputError] = InputError,
+               what: str = "the file") -> M:
+    """Read a YAML file whose top level is one mapping and validate it against ``model``.
+
+    Raises:
+        error: unreadable file, bad YAML, not a mapping (``<what> is a mapping``) or an invalid field, located as
+            ``file:line:col: field: message``.
+    """
+    data = load_yaml(path, error=error)
+    if not isinstance(data, dict):
+        raise error(f"{what} is a mapping", file=path, line=1, col=1)
+    return validate(model, data, path, error=error)

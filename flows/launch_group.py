@@ -5,12 +5,14 @@ Phases, each a task or a subflow visible in the UI:
 0. reconcile instance-lock slots against live flow runs (a server restart leaks held slots), then
    **resolve pools** (fail fast) and, if asked, **refresh pools**;
 1. **validate routine** (sub-routines, sentries, templates, config values);
-2. **acquire instances** in preference order until ``bots`` are held: lock (``instance:<serial>``, a global
-   concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance;
+2. **acquire instances** in preference order until ``bots`` are held: lock (``instance:<host>:<serial>``, a global
+   concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance (an instance
+   of another host is locked here and started there, by its bot);
    ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
    skip/cancel/abort in the UI form);
 3. **one ``run_bot`` async subflow per bot**, each starting ``stagger`` seconds after the previous one started,
-   running concurrently;
+   running concurrently; a bot whose instance is on another host runs on that host's worker (``run-bot``
+   deployment, :mod:`adapters.dispatch`), still a subflow of the launch;
 4. with ``stop_instances: started`` (the default), the instances this launch had to start are stopped again.
 
 It ends with a table artifact (bot, instance, account, state, restarts, counters) and returns a
@@ -35,18 +37,21 @@ from prefect.states import Cancelled, Failed, State
 from pydantic import BaseModel, Field
 
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
-from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
-from adapters.registry import artifact_key, control_variable, group_tag, request_cancel
+from adapters.dispatch import run_remote_bot
+from adapters.locks import InstanceLock, claim, holders, limit_name, reconcile, release, try_acquire, unclaim
+from adapters.registry import artifact_key, bot_status, control_variable, group_tag, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
-from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
+from emufleet.groups import BotState, BotStatus, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
+from emufleet.hosts import Host, HostStore, InstanceId, Placement, this_host
 from flows.run_bot import bot_tags, run_bot
 from tasks.phases import (
+    backend_of,
     check_instances,
+    instance_of,
     refresh_pools,
     resolve_pools,
-    serial_of,
     start_instance,
     stop_instance,
     validate_routine,
@@ -55,6 +60,7 @@ from tasks.phases import (
 __all__ = ["BotRow", "ConflictChoice", "LaunchResult", "launch_group"]
 
 CREATE_WINDOW = 3  # bot flow runs being created at once
+REMOTE_START_S = 60.0  # a remote bot's run must be picked up by its host's worker within connect timeout + this
 CREATE_TIMEOUT_S = 30.0
 LAUNCH_TAG = "emufleet-launch"
 BOT_TAG = "emufleet-bot"
@@ -125,9 +131,11 @@ class _Acquirer:
         self.run_id = run_id
         self.definition = definition
         self.runtime = runtime
-        self.acquired: list[tuple[str, InstanceLock]] = []
-        self.indexes: dict[str, int] = {}  # serial → backend instance index (for rung restart_instance)
-        self.started: list[tuple[int | str, str]] = []  # (ref, serial) of the instances this launch started
+        self.acquired: list[tuple[InstanceId, InstanceLock]] = []
+        self.indexes: dict[InstanceId, int] = {}  # instance → backend index (for rung restart_instance)
+        self.remote: dict[InstanceId, Host] = {}  # instances of other hosts: their bots run on those hosts' workers
+        self.remote_status: dict[int, BotStatus] = {}  # bot index → a remote bot's last status
+        self.started: list[tuple[Placement, InstanceId]] = []  # the instances this launch started
         self.conflicts: list[str] = []
         self.skipped: list[str] = []
         self.errors: list[str] = []
@@ -135,30 +143,35 @@ class _Acquirer:
 
     async def run(self) -> None:
         launch = self.definition.launch
-        for ref in self.definition.instances:
+        for place in self.definition.placements():
             if len(self.acquired) >= self.definition.bots:
                 break
-            serial = serial_of(self.definition, ref)
-            if isinstance(ref, int):
-                self.indexes[serial] = ref
-            await claim(self.client, self.run_id, serial)  # claim first: reconcile never frees a lock being taken
-            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            instance = instance_of(self.definition, place)
+            if instance.host != this_host():
+                self.remote[instance] = HostStore().get(instance.host)
+            if isinstance(place.ref, int):
+                self.indexes[instance] = place.ref
+            await claim(self.client, self.run_id, instance)  # claim first: reconcile never frees a lock being taken
+            lock = await try_acquire(self.client, instance, holder=self.run_id)
             if lock is None:
-                lock = await self.conflict(serial, launch.on_conflict)
+                lock = await self.conflict(instance, launch.on_conflict)
                 if lock is None:
-                    await unclaim(self.client, self.run_id, serial)
+                    await unclaim(self.client, self.run_id, instance)
                     continue
             self.runtime.keeper.add(lock)
+            if instance in self.remote:  # started (and connected) on its host, by its bot
+                self.acquired.append((instance, lock))
+                continue
             try:
-                ready = await start_instance(self.definition, ref, launch.emulator_timeout)
+                ready = await start_instance(self.definition, place, launch.emulator_timeout)
                 if ready.started:
-                    self.started.append((ref, serial))
+                    self.started.append((place, instance))
             except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
-                self.errors.append(f"instance {serial}: {exc}")
-                self.logger.warning("instance %s not started: %s", serial, exc)
+                self.errors.append(f"instance {instance}: {exc}")
+                self.logger.warning("instance %s not started: %s", instance, exc)
                 await self.drop(lock)
                 continue
-            self.acquired.append((serial, lock))
+            self.acquired.append((instance, lock))
 
     async def stop_started(self) -> None:
         """``stop_instances: started``: stop the instances this launch started, once its bots are done.
@@ -167,64 +180,73 @@ class _Acquirer:
         """
         if self.definition.launch.stop_instances != "started":
             return
-        for ref, serial in self.started:
-            lock = await try_acquire(self.client, serial, holder=self.run_id)
+        for place, instance in self.started:
+            lock = await try_acquire(self.client, instance, holder=self.run_id)
             if lock is None:
-                self.logger.info("instance %s is in use by another launch: left running", serial)
+                self.logger.info("instance %s is in use by another launch: left running", instance)
                 continue
             try:
-                await stop_instance(self.definition, ref)
-                self.logger.info("stopped instance %s (this launch started it)", serial)
+                await stop_instance(self.definition, place)
+                self.logger.info("stopped instance %s (this launch started it)", instance)
             except Exception as exc:  # the launch's result stands; say what was left behind
-                self.logger.warning("instance %s not stopped: %s", serial, exc)
+                self.logger.warning("instance %s not stopped: %s", instance, exc)
             finally:
                 await release(self.client, lock)
 
     async def drop(self, lock: InstanceLock) -> None:
-        self.runtime.keeper.discard(lock.serial)
+        self.runtime.keeper.discard(lock.instance)
         await release(self.client, lock)
-        await unclaim(self.client, self.run_id, lock.serial)
+        await unclaim(self.client, self.run_id, lock.instance)
 
-    async def conflict(self, serial: str, policy: OnConflict) -> InstanceLock | None:
-        self.conflicts.append(serial)
-        others = await holders(self.client, serial, exclude=[self.run_id])
+    async def conflict(self, instance: InstanceId, policy: OnConflict) -> InstanceLock | None:
+        self.conflicts.append(instance.key)
+        others = await holders(self.client, instance, exclude=[self.run_id])
         who = ", ".join(f"{r.name} ({r.id})" for r in others) or "a flow run that ended less than a minute ago"
-        self.logger.warning("instance %s is locked by %s; on_conflict=%s", serial, who, policy.value)
+        self.logger.warning("instance %s is locked by %s; on_conflict=%s", instance, who, policy.value)
         action = policy.value
         if policy is OnConflict.ASK:
             choice = await apause_flow_run(
                 wait_for_input=ConflictChoice.with_initial_data(
-                    description=f"Instance **{serial}** is in use by {who}. Skip it, cancel the other bot, "
+                    description=f"Instance **{instance}** is in use by {who}. Skip it, cancel the other bot, "
                                 "or abort this launch?", action="skip"),
-                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=artifact_key("conflict", serial))
+                timeout=int(self.definition.launch.ask_timeout), poll_interval=1,
+                key=artifact_key("conflict", instance.key))
             action = choice.action
-            self.logger.info("operator chose %r for instance %s", action, serial)
+            self.logger.info("operator chose %r for instance %s", action, instance)
         if action == "skip":
-            self.skipped.append(serial)
+            self.skipped.append(instance.key)
             return None
         if action == "abort":
-            raise InstanceConflictError(f"instance {serial} is locked by {who} (on_conflict: abort)")
+            raise InstanceConflictError(f"instance {instance} is locked by {who} (on_conflict: abort)")
         bots = [r for r in others if BOT_TAG in r.tags] or others
         for run in bots:
-            await request_cancel(self.client, run.id, f"instance {serial} taken by group "
+            await request_cancel(self.client, run.id, f"instance {instance} taken by group "
                                                       f"{self.definition.name!r} (on_conflict: cancel)")
         deadline = asyncio.get_running_loop().time() + self.definition.launch.emulator_timeout
         while asyncio.get_running_loop().time() < deadline:
-            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            lock = await try_acquire(self.client, instance, holder=self.run_id)
             if lock is not None:
                 return lock
             await asyncio.sleep(0.25)
-        self.skipped.append(serial)
-        self.errors.append(f"instance {serial}: still locked after cancelling {who}")
+        self.skipped.append(instance.key)
+        self.errors.append(f"instance {instance}: still locked after cancelling {who}")
         return None
 
 
-async def _row(serial: str, bot: int, state: State | None) -> BotRow:
+async def _row(instance: InstanceId, bot: int, state: State | None, status: BotStatus | None = None) -> BotRow:
+    """A bot's line from its final state's ``BotResult`` (in-process bots), else from ``status`` (a remote bot's
+    last status labels: its result stays in its own process)."""
+    serial = instance.key
     result = None
     if state is not None:
         with contextlib.suppress(Exception):
             data = await state.aresult(raise_on_failure=False)
             result = data if isinstance(data, BotResult) else None
+    if result is None and status is not None:
+        return BotRow(bot=bot, instance=serial, account=status.account, state=status.state.value,
+                      restarts=status.restarts, accounts_completed=status.accounts_completed,
+                      accounts_failed=status.accounts_failed, steps=status.steps_done,
+                      error=status.error or (state.message if state is not None and not state.is_completed() else None))
     if result is None:
         kind = BotState.STOPPED if state is not None and state.is_cancelled() else BotState.FAILED
         return BotRow(bot=bot, instance=serial, state=kind.value, error=state.message if state else "not started")
@@ -251,11 +273,11 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         run = await client.read_flow_run(run_id)
         await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
         if launch.validate_emulators:
-            states = await asyncio.to_thread(check_instances, definition)
+            states = await asyncio.to_thread(check_instances, definition, this_host())
             logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in states.items()))
         await _ensure_zombie_automation(client)
-        serials = [serial_of(definition, ref) for ref in definition.instances]
-        reset = await reconcile(client, serials)
+        instances = [instance_of(definition, place) for place in definition.placements()]
+        reset = [instance.key for instance in await reconcile(client, instances)]
         if reset:
             logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(reset))
         if definition.pools:
@@ -289,8 +311,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                 await acquirer.stop_started()
             with contextlib.suppress(Exception):
                 await client.delete_variable_by_name(control_variable(run_id))
-        rows = [await _row(serial, i, state)
-                for i, ((serial, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
+        rows = [await _row(instance, i, state, acquirer.remote_status.get(i))
+                for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
         result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,
                               launched=sum(s is not None for s in states), bots=rows, conflicts=acquirer.conflicts,
                               skipped=acquirer.skipped, errors=acquirer.errors, reset_locks=reset)
@@ -336,7 +358,7 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
     creating: set[asyncio.Task[float]] = set()
     previous: asyncio.Task[float] | None = None  # resolves to the loop time the previous bot started
     try:
-        for index, (serial, lock) in enumerate(acquirer.acquired):
+        for index, (instance, lock) in enumerate(acquirer.acquired):
             if previous is not None and launch.stagger:
                 began = await previous
                 await asyncio.sleep(max(0.0, began + launch.stagger - loop.time()))
@@ -344,21 +366,28 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                 await acquirer.drop(lock)
                 started.append(None)
                 continue
-            spec = BotSpec(group=definition.name, bot=index, serial=serial, routine=definition.routine,
+            backend, backend_options = backend_of(definition, instance.host)
+            spec = BotSpec(group=definition.name, bot=index, serial=instance.serial, host=instance.host,
+                           routine=definition.routine,
                            routine_config=definition.routine_config, pools=definition.pools,
                            restart_policy=launch.restart_policy, recovery=definition.recovery,
                            health=definition.health, repeat=launch.repeat,
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
-                           backend=definition.backend, backend_options=definition.backend_options,
-                           instance_index=acquirer.indexes.get(serial), lock_lease_id=lock.lease_id)
+                           backend=backend, backend_options=backend_options,
+                           instance_index=acquirer.indexes.get(instance), lock_lease_id=lock.lease_id)
             # At most CREATE_WINDOW bots being created at once, even with stagger 0: a burst of concurrent
             # creations contends on a SQLite Prefect server (HTTP 503, client back-off of many seconds).
             while len(creating) >= CREATE_WINDOW:
                 await asyncio.wait(creating, timeout=CREATE_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
                 creating = {w for w in creating if not w.done()}
             runtime.started[index] = asyncio.Event()
-            with bot_tags(spec), _extra_tag(BOT_TAG):
-                task = loop.create_task(_bot(client, run_id, spec))
+            host = acquirer.remote.get(instance)
+            if host is not None:
+                spec = spec.model_copy(update={"launch_run_id": run_id})
+                task = loop.create_task(_remote_bot(client, spec, host, runtime, acquirer, lock))
+            else:
+                with bot_tags(spec), _extra_tag(BOT_TAG):
+                    task = loop.create_task(_bot(client, run_id, spec))
             started.append(task)
             previous = loop.create_task(_started_at(runtime.started[index], task))
             creating.add(previous)
@@ -375,7 +404,34 @@ async def _bot(client: PrefectClient, run_id: UUID, spec: BotSpec) -> State:
         return await run_bot(spec, return_state=True)
     finally:
         with contextlib.suppress(Exception):
-            await unclaim(client, run_id, spec.serial)  # the bot's own run held the claim while it lived
+            await unclaim(client, run_id, spec.instance)  # the bot's own run held the claim while it lived
+
+
+async def _remote_bot(client: PrefectClient, spec: BotSpec, host: Host, runtime: LaunchRuntime,
+                     acquirer: _Acquirer, lock: InstanceLock) -> State:
+    """A bot on another host: ``run-bot`` on its worker (:mod:`adapters.dispatch`); the lease is handed over once
+    that run is *Running*. Returns its final state; its last status goes to ``acquirer.remote_status``."""
+
+    def started() -> None:
+        runtime.keeper.discard(lock.instance)  # the remote bot renews the lease from now on
+        runtime.started[spec.bot].set()
+
+    try:
+        run = await run_remote_bot(client, spec, host.queue, tags=["emufleet", group_tag(spec.group),
+                                                                   limit_name(spec.instance), BOT_TAG],
+                                   start_timeout_s=spec.connect_timeout_s + REMOTE_START_S, on_started=started,
+                                   launch_cancelled=lambda: runtime.launch_cancelled)
+    finally:
+        if not runtime.started[spec.bot].is_set():  # never picked up: free the lock the launch took for it
+            runtime.started[spec.bot].set()
+            await acquirer.drop(lock)
+        else:
+            with contextlib.suppress(Exception):
+                await unclaim(client, acquirer.run_id, spec.instance)  # the bot's own run held the claim meanwhile
+    if (status := bot_status(run)) is not None:
+        acquirer.remote_status[spec.bot] = status
+    assert run.state is not None  # final (run_remote_bot returns only then)
+    return run.state
 
 
 async def _none() -> None:

@@ -35,7 +35,7 @@ def bots_table(group: str, bots: list[BotStatus]) -> Table:
         table.add_column(column, justify="right" if column in ("bot", "restarts", "done", "failed", "steps")
                          else "left")
     for bot in bots:
-        table.add_row(str(bot.bot), bot.instance, bot.account or "-",
+        table.add_row(str(bot.bot), f"{bot.host}/{bot.instance}", bot.account or "-",
                       f"[{_STYLE.get(bot.state, 'white')}]{bot.state.value}[/]", bot.step or "-", str(bot.restarts),
                       str(bot.accounts_completed), str(bot.accounts_failed), str(bot.steps_done))
     return table

@@ -4,7 +4,7 @@ The session does the work (device, accounts, attempts under the restart policy, 
 docs/supervision.md); this flow gives it what lives in Prefect and maps its reports back:
 
 * its step runner runs every top-level step as a task run (:class:`tasks.steps.TaskSteps`);
-* its instance lock is the lease on the ``instance:<serial>`` concurrency limit (taken by ``launch_group``, or
+* its instance lock is the lease on the ``instance:<host>:<serial>`` concurrency limit (taken by ``launch_group``, or
   here when run alone), renewed by the launch's :class:`adapters.locks.LockKeeper`, which feeds the fence;
 * its observer writes status labels, events and artifacts (:class:`adapters.observer.PrefectObserver`);
 * cancelling the bot's flow run — or its launch's — from the UI, CLI or API stops the session within one watcher
@@ -63,12 +63,12 @@ def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threa
 
 async def _lease(client: PrefectClient, runtime: LaunchRuntime, spec: BotSpec, run_id: UUID) -> BotLease:
     if spec.lock_lease_id is not None:
-        lock = InstanceLock(spec.serial, spec.lock_lease_id)
+        lock = InstanceLock(spec.instance, spec.lock_lease_id)
     else:  # called on its own, not through launch_group
-        await claim(client, run_id, spec.serial)
-        taken = await try_acquire(client, spec.serial, holder=run_id)
+        await claim(client, run_id, spec.instance)
+        taken = await try_acquire(client, spec.instance, holder=run_id)
         if taken is None:
-            raise InstanceConflictError(f"instance {spec.serial} is locked by another flow run")
+            raise InstanceConflictError(f"instance {spec.instance} is locked by another flow run")
         lock = taken
     mine = [runtime.launch_run_id] if runtime.launch_run_id else []
     return BotLease(runtime.keeper, lock, run_id, also_mine=mine)
@@ -89,13 +89,13 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
     run_id = get_run_context().flow_run.id
     runtime = current_runtime().get()
     own_runtime = runtime is None
-    if runtime is None:
-        runtime = LaunchRuntime(None)
+    if runtime is None:  # alone, or dispatched to this host's worker by a launch elsewhere (spec.launch_run_id)
+        runtime = LaunchRuntime(spec.launch_run_id)
     if spec.bot in runtime.started:
         runtime.started[spec.bot].set()  # the launch may create the next bot's flow run now
     async with get_client() as client:
         run_tags = set(get_run_context().flow_run.tags)
-        wanted = {"emufleet", group_tag(spec.group), limit_name(spec.serial)}
+        wanted = {"emufleet", group_tag(spec.group), limit_name(spec.instance)}
         if not wanted <= run_tags:
             await client.update_flow_run(run_id, tags=sorted(run_tags | wanted))
         lease = await _lease(client, runtime, spec, run_id)
@@ -144,4 +144,4 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
 
 def bot_tags(spec: BotSpec) -> tags:
     """The tags context for starting ``run_bot(spec)`` as a subflow (group and instance claim)."""
-    return tags("emufleet", group_tag(spec.group), limit_name(spec.serial))
+    return tags("emufleet", group_tag(spec.group), limit_name(spec.instance))

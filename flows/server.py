@@ -9,7 +9,9 @@ reuses the server a previous command started (recorded in ``<state>/prefect/serv
 * analytics off (``PREFECT_SERVER_ANALYTICS_ENABLED=false``, ``DO_NOT_TRACK=1``), so an offline machine logs no
   ERROR;
 * ``PREFECT_UI_API_URL`` pointing at the chosen port, so the UI works on any port, not only 4200;
-* file-backed concurrency leases, so instance locks survive a server restart instead of leaking.
+* file-backed concurrency leases, so instance locks survive a server restart instead of leaking;
+* its database: SQLite under ``PREFECT_HOME`` by default, or PostgreSQL (``database_url``; ``emufleet server start
+  --postgres URL``), which several hosts and more than a handful of concurrent bots need (docs/orchestration.md).
 
 Call :func:`use_server` **before** ``import prefect`` in a process (Prefect reads its settings at import); the
 CLI imports the flows lazily for that reason. This module never imports Prefect itself.
@@ -18,6 +20,7 @@ CLI imports the flows lazily for that reason. This module never imports Prefect 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -30,12 +33,13 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from emufleet.db.engine import safe_url
 from emufleet.errors import OrchestrationError
 from emufleet.process import pid_alive
 from emufleet.settings import state_dir
 
-__all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "running_server", "server_env",
-           "start_server", "stop_server", "use_server"]
+__all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "prefect_database_url",
+           "running_server", "server_env", "start_server", "stop_server", "use_server"]
 
 DEFAULT_PORT = 4200
 HEARTBEAT_FREQUENCY_S = 30  # Prefect's minimum flow-run heartbeat interval (its default is 180 s)
@@ -54,6 +58,7 @@ class PrefectServer:
     pid: int | None = None
     home: str | None = None
     owned: bool = False  # True when this process started it (and so must stop it)
+    database: str = "sqlite"  # the server's database: "sqlite", or its PostgreSQL URL with the password hidden
 
     def flow_run_url(self, flow_run_id: object) -> str:
         """The flow run's page in the Prefect UI."""
@@ -81,31 +86,59 @@ def _free_port(preferred: int | None) -> int:
     raise OrchestrationError("no free TCP port for the Prefect server")
 
 
-def server_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
-    """Environment of a ``prefect server start`` on ``127.0.0.1:port`` with ``PREFECT_HOME=home``.
+def prefect_database_url(url: str) -> str:
+    """A PostgreSQL URL as the Prefect server needs it: the ``asyncpg`` driver (``postgresql+asyncpg://…``).
 
-    ``database_url`` (``postgresql+asyncpg://…``) replaces the default SQLite file under ``home``.
+    Accepts ``postgresql://``, ``postgres://`` and any ``postgresql+<driver>://`` (e.g. the ``psycopg`` URL of
+    emufleet's own database on the same cluster).
+
+    Raises:
+        OrchestrationError: not a PostgreSQL URL (SQLite is the default and needs no URL).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    except ArgumentError as exc:
+        raise OrchestrationError(f"not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() != "postgresql":
+        raise OrchestrationError(f"not a PostgreSQL URL: {safe_url(url)!r} "
+                                 "(expected postgresql://user:password@host:5432/database)")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def _client_host(host: str) -> str:
+    """The address a client on this machine uses for a server listening on ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - comparing, not binding
+
+
+def server_env(home: Path, port: int, database_url: str | None = None, host: str = "127.0.0.1") -> dict[str, str]:
+    """Environment of a ``prefect server start`` on ``host:port`` with ``PREFECT_HOME=home``.
+
+    ``database_url`` (PostgreSQL, see :func:`prefect_database_url`) replaces the default SQLite file under ``home``.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    api_url = f"http://{_client_host(host)}:{port}/api"
     env.update({
         "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_HOST": host,
         "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_UI_API_URL": api_url,
+        "PREFECT_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
         "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
     })
     if database_url:
-        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = prefect_database_url(database_url)
     return env
 
 
 def start_server(home: str | Path | None = None, port: int | None = None, *, timeout_s: float = 90.0,
-                 record: bool = True, database_url: str | None = None) -> PrefectServer:
-    """Start ``prefect server start`` on ``127.0.0.1`` and wait until ``/api/health`` answers.
+                 record: bool = True, database_url: str | None = None, host: str = "127.0.0.1") -> PrefectServer:
+    """Start ``prefect server start`` on ``host`` (loopback by default) and wait until ``/api/health`` answers.
 
     Args:
         home: ``PREFECT_HOME`` (default ``<state>/prefect``); the server's SQLite database lives there.
@@ -113,6 +146,7 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
         timeout_s: how long to wait for health (a fresh database takes ≈ 9 s on 2 cores).
         record: write ``home/server.json`` so later commands reuse this server.
         database_url: the server's database (default: SQLite under ``home``; PostgreSQL past a few bots).
+        host: the address to listen on; other hosts' workers need one they can reach (``0.0.0.0`` for all).
 
     Raises:
         OrchestrationError: the server exited or did not answer in time (the log file is named).
@@ -123,16 +157,17 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
     log_path = home_path / "server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
              "--analytics-off"],
-            env=server_env(home_path, port, database_url), stdout=log, stderr=subprocess.STDOUT,
+            env=server_env(home_path, port, database_url, host), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the server in order
         )
     _CHILDREN[proc.pid] = proc
-    api_url = f"http://127.0.0.1:{port}/api"
-    server = PrefectServer(api_url=api_url, ui_url=f"http://127.0.0.1:{port}", pid=proc.pid, home=str(home_path),
-                           owned=True)
+    ui_url = f"http://{_client_host(host)}:{port}"
+    api_url = f"{ui_url}/api"
+    server = PrefectServer(api_url=api_url, ui_url=ui_url, pid=proc.pid, home=str(home_path),
+                           owned=True, database=safe_url(database_url) if database_url else "sqlite")
     deadline = time.monotonic() + timeout_s
     while not health_ok(api_url, timeout_s=1.0):
         if proc.poll() is not None:
@@ -183,7 +218,7 @@ def running_server(home: str | Path | None = None) -> PrefectServer | None:
     found = _recorded(Path(home) if home is not None else state_dir() / "prefect")
     if found is None:
         return None
-    return PrefectServer(api_url=found.api_url, ui_url=found.ui_url, pid=found.pid, home=found.home, owned=False)
+    return dataclasses.replace(found, owned=False)
 
 
 def use_server(server: PrefectServer) -> None:

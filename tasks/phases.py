@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -23,11 +24,12 @@ from emufleet.bot.assets import EngineAssets, load_assets
 from emufleet.device.backends import get_backend
 from emufleet.errors import OrchestrationError, RoutineValidationError
 from emufleet.groups import GroupDefinition
+from emufleet.hosts import LOCAL_HOST, HostStore, InstanceId, Placement, this_host
 from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
 
-__all__ = ["PoolSummary", "StartedInstance", "check_instances", "pool_definitions", "refresh_pools",
-           "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
+__all__ = ["PoolSummary", "StartedInstance", "backend_of", "check_instances", "instance_of", "pool_definitions",
+           "refresh_pools", "resolve_pools", "start_instance", "stop_instance", "validate_routine"]
 
 
 GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
@@ -117,34 +119,54 @@ def validate_routine(routine: str, routine_config: dict[str, str], *, validate_t
     return assets
 
 
-def serial_of(group: GroupDefinition, ref: int | str) -> str:
-    """The adb serial of instance ``ref`` (an index through the group's backend, or a serial as written)."""
-    if isinstance(ref, str):
-        return ref
-    return get_backend(group.backend, **group.backend_options).serial(ref)
+def backend_of(group: GroupDefinition, host: str) -> tuple[str, dict[str, Any]]:
+    """The emulator backend and options driving ``host``'s instances for ``group`` (:meth:`Host.backend_for`).
+
+    Raises:
+        HostValidationError: no such host (or its file is broken).
+    """
+    return HostStore().get(host).backend_for(group.backend, group.backend_options)
+
+
+def instance_of(group: GroupDefinition, place: Placement) -> InstanceId:
+    """The instance a group names: its host (``local`` is this process's, :func:`this_host`), and the serial (an
+    index through that host's backend, or as written).
+
+    Raises:
+        HostValidationError: the placement's host is not defined.
+    """
+    host = this_host() if place.host == LOCAL_HOST else place.host
+    if isinstance(place.ref, str):
+        HostStore().get(host)  # an unknown host is an error even for a serial
+        return InstanceId(host, place.ref)
+    backend, options = backend_of(group, host)
+    return InstanceId(host, get_backend(backend, **options).serial(place.ref))
 
 
 @task(name="check-instances", cache_policy=NO_CACHE, persist_result=False)
-def check_instances(group: GroupDefinition) -> dict[str, str]:
-    """``validate_emulators``: every instance of the group is known to its backend; returns serial → state.
+def check_instances(group: GroupDefinition, host: str = LOCAL_HOST) -> dict[str, str]:
+    """``validate_emulators``: every instance of the group on ``host`` is known to that host's backend; returns
+    ``<host>/<serial>`` → state. (A host's backend can only be asked on that host.)
 
     Raises:
         OrchestrationError: instances the backend does not know (all listed), or the backend cannot list them.
     """
-    backend = get_backend(group.backend, **group.backend_options)
-    known = {info.index: info for info in backend.list_instances()}
-    unknown = [ref for ref in group.instances if isinstance(ref, int) and ref not in known]
+    places = [p for p in group.placements() if (this_host() if p.host == LOCAL_HOST else p.host) == host]
+    name, options = backend_of(group, host)
+    indexes = [p.ref for p in places if isinstance(p.ref, int)]
+    known = {info.index: info for info in get_backend(name, **options).list_instances()} if indexes else {}
+    unknown = [ref for ref in indexes if ref not in known]
     if unknown:
         have = ", ".join(str(i) for i in sorted(known)) or "none"
-        raise OrchestrationError(f"backend {group.backend!r} has no instance {', '.join(map(str, unknown))} "
-                                 f"(it has: {have})")
+        raise OrchestrationError(f"backend {name!r} of host {host!r} has no instance "
+                                 f"{', '.join(map(str, unknown))} (it has: {have})")
     states = {}
-    for ref in group.instances:
-        if isinstance(ref, int):
-            info = known[ref]
-            states[info.serial] = "running" if info.running else "stopped (will be started)"
+    for place in places:
+        if isinstance(place.ref, int):
+            info = known[place.ref]
+            states[InstanceId(host, info.serial).key] = "running" if info.running else "stopped (will be started)"
         else:
-            states[ref] = "given by serial (connect only)"
+            states[InstanceId(host, place.ref).key] = "given by serial (connect only)"
     return states
 
 
@@ -157,18 +179,21 @@ class StartedInstance:
 
 
 @task(name="start-instance", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
-async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> StartedInstance:
-    """Phase 2: start instance ``ref`` through the group's backend if needed, and wait until it is ready.
+async def start_instance(group: GroupDefinition, place: Placement, timeout_s: float) -> StartedInstance:
+    """Phase 2: start instance ``place`` through its host's backend if needed, and wait until it is ready (on the
+    host itself: a host's instances are only reachable there).
 
     A serial (not an index) is connected and waited for, whatever the backend (never "started" by us).
 
     Raises:
         DeviceTimeoutError: not ready within ``timeout_s``; DeviceError: the backend cannot start it.
     """
+    ref = place.ref
+
     def start() -> StartedInstance:
         if isinstance(ref, str):  # a serial: connect-only, whatever the group's backend
             return StartedInstance(get_backend("adb", serials=[ref]).start(0, timeout_s).serial, False)
-        backend = _backend(group)
+        backend = _backend(group, place.host)
         was_running = backend.is_running(ref)
         return StartedInstance(backend.start(ref, timeout_s).serial, not was_running)
 
@@ -176,18 +201,18 @@ async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: floa
 
 
 @task(name="stop-instance", cache_policy=NO_CACHE, persist_result=False)
-async def stop_instance(group: GroupDefinition, ref: int | str) -> None:
-    """Stop instance ``ref`` (an index) through the group's backend: the end of a launch that started it.
+async def stop_instance(group: GroupDefinition, place: Placement) -> None:
+    """Stop instance ``place`` (an index) through its host's backend: the end of a launch that started it.
 
     Raises:
         DeviceError: the backend cannot stop it.
     """
-    if isinstance(ref, int):
-        await asyncio.to_thread(_backend(group).stop, ref)
+    if isinstance(place.ref, int):
+        await asyncio.to_thread(_backend(group, place.host).stop, place.ref)
 
 
-def _backend(group: GroupDefinition):  # noqa: ANN202 - an EmulatorBackend
-    options = dict(group.backend_options)
-    if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
+def _backend(group: GroupDefinition, host: str):  # noqa: ANN202 - an EmulatorBackend
+    name, options = backend_of(group, this_host() if host == LOCAL_HOST else host)
+    if name in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
         options.setdefault("launch_guard", launch_guard)
-    return get_backend(group.backend, **options)
+    return get_backend(name, **options)

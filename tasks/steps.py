@@ -50,7 +50,7 @@ async def call_step(run: RoutineRun, index: int, name: str, executor: Executor |
     """Run step ``index`` as a task run named ``name`` and return its final state (see :func:`run_step`).
 
     The task run carries no tags. A task run inherits the caller's tags (a bot's: ``emufleet``, its group, its
-    ``instance:<serial>``), and Prefect asks the server for a ``tag:<name>`` concurrency slot for every tagged task
+    claim tag), and Prefect asks the server for a ``tag:<name>`` concurrency slot for every tagged task
     run before starting it: one more API round trip (a write on the server) per step, which on a busy SQLite
     server waited seconds behind HTTP 503 back-off. The step's flow run keeps the tags, so the UI filters alike.
     """

@@ -12,6 +12,11 @@
   started :class:`emufleet.sim.Simulator` whose serials are ``adb connect``-ed and listed as ``device``; every
   simulator it made is disconnected and stopped at teardown. ``scenario=None`` means the demo scenario when it
   exists, else the suite's own test scenario (``tests/sim/data/basic``).
+
+Marker ``postgres``: the test needs ``EMUFLEET_TEST_POSTGRES_URL`` (a database it may empty); skipped without it,
+a failure when ``EMUFLEET_REQUIRE_POSTGRES=1`` (CI: ``.ci/run`` and ``make test-postgres`` start a throwaway
+cluster with :mod:`emufleet.db.cluster`). Marker ``netns``: the test makes Linux network namespaces (root,
+iproute2); skipped without them, a failure when ``EMUFLEET_REQUIRE_NETNS=1`` (CI).
 """
 
 from __future__ import annotations
@@ -115,6 +120,30 @@ def simulator(adb_server: adbutils.AdbClient, free_base_port: int) -> Iterator[C
             except Exception:  # teardown must stop every simulator, whatever the server says
                 pass
         sim.stop()
+
+
+# Tests that need an outside resource carry its marker; without the resource they are skipped (``-ra`` lists them),
+# unless ``EMUFLEET_REQUIRE_<NAME>=1`` (CI) makes the skip a failure.
+def _netns_missing() -> str | None:
+    from tests.hosts.netns import netns_missing
+
+    return netns_missing()
+
+
+_RESOURCES = {
+    "postgres": ("EMUFLEET_REQUIRE_POSTGRES", lambda: None if os.environ.get("EMUFLEET_TEST_POSTGRES_URL") else
+                 "EMUFLEET_TEST_POSTGRES_URL not set (make test-postgres starts a throwaway PostgreSQL)"),
+    "netns": ("EMUFLEET_REQUIRE_NETNS", _netns_missing),
+}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker, (required, missing) in _RESOURCES.items():
+        if item.get_closest_marker(marker) is None or (reason := missing()) is None:
+            continue
+        if os.environ.get(required) == "1":
+            pytest.fail(f"{required}=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:

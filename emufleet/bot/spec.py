@@ -12,6 +12,7 @@ from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
 from emufleet.groups.definition import RestartPolicy
 from emufleet.groups.status import BotStatus
+from emufleet.hosts import InstanceId
 
 __all__ = ["BotResult", "BotSpec"]
 
@@ -21,7 +22,8 @@ class BotSpec(BaseModel):
 
     ``backend``/``backend_options``/``instance_index``: how to restart the instance (rung ``restart_instance``);
     without them the instance is rebooted over ADB. ``lock_lease_id``: the instance lock ``launch_group`` took for
-    this bot (``None``: the bot takes it itself).
+    this bot (``None``: the bot takes it itself). ``launch_run_id``: the launch of a bot started on another host's
+    worker (``run-bot`` deployment), whose cancellation and pause commands that bot follows like an in-process one.
     """
 
     group: str
@@ -41,7 +43,13 @@ class BotSpec(BaseModel):
     backend_options: dict[str, Any] = Field(default_factory=dict)
     instance_index: int | None = Field(default=None, ge=0)
     lock_lease_id: UUID | None = None
+    launch_run_id: UUID | None = None  # set when dispatched to another host: that bot follows its launch's commands
     database_url: str | None = None
+
+    @property
+    def instance(self) -> InstanceId:
+        """The bot's instance: ``host`` + ``serial`` (what its lock and claim tag are named after)."""
+        return InstanceId(self.host, self.serial)
 
 
 class BotResult(BaseModel):

@@ -23,7 +23,7 @@ app = typer.Typer(
 
 # Area modules, in help order. Each owns its own commands.
 _AREAS = ("sim", "device", "routines", "templates", "db", "accounts", "pools", "groups", "instances", "automations",
-          "console", "demo")
+          "console", "hosts", "server", "demo")
 
 for _name in _AREAS:
     try:

@@ -21,7 +21,7 @@ def upgrade(url: UrlOption = None) -> None:
     from emufleet import db, settings
 
     revision = db.upgrade(url)
-    typer.echo(f"database {_safe(url or settings.database_url())} at revision {revision}")
+    typer.echo(f"database {db.safe_url(url or settings.database_url())} at revision {revision}")
 
 
 @db_app.command("current")
@@ -34,13 +34,6 @@ def current(url: UrlOption = None) -> None:
         typer.echo(f"current={db.current_revision(eng) or 'none'} head={db.head_revision()}")
     finally:
         eng.dispose()
-
-
-def _safe(url: str) -> str:
-    """The URL with any password hidden."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def register(app: typer.Typer) -> None:

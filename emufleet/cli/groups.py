@@ -65,7 +65,7 @@ def parse_sets(values: list[str]) -> dict[str, str]:
 
 
 def parse_instances(text: str | None) -> list[int | str] | None:
-    """``"0,1,127.0.0.1:16448"`` → ``[0, 1, "127.0.0.1:16448"]``."""
+    """``"0,1,127.0.0.1:16448,hostb/2"`` → ``[0, 1, "127.0.0.1:16448", "hostb/2"]`` (``<host>/…``: on that host)."""
     if text is None:
         return None
     items = [part.strip() for part in text.split(",") if part.strip()]

@@ -249,6 +249,8 @@ def run(
         result = asyncio.run(main())
     finally:
         executor.shutdown(wait=False)
+        if accounts is not None:  # the engine _accounts made (an open PostgreSQL connection warns when collected)
+            accounts.providers[0].pool.engine.dispose()
     status = result.status  # type: ignore[attr-defined]
     if status.state is BotState.STOPPED:
         raise _fail("stopped", 130)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, translate_db_errors, utcnow
+from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, safe_url, translate_db_errors, utcnow
 from emufleet.db.migrate import current_revision, head_revision, upgrade
 from emufleet.db.models import (
     POOL_STATUSES,
@@ -38,6 +38,7 @@ __all__ = [
     "current_revision",
     "engine",
     "head_revision",
+    "safe_url",
     "session",
     "translate_db_errors",
     "upgrade",

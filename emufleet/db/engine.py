@@ -20,10 +20,15 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from emufleet import settings
 from emufleet.errors import DatabaseError
 
-__all__ = ["BUSY_TIMEOUT_MS", "engine", "translate_db_errors", "utcnow"]
+__all__ = ["BUSY_TIMEOUT_MS", "engine", "safe_url", "translate_db_errors", "utcnow"]
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for the write lock before failing (milliseconds)."""
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password hidden (``***``), for messages, logs and records."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def utcnow() -> datetime:

@@ -12,6 +12,7 @@ Example::
 
 from emufleet.groups.definition import (
     GroupDefinition,
+    HostedInstance,
     InstanceRef,
     LaunchOptions,
     LaunchOverrides,
@@ -30,6 +31,7 @@ __all__ = [
     "GroupDefinition",
     "GroupListing",
     "GroupStore",
+    "HostedInstance",
     "InstanceRef",
     "LaunchOptions",
     "LaunchOverrides",

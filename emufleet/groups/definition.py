@@ -10,7 +10,8 @@ only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/d
     routine_config: {packs: "1"}         # variable overrides, merged over the routine's config (§11.2 #1 fixed)
     backend: simulator                   # emulator backend: simulator | adb | mumu
     backend_options: {}
-    instances: [0, 1, 2, 3]              # preference order: instance indexes or serials
+    instances: [0, 1, 2, 3]              # preference order: indexes or serials on `host`, "hostb/2",
+                                         # or {host: hostb, instance: 2} (hosts/*.yaml; docs/orchestration.md)
     bots: 4                              # 1..len(instances)
     pools: [demo]                        # account pools, tried in order
     launch:
@@ -39,16 +40,27 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
 from emufleet.errors import GroupValidationError
+from emufleet.hosts.identity import LOCAL_HOST, Placement, check_host_name, parse_placement
 from emufleet.routines.durations import MAX_DURATION_S, parse_duration
 from emufleet.yamlio import raise_validation
 
 __all__ = [
     "GroupDefinition",
+    "HostedInstance",
     "InstanceRef",
     "LaunchOptions",
     "LaunchOverrides",
@@ -85,8 +97,18 @@ def parse_seconds(value: Any) -> float:
 
 #: Seconds (float ≥ 0), written as ``2s``/``500ms``/``5m`` or a bare number of seconds.
 Seconds = Annotated[float, BeforeValidator(parse_seconds)]
-#: An instance: its index in the emulator backend (``int ≥ 0``) or its adb serial (``"127.0.0.1:16384"``).
-InstanceRef = Annotated[int | str, Field(union_mode="left_to_right")]
+class HostedInstance(BaseModel):
+    """``{host: hostb, instance: 3}``: an instance (index or serial) on a named host."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    instance: int | str = Field(union_mode="left_to_right")
+
+
+#: An instance: its index in the emulator backend (``int ≥ 0``), its adb serial (``"127.0.0.1:16384"``), either on
+#: a named host (``"hostb/3"``, ``"hostb/127.0.0.1:16384"``), or ``{host: hostb, instance: 3}``.
+InstanceRef = Annotated[int | str | HostedInstance, Field(union_mode="left_to_right")]
 
 
 class OnConflict(StrEnum):
@@ -177,6 +199,7 @@ class GroupDefinition(_Strict):
     routine_config: dict[str, str] = Field(default_factory=dict)
     backend: str = "adb"
     backend_options: dict[str, Any] = Field(default_factory=dict)
+    host: str = LOCAL_HOST  # the host of instances written without one
     instances: list[InstanceRef] = Field(min_length=1)
     bots: int = Field(ge=1, le=10**4)
     pools: list[str] = Field(default_factory=list)
@@ -210,19 +233,25 @@ class GroupDefinition(_Strict):
                     for k, v in value.items()}
         return value
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host_name(value)
+
     @field_validator("instances")
     @classmethod
-    def _instances(cls, value: list[int | str]) -> list[int | str]:
-        seen: set[int | str] = set()
-        for item in value:
-            if isinstance(item, int) and item < 0:
-                raise ValueError(f"instance index {item} is negative")
-            if isinstance(item, str) and not item.strip():
-                raise ValueError("an instance serial cannot be empty")
-            if item in seen:
-                raise ValueError(f"instance {item!r} is listed twice")
-            seen.add(item)
+    def _instances(cls, value: list[InstanceRef], info: ValidationInfo) -> list[InstanceRef]:
+        seen: set[Placement] = set()
+        for item in value:  # shape, index, serial, host name; `host` is validated first (field order)
+            place = _placement(item, info.data.get("host", LOCAL_HOST))
+            if place in seen:
+                raise ValueError(f"instance {place} is listed twice")
+            seen.add(place)
         return value
+
+    def placements(self) -> list[Placement]:
+        """The instances in preference order, each with its host (``host`` for those written without one)."""
+        return [_placement(item, self.host) for item in self.instances]
 
     @field_validator("pools")
     @classmethod
@@ -283,6 +312,10 @@ class GroupDefinition(_Strict):
         return self.model_copy(update={"created_at": self.created_at or now, "updated_at": now})
 
 
+def _placement(item: InstanceRef, default_host: str) -> Placement:
+    return parse_placement(item.model_dump() if isinstance(item, HostedInstance) else item, default_host=default_host)
+
+
 class LaunchOverrides(BaseModel):
     """Per-launch changes to a definition (digest §9.9); ``None`` keeps the definition's value.
 
@@ -292,7 +325,8 @@ class LaunchOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bots: int | None = Field(default=None, ge=1, le=10**4, description="number of bots to start")
-    instances: list[InstanceRef] | None = Field(default=None, description="instance indexes or serials, in order")
+    instances: list[InstanceRef] | None = Field(default=None, description="instance indexes or serials, in order "
+                                                "(\"hostb/2\" or {host, instance} for another host)")
     pools: list[str] | None = Field(default=None, description="account pools, in order")
     routine_config: dict[str, str] = Field(default_factory=dict, description="merged over the definition's")
     max_accounts: int | None = Field(default=None, ge=1, le=10**9, description="stop leasing after this many accounts")

@@ -16,7 +16,7 @@ from emufleet.errors import GroupValidationError
 from emufleet.files import write_atomic
 from emufleet.groups.definition import GroupDefinition, check_group_name
 from emufleet.settings import data_dir
-from emufleet.yamlio import load_yaml, validate
+from emufleet.yamlio import load_model
 
 __all__ = ["GroupListing", "GroupStore", "file_name", "load_group"]
 
@@ -27,10 +27,7 @@ def load_group(path: str | Path) -> GroupDefinition:
     Raises:
         GroupValidationError: unreadable file, bad YAML or an invalid field, as ``file:line:col: field: message``.
     """
-    data = load_yaml(path, error=GroupValidationError)
-    if not isinstance(data, dict):
-        raise GroupValidationError("a group definition is a mapping", file=path, line=1, col=1)
-    return validate(GroupDefinition, data, path, error=GroupValidationError)
+    return load_model(GroupDefinition, path, error=GroupValidationError, what="a group definition")
 
 
 def file_name(name: str) -> str:

@@ -29,8 +29,7 @@ def _fresh_postgres(url: str) -> None:
         eng.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(
-    not POSTGRES_URL, reason="EMUFLEET_TEST_POSTGRES_URL not set"))])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of a fresh database migrated to head: a SQLite file in ``tmp_path``, and, when
     ``EMUFLEET_TEST_POSTGRES_URL`` is set, the same tests again on that (emptied) PostgreSQL database."""

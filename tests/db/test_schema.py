@@ -56,7 +56,7 @@ def test_default_url_is_one_sqlite_file_in_the_state_dir(tmp_path: Path, monkeyp
     assert (tmp_path / "state" / "emufleet.db").is_file()
 
 
-@pytest.mark.skipif(not os.environ.get("EMUFLEET_TEST_POSTGRES_URL"), reason="EMUFLEET_TEST_POSTGRES_URL not set")
+@pytest.mark.postgres
 def test_postgres_upgrade_and_lease() -> None:
     from emufleet.pools.leases import LeaseOwner, acquire, finish
 

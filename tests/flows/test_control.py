@@ -20,6 +20,7 @@ from adapters.locks import limit_name
 from adapters.registry import bot_runs, launch_runs
 from emufleet.db import Account, RoutineExecution, utcnow
 from emufleet.groups import BotState, BotStatus
+from emufleet.hosts import LOCAL_HOST, InstanceId
 from flows.control import pause, resume, status, stop
 from flows.launch_group import LaunchResult, launch_group
 from flows.server import PrefectServer
@@ -46,7 +47,8 @@ async def bot_in_step(group: str, step_prefix: str = "1:", state: BotState = Bot
 async def slots(serial: str) -> int:
     async with get_client() as client:
         try:
-            return (await client.read_global_concurrency_limit_by_name(limit_name(serial))).active_slots
+            name = limit_name(InstanceId(LOCAL_HOST, serial))
+            return (await client.read_global_concurrency_limit_by_name(name)).active_slots
         except ObjectNotFound:  # never locked
             return 0
 
@@ -96,11 +98,11 @@ def test_two_launches_want_one_instance(prefect_server: PrefectServer, fleet_hom
         assert taken.is_failed() and "on_conflict: abort" in str(taken.message)
     else:
         second = result_of(taken)
-        assert second.conflicts == [s0]
+        assert second.conflicts == [f"local/{s0}"]
         if policy == "cancel":
-            assert [b.instance for b in second.bots] == [s0] and second.bots[0].accounts_completed == 1
+            assert [b.instance for b in second.bots] == [f"local/{s0}"] and second.bots[0].accounts_completed == 1
         else:
-            assert second.skipped == [s0] and [b.instance for b in second.bots] == [s1]
+            assert second.skipped == [f"local/{s0}"] and [b.instance for b in second.bots] == [f"local/{s1}"]
             assert second.bots[0].state == BotState.COMPLETED.value
     assert first.bots[0].state == BotState.STOPPED.value  # stopped by stop() or cancelled by the taker
     assert asyncio.run(slots(s0)) == 0 and asyncio.run(slots(s1)) == 0

@@ -16,6 +16,7 @@ from adapters.locks import limit_name
 from adapters.registry import bot_runs
 from emufleet.db import Account, RoutineExecution
 from emufleet.groups import BotState, LaunchOverrides
+from emufleet.hosts import LOCAL_HOST, InstanceId
 from flows.control import status
 from flows.launch_group import LaunchResult, launch_group
 from flows.server import PrefectServer
@@ -30,7 +31,8 @@ def serials(sim: Any) -> list[str]:
 
 async def lock_slots(serial_list: list[str]) -> list[int]:
     async with get_client() as client:
-        return [(await client.read_global_concurrency_limit_by_name(limit_name(s))).active_slots for s in serial_list]
+        return [(await client.read_global_concurrency_limit_by_name(limit_name(InstanceId(LOCAL_HOST, s)))).active_slots
+                for s in serial_list]
 
 
 def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_home: FleetHome,
@@ -43,7 +45,7 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
     result = state.result()
     assert isinstance(result, LaunchResult)
     assert result.launched == 3 and result.success
-    assert sorted(row.instance for row in result.bots) == sorted(serials(sim))
+    assert sorted(row.instance for row in result.bots) == sorted(f"local/{s}" for s in serials(sim))
     assert sum(row.accounts_completed for row in result.bots) == 6
     with fleet_home.engine().connect() as conn:
         accounts = conn.execute(select(Account.device_account, Account.pool_status, Account.lease_token)).all()
@@ -81,7 +83,8 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
 
     bots, steps = asyncio.run(step_runs())
     assert len(steps) >= 6 * 4 and all(t.tags == [] for t in steps)  # untagged: no concurrency request per step
-    assert all(limit_name(b.labels["emufleet.instance"]) in b.tags for b in bots)  # the bot runs keep theirs
+    # the bot runs keep theirs: the claim tag instance:<host>:<serial>
+    assert all(limit_name(InstanceId(b.labels["emufleet.host"], b.labels["emufleet.instance"])) in b.tags for b in bots)
     starts = sorted(b.start_time for b in bots)  # stagger is between bots *starting*, whatever creation takes
     assert all((later - earlier).total_seconds() >= 0.3 for earlier, later in itertools.pairwise(starts))
 
@@ -112,7 +115,7 @@ def test_validate_emulators_names_unknown_instances(prefect_server: PrefectServe
     name = fleet_home.group("ghosts", instances=[0, 5], bots=1, backend_options={"serials": ["127.0.0.1:9"]})
     state = asyncio.run(launch_group(name, return_state=True))
     assert state.is_failed()
-    assert "backend 'adb' has no instance 5 (it has: 0)" in state.message
+    assert "backend 'adb' of host 'local' has no instance 5 (it has: 0)" in state.message
 
 
 def test_run_bot_alone_takes_and_releases_its_own_lock(prefect_server: PrefectServer, fleet_home: FleetHome,

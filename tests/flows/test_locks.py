@@ -11,6 +11,7 @@ from prefect.client.orchestration import get_client
 from prefect.states import Cancelled
 
 from adapters.locks import claim, holders, limit_name, reconcile, release, try_acquire, unclaim
+from emufleet.hosts import InstanceId
 from flows.server import PrefectServer
 
 pytestmark = pytest.mark.prefect
@@ -22,12 +23,12 @@ def _holder() -> None:
 
 
 def test_lock_is_exclusive_and_released(prefect_server: PrefectServer) -> None:
-    serial = f"127.0.0.1:{uuid.uuid4().int % 50000 + 1024}"
+    serial = InstanceId("host-a", f"127.0.0.1:{uuid.uuid4().int % 50000 + 1024}")
 
     async def scenario() -> None:
         async with get_client() as client:
             first = await try_acquire(client, serial, holder=None)
-            assert first is not None and first.name == limit_name(serial)
+            assert first is not None and first.name == limit_name(serial) == f"instance:host-a:{serial.serial}"
             assert await try_acquire(client, serial, holder=None) is None
             await release(client, first)
             await release(client, first)  # idempotent
@@ -41,7 +42,7 @@ def test_lock_is_exclusive_and_released(prefect_server: PrefectServer) -> None:
 
 
 def test_reconcile_frees_only_unclaimed_slots(prefect_server: PrefectServer) -> None:
-    leaked, claimed = (f"10.0.0.{i}:{uuid.uuid4().int % 50000 + 1024}" for i in (1, 2))
+    leaked, claimed = (InstanceId("local", f"10.0.0.{i}:{uuid.uuid4().int % 50000 + 1024}") for i in (1, 2))
 
     async def scenario() -> None:
         async with get_client() as client:
@@ -74,3 +75,19 @@ def test_launch_guard_serialises_emulator_launches(prefect_server: PrefectServer
     with launch_guard(0):
         assert asyncio.run(slots()) == 1
     assert asyncio.run(slots()) == 0
+
+
+def test_the_same_serial_on_two_hosts_is_two_locks(prefect_server: PrefectServer) -> None:
+    serial = f"127.0.0.1:{uuid.uuid4().int % 50000 + 1024}"  # every MuMu host's first instance has one serial
+    a, b = InstanceId("host-a", serial), InstanceId("host-b", serial)
+
+    async def scenario() -> None:
+        async with get_client() as client:
+            lock_a = await try_acquire(client, a, holder=None)
+            lock_b = await try_acquire(client, b, holder=None)
+            assert lock_a is not None and lock_b is not None and lock_a.name != lock_b.name
+            assert await try_acquire(client, a, holder=None) is None
+            await release(client, lock_a)
+            await release(client, lock_b)
+
+    asyncio.run(scenario())
