@@ -41,6 +41,7 @@ def _core(h: int, w: int) -> tuple[int, int, int, int]:
     return dy, dx, h - 2 * dy, w - 2 * dx
 
 
+_INT32_SUM_LIMIT = 2**31 - 1
 _BOX = {"anchor": (0, 0), "normalize": True, "borderType": cv2.BORDER_CONSTANT}
 
 
@@ -56,12 +57,17 @@ def _window_stats(image: np.ndarray, ref: _Reference, variance: bool = True) -> 
     out_h, out_w = img.shape[0] - h + 1, img.shape[1] - w + 1
     top, left, ch, cw = _core(h, w)
     if ref.boxed:
-        def stat(filter_fn: Callable[..., np.ndarray]) -> np.ndarray:
-            out = filter_fn(img, cv2.CV_64F, (cw, ch), **_BOX).reshape(img.shape)
+        def stat(filter_fn: Callable[..., np.ndarray], src: np.ndarray) -> np.ndarray:
+            out = filter_fn(src, cv2.CV_64F, (cw, ch), **_BOX).reshape(img.shape)
             return out[top: top + out_h, left: left + out_w].astype(np.float32)
 
-        mean = stat(cv2.boxFilter)
-        squares = stat(cv2.sqrBoxFilter) if variance else None
+        mean = stat(cv2.boxFilter, img)
+        squares = None
+        if variance:
+            # OpenCV sums the squares of 8-bit input in int32: past 2³¹ (≈ 33,000 white pixels) they wrap and
+            # the variance comes out 0 or negative. Larger windows square float input (summed in float64).
+            safe = img if ch * cw * 255 * 255 < _INT32_SUM_LIMIT or img.dtype != np.uint8 else img.astype(np.float32)
+            squares = stat(cv2.sqrBoxFilter, safe)
     else:  # masked: correlate each channel with the weights
         weights = ref.weights
         total = float(weights.sum())
