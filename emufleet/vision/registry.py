@@ -4,6 +4,8 @@ A registry file is the seed's format plus an optional header that declares the c
 
     version: 1
     coordinate_space: {width: 277, height: 534, title_bar: 45, device_width: 540, device_height: 960}
+    scale: 1.0                           # the set's capture scale (``emufleet templates calibrate`` writes it)
+    scale_tolerance: 0.04                # how far captures drift from it: the match's scale sweep
     images: images                       # folder of the images, relative to this file
     templates:
       - name: OK
@@ -58,6 +60,7 @@ class _EntryModel(BaseModel):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     region: _RegionModel | None = None
     scale: float = Field(default=1.0, gt=0.0)
+    scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
     preload: bool = False
     unload_after: bool = False
 
@@ -81,6 +84,8 @@ class _RegistryFileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1] | None = None
     coordinate_space: _SpaceModel | None = None
+    scale: float = Field(default=1.0, gt=0.0)
+    scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
     images: str | None = None
     templates: list[_EntryModel]
 
@@ -94,7 +99,10 @@ class Template:
         path: the resolved image file.
         threshold: the minimum score for "found", or ``None`` for the matcher's default.
         region: where to search, in template space (half-open), or ``None`` for the whole board.
-        scale: the declared capture scale of the image relative to its coordinate space (1.0 for the seed).
+        scale: the capture scale of the image relative to its coordinate space: the entry's ``scale`` times the
+            file header's (1.0 for the seed; ``emufleet templates calibrate`` measures the header's).
+        scale_tolerance: how far real captures drift from ``scale`` (relative; the entry's, else the header's),
+            or ``None`` for :func:`~emufleet.vision.match`'s default.
         image: (h, w, 3) uint8 BGR, read-only. mask: (h, w) uint8 0/255 of the opaque pixels, or ``None``.
         source: ``file:line`` of the registry entry, for messages.
     """
@@ -106,6 +114,7 @@ class Template:
     scale: float
     image: np.ndarray = field(repr=False)
     mask: np.ndarray | None = field(repr=False)
+    scale_tolerance: float | None = None
     preload: bool = False
     unload_after: bool = False
     source: str = ""
@@ -219,7 +228,7 @@ class TemplateSet:
             base = Path(images) if images is not None else (
                 file.parent / model.images if model.images is not None else file.parent)
             for index, entry in enumerate(model.templates):
-                tpl = _build(entry, data, file, index, base, space)
+                tpl = _build(entry, model, data, file, index, base, space)
                 if tpl.name in templates:
                     line, col = _where(data, ("templates", index, "name"))
                     raise TemplateRegistryError(f"duplicate template name (first at {templates[tpl.name].source})",
@@ -247,8 +256,8 @@ def _where(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, int | Non
     return pos if pos else (None, None)
 
 
-def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images: Path,
-           space: CoordinateSpace) -> Template:
+def _build(entry: _EntryModel, header: _RegistryFileModel, data: MarkedDict, file: Path, index: int,
+           images: Path, space: CoordinateSpace) -> Template:
     def fail(message: str, field: str) -> TemplateRegistryError:
         line, col = _where(data, ("templates", index, field))
         return TemplateRegistryError(message, file=file, line=line, col=col, field=f"templates[{index}].{field}")
@@ -261,17 +270,20 @@ def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images:
     except VisionError as exc:
         raise fail(str(exc), "path") from exc
     w, h = decoded.size
+    scale = entry.scale * header.scale
     region = None
     if entry.region is not None:
         region = Region(entry.region.x1, entry.region.y1, entry.region.x2, entry.region.y2)
         if region.x2 > space.width or region.y2 > space.height:
             raise fail(f"region {region.as_tuple()} lies outside the {space.width}×{space.height} window", "region")
-        if not region.fits(round(w * entry.scale), round(h * entry.scale)):
+        if not region.fits(round(w * scale), round(h * scale)):
             raise fail(f"region {region.as_tuple()} ({region.width}×{region.height}) is smaller than the "
-                       f"template ({w}×{h} at scale {entry.scale:g}): it could never be found", "region")
+                       f"template ({w}×{h} at scale {scale:g}): it could never be found", "region")
     line, _ = _where(data, ("templates", index))
     return Template(
-        name=entry.name, path=image_path, threshold=entry.threshold or None, region=region, scale=entry.scale,
-        image=decoded.image, mask=decoded.mask, preload=entry.preload, unload_after=entry.unload_after,
+        name=entry.name, path=image_path, threshold=entry.threshold or None, region=region, scale=scale,
+        image=decoded.image, mask=decoded.mask,
+        scale_tolerance=entry.scale_tolerance if entry.scale_tolerance is not None else header.scale_tolerance,
+        preload=entry.preload, unload_after=entry.unload_after,
         source=f"{file}:{line}" if line else str(file),
     )
