@@ -32,10 +32,10 @@ from emufleet.errors import VisionError
 from emufleet.vision.matchers import DEFAULT_METHOD, Matcher, get_matcher
 from emufleet.vision.registry import Template
 from emufleet.vision.search import (
-    CONFIDENT,
     DEFAULT_SCALE_TOLERANCE,
     PEAKS,
     SMALL_AREA,
+    SURE,
     Cand,
     distinct,
     promising,
@@ -220,8 +220,11 @@ def match(
         roi = screen.frame[rect.y1: rect.y2, rect.x1: rect.x2]
         # Auto skips the device grid when template space is sure at the declared scale (a swept winner there
         # often just prefers the frame's blur, i.e. a smaller template, which the device grid corrects).
-        sure = bool(coarse) and coarse[0][0] >= CONFIDENT and coarse[0][3] == template.scale
-        if sure:
+        # A device grid within 2 % of template space holds the same pixels: nothing to add (real screens whose
+        # set was cut at the device's size).
+        sure = bool(coarse) and coarse[0][0] >= SURE and coarse[0][3] == template.scale
+        same_grid = abs(space.scale_x - 1.0) < 0.02 and abs(space.scale_y - 1.0) < 0.02
+        if sure or (same_grid and resolution == "auto"):
             fine = []
         elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or min(template.size) <= 2:
             # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.

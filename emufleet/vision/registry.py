@@ -198,6 +198,9 @@ class TemplateSet:
         Raises:
             TemplateRegistryError: unreadable or invalid YAML, an unknown key, a duplicate name, a missing or
                 undecodable image, a region outside the window or smaller than its template — located.
+
+        Templates that cannot be verified (too small; low-texture without a region: :mod:`emufleet.vision.lint`)
+        are logged as warnings.
         """
         path = Path(path)
         if path.is_dir():
@@ -210,8 +213,12 @@ class TemplateSet:
                 raise TemplateRegistryError("no *.yaml registry file in this folder", file=path)
         else:
             files = [path]
-        return cls.from_data([(f, load_yaml(f, error=TemplateRegistryError)) for f in files],
-                             images=images, space=space)
+        loaded = cls.from_data([(f, load_yaml(f, error=TemplateRegistryError)) for f in files],
+                               images=images, space=space)
+        from emufleet.vision.lint import load_warnings  # lint reads templates: imported late
+
+        load_warnings(loaded)
+        return loaded
 
     @classmethod
     def from_data(cls, documents: list[tuple[Path, Any]], *, images: str | Path | None = None,

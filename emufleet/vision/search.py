@@ -28,6 +28,8 @@ SCALE_STEP = 0.02
 PEAKS = 5  # peaks kept per map; candidates refined by the scale sweep
 FLOOR = 0.35  # below this a candidate is not refined (sweep, device grid): nothing lifts it past a threshold
 CONFIDENT = 0.985  # at or above this a candidate is not refined further: nothing would change the decision
+SURE = 0.95  # template space at least this sure at the declared scale: the device grid is not searched
+AGREEMENT_FROM = 0.6  # candidates scoring less are not checked for pixel agreement (it can only lower them)
 REACH = 0.25  # over large areas only peaks this close to the best are refined (sweep, device grid)
 SMALL_AREA = 256 * 256  # search areas up to this many pixels are searched in full, larger ones through the locator
 
@@ -143,12 +145,19 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     if not base_peaks:
         return []
     found: list[Cand] = [(v, x, y, scale, w, h) for v, x, y in base_peaks]
-    if base_peaks[0][0] >= CONFIDENT or (base_peaks[0][0] < FLOOR and not small):
+    # Nothing near the declared scale: no sweep (the common "not found" path costs one map). Small areas on the
+    # device grid are swept anyway: there a 6-px template's declared size can score near 0 where ±1 px scores 1.
+    hopeless = base_peaks[0][0] < FLOOR and (not small or (resample and min(template.size) >= 8))
+    if base_peaks[0][0] >= CONFIDENT or hopeless:
         return found
-    targets = base_peaks if small else promising(base_peaks)
+    # Device-grid small areas sweep every peak (a tiny template's declared size may be off by a pixel); template
+    # space, resampled at the exact scale, only the promising ones.
+    targets = base_peaks if small and not resample else promising(base_peaks)
     if matcher.checks:
         found = [_agreed(roi, template, c, resample) for c in found]
     for scale, w, h in sizes[1:]:
+        if max(c[0] for c in found) >= CONFIDENT:
+            break  # sizes go outwards from the declared one: a confident candidate will not be beaten
         pad = math.ceil(max(w, h) * tolerance) + 2
         for _, px, py in targets[:3]:
             x1, y1 = max(0, px - pad), max(0, py - pad)
@@ -163,7 +172,7 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
 def _agreed(roi: np.ndarray, template: Template, cand: Cand, resample: bool) -> Cand:
     """``cand`` with its score capped by the pixel agreement at its place (:func:`verify.agreement`)."""
     v, x, y, scale, w, h = cand
-    if v < FLOOR:
+    if v < AGREEMENT_FROM:
         return cand
     if resample:
         window = _resampled(roi[y: y + h + 1, x: x + w + 1], scale)[: template.size[1], : template.size[0]]

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 from emufleet.vision import match
 
-from .real_screens import DevSet, at_truth, opencv_sweep
+from .real_screens import DevSet, at_truth
 
 
 def test_every_pair_plain_opencv_finds_is_found_at_defaults(dev_set: DevSet) -> None:
+    """All 75 independent pairs were screened with plain OpenCV (cc ≥ 0.85 near the source's native scale, which
+    ``benchmarks/vision_real.py`` re-checks with a ±10 % sweep): at least 74 must be found at the checked place."""
     independent = [p for p in dev_set.pairs if p.independent]
     assert len(independent) == 75
-    missed, baseline = [], 0
+    missed = []
     for p in independent:
         screen = dev_set.screen(p.screen)
         template, space = dev_set.template(p.needle, (screen.shape[1], screen.shape[0]))
-        plain = opencv_sweep(screen, template, space)
-        if plain is None or not at_truth(plain[1], p.box):
-            continue  # not required: plain OpenCV with a ±10 % sweep misses it too
-        baseline += 1
         result = match(screen, template, space=space)
         if not (result.best is not None and at_truth(result.best.device_center, p.box)):
             missed.append(f"{p.needle} on {p.screen}: {result.nearest}")
-    print(f"pairs found {baseline - len(missed)}/{baseline} (plain OpenCV ±10 % finds {baseline}/75)")
-    assert baseline >= 74
+    print(f"pairs found {75 - len(missed)}/75")
     assert len(missed) <= 1, "\n".join(missed)  # issue 11: ≥ 74/75
 
 
