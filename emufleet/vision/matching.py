@@ -209,6 +209,11 @@ def match(
     if rect is None:
         raise VisionError(f"region {area.as_tuple()} lies outside the screen", template=template.name)
     limit = threshold if threshold is not None else (template.threshold or matcher.default_threshold)
+    low_texture = matcher.checks and structure(template.image, template.mask) < STRUCTURE_MIN
+    bounded = region is not None or template.region is not None
+    if low_texture and not bounded and limit > 1.0 - AMBIGUITY:
+        # Capped below the threshold whatever is found (_unique): only the declared scale, for `nearest`.
+        scale_tolerance, resolution = 0.0, "template"
     window = screen.window_region(searched)
     coarse: list[Cand] = []
     matches: list[Match] = []
@@ -236,10 +241,10 @@ def match(
             fine = _refine(screen, peaks[: 2 * PEAKS], template, matcher, scale_tolerance)
         matches += [_device_match(c, space) for c in fine]
     matches = _distinct_matches(matches)
-    if matcher.checks and structure(template.image, template.mask) < STRUCTURE_MIN:
+    if low_texture:
         # Low-texture: any panel edge of its colours matches it, so it is found only where it is unique, and only
         # inside a region (over the whole board a unique panel edge is still a panel edge: issue 11's dev set).
-        matches = _unique(matches, bounded=region is not None or template.region is not None)
+        matches = _unique(matches, bounded=bounded)
     above = tuple(m for m in matches if m.score >= limit)
     return MatchResult(template=template.name, method=matcher.name, threshold=limit, region=area,
                        best=above[0] if above else None, nearest=matches[0] if matches else None, candidates=above)
