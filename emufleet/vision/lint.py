@@ -50,7 +50,7 @@ def lint_template(t: Template) -> list[Finding]:
     if min(w, h) < 3 or w * h < 48:
         out.append(Finding(t.name, "too-small", f"{w}×{h} px: too small to check contrast and colour"))
     value = structure(t.image, t.mask)
-    if value < STRUCTURE_MIN:
+    if t.low_texture if t.low_texture is not None else value < STRUCTURE_MIN:
         out.append(Finding(t.name, "low-texture", f"structure {value:.1f} < {STRUCTURE_MIN:g}: only edges and "
                                                   "gradients, any panel edge of its colours matches it"))
         if t.region is None:

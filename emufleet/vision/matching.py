@@ -13,8 +13,10 @@ Two ways to compare a window-scale template with a device frame, and ``resolutio
 docs/vision.md measures both and justifies the default. The region (template space) is grown by ``margin`` px
 to absorb rounding. Several templates on one frame share one :class:`Screen`.
 
-Scale tolerance: the declared ``scale`` is swept by ±``scale_tolerance`` in 2 % steps (sizes deduplicated to
-whole pixels). Large search areas are searched at the declared scale first and the sweep refines the best peaks.
+Scale tolerance: the declared ``scale`` (registry entry × header) is searched first, then swept by the set's
+``scale_tolerance`` (default ±4 %) around the promising peaks (:mod:`emufleet.vision.search`; in template space
+by resampling the screen, not the template). Low-texture templates are found only inside a region and where
+unique (:mod:`emufleet.vision.verify`).
 
 "Not found" is a value (``result.best is None``); bad input raises :class:`~emufleet.errors.VisionError`.
 """
@@ -209,7 +211,8 @@ def match(
     if rect is None:
         raise VisionError(f"region {area.as_tuple()} lies outside the screen", template=template.name)
     limit = threshold if threshold is not None else (template.threshold or matcher.default_threshold)
-    low_texture = matcher.checks and structure(template.image, template.mask) < STRUCTURE_MIN
+    low_texture = matcher.checks and (template.low_texture if template.low_texture is not None
+                                      else structure(template.image, template.mask) < STRUCTURE_MIN)
     bounded = region is not None or template.region is not None
     if low_texture and not bounded and limit > 1.0 - AMBIGUITY:
         # Capped below the threshold whatever is found (_unique): only the declared scale, for `nearest`.

@@ -6,6 +6,8 @@ A registry file is the seed's format plus an optional header that declares the c
     coordinate_space: {width: 277, height: 534, title_bar: 45, device_width: 540, device_height: 960}
     scale: 1.0                           # the set's capture scale (``emufleet templates calibrate`` writes it)
     scale_tolerance: 0.04                # how far captures drift from it: the match's scale sweep
+    low_texture: null                    # true/false overrides the measured low-texture rule (entries too)
+    agreement: 0.75                      # pixel-agreement share that costs nothing (entries too)
     images: images                       # folder of the images, relative to this file
     templates:
       - name: OK
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +39,8 @@ from emufleet.vision.space import CoordinateSpace, Region
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
 
 __all__ = ["Template", "TemplateSet", "resolve_image_path"]
+
+_T = TypeVar("_T")
 
 
 class _RegionModel(BaseModel):
@@ -61,6 +65,8 @@ class _EntryModel(BaseModel):
     region: _RegionModel | None = None
     scale: float = Field(default=1.0, gt=0.0)
     scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
+    low_texture: bool | None = None
+    agreement: float | None = Field(default=None, gt=0.0, le=1.0)
     preload: bool = False
     unload_after: bool = False
 
@@ -86,6 +92,8 @@ class _RegistryFileModel(BaseModel):
     coordinate_space: _SpaceModel | None = None
     scale: float = Field(default=1.0, gt=0.0)
     scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
+    low_texture: bool | None = None
+    agreement: float | None = Field(default=None, gt=0.0, le=1.0)
     images: str | None = None
     templates: list[_EntryModel]
 
@@ -103,6 +111,9 @@ class Template:
             file header's (1.0 for the seed; ``emufleet templates calibrate`` measures the header's).
         scale_tolerance: how far real captures drift from ``scale`` (relative; the entry's, else the header's),
             or ``None`` for :func:`~emufleet.vision.match`'s default.
+        low_texture: force the low-texture rule on (``True``) or off (``False``); ``None``: measured
+            (:func:`emufleet.vision.verify.structure`). agreement: the pixel-agreement share that costs nothing
+            (``None``: :data:`emufleet.vision.verify.AGREEMENT_FULL`). Entry over header, as for the others.
         image: (h, w, 3) uint8 BGR, read-only. mask: (h, w) uint8 0/255 of the opaque pixels, or ``None``.
         source: ``file:line`` of the registry entry, for messages.
     """
@@ -115,6 +126,8 @@ class Template:
     image: np.ndarray = field(repr=False)
     mask: np.ndarray | None = field(repr=False)
     scale_tolerance: float | None = None
+    low_texture: bool | None = None
+    agreement: float | None = None
     preload: bool = False
     unload_after: bool = False
     source: str = ""
@@ -263,6 +276,11 @@ def _where(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, int | Non
     return pos if pos else (None, None)
 
 
+def _first(entry: _T | None, header: _T | None) -> _T | None:
+    """The entry's value, else the file header's."""
+    return entry if entry is not None else header
+
+
 def _build(entry: _EntryModel, header: _RegistryFileModel, data: MarkedDict, file: Path, index: int,
            images: Path, space: CoordinateSpace) -> Template:
     def fail(message: str, field: str) -> TemplateRegistryError:
@@ -290,7 +308,8 @@ def _build(entry: _EntryModel, header: _RegistryFileModel, data: MarkedDict, fil
     return Template(
         name=entry.name, path=image_path, threshold=entry.threshold or None, region=region, scale=scale,
         image=decoded.image, mask=decoded.mask,
-        scale_tolerance=entry.scale_tolerance if entry.scale_tolerance is not None else header.scale_tolerance,
+        scale_tolerance=_first(entry.scale_tolerance, header.scale_tolerance),
+        low_texture=_first(entry.low_texture, header.low_texture), agreement=_first(entry.agreement, header.agreement),
         preload=entry.preload, unload_after=entry.unload_after,
         source=f"{file}:{line}" if line else str(file),
     )

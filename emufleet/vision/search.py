@@ -193,7 +193,7 @@ def _agreed(roi: np.ndarray, template: Template, cand: Cand, resample: bool) -> 
         tpl, mask = scaled(template, w, h)
     if window.shape[:2] != tpl.shape[:2]:
         return cand
-    return (min(v, agreement_cap(agreement(window, tpl, mask))), x, y, scale, w, h)
+    return (min(v, agreement_cap(agreement(window, tpl, mask), template.agreement)), x, y, scale, w, h)
 
 
 def promising(peaks: list[_P]) -> list[_P]:

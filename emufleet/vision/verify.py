@@ -10,7 +10,11 @@
   its noise, and a perfectly flat one (``r`` undefined) is handled the same way.
 * **colour**: ``c = 1 − ‖μw − μt‖∞ / COLOUR_RANGE``, the largest per-channel difference of the mean colours.
 
-The verified score is ``min(s, c)``. Statistics use the template's mask when it has one.
+The verified score is ``min(s, c)``, both with tolerances calibrated on real captures (``CONTRAST_FREE``,
+``COLOUR_FREE``; issue 11's dev set, docs/vision.md "Real screens"). At the candidates only, the search caps it by
+the **pixel agreement** (:func:`agreement`), and :func:`structure` tells the *low-texture* templates, which
+:func:`emufleet.vision.match` finds only inside a region and where unique (``AMBIGUITY``). Statistics use the
+template's mask when it has one.
 """
 
 from __future__ import annotations
@@ -225,9 +229,10 @@ def agreement(window: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
     return float((diff[weights] <= tolerance).mean())
 
 
-def agreement_cap(share: float) -> float:
-    """The score cap an :func:`agreement` share imposes: 1 at ≥ :data:`AGREEMENT_FULL`, linear below."""
-    return min(1.0, share / AGREEMENT_FULL)
+def agreement_cap(share: float, full: float | None = None) -> float:
+    """The score cap an :func:`agreement` share imposes: 1 at ≥ ``full`` (default :data:`AGREEMENT_FULL`; a
+    template's registry ``agreement:``), linear below."""
+    return min(1.0, share / (full or AGREEMENT_FULL))
 
 
 STRUCTURE_MIN = 10.0

@@ -58,3 +58,20 @@ def test_calibrate_finds_the_tablet_layouts_scale_and_stores_it(dev_set: DevSet,
     # 15-px needles pin the scale loosely (their scores are flat over ±4 %): the drift, not its third digit.
     assert 0.86 <= scale <= 0.96 and abs(scale - 277 / 295) <= 0.07, result.output
     assert f"scale: {scale:g}" in registry.read_text()
+
+
+def test_low_texture_rule_is_data_overridable_per_template(seed_templates_dir: Path) -> None:
+    import numpy as np
+
+    from emufleet.vision import CoordinateSpace, match, synth
+
+    space = CoordinateSpace()
+    images = seed_templates_dir / "images"
+    doc = {"templates": [{"name": "OK", "path": "ui/OK.png"},
+                         {"name": "OKsure", "path": "ui/OK.png", "low_texture": False}]}
+    ts = TemplateSet.from_data([(seed_templates_dir / "overrides.yaml", doc)], images=images)
+    frame = space.space_to_frame(synth.plain_window(np.random.default_rng(4), space))
+    synth.paste_template(frame, ts.get("OK"), (120, 300), space)
+    assert not match(frame, ts.get("OK"), space=space).found  # measured low-texture, no region
+    sure = match(frame, ts.get("OKsure"), space=space)
+    assert sure.best is not None and sure.best.top_left == (120, 300)
