@@ -46,6 +46,9 @@ from emufleet.vision.search import (
 from emufleet.vision.space import CoordinateSpace, Region
 from emufleet.vision.verify import AMBIGUITY, STRUCTURE_MIN, structure
 
+_FINE_DEVICE = 2.5  # device px per template px from which the device grid is a rescue only
+_RESCUE = 0.2  # template-space near misses this close below the threshold are re-scored on a fine device grid
+
 __all__ = ["DEFAULT_SCALE_TOLERANCE", "Match", "MatchResult", "Resolution", "Screen", "match"]
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +235,14 @@ def match(
         # set was cut at the device's size).
         sure = bool(coarse) and coarse[0][0] >= SURE and coarse[0][3] == template.scale
         same_grid = abs(space.scale_x - 1.0) < 0.02 and abs(space.scale_y - 1.0) < 0.02
-        if sure or (same_grid and resolution == "auto"):
+        # A device ≥ 2.5× finer than the templates (a 277-px set on a 900×1600 screen) renders them natively: the
+        # device grid only upsamples the template. It is kept as a rescue of near misses, around their peaks.
+        fine_device = min(space.scale_x, space.scale_y) >= _FINE_DEVICE
+        best = coarse[0][0] if coarse else 0.0
+        if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit))):
             fine = []
+        elif resolution == "auto" and fine_device:
+            fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
         elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or min(template.size) <= 2:
             # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.
             fine = _offset(search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
