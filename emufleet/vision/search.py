@@ -61,8 +61,10 @@ def _sizes(template: Template, tolerance: float, fx: float, fy: float,
     step counts (a sub-pixel change of the image's grid still moves the needle's strokes onto other pixels).
     """
     w, h = template.size
-    steps = math.ceil(tolerance / SCALE_STEP - 1e-9) if tolerance > 0 else 0
-    factors = sorted({0.0, *(k * SCALE_STEP for k in range(-steps, steps + 1))}, key=abs)
+    # Steps of 2 %, or of half a pixel of the template's larger side where that is more (a 12-px needle: 4 %).
+    step = max(SCALE_STEP, 0.5 / max(1.0, w * template.scale * fx, h * template.scale * fy))
+    steps = math.ceil(tolerance / step - 1e-9) if tolerance > 0 else 0
+    factors = sorted({0.0, *(k * step for k in range(-steps, steps + 1))}, key=abs)
     out: list[tuple[float, int, int]] = []
     seen: set[tuple[int, int]] = set()
     for f in factors:
@@ -150,12 +152,13 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
         found = [_agreed(roi, template, c, resample) for c in found]
     # Nothing near the declared scale: no sweep (the common "not found" path costs one map). Small areas on the
     # device grid are swept anyway: there a 6-px template's declared size can score near 0 where ±1 px scores 1.
-    hopeless = base_peaks[0][0] < FLOOR and (not small or (resample and min(template.size) >= 8))
+    tiny = min(w, h) < (8 if resample else 16)  # px in the searched grid
+    hopeless = base_peaks[0][0] < FLOOR and (not small or not tiny)
     if base_peaks[0][0] >= CONFIDENT or hopeless:
         return found
-    # Device-grid small areas sweep every peak (a tiny template's declared size may be off by a pixel); template
-    # space, resampled at the exact scale, only the promising ones.
-    targets = (base_peaks if small and not resample else promising(base_peaks))[:3]
+    # Small areas sweep every peak of a tiny template (its declared size may be off by a pixel); otherwise only
+    # the promising peaks are swept.
+    targets = (base_peaks if small and tiny else promising(base_peaks))[:3]
     # Outwards from the declared scale, one direction at a time, while the score does not drop (a peak's score
     # is unimodal in scale): a 6.5 % drift costs 3–4 maps, not the whole sweep.
     last = {(i, d): v for i, (v, _, _) in enumerate(targets) for d in (-1, 1)}
