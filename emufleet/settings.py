@@ -11,6 +11,8 @@ Environment variables:
 * ``EMUFLEET_DATABASE_URL``: SQLAlchemy URL — default ``sqlite:///<state>/emufleet.db``.
 * ``EMUFLEET_SEED_ASSETS``: the seed's third-party data, read in place by tests and benchmarks —
   default ``<root>/../shared/seed-assets``.
+* ``EMUFLEET_REAL_SCREENS``: real game screenshots and needles for vision tests, read in place —
+  default ``<root>/../shared/real-screens``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["GameSettings", "GAME", "project_root", "state_dir", "database_url", "seed_assets_dir",
-           "data_dir"]
+           "real_screens_dir", "data_dir"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +59,12 @@ def seed_assets_dir() -> Path:
     """The seed's data (third-party; read in place, never copied into the repo)."""
     env = os.environ.get("EMUFLEET_SEED_ASSETS")
     return Path(env) if env else (_CHECKOUT.parent / "shared" / "seed-assets")
+
+
+def real_screens_dir() -> Path:
+    """Real screenshots of the game with needles and checked pairs (third-party; read in place, never copied)."""
+    env = os.environ.get("EMUFLEET_REAL_SCREENS")
+    return Path(env) if env else (_CHECKOUT.parent / "shared" / "real-screens")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from emufleet.vision import TemplateSet
+
 __all__ = ["register"]
 
-templates_app = typer.Typer(help="Template sets: match them on screenshots.", no_args_is_help=True)
+templates_app = typer.Typer(help="Template sets: match them on screenshots, lint them, calibrate their scale.",
+                            no_args_is_help=True)
 
 
 @templates_app.command("match")
@@ -77,6 +81,91 @@ def match_command(
     typer.echo(f"overlay: {target}")
     if template and not all(r.found for r in results):
         raise typer.Exit(1)
+
+
+def _load(templates: Path | None) -> TemplateSet:
+    from emufleet.settings import data_dir
+    from emufleet.vision import TemplateSet
+
+    return TemplateSet.load(templates if templates is not None else data_dir("templates"))
+
+
+@templates_app.command("lint")
+def lint_command(
+    registry: Annotated[Path | None, typer.Argument(
+        help="Registry YAML or folder (also the seed's layout); default: the project's templates/.")] = None,
+    screens: Annotated[Path | None, typer.Option(
+        "--screens", help="A folder of screenshots (PNG): also report templates found at several places.")] = None,
+) -> None:
+    """Report templates that cannot be verified on real pixels or are ambiguous (docs/vision.md "Lint").
+
+    Low-texture, too small, self-similar, near-duplicate, low-texture without a region; with ``--screens``,
+    templates found at more than one place on a screen. Exit status: 0 clean, 1 findings, 2 bad input.
+    """
+    from collections import Counter
+
+    from emufleet.errors import EmufleetError
+    from emufleet.vision.lint import lint
+
+    try:
+        ts = _load(registry)
+        shots = sorted(p for p in screens.iterdir() if p.suffix.lower() == ".png") if screens else None
+        findings = lint(ts, shots)
+    except (EmufleetError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for f in findings:
+        typer.echo(f"{f.template}: {f.kind}: {f.message}")
+    counts = Counter(f.kind for f in findings)
+    flagged = len({f.template for f in findings})
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    typer.echo(f"{len(ts)} templates, {flagged} with findings" + (f": {summary}" if summary else ""))
+    if findings:
+        raise typer.Exit(1)
+
+
+@templates_app.command("calibrate")
+def calibrate_command(
+    screen: Annotated[Path | None, typer.Argument(help="A device screenshot PNG showing some of the set.")] = None,
+    serial: Annotated[str | None, typer.Option("--serial", help="Take the screenshot from this device.")] = None,
+    templates: Annotated[Path | None, typer.Option(
+        "--templates", help="The registry YAML file to calibrate; default: templates/registry.yaml.")] = None,
+    write: Annotated[bool, typer.Option(help="Store the measured scale in the registry header.")] = True,
+) -> None:
+    """Measure the set's actual scale on a live screen (``--serial``) or a screenshot, and store it as the
+    registry header's ``scale:`` so that the default sweep stays narrow. Exit 2 on bad input or nothing found."""
+    import cv2
+
+    from emufleet.errors import EmufleetError
+    from emufleet.settings import data_dir
+    from emufleet.vision import TemplateSet
+    from emufleet.vision.calibrate import measure_scale, write_scale
+
+    if (screen is None) == (serial is None):
+        typer.echo("error: give a SCREEN.png or --serial, not both", err=True)
+        raise typer.Exit(2)
+    registry = templates if templates is not None else data_dir("templates") / "registry.yaml"
+    try:
+        ts = TemplateSet.load(registry)
+        if serial is not None:
+            from emufleet.device import Device
+
+            device = Device(serial)
+            device.connect(15)
+            frame = device.screenshot()
+        else:
+            frame = cv2.imread(str(screen), cv2.IMREAD_COLOR)
+            if frame is None:
+                raise typer.BadParameter(f"{screen}: not a readable image", param_hint="SCREEN")
+        estimate = measure_scale(ts, frame)
+    except EmufleetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for name, scale, score in estimate.found:
+        typer.echo(f"{name:<24} scale {scale:.3f}  score {score:.3f}")
+    typer.echo(f"set scale {estimate.scale:g} (median of {len(estimate.found)} templates)")
+    if write and registry.is_file():
+        typer.echo(f"written to {registry}: scale {write_scale(registry, estimate.scale):g}")
 
 
 def register(app: typer.Typer) -> None:

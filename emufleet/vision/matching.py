@@ -13,36 +13,43 @@ Two ways to compare a window-scale template with a device frame, and ``resolutio
 docs/vision.md measures both and justifies the default. The region (template space) is grown by ``margin`` px
 to absorb rounding. Several templates on one frame share one :class:`Screen`.
 
-Scale tolerance: the declared ``scale`` is swept by ±``scale_tolerance`` in 2 % steps (sizes deduplicated to
-whole pixels). Large search areas are searched at the declared scale first and the sweep refines the best peaks.
+Scale tolerance: the declared ``scale`` (registry entry × header) is searched first, then swept by the set's
+``scale_tolerance`` (default ±4 %) around the promising peaks (:mod:`emufleet.vision.search`; in template space
+by resampling the screen, not the template). Low-texture templates are found only inside a region and where
+unique (:mod:`emufleet.vision.verify`).
 
 "Not found" is a value (``result.best is None``); bad input raises :class:`~emufleet.errors.VisionError`.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
-import cv2
 import numpy as np
 
 from emufleet.errors import VisionError
 from emufleet.vision.matchers import DEFAULT_METHOD, Matcher, get_matcher
 from emufleet.vision.registry import Template
+from emufleet.vision.search import (
+    DEFAULT_SCALE_TOLERANCE,
+    PEAKS,
+    SMALL_AREA,
+    SURE,
+    Cand,
+    distinct,
+    promising,
+    search,
+)
 from emufleet.vision.space import CoordinateSpace, Region
+from emufleet.vision.verify import AMBIGUITY, STRUCTURE_MIN, structure
 
-__all__ = ["Match", "MatchResult", "Resolution", "Screen", "match"]
+_FINE_DEVICE = 2.5  # device px per template px from which the device grid is a rescue only
+_RESCUE = 0.2  # template-space near misses this close below the threshold are re-scored on a fine device grid
 
-_SCALE_STEP = 0.02
-_PEAKS = 5  # peaks kept per map; candidates refined by the scale sweep
-_FLOOR = 0.35  # below this a candidate is not refined (sweep, device grid): nothing lifts it past a threshold
-_CONFIDENT = 0.97  # at or above this a candidate is not refined further: nothing would change the decision
-_REACH = 0.25  # over large areas only peaks this close to the best are refined (sweep, device grid)
-_SMALL_AREA = 256 * 256  # device search areas up to this many pixels are searched in full, larger ones refined
-
+__all__ = ["DEFAULT_SCALE_TOLERANCE", "Match", "MatchResult", "Resolution", "Screen", "match"]
 
 @dataclass(frozen=True, slots=True)
 class Match:
@@ -144,113 +151,6 @@ def _check_frame(frame: object, space: CoordinateSpace, template: str | None = N
 Resolution = Literal["auto", "device", "template"]
 
 
-@functools.lru_cache(maxsize=4096)
-def _scaled(template: Template, width: int, height: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """``template`` resized to ``width``×``height`` (one interpolation from the original image)."""
-    if (width, height) == template.size:
-        return template.image, template.mask
-    w, h = template.size
-    interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_LINEAR
-    image = cv2.resize(template.image, (width, height), interpolation=interp)
-    mask = None
-    if template.mask is not None:
-        mask = cv2.resize(template.mask, (width, height), interpolation=cv2.INTER_NEAREST)
-    return image, mask
-
-
-@functools.lru_cache(maxsize=4096)
-def _sizes(template: Template, tolerance: float, fx: float, fy: float) -> tuple[tuple[float, int, int], ...]:
-    """``(scale, w, h)`` to try, the declared scale first; ``fx``/``fy`` map template px to search px."""
-    w, h = template.size
-    steps = math.ceil(tolerance / _SCALE_STEP - 1e-9) if tolerance > 0 else 0
-    factors = sorted({0.0, *(k * _SCALE_STEP for k in range(-steps, steps + 1))}, key=abs)
-    out: list[tuple[float, int, int]] = []
-    seen: set[tuple[int, int]] = set()
-    for f in factors:
-        s = template.scale * (1.0 + max(-tolerance, min(tolerance, f)))
-        size = (max(1, round(w * s * fx)), max(1, round(h * s * fy)))
-        if size not in seen:
-            seen.add(size)
-            out.append((s, *size))
-    return tuple(out)
-
-
-def _peaks(scores: np.ndarray, count: int, w: int, h: int) -> list[tuple[float, int, int]]:
-    """Up to ``count`` local maxima ``(score, x, y)``, each suppressing a template-sized neighbourhood."""
-    work = scores.copy()
-    out = []
-    for _ in range(count):
-        _, value, _, (x, y) = cv2.minMaxLoc(work)
-        if value <= 0.0 and out:
-            break
-        out.append((float(value), x, y))
-        work[max(0, y - h // 2): y + h // 2 + 1, max(0, x - w // 2): x + w // 2 + 1] = -1.0
-    return out
-
-
-_Cand = tuple[float, int, int, float, int, int]  # score, x, y (in the searched image), scale, w, h
-_P = TypeVar("_P", tuple[float, int, int], _Cand)
-
-
-def _search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float,
-            fy: float) -> list[_Cand]:
-    """Candidates inside ``roi`` (x, y relative to it); templates scaled by ``fx``/``fy`` onto its grid.
-
-    The declared scale is searched first; the sweep follows unless its best score is already confident. A small
-    ``roi`` is swept whole (for a 6-px template one pixel of size is 15 %: the declared size may score near 0);
-    a large one only around its promising peaks (≥ ``_FLOOR``).
-    """
-    sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy) if w <= roi.shape[1] and h <= roi.shape[0]]
-    if not sizes:
-        return []
-    scale, w, h = sizes[0]
-    image, mask = _scaled(template, w, h)
-    small = (roi.shape[0] * roi.shape[1]) <= _SMALL_AREA
-    if small or matcher.locate is None:
-        base_peaks = _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)
-    else:  # large area: peaks of the cheap map, re-scored exactly within ±2 px
-        base_peaks = []
-        for _, px, py in _peaks(matcher.locate(roi, image, mask), _PEAKS, w, h):
-            x1, y1 = max(0, px - 2), max(0, py - 2)
-            local = roi[y1: min(roi.shape[0], py + h + 2), x1: min(roi.shape[1], px + w + 2)]
-            base_peaks += [(v, x + x1, y + y1) for v, x, y in _peaks(matcher.scores(local, image, mask), 1, w, h)]
-        base_peaks.sort(reverse=True)
-    found: list[_Cand] = [(v, x, y, scale, w, h) for v, x, y in base_peaks]
-    if base_peaks[0][0] >= _CONFIDENT or (base_peaks[0][0] < _FLOOR and not small):
-        return found
-    for scale, w, h in sizes[1:]:
-        image, mask = _scaled(template, w, h)
-        if small:
-            found += [(v, x, y, scale, w, h) for v, x, y in _peaks(matcher.scores(roi, image, mask), _PEAKS, w, h)]
-            continue
-        pad = math.ceil(max(w, h) * tolerance) + 2
-        for _, px, py in _promising(base_peaks):
-            x1, y1 = max(0, px - pad), max(0, py - pad)
-            x2, y2 = min(roi.shape[1], px + pad + w), min(roi.shape[0], py + pad + h)
-            if x2 - x1 >= w and y2 - y1 >= h:
-                found += [(v, x + x1, y + y1, scale, w, h)
-                          for v, x, y in _peaks(matcher.scores(roi[y1:y2, x1:x2], image, mask), 1, w, h)]
-    return found
-
-
-def _promising(peaks: list[_P]) -> list[_P]:
-    """The peaks (sorted best first) worth refining: ≥ ``_FLOOR`` and within ``_REACH`` of the best, at most 3."""
-    if not peaks:
-        return []
-    bar = max(_FLOOR, peaks[0][0] - _REACH)
-    return [p for p in peaks if p[0] >= bar][:3]
-
-
-def _distinct(cands: list[_Cand]) -> list[_Cand]:
-    """Best first; a candidate whose centre lies inside a better one's box is the same object."""
-    out: list[_Cand] = []
-    for c in sorted(cands, key=lambda c: -c[0]):
-        cx, cy = c[1] + c[4] / 2, c[2] + c[5] / 2
-        if not any(o[1] <= cx < o[1] + o[4] and o[2] <= cy < o[2] + o[5] for o in out):
-            out.append(c)
-    return out
-
-
 def _as_region(region: Region | tuple[int, int, int, int] | None, template: str) -> Region | None:
     if region is None or isinstance(region, Region):
         return region
@@ -268,7 +168,7 @@ def match(
     threshold: float | None = None,
     region: Region | tuple[int, int, int, int] | None = None,
     method: str | Matcher = DEFAULT_METHOD,
-    scale_tolerance: float = 0.04,
+    scale_tolerance: float | None = None,
     margin: int = 2,
     resolution: Resolution = "auto",
 ) -> MatchResult:
@@ -279,10 +179,11 @@ def match(
         template: from a :class:`~emufleet.vision.TemplateSet` sharing ``space``.
         space: the template set's coordinate space.
         threshold: minimum score; default the template's, else the method's calibrated default.
-        region: search area in template space (x1, y1, x2, y2 half-open); default the template's region, else the
+        region: searched area in template space (x1, y1, x2, y2 half-open); default the template's region, else the
             whole board below the title bar (digest §4.3 precedence: action > template > board).
         method: a name of :data:`~emufleet.vision.matchers.MATCHERS`, or a :class:`Matcher`.
-        scale_tolerance: relative scale sweep around ``template.scale`` (0 disables it).
+        scale_tolerance: relative scale sweep around ``template.scale`` (0 disables it); default the template's
+            (its registry's ``scale_tolerance``), else ``DEFAULT_SCALE_TOLERANCE``.
         margin: template px added around the region (rounding tolerance; 0 = the seed's exact region).
         resolution: ``"auto"`` (both, the better score wins), ``"device"`` or ``"template"`` (module docstring).
 
@@ -291,6 +192,8 @@ def match(
             template.
     """
     matcher = method if isinstance(method, Matcher) else get_matcher(method)
+    if scale_tolerance is None:
+        scale_tolerance = DEFAULT_SCALE_TOLERANCE if template.scale_tolerance is None else template.scale_tolerance
     if isinstance(frame, Screen):
         if frame.space != space:
             raise VisionError("the Screen was prepared for another coordinate space", template=template.name)
@@ -302,59 +205,96 @@ def match(
     w, h = template.size
     if not area.fits(round(w * template.scale), round(h * template.scale)):
         raise VisionError(f"region {area.as_tuple()} is smaller than the template ({w}×{h})", template=template.name)
-    search = area.expand(margin).clip(space.width, space.height)
-    if search is None:
+    searched = area.expand(margin).clip(space.width, space.height)
+    if searched is None:
         raise VisionError(f"region {area.as_tuple()} lies outside the window", template=template.name)
     if resolution not in ("auto", "device", "template"):
         raise VisionError(f"unknown resolution {resolution!r} (auto, device, template)", template=template.name)
-    rect = space.region_to_device(search).clip(space.device_width, space.device_height)
+    rect = space.region_to_device(searched).clip(space.device_width, space.device_height)
     if rect is None:
         raise VisionError(f"region {area.as_tuple()} lies outside the screen", template=template.name)
     limit = threshold if threshold is not None else (template.threshold or matcher.default_threshold)
-    window = screen.window_region(search)
-    coarse: list[_Cand] = []
+    low_texture = matcher.checks and (template.low_texture if template.low_texture is not None
+                                      else structure(template.image, template.mask) < STRUCTURE_MIN)
+    bounded = region is not None or template.region is not None
+    if low_texture and not bounded and limit > 1.0 - AMBIGUITY:
+        # Capped below the threshold whatever is found (_unique): only the declared scale, for `nearest`.
+        scale_tolerance, resolution = 0.0, "template"
+    window = screen.window_region(searched)
+    coarse: list[Cand] = []
     matches: list[Match] = []
     if resolution != "device":
-        coarse = _distinct(_offset(_search(window, template, matcher, scale_tolerance, 1.0, 1.0), search))
+        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True)
+        coarse = distinct(_offset(found, searched))
         matches += [_template_match(c, space) for c in coarse]
     if resolution != "template":
         roi = screen.frame[rect.y1: rect.y2, rect.x1: rect.x2]
         # Auto skips the device grid when template space is sure at the declared scale (a swept winner there
         # often just prefers the frame's blur, i.e. a smaller template, which the device grid corrects).
-        sure = bool(coarse) and coarse[0][0] >= _CONFIDENT and coarse[0][3] == template.scale
-        if sure:
+        # A device grid within 2 % of template space holds the same pixels: nothing to add (real screens whose
+        # set was cut at the device's size).
+        sure = bool(coarse) and coarse[0][0] >= SURE and coarse[0][3] == template.scale
+        same_grid = abs(space.scale_x - 1.0) < 0.02 and abs(space.scale_y - 1.0) < 0.02
+        # A device ≥ 2.5× finer than the templates (a 277-px set on a 900×1600 screen) renders them natively: the
+        # device grid only upsamples the template. It is kept as a rescue of near misses, around their peaks.
+        fine_device = min(space.scale_x, space.scale_y) >= _FINE_DEVICE
+        best = coarse[0][0] if coarse else 0.0
+        if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit))):
             fine = []
-        elif roi.shape[0] * roi.shape[1] <= _SMALL_AREA or min(template.size) <= 2:
+        elif resolution == "auto" and fine_device:
+            fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
+        elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or min(template.size) <= 2:
             # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.
-            fine = _offset(_search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
+            fine = _offset(search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
         elif resolution == "auto":  # refine the promising template-space peaks on the device grid
-            fine = _refine(screen, _promising(coarse), template, matcher, scale_tolerance)
+            fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
         else:
-            peaks = _distinct(_offset(_search(window, template, matcher, 0.0, 1.0, 1.0), search))
-            fine = _refine(screen, peaks[: 2 * _PEAKS], template, matcher, scale_tolerance)
+            peaks = distinct(_offset(search(window, template, matcher, 0.0, 1.0, 1.0, resample=True), searched))
+            fine = _refine(screen, peaks[: 2 * PEAKS], template, matcher, scale_tolerance)
         matches += [_device_match(c, space) for c in fine]
     matches = _distinct_matches(matches)
+    if low_texture:
+        # Low-texture: any panel edge of its colours matches it, so it is found only where it is unique, and only
+        # inside a region (over the whole board a unique panel edge is still a panel edge: issue 11's dev set).
+        matches = _unique(matches, bounded=bounded)
     above = tuple(m for m in matches if m.score >= limit)
     return MatchResult(template=template.name, method=matcher.name, threshold=limit, region=area,
                        best=above[0] if above else None, nearest=matches[0] if matches else None, candidates=above)
 
 
-def _offset(cands: list[_Cand], rect: Region) -> list[_Cand]:
+def _offset(cands: list[Cand], rect: Region) -> list[Cand]:
     return [(v, x + rect.x1, y + rect.y1, s, w, h) for v, x, y, s, w, h in cands]
 
 
-def _refine(screen: Screen, peaks: list[_Cand], template: Template, matcher: Matcher,
-            tolerance: float) -> list[_Cand]:
+def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matcher,
+            tolerance: float) -> list[Cand]:
     """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both)."""
     space = screen.space
-    found: list[_Cand] = []
+    found: list[Cand] = []
     for _, x, y, _, w, h in peaks:
         grown = Region(x, y, x + w, y + h).expand(1 + math.ceil(max(w, h) * tolerance))
         near = space.region_to_device(grown).clip(space.device_width, space.device_height)
         if near is not None:
             roi = screen.frame[near.y1: near.y2, near.x1: near.x2]
-            found += _offset(_search(roi, template, matcher, tolerance, space.scale_x, space.scale_y), near)
+            found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y), near)
     return found
+
+
+def _unique(matches: list[Match], bounded: bool) -> list[Match]:
+    """Low-texture templates: each score capped at ``1 − AMBIGUITY + lead`` (its lead over the best other distinct
+    candidate not overlapping it), so an edge found at several places of a screen is found at none of them
+    (verify.AMBIGUITY). Not ``bounded`` by a region, every score is capped at ``1 − AMBIGUITY``."""
+    out = []
+    for i, m in enumerate(matches):
+        other = max((o.score for j, o in enumerate(matches) if j != i and not _overlap(o.device_rect, m.device_rect)),
+                    default=0.0)
+        cap = round(1.0 - AMBIGUITY + (m.score - other if bounded else 0.0), 4)
+        out.append(m if m.score <= cap else dataclasses.replace(m, score=max(0.0, cap)))
+    return sorted(out, key=lambda m: -m.score)
+
+
+def _overlap(a: Region, b: Region) -> bool:
+    return a.x1 < b.x2 and b.x1 < a.x2 and a.y1 < b.y2 and b.y1 < a.y2
 
 
 def _distinct_matches(matches: list[Match]) -> list[Match]:
@@ -368,7 +308,7 @@ def _distinct_matches(matches: list[Match]) -> list[Match]:
     return out
 
 
-def _template_match(c: _Cand, space: CoordinateSpace) -> Match:
+def _template_match(c: Cand, space: CoordinateSpace) -> Match:
     score, x, y, scale, w, h = c
     center = (x + w / 2, y + h / 2)
     return Match(score=round(score, 4), top_left=(x, y), size=(w, h), scale=round(scale, 4), center=center,
@@ -376,7 +316,7 @@ def _template_match(c: _Cand, space: CoordinateSpace) -> Match:
                  device_rect=space.region_to_device(Region(x, y, x + w, y + h)))
 
 
-def _device_match(c: _Cand, space: CoordinateSpace) -> Match:
+def _device_match(c: Cand, space: CoordinateSpace) -> Match:
     score, x, y, scale, w, h = c
     tx, ty = space.from_device(x, y)
     cx, cy = space.from_device(x + w / 2, y + h / 2)

@@ -4,6 +4,10 @@ A registry file is the seed's format plus an optional header that declares the c
 
     version: 1
     coordinate_space: {width: 277, height: 534, title_bar: 45, device_width: 540, device_height: 960}
+    scale: 1.0                           # the set's capture scale (``emufleet templates calibrate`` writes it)
+    scale_tolerance: 0.04                # how far captures drift from it: the match's scale sweep
+    low_texture: null                    # true/false overrides the measured low-texture rule (entries too)
+    agreement: 0.75                      # pixel-agreement share that costs nothing (entries too)
     images: images                       # folder of the images, relative to this file
     templates:
       - name: OK
@@ -28,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -39,6 +43,8 @@ from emufleet.vision.space import CoordinateSpace, Region
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
 
 __all__ = ["Template", "TemplateSet", "resolve_image_path"]
+
+_T = TypeVar("_T")
 
 
 class _RegionModel(BaseModel):
@@ -62,6 +68,9 @@ class _EntryModel(BaseModel):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     region: _RegionModel | None = None
     scale: float = Field(default=1.0, gt=0.0, le=16.0, allow_inf_nan=False)
+    scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
+    low_texture: bool | None = None
+    agreement: float | None = Field(default=None, gt=0.0, le=1.0)
     preload: bool = False
     unload_after: bool = False
 
@@ -85,6 +94,10 @@ class _RegistryFileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1] | None = None
     coordinate_space: _SpaceModel | None = None
+    scale: float = Field(default=1.0, gt=0.0)
+    scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
+    low_texture: bool | None = None
+    agreement: float | None = Field(default=None, gt=0.0, le=1.0)
     images: str | None = None
     templates: list[_EntryModel]
 
@@ -98,7 +111,13 @@ class Template:
         path: the resolved image file.
         threshold: the minimum score for "found", or ``None`` for the matcher's default.
         region: where to search, in template space (half-open), or ``None`` for the whole board.
-        scale: the declared capture scale of the image relative to its coordinate space (1.0 for the seed).
+        scale: the capture scale of the image relative to its coordinate space: the entry's ``scale`` times the
+            file header's (1.0 for the seed; ``emufleet templates calibrate`` measures the header's).
+        scale_tolerance: how far real captures drift from ``scale`` (relative; the entry's, else the header's),
+            or ``None`` for :func:`~emufleet.vision.match`'s default.
+        low_texture: force the low-texture rule on (``True``) or off (``False``); ``None``: measured
+            (:func:`emufleet.vision.verify.structure`). agreement: the pixel-agreement share that costs nothing
+            (``None``: :data:`emufleet.vision.verify.AGREEMENT_FULL`). Entry over header, as for the others.
         image: (h, w, 3) uint8 BGR, read-only. mask: (h, w) uint8 0/255 of the opaque pixels, or ``None``.
         source: ``file:line`` of the registry entry, for messages.
     """
@@ -110,6 +129,9 @@ class Template:
     scale: float
     image: np.ndarray = field(repr=False)
     mask: np.ndarray | None = field(repr=False)
+    scale_tolerance: float | None = None
+    low_texture: bool | None = None
+    agreement: float | None = None
     preload: bool = False
     unload_after: bool = False
     source: str = ""
@@ -210,6 +232,9 @@ class TemplateSet:
             TemplateRegistryError: unreadable or invalid YAML, an unknown key, a duplicate name, a missing or
                 undecodable image, an image path leaving its folder, a region outside the window or smaller than
                 its template — located. With ``errors``, only a folder without any registry file.
+
+        Templates that cannot be verified (too small; low-texture without a region: :mod:`emufleet.vision.lint`)
+        are logged as warnings.
         """
         path = Path(path)
         if path.is_dir():
@@ -226,7 +251,11 @@ class TemplateSet:
         for file in files:
             with _collect(errors):
                 documents.append((file, load_yaml(file, error=TemplateRegistryError)))
-        return cls.from_data(documents, images=images, space=space, errors=errors)
+        loaded = cls.from_data(documents, images=images, space=space, errors=errors)
+        from emufleet.vision.lint import load_warnings  # lint reads templates: imported late
+
+        load_warnings(loaded)
+        return loaded
 
     @classmethod
     def from_data(cls, documents: list[tuple[Path, Any]], *, images: str | Path | None = None,
@@ -247,7 +276,7 @@ class TemplateSet:
                 file.parent / model.images if model.images is not None else file.parent)
             for index, entry in enumerate(model.templates):
                 with _collect(errors):
-                    tpl = _build(entry, data, file, index, base, space)
+                    tpl = _build(entry, model, data, file, index, base, space)
                     if tpl.name in templates:
                         line, col = _where(data, ("templates", index, "name"))
                         raise TemplateRegistryError(
@@ -292,8 +321,13 @@ def _where(data: Any, loc: tuple[int | str, ...]) -> tuple[int | None, int | Non
     return pos if pos else (None, None)
 
 
-def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images: Path,
-           space: CoordinateSpace) -> Template:
+def _first(entry: _T | None, header: _T | None) -> _T | None:
+    """The entry's value, else the file header's."""
+    return entry if entry is not None else header
+
+
+def _build(entry: _EntryModel, header: _RegistryFileModel, data: MarkedDict, file: Path, index: int,
+           images: Path, space: CoordinateSpace) -> Template:
     def fail(message: str, field: str) -> TemplateRegistryError:
         line, col = _where(data, ("templates", index, field))
         return TemplateRegistryError(message, file=file, line=line, col=col, field=f"templates[{index}].{field}")
@@ -309,17 +343,21 @@ def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images:
     except VisionError as exc:
         raise fail(str(exc), "path") from exc
     w, h = decoded.size
+    scale = entry.scale * header.scale
     region = None
     if entry.region is not None:
         region = Region(entry.region.x1, entry.region.y1, entry.region.x2, entry.region.y2)
         if region.x2 > space.width or region.y2 > space.height:
             raise fail(f"region {region.as_tuple()} lies outside the {space.width}×{space.height} window", "region")
-        if not region.fits(round(w * entry.scale), round(h * entry.scale)):
+        if not region.fits(round(w * scale), round(h * scale)):
             raise fail(f"region {region.as_tuple()} ({region.width}×{region.height}) is smaller than the "
-                       f"template ({w}×{h} at scale {entry.scale:g}): it could never be found", "region")
+                       f"template ({w}×{h} at scale {scale:g}): it could never be found", "region")
     line, _ = _where(data, ("templates", index))
     return Template(
-        name=entry.name, path=image_path, threshold=entry.threshold or None, region=region, scale=entry.scale,
-        image=decoded.image, mask=decoded.mask, preload=entry.preload, unload_after=entry.unload_after,
+        name=entry.name, path=image_path, threshold=entry.threshold or None, region=region, scale=scale,
+        image=decoded.image, mask=decoded.mask,
+        scale_tolerance=_first(entry.scale_tolerance, header.scale_tolerance),
+        low_texture=_first(entry.low_texture, header.low_texture), agreement=_first(entry.agreement, header.agreement),
+        preload=entry.preload, unload_after=entry.unload_after,
         source=f"{file}:{line}" if line else str(file),
     )

@@ -105,6 +105,22 @@ class CoordinateSpace:
         """Device px per template px vertically (960/489 ≈ 1.963 for the seed)."""
         return self.device_height / self.board_height
 
+    def for_device(self, device_width: int, device_height: int) -> CoordinateSpace:
+        """The same template geometry on a device of another size: pixels stay square.
+
+        The window keeps its width and title bar; when the device's aspect ratio differs from the board's by more
+        than 2 % (a 3:4 tablet layout for a 9:16 set) the board height is refitted to the device's aspect, so a
+        template px maps to the same number of device px both ways. A set cut at another *scale* still needs its
+        ``scale`` (``emufleet templates calibrate``).
+        """
+        if device_width <= 0 or device_height <= 0:
+            raise ValueError(f"invalid device size {device_width}×{device_height}")
+        aspect = (device_height / device_width) / (self.board_height / self.width)
+        height = self.height
+        if abs(aspect - 1.0) > 0.02:
+            height = self.title_bar + max(1, round(device_height * self.width / device_width))
+        return CoordinateSpace(self.width, height, self.title_bar, device_width, device_height)
+
     # -- points --------------------------------------------------------------------------------------------------
     def to_device(self, x: float, y: float) -> tuple[float, float]:
         """Template-space point → device point (floats): ``X = x·sx``, ``Y = (y − title_bar)·sy``."""

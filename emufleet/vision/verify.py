@@ -10,7 +10,11 @@
   its noise, and a perfectly flat one (``r`` undefined) is handled the same way.
 * **colour**: ``c = 1 − ‖μw − μt‖∞ / COLOUR_RANGE``, the largest per-channel difference of the mean colours.
 
-The verified score is ``min(s, c)``. Statistics use the template's mask when it has one.
+The verified score is ``min(s, c)``, both with tolerances calibrated on real captures (``CONTRAST_FREE``,
+``COLOUR_FREE``; issue 11's dev set, docs/vision.md "Real screens"). At the candidates only, the search caps it by
+the **pixel agreement** (:func:`agreement`), and :func:`structure` tells the *low-texture* templates, which
+:func:`emufleet.vision.match` finds only inside a region and where unique (``AMBIGUITY``). Statistics use the
+template's mask when it has one.
 """
 
 from __future__ import annotations
@@ -22,13 +26,23 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-__all__ = ["COLOUR_RANGE", "CONTRAST_C", "colour_scores", "locator_scores", "verified_scores"]
+__all__ = ["AGREEMENT_FULL", "AGREEMENT_TOLERANCE", "AMBIGUITY", "COLOUR_FREE", "COLOUR_RANGE", "CONTRAST_C",
+           "CONTRAST_FREE", "STRUCTURE_MIN", "agreement", "agreement_cap", "colour_scores", "locator_scores",
+           "structure", "verified_scores"]
 
 CONTRAST_C = (0.03 * 255.0) ** 2
 """SSIM's K2 constant: contrasts below ≈ 7.6 grey levels count as flat."""
 
 COLOUR_RANGE = 128.0
-"""A mean-colour difference of this many levels (per channel) scores 0; 12.8 levels cost 0.1."""
+"""Past :data:`COLOUR_FREE`, a mean-colour difference of this many more levels (per channel) scores 0."""
+
+COLOUR_FREE = 12.0
+"""Mean-colour differences up to this many levels cost nothing: real captures of one button differ by ≈ 4–11
+levels between emulators and dimming (the dev set's checked pairs, docs/vision.md)."""
+
+CONTRAST_FREE = 0.72
+"""SSIM's contrast term at a contrast ratio of 0.4 (σ 2.5× apart): closer contrasts cost nothing, a faint text
+(a fading "Tap to Proceed" at 0.43 of its template's contrast) still scores its correlation."""
 
 
 def _core(h: int, w: int) -> tuple[int, int, int, int]:
@@ -41,6 +55,7 @@ def _core(h: int, w: int) -> tuple[int, int, int, int]:
     return dy, dx, h - 2 * dy, w - 2 * dx
 
 
+_INT32_SUM_LIMIT = 2**31 - 1
 _BOX = {"anchor": (0, 0), "normalize": True, "borderType": cv2.BORDER_CONSTANT}
 
 
@@ -56,12 +71,17 @@ def _window_stats(image: np.ndarray, ref: _Reference, variance: bool = True) -> 
     out_h, out_w = img.shape[0] - h + 1, img.shape[1] - w + 1
     top, left, ch, cw = _core(h, w)
     if ref.boxed:
-        def stat(filter_fn: Callable[..., np.ndarray]) -> np.ndarray:
-            out = filter_fn(img, cv2.CV_64F, (cw, ch), **_BOX).reshape(img.shape)
+        def stat(filter_fn: Callable[..., np.ndarray], src: np.ndarray) -> np.ndarray:
+            out = filter_fn(src, cv2.CV_64F, (cw, ch), **_BOX).reshape(img.shape)
             return out[top: top + out_h, left: left + out_w].astype(np.float32)
 
-        mean = stat(cv2.boxFilter)
-        squares = stat(cv2.sqrBoxFilter) if variance else None
+        mean = stat(cv2.boxFilter, img)
+        squares = None
+        if variance:
+            # OpenCV sums the squares of 8-bit input in int32: past 2³¹ (≈ 33,000 white pixels) they wrap and
+            # the variance comes out 0 or negative. Larger windows square float input (summed in float64).
+            safe = img if ch * cw * 255 * 255 < _INT32_SUM_LIMIT or img.dtype != np.uint8 else img.astype(np.float32)
+            squares = stat(cv2.sqrBoxFilter, safe)
     else:  # masked: correlate each channel with the weights
         weights = ref.weights
         total = float(weights.sum())
@@ -129,14 +149,22 @@ def _combine(t_mean: np.ndarray, w_mean: np.ndarray, variance: tuple[float, np.n
     diff = np.abs(w_mean[:, :, 0] - t_mean[0])
     for c in range(1, w_mean.shape[2]):
         np.maximum(diff, np.abs(w_mean[:, :, c] - t_mean[c]), out=diff)
+    np.subtract(diff, COLOUR_FREE, out=diff)
+    np.maximum(diff, 0.0, out=diff)
     score = np.subtract(1.0, np.divide(diff, COLOUR_RANGE, out=diff), out=diff)
     if variance is not None and correlation is not None:
         t_var, w_var = variance
+        cross = np.sqrt(t_var * w_var)
+        np.multiply(cross, 2.0, out=cross)
         structure = np.where(np.isfinite(correlation), correlation, 0.0)  # undefined r (flat window) → 0
-        np.multiply(2.0, structure, out=structure)
-        np.multiply(structure, np.sqrt(t_var * w_var), out=structure)
+        np.multiply(structure, cross, out=structure)
         np.add(structure, CONTRAST_C, out=structure)
-        np.divide(structure, t_var + w_var + CONTRAST_C, out=structure)
+        # SSIM's contrast term k = (2σtσw + C)/(σt² + σw² + C) divided out down to CONTRAST_FREE: r itself while
+        # the contrasts are within a factor ≈ 2 of each other, penalised beyond.
+        np.add(cross, CONTRAST_C, out=cross)
+        denominator = np.add(t_var + CONTRAST_C, w_var)
+        np.maximum(cross, np.multiply(denominator, CONTRAST_FREE), out=cross)
+        np.divide(structure, cross, out=structure)
         np.minimum(structure, score, out=score)
     return np.clip(score, 0.0, 1.0, out=score).astype(np.float32, copy=False)
 
@@ -174,3 +202,72 @@ def locator_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | N
     assert w_var is not None
     correlation = cv2.matchTemplate(grey, grey_tpl, cv2.TM_CCOEFF_NORMED, mask=mask)
     return _combine(ref.mean, w_mean, (grey_ref.variance, w_var), correlation)
+
+
+AGREEMENT_TOLERANCE = 40
+"""Levels per channel within which a pixel agrees with the template (how the dev set's pairs were screened)."""
+
+AGREEMENT_FULL = 0.75
+"""An agreement share at or above this costs nothing; below it the score is capped at ``share / AGREEMENT_FULL``.
+The dev set's true pairs agree on ≥ 0.85 of their pixels; correlation peaks on busy clutter on ≈ 0.3–0.6."""
+
+
+def agreement(window: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
+              tolerance: float = AGREEMENT_TOLERANCE) -> float:
+    """Share of the template's pixels (its core, under ``mask``) whose every channel is within ``tolerance``
+    levels of ``window``'s, after removing the mean colour difference up to :data:`COLOUR_FREE` levels (the
+    colour term judges larger shifts). ``window`` and ``template``: (h, w, 3) uint8, same shape. In [0, 1]."""
+    ref = _reference(template, mask)
+    top, left, ch, cw = _core(*template.shape[:2])
+    win = window[top: top + ch, left: left + cw].astype(np.float32)
+    tpl = template[top: top + ch, left: left + cw].astype(np.float32)
+    weights = ref.weights[top: top + ch, left: left + cw] > 0
+    if not weights.any():
+        return 1.0
+    shift = win[weights].mean(axis=0) - ref.mean
+    diff = np.abs(win - tpl - np.clip(shift, -COLOUR_FREE, COLOUR_FREE)).max(axis=2)
+    return float((diff[weights] <= tolerance).mean())
+
+
+def agreement_cap(share: float, full: float | None = None) -> float:
+    """The score cap an :func:`agreement` share imposes: 1 at ≥ ``full`` (default :data:`AGREEMENT_FULL`; a
+    template's registry ``agreement:``), linear below."""
+    return min(1.0, share / (full or AGREEMENT_FULL))
+
+
+STRUCTURE_MIN = 10.0
+"""Below this :func:`structure` a template is *low-texture*: nothing but 1-D edges and smooth gradients (a panel's
+rounded end, a bar, a two-tone split). Any panel edge of its colours matches it pixel for pixel, so it is only
+reported where it is unique (:data:`AMBIGUITY`). On the dev set: the 14 low-texture needles ≤ 7.1, the 58
+needles with pairs ≥ 16.5."""
+
+AMBIGUITY = 0.3
+"""For low-texture templates a candidate's score is capped at ``1 − AMBIGUITY + u``, ``u`` its lead over the best
+*other* distinct candidate (not overlapping it): at the default threshold 0.8 a perfect best must lead the
+runner-up by 0.1. Over the whole board (no region) low-texture scores are capped at ``1 − AMBIGUITY``: never found."""
+
+
+def structure(template: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """How much 2-D structure (corners, strokes) ``template`` (h, w, 3) uint8 has, in grey levels: the square
+    root of the 99th percentile of the Shi–Tomasi corner response (smaller eigenvalue of the 3×3 structure
+    tensor) inside it, measured with the template area-downscaled until its smaller side is ≤ 24 px (a large
+    crop's corners spread over many px). 0 for a template under 3 px thick."""
+    return _structure_of((template.shape, template.tobytes(), None if mask is None else mask.tobytes()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _structure_of(key: tuple[tuple[int, ...], bytes, bytes | None]) -> float:
+    shape, data, mask_data = key
+    image = np.frombuffer(data, np.uint8).reshape(shape)
+    h, w = shape[:2]
+    if min(h, w) < 3:
+        return 0.0
+    keep = np.ones((h, w), bool) if mask_data is None else np.frombuffer(mask_data, np.uint8).reshape(h, w) > 0
+    factor = min(1.0, 24.0 / min(h, w))
+    if factor < 1.0:
+        size = (max(3, round(w * factor)), max(3, round(h * factor)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        keep = cv2.resize(keep.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    response = cv2.cornerMinEigenVal(grey, 3, 3)[1:-1, 1:-1][keep[1:-1, 1:-1]]
+    return float(np.sqrt(max(0.0, np.percentile(response, 99)))) if response.size else 0.0

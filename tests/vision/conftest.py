@@ -1,14 +1,17 @@
-"""Fixtures of the vision suite: the seed's template set, read in place (skipped when absent)."""
+"""Fixtures of the vision suite: the seed's template set and the real screens, read in place (skipped when absent)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from emufleet.settings import seed_assets_dir
+from emufleet.settings import real_screens_dir, seed_assets_dir
 from emufleet.vision import CoordinateSpace, TemplateSet
 from emufleet.vision.seed import build_seed_registry
+
+from .real_screens import DevSet, load_dev_set
 
 SPACE = CoordinateSpace()
 
@@ -26,3 +29,16 @@ def seed_templates_dir() -> Path:
 def seed_set(seed_templates_dir: Path) -> TemplateSet:
     """All 236 seed images, regions from the seed registry and legacy_regions.csv."""
     return build_seed_registry(seed_templates_dir)
+
+
+@pytest.fixture(scope="session")
+def dev_set() -> DevSet:
+    """The real screens of ``../shared/real-screens`` (third-party; read in place). CI requires them, as it requires
+    the seed assets (``EMUFLEET_REQUIRE_SEED_ASSETS=1``): absent there is a failure, elsewhere a skip."""
+    path = real_screens_dir()
+    if not (path / "pairs.tsv").is_file():
+        reason = f"real screens not found at {path} (set EMUFLEET_REAL_SCREENS)"
+        if os.environ.get("EMUFLEET_REQUIRE_SEED_ASSETS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return load_dev_set(path)

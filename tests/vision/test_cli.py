@@ -17,11 +17,12 @@ SPACE = CoordinateSpace()
 
 @pytest.fixture
 def seed_screen(seed_templates_dir: Path, tmp_path: Path) -> Path:
-    """A device screenshot with the seed's OK and Main drawn on it."""
+    """A device screenshot with the seed's OK, Claim and Main drawn on it."""
     ts = TemplateSet.load(seed_templates_dir)
     frame = SPACE.space_to_frame(synth.plain_window(np.random.default_rng(4), SPACE))
     synth.paste_template(frame, ts.get("Main"), (125, 320), SPACE)
     synth.paste_template(frame, ts.get("OK"), (120, 300), SPACE)
+    synth.paste_template(frame, ts.get("Claim"), (40, 200), SPACE)
     path = tmp_path / "screen.png"
     assert cv2.imwrite(str(path), frame)
     return path
@@ -30,11 +31,15 @@ def seed_screen(seed_templates_dir: Path, tmp_path: Path) -> Path:
 def test_match_prints_scores_and_writes_an_overlay(seed_templates_dir: Path, seed_screen: Path) -> None:
     out = seed_screen.with_name("overlay.png")
     result = CliRunner().invoke(app, ["templates", "match", str(seed_screen), "--templates",
-                                      str(seed_templates_dir), "-t", "Main", "-t", "OK", "--out", str(out)])
+                                      str(seed_templates_dir), "-t", "Main", "-t", "Claim", "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line.split() for line in result.output.splitlines() if line}
     assert lines["Main"][1:4] == ["1.000", "0.8", "yes"]
-    assert lines["OK"][3] == "yes"
+    assert lines["Claim"][3] == "yes"
+    # OK is low-texture (a light strip over white) and has no region: over the whole board it is never reported.
+    flat = CliRunner().invoke(app, ["templates", "match", str(seed_screen), "--templates",
+                                    str(seed_templates_dir), "-t", "OK", "--out", str(out)])
+    assert flat.exit_code == 1 and "no" in next(line for line in flat.output.splitlines() if line.startswith("OK"))
     overlay = cv2.imread(str(out))
     assert overlay.shape == (960, 540, 3)
     assert (overlay != cv2.imread(str(seed_screen))).any()  # boxes were drawn

@@ -42,13 +42,16 @@ class Matcher:
     description: str
     locate: ScoreFn | None = None
     """A cheaper map whose peaks are re-scored with ``scores``, for large search areas (``None``: use ``scores``)."""
+    checks: bool = False
+    """Apply the real-pixel checks of :mod:`emufleet.vision.verify` to its candidates (pixel agreement; low-texture
+    templates found only where unique, inside a region). The default matcher does; the others are compared bare."""
 
 
 MATCHERS: dict[str, Matcher] = {
     m.name: m
     for m in (
         Matcher("ccoeff", ccoeff_verified_scores, 0.8, "CCOEFF_NORMED verified by contrast and mean colour",
-                locate=locator_scores),
+                locate=locator_scores, checks=True),
         Matcher("ccoeff_raw", ccoeff_scores, 0.9, "CCOEFF_NORMED alone"),
         Matcher("sqdiff", sqdiff_scores, 0.97, "1 - SQDIFF_NORMED"),
         Matcher("ccorr", ccorr_scores, 0.98, "CCORR_NORMED"),
