@@ -156,34 +156,30 @@ class BotAccounts:
             return current
         return AccountRef(int(account_id), str(account_id), provider.pool.name)
 
-    def complete(self, account_id: int | None, result: AccountResult) -> None:
+    def _end(self, account_id: int | None, end: Callable[[PoolAccountProvider], None], kind: str,
+             reason: str | None) -> None:
+        """End a lease through its pool's provider, report it, and forget it."""
         provider = self._provider(account_id)
         key = account_id if account_id is not None else (provider.current.id if provider.current else None)
         ref = self._ref(provider, account_id)
-        provider.complete(account_id, result)
-        self._changed("account.completed" if result.success else "account.failed", ref, result.error)
+        end(provider)
+        self._changed(kind, ref, reason)
         self._forget(provider, key)
+
+    def complete(self, account_id: int | None, result: AccountResult) -> None:
+        self._end(account_id, lambda p: p.complete(account_id, result),
+                  "account.completed" if result.success else "account.failed", result.error)
         if result.success:
             self.completed += 1
         else:
             self.failed += 1
 
     def return_account(self, account_id: int | None, reason: str | None = None) -> None:
-        provider = self._provider(account_id)
-        key = account_id if account_id is not None else (provider.current.id if provider.current else None)
-        ref = self._ref(provider, account_id)
-        provider.return_account(account_id, reason)
-        self._changed("account.returned", ref, reason)
-        self._forget(provider, key)
+        self._end(account_id, lambda p: p.return_account(account_id, reason), "account.returned", reason)
         self.budget.give_back()  # not processed: it may be leased again within the budget
 
     def mark_failed(self, account_id: int | None, reason: str) -> None:
-        provider = self._provider(account_id)
-        key = account_id if account_id is not None else (provider.current.id if provider.current else None)
-        ref = self._ref(provider, account_id)
-        provider.mark_failed(account_id, reason)
-        self._changed("account.failed", ref, reason)
-        self._forget(provider, key)
+        self._end(account_id, lambda p: p.mark_failed(account_id, reason), "account.failed", reason)
         self.failed += 1
 
     def update_field(self, account_id: int | None, field: str, value: str) -> None:
