@@ -80,6 +80,8 @@ class BotRow(BaseModel):
     step_s: float = 0.0
     engine_s: float = 0.0
     recoveries: dict[str, int] = Field(default_factory=dict)  # by rung of the recovery ladder
+    captures: int = 0  # frames captured (recognition rounds)
+    gave_up: str | None = None  # why, when the bot gave up (failure budget spent, no rung left)
     error: str | None = None
 
 
@@ -207,7 +209,8 @@ async def _row(serial: str, bot: int, state: State | None) -> BotRow:
     return BotRow(bot=bot, instance=serial, account=s.account, state=s.state.value, restarts=s.restarts,
                   accounts_completed=s.accounts_completed, accounts_failed=s.accounts_failed, steps=s.steps_done,
                   steps_per_s=round(result.steps_per_s, 3), wall_s=result.wall_s, step_s=result.step_s,
-                  engine_s=result.engine_s, recoveries=result.recoveries, error=result.gave_up or s.error)
+                  engine_s=result.engine_s, recoveries=result.recoveries, captures=result.captures,
+                  gave_up=result.gave_up, error=result.gave_up or s.error)
 
 
 @flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)

@@ -229,7 +229,8 @@ class BotSession:
         self.emit("bot.finished", state=str(final), reason=error)
         return BotResult(status=self.status, attempts=attempts, wall_s=time.perf_counter() - started,
                          step_s=self.step_s, engine_s=self.engine_s, errors=self.errors, faults=self.faults,
-                         recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None)
+                         recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None,
+                         captures=self.supervisor.captures if self.supervisor is not None else 0)
 
     def _final_state(self, outcome: str) -> BotState:
         if outcome in ("stopped", "lock_taken"):
@@ -416,7 +417,7 @@ class BotSession:
                 log.info("bot %s: %s → rung %s", self.spec.bot, fault.message, rung)
                 try:
                     await self._take(rung)
-                    report, still = await self.call(self.supervisor.health_check)
+                    report, still = await self.call(self.supervisor.check_after_rung)
                     if still is not None and still.kind is not FaultKind.APP_NOT_FOREGROUND:
                         raise DeviceError(still.message, serial=self.spec.serial)
                 except Exception as exc:
