@@ -26,7 +26,6 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import PrefectClient, get_client
-from prefect.client.schemas.objects import StateType
 from prefect.context import get_run_context
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
@@ -35,7 +34,7 @@ from pydantic import BaseModel, Field
 
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
-from adapters.registry import control_variable, group_tag, request_cancel
+from adapters.registry import control_variable, group_tag, is_cancelled, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
@@ -109,11 +108,6 @@ def _definition(group: str, overrides: LaunchOverrides | None) -> GroupDefinitio
         return GroupStore().get(group).with_overrides(overrides)
     except ValueError as exc:  # pydantic: the overrides made the definition invalid
         raise OrchestrationError(f"group {group!r}: overrides rejected: {exc}") from exc
-
-
-async def _is_cancelled(client: PrefectClient, flow_run_id: UUID) -> bool:
-    run = await client.read_flow_run(flow_run_id)
-    return run.state is not None and run.state.type in (StateType.CANCELLING, StateType.CANCELLED)
 
 
 class _Acquirer:
@@ -275,10 +269,11 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
             description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine "
                         f"`{definition.routine}`")
         failed = [r for r in rows if r.state == BotState.FAILED.value]
+        why = f"{len(failed)} of {len(rows)} bots failed"
+        if runtime.launch_cancelled or await is_cancelled(client, run_id):  # before Failed: see is_cancelled
+            return Cancelled(message=f"group {group!r} stopped" + (f" ({why})" if failed else ""), data=result)
         if failed:
-            return Failed(message=f"group {group!r}: {len(failed)} of {len(rows)} bots failed", data=result)
-        if runtime.launch_cancelled or await _is_cancelled(client, run_id):
-            return Cancelled(message=f"group {group!r} stopped", data=result)
+            return Failed(message=f"group {group!r}: {why}", data=result)
         return result
 
 
@@ -308,7 +303,7 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
         for index, (serial, lock) in enumerate(acquirer.acquired):
             if index and launch.stagger:
                 await asyncio.sleep(launch.stagger)
-            if runtime.launch_cancelled or await _is_cancelled(client, run_id):
+            if runtime.launch_cancelled or await is_cancelled(client, run_id):
                 await acquirer.drop(lock)
                 started.append(None)
                 continue
