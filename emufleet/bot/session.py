@@ -405,7 +405,7 @@ class BotSession:
             await self._evidence(f"{fault.kind}: {fault.message}")
             if not self.budget.spend():
                 return "gave_up"
-            self._incident.interrupted(index)
+            self._incident.interrupted(index, fault.kind)
             while not self._stopping:
                 report, _ = await self.call(self.supervisor.health_check)
                 rung = self._incident.next_rung(fault.kind, adb_alive=report.adb_alive, skip=self._unavailable())
