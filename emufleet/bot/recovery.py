@@ -2,7 +2,7 @@
 
 A **fault** is what supervision detected (stuck, a click loop, a frozen screen, an unhealthy instance) or a
 device error a step raised. Each fault enters the ladder at the rung that can help it (:data:`ENTRY`) and
-escalates through the rungs not yet tried in the same *incident* (faults with no completed step in between);
+escalates through the rungs not yet tried in the same *incident* (faults of one kind with no completed step in between);
 a rung that cannot act now (a recovery routine with ADB down) is skipped. Every fault spends the **failure
 budget** (default 3 within 10 minutes); a spent budget, or a ladder with no rung left, is a give-up.
 
