@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/emufleet demo
 
 test: $(STAMP)
-	$(BIN)/ruff check emufleet adapters tasks flows tests benchmarks
+	$(BIN)/ruff check emufleet adapters tasks flows console tests benchmarks
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/leases.py
 	$(BIN)/python benchmarks/orchestration.py
 	$(BIN)/python benchmarks/health.py
+	$(BIN)/python benchmarks/fuzz.py
 	$(BIN)/python benchmarks/chaos.py --bots 8 --minutes 3
 
 clean:

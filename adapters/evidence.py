@@ -11,7 +11,6 @@ best candidate, device px) and the full-size PNG paths on the bot's host. Thumbn
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
@@ -20,6 +19,7 @@ import cv2
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import ArtifactCreate
 
+from adapters.registry import artifact_key
 from emufleet.routines.context import MatchScore
 from emufleet.vision import Region
 
@@ -32,7 +32,7 @@ _JPEG_QUALITY = 75
 def evidence_key(group: str, bot: int) -> str:
     """The artifact key of a bot's evidence (lowercase letters, digits, dashes: Prefect's rule); the Artifacts page
     keeps one history per key."""
-    return re.sub(r"[^a-z0-9-]+", "-", f"evidence-{group.lower()}-bot-{bot}").strip("-")
+    return artifact_key("evidence", group, "bot", bot)
 
 
 def _thumbnail(path: Path) -> str | None:

@@ -21,7 +21,7 @@ from prefect.client.orchestration import PrefectClient
 
 from adapters import events
 from adapters.evidence import create_evidence_artifact, evidence_key
-from adapters.registry import status_labels
+from adapters.registry import artifact_key, status_labels
 from adapters.runtime import BotHandle, LaunchRuntime
 from emufleet.bot.events import BotEvent
 from emufleet.groups import TERMINAL_STATES, BotState, BotStatus
@@ -115,13 +115,17 @@ class PrefectObserver:
             if self._progress_id is None:
                 s = self.current
                 self._progress_id = await acreate_progress_artifact(
-                    value, description=f"{s.group} bot {s.bot} on {s.instance}: steps of the current attempt")
+                    value, key=artifact_key(s.group, f"bot{s.bot}", "progress"),
+                    description=f"{s.group} bot {s.bot} on {s.instance}: steps of the current attempt")
             else:
                 await aupdate_progress_artifact(self._progress_id, value)
 
     async def close(self) -> None:
-        """Wait for pending artifacts, then write the final status."""
+        """Wait for pending artifacts, then write the final status (and a full progress bar for a completed bot)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        if self.current.state is BotState.COMPLETED and self.step_progress != (1, 1):
+            await self._progress(1, 1)
         with contextlib.suppress(Exception):
             await self.flush()
+

@@ -17,6 +17,7 @@ answer is the same from any process or host, and the Prefect UI shows what the C
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from uuid import UUID
 
@@ -38,14 +39,20 @@ from prefect.states import Cancelling
 from adapters.locks import LIVE_STATES
 from emufleet.groups import BotState, BotStatus
 
-__all__ = ["BOT_FLOW", "LABEL_PREFIX", "LAUNCH_FLOW", "Desired", "bot_runs", "bot_status", "control_variable",
-           "group_tag", "is_cancelled", "launch_runs", "read_desired", "request_cancel", "status_labels",
-           "write_desired"]
+__all__ = ["BOT_FLOW", "LABEL_PREFIX", "LAUNCH_FLOW", "Desired", "artifact_key", "bot_runs", "bot_status",
+           "control_variable", "group_tag", "is_cancelled", "launch_runs", "read_desired", "request_cancel",
+           "status_labels", "write_desired"]
 
 LAUNCH_FLOW = "launch-group"
 BOT_FLOW = "run-bot"
 LABEL_PREFIX = "emufleet."
 Desired = Literal["running", "paused"]
+
+
+def artifact_key(*parts: object) -> str:
+    """A Prefect artifact key from ``parts`` (lowercase letters, digits and dashes: Prefect's rule), e.g.
+    ``artifact_key("launch", "My Group")`` → ``"launch-my-group"``."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(str(p) for p in parts).lower()).strip("-") or "emufleet"
 
 
 def group_tag(group: str) -> str:

@@ -26,6 +26,7 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     ├── PoolError                           carries pool
     │   ├── NoAccountsAvailable
     │   └── LeaseError                      carries account_id
+    ├── DatabaseError                       the database failed (unreachable, locked, schema missing, constraint)
     ├── SimulatorError
     └── OrchestrationError
         └── InstanceConflictError
@@ -37,6 +38,7 @@ from pathlib import Path
 
 __all__ = [
     "AccountFileError",
+    "DatabaseError",
     "DeviceConnectError",
     "DeviceError",
     "DeviceOfflineError",
@@ -209,6 +211,17 @@ class LeaseError(PoolError):
     def __init__(self, message: str, *, pool: str | None = None, account_id: int | str | None = None) -> None:
         self.account_id = account_id
         super().__init__(f"account {account_id}: {message}" if account_id is not None else message, pool=pool)
+
+
+class DatabaseError(EmufleetError):
+    """A database operation failed: SQLAlchemy's error, translated where a package meets the database.
+
+    ``action`` says what was being done (``"pool 'demo': refresh"``); the SQLAlchemy error is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, action: str | None = None) -> None:
+        self.action = action
+        super().__init__(f"{action}: {message}" if action else message)
 
 
 class SimulatorError(EmufleetError):

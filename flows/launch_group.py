@@ -9,7 +9,9 @@ Phases, each a task or a subflow visible in the UI:
    concurrency limit of 1) *then* start + wait ready, so two launches never plan the same instance;
    ``on_conflict``: skip | abort | cancel (the other run's bot) | ask (the flow run pauses; the operator picks
    skip/cancel/abort in the UI form);
-3. **one ``run_bot`` async subflow per bot**, started ``stagger`` seconds apart, running concurrently.
+3. **one ``run_bot`` async subflow per bot**, each starting ``stagger`` seconds after the previous one started,
+   running concurrently;
+4. with ``stop_instances: started`` (the default), the instances this launch had to start are stopped again.
 
 It ends with a table artifact (bot, instance, account, state, restarts, counters) and returns a
 :class:`LaunchResult`. Cancelling the launch run cancels every bot.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from typing import Literal
 from uuid import UUID
 
@@ -34,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.locks import InstanceLock, claim, holders, reconcile, release, try_acquire, unclaim
-from adapters.registry import control_variable, group_tag, is_cancelled, request_cancel
+from adapters.registry import artifact_key, control_variable, group_tag, is_cancelled, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
@@ -46,6 +47,7 @@ from tasks.phases import (
     resolve_pools,
     serial_of,
     start_instance,
+    stop_instance,
     validate_routine,
 )
 
@@ -121,6 +123,7 @@ class _Acquirer:
         self.runtime = runtime
         self.acquired: list[tuple[str, InstanceLock]] = []
         self.indexes: dict[str, int] = {}  # serial → backend instance index (for rung restart_instance)
+        self.started: list[tuple[int | str, str]] = []  # (ref, serial) of the instances this launch started
         self.conflicts: list[str] = []
         self.skipped: list[str] = []
         self.errors: list[str] = []
@@ -143,13 +146,35 @@ class _Acquirer:
                     continue
             self.runtime.keeper.add(lock)
             try:
-                await start_instance(self.definition, ref, launch.emulator_timeout)
+                ready = await start_instance(self.definition, ref, launch.emulator_timeout)
+                if ready.started:
+                    self.started.append((ref, serial))
             except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
                 self.errors.append(f"instance {serial}: {exc}")
                 self.logger.warning("instance %s not started: %s", serial, exc)
                 await self.drop(lock)
                 continue
             self.acquired.append((serial, lock))
+
+    async def stop_started(self) -> None:
+        """``stop_instances: started``: stop the instances this launch started, once its bots are done.
+
+        Each is locked again first: an instance another launch took meanwhile keeps running.
+        """
+        if self.definition.launch.stop_instances != "started":
+            return
+        for ref, serial in self.started:
+            lock = await try_acquire(self.client, serial, holder=self.run_id)
+            if lock is None:
+                self.logger.info("instance %s is in use by another launch: left running", serial)
+                continue
+            try:
+                await stop_instance(self.definition, ref)
+                self.logger.info("stopped instance %s (this launch started it)", serial)
+            except Exception as exc:  # the launch's result stands; say what was left behind
+                self.logger.warning("instance %s not stopped: %s", serial, exc)
+            finally:
+                await release(self.client, lock)
 
     async def drop(self, lock: InstanceLock) -> None:
         self.runtime.keeper.discard(lock.serial)
@@ -167,7 +192,7 @@ class _Acquirer:
                 wait_for_input=ConflictChoice.with_initial_data(
                     description=f"Instance **{serial}** is in use by {who}. Skip it, cancel the other bot, "
                                 "or abort this launch?", action="skip"),
-                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=f"conflict-{_slug(serial)}")
+                timeout=int(self.definition.launch.ask_timeout), poll_interval=1, key=artifact_key("conflict", serial))
             action = choice.action
             self.logger.info("operator chose %r for instance %s", action, serial)
         if action == "skip":
@@ -258,6 +283,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         finally:
             await runtime.close()
             with contextlib.suppress(Exception):
+                await acquirer.stop_started()
+            with contextlib.suppress(Exception):
                 await client.delete_variable_by_name(control_variable(run_id))
         rows = [await _row(serial, i, state)
                 for i, ((serial, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
@@ -265,7 +292,7 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                               launched=sum(s is not None for s in states), bots=rows, conflicts=acquirer.conflicts,
                               skipped=acquirer.skipped, errors=acquirer.errors, reset_locks=reset)
         await acreate_table_artifact(
-            [row.model_dump() for row in rows], key=f"launch-{_slug(group)}",
+            [row.model_dump() for row in rows], key=artifact_key("launch", group),
             description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine "
                         f"`{definition.routine}`")
         failed = [r for r in rows if r.state == BotState.FAILED.value]
@@ -294,15 +321,23 @@ async def _ensure_zombie_automation(client: PrefectClient) -> None:
 
 async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinition, runtime: LaunchRuntime,
                     acquirer: _Acquirer) -> list[State | None]:
-    """Phase 3: one ``run_bot`` subflow per acquired instance, ``stagger`` seconds apart, concurrently."""
+    """Phase 3: one ``run_bot`` subflow per acquired instance, running concurrently.
+
+    ``stagger`` is measured between bots *starting* (seed ``000_…`` "Wait stagger delay"): the next bot's flow run
+    is created once the previous one is running and ``stagger`` seconds have passed since it started, so the time
+    a flow run takes to be created never eats into the gap (it did when the wait began at scheduling).
+    """
     launch = definition.launch
+    loop = asyncio.get_running_loop()
     token = current_runtime().set(runtime)  # the bots' tasks copy the context: they find the runtime here
     started: list[asyncio.Task[State] | None] = []
-    creating: set[asyncio.Task[None]] = set()
+    creating: set[asyncio.Task[float]] = set()
+    previous: asyncio.Task[float] | None = None  # resolves to the loop time the previous bot started
     try:
         for index, (serial, lock) in enumerate(acquirer.acquired):
-            if index and launch.stagger:
-                await asyncio.sleep(launch.stagger)
+            if previous is not None and launch.stagger:
+                began = await previous
+                await asyncio.sleep(max(0.0, began + launch.stagger - loop.time()))
             if runtime.launch_cancelled or await is_cancelled(client, run_id):
                 await acquirer.drop(lock)
                 started.append(None)
@@ -321,11 +356,11 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                 creating = {w for w in creating if not w.done()}
             runtime.started[index] = asyncio.Event()
             with bot_tags(spec), _extra_tag(BOT_TAG):
-                task = asyncio.get_running_loop().create_task(_bot(client, run_id, spec))
+                task = loop.create_task(_bot(client, run_id, spec))
             started.append(task)
-            waiter = asyncio.get_running_loop().create_task(_first_of(runtime.started[index], task))
-            creating.add(waiter)
-            runtime.creating(waiter)
+            previous = loop.create_task(_started_at(runtime.started[index], task))
+            creating.add(previous)
+            runtime.creating(previous)
         for waiter in creating:
             waiter.cancel()
         return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))
@@ -345,13 +380,14 @@ async def _none() -> None:
     return None
 
 
-async def _first_of(event: asyncio.Event, task: asyncio.Task[State]) -> None:
-    """Return when the bot's flow run is running (``event``) or the bot already ended (``task``)."""
+async def _started_at(event: asyncio.Event, task: asyncio.Task[State]) -> float:
+    """The loop time at which the bot's flow run is running (``event``) or the bot already ended (``task``)."""
     waiter = asyncio.get_running_loop().create_task(event.wait())
     try:
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
+    return asyncio.get_running_loop().time()
 
 
 def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager
@@ -359,6 +395,3 @@ def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager
 
     return tags(tag)
 
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "group"

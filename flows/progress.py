@@ -7,13 +7,18 @@ Both read only what any process can read (bot status labels through the Prefect 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
+from uuid import UUID
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from adapters.registry import bot_status
 from emufleet.groups import BotState, BotStatus
 from flows.control import status
 
@@ -49,25 +54,52 @@ def summary_table(result: Any) -> Table:
 
 async def watch(group: str, until: asyncio.Future[Any], *, console: Console | None = None,
                 on_tick: Callable[[list[BotStatus]], Awaitable[None] | None] | None = None,
-                interval_s: float = 0.5) -> None:
-    """Redraw the bots of ``group`` every ``interval_s`` until ``until`` is done; ``on_tick`` sees each poll."""
+                interval_s: float = 0.5, launch_run_id: UUID | None = None) -> None:
+    """Show the bots of ``group`` every ``interval_s`` until ``until`` is done; ``on_tick`` sees each poll.
+
+    With ``launch_run_id`` only that launch's bots are shown (not the finished bots of earlier launches of the
+    group). On a terminal it is a live table, with log records of WARNING and above printed above it as one line
+    each (the full records, tracebacks included, are in the Prefect UI); when the output is piped or redirected,
+    one plain line per bot change (state, account, restarts, accounts done or failed) instead.
+    """
     console = console or Console()
-    with Live(bots_table(group, []), console=console, refresh_per_second=4, transient=False) as live:
+    live = Live(bots_table(group, []), console=console, refresh_per_second=4) if console.is_terminal else None
+    lines = _ChangeLines(console)
+    with _quiet_console_logs(console), live or contextlib.nullcontext():
         while not until.done():
             try:
-                bots = await status(group, live=False)
-            except Exception:  # a busy server: keep the last table
+                bots = await _bots(group, launch_run_id)
+            except Exception:  # a busy server: keep the last view
                 bots = None
             if bots is not None:
-                current = _latest(bots)
-                live.update(bots_table(group, current))
+                if live is not None:
+                    live.update(bots_table(group, bots))
+                else:
+                    lines.show(bots)
                 if on_tick is not None:
-                    outcome = on_tick(current)
+                    outcome = on_tick(bots)
                     if asyncio.iscoroutine(outcome):
                         await outcome
             await asyncio.wait({until}, timeout=interval_s)  # type: ignore[arg-type]
-        with_final = _latest(await status(group, live=False))
-        live.update(bots_table(group, with_final))
+        with contextlib.suppress(Exception):
+            final = await _bots(group, launch_run_id)
+            if live is not None:
+                live.update(bots_table(group, final))
+            else:
+                lines.show(final)
+
+
+async def _bots(group: str, launch_run_id: UUID | None) -> list[BotStatus]:
+    if launch_run_id is None:
+        return _latest(await status(group, live=False))
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[launch_run_id])),
+            limit=200)
+    return _latest([s for s in map(bot_status, runs) if s is not None])
 
 
 def _latest(bots: list[BotStatus]) -> list[BotStatus]:
@@ -78,10 +110,70 @@ def _latest(bots: list[BotStatus]) -> list[BotStatus]:
     return [seen[k] for k in sorted(seen)]
 
 
+class _ChangeLines:
+    """Progress for a pipe or a log file: one line when a bot's state, account or counters change."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.seen: dict[int, tuple[object, ...]] = {}
+
+    def show(self, bots: list[BotStatus]) -> None:
+        for bot in bots:
+            key = (bot.state, bot.account, bot.restarts, bot.accounts_completed, bot.accounts_failed)
+            if self.seen.get(bot.bot) != key:
+                self.seen[bot.bot] = key
+                self.console.print(f"{time.strftime('%H:%M:%S')} bot {bot.bot} {bot.instance}: {bot.state.value}"
+                                   f" account={bot.account or '-'} done={bot.accounts_completed} "
+                                   f"failed={bot.accounts_failed} restarts={bot.restarts} steps={bot.steps_done}",
+                                   highlight=False, soft_wrap=True)
+
+
+class _OneLineHandler(logging.Handler):
+    """Log records as one line above the live view: level, logger, message, and an exception's last line only."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("prefect.task_runs"):
+            return  # a failed step: its bot logs the attempt's failure itself, once
+        try:
+            message = record.getMessage().strip().splitlines()
+            text = message[0] if message else ""
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                text += f" ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            self.console.print(f"[yellow]{record.levelname.lower()}[/] {text} [dim](details in the Prefect UI)[/]",
+                               highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - a log line must never break the launch
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _quiet_console_logs(console: Console) -> Iterator[None]:
+    """While the bots are shown, Prefect's console handler (multi-line records, tracebacks that break the live
+    table) is replaced by :class:`_OneLineHandler`; the API handler is untouched, so the UI keeps everything."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    root = logging.getLogger()
+    replaced = [h for h in root.handlers if isinstance(h, PrefectConsoleHandler)]
+    ours = _OneLineHandler(console)
+    for handler in replaced:
+        root.removeHandler(handler)
+    root.addHandler(ours)
+    try:
+        yield
+    finally:
+        root.removeHandler(ours)
+        for handler in replaced:
+            root.addHandler(handler)
+
+
 async def run_launch(group: str, overrides: Any = None, *, server: Any = None, watch_bots: bool = True,
                      console: Console | None = None,
                      on_tick: Callable[[list[BotStatus]], Awaitable[None] | None] | None = None) -> Any:
-    """Run ``launch_group(group, overrides)`` in this process with a live table; print its UI link and summary.
+    """Run ``launch_group(group, overrides)`` in this process with a live view; print its UI link and summary.
 
     Returns the :class:`~flows.launch_group.LaunchResult`, or ``None`` when the launch failed before any bot
     (the reason is printed).
@@ -92,26 +184,28 @@ async def run_launch(group: str, overrides: Any = None, *, server: Any = None, w
     from flows.launch_group import LaunchResult, launch_group
 
     console = console or Console()
-    known: set[Any] = set()
     async with get_client() as client:
         known = {r.id for r in await launch_runs(client, group, live=False, limit=200)}
     task = asyncio.get_running_loop().create_task(launch_group(group, overrides, return_state=True))
-    if server is not None:
-        async with get_client() as client:
-            for _ in range(100):
-                new = [r for r in await launch_runs(client, group, live=False, limit=20) if r.id not in known]
-                if new or task.done():
-                    break
-                await asyncio.sleep(0.1)
-        if new:
-            console.print(f"flow run: [link={server.flow_run_url(new[0].id)}]{server.flow_run_url(new[0].id)}[/link]")
+    launch_id = None
+    async with get_client() as client:
+        for _ in range(100):
+            new = [r for r in await launch_runs(client, group, live=False, limit=20) if r.id not in known]
+            if new or task.done():
+                break
+            await asyncio.sleep(0.1)
+    if new:
+        launch_id = new[0].id
+        if server is not None:
+            url = server.flow_run_url(launch_id)
+            console.print(f"flow run: [link={url}]{url}[/link]")
     if watch_bots:
-        await watch(group, task, console=console, on_tick=on_tick)
+        await watch(group, task, console=console, on_tick=on_tick, launch_run_id=launch_id)
     state = await task
     result = await state.aresult(raise_on_failure=False)
     if not isinstance(result, LaunchResult):
         console.print(f"[red]launch failed:[/] {state.message}")
         return None
     console.print(summary_table(result))
-    console.print(f"final state: {state.type.value} — {state.message or ''}")
+    console.print(f"final state: {state.type.value}" + (f" — {state.message}" if state.message else ""))
     return result

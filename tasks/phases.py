@@ -21,13 +21,13 @@ from prefect.cache_policies import NO_CACHE
 from adapters.locks import launch_guard
 from emufleet.bot.assets import EngineAssets, load_assets
 from emufleet.device.backends import get_backend
-from emufleet.errors import OrchestrationError
+from emufleet.errors import OrchestrationError, RoutineValidationError
 from emufleet.groups import GroupDefinition
 from emufleet.pools import PoolDefinition
 from emufleet.pools.registry import find_pool
 
-__all__ = ["PoolSummary", "check_instances", "pool_definitions", "refresh_pools",
-           "resolve_pools", "serial_of", "start_instance", "validate_routine"]
+__all__ = ["PoolSummary", "StartedInstance", "check_instances", "pool_definitions", "refresh_pools",
+           "resolve_pools", "serial_of", "start_instance", "stop_instance", "validate_routine"]
 
 
 GUARDED_BACKENDS = ("simulator", "mumu")  # backends with a launch_guard hook
@@ -54,7 +54,26 @@ def resolve_pools(names: list[str]) -> list[PoolSummary]:
     Raises:
         PoolValidationError: a pool file is invalid, or no pool has that name (the known ones are listed).
     """
-    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in pool_definitions(names)]
+    definitions = pool_definitions(names)
+    _log_freshness(definitions)
+    return [PoolSummary(d.name, str(d.file) if d.file else None) for d in definitions]
+
+
+def _log_freshness(definitions: list[PoolDefinition]) -> None:
+    """Say in the launch's logs when each pool was last refreshed (seed ``001_…`` pre-launch refresh prompt)."""
+    from prefect import get_run_logger
+
+    from emufleet import db
+    from emufleet.pools import describe_freshness, last_refreshed
+
+    logger = get_run_logger()
+    try:
+        eng = db.engine()
+        db.upgrade(eng)
+        for d in definitions:
+            logger.info("%s", describe_freshness(d.name, last_refreshed(eng, d.name), d.config.refresh_interval))
+    except Exception as exc:  # noqa: BLE001 - words for the log only; the launch reports database trouble itself
+        logger.warning("could not read when the pools were last refreshed: %s", exc)
 
 
 @task(name="refresh-pools", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
@@ -76,20 +95,25 @@ def refresh_pools(names: list[str], database_url: str | None = None) -> list[Poo
 @task(name="validate-routine", cache_policy=NO_CACHE, persist_result=False)
 def validate_routine(routine: str, routine_config: dict[str, str], *, validate_templates: bool = True) -> EngineAssets:
     """Phase 1: the routine, its sub-routines and sentries load, reference registered templates, and the
-    group's ``routine_config`` fits the routine's config params (types, ranges, options).
+    config values fit: every ``required`` param without a default gets a value (the seed's
+    ``missing_variable``), every given value fits its param (``invalid_config``) — for the routine from the
+    group's ``routine_config``, for the routines it calls from their ``RunRoutine`` config.
 
     Raises:
-        RoutineValidationError: located ``file:line:col`` error of the routine (or of a sub-routine).
+        RoutineValidationError: located ``file:line:col`` error of the routine (or of a sub-routine); for config
+            problems, all of them in one message, one per line.
         RoutineError: no routine has this key.
         TemplateRegistryError: the template set itself is broken.
-        ValueError: a ``routine_config`` value breaks its param.
     """
+    from emufleet.routines.configcheck import check_config
+
     assets = load_assets(validate_templates=validate_templates)
-    loaded = assets.registry.get(routine)
-    params = {p.name: p for p in loaded.config}
-    for name, value in routine_config.items():
-        if name in params:
-            params[name].check(value)
+    # The bot session gives sub-routines the group's routine_config too (BotContext.group_config): check alike.
+    problems = check_config(assets.registry, routine, routine_config, group_config=routine_config)
+    if problems:  # one error located at the first problem; the others follow it, one per line, located too
+        first, rest = problems[0], problems[1:]
+        raise RoutineValidationError("\n".join([first.message, *map(str, rest)]), file=first.file,
+                                     line=first.line, col=first.col, field=first.field)
     return assets
 
 
@@ -124,21 +148,46 @@ def check_instances(group: GroupDefinition) -> dict[str, str]:
     return states
 
 
+@dataclass(frozen=True, slots=True)
+class StartedInstance:
+    """An instance phase 2 made ready: its serial, and whether this launch had to start it (``started``)."""
+
+    serial: str
+    started: bool
+
+
 @task(name="start-instance", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
-async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> str:
+async def start_instance(group: GroupDefinition, ref: int | str, timeout_s: float) -> StartedInstance:
     """Phase 2: start instance ``ref`` through the group's backend if needed, and wait until it is ready.
 
-    A serial (not an index) is connected and waited for, whatever the backend. Returns the serial.
+    A serial (not an index) is connected and waited for, whatever the backend (never "started" by us).
 
     Raises:
         DeviceTimeoutError: not ready within ``timeout_s``; DeviceError: the backend cannot start it.
     """
-    def start() -> str:
+    def start() -> StartedInstance:
         if isinstance(ref, str):  # a serial: connect-only, whatever the group's backend
-            return get_backend("adb", serials=[ref]).start(0, timeout_s).serial
-        options = dict(group.backend_options)
-        if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
-            options.setdefault("launch_guard", launch_guard)
-        return get_backend(group.backend, **options).start(ref, timeout_s).serial
+            return StartedInstance(get_backend("adb", serials=[ref]).start(0, timeout_s).serial, False)
+        backend = _backend(group)
+        was_running = backend.is_running(ref)
+        return StartedInstance(backend.start(ref, timeout_s).serial, not was_running)
 
     return await asyncio.to_thread(start)
+
+
+@task(name="stop-instance", cache_policy=NO_CACHE, persist_result=False)
+async def stop_instance(group: GroupDefinition, ref: int | str) -> None:
+    """Stop instance ``ref`` (an index) through the group's backend: the end of a launch that started it.
+
+    Raises:
+        DeviceError: the backend cannot stop it.
+    """
+    if isinstance(ref, int):
+        await asyncio.to_thread(_backend(group).stop, ref)
+
+
+def _backend(group: GroupDefinition):  # noqa: ANN202 - an EmulatorBackend
+    options = dict(group.backend_options)
+    if group.backend in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
+        options.setdefault("launch_guard", launch_guard)
+    return get_backend(group.backend, **options)

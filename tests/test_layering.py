@@ -1,7 +1,8 @@
-"""The layering of DESIGN.md: flows → tasks → engine. The engine never imports Prefect, tasks or flows.
+"""The layering of DESIGN.md: console → flows → tasks → adapters → engine. The engine never imports Prefect or any
+layer above it; no layer imports one above it.
 
-Only ``emufleet/cli/`` may reach the orchestration layer, and only lazily inside command bodies (so that
-``emufleet --help`` and the engine commands never load Prefect).
+Only ``emufleet/cli/`` may reach those layers, and only lazily inside command bodies (so that ``emufleet --help``
+and the engine commands never load Prefect).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("prefect", "flows", "tasks")
+FORBIDDEN = ("prefect", "adapters", "flows", "tasks", "console")
 
 
 def _imports(path: Path) -> list[tuple[str, int, bool]]:
@@ -38,7 +39,8 @@ def test_engine_never_imports_the_orchestration_layer(path: Path) -> None:
             assert in_cli and not module_level, f"{path}:{line}: the engine imports {module}"
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [("tasks", ("flows",)), ("adapters", ("flows", "tasks"))])
+@pytest.mark.parametrize(("package", "forbidden"), [
+    ("tasks", ("flows", "console")), ("adapters", ("flows", "tasks", "console")), ("flows", ("console",))])
 def test_lower_layers_never_import_upper_ones(package: str, forbidden: tuple[str, ...]) -> None:
     for path in sorted((ROOT / package).rglob("*.py")):
         for module, line, _ in _imports(path):

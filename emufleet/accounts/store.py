@@ -8,6 +8,7 @@ unchanged on SQLite and PostgreSQL and inside a caller's transaction (pool refre
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,10 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet.accounts.xmlfile import AccountCredentials, read_account_file, write_account_file
-from emufleet.db import Account, session
+from emufleet.db import Account, session, translate_db_errors
 from emufleet.errors import AccountFileError
 
-__all__ = ["ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
+__all__ = ["MAX_SCAN_ENTRIES", "ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
            "list_accounts", "scan_account_files", "upsert_accounts"]
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,52 @@ class ImportReport:
     errors: list[AccountFileError] = field(default_factory=list)
 
 
+MAX_SCAN_ENTRIES = 100_000
+"""Most directory entries one watched folder may hold (walked without following links); beyond, the folder is
+reported as an error instead of walking ``/`` for minutes."""
+
+
+def _xml_files(base: Path) -> list[Path]:
+    """``*.xml`` files under ``base`` (recursively, sorted); ``AccountFileError`` past :data:`MAX_SCAN_ENTRIES`."""
+    found: list[Path] = []
+    seen = 0
+
+    def refuse(exc: OSError) -> None:
+        raise AccountFileError(f"cannot list: {exc.strerror or exc}", file=exc.filename or base)
+
+    for folder, dirs, names in os.walk(base, onerror=refuse):
+        seen += len(dirs) + len(names)
+        if seen > MAX_SCAN_ENTRIES:
+            raise AccountFileError(f"more than {MAX_SCAN_ENTRIES:,} entries under this folder; watch the folder "
+                                   "that holds the account files", file=base)
+        found += (Path(folder, n) for n in names if n.lower().endswith(".xml"))
+    return sorted(p for p in found if p.is_file())
+
+
 def scan_account_files(paths: Iterable[str | Path]) -> tuple[list[tuple[AccountCredentials, Path]],
                                                               list[AccountFileError]]:
     """Parse every ``*.xml`` under ``paths`` (files, or folders walked recursively, sorted by path).
 
-    A missing folder is logged and skipped (a pool's watched path may not exist yet); bad files are returned as
-    errors, never raised, so one bad file does not block the others.
+    A missing folder is logged and skipped (a pool's watched path may not exist yet); bad files, and folders that
+    cannot be listed or are too large (:data:`MAX_SCAN_ENTRIES`), are returned as errors, never raised, so one
+    bad file does not block the others.
     """
     found: list[tuple[AccountCredentials, Path]] = []
     errors: list[AccountFileError] = []
     for base in map(Path, paths):
-        if base.is_file():
-            files = [base]
-        elif base.is_dir():
-            files = sorted(p for p in base.rglob("*") if p.suffix.lower() == ".xml" and p.is_file())
-        else:
-            log.warning("account folder %s does not exist; skipped", base)
+        try:
+            if base.is_file():
+                files = [base]
+            elif base.is_dir():
+                files = _xml_files(base)
+            else:
+                log.warning("account folder %s does not exist; skipped", base)
+                continue
+        except AccountFileError as exc:
+            errors.append(exc)
+            continue
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of links
+            errors.append(AccountFileError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=base))
             continue
         for file in files:
             try:
@@ -101,6 +132,7 @@ def upsert_accounts(conn: Connection, items: Sequence[tuple[AccountCredentials, 
     return report
 
 
+@translate_db_errors("accounts import")
 def import_paths(eng: Engine, paths: Iterable[str | Path]) -> ImportReport:
     """Import the account files under ``paths`` in one transaction; bad files are listed in ``errors``."""
     found, errors = scan_account_files(paths)
@@ -121,6 +153,7 @@ def account_file_name(device_account: str) -> str:
     return re.sub(r"[^\w.@+-]", "_", device_account).lstrip(".") + ".xml"
 
 
+@translate_db_errors("accounts export")
 def export_accounts(eng: Engine, directory: str | Path, *, status: str | None = None) -> list[Path]:
     """Write one SharedPreferences file per account (optionally only ``pool_status == status``); returns paths."""
     directory = Path(directory)
@@ -129,6 +162,7 @@ def export_accounts(eng: Engine, directory: str | Path, *, status: str | None = 
             for acc in list_accounts(eng, status=status)]
 
 
+@translate_db_errors("accounts list")
 def list_accounts(eng: Engine, *, status: str | None = None) -> list[Account]:
     """Accounts ordered by id, optionally filtered by ``pool_status`` (detached ORM objects)."""
     stmt = select(Account).order_by(Account.id)
@@ -138,6 +172,7 @@ def list_accounts(eng: Engine, *, status: str | None = None) -> list[Account]:
         return list(s.scalars(stmt))
 
 
+@translate_db_errors("account lookup")
 def find_account(eng: Engine, key: str | int) -> Account | None:
     """The account with id ``key`` (an int or all-digit string) or ``device_account == key``."""
     with session(eng) as s:

@@ -10,23 +10,44 @@
 
 The seed exported ``<XMLMap>`` roots and generated a non-XML ``<account>/<password>`` pool format the game never
 reads (§7.1 defects); here import and export use only this format, byte-compatible with Android's writer.
+
+Files dropped into watched folders are untrusted. They are decoded here (a BOM, else the declared ``encoding``, else
+UTF-8; UTF-16/32 and every codec Python knows) and the text is parsed by ``defusedxml``, which refuses any DTD,
+entity declaration or external reference *after* decoding, so no encoding can hide one. Files over
+:data:`MAX_BYTES` are refused unread.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
 from emufleet.errors import AccountFileError
 
-__all__ = ["HEADER", "AccountCredentials", "parse_account_xml", "read_account_file", "render_account_xml",
-           "write_account_file"]
+__all__ = ["HEADER", "MAX_BYTES", "AccountCredentials", "decode_account_xml", "parse_account_xml",
+           "read_account_file", "render_account_xml", "write_account_file"]
 
 HEADER = "<?xml version='1.0' encoding='utf-8' standalone='yes' ?>"
 """The header Android writes on SharedPreferences files."""
+MAX_BYTES = 64 * 1024
+"""Largest account file read (Android's are ≈ 200 bytes)."""
+MAX_VALUE_CHARS = 255
+"""Longest ``deviceAccount``/``devicePassword`` (the database columns' length)."""
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# No BOM: the first bytes of "<?" say the code unit width (XML 1.0 appendix F).
+_SIGNATURES = ((b"<\0\0\0", "utf-32-le"), (b"\0\0\0<", "utf-32-be"), (b"<\0?\0", "utf-16-le"),
+               (b"\0<\0?", "utf-16-be"))
+_DECLARED = re.compile(rb"""^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]{0,39})["']""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +61,63 @@ class AccountCredentials:
         return f"AccountCredentials(device_account={self.device_account!r}, device_password='***')"
 
 
+def _encoding(raw: bytes) -> str:
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            return name
+    for signature, name in _SIGNATURES:
+        if raw.startswith(signature):
+            return name
+    declared = _DECLARED.match(raw)
+    return declared.group(1).decode("ascii") if declared else "utf-8"
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def decode_account_xml(raw: bytes, file: str | Path = "<bytes>") -> str:
+    """The text of an account file: by its BOM, else the width of ``<?``, else its declared encoding, else UTF-8.
+
+    Raises:
+        AccountFileError: over :data:`MAX_BYTES`, an encoding Python does not know, or bytes that are not in the
+            encoding (located at the line and column of the first bad byte).
+    """
+    if len(raw) > MAX_BYTES:
+        raise AccountFileError(f"file is larger than the limit of {MAX_BYTES:,} bytes", file=file)
+    encoding = _encoding(raw)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise AccountFileError(f"unknown encoding {encoding!r} in the XML declaration", file=file, line=1) from None
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        good = raw[:exc.start].decode(encoding, errors="replace")
+        line, col = _line_col(good, len(good))
+        raise AccountFileError(f"not valid {encoding}: {exc.reason} at byte {exc.start}", file=file, line=line,
+                               col=col) from None
+
+
 def parse_account_xml(data: bytes | str, file: str | Path = "<bytes>") -> AccountCredentials:
     """Parse a SharedPreferences ``<map>`` holding ``deviceAccount`` and ``devicePassword`` strings.
 
+    ``data`` is the file's bytes (decoded by :func:`decode_account_xml`) or already decoded text.
+
     Raises:
-        AccountFileError: not well-formed XML (located at line:col), a DTD (refused: entity expansion), a root
-            other than ``<map>``, or a missing/empty ``deviceAccount``/``devicePassword``.
+        AccountFileError: undecodable, not well-formed XML (located at line:col), a DTD, entity or external
+            reference in any encoding (refused: entity expansion, file disclosure), a root other than ``<map>``,
+            or a missing, empty or too long (:data:`MAX_VALUE_CHARS`) ``deviceAccount``/``devicePassword``.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-        raise AccountFileError("DTDs and entities are not allowed in account files", file=file)
+    text = decode_account_xml(data, file) if isinstance(data, bytes) else data
     try:
-        root = ET.fromstring(raw)
+        # A str is parsed as the text it is (expat ignores the declared encoding of str input).
+        root = SafeET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DefusedXmlException as exc:
+        where = next((text.find(m) for m in ("<!DOCTYPE", "<!ENTITY") if m in text), -1)
+        line, col = _line_col(text, where) if where >= 0 else (None, None)
+        raise AccountFileError(f"DTDs and entities are not allowed in account files ({type(exc).__name__})",
+                               file=file, line=line, col=col) from exc
     except ET.ParseError as exc:
         line, col = exc.position
         raise AccountFileError(f"not well-formed XML: {str(exc).rsplit(': line', 1)[0]}",
@@ -59,11 +125,13 @@ def parse_account_xml(data: bytes | str, file: str | Path = "<bytes>") -> Accoun
     if root.tag != "map":
         hint = " (the seed's pool format <account>/<password> is not what the game reads)" \
             if root.tag == "account" else ""
-        raise AccountFileError(f"root element is <{root.tag}>, expected <map>{hint}", file=file, line=1)
+        raise AccountFileError(f"root element is <{root.tag:.40}>, expected <map>{hint}", file=file, line=1)
     values = {el.get("name"): (el.text or "").strip() for el in root.findall("string")}
     for key in ("deviceAccount", "devicePassword"):
         if not values.get(key):
             raise AccountFileError(f'missing or empty <string name="{key}">', file=file, field=key)
+        if len(values[key]) > MAX_VALUE_CHARS:  # the database columns are VARCHAR(255)
+            raise AccountFileError(f"longer than {MAX_VALUE_CHARS} characters", file=file, field=key)
     return AccountCredentials(values["deviceAccount"], values["devicePassword"])
 
 
@@ -81,8 +149,9 @@ def read_account_file(path: str | Path) -> AccountCredentials:
     """Read and parse one account XML file; ``AccountFileError`` (naming the file) if unreadable or invalid."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise AccountFileError(f"cannot read: {exc.strerror or exc}", file=path) from exc
     return parse_account_xml(data, path)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from emufleet.device.interface import DeviceLike
@@ -58,6 +59,9 @@ class BotAccounts:
         self._current: PoolAccountProvider | None = None
         self._heartbeat: HeartbeatThread | None = None
         self.waiting = False  # inside inject_next, waiting for a free account
+        #: Called (from the thread that did it) as ``on_change(kind, account, reason)`` after each lease change:
+        #: ``account.leased``, ``account.completed``, ``account.failed``, ``account.returned`` (event kinds).
+        self.on_change: Callable[[str, AccountRef, str | None], None] | None = None
 
     # -- AccountProvider ---------------------------------------------------------------------------------------
 
@@ -83,6 +87,7 @@ class BotAccounts:
             if self.budget.take():
                 ref = self._try_pools(device)
                 if ref is not None:
+                    self._changed("account.leased", ref, None)
                     return ref
                 self.budget.give_back()
                 exhausted = "no account free in pools " + ", ".join(p.pool.name for p in self.providers)
@@ -141,10 +146,22 @@ class BotAccounts:
         if self._current is provider and provider.current is None:
             self._current = None
 
+    def _changed(self, kind: str, ref: AccountRef | None, reason: str | None) -> None:
+        if self.on_change is not None and ref is not None:
+            self.on_change(kind, ref, reason)
+
+    def _ref(self, provider: PoolAccountProvider, account_id: int | None) -> AccountRef | None:
+        current = provider.current
+        if account_id is None or (current is not None and current.id == int(account_id)):
+            return current
+        return AccountRef(int(account_id), str(account_id), provider.pool.name)
+
     def complete(self, account_id: int | None, result: AccountResult) -> None:
         provider = self._provider(account_id)
         key = account_id if account_id is not None else (provider.current.id if provider.current else None)
+        ref = self._ref(provider, account_id)
         provider.complete(account_id, result)
+        self._changed("account.completed" if result.success else "account.failed", ref, result.error)
         self._forget(provider, key)
         if result.success:
             self.completed += 1
@@ -154,14 +171,18 @@ class BotAccounts:
     def return_account(self, account_id: int | None, reason: str | None = None) -> None:
         provider = self._provider(account_id)
         key = account_id if account_id is not None else (provider.current.id if provider.current else None)
+        ref = self._ref(provider, account_id)
         provider.return_account(account_id, reason)
+        self._changed("account.returned", ref, reason)
         self._forget(provider, key)
         self.budget.give_back()  # not processed: it may be leased again within the budget
 
     def mark_failed(self, account_id: int | None, reason: str) -> None:
         provider = self._provider(account_id)
         key = account_id if account_id is not None else (provider.current.id if provider.current else None)
+        ref = self._ref(provider, account_id)
         provider.mark_failed(account_id, reason)
+        self._changed("account.failed", ref, reason)
         self._forget(provider, key)
         self.failed += 1
 
@@ -194,6 +215,7 @@ class BotAccounts:
             self._heartbeat.stop()
             self._heartbeat = None
         for provider in self.providers:
+            self._changed("account.returned", provider.current, reason)
             provider.close(reason)
         self._owner.clear()
         self._current = None

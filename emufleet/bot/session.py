@@ -44,6 +44,7 @@ from emufleet.errors import (
 )
 from emufleet.groups.status import TERMINAL_STATES, BotState, BotStatus
 from emufleet.routines import BotContext, Controller, RoutineRun, StepEvent
+from emufleet.routines.accounts import AccountRef
 
 if TYPE_CHECKING:
     from emufleet.bot.accounts import BotAccounts
@@ -171,12 +172,21 @@ class BotSession:
     def emit(self, kind: str, **payload: str | int | float | bool | None) -> None:
         self.observer.event(BotEvent(kind, self.ref(), dict(payload)))
 
+    def _account_changed(self, kind: str, account: AccountRef, reason: str | None) -> None:
+        """From a bot thread: an account lease changed; reported as an event on the event loop."""
+        ref = self.ref().with_account(account.device_account)
+        event = BotEvent(kind, ref, {"pool": account.pool, "reason": reason})
+        self._loop.call_soon_threadsafe(self.observer.event, event)
+
     # -- the life of a bot -----------------------------------------------------------------------------------------
     async def run(self) -> BotResult:
         """Play until done, failed past the restart cap, given up, or stopped. Never raises for bot failures."""
         started = time.perf_counter()
         attempts, restarts, outcome, error = 0, 0, "failed", None
         ticker: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        if self.accounts is not None:
+            self.accounts.on_change = self._account_changed
         try:
             await self.call(self._open)
             self.emit("bot.started", routine=self.spec.routine)
@@ -350,9 +360,13 @@ class BotSession:
         next_health = time.monotonic() + self.spec.health.interval
         next_beat = time.monotonic()
         last_health: str | None = None
+        paused = False
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
+            if self.controller.paused != paused:  # an operator's pause: no progress is expected meanwhile
+                paused = self.controller.paused
+                self.emit("bot.paused" if paused else "bot.resumed", step=self.status.step)
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_S
                 report = sup.last_report
@@ -400,7 +414,7 @@ class BotSession:
             if fault.kind in (FaultKind.STUCK, FaultKind.CLICK_LOOP, FaultKind.STEP_TIMEOUT):
                 self.emit("bot.stuck", reason=str(fault.kind), step=self.status.step, message=fault.message,
                           **{k: v for k, v in fault.details.items() if k not in ("reason", "step", "message")})
-            else:
+            elif "problem" not in fault.details:  # a health check's fault was reported by its health change already
                 self.emit("instance.unhealthy", check=str(fault.kind), detail=fault.message, step=self.status.step)
             await self._evidence(f"{fault.kind}: {fault.message}")
             if not self.budget.spend():
@@ -417,6 +431,8 @@ class BotSession:
                 log.info("bot %s: %s → rung %s", self.spec.bot, fault.message, rung)
                 try:
                     await self._take(rung)
+                    # Verify on fresh probes and a fresh capture: frame statistics from before the rung would
+                    # condemn it; a screen still frozen shows again as the routine goes on (the next rung then).
                     report, still = await self.call(self.supervisor.check_after_rung)
                     if still is not None and still.kind is not FaultKind.APP_NOT_FOREGROUND:
                         raise DeviceError(still.message, serial=self.spec.serial)

@@ -23,7 +23,7 @@ app = typer.Typer(
 
 # Area modules, in help order. Each owns its own commands.
 _AREAS = ("sim", "device", "routines", "templates", "db", "accounts", "pools", "groups", "instances", "automations",
-          "demo")
+          "console", "demo")
 
 for _name in _AREAS:
     try:
@@ -36,8 +36,15 @@ for _name in _AREAS:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. An emufleet error no command handled ends as one line and exit status 1,
+    not a traceback (a bad file, a device gone, a database down are the user's to fix, not ours to debug)."""
+    from emufleet.errors import EmufleetError
+
+    try:
+        app()
+    except EmufleetError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise SystemExit(1) from None
 
 
 @app.command()

@@ -7,25 +7,15 @@ from typing import Annotated
 
 import typer
 
+from emufleet.cli._common import UrlOption
+from emufleet.cli._common import engine as _engine
+from emufleet.cli._common import fail as _fail
+
 __all__ = ["register"]
 
 accounts_app = typer.Typer(help="Game accounts: the database and the devices.", no_args_is_help=True)
 
-UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
 SerialOption = Annotated[str, typer.Option("--serial", "-s", help="Device serial, e.g. 127.0.0.1:16384.")]
-
-
-def _engine(url: str | None):  # noqa: ANN202 - sqlalchemy.Engine, imported lazily
-    from emufleet import db
-
-    eng = db.engine(url)
-    db.upgrade(eng)
-    return eng
-
-
-def _fail(message: object) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(1)
 
 
 @accounts_app.command("import")
@@ -81,6 +71,38 @@ def list_(status: Annotated[str | None, typer.Option(help="Only this pool_status
         table.add_row(str(acc.id), acc.device_account, acc.pool_status, str(acc.packs_opened),
                       str(acc.failure_count), acc.last_error or "", lease)
     Console().print(table if rows else "no accounts")
+
+
+@accounts_app.command("reset")
+def reset(accounts: Annotated[list[str] | None, typer.Argument(help="Account ids or device_account names.")] = None,
+          pool: Annotated[str | None, typer.Option(help="The accounts of this pool (members and results).")] = None,
+          status: Annotated[str | None, typer.Option(help="Only accounts with this pool_status.")] = None,
+          all_: Annotated[bool, typer.Option("--all", help="Every account in the database.")] = False,
+          include_leased: Annotated[bool, typer.Option(help="Also accounts a running bot leases (ends the lease).")]
+          = False, url: UrlOption = None) -> None:
+    """Make accounts leasable again: status available, failures 0, error and completion cleared.
+
+    Selectors combine (e.g. --pool demo --status failed); counters and result history are kept.
+    """
+    from emufleet.errors import EmufleetError
+    from emufleet.pools import LeaseOwner, Pool, find_pool, last_refreshed, reset_accounts
+
+    eng = _engine(url)
+    try:
+        name = None
+        if pool is not None:
+            definition = find_pool(pool)
+            name = definition.name
+            if last_refreshed(eng, name) is None:  # never resolved: learn its members first
+                Pool(definition, eng, LeaseOwner("cli:accounts-reset")).refresh()
+        report = reset_accounts(eng, pool=name, status=status, accounts=accounts or (), include_leased=include_leased,
+                                everything=all_)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"{report.reset} account(s) reset to available")
+    if report.leased:
+        typer.secho(f"{report.leased} account(s) skipped: leased by a running bot (--include-leased to reset them "
+                    "too)", fg="yellow", err=True)
 
 
 @accounts_app.command("inject")

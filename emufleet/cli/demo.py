@@ -4,8 +4,8 @@
 2. start the simulator with 4 instances of the demo game (in this process, on free ports);
 3. rebuild the demo database ``<state>/demo.db`` and import the sample accounts (the ``demo`` pool's refresh);
 4. launch the shipped ``demo`` group (4 bots, ``demo/account_cycle``, ``on_failure`` restarts) with a live table;
-   an "app isn't responding" dialog is injected on instance 2 while its bot works: supervision sees the game
-   lose the foreground, and the recovery ladder restarts the app with the same account (docs/supervision.md);
+   an "app isn't responding" dialog is injected on instance 2 while its bot works: supervision sees it, and a rung
+   of the recovery ladder (the recovery routine, or restarting the app with the same account) ends it;
 5. print the flow run's URL in the Prefect UI and a summary (accounts completed, failures, restarts, steps/s);
 6. keep the server running for exploring the UI until Ctrl-C (``--exit`` ends at once: tests and CI).
 """
@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
-import threading
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -34,34 +35,94 @@ def register(app: typer.Typer) -> None:
 def demo(
     exit_: Annotated[bool, typer.Option("--exit", help="stop everything when the launch ends (tests, CI)")] = False,
     instances: Annotated[int, typer.Option(min=1, max=8, help="simulated instances (one bot each)")] = 4,
-    fault: Annotated[bool, typer.Option(help="inject a fault on one device so a recovery shows")] = True,
+    fault: Annotated[bool, typer.Option(help="inject a fault on one device so a restart shows")] = True,
     port: Annotated[int | None, typer.Option(help="Prefect server port (default 4200, else a free one)")] = None,
     max_accounts: Annotated[int | None, typer.Option(min=1, help="stop after this many accounts (default: all)")]
     = None,
 ) -> None:
-    """Run the demo: 4 bots play the account-cycle routine on simulated devices, visible in the Prefect UI."""
+    """Run the demo: 4 bots play the account-cycle routine on simulated devices, visible in the Prefect UI.
+
+    Whatever ends it (the launch finishing with --exit, Ctrl-C, SIGTERM, a closed terminal or pipe), the Prefect
+    server and the adb server it started are stopped; servers that were already running are left alone.
+    """
+    import time
+
     from emufleet.settings import state_dir
+    from emufleet.sim.adbserver import adb_server_running, kill_adb_server
     from flows.server import ensure_server, stop_server, use_server
 
-    typer.echo("starting the Prefect server (first start on a fresh machine: ≈ 10 s) …")
+    _stop_on_signals()
+    adb_was_running = adb_server_running()
+    _say("starting the Prefect server (a first start on a fresh machine takes ≈ 20 s) …")
+    began = time.monotonic()
     server = ensure_server(port=port)
-    use_server(server)
-    typer.echo(f"Prefect UI: {server.ui_url}  (API {server.api_url})")
-    database = state_dir() / "demo.db"
-    for suffix in ("", "-wal", "-shm"):
-        database.with_name(database.name + suffix).unlink(missing_ok=True)
-    os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
+    code = 1
+    fleet_console = None
     try:
+        use_server(server)
+        ready = f"ready in {time.monotonic() - began:.0f} s" if server.owned else "already running"
+        _say(f"Prefect UI: {server.ui_url}  (API {server.api_url}; {ready})")
+        database = state_dir() / "demo.db"
+        for suffix in ("", "-wal", "-shm"):  # a fresh database every time: every account is available again
+            database.with_name(database.name + suffix).unlink(missing_ok=True)
+        os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
+        fleet_console = _start_console(server)
         result = asyncio.run(_run(server, instances, fault, max_accounts))
+        code = 1 if result is None or any(b.state == "failed" for b in result.bots) else 0
+        if not exit_:
+            _wait_for_ctrl_c(server)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        code = 130
     finally:
-        if exit_:
-            _drain_logs()
-            stop_server(server)
-    if result is None:
-        raise typer.Exit(code=1)
-    if not exit_:
-        _wait_for_ctrl_c(server)
-    raise typer.Exit(code=0 if all(b.state != "failed" for b in result.bots) else 1)
+        if fleet_console is not None:
+            fleet_console.stop()
+        if server.owned:
+            _say("stopping the Prefect server …")
+        _drain_logs()
+        stop_server(server)
+        if not adb_was_running and adb_server_running():
+            kill_adb_server()  # the bots' connections started it: leave the machine as we found it
+    raise typer.Exit(code=code)
+
+
+def _start_console(server: Any) -> Any:
+    """The fleet console on a thread (a free port, 4300 when free); ``None`` (with a warning) if it cannot start."""
+    try:
+        from console import ConsoleConfig, free_console_port, start_in_thread
+
+        running = start_in_thread(ConsoleConfig(port=free_console_port(), prefect_ui_url=server.ui_url))
+    except Exception as exc:  # the demo runs without its console rather than not at all
+        typer.secho(f"warning: the fleet console did not start: {exc}", fg=typer.colors.YELLOW, err=True)
+        return None
+    _say(f"Fleet console: {running.url}  (groups, instances, pools, accounts; beside the Prefect UI)")
+    return running
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does, through the clean-up path."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
+
+
+def _say(message: str) -> None:
+    """Print a line; once stdout is a closed pipe (``| tee`` ended by the same Ctrl-C), go on silently."""
+    try:
+        typer.echo(message)
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # later writes (and the flush at exit) go nowhere instead of raising
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
 
 
 async def _run(server: Any, instances: int, fault: bool, max_accounts: int | None) -> Any:
@@ -83,8 +144,12 @@ async def _run(server: Any, instances: int, fault: bool, max_accounts: int | Non
         overrides = LaunchOverrides(bots=instances, instances=list(range(instances)), backend="adb",
                                     backend_options={"serials": serials}, max_accounts=max_accounts)
         injector = _FaultInjector(sim, min(FAULTY_BOT, instances - 1)) if fault else None
-        result = await run_launch(DEMO_GROUP, overrides, server=server, console=console,
-                                  on_tick=injector.tick if injector else None)
+        try:
+            result = await run_launch(DEMO_GROUP, overrides, server=server, console=console,
+                                      on_tick=injector.tick if injector else None)
+        finally:
+            if injector is not None:
+                injector.clear()  # the launch ended: a fault no rung ended must not outlive it
     if result is not None:
         console.print(_summary_line(result), soft_wrap=True)
     return result
@@ -108,8 +173,12 @@ class _FaultInjector:
         if not self.injected and me.state.value == "running" and me.steps_done >= 2:
             instance.inject_fault("anr")
             self.injected = True
-        elif self.injected and not self.cleared and me.state.value in ("failed", "completed", "stopped"):
-            instance.clear_faults()
+        elif self.injected and me.state.value in ("failed", "completed", "stopped"):
+            self.clear()
+
+    def clear(self) -> None:
+        if self.injected and not self.cleared:
+            self.sim.instances[self.bot].clear_faults()
             self.cleared = True
 
 
@@ -129,8 +198,6 @@ def _summary_line(result: Any) -> str:
 
 def _drain_logs() -> None:
     """Ship the last logs to the server before it stops (never raises: stopping the server matters more)."""
-    import contextlib
-
     from prefect.logging.handlers import APILogWorker
 
     with contextlib.suppress(Exception):
@@ -138,13 +205,12 @@ def _drain_logs() -> None:
 
 
 def _wait_for_ctrl_c(server: Any) -> None:
-    from flows.server import stop_server
+    """Keep the server up for the UI until Ctrl-C (KeyboardInterrupt) or SIGTERM/SIGHUP (see _stop_on_signals)."""
+    import time
 
-    typer.echo(f"\nThe Prefect server keeps running: explore {server.ui_url} — press Ctrl-C to stop it.")
-    stopped = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    stopped.wait()
-    typer.echo("stopping the Prefect server …")
-    _drain_logs()
-    stop_server(server)
+    try:  # the prompt inside: a Ctrl-C that comes the moment it is read still ends the demo as asked
+        _say(f"\nThe Prefect server keeps running: explore {server.ui_url} — press Ctrl-C to stop it.")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return

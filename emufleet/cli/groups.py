@@ -165,15 +165,26 @@ def launch(
     = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="routine config key=value (repeatable)")] = None,
     max_accounts: Annotated[int | None, typer.Option(help="stop leasing after this many accounts")] = None,
+    refresh: Annotated[bool | None, typer.Option(
+        "--refresh/--no-refresh", help="refresh the pools before launching (default: ask on a terminal, else "
+                                       "the group's refresh_pools)")] = None,
     watch: Annotated[bool, typer.Option(help="live table of the bots while it runs")] = True,
 ) -> None:
-    """Launch a group now, in this process, as a ``launch-group`` flow run (visible in the Prefect UI)."""
+    """Launch a group now, in this process, as a ``launch-group`` flow run (visible in the Prefect UI).
+
+    Says when each pool was last refreshed and, on a terminal, offers to refresh it first (the seed's pre-launch
+    refresh prompt); ``--refresh``/``--no-refresh`` answer without asking.
+    """
     from emufleet.groups import GroupStore, LaunchOverrides
 
     try:
         overrides = LaunchOverrides(bots=bots, instances=parse_instances(instances), pools=pool or None,
                                     routine_config=parse_sets(set_ or []), max_accounts=max_accounts)
-        GroupStore().get(name).with_overrides(overrides)  # fail here, before a server starts
+        definition = GroupStore().get(name).with_overrides(overrides)  # fail here, before a server starts
+        if definition.pools:
+            refresh = _ask_refresh(definition.pools, refresh, definition.launch.refresh_pools)
+            if refresh is not None:
+                overrides = overrides.model_copy(update={"refresh_pools": refresh})
     except (EmufleetError, ValueError) as exc:
         raise _fail(exc) from exc
     server = _connect(start=True)
@@ -182,6 +193,26 @@ def launch(
 
     result = asyncio.run(run_launch(name, overrides, server=server, watch_bots=watch))
     raise typer.Exit(code=0 if result is not None and not any(b.state == "failed" for b in result.bots) else 1)
+
+
+def _ask_refresh(pools: list[str], refresh: bool | None, by_default: bool) -> bool | None:
+    """Print "pool X was last refreshed N ago" for each pool; return the refresh decision (``None``: the group's).
+
+    Without ``--refresh/--no-refresh``, a terminal user is asked (default: the group's ``refresh_pools``).
+    """
+    import sys
+
+    from emufleet import db
+    from emufleet.pools import describe_freshness, find_pool, last_refreshed
+
+    eng = db.engine()
+    db.upgrade(eng)
+    for definition in map(find_pool, pools):
+        typer.echo(describe_freshness(definition.name, last_refreshed(eng, definition.name),
+                                      definition.config.refresh_interval))
+    if refresh is None and sys.stdin.isatty() and sys.stdout.isatty():
+        return typer.confirm("Refresh the pools now, before launching?", default=by_default)
+    return refresh
 
 
 def _control(action: str, name: str, bot: int | None) -> None:

@@ -12,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from emufleet.bot import BotAccounts, BotEvent
+    from emufleet.errors import TemplateRegistryError
     from emufleet.routines import RoutineRegistry, StepEvent
     from emufleet.vision import TemplateSet
 
@@ -30,11 +31,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_templates(path: Path | None) -> TemplateSet:
+def load_templates(path: Path | None, errors: list[TemplateRegistryError] | None = None) -> TemplateSet:
     """The template set at ``path`` (default the project's ``templates/``); a seed folder uses the seed loader.
 
+    With ``errors``, bad registry files and entries are appended there and the set holds the others.
+
     Raises:
-        TemplateRegistryError: the registry is invalid (located).
+        TemplateRegistryError: the registry is invalid (located); with ``errors``, only when there is none.
     """
     from emufleet.settings import data_dir
     from emufleet.vision import TemplateSet
@@ -43,7 +46,7 @@ def load_templates(path: Path | None) -> TemplateSet:
     path = path or data_dir("templates")
     if path.is_dir() and (path / "legacy_regions.csv").is_file() and (path / "registry").is_dir():
         return build_seed_registry(path)
-    return TemplateSet.load(path)
+    return TemplateSet.load(path, errors=errors)
 
 
 def _root_of(path: Path) -> Path:
@@ -71,10 +74,13 @@ def validate(
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
 
+    template_errors: list[TemplateRegistryError] = []
     try:
-        ts = load_templates(templates)
+        ts = load_templates(templates, template_errors)
     except EmufleetError as exc:
         raise _fail(f"templates: {exc}") from None
+    for err in template_errors:  # the routines are still checked against the templates that did load
+        typer.echo(f"templates: {err}")
     wanted: dict[Path, set[Path]] = {}
     for path in paths or [data_dir("routines")]:
         if not path.exists():
@@ -82,7 +88,7 @@ def validate(
         for file in _files(path):
             root = routines_root.resolve() if routines_root else _root_of(path)
             wanted.setdefault(root, set()).add(file)
-    errors = checked = 0
+    errors, checked = len(template_errors), 0
     for root, files in wanted.items():
         for file in sorted(f for f in files if not f.is_relative_to(root)):
             typer.echo(f"{file}: is not under the routines root {root}")
@@ -105,10 +111,15 @@ def _project_registry(templates: Path | None, routines_root: Path | None) -> Rou
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
 
+    template_errors: list[TemplateRegistryError] = []
     try:
-        return RoutineRegistry.load(routines_root or data_dir("routines"), load_templates(templates))
+        registry = RoutineRegistry.load(routines_root or data_dir("routines"), load_templates(templates,
+                                                                                              template_errors))
     except EmufleetError as exc:
         raise _fail(str(exc)) from None
+    for err in template_errors:
+        typer.echo(f"templates: {err}", err=True)
+    return registry
 
 
 def list_routines(

@@ -43,7 +43,12 @@ def match_command(
 
     try:
         ts = TemplateSet.load(templates if templates is not None else data_dir("templates"))
-        frame = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        try:  # decode from bytes: cv2.imread prints its own "[ WARN …] imread_" line before our error
+            data = np.fromfile(image, np.uint8)
+        except OSError as exc:
+            raise typer.BadParameter(f"{image}: {exc.strerror or exc} (take one with `emufleet devices "
+                                     "screenshot SERIAL FILE`)", param_hint="IMAGE") from exc
+        frame = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
         if frame is None:
             raise typer.BadParameter(f"{image}: not a readable image", param_hint="IMAGE")
         space = ts.space

@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, utcnow
+from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, translate_db_errors, utcnow
 from emufleet.db.migrate import current_revision, head_revision, upgrade
 from emufleet.db.models import (
     POOL_STATUSES,
@@ -39,6 +39,7 @@ __all__ = [
     "engine",
     "head_revision",
     "session",
+    "translate_db_errors",
     "upgrade",
     "utcnow",
 ]

@@ -8,15 +8,19 @@ a commit no longer waits for an fsync) and foreign keys, set on every new connec
 
 from __future__ import annotations
 
+from contextlib import ContextDecorator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from emufleet import settings
+from emufleet.errors import DatabaseError
 
-__all__ = ["BUSY_TIMEOUT_MS", "engine", "utcnow"]
+__all__ = ["BUSY_TIMEOUT_MS", "engine", "translate_db_errors", "utcnow"]
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for the write lock before failing (milliseconds)."""
@@ -30,6 +34,28 @@ def utcnow() -> datetime:
     sync (NTP), which a lease TTL of minutes tolerates easily.
     """
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+class translate_db_errors(ContextDecorator):  # noqa: N801 - used like contextlib's lower-case helpers
+    """The database boundary: a SQLAlchemy error raised inside becomes a :class:`~emufleet.errors.DatabaseError`.
+
+    A context manager and a decorator (``@translate_db_errors("lease")``); nesting is harmless (our error passes
+    through). Retry loops that catch ``IntegrityError`` run inside it and still see SQLAlchemy's error.
+    """
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    def __enter__(self) -> translate_db_errors:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if isinstance(exc, SQLAlchemyError):
+            orig = exc.orig if isinstance(exc, DBAPIError) else exc
+            text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+            hint = " (run `emufleet db upgrade`)" if "no such table" in text or "does not exist" in text else ""
+            raise DatabaseError(f"{type(orig).__name__}: {text}{hint}", action=self.action) from exc
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection object

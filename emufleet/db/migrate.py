@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from emufleet.db.engine import engine as make_engine
+from emufleet.db.engine import translate_db_errors
 
 __all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
 
@@ -42,13 +43,16 @@ def current_revision(eng: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@translate_db_errors("database upgrade")
 def upgrade(url: str | Engine | None = None, revision: str = "head") -> str:
     """Bring the database at ``url`` (an URL, an engine, or the default URL) up to ``revision``; idempotent.
 
     Safe when several processes upgrade one database at once (bots of a launch, a CLI call): the migration runs in
     one transaction that first takes the write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL DDL is transactional),
-    and a process that finds the work done by another simply returns. Returns the revision afterwards; database
-    errors propagate as SQLAlchemy errors.
+    and a process that finds the work done by another simply returns. Returns the revision afterwards.
+
+    Raises:
+        DatabaseError: the database cannot be reached or migrated (the SQLAlchemy error is its cause).
     """
     eng = url if isinstance(url, Engine) else make_engine(url)
     try:

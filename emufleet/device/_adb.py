@@ -34,7 +34,8 @@ from emufleet.errors import (
     DeviceTimeoutError,
 )
 
-__all__ = ["AdbLink", "DeviceListing", "FastAdbClient", "ShellOutput", "list_devices", "translate_errors"]
+__all__ = ["MAX_REMOTE_PATH", "AdbLink", "DeviceListing", "FastAdbClient", "ShellOutput", "list_devices",
+           "translate_errors"]
 
 # Substrings of adb server replies meaning "the device is not usable right now" (offline, gone, reconnecting).
 # "unknown data: b''" is adbutils' check_okay() reading EOF: the server closed the stream as the transport died.
@@ -51,7 +52,8 @@ def translate_errors(serial: str | None, action: str) -> Iterator[None]:
     Raises:
         DeviceTimeoutError: adbutils ``AdbTimeout`` or a socket timeout.
         DeviceConnectError: the adb server itself cannot be reached.
-        DeviceOfflineError: the server says offline / not found, or the stream ended early (EOF, reset).
+        DeviceOfflineError: the server says offline / not found, the stream ended early (EOF, reset), or a sync
+            reply adbutils only asserts on was missing.
         DeviceError: any other ``AdbError``.
     """
     try:
@@ -67,6 +69,9 @@ def translate_errors(serial: str | None, action: str) -> Iterator[None]:
         if any(marker in text.lower() for marker in _OFFLINE_MARKERS):
             raise DeviceOfflineError(f"{action}: {text}", serial=serial) from exc
         raise DeviceError(f"{action}: {text}", serial=serial) from exc
+    except AssertionError as exc:  # adbutils asserts on sync replies (``assert "STAT" == …``) instead of raising
+        raise DeviceOfflineError(f"{action}: the device closed the stream or answered out of protocol",
+                                 serial=serial) from exc
     except TimeoutError as exc:  # socket.timeout raised outside adbutils' own wrappers
         raise DeviceTimeoutError(f"{action}: timed out", serial=serial) from exc
     except (EOFError, OSError) as exc:  # the server closed our stream: the device dropped mid-call
@@ -241,32 +246,117 @@ class AdbLink:
         self.forget_transport()
 
     def shell(self, command: str, timeout_s: float) -> ShellOutput:
-        """Run ``command`` over ``shell,v2:`` (adbutils ``shell2``), keeping stdout apart and the exit code.
+        """Run ``command`` over ``shell,v2:``, keeping stdout apart and the exit code.
+
+        The v2 stream is read here rather than by adbutils' ``shell2`` so that a dropped connection is reported
+        with what was really received, and a corrupt packet header is not taken for a length to wait for.
 
         Raises:
-            DeviceTimeoutError, DeviceOfflineError (including a stream that ended without an exit status).
+            DeviceTimeoutError, DeviceOfflineError (a stream that ended or broke before its exit status).
         """
         with translate_errors(self.serial, f"shell {command[:60]!r}"):
-            result = self.device.shell2(command, timeout=timeout_s, encoding=None, v2=True)
-        return ShellOutput(result.stdout, result.output, result.returncode)
+            conn = self.device.open_transport(timeout=timeout_s)
+            with conn:
+                conn.send_command(f"shell,v2:{command}")
+                conn.check_okay()
+                return _read_shell_v2(conn.conn)
 
     def push(self, data: bytes, remote_path: str, mode: int) -> None:
-        """Write ``data`` to ``remote_path`` over sync (SEND); ``mode`` is the permission bits, e.g. 0o644."""
-        with translate_errors(self.serial, f"push {remote_path}"):
+        """Write ``data`` to ``remote_path`` over sync (SEND); ``mode`` is the permission bits, e.g. 0o644.
+
+        Raises:
+            DeviceError: a path adb cannot carry (NUL byte, over :data:`MAX_REMOTE_PATH` bytes, not Unicode),
+                checked before anything is sent; the device refused the file (permissions).
+            DeviceOfflineError: the connection closed before the device confirmed the write.
+        """
+        action = f"push {remote_path!r:.80}"
+        _check_remote_path(remote_path, action, self.serial)
+        with translate_errors(self.serial, action):
             try:
                 self.device.sync.push(data, remote_path, mode=mode)
             except AdbError as exc:
+                if exc.args == ("",):  # adbutils read an empty status word: the stream was closed
+                    raise DeviceOfflineError(f"{action}: the connection closed before the device confirmed the "
+                                             f"write of {len(data):,} bytes", serial=self.serial) from exc
                 if str(exc) != "FAIL":  # adbutils reads only the status word of a refused SEND
                     raise
-                raise DeviceError(f"push {remote_path}: refused by the device (permissions?)",
-                                  serial=self.serial) from exc
+                raise DeviceError(f"{action}: refused by the device (permissions?)", serial=self.serial) from exc
 
     def pull(self, remote_path: str) -> bytes:
-        """Read ``remote_path`` over sync (RECV). ``DeviceError`` if the device reports a failure."""
-        with translate_errors(self.serial, f"pull {remote_path}"):
+        """Read ``remote_path`` over sync (RECV).
+
+        Raises:
+            DeviceError: a path adb cannot carry (see :meth:`push`), or the device reports a failure (no such file).
+            DeviceOfflineError: the connection dropped mid-transfer.
+        """
+        action = f"pull {remote_path!r:.80}"
+        _check_remote_path(remote_path, action, self.serial)
+        with translate_errors(self.serial, action):
             try:
                 return self.device.sync.read_bytes(remote_path)
             except AdbError as exc:
+                if exc.args[:1] in (("read chunk missing",), ("Invalid sync cmd",)):  # EOF inside the reply
+                    raise DeviceOfflineError(f"{action}: the connection dropped mid-transfer",
+                                             serial=self.serial) from exc
                 if exc.args[-1:] != (remote_path,):  # adbutils raises AdbError(message, path) for a sync FAIL
                     raise
-                raise DeviceError(f"pull {remote_path}: {exc.args[0]}", serial=self.serial) from exc
+                raise DeviceError(f"{action}: {exc.args[0]}", serial=self.serial) from exc
+
+
+MAX_REMOTE_PATH = 1024
+"""Longest device path adb's sync protocol carries, in UTF-8 bytes."""
+_MAX_PACKET = 64 << 20  # a shell v2 packet longer than this is a corrupt header, not data to wait for
+_V2_STDOUT, _V2_STDERR, _V2_EXIT = 1, 2, 3
+
+
+def _check_remote_path(path: str, action: str, serial: str) -> None:
+    if not isinstance(path, str) or not path:
+        raise DeviceError(f"{action}: a device path is a non-empty string", serial=serial)
+    if "\0" in path:
+        raise DeviceError(f"{action}: the path contains a NUL byte", serial=serial)
+    try:
+        size = len(path.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise DeviceError(f"{action}: the path is not valid Unicode (a lone surrogate)", serial=serial) from None
+    if size > MAX_REMOTE_PATH:
+        raise DeviceError(f"{action}: the path is {size:,} bytes long; adb carries at most {MAX_REMOTE_PATH}",
+                          serial=serial)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Up to ``n`` bytes: fewer only when the peer closed the stream."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_shell_v2(sock: socket.socket) -> ShellOutput:
+    """Read shell v2 packets (``id:u8 length:u32le payload``) up to the exit status.
+
+    Raises:
+        EOFError: the stream ended or broke first; the message gives the bytes really received (translated into
+            ``DeviceOfflineError`` by :func:`translate_errors`).
+    """
+    stdout, output = bytearray(), bytearray()
+    while True:
+        header = _recv_exact(sock, 5)
+        if len(header) < 5:
+            raise EOFError(f"after {len(output):,} bytes of output, before the exit status")
+        kind, length = header[0], int.from_bytes(header[1:], "little")
+        if kind > 5 or length > _MAX_PACKET:
+            raise EOFError(f"corrupt shell stream after {len(output):,} bytes of output: packet id {kind}, "
+                           f"length {length:,}")
+        payload = _recv_exact(sock, length)
+        if len(payload) < length:
+            raise EOFError(f"after {len(output) + len(payload):,} bytes of output: a {length:,}-byte packet was cut "
+                           f"after {len(payload):,}")
+        if kind == _V2_EXIT:
+            return ShellOutput(bytes(stdout), bytes(output), payload[0] if payload else 255)
+        if kind == _V2_STDOUT:
+            stdout += payload
+        if kind in (_V2_STDOUT, _V2_STDERR):
+            output += payload

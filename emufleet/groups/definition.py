@@ -39,11 +39,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
-from emufleet.routines.durations import parse_duration
+from emufleet.errors import GroupValidationError
+from emufleet.routines.durations import MAX_DURATION_S, parse_duration
+from emufleet.yamlio import raise_validation
 
 __all__ = [
     "GroupDefinition",
@@ -53,10 +55,23 @@ __all__ = [
     "OnConflict",
     "RestartMode",
     "RestartPolicy",
+    "check_group_name",
     "parse_seconds",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+
+
+def check_group_name(name: str) -> str:
+    """``name`` if it is a group name: 1–64 letters, digits, spaces, ``.``, ``_`` or ``-``, starting with a letter or
+    digit (so never a path: no ``/``, no ``..`` prefix).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if not _NAME.match(name):
+        raise ValueError("use 1–64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit")
+    return name
 
 
 def parse_seconds(value: Any) -> float:
@@ -144,6 +159,9 @@ class LaunchOptions(_Strict):
     stagger: Seconds = 5.0
     emulator_timeout: Seconds = Field(default=60.0, gt=0)
     restart_policy: RestartPolicy = RestartPolicy()
+    # "started": when its bots are done, the launch stops the instances it had to start (the machine is left as it
+    # was found); "never": they keep running (a warm MuMu instance saves its boot next time).
+    stop_instances: Literal["started", "never"] = "started"
 
 
 class GroupDefinition(_Strict):
@@ -160,9 +178,9 @@ class GroupDefinition(_Strict):
     backend: str = "adb"
     backend_options: dict[str, Any] = Field(default_factory=dict)
     instances: list[InstanceRef] = Field(min_length=1)
-    bots: int = Field(ge=1)
+    bots: int = Field(ge=1, le=10**4)
     pools: list[str] = Field(default_factory=list)
-    max_accounts: int | None = Field(default=None, ge=1)
+    max_accounts: int | None = Field(default=None, ge=1, le=10**9)
     launch: LaunchOptions = LaunchOptions()
     recovery: RecoverySettings = RecoverySettings()  # the ladder, stuck detection, budget (docs/supervision.md)
     health: HealthSettings = HealthSettings()  # periodic health checks of each instance
@@ -173,9 +191,7 @@ class GroupDefinition(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("use 1–64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit")
-        return value
+        return check_group_name(value)
 
     @field_validator("routine")
     @classmethod
@@ -188,8 +204,10 @@ class GroupDefinition(_Strict):
     @classmethod
     def _config_strings(cls, value: Any) -> Any:
         # Variables are strings in the routine engine (digest §2.2); accept YAML numbers/booleans as written.
+        # Lists and mappings are left for pydantic to refuse: stringifying them would hide a mistake.
         if isinstance(value, dict):
-            return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v)
+                    for k, v in value.items()}
         return value
 
     @field_validator("instances")
@@ -223,7 +241,8 @@ class GroupDefinition(_Strict):
         """A validated copy with ``overrides`` applied (digest §9.9; ``routine_config`` is merged, not replaced).
 
         Raises:
-            ValueError (pydantic ``ValidationError``): the result is not a valid definition.
+            GroupValidationError: the result is not a valid definition (``file`` reads ``group <name> with
+                overrides``, ``field`` is the offending field).
         """
         if overrides is None:
             return self
@@ -252,7 +271,11 @@ class GroupDefinition(_Strict):
                 launch[key] = value
         if overrides.restart_policy is not None:
             launch["restart_policy"] = overrides.restart_policy.model_dump()
-        return GroupDefinition.model_validate(data)
+        try:
+            return GroupDefinition.model_validate(data)
+        except ValidationError as exc:
+            raise_validation(exc, data, f"group {self.name} with overrides", error=GroupValidationError)
+            raise  # unreachable: raise_validation always raises
 
     def stamped(self, *, now: datetime | None = None) -> GroupDefinition:
         """A copy with ``updated_at`` (and ``created_at`` when unset) set to ``now`` (UTC)."""
@@ -268,14 +291,16 @@ class LaunchOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bots: int | None = Field(default=None, ge=1, description="number of bots to start")
+    bots: int | None = Field(default=None, ge=1, le=10**4, description="number of bots to start")
     instances: list[InstanceRef] | None = Field(default=None, description="instance indexes or serials, in order")
     pools: list[str] | None = Field(default=None, description="account pools, in order")
     routine_config: dict[str, str] = Field(default_factory=dict, description="merged over the definition's")
-    max_accounts: int | None = Field(default=None, ge=1, description="stop leasing after this many accounts")
+    max_accounts: int | None = Field(default=None, ge=1, le=10**9, description="stop leasing after this many accounts")
     on_conflict: OnConflict | None = None
-    stagger: float | None = Field(default=None, ge=0, description="seconds between bot starts")
-    emulator_timeout: float | None = Field(default=None, gt=0, description="seconds to wait for an instance")
+    stagger: float | None = Field(default=None, ge=0, le=MAX_DURATION_S, allow_inf_nan=False,
+                                  description="seconds between bot starts")
+    emulator_timeout: float | None = Field(default=None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False,
+                                           description="seconds to wait for an instance")
     refresh_pools: bool | None = Field(default=None, description="refresh the pools before launching")
     restart_policy: RestartPolicy | None = None
     backend: str | None = Field(default=None, description="emulator backend: simulator | adb | mumu")

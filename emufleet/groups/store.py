@@ -7,15 +7,14 @@ hides the others: :meth:`GroupStore.list` returns the valid definitions and the 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from emufleet.errors import GroupValidationError
-from emufleet.groups.definition import GroupDefinition
+from emufleet.files import write_atomic
+from emufleet.groups.definition import GroupDefinition, check_group_name
 from emufleet.settings import data_dir
 from emufleet.yamlio import load_yaml, validate
 
@@ -61,7 +60,15 @@ class GroupStore:
         self.folder = Path(folder) if folder is not None else data_dir("groups")
 
     def path(self, name: str) -> Path:
-        """Where group ``name`` is (or would be) stored."""
+        """Where group ``name`` is (or would be) stored.
+
+        Raises:
+            GroupValidationError: ``name`` is not a group name (``../pools/demo``: names never traverse).
+        """
+        try:
+            check_group_name(name)
+        except ValueError as exc:
+            raise GroupValidationError(f"{name!r:.80} is not a group name: {exc}", field="group") from None
         return self.folder / file_name(name)
 
     def list(self) -> GroupListing:
@@ -111,15 +118,7 @@ class GroupStore:
                                        file=path, field="name")
         data = group.stamped().model_dump(mode="json", exclude_none=True)
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".yaml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)  # atomic: a crash never leaves a half-written definition
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, text)  # a crash never leaves a half-written definition
         return path
 
     def delete(self, name: str) -> Path:

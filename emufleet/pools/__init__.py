@@ -9,6 +9,8 @@ Usage::
     lease = pool.next(timeout_s=30)                           # NoAccountsAvailable after 30 s
     pool.heartbeat(lease)                                     # extend by config.lease_ttl
     pool.complete(lease, AccountResult(success=True))         # or pool.fail(...) / pool.release(...)
+    create_pool({"pool_name": "p", "include": ["a@x"]})       # pools/p.yaml, validated as files are
+    update_pool("p", {...}); delete_pool("p")                 # see emufleet.pools.store
 
 See docs/pools.md for the YAML reference and the lease model; digest §5 for the seed's behaviour.
 """
@@ -17,11 +19,14 @@ from __future__ import annotations
 
 from emufleet.pools.definition import PoolConfig, PoolDefinition, PoolFilter, PoolQuery, PoolSort
 from emufleet.pools.filters import ALIASES, COLUMNS, COMPARATORS, SORT_METHODS, RelativeTime
+from emufleet.pools.freshness import describe_freshness, format_age, last_refreshed, refreshed_ago
 from emufleet.pools.heartbeat import HeartbeatThread
 from emufleet.pools.leases import DEFAULT_TTL_S, Lease, LeaseOwner, release_all
 from emufleet.pools.pool import Pool, PoolStats, PoolTestResult, RefreshReport
 from emufleet.pools.provider import PoolAccountProvider
 from emufleet.pools.registry import PoolEntry, discover, find_pool
+from emufleet.pools.reset import ResetReport, reset_accounts
+from emufleet.pools.store import PoolSource, create_pool, delete_pool, pool_file_name, save_pool, update_pool
 
 __all__ = [
     "ALIASES",
@@ -39,12 +44,24 @@ __all__ = [
     "PoolEntry",
     "PoolFilter",
     "PoolQuery",
+    "PoolSource",
     "PoolSort",
     "PoolStats",
     "PoolTestResult",
     "RefreshReport",
     "RelativeTime",
+    "ResetReport",
+    "create_pool",
+    "delete_pool",
+    "describe_freshness",
     "discover",
+    "format_age",
     "find_pool",
+    "last_refreshed",
+    "pool_file_name",
+    "refreshed_ago",
     "release_all",
+    "reset_accounts",
+    "save_pool",
+    "update_pool",
 ]

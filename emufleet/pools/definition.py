@@ -29,12 +29,25 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from emufleet.errors import PoolValidationError
 from emufleet.pools.filters import SortMethod, column_for, normalise_comparator, parse_value
+from emufleet.routines.durations import MAX_DURATION_S
 from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml, validate
 
-__all__ = ["PoolConfig", "PoolDefinition", "PoolFilter", "PoolQuery", "PoolSort"]
+__all__ = ["SEED_CONFIG_KEYS", "PoolConfig", "PoolDefinition", "PoolFilter", "PoolQuery", "PoolSort"]
 
-_CONVERT = ("see docs/pools.md 'Converting legacy pools': write `pool_name:`, express the WHERE clause as "
-            "`queries: [{name, filters: [{column, comparator, value}]}]`, ORDER BY as `sort:`, LIMIT as `limit:`, ")
+_CONVERT = ("`emufleet pools convert FILE` writes the unified equivalent (or lists exactly what it cannot "
+            "express); by hand, see docs/pools.md 'Converting legacy pools': write `pool_name:`, express the WHERE "
+            "clause as `queries: [{name, filters: [{column, comparator, value}]}]`, ORDER BY as `sort:`, LIMIT as "
+            "`limit:`, ")
+
+SEED_CONFIG_KEYS = {
+    "wait_for_accounts": "waiting is the routine's choice now: `InjectNextAccount` with `on_no_accounts: wait` "
+                         "(keep waiting) or `stop` (fail after its `timeout`)",
+    "max_wait_time": "the wait is bounded by the routine's `InjectNextAccount` `timeout:` (e.g. `timeout: 5m`)",
+    "buffer_size": "not needed: there is no queue of available accounts any more (every member is leasable; the "
+                   "seed's channel capped it at 100)",
+    "auto_refresh": "the pool refreshes on first use and every `refresh_interval` seconds while in use",
+}
+"""The seed's ``pool_config`` keys that have no place in ``config:``, and where their meaning went (digest §5.3)."""
 
 
 class _Strict(BaseModel):
@@ -93,17 +106,18 @@ class PoolQuery(_Strict):
     name: str = Field(min_length=1)
     filters: list[PoolFilter] = Field(min_length=1)
     sort: list[PoolSort] = Field(default_factory=list)
-    limit: int = Field(0, ge=0)
+    limit: int = Field(0, ge=0, le=10**9)
 
 
 class PoolConfig(_Strict):
-    """Pool behaviour. ``refresh_interval`` and ``lease_ttl`` are seconds (``refresh_interval: 0`` = manual)."""
+    """Pool behaviour. ``refresh_interval`` and ``lease_ttl`` are seconds (``refresh_interval: 0`` = manual), finite
+    and at most 30 days (:data:`~emufleet.routines.durations.MAX_DURATION_S`)."""
 
     sort_method: SortMethod = ""
     retry_failed: bool = False
-    max_failures: int = Field(3, ge=0)
-    refresh_interval: float = Field(0, ge=0)
-    lease_ttl: float = Field(300, gt=0)
+    max_failures: int = Field(3, ge=0, le=10**6)
+    refresh_interval: float = Field(0, ge=0, le=MAX_DURATION_S, allow_inf_nan=False)
+    lease_ttl: float = Field(300, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
 
 
 class PoolDefinition(_Strict):
@@ -113,8 +127,8 @@ class PoolDefinition(_Strict):
     pool_name: str = Field(min_length=1)
     description: str = ""
     queries: list[PoolQuery] = Field(default_factory=list)
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list, max_length=10_000)  # bound parameters of one statement
+    exclude: list[str] = Field(default_factory=list, max_length=10_000)
     watched_paths: list[str] = Field(default_factory=list)
     config: PoolConfig = Field(default_factory=PoolConfig)
 
@@ -179,6 +193,18 @@ def _reject_legacy(data: Any, file: Path) -> None:
             how = _CONVERT + "and `pool_config:` as `config:`; raw SQL is no longer accepted"
         raise PoolValidationError(f"legacy `type: {kind or 'sql'}` pool format is not supported; convert it to the "
                                   f"unified format: {how}", file=file, line=line, col=col, field="type")
+    config = data.get("config")
+    if "pool_config" in data:
+        line, col = data.key_pos["pool_config"]
+        raise PoolValidationError("`pool_config:` is the legacy name: write `config:` (durations in seconds)",
+                                  file=file, line=line, col=col, field="pool_config")
+    if isinstance(config, MarkedDict):
+        for key in config:
+            if key in SEED_CONFIG_KEYS or key in ("min_packs", "max_packs"):
+                line, col = config.key_pos[key]
+                why = SEED_CONFIG_KEYS.get(key) or "write it as a `packs_opened` filter of each query"
+                raise PoolValidationError(f"the seed's {key!r} is not a pool setting any more: {why}",
+                                          file=file, line=line, col=col, field=f"config.{key}")
     queries = data.get("queries")
     if isinstance(queries, MarkedList):
         for i, query in enumerate(queries):

@@ -27,8 +27,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from emufleet.db import Account
 
-__all__ = ["ALIASES", "COLUMNS", "COMPARATORS", "SORT_METHODS", "Comparator", "RelativeTime", "SortMethod",
-           "column_for", "filter_expression", "normalise_comparator", "parse_value", "sort_method_order"]
+__all__ = ["ALIASES", "COLUMNS", "COMPARATORS", "INT_RANGE", "MAX_IN_VALUES", "SORT_METHODS", "Comparator",
+           "RelativeTime", "SortMethod", "column_for", "filter_expression", "normalise_comparator", "parse_value",
+           "sort_method_order"]
 
 Kind = Literal["int", "bool", "text", "time"]
 Comparator = Literal["=", "!=", ">", ">=", "<", "<=", "LIKE", "NOT LIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
@@ -73,6 +74,11 @@ _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 
           "d": 86400, "day": 86400, "w": 604800, "week": 604800}
 _OFFSET = r"([+-])\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?"
 _RELATIVE = re.compile(rf"^(?:now)?\s*(?:{_OFFSET})?$")
+_MAX_OFFSET_S = 100 * 365.25 * 86400  # a relative time stays within a century of now (and of datetime's range)
+MAX_IN_VALUES = 1000
+"""Most values an ``IN``/``NOT IN`` filter may list (each is a bound parameter)."""
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""Integer values a filter accepts: what SQLite and PostgreSQL ``BIGINT`` store (a larger one overflows a query)."""
 _SQLITE_DATETIME = re.compile(r"^datetime\(\s*'now'\s*(?:,\s*'([^']*)'\s*)?\)$")
 
 
@@ -115,6 +121,13 @@ def _naive_utc(value: datetime) -> datetime:
 
 
 def _parse_time(raw: Any) -> datetime | RelativeTime:
+    try:
+        return _parse_time_unchecked(raw)
+    except OverflowError:  # an aware time at the edge of datetime's range (0001-01-01T00:00+01:00)
+        raise ValueError(f"{raw!r:.40} is outside the range of times") from None
+
+
+def _parse_time_unchecked(raw: Any) -> datetime | RelativeTime:
     if isinstance(raw, datetime):
         return _naive_utc(raw)
     if isinstance(raw, date):
@@ -131,6 +144,8 @@ def _parse_time(raw: Any) -> datetime | RelativeTime:
         if unit not in _UNITS:
             raise ValueError(f"unknown time unit {unit!r} in {raw!r}; use s, min, h, d or w")
         seconds = float(amount) * _UNITS[unit] * (-1 if sign == "-" else 1)
+        if not abs(seconds) <= _MAX_OFFSET_S:
+            raise ValueError(f"{raw!r:.40} is more than 100 years from now")
         return RelativeTime(timedelta(seconds=seconds))
     try:
         return _naive_utc(datetime.fromisoformat(str(raw).strip()))
@@ -143,8 +158,11 @@ def _parse_scalar(raw: Any, kind: Kind, column: str) -> Any:
         raise ValueError(f"a value is required for column {column!r}")
     if kind == "int":
         if isinstance(raw, bool) or not re.fullmatch(r"\s*-?\d+\s*", str(raw)):
-            raise ValueError(f"{column} is an integer column; {raw!r} is not an integer")
-        return int(str(raw))
+            raise ValueError(f"{column} is an integer column; {raw!r:.40} is not an integer")
+        text = str(raw).strip()
+        if len(text.lstrip("-")) > 19 or not INT_RANGE[0] <= int(text) <= INT_RANGE[1]:
+            raise ValueError(f"{column} is an integer column; {text:.40} is outside the 64-bit range")
+        return int(text)
     if kind == "bool":
         text = str(raw).strip().lower()
         if text in ("1", "true", "yes"):
@@ -173,6 +191,8 @@ def parse_value(column: str, comparator: str, raw: Any) -> Any:
     if comparator in ("IN", "NOT IN"):
         if not isinstance(raw, list) or not raw:
             raise ValueError(f"{comparator} takes a non-empty list, e.g. value: [available, skipped]")
+        if len(raw) > MAX_IN_VALUES:  # each is a bound parameter; SQLite allows 32,766 per statement
+            raise ValueError(f"{comparator} takes at most {MAX_IN_VALUES:,} values, got {len(raw):,}")
         return tuple(_parse_scalar(item, kind, real) for item in raw)
     if isinstance(raw, list):
         raise ValueError(f"{comparator} takes a single value; use IN for a list")

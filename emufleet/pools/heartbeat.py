@@ -41,7 +41,7 @@ class HeartbeatThread:
                 self._beat()
                 self.beats += 1
             except Exception as exc:  # noqa: BLE001 - reported via errors/log; the bot sees LeaseError itself
-                log.warning("lease heartbeat failed: %s", exc)
+                log.warning("%s failed: %s", self._thread.name, exc)
                 self.errors.append(exc)
 
     def start(self) -> HeartbeatThread:

@@ -42,11 +42,12 @@ from sqlalchemy import (
     update,
 )
 
-from emufleet.db import Account, AccountResultRecord, utcnow
+from emufleet.db import Account, AccountResultRecord, translate_db_errors, utcnow
 from emufleet.errors import LeaseError
 from emufleet.routines.accounts import AccountResult
+from emufleet.routines.durations import MAX_DURATION_S
 
-__all__ = ["DEFAULT_TTL_S", "Lease", "LeaseOwner", "Leaser", "Outcome", "acquire", "finish", "heartbeat",
+__all__ = ["CLEAR_LEASE", "DEFAULT_TTL_S", "Lease", "LeaseOwner", "Leaser", "Outcome", "acquire", "finish", "heartbeat",
            "leasable", "release_all"]
 
 DEFAULT_TTL_S = 300.0
@@ -84,8 +85,9 @@ class Lease:
 _T = Account.__table__
 _RESULTS = AccountResultRecord.__table__
 _NOW = bindparam("b_now", type_=DateTime())
-_CLEAR = dict(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None, lease_expires_at=None,
-              heartbeat_at=None)
+#: The lease columns of an account that no one leases.
+CLEAR_LEASE = dict(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None, lease_expires_at=None,
+                   heartbeat_at=None)
 
 
 def leasable(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
@@ -106,15 +108,15 @@ _HEARTBEAT = update(_T).where(_held()).values(lease_expires_at=bindparam("b_expi
                                                heartbeat_at=_NOW)
 _FINISH = {
     "completed": update(_T).where(_held()).values(
-        **_CLEAR, last_used_at=_NOW, pool_status="completed", completed_at=_NOW).returning(_T.c.pool_status),
+        **CLEAR_LEASE, last_used_at=_NOW, pool_status="completed", completed_at=_NOW).returning(_T.c.pool_status),
     "failed": update(_T).where(_held()).values(
-        **_CLEAR, last_used_at=_NOW, failure_count=_T.c.failure_count + 1, last_error=bindparam("b_reason"),
+        **CLEAR_LEASE, last_used_at=_NOW, failure_count=_T.c.failure_count + 1, last_error=bindparam("b_reason"),
         pool_status=case((and_(bindparam("b_retry", type_=Boolean()),
                                _T.c.failure_count + 1 < bindparam("b_max", type_=Integer())), "available"),
                          else_="failed"),
     ).returning(_T.c.pool_status),
     "returned": update(_T).where(_held()).values(
-        **_CLEAR, last_used_at=_NOW, pool_status="available").returning(_T.c.pool_status),
+        **CLEAR_LEASE, last_used_at=_NOW, pool_status="available").returning(_T.c.pool_status),
 }
 _RECORD = insert(_RESULTS)
 
@@ -145,13 +147,15 @@ class Leaser:
             .returning(_T.c.id, _T.c.device_account, _T.c.device_password)
         )
 
+    @translate_db_errors("lease acquire")
     def acquire(self, eng: Engine, owner: LeaseOwner, *, ttl_s: float = DEFAULT_TTL_S) -> Lease | None:
         """Lease the first leasable candidate, or ``None`` if there is none. Never waits for other holders.
 
-        Raises ``ValueError`` for a non-positive TTL; SQLAlchemy errors only for database failures.
+        Raises:
+            LeaseError: ``ttl_s`` is not in (0, 30 days].
+            DatabaseError: the database failed.
         """
-        if ttl_s <= 0:
-            raise ValueError(f"ttl_s must be positive, got {ttl_s}")
+        _check_ttl(ttl_s, self.pool)
         for _ in range(_ATTEMPTS):
             now = utcnow()
             params = {"b_now": now, "b_owner": owner.run_id, "b_instance": owner.instance,
@@ -185,17 +189,26 @@ def acquire(
     return Leaser(where=where, order_by=order_by, joins=joins, pool=pool).acquire(eng, owner, ttl_s=ttl_s)
 
 
+def _check_ttl(ttl_s: float, pool: str | None) -> None:
+    if not 0 < ttl_s <= MAX_DURATION_S:  # also refuses NaN; an unbounded TTL would overflow the expiry time
+        raise LeaseError(f"ttl_s must be in (0, {MAX_DURATION_S:.0f}] seconds, got {ttl_s}", pool=pool)
+
+
 def _gone(lease: Lease) -> LeaseError:
     return LeaseError(f"lease held by {lease.owner} is gone (expired and reclaimed, or already released)",
                       pool=lease.pool, account_id=lease.account_id)
 
 
+@translate_db_errors("lease heartbeat")
 def heartbeat(eng: Engine, lease: Lease, *, ttl_s: float = DEFAULT_TTL_S) -> Lease:
     """Extend ``lease`` to now + ``ttl_s``; returns the renewed lease.
 
     Raises:
-        LeaseError: the lease is gone (released, finished, or expired and reclaimed by another owner).
+        LeaseError: the lease is gone (released, finished, or expired and reclaimed by another owner), or
+            ``ttl_s`` is not in (0, 30 days].
+        DatabaseError: the database failed.
     """
+    _check_ttl(ttl_s, lease.pool)
     now = utcnow()
     expires = now + timedelta(seconds=ttl_s)
     params = {"b_id": lease.account_id, "b_token": lease.token, "b_now": now, "b_expires": expires}
@@ -206,6 +219,7 @@ def heartbeat(eng: Engine, lease: Lease, *, ttl_s: float = DEFAULT_TTL_S) -> Lea
     return replace(lease, expires_at=expires)
 
 
+@translate_db_errors("lease finish")
 def finish(
     eng: Engine,
     lease: Lease,
@@ -247,11 +261,12 @@ def finish(
     return str(row.pool_status)
 
 
+@translate_db_errors("lease release all")
 def release_all(eng: Engine, run_id: str) -> int:
     """Return every account leased by flow run ``run_id`` to ``available`` (stopping a group); returns the count."""
     with eng.begin() as conn:
         return conn.execute(
             update(_T)
             .where(_T.c.lease_owner == run_id, _T.c.lease_token.is_not(None))
-            .values(**_CLEAR, pool_status="available")
+            .values(**CLEAR_LEASE, pool_status="available")
         ).rowcount

@@ -29,11 +29,12 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet.accounts.store import scan_account_files, upsert_accounts
-from emufleet.db import Account, AccountResultRecord, PoolMember, PoolRecord, utcnow
+from emufleet.db import Account, AccountResultRecord, PoolMember, PoolRecord, translate_db_errors, utcnow
 from emufleet.errors import NoAccountsAvailable
 from emufleet.pools import leases
 from emufleet.pools.definition import PoolDefinition, PoolQuery
 from emufleet.pools.filters import COLUMNS, filter_expression, sort_method_order
+from emufleet.pools.heartbeat import HeartbeatThread
 from emufleet.pools.leases import Lease, LeaseOwner
 from emufleet.routines.accounts import AccountResult
 
@@ -89,11 +90,14 @@ class _Resolution:
 
 
 class _RefreshClock:
-    """When a launch last resolved its pool (``time.monotonic()``), shared by the launch's per-bot views."""
+    """When a launch last resolved its pool (``time.monotonic()``), shared by the launch's per-bot views, and the
+    background refresher that runs while any of them is in use."""
 
     def __init__(self) -> None:
         self.last: float | None = None
         self.lock = threading.Lock()
+        self.users = 0
+        self.refresher: HeartbeatThread | None = None
 
 
 class Pool:
@@ -179,10 +183,11 @@ class Pool:
             conn.execute(insert(PoolRecord).values(name=self.name, refreshed_at=now, definition_file=file))
         return self._resolve(conn)
 
+    @translate_db_errors("pool refresh")
     def refresh(self) -> RefreshReport:
         """Resolve the pool and persist its membership (one transaction); leases in progress are untouched.
 
-        Raises SQLAlchemy errors for database failures only; bad watched files are reported, not raised.
+        Raises ``DatabaseError`` for database failures only; bad watched files are reported, not raised.
         """
         for attempt in range(3):
             try:
@@ -200,6 +205,7 @@ class Pool:
         log.info("pool %r refreshed: %d members, %d imported", self.name, len(res.ids), res.imported)
         return RefreshReport(len(res.ids), res.imported, tuple(res.missing_include), tuple(res.file_errors))
 
+    @translate_db_errors("pool test")
     def test(self, sample: int = 10) -> PoolTestResult:
         """Resolve without keeping anything (the transaction is rolled back): total and up to ``sample`` names."""
         with self.engine.connect() as conn:
@@ -219,6 +225,38 @@ class Pool:
             last = self._clock.last
             if last is None or (interval and time.monotonic() - last >= interval):
                 self.refresh()
+
+    # -- background refresh (digest §5.4 "Auto-refresh runs every refresh_interval seconds") ------------------
+
+    def open_use(self) -> None:
+        """Count one user of this launch's pool (a bot's provider); the first starts the background refresh.
+
+        With ``config.refresh_interval > 0`` the membership is re-resolved every ``refresh_interval`` seconds
+        while at least one user is open (the seed's auto-refresh, which ran while the pool was in use), not only
+        when an account is checked out. Pair with :meth:`close_use`.
+        """
+        interval = self.definition.config.refresh_interval
+        with self._clock.lock:
+            self._clock.users += 1
+            if interval and self._clock.refresher is None:
+                # Wake four times per interval: a refresh a checkout made meanwhile moves the next one back.
+                self._clock.refresher = HeartbeatThread(self._refresh_if_due, max(0.05, interval / 4),
+                                                        name=f"pool-refresh:{self.name}").start()
+
+    def close_use(self) -> None:
+        """End one :meth:`open_use`; the last one stops the background refresh (without waiting for it)."""
+        with self._clock.lock:
+            self._clock.users = max(0, self._clock.users - 1)
+            refresher = self._clock.refresher if self._clock.users == 0 else None
+            if refresher is not None:
+                self._clock.refresher = None
+        if refresher is not None:
+            refresher.stop(timeout_s=0)
+
+    @property
+    def auto_refreshing(self) -> bool:
+        """Whether the background refresh runs now (some user is open and ``refresh_interval > 0``)."""
+        return self._clock.refresher is not None
 
     # -- leases -----------------------------------------------------------------------------------------------
 
@@ -274,6 +312,7 @@ class Pool:
 
     # -- inspection -------------------------------------------------------------------------------------------
 
+    @translate_db_errors("pool stats")
     def stats(self) -> PoolStats:
         """Member counts by state (an expired lease counts as available) and result sums, from the database."""
         now = utcnow()

@@ -9,17 +9,18 @@ and finishing it never touches the metrics ``UpdateRoutineMetrics`` wrote.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from emufleet.accounts.device import inject as inject_account
 from emufleet.accounts.xmlfile import AccountCredentials
-from emufleet.db import POOL_STATUSES, Account, RoutineExecution, utcnow
+from emufleet.db import POOL_STATUSES, Account, RoutineExecution, translate_db_errors, utcnow
 from emufleet.device.interface import DeviceLike
 from emufleet.errors import InputError, LeaseError, NoAccountsAvailable, RoutineStopped
 from emufleet.pools.filters import ALIASES, COLUMNS, RelativeTime, parse_value
@@ -48,6 +49,15 @@ _MIN_WAIT_ROUND_S = 1.0
 class _Held:
     lease: Lease
     execution_id: int
+    metrics: dict[str, int] = field(default_factory=dict)  # UpdateRoutineMetrics values during this lease
+    increments: dict[str, int] = field(default_factory=dict)  # IncrementAccountField sums during this lease
+
+    def reported(self, result: AccountResult) -> AccountResult:
+        """``result`` with the counters the routine left out taken from what its actions recorded."""
+        packs = result.packs_opened
+        if packs is None:
+            packs = self.metrics.get("packs_opened", self.increments.get("packs_opened"))
+        return replace(result, packs_opened=packs)
 
 
 def _field(name: str, allowed: tuple[str, ...]) -> str:
@@ -75,6 +85,8 @@ class PoolAccountProvider:
         self._held: dict[int, _Held] = {}
         self._current: int | None = None
         self._lock = threading.Lock()
+        self._in_use = True
+        pool.open_use()  # the pool refreshes in the background while a bot uses it (refresh_interval)
 
     # -- AccountProvider --------------------------------------------------------------------------------------
 
@@ -84,6 +96,7 @@ class PoolAccountProvider:
             held = self._held.get(self._current) if self._current is not None else None
         return AccountRef(held.lease.account_id, held.lease.device_account, self.pool.name) if held else None
 
+    @translate_db_errors("account checkout")
     def inject_next(self, device: DeviceLike, *, timeout_s: float, on_no_accounts: OnNoAccounts) -> AccountRef | None:
         """Lease, inject and make current the next account (digest §5.6).
 
@@ -148,6 +161,15 @@ class PoolAccountProvider:
                         "pool %r: no account free; waiting (%.0f s so far)", self.pool.name, rounds * round_s)
 
     def complete(self, account_id: int | None, result: AccountResult) -> None:
+        """``CompleteAccount``: counters the routine left out come from what its actions recorded on this lease
+        (``UpdateRoutineMetrics``, ``IncrementAccountField packs_opened``), so the pool's stats sum real work; packs
+        reported but not yet added to the account's ``packs_opened`` column are added to it."""
+        held = self._peek(account_id)
+        result = held.reported(result)
+        extra = (result.packs_opened or 0) - held.increments.get("packs_opened", 0)
+        if extra > 0:
+            with contextlib.suppress(LeaseError):  # a lost lease is reported by _end, with the execution row
+                self._write(held.lease.account_id, {"packs_opened": Account.packs_opened + extra})
         self._end(account_id, lambda lease: self.pool.complete(lease, result),
                   "completed" if result.success else "failed", result.error)
 
@@ -155,7 +177,8 @@ class PoolAccountProvider:
         self._end(account_id, lambda lease: self.pool.release(lease, reason=reason), "returned", reason)
 
     def mark_failed(self, account_id: int | None, reason: str) -> None:
-        self._end(account_id, lambda lease: self.pool.fail(lease, reason), "failed", reason)
+        result = self._peek(account_id).reported(AccountResult(success=False, error=reason))
+        self._end(account_id, lambda lease: self.pool.fail(lease, reason, result=result), "failed", reason)
 
     def update_field(self, account_id: int | None, field: str, value: str) -> None:
         real = _field(field, UPDATABLE_FIELDS)
@@ -173,7 +196,11 @@ class PoolAccountProvider:
         real = _field(field, INCREMENTABLE_FIELDS)
         column = COLUMNS[real][0]
         self._write(account_id, {real: column + int(amount)})
+        held = self._peek(account_id)
+        with self._lock:
+            held.increments[real] = held.increments.get(real, 0) + int(amount)
 
+    @translate_db_errors("account field read")
     def get_field(self, account_id: int | None, field: str) -> Any:
         real = _field(field, GETTABLE_FIELDS)
         key = self._resolve_id(account_id)
@@ -184,6 +211,7 @@ class PoolAccountProvider:
             raise LeaseError("unknown account", pool=self.pool.name, account_id=key)
         return row[0]
 
+    @translate_db_errors("routine metrics")
     def update_routine_metrics(self, *, packs_opened: int | None, wonder_picks_done: int | None) -> None:
         values = {k: v for k, v in (("packs_opened", packs_opened), ("wonder_picks_done", wonder_picks_done))
                   if v is not None}
@@ -193,6 +221,8 @@ class PoolAccountProvider:
             log.warning("UpdateRoutineMetrics without a current account: nothing recorded")
             return
         if values:
+            with self._lock:
+                held.metrics.update(values)
             with self.pool.engine.begin() as conn:
                 conn.execute(update(RoutineExecution).where(RoutineExecution.id == held.execution_id).values(**values))
 
@@ -220,9 +250,12 @@ class PoolAccountProvider:
         return HeartbeatThread(self.heartbeat, interval_s or self.pool.definition.config.lease_ttl / 3).start()
 
     def close(self, reason: str = "bot stopped") -> None:
-        """Return every account still held (the bot ends); lost leases are ignored."""
+        """Return every account still held (the bot ends; lost leases are ignored) and stop using the pool."""
         with self._lock:
             ids = list(self._held)
+            in_use, self._in_use = self._in_use, False
+        if in_use:
+            self.pool.close_use()
         for account_id in ids:
             try:
                 self.return_account(account_id, reason=reason)
@@ -235,6 +268,14 @@ class PoolAccountProvider:
         if key is None:
             raise LeaseError("no current account (run InjectNextAccount first)", pool=self.pool.name)
         return key
+
+    def _peek(self, account_id: int | None) -> _Held:
+        key = self._resolve_id(account_id)
+        with self._lock:
+            held = self._held.get(key)
+        if held is None:
+            raise LeaseError("not leased by this bot", pool=self.pool.name, account_id=key)
+        return held
 
     def _take(self, account_id: int | None) -> _Held:
         key = self._resolve_id(account_id)
@@ -256,6 +297,7 @@ class PoolAccountProvider:
             raise
         self._finish_execution(held, status, error)
 
+    @translate_db_errors("account field write")
     def _write(self, account_id: int | None, values: dict[str, Any]) -> None:
         key = self._resolve_id(account_id)
         with self._lock:
@@ -269,6 +311,7 @@ class PoolAccountProvider:
         if n != 1:
             raise LeaseError("lease lost (expired and reclaimed)", pool=self.pool.name, account_id=key)
 
+    @translate_db_errors("routine execution record")
     def _finish_execution(self, held: _Held, status: str, error: str | None) -> None:
         now = utcnow()
         with self.pool.engine.begin() as conn:

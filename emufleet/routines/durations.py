@@ -8,12 +8,17 @@ The per-field bare unit is listed in ``docs/routines.md``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator
 
-__all__ = ["BareUnit", "DurationMs", "DurationS", "parse_duration"]
+__all__ = ["MAX_DURATION_S", "BareUnit", "DurationMs", "DurationS", "parse_duration"]
+
+MAX_DURATION_S = 30 * 86400.0
+"""The longest duration any file may give (30 days): larger values (``1e300``, ``.inf``) are refused at load,
+not left to overflow a sleep, a lease expiry or a timestamp later."""
 
 BareUnit = Literal["ms", "s"]
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -29,7 +34,7 @@ def parse_duration(value: Any, bare_unit: BareUnit, *, allow_zero: bool = False)
         allow_zero: accept 0 (a group's stagger delay), still refusing negatives.
 
     Raises:
-        ValueError: not a duration, or not strictly positive.
+        ValueError: not a duration, not strictly positive, not finite, or longer than :data:`MAX_DURATION_S`.
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
@@ -39,6 +44,8 @@ def parse_duration(value: Any, bare_unit: BareUnit, *, allow_zero: bool = False)
         seconds = float(m.group(1)) * _FACTORS[m.group(2) or bare_unit]
     else:
         raise ValueError(f"expected a duration such as 500ms, 30s or 2m, got {value!r}")
+    if math.isnan(seconds) or seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration cannot exceed 30 days ({MAX_DURATION_S:.0f} s), got {value!r:.40}")
     if allow_zero and seconds < 0:
         raise ValueError("a duration cannot be negative")
     if not allow_zero and not seconds > 0:

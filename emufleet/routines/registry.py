@@ -9,6 +9,7 @@ routines and sentries never reference each other in a cycle.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,30 +105,47 @@ class RoutineRegistry:
                 for name, loc in template_refs(routine) if name not in self.templates]
 
     def _check_references(self, candidates: dict[str, Routine]) -> None:
-        changed = True
-        while changed:  # a reference to an invalid routine invalidates the referrer, transitively
-            changed = False
-            for key, routine in list(candidates.items()):
-                if key in self._invalid:
-                    continue
-                errors = []
-                for target, loc in routine_refs(routine):
-                    if target in self._invalid:
-                        errors.append(routine.error(f"routine {target!r} is invalid (see its own errors)", loc))
-                    elif target not in candidates:
-                        errors.append(routine.error(f"routine {target!r} not found under {self.root}", loc))
-                if errors:
-                    self._invalid[key] = errors
-                    changed = True
+        # A reference to an invalid routine invalidates the referrer, transitively: a worklist over the reverse
+        # references, linear in their number (a chain of thousands of routines is checked in one sweep).
+        referrers: dict[str, set[str]] = {}
+        for key, routine in candidates.items():
+            for target, _ in routine_refs(routine):
+                referrers.setdefault(target, set()).add(key)
+        pending = deque(sorted(candidates))
+        while pending:
+            key = pending.popleft()
+            if key in self._invalid:
+                continue
+            errors = []
+            for target, loc in routine_refs(candidates[key]):
+                if target in self._invalid:
+                    errors.append(candidates[key].error(f"routine {target!r} is invalid (see its own errors)", loc))
+                elif target not in candidates:
+                    errors.append(candidates[key].error(f"routine {target!r} not found under {self.root}", loc))
+            if errors:
+                self._invalid[key] = errors
+                pending.extend(sorted(referrers.get(key, ())))
 
     def _check_cycles(self, candidates: dict[str, Routine]) -> None:
+        # Depth first with an explicit stack: a chain of thousands of routines must not hit the recursion limit.
         graph = {k: [(t, loc) for t, loc in routine_refs(r) if t in candidates] for k, r in candidates.items()}
-        state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = done
-        stack: list[tuple[str, Loc]] = []
-
-        def visit(key: str) -> None:
-            state[key] = 1
-            for target, loc in graph[key]:
+        state: dict[str, int] = {}  # 1 = on the DFS path, 2 = done
+        for start in sorted(graph):
+            if start in state:
+                continue
+            state[start] = 1
+            frames = [(start, iter(graph[start]))]
+            stack: list[tuple[str, Loc]] = []  # the path's edges: (from, loc of the reference)
+            while frames:
+                key, edges = frames[-1]
+                edge = next(edges, None)
+                if edge is None:  # key is done; drop the edge that led to it
+                    state[key] = 2
+                    frames.pop()
+                    if frames:
+                        stack.pop()
+                    continue
+                target, loc = edge
                 stack.append((key, loc))
                 if state.get(target) == 1:
                     cycle = [k for k, _ in stack[next(i for i, (k, _) in enumerate(stack) if k == target):]]
@@ -135,14 +153,12 @@ class RoutineRegistry:
                     for member, member_loc in stack[len(stack) - len(cycle):]:
                         self._invalid.setdefault(member, []).append(
                             candidates[member].error(f"reference cycle: {text}", member_loc))
-                elif target not in state:
-                    visit(target)
-                stack.pop()
-            state[key] = 2
-
-        for key in sorted(graph):
-            if key not in state:
-                visit(key)
+                    stack.pop()
+                elif target in state:
+                    stack.pop()
+                else:
+                    state[target] = 1
+                    frames.append((target, iter(graph[target])))
 
     # -- queries ---------------------------------------------------------------------------------------------
     def find(self, key: str) -> Routine | None:

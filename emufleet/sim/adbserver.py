@@ -28,7 +28,8 @@ from emufleet.sim.server import PORT_STRIDE
 if TYPE_CHECKING:
     import adbutils
 
-__all__ = ["PORTS_PER_BASE", "find_free_base_port", "free_port", "isolated_adb_server"]
+__all__ = ["PORTS_PER_BASE", "adb_server_port", "adb_server_running", "find_free_base_port", "free_port",
+           "isolated_adb_server", "kill_adb_server"]
 
 PORTS_PER_BASE = 8  # instances a default base port leaves room for
 _LOW = 20000  # below: well-known and registered services; above the ephemeral floor: outgoing connections
@@ -77,6 +78,29 @@ def find_free_base_port(count: int = PORTS_PER_BASE) -> int:
     raise RuntimeError("no free base port found")
 
 
+def adb_server_port() -> int:
+    """The port adb clients use: ``ANDROID_ADB_SERVER_PORT``, else 5037."""
+    try:
+        return int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
+    except ValueError:
+        return 5037
+
+
+def adb_server_running(port: int | None = None) -> bool:
+    """Whether an adb server listens on ``127.0.0.1:port`` (default :func:`adb_server_port`); never starts one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port or adb_server_port())) == 0
+
+
+def kill_adb_server(port: int | None = None) -> None:
+    """``adb -P port kill-server`` (default :func:`adb_server_port`): for a server this process started itself."""
+    from adbutils._utils import adb_path
+
+    subprocess.run([adb_path(), "-P", str(port or adb_server_port()), "kill-server"], timeout=30,
+                   capture_output=True, check=False)
+
+
 @contextmanager
 def isolated_adb_server() -> Iterator[adbutils.AdbClient]:
     """Run a real adb server on a free port with a temporary ``HOME`` for the block; yield a client bound to it.
@@ -107,7 +131,7 @@ def isolated_adb_server() -> Iterator[adbutils.AdbClient]:
         client.server_version()
         yield client
     finally:
-        subprocess.run([adb, "kill-server"], timeout=30, capture_output=True, check=False)
+        kill_adb_server(port)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

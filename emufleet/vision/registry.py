@@ -14,16 +14,20 @@ A registry file is the seed's format plus an optional header that declares the c
         preload: true                    # accepted for the seed's files; every image is decoded at load
         unload_after: false              # accepted for the seed's files; the cache keeps images (§4.4)
 
-Fixed from the seed: unknown keys, a duplicate name (the seed silently kept the last), a missing image and a region
-that cannot hold its template (the seed silently never found it, §4.3) are load-time
+Image paths stay inside the images folder (no absolute path, no ``..`` leaving it); the folder itself is the
+registry's own unless its ``images:`` header (or the caller's ``images=``) names another: that is the explicit
+way to share images. Fixed from the seed: unknown keys, a duplicate name (the seed silently kept the last), a
+missing image and a region that cannot hold its template (the seed silently never found it, §4.3) are load-time
 :class:`~emufleet.errors.TemplateRegistryError` s located at ``file:line:col``.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
 import numpy as np
@@ -57,18 +61,18 @@ class _EntryModel(BaseModel):
     path: str = Field(min_length=1)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     region: _RegionModel | None = None
-    scale: float = Field(default=1.0, gt=0.0)
+    scale: float = Field(default=1.0, gt=0.0, le=16.0, allow_inf_nan=False)
     preload: bool = False
     unload_after: bool = False
 
 
 class _SpaceModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+    width: int = Field(gt=0, le=100_000)
+    height: int = Field(gt=0, le=100_000)
     title_bar: int = Field(ge=0)
-    device_width: int = Field(gt=0)
-    device_height: int = Field(gt=0)
+    device_width: int = Field(gt=0, le=100_000)
+    device_height: int = Field(gt=0, le=100_000)
 
     @model_validator(mode="after")
     def _board(self) -> _SpaceModel:
@@ -132,9 +136,21 @@ def resolve_image_path(images: Path, relative: str) -> Path | None:
     return None
 
 
+def _confined(relative: str) -> bool:
+    """Whether ``relative`` names a file inside its images folder: not absolute, no ``..`` escaping it (checked
+    on the text, ``\\`` counted as a separator, so a link the user made inside the folder still works)."""
+    text = relative.replace("\\", "/")
+    normal = posixpath.normpath(text)
+    return not (text.startswith("/") or PureWindowsPath(relative).drive or normal == ".."
+                or normal.startswith("../"))
+
+
 def _exists_exact(path: Path) -> bool:
     # On case-insensitive file systems is_file() accepts any case; compare the listed name as well.
-    return path.is_file() and path.name in {p.name for p in path.parent.iterdir()}
+    try:
+        return path.is_file() and path.name in {p.name for p in path.parent.iterdir()}
+    except (OSError, ValueError):  # a name too long for the file system, a folder we may not list
+        return False
 
 
 class TemplateSet:
@@ -174,7 +190,8 @@ class TemplateSet:
 
     @classmethod
     def load(cls, path: str | Path, *, images: str | Path | None = None,
-             space: CoordinateSpace | None = None) -> TemplateSet:
+             space: CoordinateSpace | None = None, errors: list[TemplateRegistryError] | None = None
+             ) -> TemplateSet:
         """Load a registry YAML file, or every ``*.yaml``/``*.yml`` file of a folder (sorted by name).
 
         A folder without YAML files but with ``registry/`` and ``images/`` is read in the seed's layout.
@@ -185,10 +202,14 @@ class TemplateSet:
                 file's own folder.
             space: the coordinate space; default: the files' ``coordinate_space:`` header (all files must agree),
                 else the seed's :class:`CoordinateSpace`.
+            errors: keep going: each bad file (unreadable, invalid YAML or schema, a disagreeing
+                ``coordinate_space``) and each bad entry is appended here and left out, and the set holds the
+                rest. Without it the first error is raised.
 
         Raises:
             TemplateRegistryError: unreadable or invalid YAML, an unknown key, a duplicate name, a missing or
-                undecodable image, a region outside the window or smaller than its template — located.
+                undecodable image, an image path leaving its folder, a region outside the window or smaller than
+                its template — located. With ``errors``, only a folder without any registry file.
         """
         path = Path(path)
         if path.is_dir():
@@ -196,48 +217,72 @@ class TemplateSet:
             if not files and (path / "registry").is_dir() and (path / "images").is_dir():
                 # The seed's layout (digest §4.1): registry/*.yaml with paths relative to images/.
                 return cls.load(path / "registry", images=images if images is not None else path / "images",
-                                space=space)
+                                space=space, errors=errors)
             if not files:
                 raise TemplateRegistryError("no *.yaml registry file in this folder", file=path)
         else:
             files = [path]
-        return cls.from_data([(f, load_yaml(f, error=TemplateRegistryError)) for f in files],
-                             images=images, space=space)
+        documents = []
+        for file in files:
+            with _collect(errors):
+                documents.append((file, load_yaml(file, error=TemplateRegistryError)))
+        return cls.from_data(documents, images=images, space=space, errors=errors)
 
     @classmethod
     def from_data(cls, documents: list[tuple[Path, Any]], *, images: str | Path | None = None,
-                  space: CoordinateSpace | None = None) -> TemplateSet:
+                  space: CoordinateSpace | None = None, errors: list[TemplateRegistryError] | None = None
+                  ) -> TemplateSet:
         """Build from already parsed registry documents ``[(file, data), …]``; see :meth:`load`.
 
         ``data`` is what :func:`emufleet.yamlio.load_yaml` returns (positions make errors located) or plain dicts.
         """
-        models = [(f, data, validate(_RegistryFileModel, data, f, error=TemplateRegistryError))
-                  for f, data in documents]
-        space = space or _header_space(models) or CoordinateSpace()
+        models = []
+        for f, data in documents:
+            with _collect(errors):
+                models.append((f, data, validate(_RegistryFileModel, data, f, error=TemplateRegistryError)))
+        space = space or _header_space(models, errors) or CoordinateSpace()
         templates: dict[str, Template] = {}
         for file, data, model in models:
             base = Path(images) if images is not None else (
                 file.parent / model.images if model.images is not None else file.parent)
             for index, entry in enumerate(model.templates):
-                tpl = _build(entry, data, file, index, base, space)
-                if tpl.name in templates:
-                    line, col = _where(data, ("templates", index, "name"))
-                    raise TemplateRegistryError(f"duplicate template name (first at {templates[tpl.name].source})",
-                                                file=file, line=line, col=col, field="name")
-                templates[tpl.name] = tpl
+                with _collect(errors):
+                    tpl = _build(entry, data, file, index, base, space)
+                    if tpl.name in templates:
+                        line, col = _where(data, ("templates", index, "name"))
+                        raise TemplateRegistryError(
+                            f"duplicate template name (first at {templates[tpl.name].source})", file=file,
+                            line=line, col=col, field="name")
+                    templates[tpl.name] = tpl
         return cls(templates, space)
 
 
-def _header_space(models: list[tuple[Path, Any, _RegistryFileModel]]) -> CoordinateSpace | None:
+@contextmanager
+def _collect(errors: list[TemplateRegistryError] | None) -> Iterator[None]:
+    """Raise a ``TemplateRegistryError`` of the block, or append it to ``errors`` (keep going)."""
+    try:
+        yield
+    except TemplateRegistryError as exc:
+        if errors is None:
+            raise
+        errors.append(exc)
+
+
+def _header_space(models: list[tuple[Path, Any, _RegistryFileModel]],
+                  errors: list[TemplateRegistryError] | None) -> CoordinateSpace | None:
+    """The files' shared ``coordinate_space``; a file that disagrees is an error (kept going: left out)."""
     found: tuple[Path, CoordinateSpace] | None = None
-    for file, data, model in models:
+    for item in list(models):
+        file, data, model = item
         if model.coordinate_space is None:
             continue
         this = CoordinateSpace(**model.coordinate_space.model_dump())
         if found is not None and this != found[1]:
             line, col = _where(data, ("coordinate_space",))
-            raise TemplateRegistryError(f"coordinate_space differs from {found[0]}'s", file=file, line=line,
-                                        col=col, field="coordinate_space")
+            with _collect(errors):
+                raise TemplateRegistryError(f"coordinate_space differs from {found[0]}'s", file=file, line=line,
+                                            col=col, field="coordinate_space")
+            models.remove(item)
         found = found or (file, this)
     return found[1] if found else None
 
@@ -253,6 +298,9 @@ def _build(entry: _EntryModel, data: MarkedDict, file: Path, index: int, images:
         line, col = _where(data, ("templates", index, field))
         return TemplateRegistryError(message, file=file, line=line, col=col, field=f"templates[{index}].{field}")
 
+    if not _confined(entry.path):
+        raise fail(f"image path {entry.path!r:.80} leaves the images folder {images} (write a path relative to "
+                   "it, or point the registry's `images:` header at another folder)", "path")
     image_path = resolve_image_path(images, entry.path)
     if image_path is None:
         raise fail(f"image {entry.path!r} not found under {images}", "path")

@@ -245,8 +245,8 @@ def test_a_crashed_app_is_restarted_and_the_routine_resumes(simulator: Callable[
     assert crashed.is_set()
     assert result.status.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries == {"restart_app": 1}
-    unhealthy = [e for e in rec.events if e.kind == "instance.unhealthy" and e.payload.get("check") ==
-                 "app_not_foreground"]
+    unhealthy = [e for e in rec.events
+                 if e.kind == "instance.unhealthy" and "app_not_foreground" in str(e.payload.get("check"))]
     assert unhealthy
     assert "bot.recovered" in rec.kinds()
 
@@ -366,3 +366,72 @@ def test_fencing_a_reacquired_lock_resumes_the_routine(simulator: Callable[..., 
     assert lease.asked >= 1
     assert result.status.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries.get("reacquire_lock", 0) >= 1
+
+
+def test_a_give_up_returns_the_account_with_the_reason_and_lease_changes_are_events(
+        simulator: Callable[..., Any], routines, tmp_path: Path, db_engine: Any, make_accounts: Any) -> None:
+    from sqlalchemy import select
+
+    from emufleet import db
+    from emufleet.bot import BotAccounts
+    from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, PoolDefinition
+
+    [account_id] = make_accounts(1)
+    inst = _in_game(simulator)
+    registry = routines({"t/hold": """
+        version: 1
+        routine_name: takes an account, then hangs
+        steps:
+          - {action: InjectNextAccount, timeout: 10s}
+          - {action: Sleep, duration: 30s, checkpoint: true}
+        """})
+    pool = Pool(PoolDefinition.loads("pool_name: p\nqueries: [{name: all, filters: [{column: id, comparator: '>', "
+                                     "value: 0}]}]\n", "p.yaml"), db_engine, LeaseOwner("run-1", inst.serial))
+    accounts = BotAccounts([PoolAccountProvider(pool, routine="t/hold")])
+    rec = Recorder()
+    spec = _spec(inst.serial, "t/hold", pools=["p"], recovery={"stuck_after": 1.0, "rungs": ["routine"],
+                                                               "budget": {"failures": 2}})
+    result = _run(spec, registry, rec, tmp_path, accounts=accounts)
+    assert result.gave_up and result.status.state is BotState.FAILED
+    resumed = [e.payload["resume_at"] for e in rec.events if e.kind == "bot.recovered"]
+    assert resumed == ["1: Sleep"], "the routine resumed at its checkpoint, after the account was injected"
+    leased = [e for e in rec.events if e.kind == "account.leased"]
+    returned = [e for e in rec.events if e.kind == "account.returned"]
+    assert len(leased) == 1 and leased[0].bot.account == "acct_000@test.invalid"
+    assert len(returned) == 1 and "gave up" in (returned[0].payload["reason"] or "")
+    with db.session(db_engine) as s:
+        account = s.get(db.Account, account_id)
+        assert account is not None and account.lease_token is None and account.pool_status == "available"
+        statuses = s.scalars(select(db.RoutineExecution.execution_status)).all()
+    assert statuses == ["returned"]
+
+
+def test_a_screen_frozen_until_reboot_climbs_to_restart_instance(simulator: Callable[..., Any], routines,
+                                                                 tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/poke": """
+        version: 1
+        routine_name: looks and taps
+        steps:
+          - action: Repeat
+            iterations: 60
+            actions:
+              - action: IfImageFound
+                template: Main
+                actions:
+                  - {action: Click, x: 10, y: 100}
+                  - {action: Click, x: 60, y: 100}
+                  - {action: Click, x: 110, y: 100}
+              - {action: Sleep, duration: 100ms}
+        """})
+    inst.inject_fault("frozen", cleared_by="reboot")
+    rec = Recorder()
+    result = _run(_spec(inst.serial, "t/poke", recovery={"budget": {"failures": 10}, "stuck_after": 30.0}),
+                  registry, rec, tmp_path)
+    rungs = [e.payload["rung"] for e in rec.events if e.kind == "bot.recovering"]
+    assert rungs[:3] == ["routine", "restart_app", "restart_instance"], rec.kinds()
+    frozen = [e for e in rec.events if e.kind == "instance.unhealthy" and e.payload.get("check") == "frozen_screen"]
+    assert frozen, "the health check saw the frozen screen"
+    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.recoveries.get("restart_instance") == 1
+    assert any(e.kind == "reboot" for e in inst.events)

@@ -57,7 +57,9 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "state"
 
 
-def test_detached_simulator_processes(adb_server: Any, free_base_port: int, state_dir: Path) -> None:
+def test_detached_simulator_processes(adb_server: Any, free_base_port: int, state_dir: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMUFLEET_STATE_DIR", str(state_dir / "emufleet"))
     backend = SimulatorBackend(instances=2, scenario=COLORS, base_port=free_base_port, state_dir=state_dir)
     assert [i.running for i in backend.list_instances()] == [False, False]
     try:
@@ -70,6 +72,8 @@ def test_detached_simulator_processes(adb_server: Any, free_base_port: int, stat
         assert pid is not None and (state_dir / "instance-1.pid").read_text().strip() == str(pid)
         assert backend.start(1, timeout_s=30).serial == device.serial  # already running: no second process
         assert backend.list_instances()[1].pid == pid
+        shown = CliRunner().invoke(app, ["sim", "status"], terminal_width=200)  # a launch's instances are visible
+        assert shown.exit_code == 0 and device.serial in shown.output and f"pid {pid}" in shown.output
     finally:
         backend.stop(1)
     assert not backend.is_running(1)
@@ -84,6 +88,26 @@ def test_devices_command_lists_serial_state_size_and_app(simulator: Callable[...
     assert result.exit_code == 0, result.output
     line = next(ln for ln in result.output.splitlines() if sim.instances[0].serial in ln)
     assert "device" in line and "540x960" in line and "com.mumu.launcher" in line
+
+
+def test_devices_screenshot_writes_a_png_that_templates_match_reads(simulator: Callable[..., Any], tmp_path: Path,
+                                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    sim = simulator(scenario=COLORS)
+    target = tmp_path / "screen.png"
+    shot = CliRunner().invoke(app, ["devices", "screenshot", sim.instances[0].serial, str(target)])
+    assert shot.exit_code == 0, shot.output
+    assert f"540×960 from {sim.instances[0].serial}" in shot.output
+    image = cv2.imread(str(target))
+    assert image is not None and image.shape == (960, 540, 3)
+    bad = CliRunner().invoke(app, ["devices", "screenshot", "127.0.0.1:1", str(tmp_path / "x.png"), "--timeout", "2"])
+    assert bad.exit_code == 1 and "error" in bad.output and not (tmp_path / "x.png").exists()
+    matched = CliRunner().invoke(app, ["templates", "match", str(target)])
+    assert matched.exit_code == 0 and "overlay:" in matched.output
+    missing = CliRunner().invoke(app, ["templates", "match", str(tmp_path / "missing.png")])
+    assert missing.exit_code == 2 and "devices screenshot" in missing.output
+    assert "WARN" not in capfd.readouterr().err  # no OpenCV imread_ line before emufleet's own error
 
 
 def test_devices_command_reports_a_failed_connect(free_base_port: int, adb_server: Any) -> None:

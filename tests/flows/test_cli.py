@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,14 @@ def test_launch_from_the_cli(prefect_server: PrefectServer, fleet_home: FleetHom
     result = invoke("groups", "launch", "cli", "--instances", "1", "--max-accounts", "1", "--no-watch")
     assert result.exit_code == 0, result.stdout
     assert "final state: COMPLETED" in result.stdout and "/runs/flow-run/" in result.stdout
+    assert "pool 'test' has never been refreshed; manual refresh only" in result.stdout  # the pre-launch word
     (bot,) = asyncio.run(status("cli", live=False))
     assert bot.instance == sim.instances[1].serial and bot.accounts_completed == 1  # --instances 1 was honoured
+    again = invoke("groups", "launch", "cli", "--instances", "0", "--max-accounts", "1", "--no-refresh")
+    assert again.exit_code == 0 and re.search(r"pool 'test' was last refreshed \d+s ago", again.stdout)
+    progress = [line for line in again.stdout.splitlines() if " bot 0 " in line]  # piped: plain change lines
+    assert progress and all(sim.instances[0].serial in line for line in progress)  # not the first launch's bot
+    assert "completed" in progress[-1] and "done=1" in progress[-1]
 
 
 @pytest.mark.slow
@@ -78,6 +85,7 @@ def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_serve
     result = invoke("demo", "--exit", "--instances", "2", "--max-accounts", "2")
     assert result.exit_code == 0, result.stdout
     assert "Prefect UI: " + prefect_server.ui_url in result.stdout
+    assert "Fleet console: http://127.0.0.1:" in result.stdout  # beside the Prefect UI's
     assert "accounts completed:" in result.stdout and "steps per second" in result.stdout
     assert "recoveries: none" not in result.stdout, "the injected fault was recovered by a rung of the ladder"
     engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'demo.db'}")
@@ -86,3 +94,48 @@ def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_serve
         leased = conn.scalar(select(func.count()).select_from(Account).where(Account.lease_token.is_not(None)))
     engine.dispose()
     assert 1 <= done <= 2 and leased == 0
+
+
+@pytest.mark.slow
+def test_demo_ctrl_c_through_a_dead_pipe_stops_its_servers(tmp_path: Path) -> None:
+    """``make demo | tee log`` then Ctrl-C: tee dies with the same Ctrl-C, the demo's stdout becomes a broken pipe,
+    and still the Prefect server and the adb server the demo started are stopped."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from emufleet.process import pid_alive
+    from emufleet.sim.adbserver import adb_server_running, free_port
+
+    adb_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "EMUFLEET_DATABASE"))}
+    env.update(EMUFLEET_STATE_DIR=str(tmp_path / "state"), ANDROID_ADB_SERVER_PORT=str(adb_port),
+               HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", "from emufleet.cli import main; main()", "demo", "--instances",
+                             "1", "--max-accounts", "1", "--no-fault", "--port", str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    assert proc.stdout is not None
+    seen = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline().decode(errors="replace")
+            seen.append(line)
+            if "press Ctrl-C" in line or not line:
+                break
+        assert any("press Ctrl-C" in s for s in seen), "".join(seen)
+        record = json.loads((tmp_path / "state" / "prefect" / "server.json").read_text())
+        assert pid_alive(record["pid"]) and adb_server_running(adb_port)
+        proc.stdout.close()  # tee is gone: every later write of the demo hits a broken pipe
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0  # Ctrl-C is how the exploring phase ends: the launch succeeded
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stop_by = time.monotonic() + 30
+    while pid_alive(record["pid"], reap=True) and time.monotonic() < stop_by:
+        time.sleep(0.1)
+    assert not pid_alive(record["pid"]) and not adb_server_running(adb_port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,8 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
     bots, steps = asyncio.run(step_runs())
     assert len(steps) >= 6 * 4 and all(t.tags == [] for t in steps)  # untagged: no concurrency request per step
     assert all(limit_name(b.labels["emufleet.instance"]) in b.tags for b in bots)  # the bot runs keep theirs
+    starts = sorted(b.start_time for b in bots)  # stagger is between bots *starting*, whatever creation takes
+    assert all((later - earlier).total_seconds() >= 0.3 for earlier, later in itertools.pairwise(starts))
 
 
 def test_unknown_pool_fails_fast(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
@@ -88,6 +91,21 @@ def test_unknown_pool_fails_fast(prefect_server: PrefectServer, fleet_home: Flee
     state = asyncio.run(launch_group(name, LaunchOverrides(pools=["missing"]), return_state=True))
     assert state.is_failed()
     assert "no pool named 'missing'" in state.message and "known: test" in state.message
+
+
+def test_a_required_routine_variable_without_value_fails_the_launch_before_any_bot(
+        prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
+    (fleet_home.root / "routines" / "test" / "needs.yaml").write_text(
+        "version: 1\nconfig:\n  - {name: target, type: text, required: true}\n"
+        "steps:\n  - {action: Sleep, duration: 1ms}\n", encoding="utf-8")
+    name = fleet_home.group("needy", routine="test/needs", instances=["127.0.0.1:9"])
+    state = asyncio.run(launch_group(name, return_state=True))
+    assert state.is_failed()
+    assert "needs.yaml:3:" in state.message and "missing_variable: 'target' is required" in state.message
+    assert asyncio.run(status(name, live=False)) == []  # no bot was started to fail and restart in vain
+    ok = asyncio.run(launch_group(name, LaunchOverrides(routine_config={"target": "x"}, instances=["127.0.0.1:9"],
+                                                         emulator_timeout=1), return_state=True))
+    assert "missing_variable" not in (ok.message or "")  # validation passes; only the absent device fails it
 
 
 def test_validate_emulators_names_unknown_instances(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
@@ -113,3 +131,27 @@ def test_run_bot_alone_takes_and_releases_its_own_lock(prefect_server: PrefectSe
     assert result.status.accounts_completed == 6 and result.status.state is BotState.COMPLETED
     assert 0 < result.engine_s <= result.step_s <= result.wall_s
     assert asyncio.run(lock_slots([serial])) == [0]
+
+
+def test_a_launch_stops_the_simulated_instances_it_started(prefect_server: PrefectServer, fleet_home: FleetHome,
+                                                            adb_server: Any, free_base_port: int) -> None:
+    from emufleet.device.backends import get_backend
+    from emufleet.sim import daemon
+
+    options = {"instances": 2, "scenario": "demo", "base_port": free_base_port}
+    backend = get_backend("simulator", **options)
+    backend.start(0, timeout_s=60)  # already running before the launch: it must stay up
+    try:
+        name = fleet_home.group("detached", backend="simulator", backend_options=options, instances=[0, 1],
+                                bots=2, max_accounts=2)
+        state = asyncio.run(launch_group(name, return_state=True))
+        assert state.is_completed(), state.message
+        assert backend.is_running(0) and not backend.is_running(1)
+        assert [r.serials for r in daemon.read_records()] == [[backend.serial(0)]]  # and sim status agrees
+        keep = fleet_home.group("warm", backend="simulator", backend_options=options, instances=[1], bots=1,
+                                max_accounts=1, launch={"stop_instances": "never"})
+        assert asyncio.run(launch_group(keep, return_state=True)).is_completed()
+        assert backend.is_running(1)
+    finally:
+        backend.stop(0)
+        backend.stop(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,39 @@ def test_export_round_trips_the_import(cli, tmp_path: Path) -> None:  # noqa: AN
 def test_unknown_pool_and_bad_status_are_errors(cli) -> None:  # noqa: ANN001
     assert "no pool named 'nope'" in cli("pools", "stats", "nope", code=1)
     assert "--status must be one of" in cli("accounts", "list", "--status", "vip", code=1)
+
+
+def test_pools_save_and_delete(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    home = tmp_path / "home"
+    (home / "pools").mkdir(parents=True)
+    monkeypatch.setenv("EMUFLEET_HOME", str(home))
+    draft = tmp_path / "draft.yaml"
+    draft.write_text("pool_name: Gold Pool\nqueries:\n  - name: q\n    filters:\n"
+                     "      - {column: packs_opened, comparator: '>=', value: 10}\n")
+    assert "saved" in cli("pools", "save", str(draft)) and (home / "pools" / "gold_pool.yaml").is_file()
+    assert "already exists" in cli("pools", "save", str(draft), code=1)
+    draft.write_text(draft.read_text().replace("10}", "12}"))
+    cli("pools", "save", str(draft), "--overwrite")
+    assert "value: 12" in (home / "pools" / "gold_pool.yaml").read_text()
+    draft.write_text(draft.read_text().replace("Gold Pool", "Silver"))
+    cli("pools", "save", str(draft), "--replace", "Gold Pool")
+    assert sorted(p.name for p in (home / "pools").iterdir()) == ["silver.yaml"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pool_name: x\nqueries:\n  - name: q\n    filters: [{column: nope, comparator: '=', value: 1}]\n")
+    assert "bad.yaml:4:" in cli("pools", "save", str(bad), code=1)
+    assert "deleted" in cli("pools", "delete", "Silver")
+    assert "no pool named 'Silver'" in cli("pools", "delete", "Silver", code=1)
+
+
+def test_accounts_reset_and_last_refreshed(cli) -> None:  # noqa: ANN001
+    cli("accounts", "import", str(data_dir("accounts")))
+    assert "never" in cli("pools", "list")
+    assert "last refreshed: never" in cli("pools", "stats", "demo")
+    assert "(last refreshed before: never)" in cli("pools", "refresh", "demo")
+    assert re.search(r"last refreshed: \d+s ago", cli("pools", "stats", "demo"))
+    assert "0 account(s) reset" in cli("accounts", "reset", "--status", "failed")
+    assert "12 account(s) reset" in cli("accounts", "reset", "--pool", "demo")
+    assert "1 account(s) reset" in cli("accounts", "reset", "demo_01@emufleet.invalid")
+    assert "no such account(s): nobody" in cli("accounts", "reset", "nobody", code=1)
+    assert "say which accounts" in cli("accounts", "reset", code=1)
+    assert "12 account(s) reset" in cli("accounts", "reset", "--all")

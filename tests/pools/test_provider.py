@@ -216,3 +216,28 @@ def test_close_returns_every_held_account(db_engine: Engine, make_accounts) -> N
     prov.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
     prov.close()
     assert row(db_engine, account_id).pool_status == "available" and prov.current is None
+
+
+def test_stats_sum_what_the_actions_recorded_when_complete_names_no_counter(db_engine: Engine,
+                                                                            make_accounts) -> None:  # noqa: ANN001
+    ids = make_accounts(4)
+    prov = provider(db_engine)
+    prov.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+    prov.increment_field(None, "packs_opened", 2)
+    prov.increment_field(None, "packs_opened", 1)
+    prov.complete(None, AccountResult(success=True))  # IncrementAccountField counted: 3, not added twice
+    assert row(db_engine, ids[0]).packs_opened == 3
+    prov.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+    prov.update_routine_metrics(packs_opened=4, wonder_picks_done=None)
+    prov.complete(None, AccountResult(success=True))  # UpdateRoutineMetrics: 4, and the account's column grows
+    assert row(db_engine, ids[1]).packs_opened == 4
+    prov.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+    prov.update_routine_metrics(packs_opened=9, wonder_picks_done=None)
+    prov.complete(None, AccountResult(success=True, packs_opened=5, cards_found=25, stars_total=3, keep_count=1))
+    prov.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+    prov.update_routine_metrics(packs_opened=1, wonder_picks_done=None)
+    prov.mark_failed(None, "stuck")  # work done before a failure still counts
+    stats = prov.pool.stats()
+    assert (stats.packs_opened, stats.cards_found, stats.stars_total, stats.keep_count, stats.results) == (
+        3 + 4 + 5 + 1, 25, 3, 1, 4)
+    assert (row(db_engine, ids[2]).packs_opened, row(db_engine, ids[3]).packs_opened) == (5, 0)

@@ -113,6 +113,8 @@ def test_account_cycle_with_a_pool(simulator: Callable[..., Any], registry: Rout
         assert account is not None and account.pool_status == "completed"
         runs = list(s.scalars(select(db.RoutineExecution)))
         assert [(r.account_id, r.packs_opened) for r in runs] == [(account_id, 1)]
+        assert account.packs_opened == 1  # the account's own counter grew by what the routine reported
+    assert pool.pool.stats().packs_opened == 1  # the pool's stats sum what the routine did, not a constant
 
 
 def test_cli_run_stops_on_ctrl_c(simulator: Callable[..., Any]) -> None:

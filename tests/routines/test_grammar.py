@@ -238,3 +238,12 @@ def test_sentry_specs() -> None:
     assert "at least 1 s" in str(errors[0])
     _, errors = read_routine("r.yaml", "r", text="sentries:\n  - {routine: s, on_failure: explode}\n")
     assert errors[0].line == 2 and "on_failure" in str(errors[0])
+
+
+@pytest.mark.parametrize(("value", "ok"), [("2", True), ("'${packs}'", True), ("0", True), ("-1", False),
+                                           ("two", False), ("true", False), ("1.5", False)])
+def test_complete_account_counters_take_integers_or_variables(value: str, ok: bool) -> None:
+    _, errors = read_routine("r.yaml", "r", text=_step("CompleteAccount", f"success: true, cards_found: {value}"))
+    assert (errors == []) is ok, errors
+    if not ok:
+        assert "non-negative integer or ${variable}" in str(errors[0])

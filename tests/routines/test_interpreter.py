@@ -308,7 +308,7 @@ steps:
   - {action: GetAccountField, field: shinedust, save_to: dust}
   - {action: GetAccountField, field: last_error, save_to: err, default: none}
   - {action: UpdateRoutineMetrics, packs_opened: "${n}"}
-  - {action: CompleteAccount, account_id: device_account_id, success: true, packs_opened: 2}
+  - {action: CompleteAccount, account_id: device_account_id, success: true, packs_opened: 2, cards_found: "${n}"}
   - {action: ReturnAccount, reason: later}
   - {action: MarkAccountFailed, reason: banned}
 """
@@ -321,7 +321,8 @@ def test_account_actions_go_through_the_provider(bot: Bot) -> None:
     assert (values["acc"], values["device_account_id"], values["dust"], values["err"]) == ("acc-7", "7", "13", "none")
     assert pool.fields["pool_status"] == "busy-acc-7"
     assert pool.log == [("inject", 5.0, "wait"), ("metrics", 3, None),
-                        ("complete", 7, AccountResult(success=True, packs_opened=2)), ("return", None, "later"),
+                        ("complete", 7, AccountResult(success=True, packs_opened=2, cards_found=3)),
+                        ("return", None, "later"),
                         ("failed", None, "banned")]
 
 

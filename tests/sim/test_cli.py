@@ -92,3 +92,20 @@ def test_bad_scenario_is_reported(state_dir: Path, tmp_path: Path) -> None:
     result = sim_cli("up", "--scenario", str(bad), "--base-port", str(find_free_base_port()), check=False)
     assert result.returncode == 1
     assert "bad.yaml:3:10: initial: unknown state 'nowhere'" in result.stderr
+
+
+def test_devices_lists_a_fresh_simulator_without_connect(state_dir: Path, adb_server: adbutils.AdbClient) -> None:
+    from typer.testing import CliRunner
+
+    from emufleet.cli import app
+
+    base = find_free_base_port()
+    sim_cli("up", "--instances", "2", "--scenario", str(BASIC), "--base-port", str(base), "--detach")
+    try:
+        listed = CliRunner().invoke(app, ["devices"], terminal_width=200)
+        assert listed.exit_code == 0, listed.output
+        for serial in (f"127.0.0.1:{base}", f"127.0.0.1:{base + 32}"):
+            line = next(ln for ln in listed.output.splitlines() if serial in ln)
+            assert "device" in line and "540x960" in line
+    finally:
+        sim_cli("down", check=False)

@@ -1,15 +1,15 @@
 """``python -m emufleet.device.backends._simproc --port P --scenario S``: one simulated instance, until SIGTERM.
 
 The simulator backend runs each instance as its own detached process, so instances start and stop
-independently (like MuMu instances) and outlive the CLI command that started them.
+independently (like MuMu instances) and outlive the CLI command that started them. Each serves like
+``emufleet sim up`` does (:func:`emufleet.sim.daemon.run_foreground`): it writes the same state files and serves the
+same control socket, so ``emufleet sim status``, ``sim fault`` and ``sim down`` see and steer the instances a launch
+or a deployment run started.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from types import FrameType
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,17 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenario", default="demo")
     args = parser.parse_args(argv)
 
-    from emufleet.sim import Simulator
+    from emufleet.sim.daemon import run_foreground
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with Simulator(instances=1, scenario=args.scenario, base_port=args.port):
-        stop.wait()
+    run_foreground(1, args.scenario, args.port)  # until SIGTERM/SIGINT; state files removed on the way out
 
 
 if __name__ == "__main__":

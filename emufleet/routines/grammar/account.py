@@ -23,7 +23,6 @@ __all__ = ["CompleteAccount", "GetAccountField", "IncrementAccountField", "Injec
            "ReturnAccount", "UpdateAccountField", "UpdateRoutineMetrics", "NUMERIC_FIELDS", "WRITABLE_FIELDS"]
 
 VarName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
-Count = Annotated[int, Field(ge=0, strict=True)]
 #: Columns ``UpdateAccountField`` may set (digest §1.5 Database, with ``wonder_picks_done`` fixed).
 WRITABLE_FIELDS = ("packs_opened", "shinedust", "hourglasses", "wonder_picks_done", "last_used_at", "completed_at",
                    "pool_status", "failure_count", "last_error")
@@ -66,17 +65,36 @@ class InjectNextAccount(StepBase):
             ex.ctx.variables.set(self.save_result, ref.device_account)
 
 
+_COUNTERS = ("packs_opened", "cards_found", "stars_total", "keep_count")
+
+
 class CompleteAccount(Step):
-    """Record the account's result and release it; needs ``success: true`` or an ``error``."""
+    """Record the account's result and release it; needs ``success: true`` or an ``error``.
+
+    ``packs_opened``, ``cards_found``, ``stars_total`` and ``keep_count`` are what the routine did with this
+    account, summed by the pool's statistics: a non-negative integer or ``${var}`` (e.g. the variable a loop
+    counted in). Left out, the pool provider reports what the account's actions recorded during its lease
+    (``UpdateRoutineMetrics``, ``IncrementAccountField packs_opened``).
+    """
 
     NAME = "CompleteAccount"
     account_id: VarName | None = None
     success: bool = False
     error: str | None = None
-    packs_opened: Count | None = None
-    cards_found: Count | None = None
-    stars_total: Count | None = None
-    keep_count: Count | None = None
+    packs_opened: str | None = None
+    cards_found: str | None = None
+    stars_total: str | None = None
+    keep_count: str | None = None
+
+    @field_validator(*_COUNTERS, mode="before")
+    @classmethod
+    def _counter(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            raise ValueError("must be a non-negative integer or ${variable}")
+        value = scalar_str(value)
+        if isinstance(value, str) and "${" not in value and not value.strip().isdigit():
+            raise ValueError(f"must be a non-negative integer or ${{variable}}, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _outcome(self) -> CompleteAccount:
@@ -85,9 +103,16 @@ class CompleteAccount(Step):
         return self
 
     def run(self, ex: Executor) -> None:
-        result = AccountResult(success=self.success, error=self.error, packs_opened=self.packs_opened,
-                               cards_found=self.cards_found, stars_total=self.stars_total,
-                               keep_count=self.keep_count)
+        def count(name: str) -> int | None:
+            text = getattr(self, name)
+            if text is None:
+                return None
+            value = ex.integer(text, name)
+            if value < 0:
+                raise ex.error(f"{name} must not be negative, got {value}")
+            return value
+
+        result = AccountResult(success=self.success, error=self.error, **{n: count(n) for n in _COUNTERS})
         ex.accounts().complete(ex.account_id(self.account_id), result)
 
 

@@ -1,0 +1,116 @@
+"""``/api/groups``: definitions (list, get, create, replace, delete, validate) and running groups (launch, bots,
+pause, resume, stop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from console.editing import validate_group
+from console.forms import raise_all
+from emufleet.errors import GroupValidationError, OrchestrationError
+from emufleet.groups import BotStatus, GroupStore, LaunchOverrides
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/groups", tags=["groups"])
+Definition = Body(..., description="A group definition: the keys of a groups/*.yaml file",
+                  examples=[{"name": "demo", "routine": "demo/account_cycle", "instances": [0], "bots": 1}])
+
+
+def _checked(data: dict[str, Any]) -> Any:
+    group, errors = validate_group(data)
+    if group is None:
+        raise_all(errors)
+    return group
+
+
+@router.get("", summary="Every group definition, and the files that do not load")
+async def list_groups() -> dict[str, Any]:
+    listing = GroupStore().list()
+    return {"groups": [g.model_dump(mode="json", exclude_none=True) for g in listing.groups.values()],
+            "errors": [str(e) for e in listing.errors]}
+
+
+@router.post("/validate", summary="Validate a definition without saving it")
+async def validate(data: dict[str, Any] = Definition) -> dict[str, Any]:
+    group, errors = validate_group(data)
+    return {"valid": group is not None, "errors": [
+        {"field": e.field, "line": e.line, "col": e.col, "message": e.message} for e in errors]}
+
+
+@router.post("", status_code=201, summary="Create a definition (409 when the name exists)")
+async def create(data: dict[str, Any] = Definition) -> dict[str, Any]:
+    group = _checked(data)
+    GroupStore().save(group)
+    return GroupStore().get(group.name).model_dump(mode="json", exclude_none=True)
+
+
+@router.get("/{name}", summary="One definition")
+async def get(name: str) -> dict[str, Any]:
+    return GroupStore().get(name).model_dump(mode="json", exclude_none=True)
+
+
+@router.put("/{name}", summary="Replace a definition (a different name renames it)")
+async def replace(name: str, data: dict[str, Any] = Definition) -> dict[str, Any]:
+    store = GroupStore()
+    store.get(name)
+    group = _checked(data)
+    store.save(group, overwrite=group.name == name)
+    if group.name != name:
+        store.delete(name)
+    return store.get(group.name).model_dump(mode="json", exclude_none=True)
+
+
+@router.delete("/{name}", status_code=204, summary="Delete a definition (409 while it runs, unless force)")
+async def delete(request: Request, name: str, force: bool = False) -> Response:
+    store = GroupStore()
+    store.get(name)
+    if not force and (await request.app.state.hub.get(max_age_s=0)).group(name) is not None:
+        raise OrchestrationError(f"group {name!r} is running; stop it first (or force)")
+    store.delete(name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/launch", status_code=202, summary="Launch the group (a launch-group flow run)")
+async def launch(request: Request, name: str, overrides: LaunchOverrides | None = None) -> dict[str, Any]:
+    try:
+        record = await request.app.state.launcher.launch(name, overrides)
+    except ValueError as exc:
+        if isinstance(exc, GroupValidationError):
+            raise
+        raise GroupValidationError(f"overrides rejected: {exc}", field="overrides") from exc
+    config = request.app.state.config
+    return {"group": name, "flow_run_id": str(record.flow_run_id) if record.flow_run_id else None,
+            "flow_run_url": config.flow_run_url(record.flow_run_id) if record.flow_run_id else None,
+            "state": record.state, "message": record.message}
+
+
+@router.get("/{name}/bots", summary="The group's bots (live ones, or also finished ones)")
+async def bots(name: str, live: bool = True) -> list[BotStatus]:
+    from flows.control import status
+
+    return await status(name, live=live)
+
+
+async def _control(action: str, name: str, bot: int | None) -> dict[str, Any]:
+    from flows import control
+
+    count = await getattr(control, action)(name, bot=bot)
+    return {"group": name, "bot": bot, "action": action, "flow_runs": count}
+
+
+@router.post("/{name}/pause", summary="Pause the group (or one bot) at its next checkpoint")
+async def pause(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+    return await _control("pause", name, bot)
+
+
+@router.post("/{name}/resume", summary="Resume the group (or one bot)")
+async def resume(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+    return await _control("resume", name, bot)
+
+
+@router.post("/{name}/stop", summary="Stop the group (or one bot): runs cancelled, accounts returned")
+async def stop(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+    return await _control("stop", name, bot)

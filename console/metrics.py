@@ -1,0 +1,103 @@
+"""``/metrics``: Prometheus text exposition of the fleet (prometheus-client), read at scrape time.
+
+Nothing is counted inside the console: each scrape reads the live snapshot (bots from their flow runs' status,
+:mod:`console.live`) and the database (accounts by state, per pool, leases), so the numbers are the same whichever
+process runs the bots and survive a console restart. Counters are the bots' own counters (``steps_done``,
+``restarts``, accounts completed/failed) per live bot run; Prometheus handles their reset when a run ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from console.fleet import FleetSnapshot
+from emufleet.groups import BotState
+
+__all__ = ["FleetCollector", "FleetNumbers", "render_metrics"]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetNumbers:
+    """What one scrape reports: the snapshot, accounts by state overall and per pool."""
+
+    snapshot: FleetSnapshot
+    accounts: dict[str, int]
+    pools: dict[str, dict[str, int]]
+
+
+class FleetCollector(Collector):
+    """A collector over one :class:`FleetNumbers` (a new one per scrape)."""
+
+    def __init__(self, numbers: FleetNumbers) -> None:
+        self.numbers = numbers
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self.numbers.snapshot
+        yield from self._bots(snap)
+        launches = GaugeMetricFamily("emufleet_launches_running", "Live launch-group flow runs", labels=["group"])
+        for group in snap.groups:
+            launches.add_metric([group.name], 1 if group.launch_run_id else 0)
+        yield launches
+        up = GaugeMetricFamily("emufleet_prefect_up", "1 when the last read of the Prefect API succeeded")
+        up.add_metric([], 0 if snap.error else 1)
+        yield up
+        accounts = GaugeMetricFamily("emufleet_accounts", "Accounts by effective state", labels=["state"])
+        for state, n in sorted(self.numbers.accounts.items()):
+            accounts.add_metric([state], n)
+        yield accounts
+        pools = GaugeMetricFamily("emufleet_pool_accounts", "Pool members by effective state (last refresh)",
+                                  labels=["pool", "state"])
+        for pool, counts in sorted(self.numbers.pools.items()):
+            for state, n in sorted(counts.items()):
+                pools.add_metric([pool, state], n)
+        yield pools
+        leases = GaugeMetricFamily("emufleet_leases_held", "Account leases held now (not expired)")
+        leases.add_metric([], len(snap.leases))
+        yield leases
+
+    @staticmethod
+    def _bots(snap: FleetSnapshot) -> Iterator[Metric]:
+        bots = GaugeMetricFamily("emufleet_bots", "Live bots by state", labels=["group", "state"])
+        steps = CounterMetricFamily("emufleet_bot_steps", "Routine steps done by a live bot run",
+                                    labels=["group", "bot"])
+        restarts = CounterMetricFamily("emufleet_bot_restarts", "Restarts of a live bot run", labels=["group", "bot"])
+        done = CounterMetricFamily("emufleet_bot_accounts", "Accounts a live bot run finished, by outcome",
+                                   labels=["group", "bot", "outcome"])
+        for group in snap.groups:
+            counts = dict.fromkeys((s.value for s in BotState), 0)
+            for view in group.bots:
+                st = view.status
+                counts[st.state.value] += 1
+                labels = [group.name, str(st.bot)]
+                steps.add_metric(labels, st.steps_done)
+                restarts.add_metric(labels, st.restarts)
+                done.add_metric([*labels, "completed"], st.accounts_completed)
+                done.add_metric([*labels, "failed"], st.accounts_failed)
+            for state, n in counts.items():
+                bots.add_metric([group.name, state], n)
+        yield from (bots, steps, restarts, done)
+
+
+def render_metrics(numbers: FleetNumbers) -> bytes:
+    """The exposition text of one scrape (the fleet's metrics; process metrics of the console included)."""
+    from prometheus_client import PROCESS_COLLECTOR
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(numbers))
+    registry.register(_Proxy(PROCESS_COLLECTOR))
+    return generate_latest(registry)
+
+
+class _Proxy(Collector):
+    """Registers a collector that already lives in the default registry into another one."""
+
+    def __init__(self, inner: Collector) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterable[Metric]:
+        return self.inner.collect()

@@ -1,0 +1,101 @@
+"""``/health`` (the process answers), ``/ready`` (what the console needs answers too), ``/metrics``.
+
+``/ready`` checks, each reported with its detail: the **database** (reachable, schema at the head revision), the
+**Prefect API** (``GET /api/health``), and the **adb server** (its port accepts a connection; the devices it
+lists). It answers 200 when all pass, else 503 — the probe never starts anything (adbutils would start an adb
+server on a refused connection, so the port is probed first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from console.metrics import FleetNumbers, render_metrics
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="The console process answers")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _database(request: Request) -> dict[str, Any]:
+    from emufleet.db import current_revision, head_revision
+
+    engine = request.app.state.engine
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current, head = current_revision(engine), head_revision()
+    except Exception as exc:  # any driver error means "not ready"; its text is the detail
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+    if current != head:
+        return {"ok": False, "detail": f"schema at {current or 'nothing'}, head is {head} (emufleet db upgrade)"}
+    return {"ok": True, "detail": f"{engine.url.render_as_string(hide_password=True)} at {head}"}
+
+
+def _prefect() -> dict[str, Any]:
+    from prefect.settings import get_current_settings
+
+    from flows.server import health_ok
+
+    url = get_current_settings().api.url
+    if not url:
+        return {"ok": False, "detail": "PREFECT_API_URL is not set"}
+    return {"ok": health_ok(url, timeout_s=2.0), "detail": url}
+
+
+def _adb() -> dict[str, Any]:
+    from emufleet.device import list_devices
+    from emufleet.errors import EmufleetError
+
+    port = int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            pass
+    except OSError as exc:
+        return {"ok": False, "detail": f"adb server on 127.0.0.1:{port}: {exc.strerror or exc}"}
+    try:
+        devices = list_devices(adb_port=port)
+    except EmufleetError as exc:
+        return {"ok": False, "detail": str(exc)}
+    online = sum(1 for d in devices if d.state == "device")
+    return {"ok": True, "detail": f"127.0.0.1:{port}: {online} device(s) online of {len(devices)}"}
+
+
+@router.get("/ready", summary="Database, Prefect API and adb server reachable (503 when one is not)")
+async def ready(request: Request) -> JSONResponse:
+    database, prefect, adb = await asyncio.gather(asyncio.to_thread(_database, request), asyncio.to_thread(_prefect),
+                                                  asyncio.to_thread(_adb))
+    checks = {"database": database, "prefect": prefect, "adb": adb}
+    ok = all(c["ok"] for c in checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+
+def _counts(request: Request) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    from emufleet.accounts import count_by_state
+    from emufleet.pools import discover
+
+    engine = request.app.state.engine
+    pools = {e.definition.name: count_by_state(engine, pool=e.definition.name)
+             for e in discover() if e.definition is not None}
+    return count_by_state(engine), pools
+
+
+@router.get("/metrics", summary="Prometheus metrics of the fleet", response_class=Response)
+async def metrics(request: Request) -> Response:
+    snapshot = await request.app.state.hub.get(max_age_s=2.0)
+    accounts, pools = await asyncio.to_thread(_counts, request)
+    body = render_metrics(FleetNumbers(snapshot, accounts, pools))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,30 @@
+"""Server-rendered pages (Jinja2 templates in ``console/templates``): one module per screen of digest §12.
+
+Every page works without JavaScript (forms post and redirect); ``static/console.js`` adds live updates (SSE),
+row add/remove in the editors, and the pool editor's live "Matching accounts" count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.templating import Jinja2Templates
+
+from console.fleet import FleetSnapshot
+from console.pages import accounts, groups, instances, pools, routines
+
+__all__ = ["live_fragments", "router"]
+
+router = APIRouter(include_in_schema=False)
+for _module in (groups, instances, pools, routines, accounts):
+    router.include_router(_module.router)
+
+
+def live_fragments(tpl: Jinja2Templates, snapshot: FleetSnapshot) -> dict[str, str]:
+    """The HTML of every live region (``data-live`` name → html) for one snapshot."""
+    context: dict[str, Any] = {"snap": snapshot, **instances.context(snapshot)}
+    return {
+        "running": tpl.get_template("_running.html").render(context),
+        "instances": tpl.get_template("_instances.html").render(context),
+    }

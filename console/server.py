@@ -1,0 +1,80 @@
+"""Serving the console with uvicorn: in the foreground (``emufleet console``) or on a thread (``emufleet demo``).
+
+Call :func:`flows.server.use_server` before either (Prefect reads its settings at import); the app imports
+Prefect when it is created.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+from console.config import DEFAULT_PORT, ConsoleConfig
+
+__all__ = ["ConsoleThread", "free_console_port", "serve", "start_in_thread"]
+
+
+def free_console_port(host: str = "127.0.0.1", preferred: int = DEFAULT_PORT) -> int:
+    """``preferred`` when it is free on ``host``, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError(f"no free port on {host}")
+
+
+def _server(config: ConsoleConfig, **app_options: Any) -> Any:
+    import uvicorn
+
+    from console.app import create_app
+
+    app = create_app(config, **app_options)
+    return uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                                         access_log=False, timeout_graceful_shutdown=5, lifespan="on"))
+
+
+def serve(config: ConsoleConfig) -> None:
+    """Run the console until Ctrl-C (uvicorn handles the signals)."""
+    _server(config).run()
+
+
+class ConsoleThread:
+    """A console served on a daemon thread; :meth:`stop` shuts it down (its own launches are stopped first)."""
+
+    def __init__(self, config: ConsoleConfig, **app_options: Any) -> None:
+        self.config = config
+        self.server = _server(config, **app_options)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the main thread owns them
+        self.thread = threading.Thread(target=self.server.run, name="emufleet-console", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    def start(self, timeout_s: float = 20.0) -> ConsoleThread:
+        """Start serving; returns once the server accepts connections.
+
+        Raises:
+            RuntimeError: it did not start within ``timeout_s`` (the port is taken, say).
+        """
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the console did not start on {self.config.url}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout_s)
+
+
+def start_in_thread(config: ConsoleConfig, **app_options: Any) -> ConsoleThread:
+    """:class:`ConsoleThread` started (see :meth:`ConsoleThread.start`)."""
+    return ConsoleThread(config, **app_options).start()

@@ -1,0 +1,26 @@
+"""Helpers shared by the database-backed commands (``accounts``, ``pools``): the engine, errors, options."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["UrlOption", "engine", "fail"]
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
+
+
+def engine(url: str | None):  # noqa: ANN201 - sqlalchemy.Engine, imported lazily
+    """The database at ``url`` (default: settings), migrated to the latest schema."""
+    from emufleet import db
+
+    eng = db.engine(url)
+    db.upgrade(eng)
+    return eng
+
+
+def fail(message: object) -> typer.Exit:
+    """Print ``error: message`` in red on stderr; returns the ``Exit(1)`` to raise."""
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(1)

@@ -1,0 +1,45 @@
+"""``emufleet console``: the fleet console (web pages, REST API, ``/health``, ``/ready``, ``/metrics``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``emufleet console`` to the root app."""
+    app.command("console")(console)
+
+
+def console(
+    host: Annotated[str, typer.Option(help="address to listen on (loopback by default; others need a token)")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")] = 4300,
+    token: Annotated[str | None, typer.Option(envvar="EMUFLEET_CONSOLE_TOKEN", show_envvar=True,
+                                              help="access token (required off loopback)")] = None,
+) -> None:
+    """Serve the fleet console beside the Prefect UI until Ctrl-C (starts the local Prefect server if none runs)."""
+    import dataclasses
+
+    from console import ConsoleConfig, free_console_port, serve
+    from emufleet.errors import EmufleetError
+    from flows.server import ensure_server, use_server
+
+    try:
+        config = ConsoleConfig(host=host, port=port or free_console_port(host, 0), token=token)
+    except (ValueError, OSError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    try:
+        server = ensure_server()
+    except EmufleetError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from exc
+    use_server(server)
+    config = dataclasses.replace(config, prefect_ui_url=server.ui_url)
+    typer.echo(f"Fleet console: {config.url}" + (f"/login?token={token}" if token else "")
+               + f"  (Prefect UI {server.ui_url})")
+    serve(config)

@@ -1,0 +1,16 @@
+"""A fuzz workspace per module: copies of the shipped files and a migrated SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fuzz.corpus import Workspace
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    ws = Workspace(tmp_path_factory.mktemp("fuzz"))
+    yield ws
+    ws.close()
