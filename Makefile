@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/orchestration.py
 	$(BIN)/python benchmarks/health.py
 	$(BIN)/python benchmarks/fuzz.py
+	$(BIN)/python benchmarks/chaos.py --bots 8 --minutes 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -31,7 +31,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Cancelling
@@ -40,8 +40,8 @@ from adapters.locks import LIVE_STATES
 from emufleet.groups import BotState, BotStatus
 
 __all__ = ["BOT_FLOW", "LABEL_PREFIX", "LAUNCH_FLOW", "Desired", "artifact_key", "bot_runs", "bot_status",
-           "control_variable", "group_tag", "launch_runs", "read_desired", "request_cancel", "status_labels",
-           "write_desired"]
+           "control_variable", "group_tag", "is_cancelled", "launch_runs", "read_desired", "request_cancel",
+           "status_labels", "write_desired"]
 
 LAUNCH_FLOW = "launch-group"
 BOT_FLOW = "run-bot"
@@ -129,6 +129,13 @@ async def write_desired(client: PrefectClient, launch_run_id: UUID, desired: Des
         await client.create_variable(VariableCreate(name=name, value=value, tags=["emufleet"]))
     except ObjectAlreadyExists:
         await client.update_variable(VariableUpdate(name=name, value=value))
+
+
+async def is_cancelled(client: PrefectClient, flow_run_id: UUID) -> bool:
+    """Whether the run is ``Cancelling`` or ``Cancelled``. A cancelling run can only end ``Cancelled``: Prefect
+    rejects any other final state and the run would stay *Cancelling* for ever (``EnforceCancellingToCancelled``)."""
+    run = await client.read_flow_run(flow_run_id)
+    return run.state is not None and run.state.type in (StateType.CANCELLING, StateType.CANCELLED)
 
 
 async def request_cancel(client: PrefectClient, flow_run_id: UUID, message: str) -> None:

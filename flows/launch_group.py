@@ -29,7 +29,6 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import PrefectClient, get_client
-from prefect.client.schemas.objects import StateType
 from prefect.context import get_run_context
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
@@ -39,7 +38,7 @@ from pydantic import BaseModel, Field
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.dispatch import run_remote_bot
 from adapters.locks import InstanceLock, claim, holders, limit_name, reconcile, release, try_acquire, unclaim
-from adapters.registry import artifact_key, bot_status, control_variable, group_tag, request_cancel
+from adapters.registry import artifact_key, bot_status, control_variable, group_tag, is_cancelled, request_cancel
 from adapters.runtime import LaunchRuntime, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
@@ -88,6 +87,8 @@ class BotRow(BaseModel):
     step_s: float = 0.0
     engine_s: float = 0.0
     recoveries: dict[str, int] = Field(default_factory=dict)  # by rung of the recovery ladder
+    captures: int = 0  # frames captured (recognition rounds)
+    gave_up: str | None = None  # why, when the bot gave up (failure budget spent, no rung left)
     error: str | None = None
 
 
@@ -115,11 +116,6 @@ def _definition(group: str, overrides: LaunchOverrides | None) -> GroupDefinitio
         return GroupStore().get(group).with_overrides(overrides)
     except ValueError as exc:  # pydantic: the overrides made the definition invalid
         raise OrchestrationError(f"group {group!r}: overrides rejected: {exc}") from exc
-
-
-async def _is_cancelled(client: PrefectClient, flow_run_id: UUID) -> bool:
-    run = await client.read_flow_run(flow_run_id)
-    return run.state is not None and run.state.type in (StateType.CANCELLING, StateType.CANCELLED)
 
 
 class _Acquirer:
@@ -254,7 +250,8 @@ async def _row(instance: InstanceId, bot: int, state: State | None, status: BotS
     return BotRow(bot=bot, instance=serial, account=s.account, state=s.state.value, restarts=s.restarts,
                   accounts_completed=s.accounts_completed, accounts_failed=s.accounts_failed, steps=s.steps_done,
                   steps_per_s=round(result.steps_per_s, 3), wall_s=result.wall_s, step_s=result.step_s,
-                  engine_s=result.engine_s, recoveries=result.recoveries, error=result.gave_up or s.error)
+                  engine_s=result.engine_s, recoveries=result.recoveries, captures=result.captures,
+                  gave_up=result.gave_up, error=result.gave_up or s.error)
 
 
 @flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)
@@ -321,10 +318,11 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
             description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine "
                         f"`{definition.routine}`")
         failed = [r for r in rows if r.state == BotState.FAILED.value]
+        why = f"{len(failed)} of {len(rows)} bots failed"
+        if runtime.launch_cancelled or await is_cancelled(client, run_id):  # before Failed: see is_cancelled
+            return Cancelled(message=f"group {group!r} stopped" + (f" ({why})" if failed else ""), data=result)
         if failed:
-            return Failed(message=f"group {group!r}: {len(failed)} of {len(rows)} bots failed", data=result)
-        if runtime.launch_cancelled or await _is_cancelled(client, run_id):
-            return Cancelled(message=f"group {group!r} stopped", data=result)
+            return Failed(message=f"group {group!r}: {why}", data=result)
         return result
 
 
@@ -362,7 +360,7 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
             if previous is not None and launch.stagger:
                 began = await previous
                 await asyncio.sleep(max(0.0, began + launch.stagger - loop.time()))
-            if runtime.launch_cancelled or await _is_cancelled(client, run_id):
+            if runtime.launch_cancelled or await is_cancelled(client, run_id):
                 await acquirer.drop(lock)
                 started.append(None)
                 continue

@@ -30,7 +30,7 @@ from prefect.states import Cancelled, Completed, Failed, State
 
 from adapters.locks import BotLease, InstanceLock, claim, limit_name, try_acquire
 from adapters.observer import PrefectObserver
-from adapters.registry import group_tag
+from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_runtime
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
 from emufleet.bot.evidence import evidence_dir
@@ -128,6 +128,10 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                 await lease.release()
             if own_runtime:
                 await runtime.close()
+        cancelling = handle.cancelled
+        if not cancelling and session is not None:  # cancelled while it ended: only Cancelled is accepted now
+            with contextlib.suppress(Exception):
+                cancelling = await is_cancelled(client, run_id)
     if session is None:
         return Failed(message=f"bot {spec.bot} could not start")
     status = result.status
@@ -138,6 +142,8 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
         what = f"gave up: {result.gave_up}" if result.gave_up else f"failed after {status.restarts} restart(s): " \
                                                                    f"{status.error}"
         logger.error("bot %s %s", spec.bot, what)
+        if cancelling:  # adapters.registry.is_cancelled: a Failed state would be rejected, the run left Cancelling
+            return Cancelled(message=f"bot {spec.bot} stopped; it had {what}", data=result)
         return Failed(message=f"bot {spec.bot} {what}", data=result)
     return Completed(message=f"bot {spec.bot} completed", data=result)
 

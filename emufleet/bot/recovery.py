@@ -2,7 +2,7 @@
 
 A **fault** is what supervision detected (stuck, a click loop, a frozen screen, an unhealthy instance) or a
 device error a step raised. Each fault enters the ladder at the rung that can help it (:data:`ENTRY`) and
-escalates through the rungs not yet tried in the same *incident* (faults with no completed step in between);
+escalates through the rungs not yet tried in the same *incident* (faults of one kind with no completed step in between);
 a rung that cannot act now (a recovery routine with ADB down) is skipped. Every fault spends the **failure
 budget** (default 3 within 10 minutes); a spent budget, or a ladder with no rung left, is a give-up.
 
@@ -143,13 +143,18 @@ class Incident:
     """The rungs tried since the bot last got past the step where a fault interrupted it; picks the next rung.
 
     A routine resumed at its start re-runs steps it had passed: completing those is no sign the fault is gone,
-    so only completing the interrupted step (``at``) or a later one ends the incident.
+    so only completing the interrupted step (``at``) or a later one ends the incident. A fault of another kind
+    than the incident's last one starts the ladder afresh: the rung taken for the last fault worked (its check
+    passed) and says nothing about this one (without this, four unrelated faults within one long step, each
+    recovered, left the fifth no rung and the bot gave up with its failure budget untouched:
+    ``benchmarks/chaos.py``). The failure budget bounds how often that may happen.
     """
 
     def __init__(self, rungs: tuple[Rung, ...]) -> None:
         self.rungs = rungs
         self.tried: list[Rung] = []
         self.at: int | None = None  # the top-level step index a fault interrupted
+        self.kind: FaultKind | None = None  # the kind of the incident's last fault
 
     def next_rung(self, fault: FaultKind, *, adb_alive: bool, skip: frozenset[Rung] = frozenset()) -> Rung | None:
         """The first untried rung from the fault's entry rung on, then the ones before it, that can act now.
@@ -167,8 +172,11 @@ class Incident:
     def took(self, rung: Rung) -> None:
         self.tried.append(rung)
 
-    def interrupted(self, index: int) -> None:
-        """A fault interrupted top-level step ``index``."""
+    def interrupted(self, index: int, kind: FaultKind | None = None) -> None:
+        """A fault (of ``kind``) interrupted top-level step ``index``; another kind than the last starts afresh."""
+        if kind is not None and kind is not self.kind:
+            self.tried.clear()
+            self.kind = kind
         self.at = index if self.at is None else max(self.at, index)
 
     def completed(self, index: int) -> None:
@@ -176,8 +184,10 @@ class Incident:
         if self.at is not None and index >= self.at:
             self.tried.clear()
             self.at = None
+            self.kind = None
 
     def reset(self) -> None:
         """A new attempt: a new incident."""
         self.tried.clear()
         self.at = None
+        self.kind = None

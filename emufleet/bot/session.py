@@ -239,7 +239,8 @@ class BotSession:
         self.emit("bot.finished", state=str(final), reason=error)
         return BotResult(status=self.status, attempts=attempts, wall_s=time.perf_counter() - started,
                          step_s=self.step_s, engine_s=self.engine_s, errors=self.errors, faults=self.faults,
-                         recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None)
+                         recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None,
+                         captures=self.supervisor.captures if self.supervisor is not None else 0)
 
     def _final_state(self, outcome: str) -> BotState:
         if outcome in ("stopped", "lock_taken"):
@@ -418,7 +419,7 @@ class BotSession:
             await self._evidence(f"{fault.kind}: {fault.message}")
             if not self.budget.spend():
                 return "gave_up"
-            self._incident.interrupted(index)
+            self._incident.interrupted(index, fault.kind)
             while not self._stopping:
                 report, _ = await self.call(self.supervisor.health_check)
                 rung = self._incident.next_rung(fault.kind, adb_alive=report.adb_alive, skip=self._unavailable())
@@ -430,10 +431,9 @@ class BotSession:
                 log.info("bot %s: %s → rung %s", self.spec.bot, fault.message, rung)
                 try:
                     await self._take(rung)
-                    # Verify on fresh probes: frame statistics from before the rung would condemn it; a screen still
-                    # frozen shows again as the routine goes on, and the incident then takes the next rung.
-                    self.supervisor.forget_health()
-                    report, still = await self.call(self.supervisor.health_check)
+                    # Verify on fresh probes and a fresh capture: frame statistics from before the rung would
+                    # condemn it; a screen still frozen shows again as the routine goes on (the next rung then).
+                    report, still = await self.call(self.supervisor.check_after_rung)
                     if still is not None and still.kind is not FaultKind.APP_NOT_FOREGROUND:
                         raise DeviceError(still.message, serial=self.spec.serial)
                 except Exception as exc:

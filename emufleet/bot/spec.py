@@ -65,6 +65,7 @@ class BotResult(BaseModel):
     faults: int = 0
     recoveries: dict[str, int] = Field(default_factory=dict)
     gave_up: str | None = None  # the reason, when the bot gave up
+    captures: int = 0  # frames the bot captured (its recognition rounds)
 
     @property
     def steps_per_s(self) -> float:

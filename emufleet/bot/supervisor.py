@@ -79,6 +79,7 @@ class Supervisor:
         self._overrides: list[float | None] = []  # stuck_after of the running main-routine steps, outermost first
         self._streaks: dict[HealthProblem, int] = {}
         self._input_since_frame = False
+        self.captures = 0  # frames captured (recognition rounds; benchmarks/chaos.py reports them per second)
 
     # -- fed by the supervised device and the step events (bot threads) ------------------------------------------
     def on_input(self, kind: str, point: tuple[int, int] | None) -> None:
@@ -94,6 +95,7 @@ class Supervisor:
         # A frame is "awaited" when input was sent since the last one: a screen that stays identical then is
         # frozen (or ignores input), while an idle routine re-reading a static screen is not.
         waiting, self._input_since_frame = self._input_since_frame, False
+        self.captures += 1
         self.health.observe_frame(frame, latency_ms, waiting=waiting)
         self.recorder.observe(frame, time.time())
 
@@ -156,6 +158,24 @@ class Supervisor:
             if kind is not None and fault is None and self._streaks[problem] >= CONFIRM.get(problem, 1):
                 fault = Fault(kind, f"instance unhealthy: {problem}", {"problem": str(problem)})
         return report, fault
+
+    def check_after_rung(self) -> tuple[HealthReport, Fault | None]:
+        """The check that tells whether a recovery rung worked (blocking: one capture, then :meth:`health_check`).
+
+        The frame statistics gathered before the rung are dropped first: a frozen or black screen seen before an
+        app restart says nothing about the screen after it (checked on them, every rung against a frozen screen
+        "failed" and the bot gave up although the fault was gone). One fresh capture then tells a screen that is
+        still black; a frozen one is seen again by the capture path once the routine resumes.
+        """
+        self.forget_health()
+        started = time.perf_counter()
+        try:
+            frame = self.device.screenshot()
+        except Exception as exc:  # noqa: BLE001 - a failed capture is a health observation, not an error here
+            self.health.observe_capture_error(exc, (time.perf_counter() - started) * 1000.0)
+        else:
+            self.health.observe_frame(frame, (time.perf_counter() - started) * 1000.0)
+        return self.health_check()
 
     def evidence(self, directory: Path, reason: str) -> list[Path]:
         """Write the failure evidence: the last frames, the newest one captured now (blocking)."""

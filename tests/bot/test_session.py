@@ -251,6 +251,37 @@ def test_a_crashed_app_is_restarted_and_the_routine_resumes(simulator: Callable[
     assert "bot.recovered" in rec.kinds()
 
 
+def test_a_frozen_screen_is_recovered_by_the_app_restart(simulator: Callable[..., Any], routines,
+                                                        tmp_path: Path) -> None:
+    """The check after a rung judges the device as it is now: the frozen frames seen before the app restart must
+    not make the restart look failed (they did: every rung "failed", the bot gave up, the fault long gone)."""
+    inst = _in_game(simulator)
+    registry = routines({"t/title": """
+        version: 1
+        routine_name: taps until the title shows
+        steps:
+          - action: UntilImageFound
+            template: Title
+            max_attempts: 200
+            actions:
+              - {action: Click, x: 10, y: 100}
+              - {action: Click, x: 10, y: 160}
+              - {action: Click, x: 10, y: 220}
+              - {action: Sleep, duration: 150ms}
+        """})
+    inst.inject_fault("frozen")  # the home screen stays on the display; the restart ends the fault
+    rec = Recorder()
+    spec = _spec(inst.serial, "t/title", recovery={"rungs": ["restart_app", "restart_instance"]})
+    result = _run(spec, registry, rec, tmp_path)
+    unhealthy = [e for e in rec.events if e.kind == "instance.unhealthy" and e.payload.get("check") ==
+                 "frozen_screen"]
+    assert unhealthy, rec.kinds()
+    assert "bot.rung-failed" not in rec.kinds(), [e.payload for e in rec.events if e.kind == "bot.rung-failed"]
+    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.recoveries == {"restart_app": 1}
+    assert result.captures > 10, "every capture is a recognition round"
+
+
 def test_a_refused_connection_is_recovered_by_reconnecting(simulator: Callable[..., Any], routines,
                                                           tmp_path: Path) -> None:
     inst = _in_game(simulator)

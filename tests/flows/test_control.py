@@ -149,6 +149,38 @@ def test_cancel_in_the_middle_of_a_long_step_releases_everything(
     assert executions == ["returned"] and statuses == {"available"}
 
 
+def test_a_launch_stopped_after_one_of_its_bots_failed_ends_cancelled(
+        prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
+    """A cancelling run can only end Cancelled: the launch used to return Failed (a bot had failed), Prefect
+    rejected it, and the launch run stayed *Cancelling* for ever (seen by benchmarks/chaos.py)."""
+    sim = simulator(instances=2)
+    sim.instances[0].set_state("home_ready")  # bot 0 finds the game and sleeps; bot 1 sees the launcher, fails
+    (fleet_home.root / "routines" / "test" / "in_game.yaml").write_text(
+        "version: 1\nroutine_name: in the game or fail\nsteps:\n"
+        "  - {action: WaitForImage, template: Main, timeout: 1s}\n  - {action: Sleep, duration: 120s}\n")
+    name = fleet_home.group("stop-after-failure", routine="test/in_game", instances=[0, 1], bots=2,
+                            backend_options={"serials": sim.serials}, recovery={"enabled": False})
+
+    async def failed(group: str) -> bool:
+        return any(b.bot == 1 and b.state is BotState.FAILED for b in await status(group, live=False))
+
+    async def scenario() -> tuple[State, list[str]]:
+        task = asyncio.create_task(launch_group(name, return_state=True))
+        await until(lambda: failed(name), what="bot 1 failed")
+        await until(lambda: bot_in_step(name), what="bot 0 in its long step")
+        await stop(name)
+        state = await task
+        async with get_client() as client:
+            live = [r.name for r in await launch_runs(client, name) + await bot_runs(client, name)]
+        return state, live
+
+    state, live = asyncio.run(scenario())
+    assert state.is_cancelled(), state
+    assert "1 of 2 bots failed" in str(state.message)
+    assert live == [], "no run is left Cancelling"
+    assert sorted(b.state for b in result_of(state).bots) == [BotState.FAILED.value, BotState.STOPPED.value]
+
+
 def test_pause_and_resume_keep_the_lock_and_the_lease(
         prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
     sim = simulator(instances=1)

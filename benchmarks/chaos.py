@@ -1,0 +1,410 @@
+"""Chaos benchmark: a group of supervised bots under random simulator faults of every kind, then stopped.
+
+Run: ``.venv/bin/python benchmarks/chaos.py [--bots N] [--minutes M] [--fault-every S] [--seed K]``
+(defaults 16 bots, 10 minutes, one fault per instance every 10 s).
+
+What it starts (all stopped at the end, also on Ctrl-C or failure): its own Prefect server on a free port with a
+temporary home unless ``PREFECT_API_URL`` is set; an isolated adb server; one detached simulator process per
+instance (``emufleet sim up``, like an emulator each, with its control socket, through which faults are injected
+and cleared); a temporary project root (``EMUFLEET_HOME``: the shipped routines and templates, a pool ``chaos``
+watching a folder of generated SharedPreferences account files, enough that the pool never runs dry, and a group
+``chaos``) with its own SQLite accounts database.
+
+The group plays ``demo/account_cycle`` with ``repeat: true`` on N instances (backend ``adb``, the serials of the
+simulators), restart policy ``on_failure`` up to 1000 restarts, and a recovery budget of 1000 failures within
+10 minutes so that bots keep recovering instead of giving up; health checks every 5 s and ``stuck_after`` 30 s so
+that faults are noticed within a short run. After a 20-s warm-up a chaos thread injects one fault every
+``fault-every / N`` seconds on the instance faulted least recently (ties at random) that is not under a timed
+fault, so each instance gets one every ``fault-every`` seconds; the kinds are drawn from a shuffled
+bag of every kind of :data:`emufleet.sim.faults.FAULT_KINDS` (so each kind is represented):
+``refuse``/``silent`` are cleared after 2-6 s (the ``reconnect`` rung retries for 15 s), ``black_screen``/
+``corrupt_screen`` after 1-4 s (the whole ladder takes about 6 s against them: a longer bad screen makes a bot give
+up, see the note below), ``latency`` (150-900 ms per capture) after 5-15 s;
+``drop``, ``reboot`` and ``crash`` act once; ``frozen``/``stuck_app`` end with the app (a restart), popup storms
+when their popups are closed, ANR dialogs when answered. After M minutes the group is stopped
+(:func:`flows.control.stop`) and the launch waited for.
+
+What it prints:
+
+* faults injected per kind; recoveries per rung (the sum of the bots' ``BotResult.recoveries``, from the launch's
+  rows); give-ups; every bot's final state, accounts, recoveries and recognition rounds per second (captured frames
+  / wall time: ``BotResult.captures``);
+* ``undefined_states``: bots whose final state is not completed/stopped/failed, plus the group's flow runs (launch
+  and bots) not in a final state on the Prefect server after the end (Completed, Failed, Cancelled, Crashed);
+* ``leaked_leases``: accounts that still carry a lease token after the end (accounts database);
+* ``leaked_locks``: instance locks (global concurrency limits ``instance:*``) with ``active_slots > 0``;
+* ``double_driven``: instances driven by anything but exactly one lock holder at a time. From the simulator's own
+  per-instance event log (device input and app commands: tap, swipe, key, text, am, file pushes, with their
+  ``time.time()``) against the ``run-bot`` flow runs claiming ``instance:<serial>`` on the Prefect server (their
+  ``start_time``→``end_time``): an instance counts when two claimants' run intervals overlap, or when it received
+  input outside every claimant's interval (a leftover thread of an ended bot, say: input nobody's lock covered).
+  This is stronger than comparing run intervals alone: it also sees input that reaches a device after its bot's
+  run ended;
+* RSS of this process (``VmRSS``, /proc/self/status) before the launch and after it ended.
+
+Note on give-ups: the failure budget is not the only way to give up. Faults of one kind that interrupt the
+routine with no step completed past the interrupted one form one *incident*
+(:class:`emufleet.bot.recovery.Incident`), which never takes a rung twice: a kind that keeps coming back (a black
+screen after every rung, several ADB faults in a row) climbs the ladder to its end and the bot gives up. Those
+give-ups are reported, not hidden. (Before this benchmark, faults of *any* kind shared the incident: four unrelated
+faults within one long step, each recovered, left the fifth no rung; 7 of 8 bots gave up within three minutes.)
+
+The last line is machine-read::
+
+    faults=N recovered=N gave_up=N undefined_states=0 leaked_leases=0 leaked_locks=0 double_driven=0 rss_growth_mb=X
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402 - after the sys.path line
+
+GROUP = "chaos"
+WARMUP_S = 20.0
+END_TIMEOUT_S = 240.0  # how long the launch may take to end after the stop
+INPUT_KINDS = frozenset({"tap", "swipe", "key", "text", "am", "file"})
+CLOCK_TOLERANCE_S = 0.5  # simulator event times vs the Prefect server's run timestamps (one host)
+FINAL_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+
+
+def rss_mb() -> float:
+    """This process's resident set size in MB (``VmRSS``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _project(root: Path, serials: list[str], accounts: int) -> None:
+    """A private project root: shipped routines and templates, ``accounts`` account files, pool and group."""
+    from emufleet.accounts.xmlfile import AccountCredentials, write_account_file
+
+    for name in ("pools", "groups", "state"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for name in ("routines", "templates"):
+        (root / name).symlink_to(REPO / name, target_is_directory=True)
+    for i in range(accounts):
+        name = f"chaos_{i:05d}"
+        write_account_file(root / "accounts" / f"{name}.xml",
+                           AccountCredentials(device_account=f"{name}@emufleet.invalid", device_password=f"pw-{i}"))
+    _yaml(root / "pools" / "chaos.yaml", {
+        "version": 1, "pool_name": "chaos", "description": "generated accounts",
+        "queries": [{"name": "open", "filters": [
+            {"column": "device_account", "comparator": "LIKE", "value": "chaos_%"},
+            {"column": "pool_status", "comparator": "IN", "value": ["available", "in_use"]}]}],
+        "watched_paths": ["../accounts"],
+        "config": {"sort_method": "modified_asc", "retry_failed": True, "max_failures": 3, "refresh_interval": 0,
+                   "lease_ttl": 60}})
+    _yaml(root / "groups" / f"{GROUP}.yaml", {
+        "version": 1, "name": GROUP, "routine": "demo/account_cycle", "backend": "adb",
+        "backend_options": {"serials": serials}, "instances": list(range(len(serials))), "bots": len(serials),
+        "pools": ["chaos"],
+        "launch": {"repeat": True, "stagger": 0, "emulator_timeout": "60s", "refresh_pools": True,
+                   "on_conflict": "skip",
+                   "restart_policy": {"mode": "on_failure", "max_restarts": 1000, "initial_delay": "1s",
+                                      "max_delay": "5s"}},
+        "recovery": {"budget": {"failures": 1000}, "stuck_after": "30s", "routine_timeout": "45s"},
+        "health": {"interval": "5s"}})
+
+
+def _yaml(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+class Chaos(threading.Thread):
+    """Injects random faults of every kind on random instances until :meth:`halt`; clears timed faults itself."""
+
+    def __init__(self, instances: dict[str, int], every_s: float, seed: int) -> None:
+        super().__init__(name="chaos", daemon=True)
+        self.instances = instances  # serial → control port
+        self.every_s = every_s
+        self.rng = random.Random(seed)
+        self.injected: Counter[str] = Counter()
+        self.errors: list[str] = []
+        self._halt = threading.Event()
+        self._bag: list[str] = []
+        self._clears: list[tuple[float, str, str]] = []  # (when, serial, kind)
+        self._last: dict[str, float] = {}  # serial → when its last fault was injected
+
+    def halt(self) -> None:
+        self._halt.set()
+
+    def _send(self, serial: str, request: dict[str, Any]) -> None:
+        from emufleet.sim.control import send_request
+
+        reply = send_request(self.instances[serial], {**request, "serial": serial}, timeout_s=5.0)
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error"))
+
+    def _order(self) -> list[str]:
+        """Instances, least recently faulted first (ties in random order): faults spread evenly over the bots."""
+        keyed = [(self._last.get(s, 0.0), self.rng.random(), s) for s in self.instances]
+        return [s for *_, s in sorted(keyed)]
+
+    def _kind(self) -> str:
+        from emufleet.sim.faults import FAULT_KINDS
+
+        if not self._bag:
+            self._bag = list(FAULT_KINDS)
+            self.rng.shuffle(self._bag)
+        return self._bag.pop()
+
+    def _options(self, kind: str) -> tuple[dict[str, Any], float | None]:
+        """A fault's options and, for standing faults, after how many seconds to clear it."""
+        r = self.rng
+        if kind == "drop":
+            return {"on": r.choice(["screencap", "shell", "any"]), "count": r.randint(1, 3)}, None
+        if kind in ("refuse", "silent"):
+            return {}, r.uniform(2.0, 6.0)
+        if kind in ("black_screen", "corrupt_screen"):
+            return {}, r.uniform(1.0, 4.0)
+        if kind == "latency":
+            return {"screencap_ms": r.choice([150.0, 450.0, 900.0]), "input_ms": 100.0}, r.uniform(5.0, 15.0)
+        if kind == "reboot":
+            return {"down_s": 2.0, "boot_s": 3.0}, None
+        if kind == "popup_storm":
+            return {"interval_s": 2.0, "count": r.randint(2, 5)}, None
+        return {}, None
+
+    def run(self) -> None:
+        if self._halt.wait(WARMUP_S):
+            return
+        next_at = time.monotonic()
+        while not self._halt.is_set():
+            now = time.monotonic()
+            for due in [c for c in self._clears if c[0] <= now]:
+                self._clears.remove(due)
+                self._try(due[1], {"op": "clear", "kind": due[2]})
+            if now >= next_at:
+                next_at = now + self.every_s / len(self.instances)
+                busy = {c[1] for c in self._clears}
+                free = [s for s in self._order() if s not in busy]
+                if free:
+                    serial, kind = free[0], self._kind()
+                    self._last[serial] = now
+                    options, clear_after = self._options(kind)
+                    if self._try(serial, {"op": "fault", "kind": kind, "options": options}):
+                        self.injected[kind] += 1
+                        if clear_after is not None:
+                            self._clears.append((now + clear_after, serial, kind))
+            self._halt.wait(0.1)
+        for serial in self.instances:  # leave the instances clean
+            self._try(serial, {"op": "clear", "kind": None})
+
+    def _try(self, serial: str, request: dict[str, Any]) -> bool:
+        try:
+            self._send(serial, request)
+            return True
+        except Exception as exc:  # noqa: BLE001 - reported at the end, the chaos goes on
+            self.errors.append(f"{serial} {request.get('op')} {request.get('kind')}: {exc}")
+            return False
+
+
+async def _server_checks(serials: list[str], inputs: dict[str, list[float]]) -> tuple[list[str], int, list[str]]:
+    """(flow runs not final, leaked locks, double-driven instances with the reason) from the Prefect server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    from adapters.locks import LIMIT_PREFIX, limit_name
+    from adapters.registry import group_tag
+    from flows.launch_group import BOT_TAG
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(
+            all_=[group_tag(GROUP)])), limit=200)
+        unfinished = [f"{r.name}: {r.state_type.value if r.state_type else '?'}" for r in runs
+                      if r.state_type is None or r.state_type.value not in FINAL_TYPES]
+        limits = await client.read_global_concurrency_limits(limit=200)
+        leaked = [lim.name for lim in limits if lim.name.startswith(LIMIT_PREFIX) and lim.active_slots > 0]
+        doubles = []
+        for serial in serials:
+            claimants = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[limit_name(serial), BOT_TAG])), limit=50)
+            spans = sorted((r.start_time.timestamp(), r.end_time.timestamp() if r.end_time else float("inf"))
+                           for r in claimants if r.start_time is not None)
+            overlap = any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
+            outside = [t for t in inputs.get(serial, []) if not any(
+                s - CLOCK_TOLERANCE_S <= t <= e + CLOCK_TOLERANCE_S for s, e in spans)]
+            if overlap:
+                doubles.append(f"{serial}: two run-bot runs held it at once")
+            elif outside:
+                doubles.append(f"{serial}: {len(outside)} input(s) outside every lock holder's run")
+    return unfinished, len(leaked), doubles
+
+
+def _inputs(instances: dict[str, int]) -> dict[str, list[float]]:
+    """Times of every driving event of each instance, from the simulators' event logs."""
+    from emufleet.sim.control import send_request
+
+    out = {}
+    for serial, port in instances.items():
+        reply = send_request(port, {"op": "events", "serial": serial}, timeout_s=30.0)
+        out[serial] = [e["t"] for e in reply.get("events", []) if e["kind"] in INPUT_KINDS]
+    return out
+
+
+def _leaked_leases(database_url: str) -> list[str]:
+    from sqlalchemy import select
+
+    from emufleet import db
+
+    with db.engine(database_url).connect() as conn:
+        return list(conn.execute(select(db.Account.device_account).where(db.Account.lease_token.is_not(None)))
+                    .scalars())
+
+
+def _launch(bots: int, box: dict[str, Any]) -> None:
+    """The launch, on its own thread (the main thread keeps time and stops it)."""
+    from emufleet.groups import LaunchOverrides
+    from flows.launch_group import launch_group
+
+    try:
+        box["state"] = asyncio.run(launch_group(GROUP, LaunchOverrides(bots=bots), return_state=True))
+    except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        box["error"] = exc
+
+
+def _stop_group() -> int:
+    from flows.control import stop
+
+    return asyncio.run(stop(GROUP))
+
+
+def _cleanup(steps: list[Callable[[], object]]) -> None:
+    for step in reversed(steps):
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - every other step still runs
+            print(f"cleanup: {exc}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, default=16)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--fault-every", type=float, default=10.0, help="seconds between faults per instance")
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="emufleet-chaos-"))
+    root = work / "home"
+    database_url = f"sqlite:///{root / 'state' / 'emufleet.db'}"
+    os.environ.update({"EMUFLEET_HOME": str(root), "EMUFLEET_STATE_DIR": str(root / "state"),
+                       "EMUFLEET_DATABASE_URL": database_url, "ANDROID_ADB_SERVER_PORT": str(free_port())})
+    cleanup: list[Callable[[], object]] = [lambda: shutil.rmtree(work, ignore_errors=True)]
+    try:
+        _run(args, root, database_url, cleanup)
+    finally:
+        _cleanup(cleanup)
+
+
+def _run(args: argparse.Namespace, root: Path, database_url: str, cleanup: list[Callable[[], object]]) -> None:
+    from flows.server import start_server, stop_server, use_server
+
+    if not os.environ.get("PREFECT_API_URL"):
+        server = start_server(root.parent / "prefect", free_port(), record=False)
+        cleanup.append(lambda: stop_server(server))
+        use_server(server)
+    from adbutils._utils import adb_path
+    from prefect.logging.handlers import APILogWorker
+
+    from emufleet.sim import daemon
+
+    cleanup.append(lambda: APILogWorker.drain_all(timeout=5))
+    subprocess.run([adb_path(), "start-server"], check=True, capture_output=True)
+    cleanup.append(lambda: subprocess.run([adb_path(), "kill-server"], capture_output=True))
+    (root / "state").mkdir(parents=True, exist_ok=True)
+    instances: dict[str, int] = {}
+    for _ in range(args.bots):  # one process per instance, like emulators
+        record = daemon.start_detached(1, "demo", find_free_base_port(1), timeout_s=60.0)
+        cleanup.append(lambda record=record: daemon.stop(record))
+        instances[record.serials[0]] = record.control_port
+    serials = list(instances)
+    accounts = max(200, int(args.bots * args.minutes * 25))
+    _project(root, serials, accounts)
+    chaos = Chaos(instances, args.fault_every, args.seed)
+    box: dict[str, Any] = {}
+    import flows.control
+    import flows.launch_group  # noqa: F401 - imported before the RSS baseline: growth is the run's, not imports'
+
+    rss_start = rss_mb()
+    launcher = threading.Thread(target=_launch, args=(args.bots, box), name="launch", daemon=True)
+    print(f"chaos: {args.bots} bots, {args.minutes:g} min, {accounts} accounts, seed {args.seed}", flush=True)
+    started = time.monotonic()
+    launcher.start()
+    chaos.start()
+    try:
+        launcher.join(args.minutes * 60)
+    finally:
+        chaos.halt()
+        if launcher.is_alive():
+            print(f"stopping the group after {time.monotonic() - started:.0f} s: {_stop_group()} run(s)", flush=True)
+        launcher.join(END_TIMEOUT_S)
+        chaos.join(30)
+    _report(args, box, chaos, instances, database_url, rss_start, ended=not launcher.is_alive())
+
+
+def _report(args: argparse.Namespace, box: dict[str, Any], chaos: Chaos, instances: dict[str, int],
+            database_url: str, rss_start: float, *, ended: bool) -> None:
+    from flows.launch_group import LaunchResult
+
+    rss_end = rss_mb()
+    state = box.get("state")
+    result = state.result(raise_on_failure=False) if state is not None else None
+    if not isinstance(result, LaunchResult):
+        raise SystemExit(f"launch did not return its result: {box.get('error') or (state and state.message)}")
+    print(f"launch ended {state.type.value}: {state.message or ''}" if ended else "launch did NOT end")
+    print("faults injected: " + ", ".join(f"{k} {n}" for k, n in sorted(chaos.injected.items())))
+    for error in chaos.errors[:10]:
+        print(f"  injection error: {error}")
+    rungs: Counter[str] = Counter()
+    for row in result.bots:
+        rungs.update(row.recoveries)
+    print("recoveries per rung: " + (", ".join(f"{k} {n}" for k, n in sorted(rungs.items())) or "none"))
+    gave_up = [r for r in result.bots if r.gave_up]
+    print(f"give-ups: {len(gave_up)}")
+    print(f"{'bot':>3} {'instance':<17} {'state':<10} {'done':>5} {'failed':>6} {'recov':>5} {'rounds/s':>8}  error")
+    rounds = []
+    for row in result.bots:
+        rate = row.captures / row.wall_s if row.wall_s else 0.0
+        rounds.append(rate)
+        print(f"{row.bot:>3} {row.instance:<17} {row.state:<10} {row.accounts_completed:>5} "
+              f"{row.accounts_failed:>6} {sum(row.recoveries.values()):>5} {rate:>8.2f}  {(row.error or '')[:70]}")
+    if rounds:
+        print(f"recognition rounds per second per bot: mean {sum(rounds) / len(rounds):.2f}, "
+              f"min {min(rounds):.2f}, max {max(rounds):.2f}")
+    undefined = [f"bot {r.bot}: {r.state}" for r in result.bots if r.state not in ("completed", "stopped", "failed")]
+    if not ended:
+        undefined.append("the launch did not end")
+    unfinished, leaked_locks, doubles = asyncio.run(_server_checks(list(instances), _inputs(instances)))
+    undefined += unfinished
+    leases = _leaked_leases(database_url)
+    for what, items in (("undefined", undefined), ("leaked lease", leases), ("double-driven", doubles)):
+        for item in items:
+            print(f"  {what}: {item}")
+    print(f"RSS start {rss_start:.1f} MB, end {rss_end:.1f} MB")
+    print(f"faults={sum(chaos.injected.values())} recovered={sum(rungs.values())} gave_up={len(gave_up)} "
+          f"undefined_states={len(undefined)} leaked_leases={len(leases)} leaked_locks={leaked_locks} "
+          f"double_driven={len(doubles)} rss_growth_mb={rss_end - rss_start:.1f}")
+
+
+if __name__ == "__main__":
+    main()
