@@ -75,7 +75,7 @@ def test_an_anr_dialog_is_waited_out_then_home(inst: SimInstance, registry: Rout
 @pytest.mark.parametrize("state", ["pack_result", "menu", "home_error", "launcher"])
 def test_from_anywhere_in_the_game_to_home(state: str, inst: SimInstance, registry: RoutineRegistry) -> None:
     inst.set_state(state)
-    _recover(inst, registry, go_home_settle_checks="3")
+    _recover(inst, registry, go_home_settle_checks="8")  # 8 × ≥ 150 ms outlasts the home notice's 1 s delay
     assert inst.state == "home_ready"
 
 
