@@ -118,7 +118,7 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
         return again
 
     assert [what for _, what in asyncio.run(setup())] == ["updated"] * 3
-    time.sleep(1.0)  # the triggers service loads the new automations
+    time.sleep(5.0)  # the triggers service loads the new automations (seconds on a busy machine)
     ref = BotRef(group, 0, "127.0.0.1:16384")
     emit(BotEvent(EventKind.GAVE_UP, ref.with_account("demo_0001"), {"reason": "failure budget spent", "failures": 3}))
     emit(BotEvent(EventKind.STARTED, BotRef(group, 1, "127.0.0.1:16416"), {"routine": "demo/cycle"}))  # then silence
