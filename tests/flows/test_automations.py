@@ -176,7 +176,7 @@ def test_any_notification_block_gets_the_message(prefect_server: PrefectServer, 
             await apply_automations(client, emufleet_automations(notify, prefix=prefix)[:1])  # "bot gave up"
 
     asyncio.run(setup())
-    time.sleep(1.0)
+    time.sleep(5.0)  # the triggers service loads the new automations
     emit(BotEvent(EventKind.GAVE_UP, BotRef(group, 4, "127.0.0.1:16512"), {"reason": "the last rung failed"}))
     EventsWorker.drain_all(timeout=10)
     contents = receiver.wait_for(lambda c: any(group in x for x in c), timeout_s=30)
@@ -222,7 +222,7 @@ def test_a_run_whose_heartbeats_stop_ends_crashed(prefect_server: PrefectServer,
                                                                  prefix=prefix, tag=tag))
 
     asyncio.run(setup())
-    time.sleep(1.0)
+    time.sleep(5.0)  # the triggers service loads the new automations
     marker = tmp_path / "run-id"
     env = {**os.environ, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", "PREFECT_LOGGING_LEVEL": "WARNING"}
     process = subprocess.Popen([sys.executable, "-c", _ZOMBIE, tag, str(marker)], cwd=REPO, env=env,
