@@ -40,8 +40,8 @@ from adapters.locks import LIVE_STATES
 from emufleet.groups import BotState, BotStatus
 
 __all__ = ["BOT_FLOW", "LABEL_PREFIX", "LAUNCH_FLOW", "Desired", "artifact_key", "bot_runs", "bot_status",
-           "control_variable", "group_tag", "is_cancelled", "launch_runs", "read_desired", "request_cancel",
-           "status_labels", "write_desired"]
+           "control_variable", "group_of", "group_tag", "is_cancelled", "launch_runs", "live_runs", "read_desired",
+           "request_cancel", "status_labels", "write_desired"]
 
 LAUNCH_FLOW = "launch-group"
 BOT_FLOW = "run-bot"
@@ -60,18 +60,38 @@ def group_tag(group: str) -> str:
     return f"group:{group}"
 
 
+def group_of(run: FlowRun) -> str | None:
+    """The group a flow run belongs to (from its ``group:<name>`` tag), or ``None``."""
+    prefix = group_tag("")
+    return next((t[len(prefix):] for t in run.tags if t.startswith(prefix)), None)
+
+
 def control_variable(launch_run_id: UUID) -> str:
     """Name of the Prefect Variable holding the desired pause state of one launch run's bots."""
     return f"emufleet_ctl_{launch_run_id.hex}"
 
 
-async def _runs(client: PrefectClient, flow_name: str, group: str, live: bool, limit: int) -> list[FlowRun]:
+def _filters(flows: list[str], tags: list[str], live: bool) -> dict[str, Any]:
     state = FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES)) if live else None
-    return await client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[group_tag(group)]), state=state),
-        sort=FlowRunSort.START_TIME_DESC, limit=limit,
-    )
+    return {"flow_filter": FlowFilter(name=FlowFilterName(any_=flows)),
+            "flow_run_filter": FlowRunFilter(tags=FlowRunFilterTags(all_=tags), state=state),
+            "sort": FlowRunSort.START_TIME_DESC}
+
+
+async def _runs(client: PrefectClient, flow_name: str, group: str, live: bool, limit: int) -> list[FlowRun]:
+    return await client.read_flow_runs(**_filters([flow_name], [group_tag(group)], live), limit=limit)
+
+
+async def live_runs(client: PrefectClient, *, page: int = 200) -> list[FlowRun]:
+    """Every live ``launch-group`` and ``run-bot`` flow run of any group, newest first (read in pages of ``page``,
+    the API's maximum)."""
+    out: list[FlowRun] = []
+    while True:
+        runs = await client.read_flow_runs(**_filters([LAUNCH_FLOW, BOT_FLOW], ["emufleet"], True), limit=page,
+                                           offset=len(out))
+        out += runs
+        if len(runs) < page:
+            return out
 
 
 async def launch_runs(client: PrefectClient, group: str, *, live: bool = True, limit: int = 50) -> list[FlowRun]:

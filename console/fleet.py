@@ -16,20 +16,10 @@ from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    FlowFilter,
-    FlowFilterName,
-    FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-    FlowRunFilterTags,
-)
 from prefect.client.schemas.objects import FlowRun
-from prefect.client.schemas.sorting import FlowRunSort
 from sqlalchemy import Engine
 
-from adapters.locks import LIVE_STATES
-from adapters.registry import BOT_FLOW, LAUNCH_FLOW, bot_status, launch_runs
+from adapters.registry import bot_status, group_of, launch_runs, live_runs
 from emufleet.accounts import LeaseRow, count_by_state, held_leases
 from emufleet.db import utcnow
 from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
@@ -38,7 +28,6 @@ __all__ = ["BotView", "FleetSnapshot", "LaunchRecord", "Launcher", "RunningGroup
            "recent_launches"]
 
 log = logging.getLogger(__name__)
-_GROUP_TAG = "group:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,25 +88,6 @@ class FleetSnapshot:
                 tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pools.items())))
 
 
-def _group_of(run: FlowRun) -> str | None:
-    return next((t[len(_GROUP_TAG):] for t in run.tags if t.startswith(_GROUP_TAG)), None)
-
-
-async def _live_runs(page: int = 200) -> list[FlowRun]:
-    """Every live launch and bot run of any group, newest first (pages of ``page``: the API's maximum)."""
-    out: list[FlowRun] = []
-    async with get_client() as client:
-        while True:
-            runs = await client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=[LAUNCH_FLOW, BOT_FLOW])),
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["emufleet"]), state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=LIVE_STATES))),
-                sort=FlowRunSort.START_TIME_DESC, limit=page, offset=len(out))
-            out += runs
-            if len(runs) < page:
-                return out
-
-
 def _local(engine: Engine) -> tuple[list[LeaseRow], dict[str, GroupDefinition], dict[str, dict[str, int]]]:
     definitions = GroupStore().list().groups
     pools = {p for d in definitions.values() for p in d.pools}
@@ -129,13 +99,14 @@ async def read_snapshot(engine: Engine) -> FleetSnapshot:
     Prefect (the snapshot's ``error`` says what failed)."""
     leases, definitions, pools = await asyncio.to_thread(_local, engine)
     try:
-        runs = await _live_runs()
+        async with get_client() as client:
+            runs = await live_runs(client)
     except Exception as exc:  # the Prefect API is down or busy: the views say so instead of failing
         log.warning("console: Prefect API read failed: %s", exc)
         return FleetSnapshot([], leases, utcnow(), f"Prefect API: {exc}", pools, definitions)
     groups: dict[str, dict[str, Any]] = {}
     for run in runs:
-        name = _group_of(run)
+        name = group_of(run)
         if name is None:
             continue
         entry = groups.setdefault(name, {"launch": None, "bots": {}})

@@ -149,10 +149,6 @@ class BotSession:
         self.controller.stop()
         self._woken.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
     # -- reporting -------------------------------------------------------------------------------------------------
     def ref(self) -> BotRef:
         current = self.accounts.current if self.accounts is not None else None
@@ -408,15 +404,16 @@ class BotSession:
             if fault.kind is FaultKind.LOCK_LOST:
                 return await self._regain_lock(fault)
             self.faults += 1
+            reason = f"{fault.kind}: {fault.message}"
             if not self.spec.recovery.enabled:
-                await self._evidence(f"{fault.kind}: {fault.message}")
+                await self._evidence(reason)
                 return "failed"
             if fault.kind in (FaultKind.STUCK, FaultKind.CLICK_LOOP, FaultKind.STEP_TIMEOUT):
                 self.emit("bot.stuck", reason=str(fault.kind), step=self.status.step, message=fault.message,
                           **{k: v for k, v in fault.details.items() if k not in ("reason", "step", "message")})
             elif "problem" not in fault.details:  # a health check's fault was reported by its health change already
                 self.emit("instance.unhealthy", check=str(fault.kind), detail=fault.message, step=self.status.step)
-            await self._evidence(f"{fault.kind}: {fault.message}")
+            await self._evidence(reason)
             if not self.budget.spend():
                 return "gave_up"
             self._incident.interrupted(index, fault.kind)
@@ -445,7 +442,7 @@ class BotSession:
                     self.emit("bot.rung-failed", rung=str(rung), error=_describe(exc))
                     continue
                 self.recoveries[str(rung)] += 1
-                self.supervisor.forget_health()
+                self.supervisor.forget_health()  # a problem the check tolerated (the app still starting) counts anew
                 self.supervisor.progress()
                 self.set(state=BotState.RUNNING, recoveries=sum(self.recoveries.values()),
                          health=health_text(report))

@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from emufleet.errors import NoAccountsAvailable, RoutineStopped
 from emufleet.routines import RoutineRun
 
 __all__ = ["BlockingCall", "InlineSteps", "StepOutcome", "StepRunner", "outcome_of", "step_label"]
 
-T = TypeVar("T")
 #: Runs a blocking callable off the event loop: ``await call(fn, *args)``.
 BlockingCall = Callable[..., Awaitable[Any]]
 
