@@ -6,6 +6,7 @@ Prefect when it is created.
 
 from __future__ import annotations
 
+import contextvars
 import socket
 import threading
 import time
@@ -50,7 +51,11 @@ class ConsoleThread:
         self.config = config
         self.server = _server(config, **app_options)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the main thread owns them
-        self.thread = threading.Thread(target=self.server.run, name="emufleet-console", daemon=True)
+        # The caller's context goes along: Prefect's settings (its API URL) live in a context variable, and a bare
+        # thread would see only what Prefect read at import, hence an ephemeral API server.
+        context = contextvars.copy_context()
+        self.thread = threading.Thread(target=context.run, args=(self.server.run,), name="emufleet-console",
+                                       daemon=True)
 
     @property
     def url(self) -> str:

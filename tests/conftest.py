@@ -17,6 +17,8 @@ Marker ``postgres``: the test needs ``EMUFLEET_TEST_POSTGRES_URL`` (a database i
 a failure when ``EMUFLEET_REQUIRE_POSTGRES=1`` (CI: ``.ci/run`` and ``make test-postgres`` start a throwaway
 cluster with :mod:`emufleet.db.cluster`). Marker ``netns``: the test makes Linux network namespaces (root,
 iproute2); skipped without them, a failure when ``EMUFLEET_REQUIRE_NETNS=1`` (CI).
+
+``prefect_server`` (session) and ``fleet_home`` come from :mod:`tests.fleet`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
+from tests.fleet import fleet_home, prefect_server  # noqa: F401 - the session's Prefect fixtures, defined once
 
 if TYPE_CHECKING:
     import adbutils

@@ -1,7 +1,7 @@
 """Fixtures of the console suite: the app on a private project root (``fleet_home``: its own SQLite database,
 pool ``test`` of six demo accounts, test routines), through Starlette's TestClient or served on a real port.
 
-``prefect_server`` and ``fleet_home`` are the orchestration suite's (one Prefect server per session).
+``prefect_server`` and ``fleet_home`` are the suite's (:mod:`tests.fleet`, one Prefect server per session).
 """
 
 from __future__ import annotations
@@ -13,11 +13,7 @@ import pytest
 
 from console import ConsoleConfig
 from emufleet.sim.adbserver import free_port
-from tests.flows import conftest as _flows
-from tests.flows.conftest import FleetHome
-
-fleet_home = _flows.fleet_home  # the orchestration suite's fixtures, shared
-prefect_server = _flows.prefect_server
+from tests.fleet import FleetHome
 
 BASE = "http://127.0.0.1"
 

@@ -9,7 +9,7 @@ import yaml
 from sqlalchemy import update
 
 from emufleet.db import Account
-from tests.flows.conftest import FleetHome
+from tests.fleet import FleetHome
 
 pytestmark = pytest.mark.prefect
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.flows.conftest import REPO, FleetHome
+from tests.fleet import REPO, FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

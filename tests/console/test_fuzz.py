@@ -16,7 +16,7 @@ schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not i
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from console import ConsoleConfig, create_app  # noqa: E402
-from tests.flows.conftest import FleetHome  # noqa: E402
+from tests.fleet import FleetHome  # noqa: E402
 
 pytestmark = pytest.mark.prefect
 

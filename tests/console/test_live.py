@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.flows.conftest import FleetHome
+from tests.fleet import FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

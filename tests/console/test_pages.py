@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from console.forms import nest
-from tests.flows.conftest import FleetHome
+from tests.fleet import FleetHome
 
 pytestmark = pytest.mark.prefect
 

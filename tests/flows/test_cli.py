@@ -16,7 +16,7 @@ from emufleet.cli import app
 from emufleet.db import Account
 from flows.control import status
 from flows.server import PrefectServer
-from tests.flows.conftest import FleetHome
+from tests.fleet import FleetHome
 
 runner = CliRunner()
 

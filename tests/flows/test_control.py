@@ -24,7 +24,7 @@ from emufleet.hosts import LOCAL_HOST, InstanceId
 from flows.control import pause, resume, status, stop
 from flows.launch_group import LaunchResult, launch_group
 from flows.server import PrefectServer
-from tests.flows.conftest import REPO, FleetHome
+from tests.fleet import REPO, FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

@@ -22,7 +22,7 @@ import pytest
 
 from adapters.locks import LEASE_S
 from flows.server import PrefectServer, start_server, stop_server
-from tests.flows.conftest import FleetHome
+from tests.fleet import FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from emufleet.hosts import LOCAL_HOST, InstanceId
 from flows.control import status
 from flows.launch_group import LaunchResult, launch_group
 from flows.server import PrefectServer
-from tests.flows.conftest import FleetHome
+from tests.fleet import FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

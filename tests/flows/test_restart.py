@@ -16,7 +16,7 @@ from emufleet.db import Account, RoutineExecution
 from emufleet.groups import BotState
 from flows.launch_group import LaunchResult, launch_group
 from flows.server import PrefectServer
-from tests.flows.conftest import FleetHome
+from tests.fleet import FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

@@ -29,7 +29,7 @@ from emufleet.pools import Pool, find_pool
 from emufleet.pools.leases import LeaseOwner
 from emufleet.sim.adbserver import free_port
 from flows.server import start_server, stop_server
-from tests.flows.conftest import FleetHome, fleet_home  # noqa: F401 - pytest fixture
+from tests.fleet import FleetHome
 from tests.hosts.netns import NetnsHost, host_namespaces
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
