@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select
 
@@ -163,7 +163,9 @@ def held_leases(eng: Engine) -> list[LeaseRow]:
     stmt = (select(Account.id, Account.device_account, Account.lease_owner, Account.lease_instance,
                    Account.leased_at, Account.lease_expires_at).where(_held(now)).order_by(Account.leased_at))
     with eng.connect() as conn:
-        return [LeaseRow(*r) for r in conn.execute(stmt)]
+        # ``_held`` only passes rows whose expiry is set: the column is nullable, the value here is not
+        return [LeaseRow(i, name, owner, instance, at, cast(datetime, expires))
+                for i, name, owner, instance, at, expires in conn.execute(stmt)]
 
 
 def account_history(eng: Engine, account_id: int, *, limit: int = 100) -> AccountHistory:

@@ -152,7 +152,7 @@ def read_account_file(path: str | Path) -> AccountCredentials:
         with path.open("rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise AccountFileError(f"cannot read: {exc.strerror or exc}", file=path) from exc
+        raise AccountFileError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=path) from exc
     return parse_account_xml(data, path)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from emufleet.bot.fence import Fence
-from emufleet.device.interface import DeviceLike, ShellResult
+from emufleet.device.interface import RecoverableDevice, ShellResult
 
 __all__ = ["InputKind", "SupervisedDevice"]
 
@@ -38,7 +38,7 @@ class SupervisedDevice:
         on_capture_error: called with each failed capture's error and latency (ms); the error is re-raised.
     """
 
-    def __init__(self, device: DeviceLike, fence: Fence, *,
+    def __init__(self, device: RecoverableDevice, fence: Fence, *,
                  on_input: Callable[[InputKind, tuple[int, int] | None], None] | None = None,
                  on_frame: Callable[[np.ndarray, float], None] | None = None,
                  on_capture_error: Callable[[BaseException, float], None] | None = None) -> None:
@@ -92,25 +92,32 @@ class SupervisedDevice:
 
     def shell(self, command: str, **kwargs: Any) -> ShellResult:
         self.fence.check()
-        result: ShellResult = self.device.shell(command, **kwargs)  # type: ignore[attr-defined]
+        result: ShellResult = self.device.shell(command, **kwargs)
         self._sent("shell")
         return result
 
     def su(self, command: str, **kwargs: Any) -> ShellResult:
         self.fence.check()
-        result: ShellResult = self.device.su(command, **kwargs)  # type: ignore[attr-defined]
+        result: ShellResult = self.device.su(command, **kwargs)
         self._sent("shell")
         return result
 
     def push(self, data: bytes, remote_path: str, **kwargs: Any) -> None:
         self.fence.check()
-        self.device.push(data, remote_path, **kwargs)  # type: ignore[attr-defined]
+        self.device.push(data, remote_path, **kwargs)
         self._sent("push")
 
-    def reboot(self, **kwargs: Any) -> None:
+    def reboot(self, *, wait: bool = True, timeout_s: float = 120.0) -> None:
         self.fence.check()
-        self.device.reboot(**kwargs)  # type: ignore[attr-defined]
+        self.device.reboot(wait=wait, timeout_s=timeout_s)
         self._sent("reboot")
+
+    # -- unfenced: recovery's own calls ------------------------------------------------------------------------------
+    def reconnect(self, timeout_s: float = 10.0) -> None:
+        self.device.reconnect(timeout_s)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        self.device.wait_ready(timeout_s)
 
     # -- observed: captures -----------------------------------------------------------------------------------------
     def screenshot(self, **kwargs: Any) -> np.ndarray:

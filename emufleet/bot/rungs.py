@@ -16,7 +16,7 @@ from emufleet.settings import GAME, GameSettings
 if TYPE_CHECKING:
     from emufleet.bot.accounts import BotAccounts
     from emufleet.bot.spec import BotSpec
-    from emufleet.device.interface import DeviceLike
+    from emufleet.device.interface import DeviceLike, RecoverableDevice
     from emufleet.routines import BotContext
 
 __all__ = ["reconnect", "restart_app", "restart_instance", "run_recovery_routine"]
@@ -54,7 +54,7 @@ def restart_app(device: DeviceLike, accounts: BotAccounts | None, *, game: GameS
     deadline = time.monotonic() + timeout_s
     seen = None
     while time.monotonic() < deadline:
-        seen = device.foreground_app()  # type: ignore[attr-defined]
+        seen = device.foreground_app()
         if seen == game.package:
             return ref.device_account if ref is not None else None
         time.sleep(0.25)
@@ -62,7 +62,7 @@ def restart_app(device: DeviceLike, accounts: BotAccounts | None, *, game: GameS
                              serial=device.serial)
 
 
-def restart_instance(device: DeviceLike, spec: BotSpec, *, timeout_s: float) -> None:
+def restart_instance(device: RecoverableDevice, spec: BotSpec, *, timeout_s: float) -> None:
     """Rung ``restart_instance``: stop and start the instance through its emulator backend when the bot knows it
     (``spec.backend`` and ``spec.instance_index``) and the backend can power instances (not ``adb``, which only
     connects), else reboot it over ADB; then wait until it is ready.
@@ -77,14 +77,14 @@ def restart_instance(device: DeviceLike, spec: BotSpec, *, timeout_s: float) -> 
         backend.stop(spec.instance_index)
         backend.start(spec.instance_index, timeout_s)
     else:
-        device.reboot(wait=True, timeout_s=timeout_s)  # type: ignore[attr-defined]
-    device.wait_ready(timeout_s=timeout_s)  # type: ignore[attr-defined]
+        device.reboot(wait=True, timeout_s=timeout_s)
+    device.wait_ready(timeout_s=timeout_s)
 
 
 RECONNECT_WINDOW_S = 15.0  # a connection that stays refused this long needs a bigger rung
 
 
-def reconnect(device: DeviceLike, *, timeout_s: float, window_s: float = RECONNECT_WINDOW_S) -> None:
+def reconnect(device: RecoverableDevice, *, timeout_s: float, window_s: float = RECONNECT_WINDOW_S) -> None:
     """Rung ``reconnect``: disconnect and connect ADB again — retried for ``window_s`` seconds, an emulator's
     ADB port often comes back by itself — then wait until the device is ready.
 
@@ -95,10 +95,10 @@ def reconnect(device: DeviceLike, *, timeout_s: float, window_s: float = RECONNE
     deadline = time.monotonic() + window_s
     while True:
         try:
-            device.reconnect(timeout_s=min(timeout_s, 10.0))  # type: ignore[attr-defined]
+            device.reconnect(timeout_s=min(timeout_s, 10.0))
             break
         except DeviceError:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(1.0)
-    device.wait_ready(timeout_s=timeout_s)  # type: ignore[attr-defined]
+    device.wait_ready(timeout_s=timeout_s)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from emufleet.bot.device import SupervisedDevice
-from emufleet.bot.events import BotEvent, BotRef
+from emufleet.bot.events import BotEvent, BotRef, EventKind
 from emufleet.bot.fence import OPEN_FENCE, Fence
 from emufleet.bot.recovery import FailureBudget, Fault, FaultKind, Incident, Rung
 from emufleet.bot.spec import BotResult, BotSpec
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from emufleet.bot.accounts import BotAccounts
     from emufleet.bot.assets import EngineAssets
     from emufleet.bot.observer import BotObserver
-    from emufleet.device.interface import DeviceLike
+    from emufleet.device.interface import RecoverableDevice
 
 __all__ = ["InstanceLease", "BotSession", "Outcome", "classify"]
 
@@ -106,7 +106,7 @@ class BotSession:
 
     def __init__(self, spec: BotSpec, assets: EngineAssets, *, call: BlockingCall, observer: BotObserver,
                  accounts: BotAccounts | None = None, lease: InstanceLease | None = None,
-                 steps: StepRunner | None = None, connect: Callable[[], DeviceLike] | None = None,
+                 steps: StepRunner | None = None, connect: Callable[[], RecoverableDevice] | None = None,
                  evidence_dir: Path | None = None, controller: Controller | None = None,
                  cancel: threading.Event | None = None, flow_run_id: str | None = None,
                  on_step: Callable[[StepEvent], None] | None = None) -> None:
@@ -137,7 +137,8 @@ class BotSession:
         self.budget = FailureBudget(spec.recovery.budget)
         self.supervisor: Supervisor | None = None
         self.ctx: BotContext | None = None
-        self._raw: DeviceLike | None = None
+        self._raw: RecoverableDevice | None = None
+        self._device: SupervisedDevice | None = None  # the context's device (``_raw`` behind the fence)
         self._incident = Incident(spec.recovery.rungs)
         self._last_step_event = 0.0
 
@@ -166,12 +167,12 @@ class BotSession:
             self.observer.status(status)
 
     def emit(self, kind: str, **payload: str | int | float | bool | None) -> None:
-        self.observer.event(BotEvent(kind, self.ref(), dict(payload)))
+        self.observer.event(BotEvent(EventKind(kind), self.ref(), dict(payload)))
 
     def _account_changed(self, kind: str, account: AccountRef, reason: str | None) -> None:
         """From a bot thread: an account lease changed; reported as an event on the event loop."""
         ref = self.ref().with_account(account.device_account)
-        event = BotEvent(kind, ref, {"pool": account.pool, "reason": reason})
+        event = BotEvent(EventKind(kind), ref, {"pool": account.pool, "reason": reason})
         self._loop.call_soon_threadsafe(self.observer.event, event)
 
     # -- the life of a bot -----------------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ class BotSession:
             return BotState.STOPPED
         return BotState.COMPLETED if outcome in ("succeeded", "drained") else BotState.FAILED
 
-    def _adb_connect(self) -> DeviceLike:
+    def _adb_connect(self) -> RecoverableDevice:
         from emufleet.device import connect
 
         return connect(self.spec.serial, timeout_s=self.spec.connect_timeout_s)
@@ -251,11 +252,12 @@ class BotSession:
     def _open(self) -> None:
         """Connect and ready the device, assemble the supervised context (bot thread)."""
         raw = self._connect()
-        raw.wait_ready(timeout_s=self.spec.connect_timeout_s)  # type: ignore[attr-defined]
+        raw.wait_ready(timeout_s=self.spec.connect_timeout_s)
         self._raw = raw
         self.supervisor = Supervisor(self.spec, raw, self.fence, self.controller, self.accounts)
         device = SupervisedDevice(raw, self.fence, on_input=self.supervisor.on_input,
                                   on_frame=self.supervisor.on_frame, on_capture_error=self.supervisor.on_capture_error)
+        self._device = device
         if self.accounts is not None:
             self.accounts.start_heartbeat()
         self.ctx = BotContext(device, self.assets.templates, self.assets.registry, self.controller,
@@ -466,8 +468,8 @@ class BotSession:
     async def _take(self, rung: Rung) -> None:
         from emufleet.bot import rungs
 
-        assert self.ctx is not None
-        device, timeout = self.ctx.device, self.spec.recovery.ready_timeout
+        assert self.ctx is not None and self._device is not None
+        device, timeout = self._device, self.spec.recovery.ready_timeout
         if rung is Rung.ROUTINE:
             assert self.spec.recovery.routine is not None
             loop = asyncio.get_running_loop()
@@ -482,7 +484,9 @@ class BotSession:
             await self.call(lambda: rungs.restart_instance(device, self.spec, timeout_s=timeout))
             await self.call(rungs.restart_app, device, self.accounts)
         else:
-            await self.call(lambda: rungs.reconnect(self._raw, timeout_s=timeout))
+            raw = self._raw
+            assert raw is not None  # set with _device in _open
+            await self.call(lambda: rungs.reconnect(raw, timeout_s=timeout))
 
     async def _regain_lock(self, fault: Fault) -> Outcome | Literal["resumed"]:
         """Fencing: input has stopped; take the lock again, or end stopped if another run holds the instance."""

@@ -32,7 +32,7 @@ from emufleet.settings import GAME
 if TYPE_CHECKING:
     from emufleet.bot.accounts import BotAccounts
     from emufleet.bot.spec import BotSpec
-    from emufleet.device.interface import DeviceLike
+    from emufleet.device.interface import RecoverableDevice
     from emufleet.routines import Controller
 
 __all__ = ["Supervisor", "health_text"]
@@ -59,7 +59,7 @@ def health_text(report: HealthReport | None) -> str | None:
 class Supervisor:
     """Health, stuck and click-loop detection and the evidence frames of one bot (thread-safe where it is fed)."""
 
-    def __init__(self, spec: BotSpec, device: DeviceLike, fence: Fence, controller: Controller,
+    def __init__(self, spec: BotSpec, device: RecoverableDevice, fence: Fence, controller: Controller,
                  accounts: BotAccounts | None = None) -> None:
         recovery = spec.recovery
         self.fence = fence
@@ -180,7 +180,7 @@ class Supervisor:
     def evidence(self, directory: Path, reason: str) -> list[Path]:
         """Write the failure evidence: the last frames, the newest one captured now (blocking)."""
         try:
-            self.recorder.observe(self.device.screenshot(allow_black=True))  # type: ignore[call-arg]
+            self.recorder.observe(self.device.screenshot(allow_black=True))
         except Exception:  # noqa: BLE001 - a device that cannot capture still has its earlier frames
             pass
         return self.recorder.dump(directory, reason)

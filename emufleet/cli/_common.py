@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # imported lazily at run time: `emufleet --help` stays fast
+    from sqlalchemy import Engine
 
 __all__ = ["UrlOption", "engine", "fail"]
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
 
 
-def engine(url: str | None):  # noqa: ANN201 - sqlalchemy.Engine, imported lazily
+def engine(url: str | None) -> Engine:
     """The database at ``url`` (default: settings), migrated to the latest schema."""
     from emufleet import db
 

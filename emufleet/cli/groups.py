@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from emufleet.errors import EmufleetError
+
+if TYPE_CHECKING:
+    from emufleet.groups.definition import InstanceRef
 
 __all__ = ["register"]
 
@@ -64,7 +67,7 @@ def parse_sets(values: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_instances(text: str | None) -> list[int | str] | None:
+def parse_instances(text: str | None) -> list[InstanceRef] | None:
     """``"0,1,127.0.0.1:16448,hostb/2"`` → ``[0, 1, "127.0.0.1:16448", "hostb/2"]`` (``<host>/…``: on that host)."""
     if text is None:
         return None

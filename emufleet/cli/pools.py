@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from emufleet.cli._common import UrlOption
 from emufleet.cli._common import engine as _engine
 from emufleet.cli._common import fail as _fail
+
+if TYPE_CHECKING:  # imported lazily at run time: `emufleet --help` stays fast
+    from emufleet.pools import Pool
 
 __all__ = ["register"]
 
@@ -19,7 +22,7 @@ pools_app = typer.Typer(help="Account pools (pools/*.yaml).", no_args_is_help=Tr
 NameArg = Annotated[str, typer.Argument(help="pool_name, file stem, or path to a pool YAML file.")]
 
 
-def _pool(name: str, url: str | None):  # noqa: ANN202 - emufleet.pools.Pool, imported lazily
+def _pool(name: str, url: str | None) -> Pool:
     import getpass
     import os
     import socket

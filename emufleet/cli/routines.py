@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -98,28 +98,29 @@ def validate(
             source = registry.path(key)
             if source is not None and source.resolve() in files:
                 errors += len(errs)
-                for err in errs:
-                    typer.echo(str(err))
+                for routine_err in errs:
+                    typer.echo(str(routine_err))
         checked += len(files)
     if errors:
         raise _fail(f"{errors} error(s) in {checked} file(s)")
     typer.echo(f"ok: {checked} routine file(s) valid")
 
 
-def _project_registry(templates: Path | None, routines_root: Path | None) -> RoutineRegistry:
+def _project_registry(templates: Path | None, routines_root: Path | None) -> tuple[RoutineRegistry, TemplateSet]:
+    """The routine registry checked against the template set, and that set."""
     from emufleet.errors import EmufleetError
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
 
     template_errors: list[TemplateRegistryError] = []
     try:
-        registry = RoutineRegistry.load(routines_root or data_dir("routines"), load_templates(templates,
-                                                                                              template_errors))
+        ts = load_templates(templates, template_errors)
+        registry = RoutineRegistry.load(routines_root or data_dir("routines"), ts)
     except EmufleetError as exc:
         raise _fail(str(exc)) from None
     for err in template_errors:
         typer.echo(f"templates: {err}", err=True)
-    return registry
+    return registry, ts
 
 
 def list_routines(
@@ -128,7 +129,7 @@ def list_routines(
     routines_root: RootOpt = None,
 ) -> None:
     """List the valid routines (key, tags, display name); invalid ones are counted on stderr."""
-    registry = _project_registry(templates, routines_root)
+    registry, _ = _project_registry(templates, routines_root)
     for routine in registry.by_tag(tag) if tag else registry.routines():
         typer.echo(f"{routine.key:32} [{', '.join(routine.tags)}]  {routine.name}")
     invalid = registry.invalid()
@@ -209,7 +210,7 @@ def run(
         if not sep or not key:
             raise _fail(f"--set {item!r}: expected key=value")
         overrides[key.strip()] = value
-    registry = _project_registry(templates, routines_root)
+    registry, ts = _project_registry(templates, routines_root)
     try:
         registry.get(name)
         settings: dict[str, object] = {"restart_policy": RestartPolicy(mode=RestartMode.NEVER)}
@@ -219,8 +220,8 @@ def run(
             definition = GroupStore().get(group)
             settings = {"restart_policy": definition.launch.restart_policy, "recovery": definition.recovery,
                         "health": definition.health}
-        spec = BotSpec(group=group or "cli", bot=0, serial=serial, routine=name, routine_config=overrides,
-                       pools=list(pool or []), **settings)
+        spec = BotSpec.model_validate({"group": group or "cli", "bot": 0, "serial": serial, "routine": name,
+                                       "routine_config": overrides, "pools": list(pool or []), **settings})
         if not supervise:
             spec = spec.model_copy(update={"recovery": spec.recovery.model_copy(update={"enabled": False})})
         accounts = _accounts(spec.pools, serial, name) if spec.pools else None
@@ -228,14 +229,14 @@ def run(
         raise _fail(str(exc)) from None
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="emufleet-bot")
 
-    async def call(fn, *args):  # noqa: ANN001, ANN202 - the session's BlockingCall
+    async def call(fn: Callable[..., object], *args: object) -> object:  # the session's BlockingCall
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
 
     async def main() -> object:
         from emufleet.bot.evidence import evidence_dir
 
         run = time.strftime("%Y%m%d-%H%M%S")
-        session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=_PrintObserver(),
+        session = BotSession(spec, EngineAssets(ts, registry), call=call, observer=_PrintObserver(),
                              accounts=accounts, on_step=_print_event, evidence_dir=evidence_dir(spec.group, 0, run))
         loop = asyncio.get_running_loop()
         # Ctrl-C becomes a session stop: the routine, its sentries and the accounts end cleanly before exit.

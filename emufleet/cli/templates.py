@@ -154,9 +154,10 @@ def calibrate_command(
             device.connect(15)
             frame = device.screenshot()
         else:
-            frame = cv2.imread(str(screen), cv2.IMREAD_COLOR)
-            if frame is None:
+            image = cv2.imread(str(screen), cv2.IMREAD_COLOR)
+            if image is None:
                 raise typer.BadParameter(f"{screen}: not a readable image", param_hint="SCREEN")
+            frame = image
         estimate = measure_scale(ts, frame)
     except EmufleetError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -15,7 +15,9 @@ from types import TracebackType
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from emufleet import settings
 from emufleet.errors import DatabaseError
@@ -63,7 +65,7 @@ class translate_db_errors(ContextDecorator):  # noqa: N801 - used like contextli
             raise DatabaseError(f"{type(orig).__name__}: {text}{hint}", action=self.action) from exc
 
 
-def _sqlite_on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection object
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")

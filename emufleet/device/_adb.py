@@ -83,7 +83,7 @@ class _FastConnection(adbutils.AdbConnection):
     """adbutils' connection with ``TCP_NODELAY`` and a close that skips the 10 ms sleep."""
 
     def _create_socket(self) -> socket.socket:
-        sock = super()._create_socket()
+        sock: socket.socket = super()._create_socket()
         # Small host-protocol messages and sync's DATA headers otherwise wait on Nagle + delayed ACK (§5.10).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
@@ -158,6 +158,10 @@ def _resolve_transport_id(client: adbutils.AdbClient, serial: str) -> int:
 class _TransportDevice(adbutils.AdbDevice):
     """An ``AdbDevice`` addressed by transport id, re-resolving the id from the serial when it goes stale."""
 
+    # adbutils' attributes this class rewrites (the base is untyped)
+    _transport_id: int | None
+    _features: set[str]
+
     def __init__(self, client: adbutils.AdbClient, serial: str) -> None:
         self._adb_serial = serial
         self._resolve_lock = threading.Lock()
@@ -178,7 +182,7 @@ class _TransportDevice(adbutils.AdbDevice):
         with self._resolve_lock:
             if self._transport_id == stale:
                 self._transport_id = self._resolve()
-                self._features = {}
+                self._features = set()  # adbutils reads it again on the next shell_v2 call
                 log.debug("%s: transport id %s is stale, now %s", self._adb_serial, stale, self._transport_id)
         return super().open_transport(command, timeout)
 
@@ -237,7 +241,8 @@ class AdbLink:
     def connect(self, timeout_s: float) -> str:
         """``adb connect``; returns the server's reply text (which reports failures instead of raising)."""
         with translate_errors(self.serial, "adb connect"):
-            return self.client.connect(self.serial, timeout=timeout_s)
+            reply: str = self.client.connect(self.serial, timeout=timeout_s)
+            return reply
 
     def disconnect(self) -> None:
         """``adb disconnect`` (no error when the serial was not connected)."""
@@ -293,7 +298,8 @@ class AdbLink:
         _check_remote_path(remote_path, action, self.serial)
         with translate_errors(self.serial, action):
             try:
-                return self.device.sync.read_bytes(remote_path)
+                data: bytes = self.device.sync.read_bytes(remote_path)
+                return data
             except AdbError as exc:
                 if exc.args[:1] in (("read chunk missing",), ("Invalid sync cmd",)):  # EOF inside the reply
                     raise DeviceOfflineError(f"{action}: the connection dropped mid-transfer",

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["DeviceLike", "ShellResult"]
+__all__ = ["DeviceLike", "RecoverableDevice", "ShellResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,4 +82,25 @@ class DeviceLike(Protocol):
 
     def pull(self, remote_path: str) -> bytes:
         """Read a remote file; ``DeviceError`` if it does not exist."""
+        ...
+
+
+class RecoverableDevice(DeviceLike, Protocol):
+    """A device a supervised bot can recover (:class:`~emufleet.device.Device`): reconnect, reboot, wait until
+    ready, and capture a black frame on purpose (failure evidence)."""
+
+    def screenshot(self, *, allow_black: bool = False) -> np.ndarray:
+        """A fresh frame (see :meth:`DeviceLike.screenshot`); ``allow_black`` accepts an all-black one."""
+        ...
+
+    def reconnect(self, timeout_s: float = 10.0) -> None:
+        """Disconnect and connect ADB again."""
+        ...
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until the device has booted and answers (``DeviceTimeoutError`` after ``timeout_s`` seconds)."""
+        ...
+
+    def reboot(self, *, wait: bool = True, timeout_s: float = 120.0) -> None:
+        """Reboot; with ``wait``, until ready again."""
         ...

@@ -36,7 +36,10 @@ Comparator = Literal["=", "!=", ">", ">=", "<", "<=", "LIKE", "NOT LIKE", "IN", 
 COMPARATORS: tuple[str, ...] = ("=", "!=", ">", ">=", "<", "<=", "LIKE", "NOT LIKE", "IN", "NOT IN", "IS NULL",
                                 "IS NOT NULL")
 
-_INT, _BOOL, _TEXT, _TIME = "int", "bool", "text", "time"
+_INT: Kind = "int"
+_BOOL: Kind = "bool"
+_TEXT: Kind = "text"
+_TIME: Kind = "time"
 COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], Kind]] = {
     "id": (Account.id, _INT),
     "device_account": (Account.device_account, _TEXT),

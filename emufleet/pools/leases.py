@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -32,7 +32,9 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Engine,
+    FromClause,
     Integer,
+    Table,
     and_,
     bindparam,
     case,
@@ -41,6 +43,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import InstrumentedAttribute
 
 from emufleet.db import Account, AccountResultRecord, translate_db_errors, utcnow
 from emufleet.errors import LeaseError
@@ -82,8 +85,9 @@ class Lease:
     pool: str | None = None
 
 
-_T = Account.__table__
-_RESULTS = AccountResultRecord.__table__
+# Declarative classes type ``__table__`` as a ``FromClause``; ours are plain ``Table``s (insert/update need one).
+_T = cast(Table, Account.__table__)
+_RESULTS = cast(Table, AccountResultRecord.__table__)
 _NOW = bindparam("b_now", type_=DateTime())
 #: The lease columns of an account that no one leases.
 CLEAR_LEASE = dict(lease_owner=None, lease_instance=None, lease_token=None, leased_at=None, lease_expires_at=None,
@@ -128,8 +132,9 @@ class Leaser:
     says which free account comes first (``accounts.id`` breaks ties).
     """
 
-    def __init__(self, *, where: Iterable[ColumnElement[bool]] = (), order_by: Sequence[ColumnElement[Any]] = (),
-                 joins: Sequence[tuple[Any, ColumnElement[bool]]] = (), pool: str | None = None) -> None:
+    def __init__(self, *, where: Iterable[ColumnElement[bool]] = (),
+                 order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]] = (),
+                 joins: Sequence[tuple[FromClause, ColumnElement[bool]]] = (), pool: str | None = None) -> None:
         self.pool = pool
         pick = select(_T.c.id)
         for table, on in joins:
@@ -158,8 +163,9 @@ class Leaser:
         _check_ttl(ttl_s, self.pool)
         for _ in range(_ATTEMPTS):
             now = utcnow()
-            params = {"b_now": now, "b_owner": owner.run_id, "b_instance": owner.instance,
-                      "b_token": str(uuid.uuid4()), "b_expires": now + timedelta(seconds=ttl_s)}
+            token, expires = str(uuid.uuid4()), now + timedelta(seconds=ttl_s)
+            params = {"b_now": now, "b_owner": owner.run_id, "b_instance": owner.instance, "b_token": token,
+                      "b_expires": expires}
             # A single statement in autocommit mode: SQLite holds the write lock only while it executes, never
             # across Python code before a COMMIT (a descheduled holder would stall every other writer; measured
             # in benchmarks/leases.py). On PostgreSQL a single UPDATE is atomic in autocommit as well.
@@ -170,8 +176,7 @@ class Leaser:
             if empty:
                 return None
             if row is not None:
-                return Lease(row.id, row.device_account, row.device_password, owner, params["b_token"], now,
-                             params["b_expires"], self.pool)
+                return Lease(row.id, row.device_account, row.device_password, owner, token, now, expires, self.pool)
         return None
 
 
@@ -181,8 +186,8 @@ def acquire(
     *,
     ttl_s: float = DEFAULT_TTL_S,
     where: Iterable[ColumnElement[bool]] = (),
-    order_by: Sequence[ColumnElement[Any]] = (),
-    joins: Sequence[tuple[Any, ColumnElement[bool]]] = (),
+    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]] = (),
+    joins: Sequence[tuple[FromClause, ColumnElement[bool]]] = (),
     pool: str | None = None,
 ) -> Lease | None:
     """One-off :meth:`Leaser.acquire` (callers leasing repeatedly keep a :class:`Leaser`)."""

@@ -167,7 +167,8 @@ def _data(source: PoolSource, folder: Path) -> dict[str, Any]:
             raise PoolValidationError("a pool definition must be a mapping", file="<pool>", line=1, col=1)
     if not isinstance(source, Mapping):
         raise PoolValidationError(f"a pool definition must be a mapping, not {type(source).__name__}")
-    return _plain(source)
+    plain: dict[str, Any] = _plain(source)  # a mapping stays one
+    return plain
 
 
 def _write(data: dict[str, Any], replacing: PoolEntry | None, folder: Path) -> PoolDefinition:

@@ -43,7 +43,7 @@ class Routine:
 
     @property
     def steps(self) -> list[StepBase]:
-        return self.model.steps  # type: ignore[return-value]
+        return self.model.steps
 
     @property
     def config(self) -> list[ConfigParam]:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from emufleet.vision.registry import Template, TemplateSet
+from emufleet.vision.space import Region
 from emufleet.vision.verify import STRUCTURE_MIN, structure
 
 __all__ = ["Finding", "lint", "lint_template", "load_warnings"]
@@ -116,8 +117,8 @@ def _ambiguous(ts: TemplateSet, screens: list[Path]) -> list[Finding]:
     return out
 
 
-def _overlap(a: object, b: object) -> bool:
-    return a.x1 < b.x2 and b.x1 < a.x2 and a.y1 < b.y2 and b.y1 < a.y2  # type: ignore[attr-defined]
+def _overlap(a: Region, b: Region) -> bool:
+    return a.x1 < b.x2 and b.x1 < a.x2 and a.y1 < b.y2 and b.y1 < a.y2
 
 
 def lint(ts: TemplateSet, screens: list[Path] | None = None) -> list[Finding]:

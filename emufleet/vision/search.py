@@ -79,7 +79,7 @@ def _sizes(template: Template, tolerance: float, fx: float, fy: float,
 def _peaks(scores: np.ndarray, count: int, w: int, h: int) -> list[tuple[float, int, int]]:
     """Up to ``count`` local maxima ``(score, x, y)``, each suppressing a template-sized neighbourhood."""
     work = scores.copy()
-    out = []
+    out: list[tuple[float, int, int]] = []
     for _ in range(count):
         _, value, _, (x, y) = cv2.minMaxLoc(work)
         if value <= 0.0 and out:
@@ -94,11 +94,12 @@ def _resampled(image: np.ndarray, scale: float) -> np.ndarray:
     a window a few px wide to its own size (2 % of 23 px) and return it unchanged."""
     size = (int(image.shape[1] / scale), int(image.shape[0] / scale))
     shift = 0.5 * scale - 0.5
-    warp = np.float32([[scale, 0.0, shift], [0.0, scale, shift]])
+    warp = np.array([[scale, 0.0, shift], [0.0, scale, shift]], np.float32)
     if scale > 1.0:  # downscaling: average first, as INTER_AREA would
         image = cv2.blur(image, (3, 3)) if scale > 1.3 else image
-    return cv2.warpAffine(image, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    resampled: np.ndarray = cv2.warpAffine(image, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                           borderMode=cv2.BORDER_REPLICATE)
+    return resampled
 
 
 def _scored_peaks(image: np.ndarray, template: Template, fn: object, scale: float, size: tuple[int, int],

@@ -247,7 +247,7 @@ def _area_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
 def _weighted_sum(src: np.ndarray, indices: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
     """``Σ_k weights[:, k] · src[indices[:, k]]`` along ``axis`` (0 or 1) of an (H, W, C) float32 array."""
     shape = (-1, 1, 1) if axis == 0 else (1, -1, 1)
-    total = np.take(src, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
+    total: np.ndarray = np.take(src, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
     for k in range(1, indices.shape[1]):
         total += np.take(src, indices[:, k], axis=axis) * weights[:, k].reshape(shape)
     return total

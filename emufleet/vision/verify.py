@@ -166,7 +166,8 @@ def _combine(t_mean: np.ndarray, w_mean: np.ndarray, variance: tuple[float, np.n
         np.maximum(cross, np.multiply(denominator, CONTRAST_FREE), out=cross)
         np.divide(structure, cross, out=structure)
         np.minimum(structure, score, out=score)
-    return np.clip(score, 0.0, 1.0, out=score).astype(np.float32, copy=False)
+    clipped: np.ndarray = np.clip(score, 0.0, 1.0, out=score)
+    return clipped.astype(np.float32, copy=False)
 
 
 def colour_scores(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -258,7 +259,7 @@ def structure(template: np.ndarray, mask: np.ndarray | None = None) -> float:
 @functools.lru_cache(maxsize=4096)
 def _structure_of(key: tuple[tuple[int, ...], bytes, bytes | None]) -> float:
     shape, data, mask_data = key
-    image = np.frombuffer(data, np.uint8).reshape(shape)
+    image: np.ndarray = np.frombuffer(data, np.uint8).reshape(shape)
     h, w = shape[:2]
     if min(h, w) < 3:
         return 0.0
@@ -268,6 +269,6 @@ def _structure_of(key: tuple[tuple[int, ...], bytes, bytes | None]) -> float:
         size = (max(3, round(w * factor)), max(3, round(h * factor)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         keep = cv2.resize(keep.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY).astype(np.float32)
-    response = cv2.cornerMinEigenVal(grey, 3, 3)[1:-1, 1:-1][keep[1:-1, 1:-1]]
+    grey: np.ndarray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    response = cv2.cornerMinEigenVal(grey, 3, ksize=3)[1:-1, 1:-1][keep[1:-1, 1:-1]]
     return float(np.sqrt(max(0.0, np.percentile(response, 99)))) if response.size else 0.0

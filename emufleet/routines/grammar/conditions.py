@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
@@ -254,8 +254,12 @@ def _condition_tag(data: Any) -> str:
     return "invalid"
 
 
-#: Any condition, dispatched on its lower-cased ``type``.
-AnyCondition = tagged_union(_CLASSES, InvalidCondition, _condition_tag)
+#: Any condition, dispatched on its lower-cased ``type``. The union is built from ``_CLASSES`` at run time; the type
+#: checker sees the base every member shares.
+if TYPE_CHECKING:
+    AnyCondition: TypeAlias = ConditionBase
+else:
+    AnyCondition = tagged_union(_CLASSES, InvalidCondition, _condition_tag)
 
 for _cls in (Not, All, AnyOf, NoneOf):
     _cls.model_rebuild()

@@ -8,7 +8,7 @@ Top-level keys (digest §1.2): ``version`` (optional, ``1``; ours), ``routine_na
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
@@ -73,8 +73,12 @@ def _action_tag(data: Any) -> str:
     return "invalid"
 
 
-#: Any step, dispatched on its lower-cased ``action`` (aliases resolved).
-AnyStep = tagged_union(_CLASSES, InvalidStep, _action_tag)
+#: Any step, dispatched on its lower-cased ``action`` (aliases resolved). The union is built from ``_CLASSES`` at
+#: run time; the type checker sees the base every member shares.
+if TYPE_CHECKING:
+    AnyStep: TypeAlias = StepBase
+else:
+    AnyStep = tagged_union(_CLASSES, InvalidStep, _action_tag)
 
 ConfigType = Literal["text", "number", "checkbox", "dropdown", "hidden"]
 _TYPE_DEFAULTS = {"checkbox": "false", "number": "0", "text": "", "hidden": ""}

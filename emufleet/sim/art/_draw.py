@@ -109,7 +109,7 @@ def text(img: np.ndarray, label: str, x: int, y: int, size: int, colour: BGR = W
 def button(c: Canvas, name: str, r: Rect, label: str, fill: BGR, size: int = 26) -> None:
     """A glossy rounded button with a dark border and a white label; marked as template ``name``."""
     rrect(c.image, r, 14, fill, border=SHADOW, bw=3)
-    gloss = tuple(min(255, v + 45) for v in fill)
+    gloss = (min(255, fill[0] + 45), min(255, fill[1] + 45), min(255, fill[2] + 45))
     rrect(c.image, Rect(r.x1 + 7, r.y1 + 6, r.x2 - 7, r.y1 + (r.y2 - r.y1) // 2 - 2), 8, gloss)
     text(c.image, label, *r.center, size, weight=1000, shadow=None)
     c.mark(name, r)

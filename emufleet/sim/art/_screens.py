@@ -388,12 +388,13 @@ def _card(img: np.ndarray, r: Rect, name: str, colour: BGR, hp: int, rarity: int
     art = Rect(r.x1 + 12, r.y1 + 44, r.x2 - 12, r.y1 + 140)
     cv2.rectangle(img, (art.x1, art.y1), (art.x2 - 1, art.y2 - 1), (240, 230, 220), -1)
     cx, cy = art.center
-    glyphs = {0: lambda: poly(img, [(cx, cy - 32), (cx + 30, cy + 26), (cx - 30, cy + 26)], colour),
-              1: lambda: cv2.ellipse(img, (cx, cy), (40, 20), 0, 0, 360, colour, -1, cv2.LINE_AA),
-              2: lambda: cv2.rectangle(img, (cx - 28, cy - 28), (cx + 28, cy + 28), colour, -1),
-              3: lambda: poly(img, [(cx + 6, cy - 34), (cx - 20, cy + 4), (cx, cy + 4), (cx - 8, cy + 34),
-                                    (cx + 22, cy - 6), (cx + 2, cy - 6)], colour),
-              4: lambda: star(img, cx, cy, 34, colour)}
+    glyphs: dict[int, Callable[[], object]] = {
+        0: lambda: poly(img, [(cx, cy - 32), (cx + 30, cy + 26), (cx - 30, cy + 26)], colour),
+        1: lambda: cv2.ellipse(img, (cx, cy), (40, 20), 0, 0, 360, colour, -1, cv2.LINE_AA),
+        2: lambda: cv2.rectangle(img, (cx - 28, cy - 28), (cx + 28, cy + 28), colour, -1),
+        3: lambda: poly(img, [(cx + 6, cy - 34), (cx - 20, cy + 4), (cx, cy + 4), (cx - 8, cy + 34),
+                              (cx + 22, cy - 6), (cx + 2, cy - 6)], colour),
+        4: lambda: star(img, cx, cy, 34, colour)}
     glyphs[[c[0] for c in CARDS].index(name)]()
     cv2.rectangle(img, (r.x1 + 12, r.y1 + 150), (r.x2 - 13, r.y1 + 180), (245, 245, 245), -1)
     text(img, f"HP {hp}", r.center[0], r.y1 + 165, 15, INK, REGULAR, shadow=None)
