@@ -31,10 +31,12 @@ from uuid import UUID
 from prefect.blocks.webhook import Webhook
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
-from prefect.events.actions import ActionTypes, CallWebhook, ChangeFlowRunState, SendNotification
+from prefect.events.actions import ActionTypesOrUnknown, CallWebhook, ChangeFlowRunState, SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 from prefect.settings import get_current_settings
+from prefect.types import SecretDict
+from pydantic import SecretStr
 
 from adapters.registry import BOT_FLOW
 from emufleet.bot.events import EventKind
@@ -95,7 +97,7 @@ def discord_payload(message_template: str) -> str:
             '{"content": {{ message[:2000] | tojson }}}')
 
 
-def _actions(notify: Notify, message: str, subject: str) -> list[ActionTypes]:
+def _actions(notify: Notify, message: str, subject: str) -> list[ActionTypesOrUnknown]:
     if notify.kind == "webhook":
         return [CallWebhook(block_document_id=notify.block_document_id, payload=discord_payload(message))]
     return [SendNotification(block_document_id=notify.block_document_id, subject=subject, body=message)]
@@ -155,7 +157,7 @@ def emufleet_automations(notify: Notify | None, *, stall_after: timedelta = DEFA
 
 async def save_webhook_block(url: str, name: str = WEBHOOK_BLOCK) -> Notify:
     """Create or overwrite the ``Webhook`` block ``name`` (POST, JSON) for ``url``; the Notify that calls it."""
-    block = Webhook(method="POST", url=url, headers={"Content-Type": "application/json"})
+    block = Webhook(method="POST", url=SecretStr(url), headers=SecretDict({"Content-Type": "application/json"}))
     block_id = await block.asave(name, overwrite=True)
     return Notify(block_id, "webhook")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.deployments import run_deployment
+from prefect.deployments import arun_deployment
 from prefect.states import Cancelled
 
 from emufleet.bot import BotSpec
@@ -40,9 +40,9 @@ async def run_remote_bot(client: PrefectClient, spec: BotSpec, queue: str, *, ta
     Raises:
         prefect.exceptions.ObjectNotFound: the ``run-bot`` deployment does not exist (``prefect deploy`` it).
     """
-    run = await run_deployment(RUN_BOT_DEPLOYMENT, parameters={"spec": spec.model_dump(mode="json")},
-                               work_queue_name=queue, tags=list(tags), as_subflow=True, timeout=0,
-                               flow_run_name=f"{spec.group}-bot{spec.bot}")
+    run = await arun_deployment(RUN_BOT_DEPLOYMENT, parameters={"spec": spec.model_dump(mode="json")},
+                                work_queue_name=queue, tags=list(tags), as_subflow=True, timeout=0,
+                                flow_run_name=f"{spec.group}-bot{spec.bot}")
     deadline = asyncio.get_running_loop().time() + start_timeout_s
     started = False
     while True:

@@ -133,7 +133,15 @@ async def holders(client: PrefectClient, instance: InstanceId, *, exclude: Itera
         limit=50,
     )
     skip = set(exclude)
-    return sorted((r for r in runs if r.id not in skip), key=lambda r: r.created or r.expected_start_time)
+    return sorted((r for r in runs if r.id not in skip), key=_created)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _created(run: FlowRun) -> datetime:
+    """When ``run`` was created (its expected start if the server left that out; the epoch if both are)."""
+    return run.created or run.expected_start_time or _EPOCH
 
 
 async def reconcile(client: PrefectClient, instances: Iterable[InstanceId] | None = None) -> list[InstanceId]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -69,7 +69,7 @@ class PrefectObserver:
                                              flow_run_id=self.flow_run_id, key=evidence_key(s.group, s.bot)))
 
     # -- writing ---------------------------------------------------------------------------------------------------
-    def _spawn(self, coro) -> None:  # noqa: ANN001 - a coroutine
+    def _spawn(self, coro: Awaitable[object]) -> None:
         async def guarded() -> None:
             try:
                 await coro

@@ -23,12 +23,14 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.context import FlowRunContext
+from prefect.exceptions import MissingContextError
 
 from adapters.locks import LockKeeper
 from adapters.registry import read_desired
@@ -36,7 +38,7 @@ from emufleet.bot.accounts import AccountBudget
 from emufleet.bot.assets import EngineAssets
 from emufleet.routines import Controller
 
-__all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_runtime"]
+__all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_flow_run", "current_runtime"]
 
 POLL_S = 0.5
 BOT_THREADS = 64  # created on demand; a bot uses one at a time (plus its sentries' own threads)
@@ -102,7 +104,8 @@ class LaunchRuntime:
         with self._memo_lock:
             if key not in self._memo:
                 self._memo[key] = make()
-            return self._memo[key]  # type: ignore[no-any-return]
+            # one cache for values of every type: the value under ``key`` is what this key's make() returned
+            return cast(T, self._memo[key])
 
     @contextlib.asynccontextmanager
     async def status_write(self) -> AsyncIterator[None]:
@@ -147,7 +150,7 @@ class LaunchRuntime:
                     _log.warning("watcher poll failed: %s", exc)
                 await asyncio.sleep(self.poll_s)
 
-    async def _poll(self, client) -> None:  # noqa: ANN001 - PrefectClient
+    async def _poll(self, client: PrefectClient) -> None:
         ids = list(self.bots)
         if self.launch_run_id is not None:
             ids.append(self.launch_run_id)
@@ -187,3 +190,15 @@ _RUNTIME: ContextVar[LaunchRuntime | None] = ContextVar("emufleet_launch_runtime
 def current_runtime() -> ContextVar[LaunchRuntime | None]:
     """The context variable through which ``launch_group`` hands its runtime to its ``run_bot`` subflows."""
     return _RUNTIME
+
+
+def current_flow_run() -> FlowRun:
+    """The flow run whose body is running (``launch_group``'s, a ``run_bot``'s).
+
+    Raises:
+        prefect.exceptions.MissingContextError: called outside a flow run.
+    """
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        raise MissingContextError("no flow run is running here")
+    return ctx.flow_run

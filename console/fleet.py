@@ -111,7 +111,7 @@ async def read_snapshot(engine: Engine) -> FleetSnapshot:
             continue
         entry = groups.setdefault(name, {"launch": None, "bots": {}})
         status = bot_status(run)
-        state = run.state.name if run.state else "?"
+        state = run.state.name if run.state and run.state.name else "?"
         if status is None:
             if entry["launch"] is None:  # newest first: keep the newest live launch
                 entry["launch"] = run
@@ -189,7 +189,8 @@ class Launcher:
         async with get_client() as client:
             known = {r.id for r in await launch_runs(client, group, live=False, limit=200)}
         record = LaunchRecord(group, utcnow())
-        record.task = asyncio.get_running_loop().create_task(launch_group(group, overrides, return_state=True))
+        # a flow called in a running loop returns a coroutine (typed as an Awaitable): ensure_future makes it a Task
+        record.task = asyncio.ensure_future(launch_group(group, overrides, return_state=True))
         record.task.add_done_callback(record._finished)
         self.records.insert(0, record)
         del self.records[50:]
@@ -200,7 +201,7 @@ class Launcher:
                 new = [r for r in await launch_runs(client, group, live=False, limit=20) if r.id not in known]
                 if new:
                     record.flow_run_id = new[0].id
-                    record.state = new[0].state.name if new[0].state else "Running"
+                    record.state = new[0].state.name if new[0].state and new[0].state.name else "Running"
                     break
                 await asyncio.sleep(0.1)
         return record

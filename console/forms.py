@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 import pydantic
@@ -57,7 +57,8 @@ def nest(pairs: Iterable[tuple[str, str]], *, prefix: str = "") -> dict[str, Any
                 break
         else:
             node[parts[-1]] = value
-    return _lists(root)
+    nested: dict[str, Any] = _lists(root)  # the root stays a mapping (only index-keyed levels become lists)
+    return nested
 
 
 def _lists(node: Any) -> Any:
@@ -149,7 +150,7 @@ def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: st
     return None, [error(e.message, file=file, field=e.field) for e in errors]
 
 
-def raise_all(errors: list[InputError]) -> None:
+def raise_all(errors: list[InputError]) -> NoReturn:
     """Raise the first of ``errors`` carrying all of them (``.errors``: the API's JSON lists every one)."""
     first = errors[0]
     first.errors = errors  # type: ignore[attr-defined]

@@ -50,7 +50,7 @@ class ConsoleThread:
     def __init__(self, config: ConsoleConfig, **app_options: Any) -> None:
         self.config = config
         self.server = _server(config, **app_options)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the main thread owns them
+        self.server.install_signal_handlers = lambda: None  # the main thread owns them
         # The caller's context goes along: Prefect's settings (its API URL) live in a context variable, and a bare
         # thread would see only what Prefect read at import, hence an ephemeral API server.
         context = contextvars.copy_context()

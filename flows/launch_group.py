@@ -23,23 +23,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import AbstractContextManager
 from typing import Literal
 from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import PrefectClient, get_client
-from prefect.context import get_run_context
+from prefect.client.schemas.objects import State
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
-from prefect.states import Cancelled, Failed, State
+from prefect.states import Cancelled, Failed
 from pydantic import BaseModel, Field
 
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.dispatch import run_remote_bot
 from adapters.locks import InstanceLock, claim, holders, limit_name, reconcile, release, try_acquire, unclaim
 from adapters.registry import artifact_key, bot_status, control_variable, group_tag, is_cancelled, request_cancel
-from adapters.runtime import LaunchRuntime, current_runtime
+from adapters.runtime import LaunchRuntime, current_flow_run, current_runtime
 from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
 from emufleet.groups import BotState, BotStatus, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
@@ -263,15 +264,15 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
     ``InstanceConflictError`` (``on_conflict: abort``), ``OrchestrationError`` (no instance could be acquired).
     """
     logger = get_run_logger()
-    run_id = get_run_context().flow_run.id
+    run_id = current_flow_run().id
     definition = _definition(group, overrides)
     launch = definition.launch
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
         await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
         if launch.validate_emulators:
-            states = await asyncio.to_thread(check_instances, definition, this_host())
-            logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in states.items()))
+            checked = await asyncio.to_thread(check_instances, definition, this_host())
+            logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in checked.items()))
         await _ensure_zombie_automation(client)
         instances = [instance_of(definition, place) for place in definition.placements()]
         reset = [instance.key for instance in await reconcile(client, instances)]
@@ -446,7 +447,7 @@ async def _started_at(event: asyncio.Event, task: asyncio.Task[State]) -> float:
     return asyncio.get_running_loop().time()
 
 
-def _extra_tag(tag: str):  # noqa: ANN202 - prefect.tags context manager
+def _extra_tag(tag: str) -> AbstractContextManager[set[str]]:
     from prefect import tags
 
     return tags(tag)

@@ -80,7 +80,7 @@ async def watch(group: str, until: asyncio.Future[Any], *, console: Console | No
                     outcome = on_tick(bots)
                     if asyncio.iscoroutine(outcome):
                         await outcome
-            await asyncio.wait({until}, timeout=interval_s)  # type: ignore[arg-type]
+            await asyncio.wait({until}, timeout=interval_s)
         with contextlib.suppress(Exception):
             final = await _bots(group, launch_run_id)
             if live is not None:
@@ -186,7 +186,8 @@ async def run_launch(group: str, overrides: Any = None, *, server: Any = None, w
     console = console or Console()
     async with get_client() as client:
         known = {r.id for r in await launch_runs(client, group, live=False, limit=200)}
-    task = asyncio.get_running_loop().create_task(launch_group(group, overrides, return_state=True))
+    # a flow called in a running loop returns a coroutine (typed as an Awaitable): ensure_future makes it a Task
+    task = asyncio.ensure_future(launch_group(group, overrides, return_state=True))
     launch_id = None
     async with get_client() as client:
         for _ in range(100):

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
+from contextlib import AbstractContextManager
 from uuid import UUID
 
 from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import PrefectClient, get_client
-from prefect.context import get_run_context
-from prefect.states import Cancelled, Completed, Failed, State
+from prefect.client.schemas.objects import State
+from prefect.states import Cancelled, Completed, Failed
 
 from adapters.locks import BotLease, InstanceLock, claim, limit_name, try_acquire
 from adapters.observer import PrefectObserver
 from adapters.registry import group_tag, is_cancelled
-from adapters.runtime import BotHandle, LaunchRuntime, current_runtime
+from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
 from emufleet.bot.evidence import evidence_dir
 from emufleet.errors import InstanceConflictError
@@ -55,7 +57,7 @@ def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threa
     eng = memo(("db", spec.database_url), lambda: db.engine(spec.database_url))
     definitions = memo(("pools", tuple(spec.pools)), lambda: pool_definitions(spec.pools))
     owner = str(runtime.launch_run_id or run_id)
-    pools = [memo(("pool", d.name), lambda d=d: Pool(d, eng, LeaseOwner(owner))) for d in definitions]
+    pools = [memo(("pool", d.name), functools.partial(Pool, d, eng, LeaseOwner(owner))) for d in definitions]
     providers = [PoolAccountProvider(pool.for_owner(LeaseOwner(owner, spec.serial)), routine=spec.routine,
                                      cancel=cancel) for pool in pools]
     return BotAccounts(providers, runtime.budget, cancel=cancel)
@@ -86,7 +88,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
     from emufleet.routines import Controller
 
     logger = get_run_logger()
-    run_id = get_run_context().flow_run.id
+    run_id = current_flow_run().id
     runtime = current_runtime().get()
     own_runtime = runtime is None
     if runtime is None:  # alone, or dispatched to this host's worker by a launch elsewhere (spec.launch_run_id)
@@ -94,7 +96,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
     if spec.bot in runtime.started:
         runtime.started[spec.bot].set()  # the launch may create the next bot's flow run now
     async with get_client() as client:
-        run_tags = set(get_run_context().flow_run.tags)
+        run_tags = set(current_flow_run().tags)
         wanted = {"emufleet", group_tag(spec.group), limit_name(spec.instance)}
         if not wanted <= run_tags:
             await client.update_flow_run(run_id, tags=sorted(run_tags | wanted))
@@ -103,8 +105,9 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
         handle = BotHandle(spec.bot, run_id, controller)
         session: BotSession | None = None
         try:
-            assets = runtime.assets or await runtime.call(
-                lambda: load_assets(validate_templates=spec.validate_templates))
+            assets = runtime.assets
+            if assets is None:
+                assets = await runtime.call(lambda: load_assets(validate_templates=spec.validate_templates))
             cancel = threading.Event()
             accounts = await runtime.call(_accounts, spec, runtime, run_id, cancel)
             observer = PrefectObserver(run_id, runtime, client, handle,
@@ -148,6 +151,6 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
     return Completed(message=f"bot {spec.bot} completed", data=result)
 
 
-def bot_tags(spec: BotSpec) -> tags:
+def bot_tags(spec: BotSpec) -> AbstractContextManager[set[str]]:
     """The tags context for starting ``run_bot(spec)`` as a subflow (group and instance claim)."""
     return tags("emufleet", group_tag(spec.group), limit_name(spec.instance))

@@ -69,7 +69,8 @@ def health_ok(api_url: str, timeout_s: float = 2.0) -> bool:
     """Whether ``GET <api_url>/health`` answers 200."""
     try:
         with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout_s) as reply:  # noqa: S310
-            return reply.status == 200
+            status: int = reply.status  # typeshed types urlopen's reply as Any (an HTTPResponse)
+            return status == 200
     except (OSError, urllib.error.URLError, ValueError):
         return False
 

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from adapters.locks import launch_guard
 from emufleet.bot.assets import EngineAssets, load_assets
-from emufleet.device.backends import get_backend
+from emufleet.device.backends import EmulatorBackend, get_backend
 from emufleet.errors import OrchestrationError, RoutineValidationError
 from emufleet.groups import GroupDefinition
 from emufleet.hosts import LOCAL_HOST, HostStore, InstanceId, Placement, this_host
@@ -211,7 +211,7 @@ async def stop_instance(group: GroupDefinition, place: Placement) -> None:
         await asyncio.to_thread(_backend(group, place.host).stop, place.ref)
 
 
-def _backend(group: GroupDefinition, host: str):  # noqa: ANN202 - an EmulatorBackend
+def _backend(group: GroupDefinition, host: str) -> EmulatorBackend:
     name, options = backend_of(group, this_host() if host == LOCAL_HOST else host)
     if name in GUARDED_BACKENDS:  # they start emulator processes: one launch request at a time
         options.setdefault("launch_guard", launch_guard)

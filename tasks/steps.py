@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from concurrent.futures import Executor
+from typing import cast
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.context import TagsContext
-from prefect.states import Cancelled, Completed, State
+from prefect.states import Cancelled, Completed
 
 from emufleet.bot.steps import StepOutcome, outcome_of
 from emufleet.errors import EmufleetError, NoAccountsAvailable, RoutineStopped
@@ -55,7 +58,10 @@ async def call_step(run: RoutineRun, index: int, name: str, executor: Executor |
     server waited seconds behind HTTP 503 back-off. The step's flow run keeps the tags, so the UI filters alike.
     """
     with TagsContext(current_tags=set()):
-        return await run_step.with_options(task_run_name=name)(run, index, executor, return_state=True)
+        # Prefect's overloads type an async task's return_state=True call as the State; it is a coroutine of it
+        pending = cast(Awaitable[State], run_step.with_options(task_run_name=name)(run, index, executor,
+                                                                                    return_state=True))
+        return await pending
 
 
 class TaskSteps:

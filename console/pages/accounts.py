@@ -8,6 +8,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from console.forms import form_pairs
 from console.pages.pools import TABLE_COLUMNS, table_query
@@ -20,7 +21,8 @@ router = APIRouter()
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return request.app.state.templates.TemplateResponse(
+    tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
+    return tpl.TemplateResponse(
         request, name, {"nav": "accounts", "msg": request.query_params.get("msg"), **context}, status_code=status)
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from console.editing import GROUP_FLAGS, from_yaml, group_data, raw_group, validate_group
 from console.forms import FieldErrors, form_pairs, nest, parse_lines, parse_list, yaml_text
@@ -25,7 +26,7 @@ NEW = "_new"
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    tpl = request.app.state.templates
+    tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
     return tpl.TemplateResponse(request, name, {"nav": "groups", **context}, status_code=status)
 
 
@@ -146,6 +147,7 @@ async def save_group(request: Request, name: str) -> Response:
     try:
         store.save(group, overwrite=action == "save" and not renamed and name != NEW)
     except GroupValidationError as exc:
+        assert data is not None  # the group was validated from it
         return _editor(request, name, data, [exc], tab=tab, status=409)
     if renamed:
         store.delete(name)

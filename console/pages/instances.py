@@ -9,15 +9,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from console.fleet import FleetSnapshot
+from emufleet.groups import InstanceRef
 
 __all__ = ["context", "router"]
 
 router = APIRouter()
 
 
-def _ref(instance: int | str) -> str:
+def _ref(instance: InstanceRef) -> str:
     return str(instance)
 
 
@@ -57,6 +59,7 @@ def context(snap: FleetSnapshot) -> dict[str, Any]:
 @router.get("/instances", response_class=HTMLResponse)
 async def instances(request: Request) -> Response:
     snap = await request.app.state.hub.get()
-    return request.app.state.templates.TemplateResponse(
+    tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
+    return tpl.TemplateResponse(
         request, "instances.html", {"nav": "instances", "snap": snap, **context(snap),
                                     "msg": request.query_params.get("msg")})

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from console.editing import pool_data, pool_file, raw_pool, validate_pool
 from console.forms import FieldErrors, form_pairs, yaml_text
@@ -49,7 +50,7 @@ def table_query(request: Request) -> dict[str, Any]:
 
 
 def _summary(request: Request) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for entry in discover():
         if entry.definition is None:
             out.append({"entry": entry, "stats": None})
@@ -59,7 +60,8 @@ def _summary(request: Request) -> list[dict[str, Any]]:
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    return request.app.state.templates.TemplateResponse(
+    tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
+    return tpl.TemplateResponse(
         request, name, {"nav": "pools", "msg": request.query_params.get("msg"), **context}, status_code=status)
 
 
@@ -130,7 +132,8 @@ async def test_fragment(request: Request) -> Response:
     data = pool_data(pairs)
     definition, errors = validate_pool(data, pool_file(original) if original != NEW else None)
     result = await asyncio.to_thread(_test, request, definition) if definition is not None else None
-    return request.app.state.templates.TemplateResponse(
+    tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
+    return tpl.TemplateResponse(
         request, "_pool_test.html", {"test": result, "all_errors": errors}, status_code=200)
 
 

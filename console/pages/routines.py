@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from console.forms import form_pairs
 
@@ -52,7 +53,8 @@ def cards() -> tuple[list[dict[str, Any]], list[tuple[str, list[Any]]], Any]:
 
 
 def _page(request: Request, context: dict[str, Any], status: int = 200) -> Response:
-    return request.app.state.templates.TemplateResponse(
+    tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
+    return tpl.TemplateResponse(
         request, "routines.html", {"nav": "routines", "tag": request.query_params.get("tag"), **context},
         status_code=status)
 
