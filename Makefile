@@ -15,9 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/emufleet demo
 
-test: $(STAMP)
-	$(BIN)/ruff check emufleet adapters tasks flows console tests benchmarks
+test: lint
 	$(BIN)/python -m pytest -q
+
+# ruff, then mypy in strict mode over the packages ([tool.mypy] in pyproject.toml names them)
+lint: $(STAMP)
+	$(BIN)/ruff check emufleet adapters tasks flows console tests benchmarks
+	$(BIN)/mypy
 
 # The whole suite with its PostgreSQL variants, on a throwaway cluster (the machine's initdb/pg_ctl; stopped after).
 test-postgres: $(STAMP)
@@ -33,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/chaos.py --bots 8 --minutes 3
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info

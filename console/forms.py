@@ -153,7 +153,7 @@ def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: st
 def raise_all(errors: list[InputError]) -> NoReturn:
     """Raise the first of ``errors`` carrying all of them (``.errors``: the API's JSON lists every one)."""
     first = errors[0]
-    first.errors = errors  # type: ignore[attr-defined]
+    first.errors = errors
     raise first
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp
 
 from console.config import ConsoleConfig, is_loopback
 
@@ -35,8 +36,8 @@ def _host_name(host_header: str) -> str:
 class AccessMiddleware(BaseHTTPMiddleware):
     """Applies the rules of the module docstring to every request."""
 
-    def __init__(self, app: object, config: ConsoleConfig) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    def __init__(self, app: ASGIApp, config: ConsoleConfig) -> None:
+        super().__init__(app)
         self.config = config
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:

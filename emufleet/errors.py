@@ -79,6 +79,9 @@ class InputError(EmufleetError, ValueError):
     ``line`` and ``col`` are 1-based; either may be ``None`` when the input has no position (a CLI argument).
     """
 
+    #: Set only when this error is raised for several (it is the first of them): all of them, in order.
+    errors: list[InputError]
+
     def __init__(
         self,
         message: str,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from emufleet.bot import BotAccounts, BotEvent
+    from emufleet.bot import BotAccounts, BotEvent, BotResult
     from emufleet.errors import TemplateRegistryError
     from emufleet.routines import RoutineRegistry, StepEvent
     from emufleet.vision import TemplateSet
@@ -232,7 +232,7 @@ def run(
     async def call(fn: Callable[..., object], *args: object) -> object:  # the session's BlockingCall
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
 
-    async def main() -> object:
+    async def main() -> BotResult:
         from emufleet.bot.evidence import evidence_dir
 
         run = time.strftime("%Y%m%d-%H%M%S")
@@ -252,11 +252,11 @@ def run(
         executor.shutdown(wait=False)
         if accounts is not None:  # the engine _accounts made (an open PostgreSQL connection warns when collected)
             accounts.providers[0].pool.engine.dispose()
-    status = result.status  # type: ignore[attr-defined]
+    status = result.status
     if status.state is BotState.STOPPED:
         raise _fail("stopped", 130)
     if status.state is BotState.FAILED:
-        raise _fail(f"failed: {result.gave_up or status.error}")  # type: ignore[attr-defined]
+        raise _fail(f"failed: {result.gave_up or status.error}")
     typer.echo(f"done: {name}")
 
 

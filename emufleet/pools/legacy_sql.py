@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 __all__ = ["Predicate", "SqlProblem", "SqlQuery", "read_select"]
 
@@ -59,6 +59,10 @@ class Predicate:
     value: Any
     fragment: str
     offset: int
+
+
+#: A parsed WHERE clause: a predicate, ``("and" | "or", operands)``, or ``None`` for a term that could not be read.
+_Tree: TypeAlias = "Predicate | tuple[str, list[_Tree]] | None"
 
 
 @dataclass
@@ -183,7 +187,7 @@ class _Parser:
         self.toks, self.sql, self.bound, self.alias, self.i = toks, sql, bound, alias, 0
         self.problems: list[SqlProblem] = []  # terms that could not be read; the parse goes on after each
 
-    def parse(self) -> Any:
+    def parse(self) -> _Tree:
         tree = self.or_()
         if self.i < len(self.toks):
             raise _Unsupported("unexpected SQL here", self.toks[self.i:], self.sql)
@@ -200,21 +204,21 @@ class _Parser:
         self.i += 1
         return tok
 
-    def or_(self) -> Any:
+    def or_(self) -> _Tree:
         items = [self.and_()]
         while (tok := self.peek()) is not None and tok.upper == "OR":
             self.i += 1
             items.append(self.and_())
         return ("or", items) if len(items) > 1 else items[0]
 
-    def and_(self) -> Any:
+    def and_(self) -> _Tree:
         items = [self.guarded_term()]
         while (tok := self.peek()) is not None and tok.upper == "AND":
             self.i += 1
             items.append(self.guarded_term())
         return ("and", items) if len(items) > 1 else items[0]
 
-    def guarded_term(self) -> Any:
+    def guarded_term(self) -> _Tree:
         """A term, or ``None`` after recording why it cannot be read (then every other term is still read)."""
         start = self.i
         try:
@@ -243,7 +247,7 @@ class _Parser:
                 return j
         return len(self.toks)
 
-    def term(self) -> Any:
+    def term(self) -> _Tree:
         tok = self.peek()
         if tok is not None and tok.upper == "NOT" and (nxt := self.peek(1)) is not None and nxt.text == "(":
             start = self.i
@@ -255,7 +259,7 @@ class _Parser:
             return self.group()
         return self.predicate()
 
-    def group(self) -> Any:
+    def group(self) -> _Tree:
         self.take("(")
         inner = self.or_()
         self.take(")")
@@ -292,7 +296,7 @@ class _Parser:
             return "column", name, [tok]
         raise _Unsupported("unexpected SQL here", tok, self.sql)
 
-    def predicate(self) -> Predicate:
+    def predicate(self) -> _Tree:
         start = self.i
         kind, left, _ = self.operand()
         negate = False
@@ -329,7 +333,7 @@ class _Parser:
                                    self.toks[start:self.i], self.sql)
             low = self.make(kind, left, ">=", self.value(lo_kind, lo, lt), start)
             high = self.make(kind, left, "<=", self.value(hi_kind, hi, ht), start)
-            return ("and", [low, high])  # type: ignore[return-value]
+            return ("and", [low, high])
         if tok.kind == "op" and not negate:
             rkind, right, rt = self.operand()
             if kind == "value" and rkind == "column":  # 5 <= packs → packs >= 5
@@ -352,8 +356,10 @@ class _Parser:
         return Predicate(column, "!=" if comparator == "<>" else comparator, value, text, toks[0].pos)
 
 
-def _dnf(tree: Any, sql: str) -> list[list[Predicate]]:
-    """The WHERE tree as an OR of AND-groups (each group becomes one query)."""
+def _dnf(tree: _Tree, sql: str) -> list[list[Predicate]]:
+    """The WHERE tree as an OR of AND-groups (each group becomes one query); ``None`` constrains nothing."""
+    if tree is None:
+        return [[]]
     if isinstance(tree, Predicate):
         return [[tree]]
     kind, items = tree

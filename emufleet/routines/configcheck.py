@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from emufleet.errors import RoutineValidationError
+from emufleet.routines.grammar.flow import RunRoutine
 from emufleet.routines.loader import Routine, walk_steps
 from emufleet.routines.registry import RoutineRegistry
 from emufleet.yamlio import format_loc
@@ -54,10 +55,9 @@ def check_config(registry: RoutineRegistry, key: str, routine_config: Mapping[st
                 except ValueError as exc:
                     errors.append(routine.error(f"invalid_config: {exc} (given by {via})", ("config", i, "name")))
         for step, loc, _ in walk_steps(routine.steps):
-            if step.NAME == "RunRoutine":
-                config: dict[str, str] = step.config  # type: ignore[attr-defined]
-                sub = registry.get(step.routine)  # type: ignore[attr-defined]
-                visit(sub, config, f"RunRoutine at {routine.key}:{format_loc(loc)}")
+            if isinstance(step, RunRoutine):
+                sub = registry.get(step.routine)
+                visit(sub, step.config, f"RunRoutine at {routine.key}:{format_loc(loc)}")
 
     visit(registry.get(key), dict(routine_config), "the group")
     return errors

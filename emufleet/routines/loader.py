@@ -111,7 +111,7 @@ def load_routine(path: str | Path, key: str | None = None) -> Routine:
     routine, errors = read_routine(path, key or path.stem)
     if errors:
         first = errors[0]
-        first.errors = errors  # type: ignore[attr-defined]
+        first.errors = list(errors)
         raise first
     assert routine is not None
     return routine

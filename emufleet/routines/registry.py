@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emufleet.errors import RoutineError, RoutineValidationError
+from emufleet.routines.grammar.flow import RunRoutine
 from emufleet.routines.loader import Loc, Routine, read_routine, walk_steps
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ def template_refs(routine: Routine) -> Iterator[tuple[str, Loc]]:
 def routine_refs(routine: Routine) -> Iterator[tuple[str, Loc]]:
     """``(key, loc)`` of every routine referenced: ``RunRoutine`` targets and sentries."""
     for step, loc, _ in walk_steps(routine.steps):
-        if step.NAME == "RunRoutine":
-            yield _normalise(step.routine), (*loc, "routine")  # type: ignore[attr-defined]
+        if isinstance(step, RunRoutine):
+            yield _normalise(step.routine), (*loc, "routine")
     for i, sentry in enumerate(routine.sentries):
         yield _normalise(sentry.routine), ("sentries", i, "routine")
 

@@ -18,7 +18,8 @@ __all__ = ["busy_window", "paste", "paste_template", "plain_window", "rescale_wi
 
 
 def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
-    return tuple(int(c) for c in rng.integers(0, 256, 3))  # type: ignore[return-value]
+    b, g, r = rng.integers(0, 256, 3)
+    return int(b), int(g), int(r)
 
 
 def plain_window(rng: np.random.Generator, space: CoordinateSpace) -> np.ndarray:
