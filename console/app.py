@@ -9,7 +9,7 @@ is not running (or is) → 409, other emufleet errors → 400; pages render the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 
 from console.config import ConsoleConfig
 from console.fleet import FleetSnapshot, Launcher, read_snapshot
@@ -62,14 +63,14 @@ def templates(config: ConsoleConfig) -> Jinja2Templates:
     return env
 
 
-def _error_payload(exc: EmufleetError) -> dict[str, Any]:
+def _error_payload(exc: Exception) -> dict[str, Any]:
     errors = getattr(exc, "errors", None) or [exc]
     return {"detail": str(exc), "errors": [
         {"field": getattr(e, "field", None), "line": getattr(e, "line", None), "col": getattr(e, "col", None),
          "message": getattr(e, "message", str(e))} for e in errors]}
 
 
-def create_app(config: ConsoleConfig | None = None, *, engine: Any = None) -> FastAPI:
+def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The console app (see the module docstring). ``engine`` overrides the settings' database (tests)."""
     from console import api, pages
     from emufleet import db
@@ -117,8 +118,9 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Any = None) -> Fa
     async def index() -> RedirectResponse:
         return RedirectResponse("/groups", status_code=303)
 
-    def _handler(status: int) -> Any:
-        async def handle(request: Request, exc: EmufleetError) -> Response:
+    # registered for EmufleetError classes only; Starlette types every handler's exception as Exception
+    def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handle(request: Request, exc: Exception) -> Response:
             if request.url.path.startswith("/api/"):
                 return JSONResponse(_error_payload(exc), status_code=status)
             return tpl.TemplateResponse(request, "error.html", {"error": exc, "status": status}, status_code=status)

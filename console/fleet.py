@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -40,14 +41,14 @@ class BotView:
     started: datetime | None
 
     @property
-    def health(self) -> Any:
+    def health(self) -> str | None:
         """The bot's health record when the engine reports one (``BotStatus.health``), else ``None``."""
-        return getattr(self.status, "health", None)
+        return self.status.health
 
     @property
-    def last_failure(self) -> Any:
-        """The bot's last failure (``BotStatus.last_failure``: message and frame) when reported, else ``None``."""
-        return getattr(self.status, "last_failure", None)
+    def last_failure(self) -> str | None:
+        """The bot's last failure (``BotStatus.last_failure``: its evidence frame) when reported, else ``None``."""
+        return self.status.last_failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,7 @@ class LaunchRecord:
 class Launcher:
     """Starts ``launch_group`` flow runs in this process's event loop and remembers them (newest first)."""
 
-    def __init__(self, store_folder: Any = None) -> None:
+    def __init__(self, store_folder: str | Path | None = None) -> None:
         self.records: list[LaunchRecord] = []
         self._store_folder = store_folder
 

@@ -10,9 +10,12 @@ import contextvars
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.config import DEFAULT_PORT, ConsoleConfig
+
+if TYPE_CHECKING:  # imported on first use: uvicorn and the app load Prefect (after flows.server.use_server)
+    import uvicorn
 
 __all__ = ["ConsoleThread", "free_console_port", "serve", "start_in_thread"]
 
@@ -29,7 +32,7 @@ def free_console_port(host: str = "127.0.0.1", preferred: int = DEFAULT_PORT) ->
     raise OSError(f"no free port on {host}")
 
 
-def _server(config: ConsoleConfig, **app_options: Any) -> Any:
+def _server(config: ConsoleConfig, **app_options: Any) -> uvicorn.Server:
     import uvicorn
 
     from console.app import create_app
@@ -50,7 +53,7 @@ class ConsoleThread:
     def __init__(self, config: ConsoleConfig, **app_options: Any) -> None:
         self.config = config
         self.server = _server(config, **app_options)
-        self.server.install_signal_handlers = lambda: None  # the main thread owns them
+        # the main thread keeps its signal handlers: uvicorn captures signals only when it runs on the main thread
         # The caller's context goes along: Prefect's settings (its API URL) live in a context variable, and a bare
         # thread would see only what Prefect read at import, hence an ephemeral API server.
         context = contextvars.copy_context()

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rich.console import Console
@@ -21,6 +21,11 @@ from rich.table import Table
 from adapters.registry import bot_status
 from emufleet.groups import BotState, BotStatus
 from flows.control import status
+
+if TYPE_CHECKING:  # launch_group is imported when a launch runs: the flow module is heavy
+    from emufleet.groups import LaunchOverrides
+    from flows.launch_group import LaunchResult
+    from flows.server import PrefectServer
 
 __all__ = ["bots_table", "run_launch", "summary_table", "watch"]
 
@@ -41,7 +46,7 @@ def bots_table(group: str, bots: list[BotStatus]) -> Table:
     return table
 
 
-def summary_table(result: Any) -> Table:
+def summary_table(result: LaunchResult) -> Table:
     """The launch result (a :class:`flows.launch_group.LaunchResult`) as a table, steps per second per bot."""
     table = Table(title=f"group {result.group}: {result.launched}/{result.requested} bots")
     for column in ("bot", "instance", "state", "accounts completed", "failures", "restarts", "steps", "steps/s"):
@@ -170,9 +175,10 @@ def _quiet_console_logs(console: Console) -> Iterator[None]:
             root.addHandler(handler)
 
 
-async def run_launch(group: str, overrides: Any = None, *, server: Any = None, watch_bots: bool = True,
-                     console: Console | None = None,
-                     on_tick: Callable[[list[BotStatus]], Awaitable[None] | None] | None = None) -> Any:
+async def run_launch(group: str, overrides: LaunchOverrides | None = None, *, server: PrefectServer | None = None,
+                     watch_bots: bool = True, console: Console | None = None,
+                     on_tick: Callable[[list[BotStatus]], Awaitable[None] | None] | None = None
+                     ) -> LaunchResult | None:
     """Run ``launch_group(group, overrides)`` in this process with a live view; print its UI link and summary.
 
     Returns the :class:`~flows.launch_group.LaunchResult`, or ``None`` when the launch failed before any bot

@@ -8,7 +8,7 @@ validates YAML text against the grammar without saving (routine files are edited
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -16,12 +16,16 @@ from fastapi.templating import Jinja2Templates
 
 from console.forms import form_pairs
 
+if TYPE_CHECKING:
+    from emufleet.errors import EmufleetError
+    from emufleet.routines import RoutineRegistry
+
 __all__ = ["cards", "router"]
 
 router = APIRouter()
 
 
-def _registry() -> Any:
+def _registry() -> tuple[RoutineRegistry, EmufleetError | None]:
     from emufleet.cli.routines import load_templates
     from emufleet.errors import EmufleetError
     from emufleet.routines import RoutineRegistry

@@ -17,9 +17,16 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # the orchestration layers load inside the command only (tests/test_layering.py)
+    from console.server import ConsoleThread
+    from emufleet.groups import BotStatus
+    from emufleet.sim import Simulator
+    from flows.launch_group import LaunchResult
+    from flows.server import PrefectServer
 
 __all__ = ["register"]
 
@@ -86,7 +93,7 @@ def demo(
     raise typer.Exit(code=code)
 
 
-def _start_console(server: Any) -> Any:
+def _start_console(server: PrefectServer) -> ConsoleThread | None:
     """The fleet console on a thread (a free port, 4300 when free); ``None`` (with a warning) if it cannot start."""
     try:
         from console import ConsoleConfig, free_console_port, start_in_thread
@@ -125,7 +132,7 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
-async def _run(server: Any, instances: int, fault: bool, max_accounts: int | None) -> Any:
+async def _run(server: PrefectServer, instances: int, fault: bool, max_accounts: int | None) -> LaunchResult | None:
     from rich.console import Console
 
     from emufleet import db
@@ -159,13 +166,13 @@ class _FaultInjector:
     """An ANR dialog on one instance once its bot is two steps into an account: a rung of the recovery ladder
     (restart the app) ends it; cleared by hand only if the bot ends without recovering."""
 
-    def __init__(self, sim: Any, bot: int) -> None:
+    def __init__(self, sim: Simulator, bot: int) -> None:
         self.sim = sim
         self.bot = bot
         self.injected = False
         self.cleared = False
 
-    def tick(self, bots: list[Any]) -> None:
+    def tick(self, bots: list[BotStatus]) -> None:
         me = next((b for b in bots if b.bot == self.bot), None)
         if me is None:
             return
@@ -182,7 +189,7 @@ class _FaultInjector:
             self.cleared = True
 
 
-def _summary_line(result: Any) -> str:
+def _summary_line(result: LaunchResult) -> str:
     done = sum(b.accounts_completed for b in result.bots)
     failed = sum(b.accounts_failed for b in result.bots)
     restarts = sum(b.restarts for b in result.bots)
@@ -204,7 +211,7 @@ def _drain_logs() -> None:
         APILogWorker.drain_all(timeout=5)
 
 
-def _wait_for_ctrl_c(server: Any) -> None:
+def _wait_for_ctrl_c(server: PrefectServer) -> None:
     """Keep the server up for the UI until Ctrl-C (KeyboardInterrupt) or SIGTERM/SIGHUP (see _stop_on_signals)."""
     import time
 

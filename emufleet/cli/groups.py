@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from emufleet.errors import EmufleetError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the orchestration layers load inside the commands only (tests/test_layering.py)
     from emufleet.groups.definition import InstanceRef
+    from flows.server import PrefectServer
 
 __all__ = ["register"]
 
@@ -36,7 +37,7 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _connect(*, start: bool) -> Any:
+def _connect(*, start: bool) -> PrefectServer:
     """The Prefect server to talk to (started when ``start`` and none runs); sets this process's client up."""
     from flows.server import ensure_server, running_server, use_server
 
