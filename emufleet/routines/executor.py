@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from emufleet.errors import NoAccountPoolError, RoutineError, RoutineStopped, StepTimeoutError, VisionError
 from emufleet.routines.accounts import AccountProvider
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from emufleet.device.interface import DeviceLike
     from emufleet.routines.grammar.base import RegionSpec, StepBase
     from emufleet.routines.loader import Loc, Routine
-    from emufleet.vision import Match, Screen
+    from emufleet.vision import CoordinateSpace, Match, Screen
 
 __all__ = ["Executor", "LOOP_PAUSE_S"]
 
@@ -128,7 +128,8 @@ class Executor:
         else:
             self._finish(frame, depth, started, "finished")
 
-    def _finish(self, frame: _Frame, depth: int, started: float, kind: str, exc: BaseException | None = None) -> None:
+    def _finish(self, frame: _Frame, depth: int, started: float, kind: Literal["finished", "failed"],
+                exc: BaseException | None = None) -> None:
         self._stack.pop()
         if self._stack:
             parent = self._stack[-1].scores
@@ -136,8 +137,8 @@ class Executor:
             del parent[:-_MAX_SCORES]
         self._emit(kind, frame, depth, (time.perf_counter() - started) * 1000.0, exc)
 
-    def _emit(self, kind: Any, frame: _Frame, depth: int, duration_ms: float | None = None,
-              exc: BaseException | None = None) -> None:
+    def _emit(self, kind: Literal["started", "finished", "failed"], frame: _Frame, depth: int,
+              duration_ms: float | None = None, exc: BaseException | None = None) -> None:
         self.ctx.emit(StepEvent(kind=kind, routine=self.routine.key, path=frame.path, action=frame.step.NAME,
                                 depth=depth, line=frame.step.line, duration_ms=duration_ms,
                                 scores=tuple(frame.scores[-_MAX_SCORES:]), error=str(exc) if exc else None,
@@ -243,10 +244,11 @@ class Executor:
         with self.ctx.device_lock:
             return fn(self.ctx.device)
 
-    def device_call(self, method: str, *args: Any) -> Any:
-        return self.with_device(lambda device: getattr(device, method)(*args))
+    def device_call(self, method: str, *args: object) -> None:
+        """``device.<method>(*args)`` for an input method of ``DeviceLike`` (tap, swipe, key_event, …)."""
+        self.with_device(lambda device: getattr(device, method)(*args))
 
-    def _space(self) -> Any:
+    def _space(self) -> CoordinateSpace:
         if self.ctx.templates is None:
             raise self.error("no template set: coordinates need the template set's coordinate space")
         return self.ctx.templates.space

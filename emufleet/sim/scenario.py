@@ -41,7 +41,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
@@ -57,6 +57,9 @@ from emufleet.sim.scenario_schema import (
     StateModel,
 )
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
+
+if TYPE_CHECKING:  # loaded only for scenarios that name a template set
+    from emufleet.vision import CoordinateSpace, TemplateSet
 
 __all__ = ["Dialog", "ImageSpec", "Overlay", "Scenario", "StateSpec", "TapRule", "load_scenario",
            "resolve_scenario_path", "scenarios_dir"]
@@ -181,14 +184,15 @@ def locate_node(data: Any, loc: tuple[int | str, ...]) -> Any:
 
 
 class _Compiler:
+    space: CoordinateSpace  # the scenario's coordinate space, set by _load_template_set (first thing compiled)
+
     def __init__(self, path: Path, data: Any, model: ScenarioModel) -> None:
         self.path = path
         self.data = data
         self.model = model
         self.width, self.height = model.screen.width, model.screen.height
         self._images: dict[Path, np.ndarray] = {}
-        self.templates: Any = None
-        self.space: Any = None
+        self.templates: TemplateSet | None = None
 
     def fail(self, message: str, *loc: int | str, at_key: bool = False) -> ScenarioError:
         pos = locate(self.data, loc)

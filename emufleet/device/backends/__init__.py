@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from emufleet.device.backends._base import EmulatorBackend, InstanceInfo, LaunchGuard, mumu_serial
@@ -21,7 +22,9 @@ from emufleet.errors import InputError
 __all__ = ["AdbBackend", "BACKENDS", "EmulatorBackend", "InstanceInfo", "LaunchGuard", "MumuBackend",
            "SimulatorBackend", "get_backend", "mumu_serial"]
 
-BACKENDS: dict[str, type[Any]] = {"simulator": SimulatorBackend, "adb": AdbBackend, "mumu": MumuBackend}
+#: Backend constructors by name (each takes its own keyword options).
+BACKENDS: dict[str, Callable[..., EmulatorBackend]] = {
+    "simulator": SimulatorBackend, "adb": AdbBackend, "mumu": MumuBackend}
 
 
 def get_backend(name: str, **options: Any) -> EmulatorBackend:

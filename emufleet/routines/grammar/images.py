@@ -18,6 +18,7 @@ from emufleet.routines.grammar.base import Coord, Point, Step, StepBase, Templat
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
     from emufleet.routines.grammar.routine import AnyStep
+    from emufleet.vision import Match
 
 __all__ = [
     "ClickIfImageFound", "ClickIfImageNotFound", "FindImage", "IfAllImagesFound", "IfAnyImagesFound",
@@ -31,7 +32,7 @@ WAIT_POLL_S = 0.05
 
 
 class _TemplateStep(TemplateParams, Step):
-    def _find(self, ex: Executor, *, fresh: bool) -> Any:
+    def _find(self, ex: Executor, *, fresh: bool) -> Match | None:
         return ex.find(self.template, threshold=self.threshold, region=self.region, fresh=fresh)
 
 
@@ -63,7 +64,7 @@ class WaitForImage(TemplateParams, StepBase):
                 raise ex.error(f"template {self.template!r} not found within {self.timeout:g} s")
             ex.sleep(min(WAIT_POLL_S, max(0.0, deadline - ex.clock())))
 
-    def _find(self, ex: Executor) -> Any:
+    def _find(self, ex: Executor) -> Match | None:
         return ex.find(self.template, threshold=self.threshold, region=self.region, fresh=True)
 
 
