@@ -183,11 +183,11 @@ class BotSession:
         self._loop = asyncio.get_running_loop()
         if self.accounts is not None:
             self.accounts.on_change = self._account_changed
+        policy = self.spec.restart_policy
         try:
-            await self.call(self._open)
+            restarts = await self._open_retrying()
             self.emit("bot.started", routine=self.spec.routine)
             ticker = asyncio.get_running_loop().create_task(self._supervise(), name="emufleet-supervisor")
-            policy = self.spec.restart_policy
             while not self._stopping:
                 attempts += 1
                 self.set(state=BotState.RUNNING, restarts=restarts)
@@ -237,6 +237,32 @@ class BotSession:
                          step_s=self.step_s, engine_s=self.engine_s, errors=self.errors, faults=self.faults,
                          recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None,
                          captures=self.supervisor.captures if self.supervisor is not None else 0)
+
+    async def _open_retrying(self) -> int:
+        """Open the device (:meth:`_open`); a device that cannot be opened yet (``adb connect`` refused, the emulator
+        still booting or restarting) is retried under the restart policy and the failure budget, as a failed attempt
+        would be. Returns the restarts it used.
+
+        Raises:
+            DeviceError: the last failure, once the policy, the budget or a stop ends the retries.
+        """
+        policy, restarts = self.spec.restart_policy, 0
+        while True:
+            try:
+                await self.call(self._open)
+                return restarts
+            except DeviceError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if (self._stopping or not policy.should_restart(succeeded=False, restarts_done=restarts)
+                        or not self.budget.spend()):
+                    raise
+                restarts += 1
+                delay = policy.delay_s(restarts)
+                self.errors.append(error)
+                self.set(state=BotState.RESTARTING, restarts=restarts, error=error)
+                log.warning("bot %s could not open its device (%s): retry %d/%d in %.1f s", self.spec.bot, error,
+                            restarts, policy.max_restarts, delay)
+                await self._sleep(delay)
 
     def _final_state(self, outcome: str) -> BotState:
         if outcome in ("stopped", "lock_taken"):

@@ -309,6 +309,46 @@ def test_a_refused_connection_is_recovered_by_reconnecting(simulator: Callable[.
     assert "reconnect" in result.recoveries, result.recoveries
 
 
+def test_a_device_that_cannot_be_opened_yet_is_retried_under_the_restart_policy(
+        simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/one": """
+        version: 1
+        routine_name: one tap
+        steps:
+          - {action: Click, x: 10, y: 100}
+        """})
+    inst.inject_fault("refuse")  # adb connect is refused until the fault clears, after the first try
+    threading.Timer(3.0, inst.clear_faults).start()
+    rec = Recorder()
+    policy = RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=5, initial_delay=0.5, max_delay=1.0)
+    spec = _spec(inst.serial, "t/one", restart_policy=policy, connect_timeout_s=1.5,
+                 recovery={"budget": {"failures": 10}})  # the budget counts them too; test the policy here
+    result = _run(spec, registry, rec, tmp_path)
+    assert result.status.state is BotState.COMPLETED, (result.errors, rec.kinds())
+    assert result.errors and all("DeviceConnectError" in e for e in result.errors), result.errors
+    assert result.status.restarts == len(result.errors)  # each failed open is a restart the policy granted
+    assert BotState.RESTARTING in [s.state for s in rec.statuses]
+
+
+def test_a_device_that_cannot_be_opened_fails_the_bot_once_the_policy_says_so(
+        simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/one": """
+        version: 1
+        routine_name: one tap
+        steps:
+          - {action: Click, x: 10, y: 100}
+        """})
+    inst.inject_fault("refuse")
+    policy = RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=1, initial_delay=0.2, max_delay=0.2)
+    result = _run(_spec(inst.serial, "t/one", restart_policy=policy, connect_timeout_s=1.0), registry, Recorder(),
+                  tmp_path)
+    inst.clear_faults()
+    assert result.status.state is BotState.FAILED and result.attempts == 0
+    assert len(result.errors) == 2 and "DeviceConnectError" in (result.status.error or ""), result.errors
+
+
 class FakeLease:
     """An instance lease whose fence is never renewed (its server went away); re-acquisition is scripted."""
 
