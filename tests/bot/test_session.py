@@ -440,9 +440,10 @@ def test_a_screen_frozen_until_reboot_climbs_to_restart_instance(simulator: Call
     assert any(e.kind == "reboot" for e in inst.events)
 
 
-def test_an_operator_restart_app_keeps_the_account_resumes_at_the_checkpoint_and_spends_no_budget(
+@pytest.mark.parametrize(("rung", "input_kind"), [("restart_app", "app_stop"), ("restart_instance", "reboot")])
+def test_an_operator_rung_keeps_the_account_resumes_at_the_checkpoint_and_spends_no_budget(
         simulator: Callable[..., Any], routines, tmp_path: Path, db_engine: Any, make_accounts: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, rung: str, input_kind: str) -> None:
     from emufleet.bot import BotAccounts
     from emufleet.bot import session as session_module
     from emufleet.bot.metrics import read_payload
@@ -470,17 +471,17 @@ def test_an_operator_restart_app_keeps_the_account_resumes_at_the_checkpoint_and
     def progress(n: int, total: int) -> None:
         done.append(n)
         if n == 2 and done.count(2) == 1:  # in the long step, past the checkpoint: the operator restarts the app
-            sessions[0].request_recovery("restart_app")
+            sessions[0].request_recovery(rung)
 
     rec.on_progress = progress
     spec = _spec(inst.serial, "t/op", pools=["p"], recovery={"budget": {"failures": 1}})
     result = _run(spec, registry, rec, tmp_path, accounts=accounts, made=sessions.append)
     assert result.status.state is BotState.COMPLETED, rec.kinds()
-    assert result.recoveries == {"restart_app": 1} and result.faults == 0 and result.gave_up is None
+    assert result.recoveries == {rung: 1} and result.faults == 0 and result.gave_up is None
     assert sessions[0].budget.recent == 0, "an operator's rung spends no failure budget (1 failure would give up)"
     [recovering] = [e for e in rec.events if e.kind == "bot.recovering"]
     [recovered] = [e for e in rec.events if e.kind == "bot.recovered"]
-    assert recovering.payload["rung"] == "restart_app" and recovering.payload["reason"] == "operator"
+    assert recovering.payload["rung"] == rung and recovering.payload["reason"] == "operator"
     assert recovered.payload["fault"] == "operator" and recovered.payload["resume_at"] == "1: Sleep"
     assert done == [1, 2, 2, 3, 4], "the routine resumed at its checkpoint (step 1), not at its start"
     leased = [e.bot.account for e in rec.events if e.kind == "account.leased"]
@@ -489,5 +490,5 @@ def test_an_operator_restart_app_keeps_the_account_resumes_at_the_checkpoint_and
     assert "account.returned" not in rec.kinds()
     beats = [read_payload(e.payload) for e in rec.events if e.kind == "bot.heartbeat"]
     last = beats[-1]
-    assert last is not None and last.inputs.get("app_stop", 0) >= 1, "the app was force-stopped"
-    assert last.recoveries == {("restart_app", "operator"): 1} and last.failures == {}
+    assert last is not None and last.inputs.get(input_kind, 0) >= 1, "the rung acted on the device"
+    assert last.recoveries == {(rung, "operator"): 1} and last.failures == {}
