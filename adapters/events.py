@@ -15,6 +15,9 @@ Shape of every event (docs/supervision.md, "Events"):
 websocket client keeps every event it sent until the server confirms it and resends them after a reconnection (a
 server that is down for minutes loses nothing while the process lives). What would still fail (an oversized event,
 a broken client) is logged and dropped: an unreachable server must never fail a bot.
+
+:func:`latest_events` reads the other way: the newest event of a name per flow run (the console's ``/metrics``
+reads each live bot's last ``bot.heartbeat``, whose payload carries the bot's metrics: :mod:`emufleet.bot.metrics`).
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
+from prefect.client.orchestration import PrefectClient
 from prefect.events import Event, emit_event
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventRelatedFilter
+from prefect.events.schemas.events import ReceivedEvent
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
 from emufleet.bot.events import BotEvent, BotRef, Payload
 
 __all__ = ["account_resource_id", "bot_resource_id", "emit", "group_resource_id", "instance_resource_id",
-           "prefect_event"]
+           "latest_events", "prefect_event"]
 
 logger = logging.getLogger("emufleet.events")
 
@@ -114,3 +122,32 @@ def emit(event: BotEvent) -> Event | None:
 
 def _drop(event: BotEvent, why: str) -> None:
     logger.warning("event %s of %s/bot-%s dropped: %s", event.name, event.bot.group, event.bot.bot, why)
+
+
+PAGE = 50  # events per page (the server's maximum)
+
+
+async def latest_events(client: PrefectClient, kind: str, flow_run_ids: Iterable[UUID], *, within_s: float = 60.0,
+                        max_pages: int = 20) -> dict[UUID, ReceivedEvent]:
+    """The newest ``emufleet.<kind>`` event of each flow run in ``flow_run_ids`` that had one in the last
+    ``within_s`` seconds (newest first, page by page, until every run is found or ``max_pages`` are read).
+    Raises what the client raises (``httpx.HTTPError``, ``PrefectHTTPStatusError``)."""
+    wanted = {f"prefect.flow-run.{run_id}": run_id for run_id in flow_run_ids}
+    if not wanted:
+        return {}
+    now = dt.datetime.now(dt.UTC)
+    # ``until`` a little ahead: a bot on another host whose clock runs fast must still be read
+    window = EventOccurredFilter(since=now - dt.timedelta(seconds=within_s), until=now + dt.timedelta(minutes=5))
+    query = EventFilter(occurred=window, event=EventNameFilter(name=[f"emufleet.{kind}"]),
+                        related=EventRelatedFilter(id=list(wanted)))
+    found: dict[UUID, ReceivedEvent] = {}
+    page = await client.read_events(query, limit=PAGE)
+    for _ in range(max_pages):
+        for event in page.events:  # newest first (the filter's default order)
+            for run in (wanted.get(r.id) for r in event.related):
+                if run is not None and run not in found:
+                    found[run] = event
+        if len(found) == len(wanted) or page.next_page is None:
+            break
+        page = await client.read_events_page(page.next_page)
+    return found

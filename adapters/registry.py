@@ -11,6 +11,11 @@ answer is the same from any process or host, and the Prefect UI shows what the C
   *desired* state ``{"group": "running"|"paused", "bots": {"<bot>": "running"|"paused"}}``; the launch process
   polls it. Desired state (not a queue of events) is idempotent, survives a missed poll, and never races with
   status writes. The variable is deleted when the launch run ends.
+* **Operator recoveries** (*Restart app*, *Restart instance*): the same variable's ``"commands"``,
+  ``{"<bot>": {"seq": n, "rung": "restart_app"|"restart_instance"|…}}``; a one-shot command is a sequence number
+  that grows, so the watcher takes each one once (:attr:`adapters.runtime.BotHandle.command_seq`) and a missed
+  poll still sees the newest; the bot takes the rung through its own recovery ladder
+  (:meth:`emufleet.bot.session.BotSession.request_recovery`).
 * **Stop**: the bot's (or the launch's) flow run goes to ``Cancelling`` — the same thing the UI's *Cancel*
   button does — and the launch process's watcher stops the routine within one poll (0.5 s) + 100 ms.
 """
@@ -41,7 +46,7 @@ from emufleet.groups import BotState, BotStatus
 
 __all__ = ["BOT_FLOW", "LABEL_PREFIX", "LAUNCH_FLOW", "Desired", "artifact_key", "bot_runs", "bot_status",
            "control_variable", "group_of", "group_tag", "is_cancelled", "launch_runs", "live_runs", "read_desired",
-           "request_cancel", "status_labels", "write_desired"]
+           "request_cancel", "status_labels", "write_command", "write_desired"]
 
 LAUNCH_FLOW = "launch-group"
 BOT_FLOW = "run-bot"
@@ -132,23 +137,38 @@ async def read_desired(client: PrefectClient, launch_run_id: UUID) -> dict[str, 
     return dict(variable.value) if variable is not None and isinstance(variable.value, dict) else {}
 
 
-async def write_desired(client: PrefectClient, launch_run_id: UUID, desired: Desired, bot: int | None) -> None:
-    """Set the desired state of one bot (``bot``) or of the whole launch (``bot=None``, which clears per-bot ones)."""
+async def _write_control(client: PrefectClient, launch_run_id: UUID, value: dict[str, Any], exists: bool) -> None:
     name = control_variable(launch_run_id)
-    current = await read_desired(client, launch_run_id)
-    bots = dict(current.get("bots", {}))
-    if bot is None:
-        value: dict[str, Any] = {"group": desired, "bots": {}}
-    else:
-        bots[str(bot)] = desired
-        value = {"group": current.get("group", "running"), "bots": bots}
-    if current:
+    if exists:
         await client.update_variable(VariableUpdate(name=name, value=value))
         return
     try:
         await client.create_variable(VariableCreate(name=name, value=value, tags=["emufleet"]))
     except ObjectAlreadyExists:
         await client.update_variable(VariableUpdate(name=name, value=value))
+
+
+async def write_desired(client: PrefectClient, launch_run_id: UUID, desired: Desired, bot: int | None) -> None:
+    """Set the desired state of one bot (``bot``) or of the whole launch (``bot=None``, which clears per-bot ones)."""
+    current = await read_desired(client, launch_run_id)
+    bots = dict(current.get("bots", {}))
+    if bot is None:
+        value: dict[str, Any] = {**current, "group": desired, "bots": {}}
+    else:
+        bots[str(bot)] = desired
+        value = {**current, "group": current.get("group", "running"), "bots": bots}
+    await _write_control(client, launch_run_id, value, bool(current))
+
+
+async def write_command(client: PrefectClient, launch_run_id: UUID, bot: int, rung: str) -> int:
+    """Ask bot ``bot`` of a launch run to take recovery rung ``rung`` once; returns the command's sequence number."""
+    current = await read_desired(client, launch_run_id)
+    commands = dict(current.get("commands", {}))
+    seq = int((commands.get(str(bot)) or {}).get("seq", 0)) + 1
+    commands[str(bot)] = {"seq": seq, "rung": rung}
+    await _write_control(client, launch_run_id, {"group": "running", "bots": {}, **current, "commands": commands},
+                         bool(current))
+    return seq
 
 
 async def is_cancelled(client: PrefectClient, flow_run_id: UUID) -> bool:

@@ -9,7 +9,8 @@ the bots of the process (plus one variable read for pause commands), so ten bots
 
 * a bot run (or its launch run) in ``Cancelling``/``Cancelled`` → ``Controller.stop()`` (the step stops within
   100 ms, so cancellation lands within ≈ 0.6 s);
-* the desired pause state (:func:`adapters.registry.read_desired`) → ``Controller.pause()``/``resume()``.
+* the desired pause state (:func:`adapters.registry.read_desired`) → ``Controller.pause()``/``resume()``;
+* a new operator command of a bot (``"commands"`` in the same variable) → the session's ``request_recovery``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class BotHandle:
     paused: bool = False
     on_change: list[asyncio.Event] = field(default_factory=list)
     on_stop: Callable[[], None] | None = None  # the bot session's stop (wakes its waits); else the controller's
+    on_recover: Callable[[str], None] | None = None  # the bot session's request_recovery (an operator's rung)
+    command_seq: int = 0  # the newest operator command taken (adapters.registry.write_command)
 
     def stop(self) -> None:
         """The bot's run (or its launch's) was cancelled: stop the bot."""
@@ -167,11 +170,29 @@ class LaunchRuntime:
                 if not handle.cancelled:
                     handle.stop()
                 continue
+            self._command(handle, desired.get("commands", {}).get(str(handle.bot)))
             want_paused = per_bot.get(str(handle.bot), group_wants) == "paused"
             if want_paused != handle.paused:
                 handle.paused = want_paused
                 (handle.controller.pause if want_paused else handle.controller.resume)()
                 handle.notify()
+
+    @staticmethod
+    def _command(handle: BotHandle, command: Any) -> None:
+        """Hand a bot's newest operator command to its session, once."""
+        if not isinstance(command, dict) or handle.on_recover is None:
+            return
+        try:
+            seq, rung = int(command.get("seq", 0)), str(command.get("rung"))
+        except (TypeError, ValueError):
+            return
+        if seq <= handle.command_seq:
+            return
+        handle.command_seq = seq
+        try:
+            handle.on_recover(rung)
+        except ValueError as exc:  # a rung this bot does not know: say so, keep watching
+            _log.warning("bot %s: operator command %s ignored: %s", handle.bot, command, exc)
 
     async def close(self) -> None:
         """Stop watching and stop renewing locks (call after every bot has released its lock)."""

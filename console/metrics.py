@@ -4,18 +4,25 @@ Nothing is counted inside the console: each scrape reads the live snapshot (bots
 :mod:`console.live`) and the database (accounts by state, per pool, leases), so the numbers are the same whichever
 process runs the bots and survive a console restart. Counters are the bots' own counters (``steps_done``,
 ``restarts``, accounts completed/failed) per live bot run; Prometheus handles their reset when a run ends.
+
+The bots' own figures — inputs and taps, capture and match latency histograms, failures and recoveries by kind —
+come from each live bot's latest heartbeat event (every 10 s; read from the Prefect events API, so a bot in any
+process or on any host is seen: :mod:`emufleet.bot.metrics`), labelled ``group``, ``bot`` and ``host``. Rates
+are PromQL's: ``rate(emufleet_bot_taps_total[1m])``, ``rate(emufleet_bot_steps_total[1m])``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from uuid import UUID
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from console.fleet import FleetSnapshot
+from emufleet.bot.metrics import MetricsReading
 from emufleet.groups import BotState
 
 __all__ = ["FleetCollector", "FleetNumbers", "render_metrics"]
@@ -28,6 +35,7 @@ class FleetNumbers:
     snapshot: FleetSnapshot
     accounts: dict[str, int]
     pools: dict[str, dict[str, int]]
+    bot_metrics: dict[UUID, MetricsReading] = field(default_factory=dict)  # live bot run → its last heartbeat's
 
 
 class FleetCollector(Collector):
@@ -39,6 +47,7 @@ class FleetCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         snap = self.numbers.snapshot
         yield from self._bots(snap)
+        yield from self._in_bot(snap, self.numbers.bot_metrics)
         launches = GaugeMetricFamily("emufleet_launches_running", "Live launch-group flow runs", labels=["group"])
         for group in snap.groups:
             launches.add_metric([group.name], 1 if group.launch_run_id else 0)
@@ -81,6 +90,44 @@ class FleetCollector(Collector):
             for state, n in counts.items():
                 bots.add_metric([group.name, state], n)
         yield from (bots, steps, restarts, done)
+
+
+    @staticmethod
+    def _in_bot(snap: FleetSnapshot, readings: dict[UUID, MetricsReading]) -> Iterator[Metric]:
+        names = ["group", "bot", "host"]
+        taps = CounterMetricFamily("emufleet_bot_taps", "Taps a live bot run sent", labels=names)
+        inputs = CounterMetricFamily("emufleet_bot_inputs", "Inputs a live bot run sent, by kind",
+                                     labels=[*names, "kind"])
+        errors = CounterMetricFamily("emufleet_bot_capture_errors", "Failed screen captures of a live bot run",
+                                     labels=names)
+        found = CounterMetricFamily("emufleet_bot_matches_found", "Template matches that found their template",
+                                    labels=names)
+        hists = {"capture_s": HistogramMetricFamily("emufleet_bot_capture_seconds", "Screen capture latency",
+                                                    labels=names),
+                 "match_s": HistogramMetricFamily("emufleet_bot_match_seconds", "Template matching latency",
+                                                  labels=names)}
+        failures = CounterMetricFamily("emufleet_bot_failures", "Faults (by fault kind) and failed attempts "
+                                       "(kind attempt) of a live bot run", labels=[*names, "kind"])
+        recoveries = CounterMetricFamily("emufleet_bot_recoveries", "Recoveries of a live bot run by rung and "
+                                         "reason (fault or operator)", labels=[*names, "rung", "reason"])
+        for group in snap.groups:
+            for view in group.bots:
+                reading = readings.get(view.flow_run_id)
+                if reading is None:
+                    continue
+                labels = [group.name, str(view.status.bot), view.status.host]
+                taps.add_metric(labels, reading.taps)
+                for kind, n in sorted(reading.inputs.items()):
+                    inputs.add_metric([*labels, kind], n)
+                errors.add_metric(labels, reading.capture_errors)
+                found.add_metric(labels, reading.matches_found)
+                for name, hist in reading.histograms.items():
+                    hists[name].add_metric(labels, buckets=hist.buckets, sum_value=hist.sum)
+                for kind, n in sorted(reading.failures.items()):
+                    failures.add_metric([*labels, kind], n)
+                for (rung, reason), n in sorted(reading.recoveries.items()):
+                    recoveries.add_metric([*labels, rung, reason], n)
+        yield from (taps, inputs, errors, found, *hists.values(), failures, recoveries)
 
 
 def render_metrics(numbers: FleetNumbers) -> bytes:

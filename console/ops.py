@@ -9,20 +9,26 @@ server on a refused connection, so the port is probed first).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from console.fleet import FleetSnapshot
 from console.metrics import FleetNumbers, render_metrics
+from emufleet.bot.metrics import MetricsReading, read_payload
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
+HEARTBEAT_WINDOW_S = 60.0  # a live bot's heartbeat (every 10 s) older than this is not shown: six were missed
 
 
 @router.get("/health", summary="The console process answers")
@@ -93,9 +99,29 @@ def _counts(request: Request) -> tuple[dict[str, int], dict[str, dict[str, int]]
     return count_by_state(engine), pools
 
 
+async def _bot_metrics(snapshot: FleetSnapshot) -> dict[UUID, MetricsReading]:
+    """The metrics in each live bot's latest heartbeat (none when the Prefect API does not answer)."""
+    from prefect.client.orchestration import get_client
+
+    from adapters.events import latest_events
+
+    runs = [b.flow_run_id for g in snapshot.groups for b in g.bots]
+    if not runs or snapshot.error:
+        return {}
+    try:
+        async with get_client() as client:
+            beats = await latest_events(client, "bot.heartbeat", runs, within_s=HEARTBEAT_WINDOW_S)
+    except Exception as exc:  # a busy server: the scrape still answers with what it has
+        log.warning("console: heartbeats not read: %s", exc)
+        return {}
+    readings = {run: read_payload(event.payload) for run, event in beats.items()}
+    return {run: r for run, r in readings.items() if r is not None}
+
+
 @router.get("/metrics", summary="Prometheus metrics of the fleet", response_class=Response)
 async def metrics(request: Request) -> Response:
     snapshot = await request.app.state.hub.get(max_age_s=2.0)
-    accounts, pools = await asyncio.to_thread(_counts, request)
-    body = render_metrics(FleetNumbers(snapshot, accounts, pools))
+    (accounts, pools), bot_metrics = await asyncio.gather(asyncio.to_thread(_counts, request),
+                                                          _bot_metrics(snapshot))
+    body = render_metrics(FleetNumbers(snapshot, accounts, pools, bot_metrics))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ Python (no flow run; what the CLI uses)::
     asyncio.run(pause("demo", bot=2))           # bot 2 pauses at its next checkpoint (≤ 0.6 s)
     asyncio.run(resume("demo"))                 # the whole group
     bots = asyncio.run(status("demo"))          # list[BotStatus] of the live bots
+    asyncio.run(restart("demo", "restart_app", bot=1))  # bot 1 restarts its game, same account, at its next tick
 
 Flows (what the ``stop-group``, ``pause-group`` and ``resume-group`` deployments run): :func:`stop_group`,
 :func:`pause_group`, :func:`resume_group`. The mechanisms are described in :mod:`adapters.registry`.
@@ -17,11 +18,12 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 
-from adapters.registry import Desired, bot_runs, bot_status, launch_runs, request_cancel, write_desired
+from adapters.registry import Desired, bot_runs, bot_status, launch_runs, request_cancel, write_command, write_desired
+from emufleet.bot.recovery import Rung
 from emufleet.errors import OrchestrationError
 from emufleet.groups import BotStatus
 
-__all__ = ["pause", "pause_group", "resume", "resume_group", "status", "stop", "stop_group"]
+__all__ = ["pause", "pause_group", "restart", "resume", "resume_group", "status", "stop", "stop_group"]
 
 
 async def stop(group: str, *, bot: int | None = None) -> int:
@@ -63,6 +65,30 @@ async def pause(group: str, *, bot: int | None = None) -> int:
 async def resume(group: str, *, bot: int | None = None) -> int:
     """Resume bots paused by :func:`pause`. Same return value and errors."""
     return await _set_desired(group, "running", bot)
+
+
+async def restart(group: str, rung: Rung | str, *, bot: int | None = None) -> int:
+    """Ask the live bots of ``group`` (or bot ``bot``) to take recovery rung ``rung`` (``restart_app``: the game
+    restarts with the same account on its lease; ``restart_instance``: the emulator instance restarts, then the
+    game) through their own recovery ladder, within one watcher poll plus one supervisor tick (≈ 1 s). The routine
+    resumes at its last checkpoint; no failure budget is spent. Returns the number of bots told.
+
+    Raises:
+        OrchestrationError: the group (or bot) is not running. ValueError: ``rung`` is not a rung.
+    """
+    rung = Rung(rung)
+    async with get_client() as client:
+        launches = await launch_runs(client, group)
+        if not launches:
+            raise OrchestrationError(f"group {group!r} is not running")
+        indices = sorted({i for i in (_bot_index(r) for r in await bot_runs(client, group)) if i is not None})
+        targets = [b for b in indices if bot is None or b == bot]
+        if not targets:
+            raise OrchestrationError(f"group {group!r} has no live bot" + (f" {bot}" if bot is not None else ""))
+        for run in launches:
+            for index in targets:
+                await write_command(client, run.id, index, str(rung))
+        return len(targets)
 
 
 async def status(group: str, *, live: bool = True) -> list[BotStatus]:

@@ -116,6 +116,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                                  steps=TaskSteps(spec.bot, runtime.executor), controller=controller, cancel=cancel,
                                  evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)), flow_run_id=str(run_id))
             handle.on_stop = session.stop
+            handle.on_recover = session.request_recovery
             runtime.register(handle)
             writer = asyncio.get_running_loop().create_task(observer.writer())
             try:

@@ -1,5 +1,5 @@
 """``/api/groups``: definitions (list, get, create, replace, delete, validate) and running groups (launch, bots,
-pause, resume, stop)."""
+pause, resume, stop, restart-app, restart-instance)."""
 
 from __future__ import annotations
 
@@ -114,3 +114,22 @@ async def resume(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, An
 @router.post("/{name}/stop", summary="Stop the group (or one bot): runs cancelled, accounts returned")
 async def stop(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
     return await _control("stop", name, bot)
+
+
+async def _restart(action: str, rung: str, name: str, bot: int | None) -> dict[str, Any]:
+    from flows import control
+
+    count = await control.restart(name, rung, bot=bot)
+    return {"group": name, "bot": bot, "action": action, "bots": count}
+
+
+@router.post("/{name}/restart-app", summary="Restart the game of the group's bots (or one bot), same account: "
+             "the bot's recovery rung restart_app, resuming at its last checkpoint, no failure budget spent")
+async def restart_app(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+    return await _restart("restart-app", "restart_app", name, bot)
+
+
+@router.post("/{name}/restart-instance", summary="Restart the emulator instance of the group's bots (or one bot), "
+             "then the game: the bot's recovery rung restart_instance, no failure budget spent")
+async def restart_instance(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+    return await _restart("restart-instance", "restart_instance", name, bot)

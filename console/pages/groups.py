@@ -19,7 +19,10 @@ from console.forms import FieldErrors, form_pairs, nest, parse_lines, parse_list
 from emufleet.errors import EmufleetError, GroupValidationError, InputError
 from emufleet.groups import GroupStore, LaunchOverrides, OnConflict, RestartMode
 
-__all__ = ["launch_overrides", "router"]
+__all__ = ["RESTARTS", "launch_overrides", "router"]
+
+#: The operator's recovery actions and the bot's rung each one takes (flows.control.restart).
+RESTARTS = {"restart-app": "restart_app", "restart-instance": "restart_instance"}
 
 router = APIRouter()
 NEW = "_new"
@@ -197,10 +200,13 @@ async def control(request: Request, name: str) -> Response:
 
     form = dict(await form_pairs(request))
     action = form.get("action", "")
-    if action not in ("pause", "resume", "stop"):
+    if action not in ("pause", "resume", "stop", *RESTARTS):
         raise GroupValidationError(f"unknown action {action!r}", field="action")
     bot = int(form["bot"]) if form.get("bot", "").isdigit() else None
-    count = await getattr(ctl, action)(name, bot=bot)
+    if action in RESTARTS:
+        count, what = await ctl.restart(name, RESTARTS[action], bot=bot), "bot(s) told"
+    else:
+        count, what = await getattr(ctl, action)(name, bot=bot), "flow run(s)"
     target = name + (f" bot {bot}" if bot is not None else "")
     back = form.get("next") if form.get("next") in ("instances", "groups") else "groups"
-    return _redirect(f"/{back}", f"{action}: {target} ({count} flow run(s))")
+    return _redirect(f"/{back}", f"{action}: {target} ({count} {what})")

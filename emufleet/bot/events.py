@@ -39,18 +39,22 @@ class EventKind(StrEnum):
     #: 10 minutes" automation, without one event per step). Payload: ``step``, ``steps_done``.
     STEP_COMPLETED = "bot.step-completed"
     #: Periodic liveness of the bot's supervisor with its figures, e.g. ``state``, ``steps_done``,
-    #: ``capture_p50_ms``, ``capture_p95_ms``. Zombie runs are detected from Prefect's own
+    #: ``capture_p50_ms``, ``capture_p95_ms``, and its cumulative metrics ``m.*`` (:mod:`emufleet.bot.metrics`:
+    #: what the console's ``/metrics`` shows). Zombie runs are detected from Prefect's own
     #: flow-run heartbeats, not from these (docs/supervision.md, "Notifications").
     HEARTBEAT = "bot.heartbeat"
     #: Stuck detection fired: no step and no input for ``stuck_after``, or a click loop. Payload: ``reason``
     #: (``"no-progress"`` | ``"click-loop"``), ``step``, ``idle_s``.
     STUCK = "bot.stuck"
     #: A recovery rung is being taken. Payload: ``rung`` (``"routine"`` | ``"restart_app"`` | ``"restart_instance"``
-    #: | ``"reconnect"``), ``fault`` (what triggered it), ``failures`` (in the budget window).
+    #: | ``"reconnect"``), ``fault`` (what triggered it: a fault kind, or ``"operator"``), ``reason`` (``"fault"`` |
+    #: ``"operator"``: an operator asked for the rung), ``failures`` (in the budget window).
     RECOVERING = "bot.recovering"
-    #: A rung was taken but the bot is still unhealthy; the ladder climbs on. Payload: ``rung``, ``error``.
+    #: A rung was taken but the bot is still unhealthy; the ladder climbs on. Payload: ``rung``, ``error``,
+    #: ``reason``.
     RUNG_FAILED = "bot.rung-failed"
-    #: The rung worked: the routine resumes. Payload: ``rung``, ``fault``, ``resume_at`` (step or ``None``).
+    #: The rung worked: the routine resumes. Payload: ``rung``, ``fault``, ``reason``, ``resume_at`` (step or
+    #: ``None``).
     RECOVERED = "bot.recovered"
     #: The failure budget is spent or the last rung failed: the bot fails, its account returns. Payload:
     #: ``reason``, ``failures``.

@@ -49,7 +49,8 @@ class LogObserver:
         self.log.debug("bot %s/%d: %s %s", status.group, status.bot, status.state, status.step or "")
 
     def event(self, event: BotEvent) -> None:
-        details = " ".join(f"{k}={v}" for k, v in event.payload.items())
+        # the heartbeat's metrics (m.*) are for /metrics, not for a log line every 10 s
+        details = " ".join(f"{k}={v}" for k, v in event.payload.items() if not k.startswith("m."))
         self.log.info("bot %s/%d %s %s", event.bot.group, event.bot.bot, event.kind, details)
 
     def progress(self, done: int, total: int) -> None:

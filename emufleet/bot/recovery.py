@@ -14,6 +14,11 @@ Rungs (``recovery.rungs``, in this order by default):
 ``restart_instance`` restart the emulator instance through its backend (or reboot it) and wait until ready
 ``reconnect``       reconnect ADB (disconnect, connect, wait until ready)
 ==================  =====================================================================================
+
+An operator may also ask for one rung (the console's *Restart app* / *Restart instance*,
+``emufleet groups restart-app``): :meth:`emufleet.bot.session.BotSession.request_recovery`. The session takes
+exactly that rung at its next tick, as a recovery with reason ``operator`` that spends no failure budget; only
+if the rung does not bring the bot back is it a fault, and the ladder takes over.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class FaultKind(StrEnum):
     ADB_DOWN = "adb_down"
     DEVICE_ERROR = "device_error"  # any other device error raised by a step
     LOCK_LOST = "lock_lost"  # fencing: not a ladder fault; the bot re-acquires its lock or ends stopped
+    OPERATOR = "operator"  # an operator asked for a rung (BotSession.request_recovery): no fault, no budget spent
 
 
 #: The rung each fault enters the ladder at (faults not listed enter at the first rung).

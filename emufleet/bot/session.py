@@ -141,6 +141,7 @@ class BotSession:
         self._device: SupervisedDevice | None = None  # the context's device (``_raw`` behind the fence)
         self._incident = Incident(spec.recovery.rungs)
         self._last_step_event = 0.0
+        self._requested: Rung | None = None  # an operator's rung, taken at the next tick
 
     # -- control ---------------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -149,6 +150,21 @@ class BotSession:
         self.cancel.set()
         self.controller.stop()
         self._woken.set()
+
+    def request_recovery(self, rung: Rung | str) -> None:
+        """An operator asks for ``rung`` (``restart_app``, ``restart_instance``, ``reconnect``, ``routine``) now.
+
+        At the supervisor's next tick (≤ :data:`TICK_S`) once an attempt runs, the running step is interrupted,
+        the rung taken as a recovery with reason ``operator`` (``bot.recovering`` / ``bot.recovered`` events with
+        ``fault`` and ``reason`` ``"operator"``) and the routine resumes at its last checkpoint with the same
+        account. It spends no failure budget; a rung that does not bring the bot back is a fault and the ladder
+        takes over. A paused bot is paused again afterwards. A second request before the first is taken replaces
+        it. Safe from any thread.
+
+        Raises:
+            ValueError: ``rung`` is not a rung.
+        """
+        self._requested = Rung(rung)
 
     # -- reporting -------------------------------------------------------------------------------------------------
     def ref(self) -> BotRef:
@@ -184,11 +200,11 @@ class BotSession:
         self._loop = asyncio.get_running_loop()
         if self.accounts is not None:
             self.accounts.on_change = self._account_changed
+        policy = self.spec.restart_policy
         try:
-            await self.call(self._open)
+            restarts = await self._open_retrying()
             self.emit("bot.started", routine=self.spec.routine)
             ticker = asyncio.get_running_loop().create_task(self._supervise(), name="emufleet-supervisor")
-            policy = self.spec.restart_policy
             while not self._stopping:
                 attempts += 1
                 self.set(state=BotState.RUNNING, restarts=restarts)
@@ -198,6 +214,8 @@ class BotSession:
                 await self.call(self._settle, outcome, error)
                 if outcome == "failed":
                     self.errors.append(error or "failed")
+                    if self.supervisor is not None:
+                        self.supervisor.metrics.failed("attempt")
                     self.emit("bot.attempt-failed", attempt=attempts, error=error)
                     log.warning("bot %s attempt %d failed: %s", self.spec.bot, attempts, error)
                     if not self.budget.spend():
@@ -239,6 +257,32 @@ class BotSession:
                          recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None,
                          captures=self.supervisor.captures if self.supervisor is not None else 0)
 
+    async def _open_retrying(self) -> int:
+        """Open the device (:meth:`_open`); a device that cannot be opened yet (``adb connect`` refused, the emulator
+        still booting or restarting) is retried under the restart policy and the failure budget, as a failed attempt
+        would be. Returns the restarts it used.
+
+        Raises:
+            DeviceError: the last failure, once the policy, the budget or a stop ends the retries.
+        """
+        policy, restarts = self.spec.restart_policy, 0
+        while True:
+            try:
+                await self.call(self._open)
+                return restarts
+            except DeviceError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if (self._stopping or not policy.should_restart(succeeded=False, restarts_done=restarts)
+                        or not self.budget.spend()):
+                    raise
+                restarts += 1
+                delay = policy.delay_s(restarts)
+                self.errors.append(error)
+                self.set(state=BotState.RESTARTING, restarts=restarts, error=error)
+                log.warning("bot %s could not open its device (%s): retry %d/%d in %.1f s", self.spec.bot, error,
+                            restarts, policy.max_restarts, delay)
+                await self._sleep(delay)
+
     def _final_state(self, outcome: str) -> BotState:
         if outcome in ("stopped", "lock_taken"):
             return BotState.STOPPED
@@ -262,7 +306,8 @@ class BotSession:
             self.accounts.start_heartbeat()
         self.ctx = BotContext(device, self.assets.templates, self.assets.registry, self.controller,
                               accounts=self.accounts, on_event=self._step_event,
-                              bot_id=f"{self.spec.group}/{self.spec.bot}", group_config=self.spec.routine_config)
+                              bot_id=f"{self.spec.group}/{self.spec.bot}", group_config=self.spec.routine_config,
+                              on_match=self.supervisor.on_match)
 
     def _step_event(self, event: StepEvent) -> None:
         assert self.supervisor is not None
@@ -362,7 +407,7 @@ class BotSession:
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
-            if self.controller.paused != paused:  # an operator's pause: no progress is expected meanwhile
+            if not self._recovering and self.controller.paused != paused:  # an operator's pause: no progress expected
                 paused = self.controller.paused
                 self.emit("bot.paused" if paused else "bot.resumed", step=self.status.step)
             if now >= next_beat:
@@ -370,8 +415,15 @@ class BotSession:
                 report = sup.last_report
                 self.emit("bot.heartbeat", state=str(self.status.state), steps_done=self.status.steps_done,
                           capture_p50_ms=report.capture_ms_p50 if report else None,
-                          capture_p95_ms=report.capture_ms_p95 if report else None)
+                          capture_p95_ms=report.capture_ms_p95 if report else None, **sup.metrics.payload())
             if self._recovering or self.status.state in TERMINAL_STATES:
+                continue
+            if self._requested is not None and self.status.state is BotState.RUNNING and self._fault is None \
+                    and not self._stopping:
+                rung, self._requested = self._requested, None
+                self._fault = Fault(FaultKind.OPERATOR, f"an operator asked for {rung}",
+                                    {"rung": str(rung), "paused": self.controller.paused})
+                self.controller.stop()  # the step raises RoutineStopped; the attempt loop takes the rung
                 continue
             fault = sup.quick_check()
             if fault is None and now >= next_health:
@@ -398,14 +450,24 @@ class BotSession:
     # -- recovery --------------------------------------------------------------------------------------------------
     async def _recover(self, fault: Fault, run: RoutineRun, index: int) -> Outcome | Literal["resumed"]:
         """Climb the ladder for ``fault`` (step ``index`` of ``run`` was interrupted): ``resumed``, or how the
-        attempt ends (``gave_up``, ``stopped``, ``failed`` when recovery is disabled, ``lock_taken``)."""
+        attempt ends (``gave_up``, ``stopped``, ``failed`` when recovery is disabled, ``lock_taken``). An operator's
+        request (``FaultKind.OPERATOR``) takes its one rung first, without spending the budget."""
         assert self.supervisor is not None and self.ctx is not None
         self._recovering = True
+        stay_paused = bool(fault.details.get("paused"))  # an operator's rung on a paused bot: it stays paused
         try:
             self.controller.reset()
+            if fault.kind is FaultKind.OPERATOR:
+                rung = Rung(str(fault.details["rung"]))
+                verdict = await self._climb(rung, "operator", run, index)
+                if verdict != "rung_failed":
+                    return verdict
+                fault = Fault(FaultKind.DEVICE_ERROR, f"the operator's {rung} did not bring the bot back")
             if fault.kind is FaultKind.LOCK_LOST:
+                self.supervisor.metrics.failed(str(fault.kind))
                 return await self._regain_lock(fault)
             self.faults += 1
+            self.supervisor.metrics.failed(str(fault.kind))
             reason = f"{fault.kind}: {fault.message}"
             if not self.spec.recovery.enabled:
                 await self._evidence(reason)
@@ -425,38 +487,50 @@ class BotSession:
                 if rung is None:
                     return "gave_up"
                 self._incident.took(rung)
-                self.set(state=BotState.RECOVERING, step=f"recovery: {rung}")
-                self.emit("bot.recovering", rung=str(rung), fault=str(fault.kind), failures=self.budget.recent)
-                log.info("bot %s: %s → rung %s", self.spec.bot, fault.message, rung)
-                try:
-                    await self._take(rung)
-                    # Verify on fresh probes and a fresh capture: frame statistics from before the rung would
-                    # condemn it; a screen still frozen shows again as the routine goes on (the next rung then).
-                    report, still = await self.call(self.supervisor.check_after_rung)
-                    if still is not None and still.kind is not FaultKind.APP_NOT_FOREGROUND:
-                        raise DeviceError(still.message, serial=self.spec.serial)
-                except Exception as exc:
-                    if self._stopping:
-                        return "stopped"
-                    if isinstance(exc, InstanceLockLost):
-                        return await self._regain_lock(Fault(FaultKind.LOCK_LOST, str(exc)))
-                    log.warning("bot %s: rung %s did not recover: %s", self.spec.bot, rung, exc)
-                    self.emit("bot.rung-failed", rung=str(rung), error=_describe(exc))
-                    continue
-                self.recoveries[str(rung)] += 1
-                self.supervisor.forget_health()  # a problem the check tolerated (the app still starting) counts anew
-                self.supervisor.progress()
-                self.set(state=BotState.RUNNING, recoveries=sum(self.recoveries.values()),
-                         health=health_text(report))
-                self.emit("bot.recovered", rung=str(rung), fault=str(fault.kind),
-                          resume_at=step_label(run, _resume_index(run, index)))
-                return "resumed"
+                verdict = await self._climb(rung, str(fault.kind), run, index)
+                if verdict != "rung_failed":
+                    return verdict
             return "stopped"
         finally:
             self.controller.reset()
             if self._stopping:
                 self.controller.stop()
+            elif stay_paused:
+                self.controller.pause()
             self._recovering = False
+
+    async def _climb(self, rung: Rung, cause: str, run: RoutineRun,
+                     index: int) -> Outcome | Literal["resumed", "rung_failed"]:
+        """Take ``rung`` for ``cause`` (a fault kind, or ``"operator"``) and verify it on fresh probes:
+        ``resumed``, ``rung_failed``, or how the attempt ends (``stopped``, ``lock_taken``)."""
+        assert self.supervisor is not None
+        reason = "operator" if cause == "operator" else "fault"
+        self.set(state=BotState.RECOVERING, step=f"recovery: {rung}")
+        self.emit("bot.recovering", rung=str(rung), fault=cause, reason=reason, failures=self.budget.recent)
+        log.info("bot %s: %s → rung %s", self.spec.bot, cause, rung)
+        try:
+            await self._take(rung)
+            # Verify on fresh probes and a fresh capture: frame statistics from before the rung would
+            # condemn it; a screen still frozen shows again as the routine goes on (the next rung then).
+            report, still = await self.call(self.supervisor.check_after_rung)
+            if still is not None and still.kind is not FaultKind.APP_NOT_FOREGROUND:
+                raise DeviceError(still.message, serial=self.spec.serial)
+        except Exception as exc:
+            if self._stopping:
+                return "stopped"
+            if isinstance(exc, InstanceLockLost):
+                return await self._regain_lock(Fault(FaultKind.LOCK_LOST, str(exc)))
+            log.warning("bot %s: rung %s did not recover: %s", self.spec.bot, rung, exc)
+            self.emit("bot.rung-failed", rung=str(rung), error=_describe(exc), reason=reason)
+            return "rung_failed"
+        self.recoveries[str(rung)] += 1
+        self.supervisor.metrics.recovered(str(rung), reason)
+        self.supervisor.forget_health()  # a problem the check tolerated (the app still starting) counts anew
+        self.supervisor.progress()
+        self.set(state=BotState.RUNNING, recoveries=sum(self.recoveries.values()), health=health_text(report))
+        self.emit("bot.recovered", rung=str(rung), fault=cause, reason=reason,
+                  resume_at=step_label(run, _resume_index(run, index)))
+        return "resumed"
 
     def _unavailable(self) -> frozenset[Rung]:
         skip = set()
@@ -508,8 +582,9 @@ class BotSession:
             assert self.supervisor is not None
             self.supervisor.progress()
             self.set(state=BotState.RUNNING)
-            self.emit("bot.recovered", rung="reacquire_lock", fault=str(fault.kind))
+            self.emit("bot.recovered", rung="reacquire_lock", fault=str(fault.kind), reason="fault")
             self.recoveries["reacquire_lock"] += 1
+            self.supervisor.metrics.recovered("reacquire_lock", "fault")
             return "resumed"
         return "stopped" if self._stopping else "lock_taken"
 

@@ -24,6 +24,7 @@ import numpy as np
 from emufleet.bot.evidence import FrameRecorder
 from emufleet.bot.fence import Fence
 from emufleet.bot.health import HealthMonitor, HealthProblem, HealthReport
+from emufleet.bot.metrics import BotMetrics
 from emufleet.bot.recovery import Fault, FaultKind
 from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckVerdict
 from emufleet.routines.context import StepEvent
@@ -80,9 +81,11 @@ class Supervisor:
         self._streaks: dict[HealthProblem, int] = {}
         self._input_since_frame = False
         self.captures = 0  # frames captured (recognition rounds; benchmarks/chaos.py reports them per second)
+        self.metrics = BotMetrics()  # what the heartbeat carries to /metrics (emufleet.bot.metrics)
 
     # -- fed by the supervised device and the step events (bot threads) ------------------------------------------
     def on_input(self, kind: str, point: tuple[int, int] | None) -> None:
+        self.metrics.input_sent(kind)
         self.stuck.input_sent()
         self._input_since_frame = True
         if kind == "tap" and point is not None:
@@ -96,11 +99,16 @@ class Supervisor:
         # frozen (or ignores input), while an idle routine re-reading a static screen is not.
         waiting, self._input_since_frame = self._input_since_frame, False
         self.captures += 1
+        self.metrics.captured(latency_ms)
         self.health.observe_frame(frame, latency_ms, waiting=waiting)
         self.recorder.observe(frame, time.time())
 
     def on_capture_error(self, error: BaseException, latency_ms: float) -> None:
+        self.metrics.capture_failed()
         self.health.observe_capture_error(error, latency_ms)
+
+    def on_match(self, seconds: float, found: bool) -> None:
+        self.metrics.matched(seconds, found)
 
     def on_step_event(self, event: StepEvent) -> None:
         if event.sentry is not None:

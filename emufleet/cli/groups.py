@@ -1,4 +1,5 @@
-"""``emufleet groups``: definitions (list, show, save, delete) and running groups (launch, stop, pause, resume).
+"""``emufleet groups``: definitions (list, show, save, delete) and running groups (launch, stop, pause, resume,
+restart-app, restart-instance).
 
 Commands that talk to Prefect use the server of :func:`flows.server.ensure_server` (``PREFECT_API_URL``, or the
 local one ``emufleet demo``/``groups launch`` started, or a new one) and import the flows only then, so that
@@ -219,16 +220,19 @@ def _ask_refresh(pools: list[str], refresh: bool | None, by_default: bool) -> bo
     return refresh
 
 
-def _control(action: str, name: str, bot: int | None) -> None:
+def _control(action: str, name: str, bot: int | None, rung: str | None = None) -> None:
     _connect(start=False)
     from flows import control
 
     try:
-        count = asyncio.run(getattr(control, action)(name, bot=bot))
+        if rung is not None:
+            count, what = asyncio.run(control.restart(name, rung, bot=bot)), "bot(s) told"
+        else:
+            count, what = asyncio.run(getattr(control, action)(name, bot=bot)), "flow run(s)"
     except EmufleetError as exc:
         raise _fail(exc) from exc
     target = f"group {name!r}" + (f" bot {bot}" if bot is not None else "")
-    typer.echo(f"{action}: {target} ({count} flow run(s))")
+    typer.echo(f"{action}: {target} ({count} {what})")
 
 
 @groups_app.command("stop")
@@ -247,3 +251,17 @@ def pause(name: str, bot: BotOption = None) -> None:
 def resume(name: str, bot: BotOption = None) -> None:
     """Resume a paused group (or one bot)."""
     _control("resume", name, bot)
+
+
+@groups_app.command("restart-app")
+def restart_app(name: str, bot: BotOption = None) -> None:
+    """Restart the game of a running group's bots (or one bot) with the same account, through the bot's recovery
+    ladder: the routine resumes at its last checkpoint; no failure budget is spent."""
+    _control("restart-app", name, bot, rung="restart_app")
+
+
+@groups_app.command("restart-instance")
+def restart_instance(name: str, bot: BotOption = None) -> None:
+    """Restart the emulator instance of a running group's bots (or one bot), then the game with the same account;
+    the routine resumes at its last checkpoint; no failure budget is spent."""
+    _control("restart-instance", name, bot, rung="restart_instance")

@@ -116,13 +116,16 @@ class BotContext:
         bot_id: the bot's name in events.
         delay_unit_ms: the unit of ``Delay.count`` (the seed's INI ``Delay``, default 250 ms).
         group_config: the group's ``routine_config`` (precedence: runtime > group > routine default).
+        on_match: called after every template match with its duration (seconds) and whether it was found, from
+            the thread that matched (the bot's metrics: :mod:`emufleet.bot.metrics`).
     """
 
     def __init__(self, device: DeviceLike, templates: TemplateSet | None, registry: RoutineRegistry | None,
                  controller: Controller | None = None, variables: VariableStore | Mapping[str, object] | None = None,
                  accounts: AccountProvider | None = None, on_event: Callable[[StepEvent], None] | None = None,
                  bot_id: str = "", *, delay_unit_ms: float = 250.0,
-                 group_config: Mapping[str, object] | None = None) -> None:
+                 group_config: Mapping[str, object] | None = None,
+                 on_match: Callable[[float, bool], None] | None = None) -> None:
         self.device = device
         self.templates = templates
         self.registry = registry
@@ -130,6 +133,7 @@ class BotContext:
         self.variables = variables if isinstance(variables, VariableStore) else VariableStore(variables)
         self.accounts = accounts
         self.on_event = on_event
+        self.on_match = on_match
         self.bot_id = bot_id or getattr(device, "serial", "")
         self.delay_unit_ms = delay_unit_ms
         self.group_config = {k: str(v) for k, v in (group_config or {}).items()}

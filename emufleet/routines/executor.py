@@ -291,10 +291,13 @@ class Executor:
         screen = None if fresh else self.ctx.frames.get()
         screen = screen or self.fresh_frame()
         area = Region(region.x1, region.y1, region.x2, region.y2) if region is not None else None
+        started = time.perf_counter()
         try:
             result = match(screen, templates.get(template), space=templates.space, threshold=threshold, region=area)
         except VisionError as exc:
             raise self.error(str(exc)) from exc
+        if self.ctx.on_match is not None:
+            self.ctx.on_match(time.perf_counter() - started, result.found)
         if self._stack:
             nearest = result.nearest
             self._stack[-1].scores.append(MatchScore(

@@ -93,7 +93,8 @@ def _spec(serial: str, routine: str, **kwargs: Any) -> BotSpec:
                    recovery=RecoverySettings.model_validate(recovery), health=HealthSettings(**health), **kwargs)
 
 
-def _run(spec: BotSpec, registry: RoutineRegistry, observer: Recorder, tmp_path: Path, **kwargs: Any) -> BotResult:
+def _run(spec: BotSpec, registry: RoutineRegistry, observer: Recorder, tmp_path: Path, *,
+         made: Callable[[BotSession], None] | None = None, **kwargs: Any) -> BotResult:
     executor = ThreadPoolExecutor(8)
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -102,6 +103,8 @@ def _run(spec: BotSpec, registry: RoutineRegistry, observer: Recorder, tmp_path:
     async def main() -> BotResult:
         session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=observer,
                              evidence_dir=tmp_path / "evidence", **kwargs)
+        if made is not None:
+            made(session)
         return await asyncio.wait_for(session.run(), timeout=120)
 
     try:
@@ -309,6 +312,46 @@ def test_a_refused_connection_is_recovered_by_reconnecting(simulator: Callable[.
     assert "reconnect" in result.recoveries, result.recoveries
 
 
+def test_a_device_that_cannot_be_opened_yet_is_retried_under_the_restart_policy(
+        simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/one": """
+        version: 1
+        routine_name: one tap
+        steps:
+          - {action: Click, x: 10, y: 100}
+        """})
+    inst.inject_fault("refuse")  # adb connect is refused until the fault clears, after the first try
+    threading.Timer(3.0, inst.clear_faults).start()
+    rec = Recorder()
+    policy = RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=5, initial_delay=0.5, max_delay=1.0)
+    spec = _spec(inst.serial, "t/one", restart_policy=policy, connect_timeout_s=1.5,
+                 recovery={"budget": {"failures": 10}})  # the budget counts them too; test the policy here
+    result = _run(spec, registry, rec, tmp_path)
+    assert result.status.state is BotState.COMPLETED, (result.errors, rec.kinds())
+    assert result.errors and all("DeviceConnectError" in e for e in result.errors), result.errors
+    assert result.status.restarts == len(result.errors)  # each failed open is a restart the policy granted
+    assert BotState.RESTARTING in [s.state for s in rec.statuses]
+
+
+def test_a_device_that_cannot_be_opened_fails_the_bot_once_the_policy_says_so(
+        simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
+    inst = _in_game(simulator)
+    registry = routines({"t/one": """
+        version: 1
+        routine_name: one tap
+        steps:
+          - {action: Click, x: 10, y: 100}
+        """})
+    inst.inject_fault("refuse")
+    policy = RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=1, initial_delay=0.2, max_delay=0.2)
+    result = _run(_spec(inst.serial, "t/one", restart_policy=policy, connect_timeout_s=1.0), registry, Recorder(),
+                  tmp_path)
+    inst.clear_faults()
+    assert result.status.state is BotState.FAILED and result.attempts == 0
+    assert len(result.errors) == 2 and "DeviceConnectError" in (result.status.error or ""), result.errors
+
+
 class FakeLease:
     """An instance lease whose fence is never renewed (its server went away); re-acquisition is scripted."""
 
@@ -435,3 +478,57 @@ def test_a_screen_frozen_until_reboot_climbs_to_restart_instance(simulator: Call
     assert result.status.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries.get("restart_instance") == 1
     assert any(e.kind == "reboot" for e in inst.events)
+
+
+@pytest.mark.parametrize(("rung", "input_kind"), [("restart_app", "app_stop"), ("restart_instance", "reboot")])
+def test_an_operator_rung_keeps_the_account_resumes_at_the_checkpoint_and_spends_no_budget(
+        simulator: Callable[..., Any], routines, tmp_path: Path, db_engine: Any, make_accounts: Any,
+        monkeypatch: pytest.MonkeyPatch, rung: str, input_kind: str) -> None:
+    from emufleet.bot import BotAccounts
+    from emufleet.bot import session as session_module
+    from emufleet.bot.metrics import read_payload
+    from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, PoolDefinition
+
+    monkeypatch.setattr(session_module, "HEARTBEAT_S", 0.5)
+    make_accounts(2)
+    inst = _in_game(simulator)
+    registry = routines({"t/op": """
+        version: 1
+        routine_name: an account, a checkpoint, a long step
+        steps:
+          - {action: InjectNextAccount, timeout: 10s}
+          - {action: Sleep, duration: 200ms, checkpoint: true}
+          - {action: Sleep, duration: 4s}
+          - {action: CompleteAccount, success: true}
+        """})
+    pool = Pool(PoolDefinition.loads("pool_name: p\nqueries: [{name: all, filters: [{column: id, comparator: '>', "
+                                     "value: 0}]}]\n", "p.yaml"), db_engine, LeaseOwner("run-1", inst.serial))
+    accounts = BotAccounts([PoolAccountProvider(pool, routine="t/op")])
+    rec = Recorder()
+    sessions: list[BotSession] = []
+    done: list[int] = []
+
+    def progress(n: int, total: int) -> None:
+        done.append(n)
+        if n == 2 and done.count(2) == 1:  # in the long step, past the checkpoint: the operator restarts the app
+            sessions[0].request_recovery(rung)
+
+    rec.on_progress = progress
+    spec = _spec(inst.serial, "t/op", pools=["p"], recovery={"budget": {"failures": 1}})
+    result = _run(spec, registry, rec, tmp_path, accounts=accounts, made=sessions.append)
+    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.recoveries == {rung: 1} and result.faults == 0 and result.gave_up is None
+    assert sessions[0].budget.recent == 0, "an operator's rung spends no failure budget (1 failure would give up)"
+    [recovering] = [e for e in rec.events if e.kind == "bot.recovering"]
+    [recovered] = [e for e in rec.events if e.kind == "bot.recovered"]
+    assert recovering.payload["rung"] == rung and recovering.payload["reason"] == "operator"
+    assert recovered.payload["fault"] == "operator" and recovered.payload["resume_at"] == "1: Sleep"
+    assert done == [1, 2, 2, 3, 4], "the routine resumed at its checkpoint (step 1), not at its start"
+    leased = [e.bot.account for e in rec.events if e.kind == "account.leased"]
+    completed = [e.bot.account for e in rec.events if e.kind == "account.completed"]
+    assert len(leased) == 1 and completed == leased, "the same account was re-injected on its lease and completed"
+    assert "account.returned" not in rec.kinds()
+    beats = [read_payload(e.payload) for e in rec.events if e.kind == "bot.heartbeat"]
+    last = beats[-1]
+    assert last is not None and last.inputs.get(input_kind, 0) >= 1, "the rung acted on the device"
+    assert last.recoveries == {(rung, "operator"): 1} and last.failures == {}

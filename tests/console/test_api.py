@@ -157,5 +157,6 @@ def test_metrics_in_prometheus_format(client: Any, fleet_home: FleetHome) -> Non
 def test_openapi_lists_the_api(client: Any) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/groups", "/api/groups/{name}/launch", "/api/pools/{name}/accounts", "/api/accounts/{key}/reset",
-                 "/api/instances", "/api/bots", "/api/routines/validate", "/health", "/ready", "/metrics"):
+                 "/api/instances", "/api/bots", "/api/routines/validate", "/health", "/ready", "/metrics",
+                 "/api/groups/{name}/restart-app", "/api/groups/{name}/restart-instance"):
         assert path in paths, path

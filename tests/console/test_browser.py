@@ -1,8 +1,8 @@
 """The console in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright.
 
 A user creates a group (and first sees its validation error inline), launches it on a simulated device, watches
-its instance change state live (SSE, no reload), pauses, resumes and stops it; edits a pool filter and tests it
-live, creates and deletes a pool; visits every page. A screenshot of each page is kept under
+its instance change state live (SSE, no reload), pauses, resumes, restarts its app and stops it; edits a pool
+filter and tests it live, creates and deletes a pool; visits every page. A screenshot of each page is kept under
 ``var/test-output/console/`` (``EMUFLEET_TEST_OUTPUT`` overrides ``var/test-output``).
 
 Without Chromium or the ``playwright`` package the tests skip, saying why — unless ``EMUFLEET_REQUIRE_BROWSER=1``
@@ -126,6 +126,12 @@ def test_create_launch_watch_pause_stop_a_group(page: Any, served: Any, fleet_ho
 
     page.click(f'{card} button[data-action="resume"]')
     page.locator(f'{card}[data-state="running"]').wait_for()
+    page.click(f'{card} button[data-action="restart-app"]')  # confirmed; the bot's own restart_app rung
+    page.wait_for_url("**/instances?msg=*")
+    assert "restart-app: browser bot 0 (1 bot(s) told)" in page.inner_text(".flash")
+    page.locator(f'{card} [data-recoveries="1"]').wait_for()  # recovered, live over SSE
+    page.locator(f'{card}[data-state="running"]').wait_for()
+    shots(page, "instances-restarted")
     page.click(f'{card} button[data-action="stop"]')
     page.locator('[data-empty="instances"]').wait_for()
     shots(page, "instances-stopped")

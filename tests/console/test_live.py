@@ -80,3 +80,67 @@ def test_sse_stream_sends_the_live_fragments(served: Any, fleet_home: FleetHome)
                 break
     assert "No group is running" in seen["running"]
     assert "listed" in seen["instances"]  # its instance 3 is listed as inactive, with the group's chip
+
+
+RESTARTABLE = """
+version: 1
+routine_name: Test restart and metrics
+description: An account, the title screen (a checkpoint), a tap, then a long step to restart the app in.
+steps:
+  - {action: InjectNextAccount, timeout: 2s, on_no_accounts: stop}
+  - {action: WaitForImage, template: TapToStart, timeout: 30s, checkpoint: true}
+  - {action: Click, x: 10, y: 10}
+  - {action: Sleep, duration: 120s}
+  - {action: CompleteAccount, success: true}
+"""
+
+
+def test_restart_app_from_the_api_and_the_bots_own_metrics_on_metrics(
+        make_client: Any, prefect_server: Any, fleet_home: FleetHome, simulator: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("emufleet.bot.session.HEARTBEAT_S", 1.0)  # the bot runs in this process (the console's)
+    client = make_client(prefect_ui_url=prefect_server.ui_url)
+    serial = simulator(instances=1).instances[0].serial
+    (fleet_home.root / "routines" / "test" / "restartable.yaml").write_text(RESTARTABLE, encoding="utf-8")
+    fleet_home.group("restartable", routine="test/restartable", backend_options={"serials": [serial]})
+    assert client.post("/api/groups/restartable/restart-app").status_code == 409  # not running yet
+    assert client.post("/api/groups/restartable/launch", json={}).status_code == 202
+
+    def in_long_step() -> dict[str, Any] | None:
+        bot = bot_of(client, "restartable")
+        return bot if bot and bot["state"] == "running" and (bot["step"] or "").startswith("3:") else None
+
+    bot = wait_for(in_long_step, what="the bot in its long step")
+    account = bot["account"]
+    assert account and bot["recoveries"] == 0
+    reply = client.post("/api/groups/restartable/restart-app", params={"bot": 0})
+    assert reply.status_code == 200 and reply.json()["bots"] == 1, reply.text
+    assert client.post("/api/groups/restartable/restart-app", params={"bot": 7}).status_code == 409  # no such bot
+
+    def recovered() -> dict[str, Any] | None:
+        bot = in_long_step()
+        return bot if bot and bot["recoveries"] == 1 else None
+
+    bot = wait_for(recovered, what="the app restarted and the routine back in its long step")
+    assert bot["account"] == account, "the same account, on the lease it held"
+    assert bot["state"] == "running" and bot["accounts_failed"] == 0
+
+    def scraped() -> str | None:
+        text = client.get("/metrics").text
+        return text if 'reason="operator"' in text else None
+
+    text = wait_for(scraped, timeout_s=30, what="the operator's recovery in the bot's heartbeat on /metrics")
+    labels = 'group="restartable",host="local"'
+    series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("emufleet_bot_") and 'bot="0"' in line}
+    taps = next(v for k, v in series.items() if k.startswith("emufleet_bot_taps_total"))
+    assert taps >= 1, series
+    captures = [v for k, v in series.items() if k.startswith("emufleet_bot_capture_seconds_bucket")]
+    assert captures and max(captures) >= 1, "capture latency buckets hold the bot's captures"
+    assert any(k.startswith("emufleet_bot_match_seconds_count") and v >= 1 for k, v in series.items())
+    assert any(k.startswith("emufleet_bot_recoveries_total") and 'rung="restart_app"' in k and v == 1
+               for k, v in series.items()), series
+    assert f'emufleet_bot_taps_total{{bot="0",{labels}}}' in series, "labelled group, bot and host"
+    client.post("/api/groups/restartable/stop")
+    wait_for(lambda: not any(g["group"] == "restartable" for g in client.get("/api/instances").json()["groups"]),
+             what="the group gone")

@@ -55,6 +55,9 @@ def test_controls_on_a_group_that_is_not_running(prefect_server: PrefectServer, 
     assert paused.exit_code == 1 and "not running" in paused.stderr
     stopped = invoke("groups", "stop", "idle")
     assert stopped.exit_code == 0 and "0 flow run(s)" in stopped.stdout
+    for action in ("restart-app", "restart-instance"):
+        restarted = invoke("groups", action, "idle", "--bot", "0")
+        assert restarted.exit_code == 1 and "not running" in restarted.stderr, restarted.stderr
     bad_set = invoke("groups", "launch", "idle", "--set", "novalue")
     assert bad_set.exit_code != 0 and "key=value" in bad_set.stderr
 
