@@ -137,7 +137,9 @@ async def latest_events(client: PrefectClient, kind: str, flow_run_ids: Iterable
         return {}
     now = dt.datetime.now(dt.UTC)
     # ``until`` a little ahead: a bot on another host whose clock runs fast must still be read
-    window = EventOccurredFilter(since=now - dt.timedelta(seconds=within_s), until=now + dt.timedelta(minutes=5))
+    # validated from plain datetimes (the fields are Prefect's DateTime subclass, which validation makes)
+    window = EventOccurredFilter.model_validate({"since": now - dt.timedelta(seconds=within_s),
+                                                 "until": now + dt.timedelta(minutes=5)})
     query = EventFilter(occurred=window, event=EventNameFilter(name=[f"emufleet.{kind}"]),
                         related=EventRelatedFilter(id=list(wanted)))
     found: dict[UUID, ReceivedEvent] = {}
@@ -147,7 +149,10 @@ async def latest_events(client: PrefectClient, kind: str, flow_run_ids: Iterable
             for run in (wanted.get(r.id) for r in event.related):
                 if run is not None and run not in found:
                     found[run] = event
-        if len(found) == len(wanted) or page.next_page is None:
+        if len(found) == len(wanted):
             break
-        page = await client.read_events_page(page.next_page)
+        next_page = await page.get_next_page(client)
+        if next_page is None:
+            break
+        page = next_page
     return found

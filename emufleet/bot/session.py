@@ -458,11 +458,11 @@ class BotSession:
         try:
             self.controller.reset()
             if fault.kind is FaultKind.OPERATOR:
-                rung = Rung(str(fault.details["rung"]))
-                verdict = await self._climb(rung, "operator", run, index)
+                asked = Rung(str(fault.details["rung"]))
+                verdict = await self._climb(asked, "operator", run, index)
                 if verdict != "rung_failed":
                     return verdict
-                fault = Fault(FaultKind.DEVICE_ERROR, f"the operator's {rung} did not bring the bot back")
+                fault = Fault(FaultKind.DEVICE_ERROR, f"the operator's {asked} did not bring the bot back")
             if fault.kind is FaultKind.LOCK_LOST:
                 self.supervisor.metrics.failed(str(fault.kind))
                 return await self._regain_lock(fault)
