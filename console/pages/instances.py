@@ -20,7 +20,7 @@ router = APIRouter()
 
 
 def _ref(instance: InstanceRef) -> str:
-    return str(instance)
+    return str(instance)  # an index, a serial, or ``host/instance``
 
 
 def context(snap: FleetSnapshot) -> dict[str, Any]:
@@ -43,7 +43,8 @@ def context(snap: FleetSnapshot) -> dict[str, Any]:
         bots = [{"view": b, "lease": snap.lease_of(b.status)} for b in group.bots]
         running.append({"group": group, "definition": definition, "pools": pools, "bots": bots})
         if definition is not None:
-            serials = {b.status.instance for b in group.bots}
+            serials = {b.status.instance for b in group.bots} | {f"{b.status.host}/{b.status.instance}"
+                                                                 for b in group.bots}
             for instance in definition.instances[len(group.bots):] if len(group.bots) >= definition.bots else []:
                 if _ref(instance) not in serials:
                     idle.append({"instance": _ref(instance), "group": group.name})

@@ -105,6 +105,10 @@ class HostedInstance(BaseModel):
     host: str
     instance: int | str = Field(union_mode="left_to_right")
 
+    def __str__(self) -> str:
+        """The string form a definition may use instead: ``hostb/3``, ``hostb/127.0.0.1:16384``."""
+        return f"{self.host}/{self.instance}"
+
 
 #: An instance: its index in the emulator backend (``int ≥ 0``), its adb serial (``"127.0.0.1:16384"``), either on
 #: a named host (``"hostb/3"``, ``"hostb/127.0.0.1:16384"``), or ``{host: hostb, instance: 3}``.

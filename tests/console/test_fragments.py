@@ -44,3 +44,16 @@ def test_instances_fragment_shows_account_since_health_and_last_failure() -> Non
     idle = card.split("<h2>Idle</h2>")[1].split("<h2>Inactive</h2>")[0]
     assert "5 <span" in idle and "16384" not in idle  # listed by the running group, no bot on it
     assert "3/12" in html["running"]  # pool progress: remaining/total
+
+
+def test_instances_on_named_hosts_are_shown_as_host_slash_instance() -> None:
+    status = BotStatus(group="g", bot=0, instance="127.0.0.1:16384", state=BotState.RUNNING, host="hostb")
+    group = RunningGroup("g", uuid4(), "Running", utcnow(), [BotView(status, uuid4(), "Running", utcnow())])
+    definition = GroupDefinition(name="g", routine="r", bots=1, pools=["p"],
+                                 instances=[{"host": "hostb", "instance": "127.0.0.1:16384"}, "hostc/2"])
+    other = GroupDefinition(name="h", routine="r", bots=1, pools=["p"], instances=[{"host": "hostd", "instance": 4}])
+    snap = FleetSnapshot([group], [], utcnow(), pools={}, definitions={"g": definition, "h": other})
+    card = live_fragments(templates(ConsoleConfig(prefect_ui_url="http://ui")), snap)["instances"]
+    idle = card.split("<h2>Idle</h2>")[1].split("<h2>Inactive</h2>")[0]
+    assert "hostc/2" in idle and "hostb/" not in idle  # the bot's own instance is not idle
+    assert "hostd/4" in card.split("<h2>Inactive</h2>")[1] and "host=" not in card  # never pydantic's repr
