@@ -36,10 +36,12 @@ from emufleet.vision.registry import Template
 from emufleet.vision.search import (
     DEFAULT_SCALE_TOLERANCE,
     PEAKS,
+    REACH,
     SMALL_AREA,
     SURE,
     Cand,
     distinct,
+    grid_loss,
     promising,
     search,
 )
@@ -48,6 +50,7 @@ from emufleet.vision.verify import AMBIGUITY, STRUCTURE_MIN, structure
 
 _FINE_DEVICE = 2.5  # device px per template px from which the device grid is a rescue only
 _RESCUE = 0.2  # template-space near misses this close below the threshold are re-scored on a fine device grid
+_DEVICE_SLACK = 0.2  # the device grid lifts seed templates by at most their grid loss + 0.17 (docs/vision.md)
 
 __all__ = ["DEFAULT_SCALE_TOLERANCE", "Match", "MatchResult", "Resolution", "Screen", "match"]
 
@@ -224,7 +227,8 @@ def match(
     coarse: list[Cand] = []
     matches: list[Match] = []
     if resolution != "device":
-        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True)
+        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True,
+                       decided=None if low_texture else limit)
         coarse = distinct(_offset(found, searched))
         matches += [_template_match(c, space) for c in coarse]
     if resolution != "template":
@@ -239,11 +243,25 @@ def match(
         # device grid only upsamples the template. It is kept as a rescue of near misses, around their peaks.
         fine_device = min(space.scale_x, space.scale_y) >= _FINE_DEVICE
         best = coarse[0][0] if coarse else 0.0
-        if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit))):
+        thin = min(template.size) <= 2
+        # Decided in template space: out of the device grid's reach (it lifts a score by at most the template's
+        # grid loss, + _DEVICE_SLACK), or found (no verification stage lowers a candidate of another matcher,
+        # and a textured template needs no runner-up): then the device grid only sharpens the best's score, at its
+        # place and scale.
+        # (Not for templates under 5 px thick: a core under 3 px is all blend, their loss is no bound.)
+        unreachable = min(template.size) >= 5 and best + _DEVICE_SLACK \
+            + grid_loss(template, matcher, space.scale_x, space.scale_y) < limit
+        decided = not low_texture and not thin and bool(coarse) and best >= limit
+        if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit)
+                                              or unreachable)):
             fine = []
+        elif resolution == "auto" and decided:
+            # Only the peaks that could reach the threshold.
+            fine = _refine(screen, [c for c in promising(coarse) if c[0] >= limit - REACH], template, matcher,
+                           scale_tolerance, decided=limit)
         elif resolution == "auto" and fine_device:
             fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
-        elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or min(template.size) <= 2:
+        elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or thin:
             # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.
             fine = _offset(search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
         elif resolution == "auto":  # refine the promising template-space peaks on the device grid
@@ -266,9 +284,10 @@ def _offset(cands: list[Cand], rect: Region) -> list[Cand]:
     return [(v, x + rect.x1, y + rect.y1, s, w, h) for v, x, y, s, w, h in cands]
 
 
-def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matcher,
-            tolerance: float) -> list[Cand]:
-    """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both)."""
+def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matcher, tolerance: float,
+            decided: float | None = None) -> list[Cand]:
+    """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both);
+    ``decided`` as for :func:`~emufleet.vision.search.search`."""
     space = screen.space
     found: list[Cand] = []
     for _, x, y, _, w, h in peaks:
@@ -276,7 +295,8 @@ def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matc
         near = space.region_to_device(grown).clip(space.device_width, space.device_height)
         if near is not None:
             roi = screen.frame[near.y1: near.y2, near.x1: near.x2]
-            found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y), near)
+            found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y,
+                                    decided=decided), near)
     return found
 
 

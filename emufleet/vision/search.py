@@ -20,7 +20,7 @@ from emufleet.vision.matchers import Matcher
 from emufleet.vision.registry import Template
 from emufleet.vision.verify import agreement, agreement_cap
 
-__all__ = ["Cand", "DEFAULT_SCALE_TOLERANCE", "distinct", "promising", "scaled", "search"]
+__all__ = ["Cand", "DEFAULT_SCALE_TOLERANCE", "distinct", "grid_loss", "promising", "scaled", "search"]
 
 DEFAULT_SCALE_TOLERANCE = 0.04
 """The scale sweep of templates whose registry declares none: ±4 %."""
@@ -50,6 +50,30 @@ def scaled(template: Template, width: int, height: int) -> tuple[np.ndarray, np.
     if template.mask is not None:
         mask = cv2.resize(template.mask, (width, height), interpolation=cv2.INTER_NEAREST)
     return image, mask
+
+
+@functools.lru_cache(maxsize=4096)
+def grid_loss(template: Template, matcher: Matcher, fx: float, fy: float) -> float:
+    """What template space loses of ``template`` drawn on a device grid ``fx``×``fy`` times finer: 1 − the worst
+    ``matcher`` score of the template scaled onto that grid (as the device-grid search scales it) over a background
+    of the opposite colour, area-downscaled back (as the frame is), over two sub-pixel phases. In [0, 1], cached.
+
+    The device grid can lift a template-space score by about this much (the simulator draws on it): issue 11's
+    calibration, docs/vision.md "Cost".
+    """
+    w, h = template.size
+    device, _ = scaled(template, max(1, round(w * fx)), max(1, round(h * fy)))
+    background = [float(255 - v) for v in template.image.reshape(-1, 3).mean(axis=0)]
+    pad = math.ceil(max(fx, fy)) + 1
+    worst = 1.0
+    for phase in (0, max(1, round(min(fx, fy) / 2))):
+        canvas = cv2.copyMakeBorder(device, pad + phase, pad, pad + phase, pad, cv2.BORDER_CONSTANT,
+                                    value=background)
+        back = cv2.resize(canvas, (round(canvas.shape[1] / fx), round(canvas.shape[0] / fy)),
+                          interpolation=cv2.INTER_AREA)
+        if back.shape[0] >= h and back.shape[1] >= w:
+            worst = min(worst, float(matcher.scores(back, template.image, template.mask).max()))
+    return 1.0 - worst
 
 
 @functools.lru_cache(maxsize=4096)
@@ -121,13 +145,14 @@ def _scored_peaks(image: np.ndarray, template: Template, fn: object, scale: floa
 
 
 def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float, fy: float,
-           resample: bool = False) -> list[Cand]:
+           resample: bool = False, decided: float | None = None) -> list[Cand]:
     """Candidates inside ``roi`` (x, y relative to it); the template scaled by ``fx``/``fy`` onto its grid.
 
     The declared scale is searched over the whole ``roi``; the sweep follows around the promising peaks only
-    (≥ ``FLOOR``, within ``REACH`` of the best, at most 3), unless the best is already confident. Large areas
-    are located with the matcher's cheaper map and its peaks re-scored exactly within ±2 px. ``resample``: try
-    scales by resampling ``roi`` instead of resizing the template (module docstring).
+    (≥ ``FLOOR``, within ``REACH`` of the best, at most 3), unless the best is already confident; once the best
+    reaches ``decided`` (the caller's threshold: "found" is settled), only around those within ``REACH`` of it.
+    Large areas are located with the matcher's cheaper map and its peaks re-scored exactly within ±2 px.
+    ``resample``: try scales by resampling ``roi`` instead of resizing the template (module docstring).
     """
     sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy, resample)
              if w <= roi.shape[1] and h <= roi.shape[0]]
@@ -159,6 +184,8 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     # Small areas sweep every peak of a tiny template (its declared size may be off by a pixel); otherwise only
     # the promising peaks are swept.
     targets = (base_peaks if small and tiny else promising(base_peaks))[:3]
+    if decided is not None and max(c[0] for c in found) >= decided:
+        targets = [t for t in targets if t[0] >= decided - REACH]  # the others cannot reach the threshold
     # Outwards from the declared scale, one direction at a time, while the score does not drop (a peak's score
     # is unimodal in scale): a 6.5 % drift costs 3–4 maps, not the whole sweep.
     last = {(i, d): v for i, (v, _, _) in enumerate(targets) for d in (-1, 1)}
