@@ -174,6 +174,7 @@ def match(
     scale_tolerance: float | None = None,
     margin: int = 2,
     resolution: Resolution = "auto",
+    refine: bool = False,
 ) -> MatchResult:
     """Find ``template`` on a device frame.
 
@@ -189,6 +190,9 @@ def match(
             (its registry's ``scale_tolerance``), else ``DEFAULT_SCALE_TOLERANCE``.
         margin: template px added around the region (rounding tolerance; 0 = the seed's exact region).
         resolution: ``"auto"`` (both, the better score wins), ``"device"`` or ``"template"`` (module docstring).
+        refine: sweep the scale around candidates found at the declared scale too, for their exact scale
+            (``templates calibrate``). By default such a candidate (textured, at or above both ``threshold`` and
+            the method's calibrated default) settles "found": template space sweeps no further.
 
     Raises:
         VisionError: wrong frame type/shape/dtype, unknown method or resolution, or a region that cannot hold the
@@ -223,12 +227,13 @@ def match(
     if low_texture and not bounded and limit > 1.0 - AMBIGUITY:
         # Capped below the threshold whatever is found (_unique): only the declared scale, for `nearest`.
         scale_tolerance, resolution = 0.0, "template"
+    # The score that settles "found" (low-texture templates also need their runner-up's: never settled early).
+    settle = None if low_texture or refine else max(limit, matcher.default_threshold)
     window = screen.window_region(searched)
     coarse: list[Cand] = []
     matches: list[Match] = []
     if resolution != "device":
-        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True,
-                       decided=None if low_texture else limit)
+        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True, decided=settle)
         coarse = distinct(_offset(found, searched))
         matches += [_template_match(c, space) for c in coarse]
     if resolution != "template":
@@ -251,14 +256,14 @@ def match(
         # (Not for templates under 5 px thick: a core under 3 px is all blend, their loss is no bound.)
         unreachable = min(template.size) >= 5 and best + _DEVICE_SLACK \
             + grid_loss(template, matcher, space.scale_x, space.scale_y) < limit
-        decided = not low_texture and not thin and bool(coarse) and best >= limit
+        decided = settle is not None and not thin and bool(coarse) and best >= settle
         if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit)
                                               or unreachable)):
             fine = []
         elif resolution == "auto" and decided:
             # Only the peaks that could reach the threshold.
             fine = _refine(screen, [c for c in promising(coarse) if c[0] >= limit - REACH], template, matcher,
-                           scale_tolerance, decided=limit)
+                           scale_tolerance)
         elif resolution == "auto" and fine_device:
             fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
         elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or thin:
@@ -284,10 +289,9 @@ def _offset(cands: list[Cand], rect: Region) -> list[Cand]:
     return [(v, x + rect.x1, y + rect.y1, s, w, h) for v, x, y, s, w, h in cands]
 
 
-def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matcher, tolerance: float,
-            decided: float | None = None) -> list[Cand]:
-    """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both);
-    ``decided`` as for :func:`~emufleet.vision.search.search`."""
+def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matcher,
+            tolerance: float) -> list[Cand]:
+    """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both)."""
     space = screen.space
     found: list[Cand] = []
     for _, x, y, _, w, h in peaks:
@@ -295,8 +299,7 @@ def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matc
         near = space.region_to_device(grown).clip(space.device_width, space.device_height)
         if near is not None:
             roi = screen.frame[near.y1: near.y2, near.x1: near.x2]
-            found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y,
-                                    decided=decided), near)
+            found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y), near)
     return found
 
 

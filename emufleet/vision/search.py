@@ -149,8 +149,8 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     """Candidates inside ``roi`` (x, y relative to it); the template scaled by ``fx``/``fy`` onto its grid.
 
     The declared scale is searched over the whole ``roi``; the sweep follows around the promising peaks only
-    (≥ ``FLOOR``, within ``REACH`` of the best, at most 3), unless the best is already confident; once the best
-    reaches ``decided`` (the caller's threshold: "found" is settled), only around those within ``REACH`` of it.
+    (≥ ``FLOOR``, within ``REACH`` of the best, at most 3), unless the best is already confident or reaches
+    ``decided`` (the caller's threshold: "found" is settled at the declared scale).
     Large areas are located with the matcher's cheaper map and its peaks re-scored exactly within ±2 px.
     ``resample``: try scales by resampling ``roi`` instead of resizing the template (module docstring).
     """
@@ -179,13 +179,11 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     # device grid are swept anyway: there a 6-px template's declared size can score near 0 where ±1 px scores 1.
     tiny = min(w, h) < (8 if resample else 16)  # px in the searched grid
     hopeless = base_peaks[0][0] < FLOOR and (not small or not tiny)
-    if base_peaks[0][0] >= CONFIDENT or hopeless:
+    if base_peaks[0][0] >= CONFIDENT or hopeless or (decided is not None and max(c[0] for c in found) >= decided):
         return found
     # Small areas sweep every peak of a tiny template (its declared size may be off by a pixel); otherwise only
     # the promising peaks are swept.
     targets = (base_peaks if small and tiny else promising(base_peaks))[:3]
-    if decided is not None and max(c[0] for c in found) >= decided:
-        targets = [t for t in targets if t[0] >= decided - REACH]  # the others cannot reach the threshold
     # Outwards from the declared scale, one direction at a time, while the score does not drop (a peak's score
     # is unimodal in scale): a 6.5 % drift costs 3–4 maps, not the whole sweep.
     last = {(i, d): v for i, (v, _, _) in enumerate(targets) for d in (-1, 1)}
