@@ -50,6 +50,7 @@ from emufleet.vision.verify import AMBIGUITY, STRUCTURE_MIN, structure
 
 _FINE_DEVICE = 2.5  # device px per template px from which the device grid is a rescue only
 _RESCUE = 0.2  # template-space near misses this close below the threshold are re-scored on a fine device grid
+_SHARP = 0.9  # settled below this, template space may hide a blur the device grid corrects: it is swept in full
 _DEVICE_SLACK = 0.2  # the device grid lifts seed templates by at most their grid loss + 0.17 (docs/vision.md)
 
 __all__ = ["DEFAULT_SCALE_TOLERANCE", "Match", "MatchResult", "Resolution", "Screen", "match"]
@@ -250,10 +251,8 @@ def match(
         best = coarse[0][0] if coarse else 0.0
         thin = min(template.size) <= 2
         # Decided in template space: out of the device grid's reach (it lifts a score by at most the template's
-        # grid loss, + _DEVICE_SLACK), or found (no verification stage lowers a candidate of another matcher,
-        # and a textured template needs no runner-up): then the device grid only sharpens the best's score, at its
-        # place and scale.
-        # (Not for templates under 5 px thick: a core under 3 px is all blend, their loss is no bound.)
+        # grid loss + _DEVICE_SLACK; not for templates under 5 px thick, whose core under 3 px is all blend), or
+        # settled (found: a textured template needs no runner-up).
         unreachable = min(template.size) >= 5 and best + _DEVICE_SLACK \
             + grid_loss(template, matcher, space.scale_x, space.scale_y) < limit
         decided = settle is not None and not thin and bool(coarse) and best >= settle
@@ -261,9 +260,14 @@ def match(
                                               or unreachable)):
             fine = []
         elif resolution == "auto" and decided:
-            # Only the peaks that could reach the threshold.
-            fine = _refine(screen, [c for c in promising(coarse) if c[0] >= limit - REACH], template, matcher,
-                           scale_tolerance)
+            # Found: the device grid only sharpens the score (of the peaks that could reach the threshold). At the
+            # declared scale first: no better there (a real capture), its sweep is skipped unless the settled score
+            # is low enough to be the frame's blur (a seed template drawn 2 % off: 0.81 in template space, 1.0 on
+            # the device grid swept).
+            peaks = [c for c in promising(coarse) if c[0] >= limit - REACH]
+            fine = _refine(screen, peaks, template, matcher, 0.0)
+            if best < _SHARP or max((c[0] for c in fine), default=0.0) > best:
+                fine += _refine(screen, peaks, template, matcher, scale_tolerance)
         elif resolution == "auto" and fine_device:
             fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
         elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or thin:
