@@ -174,7 +174,11 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
         return []
     found: list[Cand] = [(v, x, y, scale, w, h) for v, x, y in base_peaks]
     if matcher.checks:
-        found = [_agreed(roi, template, c, resample) for c in found]
+        top = _agreed(roi, template, found[0], resample)
+        if decided is not None and top[0] >= decided:
+            # Settled: the others only need checking where they would be reported (at or above the threshold).
+            return [top, *(_agreed(roi, template, c, resample) if c[0] >= decided else c for c in found[1:])]
+        found = [top, *(_agreed(roi, template, c, resample) for c in found[1:])]
     # Nothing near the declared scale: no sweep (the common "not found" path costs one map). Small areas on the
     # device grid are swept anyway: there a 6-px template's declared size can score near 0 where ±1 px scores 1.
     tiny = min(w, h) < (8 if resample else 16)  # px in the searched grid
