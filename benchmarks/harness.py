@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from emufleet.device import Device
     from emufleet.sim import Simulator
 
-__all__ = ["demo_device", "median_ms", "simulator_behind_adb"]
+__all__ = ["demo_device", "interleaved_median_ms", "median_ms", "simulator_behind_adb"]
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -31,6 +31,20 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
+
+
+def interleaved_median_ms(fns: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median wall time in ms of each of ``fns`` over ``repeat`` rounds, each round calling every one in turn (after
+    one warm-up round): on a shared machine a load spike then hits the compared calls alike, not one of them."""
+    for fn in fns:
+        fn()
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, samples, strict=True):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(s) for s in samples]
 
 
 @contextmanager

@@ -44,7 +44,7 @@ def measure_scale(ts: TemplateSet, frame: np.ndarray, tolerance: float = 0.12) -
     for t in ts:
         if structure(t.image, t.mask) < STRUCTURE_MIN or min(t.size) < 6:
             continue
-        result = match(screen, t, space=space, region=space.board, scale_tolerance=tolerance)
+        result = match(screen, t, space=space, region=space.board, scale_tolerance=tolerance, refine=True)
         if result.best is not None:
             votes.append((t.name, result.best.scale / t.scale, result.best.score))
     if not votes:

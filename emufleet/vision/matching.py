@@ -36,10 +36,12 @@ from emufleet.vision.registry import Template
 from emufleet.vision.search import (
     DEFAULT_SCALE_TOLERANCE,
     PEAKS,
+    REACH,
     SMALL_AREA,
     SURE,
     Cand,
     distinct,
+    grid_loss,
     promising,
     search,
 )
@@ -48,6 +50,8 @@ from emufleet.vision.verify import AMBIGUITY, STRUCTURE_MIN, structure
 
 _FINE_DEVICE = 2.5  # device px per template px from which the device grid is a rescue only
 _RESCUE = 0.2  # template-space near misses this close below the threshold are re-scored on a fine device grid
+_SHARP = 0.9  # settled below this, template space may hide a blur the device grid corrects: it is swept in full
+_DEVICE_SLACK = 0.2  # the device grid lifts seed templates by at most their grid loss + 0.17 (docs/vision.md)
 
 __all__ = ["DEFAULT_SCALE_TOLERANCE", "Match", "MatchResult", "Resolution", "Screen", "match"]
 
@@ -171,6 +175,7 @@ def match(
     scale_tolerance: float | None = None,
     margin: int = 2,
     resolution: Resolution = "auto",
+    refine: bool = False,
 ) -> MatchResult:
     """Find ``template`` on a device frame.
 
@@ -186,6 +191,9 @@ def match(
             (its registry's ``scale_tolerance``), else ``DEFAULT_SCALE_TOLERANCE``.
         margin: template px added around the region (rounding tolerance; 0 = the seed's exact region).
         resolution: ``"auto"`` (both, the better score wins), ``"device"`` or ``"template"`` (module docstring).
+        refine: sweep the scale around candidates found at the declared scale too, for their exact scale
+            (``templates calibrate``). By default such a candidate (textured, at or above both ``threshold`` and
+            the method's calibrated default) settles "found": template space sweeps no further.
 
     Raises:
         VisionError: wrong frame type/shape/dtype, unknown method or resolution, or a region that cannot hold the
@@ -220,11 +228,13 @@ def match(
     if low_texture and not bounded and limit > 1.0 - AMBIGUITY:
         # Capped below the threshold whatever is found (_unique): only the declared scale, for `nearest`.
         scale_tolerance, resolution = 0.0, "template"
+    # The score that settles "found" (low-texture templates also need their runner-up's: never settled early).
+    settle = None if low_texture or refine else max(limit, matcher.default_threshold)
     window = screen.window_region(searched)
     coarse: list[Cand] = []
     matches: list[Match] = []
     if resolution != "device":
-        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True)
+        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True, decided=settle)
         coarse = distinct(_offset(found, searched))
         matches += [_template_match(c, space) for c in coarse]
     if resolution != "template":
@@ -239,11 +249,28 @@ def match(
         # device grid only upsamples the template. It is kept as a rescue of near misses, around their peaks.
         fine_device = min(space.scale_x, space.scale_y) >= _FINE_DEVICE
         best = coarse[0][0] if coarse else 0.0
-        if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit))):
+        thin = min(template.size) <= 2
+        # Decided in template space: out of the device grid's reach (it lifts a score by at most the template's
+        # grid loss + _DEVICE_SLACK; not for templates under 5 px thick, whose core under 3 px is all blend), or
+        # settled (found: a textured template needs no runner-up).
+        unreachable = min(template.size) >= 5 and best + _DEVICE_SLACK \
+            + grid_loss(template, matcher, space.scale_x, space.scale_y) < limit
+        decided = settle is not None and not thin and bool(coarse) and best >= settle
+        if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit)
+                                              or unreachable)):
             fine = []
+        elif resolution == "auto" and decided:
+            # Found: the device grid only sharpens the score (of the peaks that could reach the threshold). At the
+            # declared scale first: no better there (a real capture), its sweep is skipped unless the settled score
+            # is low enough to be the frame's blur (a seed template drawn 2 % off: 0.81 in template space, 1.0 on
+            # the device grid swept).
+            peaks = [c for c in promising(coarse) if c[0] >= limit - REACH]
+            fine = _refine(screen, peaks, template, matcher, 0.0)
+            if best < _SHARP or max((c[0] for c in fine), default=0.0) > best:
+                fine += _refine(screen, peaks, template, matcher, scale_tolerance)
         elif resolution == "auto" and fine_device:
             fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
-        elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or min(template.size) <= 2:
+        elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or thin:
             # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.
             fine = _offset(search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
         elif resolution == "auto":  # refine the promising template-space peaks on the device grid

@@ -20,7 +20,7 @@ from emufleet.vision.matchers import Matcher
 from emufleet.vision.registry import Template
 from emufleet.vision.verify import agreement, agreement_cap
 
-__all__ = ["Cand", "DEFAULT_SCALE_TOLERANCE", "distinct", "promising", "scaled", "search"]
+__all__ = ["Cand", "DEFAULT_SCALE_TOLERANCE", "distinct", "grid_loss", "promising", "scaled", "search"]
 
 DEFAULT_SCALE_TOLERANCE = 0.04
 """The scale sweep of templates whose registry declares none: ±4 %."""
@@ -50,6 +50,30 @@ def scaled(template: Template, width: int, height: int) -> tuple[np.ndarray, np.
     if template.mask is not None:
         mask = cv2.resize(template.mask, (width, height), interpolation=cv2.INTER_NEAREST)
     return image, mask
+
+
+@functools.lru_cache(maxsize=4096)
+def grid_loss(template: Template, matcher: Matcher, fx: float, fy: float) -> float:
+    """What template space loses of ``template`` drawn on a device grid ``fx``×``fy`` times finer: 1 − the worst
+    ``matcher`` score of the template scaled onto that grid (as the device-grid search scales it) over a background
+    of the opposite colour, area-downscaled back (as the frame is), over two sub-pixel phases. In [0, 1], cached.
+
+    The device grid can lift a template-space score by about this much (the simulator draws on it): issue 11's
+    calibration, docs/vision.md "Cost".
+    """
+    w, h = template.size
+    device, _ = scaled(template, max(1, round(w * fx)), max(1, round(h * fy)))
+    background = [float(255 - v) for v in template.image.reshape(-1, 3).mean(axis=0)]
+    pad = math.ceil(max(fx, fy)) + 1
+    worst = 1.0
+    for phase in (0, max(1, round(min(fx, fy) / 2))):
+        canvas = cv2.copyMakeBorder(device, pad + phase, pad, pad + phase, pad, cv2.BORDER_CONSTANT,
+                                    value=background)
+        back = cv2.resize(canvas, (round(canvas.shape[1] / fx), round(canvas.shape[0] / fy)),
+                          interpolation=cv2.INTER_AREA)
+        if back.shape[0] >= h and back.shape[1] >= w:
+            worst = min(worst, float(matcher.scores(back, template.image, template.mask).max()))
+    return 1.0 - worst
 
 
 @functools.lru_cache(maxsize=4096)
@@ -122,13 +146,14 @@ def _scored_peaks(image: np.ndarray, template: Template, fn: object, scale: floa
 
 
 def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float, fy: float,
-           resample: bool = False) -> list[Cand]:
+           resample: bool = False, decided: float | None = None) -> list[Cand]:
     """Candidates inside ``roi`` (x, y relative to it); the template scaled by ``fx``/``fy`` onto its grid.
 
     The declared scale is searched over the whole ``roi``; the sweep follows around the promising peaks only
-    (≥ ``FLOOR``, within ``REACH`` of the best, at most 3), unless the best is already confident. Large areas
-    are located with the matcher's cheaper map and its peaks re-scored exactly within ±2 px. ``resample``: try
-    scales by resampling ``roi`` instead of resizing the template (module docstring).
+    (≥ ``FLOOR``, within ``REACH`` of the best, at most 3), unless the best is already confident or reaches
+    ``decided`` (the caller's threshold: "found" is settled at the declared scale).
+    Large areas are located with the matcher's cheaper map and its peaks re-scored exactly within ±2 px.
+    ``resample``: try scales by resampling ``roi`` instead of resizing the template (module docstring).
     """
     sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy, resample)
              if w <= roi.shape[1] and h <= roi.shape[0]]
@@ -150,12 +175,16 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
         return []
     found: list[Cand] = [(v, x, y, scale, w, h) for v, x, y in base_peaks]
     if matcher.checks:
-        found = [_agreed(roi, template, c, resample) for c in found]
+        top = _agreed(roi, template, found[0], resample)
+        if decided is not None and top[0] >= decided:
+            # Settled: the others only need checking where they would be reported (at or above the threshold).
+            return [top, *(_agreed(roi, template, c, resample) if c[0] >= decided else c for c in found[1:])]
+        found = [top, *(_agreed(roi, template, c, resample) for c in found[1:])]
     # Nothing near the declared scale: no sweep (the common "not found" path costs one map). Small areas on the
     # device grid are swept anyway: there a 6-px template's declared size can score near 0 where ±1 px scores 1.
     tiny = min(w, h) < (8 if resample else 16)  # px in the searched grid
     hopeless = base_peaks[0][0] < FLOOR and (not small or not tiny)
-    if base_peaks[0][0] >= CONFIDENT or hopeless:
+    if base_peaks[0][0] >= CONFIDENT or hopeless or (decided is not None and max(c[0] for c in found) >= decided):
         return found
     # Small areas sweep every peak of a tiny template (its declared size may be off by a pixel); otherwise only
     # the promising peaks are swept.

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emufleet.errors import VisionError
 from emufleet.vision import CoordinateSpace, Region, Screen, Template, TemplateSet, match, synth
+from emufleet.vision.matchers import get_matcher
 from emufleet.vision.matchers.ccoeff import is_flat
+from emufleet.vision.search import grid_loss
 from emufleet.vision.verify import STRUCTURE_MIN, structure
 
 SPACE = CoordinateSpace()
@@ -222,3 +225,29 @@ def test_correlation_alone_accepts_panel_clutter_that_verification_rejects(seed_
             assert there.score < 0.5
         assert not match(frame, ok, space=SPACE).found
     assert fooled >= 1
+
+
+def test_a_match_settled_at_the_declared_scale_sweeps_only_when_asked_to_refine(seed_set: TemplateSet) -> None:
+    """Found at the declared scale, a textured template is not swept (issue 11's region cost); ``refine=True``
+    sweeps it for its exact scale, as ``templates calibrate`` needs."""
+    same = CoordinateSpace(width=277, height=534, title_bar=45, device_width=277, device_height=489)
+    t = seed_set.get("1solobattlemission")  # 69 px wide, textured: 2 % is 1.4 px
+    frame = same.space_to_frame(synth.busy_window(np.random.default_rng(4), same))
+    truth = synth.paste_template(frame, t, (60, 200), same, scale=1.02)
+    settled = match(frame, t, space=same, region=(40, 180, 200, 260))
+    refined = match(frame, t, space=same, region=(40, 180, 200, 260), refine=True)
+    assert settled.best is not None and refined.best is not None
+    assert settled.best.scale == 1.0 and abs(refined.best.scale - 1.02) <= 0.011
+    assert refined.best.score >= settled.best.score
+    for best in (settled.best, refined.best):
+        assert abs(best.device_top_left[0] - truth[0]) <= 2 and abs(best.device_top_left[1] - truth[1]) <= 2
+
+
+def test_grid_loss_is_what_the_frames_downscale_costs_a_template() -> None:
+    """1-px strokes drawn on a 1.95× device grid are blurred away in template space; a smooth shape is not."""
+    yy, xx = np.mgrid[0:24, 0:24]
+    smooth = np.dstack([(xx * 8), (yy * 8), 255 - xx * 8]).astype(np.uint8)
+    strokes = np.where((xx + yy) % 2 == 0, 30, 220).astype(np.uint8)[:, :, None].repeat(3, axis=2)
+    loss = {name: grid_loss(Template(name, Path(name), None, None, 1.0, image, None), get_matcher("ccoeff"),
+                            1.95, 1.95) for name, image in (("smooth", smooth), ("strokes", strokes))}
+    assert loss["smooth"] < 0.1 < 0.5 < loss["strokes"]
