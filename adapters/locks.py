@@ -83,12 +83,12 @@ async def _ensure_limit(client: PrefectClient, name: str) -> None:
         pass
 
 
-async def claim(client: PrefectClient, flow_run_id: UUID, instance: InstanceId) -> None:
-    """Tag ``flow_run_id`` with the instance's claim tag (before taking its slot)."""
+async def claim(client: PrefectClient, flow_run_id: UUID, *instances: InstanceId) -> None:
+    """Tag ``flow_run_id`` with the claim tags of ``instances`` (before taking their slots), in one write."""
     run = await client.read_flow_run(flow_run_id)
-    tag = limit_name(instance)
-    if tag not in run.tags:
-        await client.update_flow_run(flow_run_id, tags=[*run.tags, tag])
+    tags = [tag for tag in dict.fromkeys(map(limit_name, instances)) if tag not in run.tags]
+    if tags:
+        await client.update_flow_run(flow_run_id, tags=[*run.tags, *tags])
 
 
 async def unclaim(client: PrefectClient, flow_run_id: UUID, instance: InstanceId) -> None:

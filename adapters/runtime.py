@@ -90,6 +90,10 @@ class LaunchRuntime:
         self._memo: dict[Hashable, Any] = {}
         self._memo_lock = threading.Lock()
         self.started: dict[int, asyncio.Event] = {}  # bot index → set once its flow run is running
+        # Set once the bots may run their first step: at once, unless the launch holds them until every bot's run
+        # is running (stagger 0: see flows.launch_group._run_bots).
+        self.go = asyncio.Event()
+        self.go.set()
         self.bots: dict[UUID, BotHandle] = {}
         self.launch_cancelled = False
         # Status writes (labels, progress artifacts) of all the bots go one at a time, and wait while a bot's
@@ -132,6 +136,12 @@ class LaunchRuntime:
         """Run blocking ``fn(*args)`` on the launch's bot threads (context variables copied)."""
         ctx = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: ctx.run(fn, *args))
+
+    @property
+    def watching(self) -> bool:
+        """Whether the watcher polls the launch run's state (``launch_cancelled`` is then at most
+        :data:`POLL_S` old)."""
+        return self._task is not None and not self._task.done() and self.launch_run_id is not None
 
     def register(self, handle: BotHandle) -> None:
         """Watch ``handle`` (starts the watcher on first use)."""

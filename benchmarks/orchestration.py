@@ -1,26 +1,30 @@
-"""Orchestration benchmark: launch latency of 10 bots, and Prefect's overhead per routine step.
+"""Orchestration benchmark: launch latency of 10 and 32 bots, and Prefect's overhead per routine step.
 
-Run: ``.venv/bin/python benchmarks/orchestration.py [--postgres [URL]] [--compare]`` (starts its own Prefect server on a
-free port with a temporary home unless ``PREFECT_API_URL`` is set, an isolated adb server, 10 simulated instances as
-separate processes (like emulators), a temporary SQLite accounts database; everything it starts is stopped at the end).
-``--postgres`` puts the Prefect server on PostgreSQL: the (empty) database at URL, or without one a throwaway cluster
-(:mod:`emufleet.db.cluster`, the machine's ``initdb``/``pg_ctl``). ``--compare`` measures SQLite, then PostgreSQL,
-in one run, one ``<database>: launch_10_s=…`` line each.
+Run: ``.venv/bin/python benchmarks/orchestration.py [--postgres [URL]] [--bots N ...] [--hosts N] [--compare]``
+(starts its own Prefect server on a free port with a temporary home unless ``PREFECT_API_URL`` is set, an isolated
+adb server, one simulated instance per bot as separate processes (like emulators), a temporary SQLite accounts
+database; everything it starts is stopped at the end). ``--postgres`` puts the Prefect server on PostgreSQL: the
+(empty) database at URL, or without one a throwaway cluster (:mod:`emufleet.db.cluster`, the machine's
+``initdb``/``pg_ctl``). ``--compare`` measures SQLite, then PostgreSQL, one ``<database>: …`` line each.
+``--bots`` (default ``10 32``): one launch per count, one after the other on the same server. ``--hosts`` must be
+1: every bot runs on this machine (the two-host path, bots on another host's worker, is exercised by
+``tests/hosts/test_two_hosts.py``, not timed here).
 
-What it measures, on the shipped ``demo`` group (routine ``demo/account_cycle``), 10 bots, stagger 0,
-``max_accounts`` 10:
+What it measures, per launch, on the shipped ``demo`` group (routine ``demo/account_cycle``), stagger 0,
+``max_accounts`` = bots:
 
-* ``launch_10_s``: seconds from the ``launch-group`` flow run's start until the last of the 10 bots *starts*
-  its first step task (server timestamps: flow run ``start_time``, task run ``start_time``).
+* ``launch_s``: seconds from the ``launch-group`` flow run's start until the last bot *starts* its first step
+  task (server timestamps: flow run ``start_time``, task run ``start_time``);
 * ``step_overhead_ms``: mean of (time around a step task call, measured by the bot) − (time inside the engine,
-  measured in the task), per step: what wrapping a top-level step in a Prefect task costs.
+  measured in the task), per step: what wrapping a top-level step in a Prefect task costs;
 * ``prefect_share``: fraction of the bots' wall time spent in Prefect machinery rather than routine work:
   (subflow creation/finalisation = run's ``created``→``end_time`` minus the time inside the flow function) +
   (per-step task overhead), over the bots' ``created``→``end_time`` wall time.
 
-The baseline is the engine time measured in the same run (``engine ms/step``). The last line is machine-read::
+The baseline is the engine time measured in the same run (``engine ms/step``). Each launch prints a table; the last
+line is machine-read (``step_overhead_ms`` and ``prefect_share`` of the 10-bot launch, else of the first)::
 
-    launch_10_s=<float> step_overhead_ms=<float> prefect_share=<float>
+    launch_10_s=<float> launch_32_s=<float> step_overhead_ms=<float> prefect_share=<float>
 """
 
 from __future__ import annotations
@@ -34,59 +38,215 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402 - after the sys.path line
 
-BOTS = int(os.environ.get("EMUFLEET_BENCH_BOTS", "10"))  # the targets are for 10
+LAUNCHES = (10, 32)  # the targets are for 10; 32 is the multi-host sizing
 
 
-async def _measure(group_result: object, launch_run_id: object) -> tuple[float, float, float, float]:
+@dataclass
+class Launch:
+    """One measured launch: its table's rows."""
+
+    bots: int
+    database: str
+    launch_s: float
+    created_first_s: float
+    created_last_s: float
+    first_step_first_s: float
+    phases_end_s: float  # the last launch phase task (start-instance) before the bots
+    requests: int
+    busy: int  # HTTP 503 answers the clients saw (each cost a client back-off of 2 s or more)
+    engine_ms: float
+    overhead_ms: float
+    share: float
+    completed: int
+    wall_s: float
+
+    def _ratio(self) -> float:
+        return self.overhead_ms / self.engine_ms if self.engine_ms else float("nan")
+
+    def table(self) -> str:
+        rows = [("Prefect server database", self.database), ("bots (one host)", str(self.bots)),
+                ("launch phases done (pools, routine, instances)", f"+{self.phases_end_s:.2f} s"),
+                ("bot runs created", f"+{self.created_first_s:.2f} … +{self.created_last_s:.2f} s"),
+                ("first steps started", f"+{self.first_step_first_s:.2f} … +{self.launch_s:.2f} s"),
+                ("**launch_s** (launch start → every bot's first step)", f"**{self.launch_s:.2f}**"),
+                ("Prefect API requests during the launch (per bot)",
+                 f"{self.requests} ({self.requests / self.bots:.1f})"),
+                ("HTTP 503 answers seen by clients", str(self.busy)),
+                ("engine ms/step (baseline)", f"{self.engine_ms:.1f}"),
+                ("step_overhead_ms (ratio to baseline)", f"{self.overhead_ms:.1f} ({self._ratio():.4f})"),
+                ("prefect_share", f"{self.share:.4f}"),
+                ("accounts completed; launch flow wall time", f"{self.completed}; {self.wall_s:.1f} s")]
+        return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+
+
+class _Requests:
+    """Counts the Prefect API requests of this process (every ``httpx`` send, each retry included) and the 503s."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.total = 0
+        self.busy = 0
+        original = httpx.AsyncClient.send
+
+        async def send(client: httpx.AsyncClient, request: httpx.Request, *args: Any, **kwargs: Any) -> Any:
+            response = await original(client, request, *args, **kwargs)
+            self.total += 1
+            self.busy += response.status_code == 503
+            return response
+
+        httpx.AsyncClient.send = send  # type: ignore[method-assign]
+
+    def since(self, mark: tuple[int, int]) -> tuple[int, int]:
+        return self.total - mark[0], self.busy - mark[1]
+
+    @property
+    def mark(self) -> tuple[int, int]:
+        return self.total, self.busy
+
+
+_DAY = timedelta(days=1)
+
+
+async def _task_runs(client: Any, flows: Any, tasks: Any) -> list[Any]:
+    """Every task run matching the filters (the API pages by 200)."""
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    out: list[Any] = []
+    while True:
+        page = await client.read_task_runs(flow_run_filter=flows, task_run_filter=tasks, limit=200, offset=len(out),
+                                           sort=TaskRunSort.ID_DESC)
+        out.extend(page)
+        if len(page) < 200:
+            return out
+
+
+async def _timeline(launch_run_id: object, bots: int) -> tuple[float, float, float, float, float]:
+    """(launch_s, first run created, last run created, first first-step, phases end), seconds after the launch
+    run's start, from the server's records."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterId,
         FlowRunFilterParentFlowRunId,
         TaskRunFilter,
+        TaskRunFilterName,
     )
 
     async with get_client() as client:
         launch = await client.read_flow_run(launch_run_id)
-        bots = await client.read_flow_runs(
+        assert launch.start_time is not None
+        runs = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[launch_run_id])),
-            limit=100)
-        phases = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[launch_run_id])),
-                                             limit=200)
-        for phase in sorted((t for t in phases if t.end_time), key=lambda t: t.end_time):
-            print(f"launch phase {phase.name}: ends +{(phase.end_time - launch.start_time).total_seconds():.2f} s")
-        first_steps = []
-        for bot in bots:
-            tasks = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[bot.id])),
-                task_run_filter=TaskRunFilter(), limit=200)
-            starts = [t.start_time for t in tasks if " step 0:" in t.name and t.start_time is not None]
-            if starts:
-                first_steps.append(min(starts))
-                print(f"{bot.name}: flow run created +{(bot.created - launch.start_time).total_seconds():.2f} s, "
-                      f"first step +{(min(starts) - launch.start_time).total_seconds():.2f} s")
-        outer = {b.name: (b.end_time - b.created).total_seconds() for b in bots if b.end_time and b.created}
-    launch_s = (max(first_steps) - launch.start_time).total_seconds() if len(first_steps) == BOTS else float("nan")
-    rows = group_result.bots  # type: ignore[attr-defined]
+            limit=200)
+        phases = await _task_runs(client, FlowRunFilter(id=FlowRunFilterId(any_=[launch_run_id])), None)
+        for _ in range(20):  # the server records task runs from their events, a little behind
+            steps = await _task_runs(client, FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs])),
+                                     TaskRunFilter(name=TaskRunFilterName(like_=" step 0:")))
+            if len({t.flow_run_id for t in steps if t.start_time is not None}) >= bots:
+                break
+            await asyncio.sleep(0.5)
+
+    def after(t: Any) -> float:
+        return (t - launch.start_time).total_seconds()
+
+    first: dict[object, Any] = {}
+    for step in steps:
+        if step.start_time is not None and step.start_time < first.get(step.flow_run_id, step.start_time + _DAY):
+            first[step.flow_run_id] = step.start_time
+    created = sorted(after(r.created) for r in runs if r.created)
+    phase_ends = [after(t.end_time) for t in phases if t.end_time and not t.name.startswith(("run-bot", "stop-"))]
+    launch_s = after(max(first.values())) if len(first) == bots else float("nan")
+    return (launch_s, created[0] if created else float("nan"), created[-1] if created else float("nan"),
+            after(min(first.values())) if first else float("nan"), max(phase_ends, default=float("nan")))
+
+
+async def _bot_walls(launch_run_id: object) -> dict[str, float]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[launch_run_id])),
+            limit=200)
+    return {r.name: (r.end_time - r.created).total_seconds() for r in runs if r.end_time and r.created}
+
+
+def _launch(work: Path, bots: int, database: str, requests: _Requests) -> Launch:
+    """Start ``bots`` detached simulator instances, launch the demo group on them, measure, stop them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emufleet.device.backends import get_backend
+    from emufleet.groups import LaunchOverrides
+    from flows.launch_group import LaunchResult, launch_group
+
+    # Emulators are other processes in production: detached simulator instances, started before the launch
+    # (launch_s measures orchestration, not emulator boot).
+    options = {"instances": bots, "scenario": "demo", "base_port": find_free_base_port(bots),
+               "state_dir": str(work / f"sim{bots}")}
+    backend = get_backend("simulator", **options)
+    with ThreadPoolExecutor(min(bots, 16)) as pool:
+        list(pool.map(lambda i: backend.start(i, 180.0), range(bots)))
+    try:
+        overrides = LaunchOverrides(bots=bots, instances=list(range(bots)), stagger=0, max_accounts=bots,
+                                    backend="simulator", backend_options=options)
+        mark = requests.mark
+        started = time.perf_counter()
+        state = asyncio.run(launch_group("demo", overrides, return_state=True))
+        wall = time.perf_counter() - started
+        calls, busy = requests.since(mark)
+    finally:
+        with ThreadPoolExecutor(min(bots, 16)) as pool:
+            list(pool.map(backend.stop, range(bots)))
+    result = state.result(raise_on_failure=False)
+    if not isinstance(result, LaunchResult):
+        raise SystemExit(f"launch failed: {state.message}")
+    launch_s, created_first, created_last, step_first, phases_end = asyncio.run(_timeline(result.flow_run_id, bots))
+    outer = asyncio.run(_bot_walls(result.flow_run_id))
+    rows = result.bots
     steps = sum(r.steps for r in rows) or 1
     task_overhead = sum(r.step_s - r.engine_s for r in rows)
-    outer_wall = sum(outer.get(f"demo-bot{r.bot}", r.wall_s) for r in rows)
+    outer_wall = sum(outer.get(f"demo-bot{r.bot}", r.wall_s) for r in rows) or 1.0
     flow_overhead = sum(max(0.0, outer.get(f"demo-bot{r.bot}", r.wall_s) - r.wall_s) for r in rows)
-    engine_ms = sum(r.engine_s for r in rows) / steps * 1000
-    return launch_s, task_overhead / steps * 1000, (flow_overhead + task_overhead) / outer_wall, engine_ms
+    return Launch(bots=bots, database=database, launch_s=launch_s, created_first_s=created_first,
+                  created_last_s=created_last, first_step_first_s=step_first, phases_end_s=phases_end,
+                  requests=calls, busy=busy, engine_ms=sum(r.engine_s for r in rows) / steps * 1000,
+                  overhead_ms=task_overhead / steps * 1000, share=(flow_overhead + task_overhead) / outer_wall,
+                  completed=sum(r.accounts_completed for r in rows), wall_s=wall)
 
 
-def _run(work: Path, database_url: str | None) -> tuple[float, float, float]:
-    """One configuration: its own Prefect server (on ``database_url``, else SQLite), adb server, simulators."""
+def _project(root: Path, accounts: int) -> Path:
+    """A project root with the shipped routines, templates, groups and ``demo`` pool, and ``accounts`` invented
+    demo accounts (the shipped 12 are too few for 32 bots)."""
+    root.mkdir(parents=True)
+    for name in ("routines", "templates", "groups", "hosts"):
+        (root / name).symlink_to(REPO / name, target_is_directory=True)
+    (root / "pools").mkdir()
+    shutil.copy(REPO / "pools" / "demo.yaml", root / "pools" / "demo.yaml")
+    (root / "accounts").mkdir()
+    for i in range(1, accounts + 1):
+        (root / "accounts" / f"demo_{i:02d}.xml").write_text(
+            "<?xml version='1.0' encoding='utf-8' standalone='yes' ?>\n<map>\n"
+            f'    <string name="deviceAccount">demo_{i:02d}@emufleet.invalid</string>\n'
+            f'    <string name="devicePassword">bench-{i:04d}</string>\n</map>\n', encoding="utf-8")
+    return root
+
+
+def _run(work: Path, database_url: str | None, launches: list[int]) -> list[Launch]:
+    """One configuration: its own Prefect server (on ``database_url``, else SQLite) and adb server; one launch per
+    bot count, in order, each with a fresh accounts database."""
     os.environ.update({"EMUFLEET_STATE_DIR": str(work / "state"),
-                       "EMUFLEET_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
+                       "EMUFLEET_HOME": str(_project(work / "home", max(launches))),
                        "ANDROID_ADB_SERVER_PORT": str(free_port())})
     from flows.server import start_server, stop_server, use_server
 
@@ -97,40 +257,15 @@ def _run(work: Path, database_url: str | None) -> tuple[float, float, float]:
     from adbutils._utils import adb_path
 
     subprocess.run([adb_path(), "start-server"], check=True, capture_output=True)
+    requests = _Requests()
+    database = server.database if server else os.environ["PREFECT_API_URL"]
     try:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from emufleet.device.backends import get_backend
-        from emufleet.groups import LaunchOverrides
-        from flows.launch_group import LaunchResult, launch_group
-
-        # Emulators are other processes in production: detached simulator instances, started before the launch
-        # (launch_10_s measures orchestration, not emulator boot).
-        options = {"instances": BOTS, "scenario": "demo", "base_port": find_free_base_port(BOTS),
-                   "state_dir": str(work / "sim")}
-        backend = get_backend("simulator", **options)
-        with ThreadPoolExecutor(BOTS) as pool:
-            list(pool.map(lambda i: backend.start(i, 120.0), range(BOTS)))
-        try:
-            overrides = LaunchOverrides(bots=BOTS, instances=list(range(BOTS)), stagger=0, max_accounts=BOTS,
-                                        backend="simulator", backend_options=options)
-            started = time.perf_counter()
-            state = asyncio.run(launch_group("demo", overrides, return_state=True))
-            total = time.perf_counter() - started
-        finally:
-            for index in range(BOTS):
-                backend.stop(index)
-        result = state.result(raise_on_failure=False)
-        if not isinstance(result, LaunchResult):
-            raise SystemExit(f"launch failed: {state.message}")
-        launch_s, overhead_ms, share, engine_ms = asyncio.run(_measure(result, result.flow_run_id))
-        done = sum(r.accounts_completed for r in result.bots)
-        database = server.database if server else os.environ["PREFECT_API_URL"]
-        print(f"Prefect server database {database}; bots {result.launched}, accounts completed {done}, "
-              f"launch flow {total:.1f} s, state {state.type.value}")
-        print(f"engine ms/step {engine_ms:.1f} (baseline), Prefect ms/step {overhead_ms:.1f}, "
-              f"ratio {overhead_ms / engine_ms if engine_ms else float('nan'):.4f}")
-        return launch_s, overhead_ms, share
+        out = []
+        for n, bots in enumerate(launches):
+            os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{work / f'accounts{n}.db'}"
+            out.append(_launch(work, bots, database, requests))
+            print(f"\n{out[-1].table()}\n", flush=True)
+        return out
     finally:
         subprocess.run([adb_path(), "kill-server"], capture_output=True)
         if server is not None:
@@ -142,18 +277,33 @@ def _run(work: Path, database_url: str | None) -> tuple[float, float, float]:
                 stop_server(server)
 
 
+def _last_line(results: list[Launch]) -> str:
+    by_bots = {r.bots: r for r in results}
+    main = by_bots.get(10, results[0])
+    fields = [f"launch_{r.bots}_s={r.launch_s:.3f}" for r in results]
+    return " ".join([*fields, f"step_overhead_ms={main.overhead_ms:.3f}", f"prefect_share={main.share:.4f}"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--postgres", nargs="?", const="throwaway", metavar="URL",
                         help="the Prefect server on PostgreSQL: this URL's (empty) database, or a throwaway cluster")
     parser.add_argument("--compare", action="store_true", help="SQLite, then PostgreSQL, in one run")
+    parser.add_argument("--bots", type=int, nargs="+", default=list(LAUNCHES), metavar="N",
+                        help="one launch per count (default: 10 32)")
+    parser.add_argument("--hosts", type=int, default=1, help="hosts to spread the bots over (only 1 is timed here)")
     args = parser.parse_args()
+    if args.hosts != 1:
+        parser.error("--hosts: only 1 is measured by this benchmark; the two-host path is covered by "
+                     "tests/hosts/test_two_hosts.py (network namespaces, root)")
     if args.compare:  # each configuration in its own process: Prefect binds its settings and services at import
         last = {}
+        bots = ["--bots", *map(str, args.bots)]
         for name, extra in (("sqlite", []), ("postgresql", ["--postgres", *([args.postgres] if args.postgres
                                                                               and args.postgres != "throwaway"
                                                                               else [])])):
-            out = subprocess.run([sys.executable, __file__, *extra], stdout=subprocess.PIPE, text=True, check=True)
+            out = subprocess.run([sys.executable, __file__, *extra, *bots], stdout=subprocess.PIPE, text=True,
+                                 check=True)
             sys.stdout.write(out.stdout)
             last[name] = out.stdout.strip().splitlines()[-1]
         for name, line in last.items():
@@ -168,8 +318,8 @@ def main() -> None:
             from emufleet.db.cluster import PostgresCluster
 
             url = stack.enter_context(PostgresCluster.start()).create_database("prefect")
-        launch_s, overhead_ms, share = _run(work, url)
-    print(f"launch_10_s={launch_s:.3f} step_overhead_ms={overhead_ms:.3f} prefect_share={share:.4f}")
+        results = _run(work, url, args.bots)
+    print(_last_line(results))
 
 
 if __name__ == "__main__":

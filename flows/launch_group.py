@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from contextlib import AbstractContextManager
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -139,36 +140,51 @@ class _Acquirer:
         self.logger = get_run_logger()
 
     async def run(self) -> None:
-        launch = self.definition.launch
-        for place in self.definition.placements():
-            if len(self.acquired) >= self.definition.bots:
-                break
-            instance = instance_of(self.definition, place)
-            if instance.host != this_host():
-                self.remote[instance] = HostStore().get(instance.host)
-            if isinstance(place.ref, int):
-                self.indexes[instance] = place.ref
-            await claim(self.client, self.run_id, instance)  # claim first: reconcile never frees a lock being taken
-            lock = await try_acquire(self.client, instance, holder=self.run_id)
-            if lock is None:
-                lock = await self.conflict(instance, launch.on_conflict)
+        """Walk the preference list in batches of the bots still missing: claim a batch in one write, take its
+        locks concurrently, resolve its conflicts in order, start its local instances concurrently (the
+        ``emulator-launch`` limit still lets one emulator process launch at a time); repeat until ``bots`` are held
+        or the list is done. The bots keep the preference order."""
+        pending = list(self.definition.placements())
+        while pending and len(self.acquired) < self.definition.bots:
+            take = self.definition.bots - len(self.acquired)
+            batch = [(place, instance_of(self.definition, place)) for place in pending[:take]]
+            pending = pending[take:]
+            for place, instance in batch:
+                if instance.host != this_host():
+                    self.remote[instance] = HostStore().get(instance.host)
+                if isinstance(place.ref, int):
+                    self.indexes[instance] = place.ref
+            # claim first: reconcile never frees a lock being taken
+            await claim(self.client, self.run_id, *(instance for _, instance in batch))
+            locks = await asyncio.gather(*(try_acquire(self.client, instance, holder=self.run_id)
+                                           for _, instance in batch))
+            held: list[tuple[Placement, InstanceId, InstanceLock]] = []
+            for (place, instance), lock in zip(batch, locks, strict=True):
                 if lock is None:
-                    await unclaim(self.client, self.run_id, instance)
-                    continue
-            self.runtime.keeper.add(lock)
-            if instance in self.remote:  # started (and connected) on its host, by its bot
-                self.acquired.append((instance, lock))
-                continue
-            try:
-                ready = await start_instance(self.definition, place, launch.emulator_timeout)
-                if ready.started:
-                    self.started.append((place, instance))
-            except Exception as exc:  # collected, not fatal (digest §9.3 step 4)
-                self.errors.append(f"instance {instance}: {exc}")
-                self.logger.warning("instance %s not started: %s", instance, exc)
-                await self.drop(lock)
-                continue
-            self.acquired.append((instance, lock))
+                    lock = await self.conflict(instance, self.definition.launch.on_conflict)
+                    if lock is None:
+                        await unclaim(self.client, self.run_id, instance)
+                        continue
+                self.runtime.keeper.add(lock)
+                held.append((place, instance, lock))
+            ready = await asyncio.gather(*(self._ready(place, instance, lock) for place, instance, lock in held))
+            self.acquired.extend((instance, lock) for (_, instance, lock), ok in zip(held, ready, strict=True) if ok)
+
+    async def _ready(self, place: Placement, instance: InstanceId, lock: InstanceLock) -> bool:
+        """Start a locked local instance and wait until it is ready (a remote one is started on its host, by its
+        bot); ``False`` (lock dropped, error collected: digest §9.3 step 4) when it cannot be started."""
+        if instance in self.remote:
+            return True
+        try:
+            ready = await start_instance(self.definition, place, self.definition.launch.emulator_timeout)
+        except Exception as exc:  # collected, not fatal
+            self.errors.append(f"instance {instance}: {exc}")
+            self.logger.warning("instance %s not started: %s", instance, exc)
+            await self.drop(lock)
+            return False
+        if ready.started:
+            self.started.append((place, instance))
+        return True
 
     async def stop_started(self) -> None:
         """``stop_instances: started``: stop the instances this launch started, once its bots are done.
@@ -270,23 +286,20 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
         await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
-        if launch.validate_emulators:
-            checked = await asyncio.to_thread(check_instances, definition, this_host())
+        # Phase 0 and 1 are independent: run them at once; the first failure in phase order is the one raised.
+        checked, _, reset, _, assets = await _all(
+            asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators else _none(),
+            _ensure_zombie_automation(client),
+            _reconcile(client, definition),
+            _pools(definition),
+            asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
+                              validate_templates=launch.validate_templates) if launch.validate_routine
+            else asyncio.to_thread(load_assets, validate_templates=launch.validate_templates))
+        if checked is not None:
             logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in checked.items()))
-        await _ensure_zombie_automation(client)
-        instances = [instance_of(definition, place) for place in definition.placements()]
-        reset = [instance.key for instance in await reconcile(client, instances)]
+        reset = [instance.key for instance in reset]
         if reset:
             logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(reset))
-        if definition.pools:
-            await asyncio.to_thread(resolve_pools, definition.pools)
-            if launch.refresh_pools:
-                await asyncio.to_thread(refresh_pools, definition.pools)
-        if launch.validate_routine:
-            assets = await asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
-                                             validate_templates=launch.validate_templates)
-        else:
-            assets = await asyncio.to_thread(load_assets, validate_templates=launch.validate_templates)
         runtime = LaunchRuntime(run_id, budget=AccountBudget(definition.max_accounts), assets=assets)
         acquirer = _Acquirer(client, run_id, definition, runtime)
         states: list[State | None] = []
@@ -327,6 +340,28 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         return result
 
 
+async def _all(*steps: Awaitable[Any]) -> list[Any]:
+    """Await ``steps`` concurrently; once all are done, raise the first one's error (in argument order), if any."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+async def _reconcile(client: PrefectClient, definition: GroupDefinition) -> list[InstanceId]:
+    """Reset the leaked lock slots of the group's instances (:func:`adapters.locks.reconcile`)."""
+    return await reconcile(client, [instance_of(definition, place) for place in definition.placements()])
+
+
+async def _pools(definition: GroupDefinition) -> None:
+    """Resolve the group's pools (fail fast), then refresh them if the launch asks to."""
+    if definition.pools:
+        await asyncio.to_thread(resolve_pools, definition.pools)
+        if definition.launch.refresh_pools:
+            await asyncio.to_thread(refresh_pools, definition.pools)
+
+
 async def _ensure_zombie_automation(client: PrefectClient) -> None:
     """Create the zombie clean-up unless it exists (``emufleet automations apply`` may have tuned it): if this
     launch's process is killed, its bot runs end ``Crashed`` once their flow-run heartbeats stop, instead of staying
@@ -349,19 +384,29 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
     ``stagger`` is measured between bots *starting* (seed ``000_…`` "Wait stagger delay"): the next bot's flow run
     is created once the previous one is running and ``stagger`` seconds have passed since it started, so the time
     a flow run takes to be created never eats into the gap (it did when the wait began at scheduling).
+
+    With ``stagger`` 0 the bots start together: each connects its device and takes its account as soon as its
+    run is running, but holds its first step until every bot's run is running (``runtime.go``, at most
+    :data:`CREATE_TIMEOUT_S`). Steps that ran meanwhile would compete with the remaining creations for the CPU
+    and, on SQLite, for the Prefect server's one writer (their task runs are recorded as they go), which made the
+    last bots of a 10-bot launch start seconds later (docs/orchestration.md "Costs").
     """
     launch = definition.launch
     loop = asyncio.get_running_loop()
     token = current_runtime().set(runtime)  # the bots' tasks copy the context: they find the runtime here
     started: list[asyncio.Task[State] | None] = []
     creating: set[asyncio.Task[float]] = set()
+    running: list[asyncio.Task[float]] = []
     previous: asyncio.Task[float] | None = None  # resolves to the loop time the previous bot started
+    if not launch.stagger:  # start barrier: see the docstring
+        runtime.go.clear()
     try:
         for index, (instance, lock) in enumerate(acquirer.acquired):
             if previous is not None and launch.stagger:
                 began = await previous
                 await asyncio.sleep(max(0.0, began + launch.stagger - loop.time()))
-            if runtime.launch_cancelled or await is_cancelled(client, run_id):
+            # Once a bot runs, the watcher polls the launch run twice a second: no need to ask again per bot.
+            if runtime.launch_cancelled or (not runtime.watching and await is_cancelled(client, run_id)):
                 await acquirer.drop(lock)
                 started.append(None)
                 continue
@@ -374,8 +419,8 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
                            backend=backend, backend_options=backend_options,
                            instance_index=acquirer.indexes.get(instance), lock_lease_id=lock.lease_id)
-            # At most CREATE_WINDOW bots being created at once, even with stagger 0: a burst of concurrent
-            # creations contends on a SQLite Prefect server (HTTP 503, client back-off of many seconds).
+            # At most CREATE_WINDOW bots being created at once, even with stagger 0: a SQLite server takes one
+            # write at a time, so a larger burst only queues there (10 at once measured no faster than 3).
             while len(creating) >= CREATE_WINDOW:
                 await asyncio.wait(creating, timeout=CREATE_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
                 creating = {w for w in creating if not w.done()}
@@ -390,11 +435,16 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
             started.append(task)
             previous = loop.create_task(_started_at(runtime.started[index], task))
             creating.add(previous)
+            running.append(previous)
             runtime.creating(previous)
+        if not runtime.go.is_set() and running:
+            await asyncio.wait(running, timeout=CREATE_TIMEOUT_S)
+        runtime.go.set()
         for waiter in creating:
             waiter.cancel()
         return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))
     finally:
+        runtime.go.set()
         current_runtime().reset(token)
 
 

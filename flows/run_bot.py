@@ -114,7 +114,8 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                                        BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial, host=spec.host))
             session = BotSession(spec, assets, call=runtime.call, observer=observer, accounts=accounts, lease=lease,
                                  steps=TaskSteps(spec.bot, runtime.executor), controller=controller, cancel=cancel,
-                                 evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)), flow_run_id=str(run_id))
+                                 evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)), flow_run_id=str(run_id),
+                                 go=runtime.go.wait)
             handle.on_stop = session.stop
             handle.on_recover = session.request_recovery
             runtime.register(handle)

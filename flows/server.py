@@ -2,8 +2,9 @@
 
 Ephemeral mode costs ≈ 15 s per process, hides runs from the UI and loses task runs at exit
 (``reference/prefect-notes.md``), so :func:`ensure_server` either uses ``PREFECT_API_URL`` when it is set, or
-reuses the server a previous command started (recorded in ``<state>/prefect/server.json``), or starts
-``prefect server start`` as a subprocess with:
+reuses the server a previous command started (recorded in ``<state>/prefect/server.json``), or starts one as a
+subprocess (:mod:`flows.server_app`: Prefect's server app as ``prefect server start`` runs it, with SQLite write
+transactions that wait for the write lock and busy answers retried inside the server) with:
 
 * ``PREFECT_HOME=<state>/prefect`` (its SQLite database and logs live with emufleet's state);
 * analytics off (``PREFECT_SERVER_ANALYTICS_ENABLED=false``, ``DO_NOT_TRACK=1``), so an offline machine logs no
@@ -139,7 +140,8 @@ def server_env(home: Path, port: int, database_url: str | None = None, host: str
 
 def start_server(home: str | Path | None = None, port: int | None = None, *, timeout_s: float = 90.0,
                  record: bool = True, database_url: str | None = None, host: str = "127.0.0.1") -> PrefectServer:
-    """Start ``prefect server start`` on ``host`` (loopback by default) and wait until ``/api/health`` answers.
+    """Start the Prefect server (:mod:`flows.server_app`) on ``host`` (loopback by default) and wait until
+    ``/api/health`` answers.
 
     Args:
         home: ``PREFECT_HOME`` (default ``<state>/prefect``); the server's SQLite database lives there.
@@ -158,8 +160,7 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
     log_path = home_path / "server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
-             "--analytics-off"],
+            [sys.executable, "-m", "flows.server_app", "--host", host, "--port", str(port)],
             env=server_env(home_path, port, database_url, host), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the server in order

@@ -3,7 +3,7 @@ project root. Registered for every test package by ``tests/conftest.py``; defini
 one server (a fixture re-exported by a sub-package's conftest is a second session fixture, a second server, and
 Prefect's process-wide events worker stays bound to whichever server it met first).
 
-``prefect_server`` (session) starts ``prefect server start`` through :func:`flows.server.start_server` (the code
+``prefect_server`` (session) starts the Prefect server through :func:`flows.server.start_server` (the code
 ``emufleet demo`` uses) on a free port with a temporary ``PREFECT_HOME``, points this process at it (environment
 *and* Prefect's settings context, because ``prefect`` may already be imported) and stops it at the end.
 ``fleet_home`` is a private project root (test routines, a six-account pool, groups written by the test, its

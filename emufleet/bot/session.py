@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -101,7 +101,8 @@ class BotSession:
         evidence_dir: where failure frames are written (``None``: none are). controller: the bot's controller
             (pause/resume come through it); a new one by default. cancel: set when the bot stops (the account
             provider's waits watch it). flow_run_id: the bot's flow run, for events. on_step: also receives every
-            step event (from bot threads; ``emufleet routines run`` prints them).
+            step event (from bot threads; ``emufleet routines run`` prints them). go: awaited once, after the
+            device is connected and before the first step (a launch's start barrier; ``None``: start at once).
     """
 
     def __init__(self, spec: BotSpec, assets: EngineAssets, *, call: BlockingCall, observer: BotObserver,
@@ -109,8 +110,10 @@ class BotSession:
                  steps: StepRunner | None = None, connect: Callable[[], RecoverableDevice] | None = None,
                  evidence_dir: Path | None = None, controller: Controller | None = None,
                  cancel: threading.Event | None = None, flow_run_id: str | None = None,
-                 on_step: Callable[[StepEvent], None] | None = None) -> None:
+                 on_step: Callable[[StepEvent], None] | None = None,
+                 go: Callable[[], Awaitable[object]] | None = None) -> None:
         self.spec = spec
+        self._go = go
         self.assets = assets
         self.call = call
         self.observer = observer
@@ -331,6 +334,18 @@ class BotSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), timeout=seconds)
 
+    async def _until_stopped(self, awaitable: Awaitable[object]) -> None:
+        """Await ``awaitable`` unless stopped first (then it is cancelled)."""
+        waiter = asyncio.ensure_future(awaitable)
+        self._woken.clear()
+        stopped = asyncio.ensure_future(self._woken.wait())
+        try:
+            if not self._stopping:
+                await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            stopped.cancel()
+
     # -- one attempt -----------------------------------------------------------------------------------------------
     async def _attempt(self) -> tuple[Outcome, str | None]:
         """One run of the routine, with recoveries inside it: ``(outcome, error)``. Never raises."""
@@ -343,6 +358,9 @@ class BotSession:
         self._incident.reset()
         try:
             await self.call(run.start)
+            if self._go is not None:  # the start barrier; a stop ends the wait
+                go, self._go = self._go, None
+                await self._until_stopped(go())
             while index < len(run.steps):
                 if self._stopping:
                     return "stopped", None

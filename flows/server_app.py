@@ -1,0 +1,150 @@
+"""The Prefect server process :func:`flows.server.start_server` runs: Prefect's own app, as ``prefect server start``
+runs it in the foreground (one uvicorn worker, services in-process), behind :class:`RetryBusy`.
+
+Why: on SQLite, a write transaction that began with a read fails at once (``SQLITE_BUSY_SNAPSHOT``, no busy
+wait) when another connection committed in between; Prefect answers HTTP 503 and its client backs off
+``2**attempt`` s (2, 4, 8, 16 s: no ``Retry-After``). During a launch the server's own services (task-run
+recorder, event persister) commit many times a second, so one bot's subflow creation (``POST /task_runs/``, which
+reads the flow run's labels first) lost 2–15 s that way (docs/orchestration.md "Costs"). The failed transaction was
+rolled back, so running the same request again inside the server, a few milliseconds later, is what the client's
+retry would do, minus the seconds of back-off.
+
+Run: ``python -m flows.server_app --host H --port P`` with the environment of :func:`flows.server.server_env`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+__all__ = ["BUSY_ATTEMPTS", "RetryBusy", "immediate_sqlite_writes", "main"]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
+BUSY_ATTEMPTS = 8  # in-server attempts of a request answered 503; then the 503 goes to the client as before
+BUSY_DELAY_S = 0.02  # first pause between attempts, doubled each time up to BUSY_MAX_DELAY_S (jittered)
+BUSY_MAX_DELAY_S = 0.5
+MAX_BODY = 4 * 1024 * 1024  # a larger request body is not buffered (and not retried)
+
+
+class RetryBusy:
+    """ASGI middleware: a request the app answers 503 (database busy) is run again, up to :data:`BUSY_ATTEMPTS`
+    times with short jittered pauses (≈ 2 s in all), before the last 503 is returned.
+
+    Only plain HTTP requests whose body fits :data:`MAX_BODY` (buffered to be replayed); websockets and the
+    lifespan pass through. A 503 is decided on its ``http.response.start``, before anything reached the client.
+    """
+
+    def __init__(self, app: ASGIApp, attempts: int = BUSY_ATTEMPTS) -> None:
+        self.app = app
+        self.attempts = attempts
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away before sending its body
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if not message.get("more_body", False):
+                break
+            if size > MAX_BODY:  # stream the rest through, once
+                await self.app(scope, _replay(b"".join(chunks), receive, more=True), send)
+                return
+        body = b"".join(chunks)
+        for attempt in range(self.attempts):
+            final = attempt == self.attempts - 1
+            busy = False
+
+            async def forward(message: Message, final: bool = final) -> None:
+                nonlocal busy
+                if message["type"] == "http.response.start" and message["status"] == 503 and not final:
+                    busy = True
+                if not busy:
+                    await send(message)
+
+            try:
+                await self.app(dict(scope), _replay(body, receive), forward)  # routing rewrites the scope
+            except Exception:
+                if not busy:  # Starlette re-raises after sending its error response: only a 503 is retried
+                    raise
+            if not busy:
+                return
+            await asyncio.sleep(min(BUSY_MAX_DELAY_S, BUSY_DELAY_S * 2 ** attempt) * random.uniform(0.5, 1.5))  # noqa: S311
+
+
+def _replay(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
+    """A ``receive`` that first yields the buffered ``body``, then defers to the real one (disconnects, the rest)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replayed
+
+
+def immediate_sqlite_writes() -> None:
+    """Begin Prefect's write transactions on SQLite with ``BEGIN IMMEDIATE`` (Prefect: ``DEFERRED`` unless
+    ``with_for_update``): the write lock is taken at ``BEGIN``, where SQLite waits for it (``busy_timeout``, 30 s),
+    instead of at the first write after a read, where it fails at once when another connection committed
+    meanwhile (``SQLITE_BUSY_SNAPSHOT``). Reads outside a transaction are unchanged (WAL: they never wait).
+    No effect on PostgreSQL."""
+    from prefect.server.database.configurations import AioSqliteConfiguration
+
+    deferred = AioSqliteConfiguration.begin_transaction
+    if getattr(deferred, "emufleet_immediate", False):
+        return
+
+    @contextlib.asynccontextmanager
+    async def begin_transaction(self: AioSqliteConfiguration, session: Any,
+                                with_for_update: bool = False) -> AsyncIterator[Any]:
+        async with deferred(self, session, with_for_update=True) as transaction:
+            yield transaction
+
+    begin_transaction.emufleet_immediate = True  # type: ignore[attr-defined]
+    AioSqliteConfiguration.begin_transaction = begin_transaction  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve Prefect's API and UI (services included) on ``--host``/``--port``, as ``prefect server start``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    import prefect
+    import uvicorn
+    from prefect.server.api.server import create_app
+    from prefect.settings import (
+        PREFECT_SERVER_API_KEEPALIVE_TIMEOUT,
+        PREFECT_SERVER_API_WEBSOCKET_PING_INTERVAL,
+        PREFECT_SERVER_API_WEBSOCKET_PING_TIMEOUT,
+        PREFECT_SERVER_LOGGING_LEVEL,
+    )
+
+    immediate_sqlite_writes()
+    uvicorn.run(app=RetryBusy(create_app(final=True)), app_dir=str(prefect.__module_path__.parent),
+                host=args.host, port=args.port, timeout_keep_alive=PREFECT_SERVER_API_KEEPALIVE_TIMEOUT.value(),
+                ws_ping_interval=PREFECT_SERVER_API_WEBSOCKET_PING_INTERVAL.value(),
+                ws_ping_timeout=PREFECT_SERVER_API_WEBSOCKET_PING_TIMEOUT.value(),
+                log_level=PREFECT_SERVER_LOGGING_LEVEL.value().lower())
+
+
+if __name__ == "__main__":
+    main()
