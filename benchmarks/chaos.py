@@ -221,6 +221,8 @@ async def _server_checks(serials: list[str], inputs: dict[str, list[float]]) -> 
 
     from adapters.locks import LIMIT_PREFIX, limit_name
     from adapters.registry import group_tag
+    from emufleet.hosts import InstanceId
+    from emufleet.hosts.registry import this_host
     from flows.launch_group import BOT_TAG
 
     async with get_client() as client:
@@ -233,7 +235,7 @@ async def _server_checks(serials: list[str], inputs: dict[str, list[float]]) -> 
         doubles = []
         for serial in serials:
             claimants = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[limit_name(serial), BOT_TAG])), limit=50)
+                tags=FlowRunFilterTags(all_=[limit_name(InstanceId(this_host(), serial)), BOT_TAG])), limit=50)
             spans = sorted((r.start_time.timestamp(), r.end_time.timestamp() if r.end_time else float("inf"))
                            for r in claimants if r.start_time is not None)
             overlap = any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
@@ -363,10 +365,10 @@ def _run(args: argparse.Namespace, root: Path, database_url: str, cleanup: list[
             print(f"stopping the group after {time.monotonic() - started:.0f} s: {_stop_group()} run(s)", flush=True)
         launcher.join(END_TIMEOUT_S)
         chaos.join(30)
-    report = _report(box, chaos, instances, database_url, ended=not launcher.is_alive())
-    print(sampler.table())
+    print(sampler.table(), flush=True)  # first: the checks below talk to the server and may fail
     if args.tracemalloc:
-        print(sampler.top_diff())
+        print(sampler.top_diff(), flush=True)
+    report = _report(box, chaos, instances, database_url, ended=not launcher.is_alive())
     print(_last_line(report, sampler))
 
 
