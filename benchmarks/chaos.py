@@ -66,6 +66,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from memory import FRAMES, RssSampler  # noqa: E402 - benchmarks/memory.py
+
 from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402 - after the sys.path line
 
 GROUP = "chaos"
@@ -84,14 +87,6 @@ END_TIMEOUT_S = 240.0  # how long the launch may take to end after the stop
 INPUT_KINDS = frozenset({"tap", "swipe", "key", "text", "am", "file"})
 CLOCK_TOLERANCE_S = 0.5  # simulator event times vs the Prefect server's run timestamps (one host)
 FINAL_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
-
-
-def rss_mb() -> float:
-    """This process's resident set size in MB (``VmRSS``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _project(root: Path, serials: list[str], accounts: int) -> None:
@@ -186,7 +181,7 @@ class Chaos(threading.Thread):
         return {}, None
 
     def run(self) -> None:
-        if self._halt.wait(WARMUP_S):
+        if self.every_s <= 0 or self._halt.wait(WARMUP_S):  # --fault-every 0: no faults (a plain long run)
             return
         next_at = time.monotonic()
         while not self._halt.is_set():
@@ -226,6 +221,8 @@ async def _server_checks(serials: list[str], inputs: dict[str, list[float]]) -> 
 
     from adapters.locks import LIMIT_PREFIX, limit_name
     from adapters.registry import group_tag
+    from emufleet.hosts import InstanceId
+    from emufleet.hosts.registry import this_host
     from flows.launch_group import BOT_TAG
 
     async with get_client() as client:
@@ -238,7 +235,7 @@ async def _server_checks(serials: list[str], inputs: dict[str, list[float]]) -> 
         doubles = []
         for serial in serials:
             claimants = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[limit_name(serial), BOT_TAG])), limit=50)
+                tags=FlowRunFilterTags(all_=[limit_name(InstanceId(this_host(), serial)), BOT_TAG])), limit=50)
             spans = sorted((r.start_time.timestamp(), r.end_time.timestamp() if r.end_time else float("inf"))
                            for r in claimants if r.start_time is not None)
             overlap = any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
@@ -301,8 +298,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=16)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--fault-every", type=float, default=10.0, help="seconds between faults per instance")
+    parser.add_argument("--fault-every", type=float, default=10.0, help="seconds between faults per instance (0: none)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--rss-every", type=float, default=10.0, help="seconds between RSS samples")
+    parser.add_argument("--warmup", type=float, default=60.0,
+                        help="seconds of the run that are warm-up, not in rss_growth_mb_per_min")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="diff Python-heap snapshots (end of warm-up → end) and print the top 15")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="emufleet-chaos-"))
     root = work / "home"
@@ -345,7 +347,10 @@ def _run(args: argparse.Namespace, root: Path, database_url: str, cleanup: list[
     import flows.control
     import flows.launch_group  # noqa: F401 - imported before the RSS baseline: growth is the run's, not imports'
 
-    rss_start = rss_mb()
+    if args.tracemalloc:
+        tracemalloc.start(FRAMES)
+    sampler = RssSampler(args.rss_every, args.warmup, trace=args.tracemalloc)
+    sampler.start()
     launcher = threading.Thread(target=_launch, args=(args.bots, box), name="launch", daemon=True)
     print(f"chaos: {args.bots} bots, {args.minutes:g} min, {accounts} accounts, seed {args.seed}", flush=True)
     started = time.monotonic()
@@ -354,19 +359,24 @@ def _run(args: argparse.Namespace, root: Path, database_url: str, cleanup: list[
     try:
         launcher.join(args.minutes * 60)
     finally:
+        sampler.stop()  # the run's memory, before the stop and the checks
         chaos.halt()
         if launcher.is_alive():
             print(f"stopping the group after {time.monotonic() - started:.0f} s: {_stop_group()} run(s)", flush=True)
         launcher.join(END_TIMEOUT_S)
         chaos.join(30)
-    _report(args, box, chaos, instances, database_url, rss_start, ended=not launcher.is_alive())
+    print(sampler.table(), flush=True)  # first: the checks below talk to the server and may fail
+    if args.tracemalloc:
+        print(sampler.top_diff(), flush=True)
+    report = _report(box, chaos, instances, database_url, ended=not launcher.is_alive())
+    print(_last_line(report, sampler))
 
 
-def _report(args: argparse.Namespace, box: dict[str, Any], chaos: Chaos, instances: dict[str, int],
-            database_url: str, rss_start: float, *, ended: bool) -> None:
+def _report(box: dict[str, Any], chaos: Chaos, instances: dict[str, int], database_url: str, *,
+            ended: bool) -> str:
+    """Print the run's figures; returns the last line's counts (without the RSS fields)."""
     from flows.launch_group import LaunchResult
 
-    rss_end = rss_mb()
     state = box.get("state")
     result = state.result(raise_on_failure=False) if state is not None else None
     if not isinstance(result, LaunchResult):
@@ -400,10 +410,18 @@ def _report(args: argparse.Namespace, box: dict[str, Any], chaos: Chaos, instanc
     for what, items in (("undefined", undefined), ("leaked lease", leases), ("double-driven", doubles)):
         for item in items:
             print(f"  {what}: {item}")
-    print(f"RSS start {rss_start:.1f} MB, end {rss_end:.1f} MB")
-    print(f"faults={sum(chaos.injected.values())} recovered={sum(rungs.values())} gave_up={len(gave_up)} "
-          f"undefined_states={len(undefined)} leaked_leases={len(leases)} leaked_locks={leaked_locks} "
-          f"double_driven={len(doubles)} rss_growth_mb={rss_end - rss_start:.1f}")
+    return (f"faults={sum(chaos.injected.values())} recovered={sum(rungs.values())} gave_up={len(gave_up)} "
+            f"undefined_states={len(undefined)} leaked_leases={len(leases)} leaked_locks={leaked_locks} "
+            f"double_driven={len(doubles)}")
+
+
+def _last_line(counts: str, sampler: RssSampler) -> str:
+    (_, start), (_, end) = sampler.samples[0], sampler.samples[-1]
+    per_min = sampler.growth_per_min()
+    print(f"RSS start {start:.1f} MB, end {end:.1f} MB, after the {sampler.warmup_s:.0f}-s warm-up "
+          + (f"{per_min:+.2f} MB/min" if per_min is not None else "not measured (run too short)"))
+    rate = f"{per_min:.2f}" if per_min is not None else "nan"
+    return f"{counts} rss_growth_mb={end - start:.1f} rss_growth_mb_per_min={rate}"
 
 
 if __name__ == "__main__":

@@ -17,14 +17,14 @@ from typing import cast
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.context import TagsContext
+from prefect.context import FlowRunContext, TagsContext
 from prefect.states import Cancelled, Completed
 
 from emufleet.bot.steps import StepOutcome, outcome_of
 from emufleet.errors import EmufleetError, NoAccountsAvailable, RoutineStopped
 from emufleet.routines import RoutineRun
 
-__all__ = ["DRAINED", "TaskSteps", "call_step", "run_step"]
+__all__ = ["DRAINED", "TaskSteps", "call_step", "forget_task_run", "run_step"]
 
 DRAINED = "Drained"  # state name of a step that found no account left in the pools
 
@@ -61,7 +61,27 @@ async def call_step(run: RoutineRun, index: int, name: str, executor: Executor |
         # Prefect's overloads type an async task's return_state=True call as the State; it is a coroutine of it
         pending = cast(Awaitable[State], run_step.with_options(task_run_name=name)(run, index, executor,
                                                                                     return_state=True))
-        return await pending
+        state = await pending
+    forget_task_run(state)
+    return state
+
+
+def forget_task_run(state: State) -> None:
+    """Drop what the flow run's context keeps of the finished task run of ``state``, for good.
+
+    Prefect keeps, per task run of a flow run and for as long as the flow run lives, an entry in
+    ``FlowRunContext.task_run_assets`` (an empty set for a task without assets) and one in ``run_results`` (a copy of
+    the final state, keyed by the ``id()`` of its result, for dependency tracking when a result is passed to
+    another task). A bot's flow run lives for hours and runs a task per step: entries without end (measured by
+    ``benchmarks/chaos.py --tracemalloc``). A step's result is never passed to another task, so nothing needs them.
+    """
+    ctx = FlowRunContext.get()
+    task_run_id = state.state_details.task_run_id
+    if ctx is None or task_run_id is None:
+        return
+    ctx.task_run_assets.pop(task_run_id, None)
+    for key in [k for k, (linked, *_) in ctx.run_results.items() if linked.state_details.task_run_id == task_run_id]:
+        ctx.run_results.pop(key, None)
 
 
 class TaskSteps:

@@ -43,6 +43,7 @@ from emufleet.errors import (
     StepTimeoutError,
 )
 from emufleet.groups.status import TERMINAL_STATES, BotState, BotStatus
+from emufleet.heap import keep_large_blocks_mapped
 from emufleet.routines import BotContext, Controller, RoutineRun, StepEvent
 from emufleet.routines.accounts import AccountRef
 
@@ -197,6 +198,7 @@ class BotSession:
     # -- the life of a bot -----------------------------------------------------------------------------------------
     async def run(self) -> BotResult:
         """Play until done, failed past the restart cap, given up, or stopped. Never raises for bot failures."""
+        keep_large_blocks_mapped()  # freed frames go back to the system: hours of captures (emufleet.heap)
         started = time.perf_counter()
         attempts, restarts, outcome, error = 0, 0, "failed", None
         ticker: asyncio.Task[None] | None = None

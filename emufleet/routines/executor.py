@@ -300,8 +300,11 @@ class Executor:
             self.ctx.on_match(time.perf_counter() - started, result.found)
         if self._stack:
             nearest = result.nearest
-            self._stack[-1].scores.append(MatchScore(
+            scores = self._stack[-1].scores
+            scores.append(MatchScore(
                 template, nearest.score if nearest else None, result.found, threshold=result.threshold,
                 region=templates.space.region_to_device(result.region),
                 location=nearest.device_rect if nearest else None))
+            if len(scores) > 2 * _MAX_SCORES:  # a step polling for an hour keeps its newest scores, not all
+                del scores[:-_MAX_SCORES]
         return result.best

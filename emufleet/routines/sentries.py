@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,6 +31,8 @@ __all__ = ["SentryHandle", "SentryManager", "SentryOutcome"]
 log = logging.getLogger(__name__)
 _SEVERITY = {"low": logging.INFO, "medium": logging.WARNING, "high": logging.ERROR, "critical": logging.CRITICAL}
 _JOIN_S = 5.0
+#: Sentry outcomes kept per bot: a sentry runs every few seconds for as long as the bot does (hours).
+OUTCOMES_KEPT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +68,8 @@ class SentryManager:
         self.ctx = ctx
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        #: Every sentry outcome of this bot, oldest first (for reports and tests).
-        self.outcomes: list[SentryOutcome] = []
+        #: The last :data:`OUTCOMES_KEPT` sentry outcomes of this bot, oldest first (for reports and tests).
+        self.outcomes: deque[SentryOutcome] = deque(maxlen=OUTCOMES_KEPT)
 
     def register(self, specs: Iterable[SentrySpec]) -> list[SentryHandle]:
         """Start (or reference) a sentry per spec; returns handles for :meth:`unregister`."""
