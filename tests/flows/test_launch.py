@@ -35,6 +35,21 @@ async def lock_slots(serial_list: list[str]) -> list[int]:
                 for s in serial_list]
 
 
+async def step_runs(group: str, want: int) -> tuple[list[Any], list[Any]]:
+    """The group's bot runs and their step task runs, once ``want`` steps are recorded."""
+    async with get_client() as client:
+        bots = await bot_runs(client, group, live=False)
+        steps: list[Any] = []
+        for _ in range(100):  # the server records task runs from events, a moment after they happen
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[b.id for b in bots])), limit=200)
+            steps = [t for t in runs if " step " in t.name]
+            if len(steps) >= want:
+                break
+            await asyncio.sleep(0.1)
+        return bots, steps
+
+
 def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_home: FleetHome,
                                            simulator: Callable[..., Any]) -> None:
     sim = simulator(instances=3)
@@ -68,25 +83,27 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
     assert [s.state for s in finished] == [BotState.COMPLETED] * 3
     assert sum(s.steps_done for s in finished) == 6 * 4  # four top-level steps per account
 
-    async def step_runs() -> tuple[list[Any], list[Any]]:
-        async with get_client() as client:
-            bots = await bot_runs(client, name, live=False)
-            steps: list[Any] = []
-            for _ in range(100):  # the server records task runs from events, a moment after they happen
-                runs = await client.read_task_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[b.id for b in bots])), limit=200)
-                steps = [t for t in runs if " step " in t.name]
-                if len(steps) >= 6 * 4:
-                    break
-                await asyncio.sleep(0.1)
-            return bots, steps
-
-    bots, steps = asyncio.run(step_runs())
+    bots, steps = asyncio.run(step_runs(name, 6 * 4))
     assert len(steps) >= 6 * 4 and all(t.tags == [] for t in steps)  # untagged: no concurrency request per step
     # the bot runs keep theirs: the claim tag instance:<host>:<serial>
     assert all(limit_name(InstanceId(b.labels["emufleet.host"], b.labels["emufleet.instance"])) in b.tags for b in bots)
     starts = sorted(b.start_time for b in bots)  # stagger is between bots *starting*, whatever creation takes
     assert all((later - earlier).total_seconds() >= 0.3 for earlier, later in itertools.pairwise(starts))
+
+
+def test_stagger_zero_starts_the_bots_together(prefect_server: PrefectServer, fleet_home: FleetHome,
+                                               simulator: Callable[..., Any]) -> None:
+    """No bot takes its first step before every bot's run is running (the start barrier)."""
+    sim = simulator(instances=3)
+    name = fleet_home.group("together", instances=[0, 1, 2], bots=3, max_accounts=3,
+                            backend_options={"serials": serials(sim)}, launch={"stagger": 0})
+    state = asyncio.run(launch_group(name, return_state=True))
+    assert state.is_completed(), state.message
+    bots, steps = asyncio.run(step_runs(name, 3 * 4))
+    assert len(bots) == 3 and all(b.start_time for b in bots)
+    last_running = max(b.start_time for b in bots)
+    firsts = [t.start_time for t in steps if " step 0:" in t.name]
+    assert len(firsts) >= 3 and min(firsts) >= last_running
 
 
 def test_unknown_pool_fails_fast(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
