@@ -16,21 +16,22 @@ Pages: ``/groups`` ``/instances`` ``/pools`` ``/routines`` ``/accounts``; API: `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from console.config import DEFAULT_PORT, ConsoleConfig
 from console.server import ConsoleThread, free_console_port, serve, start_in_thread
 
 if TYPE_CHECKING:  # FastAPI loads Prefect's settings: imported on call (see create_app)
     from fastapi import FastAPI
+    from sqlalchemy import Engine
 
 __all__ = ["DEFAULT_PORT", "ConsoleConfig", "ConsoleThread", "create_app", "free_console_port", "serve",
            "start_in_thread"]
 
 
-def create_app(config: ConsoleConfig | None = None, **options: Any) -> FastAPI:
+def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The console's FastAPI app (:func:`console.app.create_app`). Imported on call: the app imports Prefect,
     which must come after :func:`flows.server.use_server`, while the CLI imports this package before."""
     from console.app import create_app as _create_app
 
-    return _create_app(config, **options)
+    return _create_app(config, engine=engine)

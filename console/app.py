@@ -12,7 +12,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -24,6 +23,7 @@ from console.config import ConsoleConfig
 from console.fleet import FleetSnapshot, Launcher, read_snapshot
 from console.live import LiveHub
 from console.security import AccessMiddleware
+from emufleet.boundary import JsonObject
 from emufleet.errors import EmufleetError, InputError, OrchestrationError
 
 __all__ = ["TEMPLATES", "create_app", "templates"]
@@ -63,7 +63,7 @@ def templates(config: ConsoleConfig) -> Jinja2Templates:
     return env
 
 
-def _error_payload(exc: Exception) -> dict[str, Any]:
+def _error_payload(exc: Exception) -> JsonObject:
     errors = getattr(exc, "errors", None) or [exc]
     return {"detail": str(exc), "errors": [
         {"field": getattr(e, "field", None), "line": getattr(e, "line", None), "col": getattr(e, "col", None),

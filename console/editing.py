@@ -8,9 +8,9 @@ the whole definition instead (:func:`from_yaml`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from console.forms import nest, parse_lines, parse_list, validate_all
+from emufleet.boundary import JsonObject
 from emufleet.errors import GroupValidationError, InputError, PoolValidationError
 from emufleet.groups import GroupDefinition, GroupStore
 from emufleet.pools import PoolDefinition
@@ -28,20 +28,20 @@ def _instance(item: str) -> int | str:
     return int(item) if item.isdigit() else item
 
 
-def _blank_to_none(data: dict[str, Any], *keys: str) -> None:
+def _blank_to_none(data: JsonObject, *keys: str) -> None:
     for key in keys:
         if key in data and str(data[key]).strip() == "":
             del data[key]
 
 
-def group_data(pairs: list[tuple[str, str]], base: dict[str, Any] | None = None) -> dict[str, Any]:
+def group_data(pairs: list[tuple[str, str]], base: JsonObject | None = None) -> JsonObject:
     """The group editor's fields (inputs named ``g.<path>``) over ``base`` (the definition being edited).
 
     Raises:
         InputError: a ``routine_config`` line is not ``key=value`` (field ``routine_config``).
     """
     form = nest(pairs, prefix="g")
-    data: dict[str, Any] = dict(base or {})
+    data: JsonObject = dict(base or {})
     data.setdefault("version", 1)
     for key in ("name", "description", "routine", "backend", "bots", "max_accounts"):
         if key in form:
@@ -65,10 +65,10 @@ def group_data(pairs: list[tuple[str, str]], base: dict[str, Any] | None = None)
     return data
 
 
-def pool_data(pairs: list[tuple[str, str]], base: dict[str, Any] | None = None) -> dict[str, Any]:
+def pool_data(pairs: list[tuple[str, str]], base: JsonObject | None = None) -> JsonObject:
     """The pool editor's fields (inputs named ``p.<path>``) over ``base``; filter values typed by comparator."""
     form = nest(pairs, prefix="p")
-    data: dict[str, Any] = dict(base or {})
+    data: JsonObject = dict(base or {})
     data.setdefault("version", 1)
     for key in ("pool_name", "description"):
         if key in form:
@@ -87,8 +87,8 @@ def pool_data(pairs: list[tuple[str, str]], base: dict[str, Any] | None = None) 
     return data
 
 
-def _query(form: dict[str, Any]) -> dict[str, Any]:
-    query: dict[str, Any] = {"name": str(form.get("name", "")).strip()}
+def _query(form: JsonObject) -> JsonObject:
+    query: JsonObject = {"name": str(form.get("name", "")).strip()}
     query["filters"] = [_filter(f) for f in form.get("filters") or [] if isinstance(f, dict)]
     sort = [{"column": s.get("column", ""), "direction": s.get("direction", "asc"),
              **({"enabled": s["enabled"]} if s.get("enabled") == "false" else {})}
@@ -100,9 +100,9 @@ def _query(form: dict[str, Any]) -> dict[str, Any]:
     return query
 
 
-def _filter(form: dict[str, Any]) -> dict[str, Any]:
+def _filter(form: JsonObject) -> JsonObject:
     comparator = " ".join(str(form.get("comparator", "")).split()).upper()
-    out: dict[str, Any] = {"column": form.get("column", ""), "comparator": comparator}
+    out: JsonObject = {"column": form.get("column", ""), "comparator": comparator}
     raw = str(form.get("value", ""))
     if comparator in ("IN", "NOT IN"):
         out["value"] = parse_list(raw)
@@ -113,7 +113,7 @@ def _filter(form: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def validate_group(data: dict[str, Any]) -> tuple[GroupDefinition | None, list[InputError]]:
+def validate_group(data: JsonObject) -> tuple[GroupDefinition | None, list[InputError]]:
     """``(definition, [])`` or ``(None, every located error)``."""
     name = str(data.get("name") or "new")
     return validate_all(GroupDefinition, data, f"groups/{name}.yaml", error=GroupValidationError)
@@ -129,7 +129,7 @@ def pool_file(name: str) -> Path:
     return data_dir("pools") / pool_file_name(name)
 
 
-def validate_pool(data: dict[str, Any], file: Path | None = None) -> tuple[PoolDefinition | None, list[InputError]]:
+def validate_pool(data: JsonObject, file: Path | None = None) -> tuple[PoolDefinition | None, list[InputError]]:
     """``(definition, [])`` or ``(None, every located error)``; watched paths resolve against ``file``'s folder."""
     from console.forms import yaml_text
 
@@ -143,7 +143,7 @@ def validate_pool(data: dict[str, Any], file: Path | None = None) -> tuple[PoolD
         return None, [exc]
 
 
-def from_yaml(text: str, file: str, *, error: type[InputError]) -> tuple[dict[str, Any] | None, list[InputError]]:
+def from_yaml(text: str, file: str, *, error: type[InputError]) -> tuple[JsonObject | None, list[InputError]]:
     """YAML text of a whole definition → its data, or the syntax error."""
     try:
         data = loads_yaml(text, file, error=error)
@@ -154,7 +154,7 @@ def from_yaml(text: str, file: str, *, error: type[InputError]) -> tuple[dict[st
     return data, []
 
 
-def raw_group(name: str) -> dict[str, Any]:
+def raw_group(name: str) -> JsonObject:
     """Group ``name`` as editable data (every field, defaults included).
 
     Raises:
@@ -163,7 +163,7 @@ def raw_group(name: str) -> dict[str, Any]:
     return GroupStore().get(name).model_dump(mode="json", exclude_none=True)
 
 
-def raw_pool(definition: PoolDefinition) -> dict[str, Any]:
+def raw_pool(definition: PoolDefinition) -> JsonObject:
     """A pool definition as editable data (filter values in the text form the YAML accepts)."""
     from emufleet.pools.store import definition_data
 

@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -22,6 +21,7 @@ from sqlalchemy import Engine
 
 from adapters.registry import bot_status, group_of, launch_runs, live_runs
 from emufleet.accounts import LeaseRow, count_by_state, held_leases
+from emufleet.boundary import JsonObject
 from emufleet.db import utcnow
 from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
 
@@ -80,7 +80,7 @@ class FleetSnapshot:
         """The lease the bot holds on its account (gives the account's "since"), if any."""
         return next((lease for lease in self.leases if lease.device_account == bot.account), None)
 
-    def key(self) -> tuple[Any, ...]:
+    def key(self) -> tuple[object, ...]:
         """What the live views render from (changes ⇔ a view changes), without the timestamp."""
         return (self.error, tuple((g.name, g.launch_run_id, g.launch_state,
                                    tuple((b.flow_run_id, b.run_state, b.status.model_dump_json()) for b in g.bots))
@@ -105,7 +105,7 @@ async def read_snapshot(engine: Engine) -> FleetSnapshot:
     except Exception as exc:  # the Prefect API is down or busy: the views say so instead of failing
         log.warning("console: Prefect API read failed: %s", exc)
         return FleetSnapshot([], leases, utcnow(), f"Prefect API: {exc}", pools, definitions)
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[str, JsonObject] = {}
     for run in runs:
         name = group_of(run)
         if name is None:
@@ -140,7 +140,7 @@ class LaunchRecord:
 
     group: str
     started: datetime
-    task: asyncio.Task[Any] | None = field(default=None, repr=False)
+    task: asyncio.Task[object] | None = field(default=None, repr=False)
     flow_run_id: UUID | None = None
     state: str = "Starting"
     message: str = ""
@@ -149,7 +149,7 @@ class LaunchRecord:
     def done(self) -> bool:
         return self.task is not None and self.task.done()
 
-    def _finished(self, task: asyncio.Task[Any]) -> None:
+    def _finished(self, task: asyncio.Task[object]) -> None:
         if task.cancelled():
             self.state, self.message = "Cancelled", "the console stopped"
             return

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, NoReturn
+from typing import NoReturn, TypeVar
 from urllib.parse import parse_qsl
 
 import pydantic
 import yaml
 from starlette.requests import Request
 
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import InputError
 from emufleet.yamlio import MarkedDict, loads_yaml, validation_errors
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 __all__ = ["FieldErrors", "form_pairs", "nest", "parse_lines", "parse_list", "raise_all", "validate_all", "yaml_text"]
 
@@ -36,12 +39,12 @@ def _path(name: str) -> list[str | int]:
     return [int(index) if index else key for key, index in _PART.findall(name)]
 
 
-def nest(pairs: Iterable[tuple[str, str]], *, prefix: str = "") -> dict[str, Any]:
+def nest(pairs: Iterable[tuple[str, str]], *, prefix: str = "") -> JsonObject:
     """``[("a.b[0].c", "x")]`` → ``{"a": {"b": [{"c": "x"}]}}``; only names under ``prefix.`` (stripped).
 
     List items keep their index order; gaps (a removed row) close up. A repeated name keeps its last value.
     """
-    root: dict[Any, Any] = {}
+    root: dict[YamlValue, YamlValue] = {}
     for name, value in pairs:
         if prefix:
             if not name.startswith(prefix + "."):
@@ -57,11 +60,11 @@ def nest(pairs: Iterable[tuple[str, str]], *, prefix: str = "") -> dict[str, Any
                 break
         else:
             node[parts[-1]] = value
-    nested: dict[str, Any] = _lists(root)  # the root stays a mapping (only index-keyed levels become lists)
+    nested: JsonObject = _lists(root)  # the root stays a mapping (only index-keyed levels become lists)
     return nested
 
 
-def _lists(node: Any) -> Any:
+def _lists(node: YamlValue) -> YamlValue:
     if not isinstance(node, dict):
         return node
     if node and all(isinstance(k, int) for k in node):
@@ -95,7 +98,7 @@ class FieldErrors(dict[str, list[str]]):
     """Error messages by field path (``""`` for errors of the whole definition)."""
 
     @classmethod
-    def of(cls, errors: Iterable[InputError], data: Any = None) -> FieldErrors:
+    def of(cls, errors: Iterable[InputError], data: YamlValue = None) -> FieldErrors:
         """Group ``errors`` by field. A model-level error whose message starts with the name of one of the
         model's own fields (``bots (3) exceeds …``, ``initial_delay must not exceed …``) is filed under that
         field, so the form shows it beside the input it is about."""
@@ -110,7 +113,7 @@ class FieldErrors(dict[str, list[str]]):
                 for m in msgs]
 
 
-def _field_named(err: InputError, data: Any) -> str | None:
+def _field_named(err: InputError, data: YamlValue) -> str | None:
     word = re.match(r"[a-z_]+", err.message)
     if word is None or data is None:
         return None
@@ -125,8 +128,8 @@ def _field_named(err: InputError, data: Any) -> str | None:
     return f"{err.field}.{word.group()}" if err.field else word.group()
 
 
-def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: str, *,
-                 error: type[InputError]) -> tuple[Any, list[InputError]]:
+def validate_all(model: type[M], data: JsonObject, file: str, *,
+                 error: type[InputError]) -> tuple[M | None, list[InputError]]:
     """Validate ``data`` as ``model`` the way its YAML loader would; ``(instance, [])`` or ``(None, errors)``.
 
     Marked data (read from YAML text the user typed) is validated as it is, so errors point at the user's lines;
@@ -134,7 +137,7 @@ def validate_all(model: type[pydantic.BaseModel], data: dict[str, Any], file: st
     field path alone.
     """
     if isinstance(data, MarkedDict):
-        marked: Any = data
+        marked: YamlValue = data
     else:
         try:
             marked = loads_yaml(yaml_text(data), file, error=error)
@@ -157,12 +160,12 @@ def raise_all(errors: list[InputError]) -> NoReturn:
     raise first
 
 
-def yaml_text(data: Any) -> str:
+def yaml_text(data: YamlValue) -> str:
     """``data`` as block YAML, keys in their given order (what a definition file of it would read)."""
     return yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: YamlValue) -> YamlValue:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

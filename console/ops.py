@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import socket
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -23,6 +22,7 @@ from sqlalchemy import text
 from console.fleet import FleetSnapshot
 from console.metrics import FleetNumbers, render_metrics
 from emufleet.bot.metrics import MetricsReading, read_payload
+from emufleet.boundary import JsonObject
 
 __all__ = ["router"]
 
@@ -36,7 +36,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _database(request: Request) -> dict[str, Any]:
+def _database(request: Request) -> JsonObject:
     from emufleet.db import current_revision, head_revision
 
     engine = request.app.state.engine
@@ -51,7 +51,7 @@ def _database(request: Request) -> dict[str, Any]:
     return {"ok": True, "detail": f"{engine.url.render_as_string(hide_password=True)} at {head}"}
 
 
-def _prefect() -> dict[str, Any]:
+def _prefect() -> JsonObject:
     from prefect.settings import get_current_settings
 
     from flows.server import health_ok
@@ -62,7 +62,7 @@ def _prefect() -> dict[str, Any]:
     return {"ok": health_ok(url, timeout_s=2.0), "detail": url}
 
 
-def _adb() -> dict[str, Any]:
+def _adb() -> JsonObject:
     from emufleet.device import list_devices
     from emufleet.errors import EmufleetError
 

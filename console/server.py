@@ -10,12 +10,13 @@ import contextvars
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from console.config import DEFAULT_PORT, ConsoleConfig
 
 if TYPE_CHECKING:  # imported on first use: uvicorn and the app load Prefect (after flows.server.use_server)
     import uvicorn
+    from sqlalchemy import Engine
 
 __all__ = ["ConsoleThread", "free_console_port", "serve", "start_in_thread"]
 
@@ -32,12 +33,12 @@ def free_console_port(host: str = "127.0.0.1", preferred: int = DEFAULT_PORT) ->
     raise OSError(f"no free port on {host}")
 
 
-def _server(config: ConsoleConfig, **app_options: Any) -> uvicorn.Server:
+def _server(config: ConsoleConfig, *, engine: Engine | None = None) -> uvicorn.Server:
     import uvicorn
 
     from console.app import create_app
 
-    app = create_app(config, **app_options)
+    app = create_app(config, engine=engine)
     return uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
                                          access_log=False, timeout_graceful_shutdown=5, lifespan="on"))
 
@@ -50,9 +51,9 @@ def serve(config: ConsoleConfig) -> None:
 class ConsoleThread:
     """A console served on a daemon thread; :meth:`stop` shuts it down (its own launches are stopped first)."""
 
-    def __init__(self, config: ConsoleConfig, **app_options: Any) -> None:
+    def __init__(self, config: ConsoleConfig, *, engine: Engine | None = None) -> None:
         self.config = config
-        self.server = _server(config, **app_options)
+        self.server = _server(config, engine=engine)
         # the main thread keeps its signal handlers: uvicorn captures signals only when it runs on the main thread
         # The caller's context goes along: Prefect's settings (its API URL) live in a context variable, and a bare
         # thread would see only what Prefect read at import, hence an ephemeral API server.
@@ -83,6 +84,6 @@ class ConsoleThread:
         self.thread.join(timeout_s)
 
 
-def start_in_thread(config: ConsoleConfig, **app_options: Any) -> ConsoleThread:
+def start_in_thread(config: ConsoleConfig, *, engine: Engine | None = None) -> ConsoleThread:
     """:class:`ConsoleThread` started (see :meth:`ConsoleThread.start`)."""
-    return ConsoleThread(config, **app_options).start()
+    return ConsoleThread(config, engine=engine).start()

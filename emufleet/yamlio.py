@@ -35,12 +35,13 @@ import codecs
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pydantic
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import InputError
 
 __all__ = [
@@ -63,15 +64,15 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
-class MarkedDict(dict[Any, Any]):
+class MarkedDict(dict[YamlValue, YamlValue]):
     """A mapping that remembers its own position and the position of each key and value."""
 
     pos: Position = (1, 1)
-    key_pos: dict[Any, Position]
-    value_pos: dict[Any, Position]
+    key_pos: dict[YamlValue, Position]
+    value_pos: dict[YamlValue, Position]
 
 
-class MarkedList(list[Any]):
+class MarkedList(list[YamlValue]):
     """A sequence that remembers its own position and the position of each item."""
 
     pos: Position = (1, 1)
@@ -109,7 +110,7 @@ class _Loader(yaml.SafeLoader):
             _measure(node, {}, set())
         return node
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> YamlValue:
         try:
             return super().construct_object(node, deep)
         except yaml.YAMLError:
@@ -173,7 +174,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
     first_own = len(node.value) - own
     out = MarkedDict()
     out.pos, out.key_pos, out.value_pos = _pos(node), {}, {}
-    own_keys: set[Any] = set()
+    own_keys: set[YamlValue] = set()
     for index, (key_node, value_node) in enumerate(node.value):
         if not isinstance(key_node, yaml.ScalarNode):
             raise ConstructorError(None, None, "a mapping key must be a scalar", key_node.start_mark)
@@ -230,7 +231,7 @@ def decode_text(raw: bytes, file: str | Path = "<bytes>", *, error: type[InputEr
                     f"({raw[exc.start:exc.start + 4].hex(' ')})", file=file, line=line, col=col) from None
 
 
-def loads_yaml(text: str, file: str | Path = "<string>", *, error: type[InputError] = InputError) -> Any:
+def loads_yaml(text: str, file: str | Path = "<string>", *, error: type[InputError] = InputError) -> YamlValue:
     """Parse YAML text into MarkedDict/MarkedList/scalars, within this module's limits.
 
     Raises:
@@ -253,7 +254,7 @@ def loads_yaml(text: str, file: str | Path = "<string>", *, error: type[InputErr
         raise error(f"YAML: {exc}", file=file) from exc
 
 
-def load_yaml(path: str | Path, *, error: type[InputError] = InputError) -> Any:
+def load_yaml(path: str | Path, *, error: type[InputError] = InputError) -> YamlValue:
     """Read, decode (:func:`decode_text`) and parse (:func:`loads_yaml`) a YAML file.
 
     Raises:
@@ -268,7 +269,7 @@ def load_yaml(path: str | Path, *, error: type[InputError] = InputError) -> Any:
     return loads_yaml(decode_text(raw, path, error=error), path, error=error)
 
 
-def locate(data: Any, loc: Sequence[int | str]) -> Position | None:
+def locate(data: YamlValue, loc: Sequence[int | str]) -> Position | None:
     """Best position for a pydantic ``loc`` path inside marked data (the deepest node that exists)."""
     best: Position | None = getattr(data, "pos", None)
     node = data
@@ -287,7 +288,7 @@ def locate(data: Any, loc: Sequence[int | str]) -> Position | None:
     return best
 
 
-def _data_loc(data: Any, loc: Sequence[int | str], *, missing: bool) -> tuple[int | str, ...]:
+def _data_loc(data: YamlValue, loc: Sequence[int | str], *, missing: bool) -> tuple[int | str, ...]:
     """``loc`` without pydantic's union tags (``"click"``, ``"function-after[...]"``): a path into ``data``.
 
     A tag is a bracketed part, or a string naming no key of the mapping it would index; the last part of a
@@ -315,7 +316,7 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return out
 
 
-def _key_pos(data: Any, loc: Sequence[int | str]) -> Position | None:
+def _key_pos(data: YamlValue, loc: Sequence[int | str]) -> Position | None:
     """Position of the key ``loc[-1]`` itself (where an unknown key is reported), if ``loc`` leads to it."""
     node = data
     for part in loc[:-1]:
@@ -329,7 +330,7 @@ def _key_pos(data: Any, loc: Sequence[int | str]) -> Position | None:
 
 
 def validation_errors(
-    exc: pydantic.ValidationError, data: Any, file: str | Path, *, error: type[E],
+    exc: pydantic.ValidationError, data: YamlValue, file: str | Path, *, error: type[E],
     prefix: Sequence[int | str] = (),
 ) -> list[E]:
     """Every error of ``exc`` as a located ``error``, sorted by position (unlocated ones first).
@@ -354,7 +355,7 @@ def validation_errors(
 
 
 def raise_validation(
-    exc: pydantic.ValidationError, data: Any, file: str | Path, *, error: type[InputError],
+    exc: pydantic.ValidationError, data: YamlValue, file: str | Path, *, error: type[InputError],
     prefix: Sequence[int | str] = (),
 ) -> None:
     """Raise ``error`` for the first (by position) of :func:`validation_errors`; the others are appended."""
@@ -369,8 +370,8 @@ def _unfiled(err: InputError) -> str:
     return f"{where}{err.field or ''}: {err.message}"
 
 
-def validate(model: type[M], data: Any, file: str | Path, *, error: type[InputError] = InputError,
-             context: dict[str, Any] | None = None) -> M:
+def validate(model: type[M], data: YamlValue, file: str | Path, *, error: type[InputError] = InputError,
+             context: JsonObject | None = None) -> M:
     """Validate marked data against a pydantic model; raise ``error`` located at the first bad node."""
     try:
         return model.model_validate(data, context=context)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from adapters.locks import launch_guard
 from emufleet.bot.assets import EngineAssets, load_assets
+from emufleet.boundary import JsonObject
 from emufleet.device.backends import EmulatorBackend, get_backend
 from emufleet.errors import OrchestrationError, RoutineValidationError
 from emufleet.groups import GroupDefinition
@@ -119,7 +119,7 @@ def validate_routine(routine: str, routine_config: dict[str, str], *, validate_t
     return assets
 
 
-def backend_of(group: GroupDefinition, host: str) -> tuple[str, dict[str, Any]]:
+def backend_of(group: GroupDefinition, host: str) -> tuple[str, JsonObject]:
     """The emulator backend and options driving ``host``'s instances for ``group`` (:meth:`Host.backend_for`).
 
     Raises:

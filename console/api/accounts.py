@@ -5,25 +5,29 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 
+from emufleet.boundary import JsonObject
 from emufleet.errors import InputError
+
+if TYPE_CHECKING:
+    from emufleet.accounts import AccountPage
 
 __all__ = ["page_json", "reset_one", "router"]
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
 
-def _json(value: Any) -> Any:
+def _json(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat() + ("Z" if value.tzinfo is None else "")
     return value
 
 
-def page_json(page: Any) -> dict[str, Any]:
+def page_json(page: AccountPage) -> JsonObject:
     """An :class:`emufleet.accounts.AccountPage` as JSON (times ISO 8601 UTC)."""
     return {"total": page.total, "offset": page.offset, "limit": page.limit, "sort": page.sort,
             "descending": page.descending,
@@ -33,7 +37,7 @@ def page_json(page: Any) -> dict[str, Any]:
 @router.get("", summary="Search accounts: text, effective state, pool; sorted and paginated in SQL")
 async def search(request: Request, q: str | None = None, state: str | None = None, pool: str | None = None,
                  sort: str = "id", desc: bool = False, offset: int = Query(0, ge=0),
-                 limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+                 limit: int = Query(50, ge=1, le=500)) -> JsonObject:
     from emufleet.accounts import search_accounts
 
     try:
@@ -44,12 +48,12 @@ async def search(request: Request, q: str | None = None, state: str | None = Non
     return page_json(page)
 
 
-def _record(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+def _record(row: object, fields: tuple[str, ...]) -> JsonObject:
     return {f: _json(getattr(row, f)) for f in fields}
 
 
 @router.get("/{key}", summary="One account (id or device_account) with its executions, results and pools")
-async def get(request: Request, key: str) -> dict[str, Any]:
+async def get(request: Request, key: str) -> JsonObject:
     from emufleet.accounts import account_history, find_account
 
     eng = request.app.state.engine
@@ -83,6 +87,6 @@ def reset_one(eng: Engine, key: str) -> str:
 
 
 @router.post("/{key}/reset", summary="Reset an account to available (skipped while a bot leases it)")
-async def reset(request: Request, key: str) -> dict[str, Any]:
+async def reset(request: Request, key: str) -> JsonObject:
     message = await asyncio.to_thread(reset_one, request.app.state.engine, key)
     return {"account": key, "message": message}

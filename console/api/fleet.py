@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 
 from console.pages.instances import context
+from emufleet.boundary import JsonObject
+
+if TYPE_CHECKING:
+    from console.fleet import BotView
+    from emufleet.accounts import LeaseRow
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["instances"])
 
 
-def _bot(request: Request, view: Any, lease: Any) -> dict[str, Any]:
+def _bot(request: Request, view: BotView, lease: LeaseRow | None) -> JsonObject:
     config = request.app.state.config
     return {**view.status.model_dump(mode="json"), "flow_run_id": str(view.flow_run_id),
             "flow_run_url": config.flow_run_url(view.flow_run_id), "run_state": view.run_state,
@@ -22,13 +27,13 @@ def _bot(request: Request, view: Any, lease: Any) -> dict[str, Any]:
 
 
 @router.get("/bots", summary="Every live bot of every group")
-async def bots(request: Request) -> list[dict[str, Any]]:
+async def bots(request: Request) -> list[JsonObject]:
     snap = await request.app.state.hub.get()
     return [_bot(request, b, snap.lease_of(b.status)) for g in snap.groups for b in g.bots]
 
 
 @router.get("/instances", summary="Running groups with their instances; idle and inactive instances")
-async def instances(request: Request) -> dict[str, Any]:
+async def instances(request: Request) -> JsonObject:
     snap = await request.app.state.hub.get()
     ctx = context(snap)
     config = request.app.state.config

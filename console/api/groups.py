@@ -3,14 +3,13 @@ pause, resume, stop, restart-app, restart-instance)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from console.editing import validate_group
 from console.forms import raise_all
+from emufleet.boundary import JsonObject
 from emufleet.errors import GroupValidationError, OrchestrationError
-from emufleet.groups import BotStatus, GroupStore, LaunchOverrides
+from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
 
 __all__ = ["router"]
 
@@ -19,7 +18,7 @@ Definition = Body(..., description="A group definition: the keys of a groups/*.y
                   examples=[{"name": "demo", "routine": "demo/account_cycle", "instances": [0], "bots": 1}])
 
 
-def _checked(data: dict[str, Any]) -> Any:
+def _checked(data: JsonObject) -> GroupDefinition:
     group, errors = validate_group(data)
     if group is None:
         raise_all(errors)
@@ -27,33 +26,33 @@ def _checked(data: dict[str, Any]) -> Any:
 
 
 @router.get("", summary="Every group definition, and the files that do not load")
-async def list_groups() -> dict[str, Any]:
+async def list_groups() -> JsonObject:
     listing = GroupStore().list()
     return {"groups": [g.model_dump(mode="json", exclude_none=True) for g in listing.groups.values()],
             "errors": [str(e) for e in listing.errors]}
 
 
 @router.post("/validate", summary="Validate a definition without saving it")
-async def validate(data: dict[str, Any] = Definition) -> dict[str, Any]:
+async def validate(data: JsonObject = Definition) -> JsonObject:
     group, errors = validate_group(data)
     return {"valid": group is not None, "errors": [
         {"field": e.field, "line": e.line, "col": e.col, "message": e.message} for e in errors]}
 
 
 @router.post("", status_code=201, summary="Create a definition (409 when the name exists)")
-async def create(data: dict[str, Any] = Definition) -> dict[str, Any]:
+async def create(data: JsonObject = Definition) -> JsonObject:
     group = _checked(data)
     GroupStore().save(group)
     return GroupStore().get(group.name).model_dump(mode="json", exclude_none=True)
 
 
 @router.get("/{name}", summary="One definition")
-async def get(name: str) -> dict[str, Any]:
+async def get(name: str) -> JsonObject:
     return GroupStore().get(name).model_dump(mode="json", exclude_none=True)
 
 
 @router.put("/{name}", summary="Replace a definition (a different name renames it)")
-async def replace(name: str, data: dict[str, Any] = Definition) -> dict[str, Any]:
+async def replace(name: str, data: JsonObject = Definition) -> JsonObject:
     store = GroupStore()
     store.get(name)
     group = _checked(data)
@@ -74,7 +73,7 @@ async def delete(request: Request, name: str, force: bool = False) -> Response:
 
 
 @router.post("/{name}/launch", status_code=202, summary="Launch the group (a launch-group flow run)")
-async def launch(request: Request, name: str, overrides: LaunchOverrides | None = None) -> dict[str, Any]:
+async def launch(request: Request, name: str, overrides: LaunchOverrides | None = None) -> JsonObject:
     try:
         record = await request.app.state.launcher.launch(name, overrides)
     except ValueError as exc:
@@ -94,7 +93,7 @@ async def bots(name: str, live: bool = True) -> list[BotStatus]:
     return await status(name, live=live)
 
 
-async def _control(action: str, name: str, bot: int | None) -> dict[str, Any]:
+async def _control(action: str, name: str, bot: int | None) -> JsonObject:
     from flows import control
 
     count = await getattr(control, action)(name, bot=bot)
@@ -102,21 +101,21 @@ async def _control(action: str, name: str, bot: int | None) -> dict[str, Any]:
 
 
 @router.post("/{name}/pause", summary="Pause the group (or one bot) at its next checkpoint")
-async def pause(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+async def pause(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
     return await _control("pause", name, bot)
 
 
 @router.post("/{name}/resume", summary="Resume the group (or one bot)")
-async def resume(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+async def resume(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
     return await _control("resume", name, bot)
 
 
 @router.post("/{name}/stop", summary="Stop the group (or one bot): runs cancelled, accounts returned")
-async def stop(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+async def stop(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
     return await _control("stop", name, bot)
 
 
-async def _restart(action: str, rung: str, name: str, bot: int | None) -> dict[str, Any]:
+async def _restart(action: str, rung: str, name: str, bot: int | None) -> JsonObject:
     from flows import control
 
     count = await control.restart(name, rung, bot=bot)
@@ -125,11 +124,11 @@ async def _restart(action: str, rung: str, name: str, bot: int | None) -> dict[s
 
 @router.post("/{name}/restart-app", summary="Restart the game of the group's bots (or one bot), same account: "
              "the bot's recovery rung restart_app, resuming at its last checkpoint, no failure budget spent")
-async def restart_app(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+async def restart_app(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
     return await _restart("restart-app", "restart_app", name, bot)
 
 
 @router.post("/{name}/restart-instance", summary="Restart the emulator instance of the group's bots (or one bot), "
              "then the game: the bot's recovery rung restart_instance, no failure budget spent")
-async def restart_instance(name: str, bot: int | None = Query(None, ge=0)) -> dict[str, Any]:
+async def restart_instance(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
     return await _restart("restart-instance", "restart_instance", name, bot)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from console.editing import raw_pool, validate_pool
 from console.forms import raise_all
 from console.pages.pools import pool_of
+from emufleet.boundary import JsonObject
 from emufleet.errors import PoolValidationError
 from emufleet.pools import PoolDefinition, discover, find_pool
 
@@ -23,13 +24,13 @@ Definition = Body(..., description="A pool definition: the keys of a pools/*.yam
                       {"column": "packs_opened", "comparator": "<", "value": 10}]}]}])
 
 
-def _stats(request: Request, definition: PoolDefinition) -> dict[str, Any]:
+def _stats(request: Request, definition: PoolDefinition) -> JsonObject:
     stats = asdict(pool_of(request, definition).stats())
     stats["last_refresh"] = stats["last_refresh"].isoformat() + "Z" if stats["last_refresh"] else None
     return stats
 
 
-def _checked(data: dict[str, Any], file: Any = None) -> PoolDefinition:
+def _checked(data: JsonObject, file: Path | None = None) -> PoolDefinition:
     definition, errors = validate_pool(data, file)
     if definition is None:
         raise_all(errors)
@@ -37,40 +38,40 @@ def _checked(data: dict[str, Any], file: Any = None) -> PoolDefinition:
 
 
 @router.get("", summary="Every pool file with its stats, or its error")
-async def list_pools(request: Request) -> list[dict[str, Any]]:
-    def read() -> list[dict[str, Any]]:
+async def list_pools(request: Request) -> list[JsonObject]:
+    def read() -> list[JsonObject]:
         return [{"file": e.path.name, "pool_name": e.definition.name, "stats": _stats(request, e.definition)}
                 if e.definition is not None else {"file": e.path.name, "error": str(e.error)} for e in discover()]
     return await asyncio.to_thread(read)
 
 
 @router.get("/{name}", summary="One pool: its definition and stats")
-async def get(request: Request, name: str) -> dict[str, Any]:
+async def get(request: Request, name: str) -> JsonObject:
     definition = find_pool(name)
     return {"definition": raw_pool(definition), "stats": await asyncio.to_thread(_stats, request, definition)}
 
 
 @router.post("/test", summary="Resolve an unsaved definition: how many accounts match, and a sample")
-async def test_unsaved(request: Request, data: dict[str, Any] = Definition,
-                       sample: int = Query(10, ge=0, le=100)) -> dict[str, Any]:
+async def test_unsaved(request: Request, data: JsonObject = Definition,
+                       sample: int = Query(10, ge=0, le=100)) -> JsonObject:
     definition = _checked(data)
     return asdict(await asyncio.to_thread(pool_of(request, definition).test, sample))
 
 
 @router.post("/{name}/test", summary="Resolve the saved pool without changing anything")
-async def test(request: Request, name: str, sample: int = Query(10, ge=0, le=100)) -> dict[str, Any]:
+async def test(request: Request, name: str, sample: int = Query(10, ge=0, le=100)) -> JsonObject:
     return asdict(await asyncio.to_thread(pool_of(request, find_pool(name)).test, sample))
 
 
 @router.post("/{name}/refresh", summary="Resolve the pool and store its members")
-async def refresh(request: Request, name: str) -> dict[str, Any]:
+async def refresh(request: Request, name: str) -> JsonObject:
     return asdict(await asyncio.to_thread(pool_of(request, find_pool(name)).refresh))
 
 
 @router.get("/{name}/accounts", summary="The pool's members (last refresh), filtered, sorted and paginated")
 async def accounts(request: Request, name: str, q: str | None = None, state: str | None = None,
                    sort: str = "id", desc: bool = False, offset: int = Query(0, ge=0),
-                   limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+                   limit: int = Query(50, ge=1, le=500)) -> JsonObject:
     from console.api.accounts import page_json
     from emufleet.accounts import search_accounts
 
@@ -84,14 +85,14 @@ async def accounts(request: Request, name: str, q: str | None = None, state: str
 
 
 @router.post("", status_code=201, summary="Create a pool file")
-async def create(data: dict[str, Any] = Definition) -> dict[str, Any]:
+async def create(data: JsonObject = Definition) -> JsonObject:
     from emufleet.pools import create_pool
 
     return raw_pool(create_pool(_checked(data)))
 
 
 @router.put("/{name}", summary="Replace a pool (a different pool_name renames its file)")
-async def update(name: str, data: dict[str, Any] = Definition) -> dict[str, Any]:
+async def update(name: str, data: JsonObject = Definition) -> JsonObject:
     from emufleet.pools import update_pool
 
     return raw_pool(update_pool(name, _checked(data, find_pool(name).file)))

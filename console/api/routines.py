@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
 from console.pages.routines import cards
+from emufleet.boundary import JsonObject
+
+if TYPE_CHECKING:
+    from emufleet.errors import InputError
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/routines", tags=["routines"])
 
 
-def _located(err: Any) -> dict[str, Any]:
+def _located(err: InputError) -> JsonObject:
     return {"file": str(err.file) if err.file else None, "line": err.line, "col": err.col, "field": err.field,
             "message": err.message}
 
 
 @router.get("", summary="Valid routines (steps, sub-routines, sentries, tags) and the invalid ones' errors")
-async def list_routines() -> dict[str, Any]:
+async def list_routines() -> JsonObject:
     valid, invalid, template_error = await asyncio.to_thread(cards)
     return {"routines": [{**{k: v for k, v in c.items() if k not in ("config", "path")},
                           "config": [p.name for p in c["config"]]} for c in valid],
@@ -29,7 +33,7 @@ async def list_routines() -> dict[str, Any]:
 
 
 @router.post("/validate", summary="Validate every routine file: located errors (empty when all are valid)")
-async def validate() -> dict[str, Any]:
+async def validate() -> JsonObject:
     _, invalid, template_error = await asyncio.to_thread(cards)
     errors = [_located(e) for _, errs in invalid for e in errs]
     return {"valid": not errors and template_error is None, "errors": errors,

@@ -6,13 +6,12 @@ row add/remove in the editors, and the pool editor's live "Matching accounts" co
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.templating import Jinja2Templates
 
 from console.fleet import FleetSnapshot
 from console.pages import accounts, groups, instances, pools, routines
+from emufleet.boundary import JsonObject
 
 __all__ = ["live_fragments", "router"]
 
@@ -23,7 +22,7 @@ for _module in (groups, instances, pools, routines, accounts):
 
 def live_fragments(tpl: Jinja2Templates, snapshot: FleetSnapshot) -> dict[str, str]:
     """The HTML of every live region (``data-live`` name → html) for one snapshot."""
-    context: dict[str, Any] = {"snap": snapshot, **instances.context(snapshot)}
+    context: JsonObject = {"snap": snapshot, **instances.context(snapshot)}
     return {
         "running": tpl.get_template("_running.html").render(context),
         "instances": tpl.get_template("_instances.html").render(context),

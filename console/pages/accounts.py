@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from console.forms import form_pairs
 from console.pages.pools import TABLE_COLUMNS, table_query
+from emufleet.boundary import JsonObject
 from emufleet.db import POOL_STATUSES
 from emufleet.errors import InputError
 
@@ -20,7 +20,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+def _page(request: Request, name: str, context: JsonObject, status: int = 200) -> Response:
     tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
     return tpl.TemplateResponse(
         request, name, {"nav": "accounts", "msg": request.query_params.get("msg"), **context}, status_code=status)
@@ -35,7 +35,7 @@ async def accounts(request: Request) -> Response:
     page = await asyncio.to_thread(lambda: search_accounts(eng, **query))
     counts = await asyncio.to_thread(count_by_state, eng)
 
-    def link(**changes: Any) -> str:
+    def link(**changes: object) -> str:
         params = {"q": query["text"] or "", "state": query["state"] or "", "sort": query["sort"],
                   "desc": "1" if query["descending"] else "", "size": query["limit"],
                   "page": query["offset"] // query["limit"] + 1}

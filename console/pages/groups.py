@@ -7,7 +7,6 @@ launch`` semantics) with the form's overrides; Pause / Resume / Stop are :mod:`f
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -16,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from console.editing import GROUP_FLAGS, from_yaml, group_data, raw_group, validate_group
 from console.forms import FieldErrors, form_pairs, nest, parse_lines, parse_list, yaml_text
+from emufleet.boundary import JsonObject
 from emufleet.errors import EmufleetError, GroupValidationError, InputError
 from emufleet.groups import GroupStore, LaunchOverrides, OnConflict, RestartMode
 
@@ -28,7 +28,7 @@ router = APIRouter()
 NEW = "_new"
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+def _page(request: Request, name: str, context: JsonObject, status: int = 200) -> Response:
     tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
     return tpl.TemplateResponse(request, name, {"nav": "groups", **context}, status_code=status)
 
@@ -77,7 +77,7 @@ async def groups(request: Request) -> Response:
                                           "msg": request.query_params.get("msg")})
 
 
-def _editor(request: Request, name: str, data: dict[str, Any], errors: list[InputError] | None = None, *,
+def _editor(request: Request, name: str, data: JsonObject, errors: list[InputError] | None = None, *,
             tab: str = "form", yaml: str | None = None, status: int = 200) -> Response:
     errs = FieldErrors.of(errors or [], data)
     return _page(request, "group_edit.html", {
@@ -158,14 +158,14 @@ async def save_group(request: Request, name: str) -> Response:
     return _redirect(f"/groups/{quote(group.name)}", f"{verb} {group.name}")
 
 
-def launch_overrides(form: dict[str, Any]) -> LaunchOverrides:
+def launch_overrides(form: JsonObject) -> LaunchOverrides:
     """The launch dialog's fields (``o.<name>``) as :class:`LaunchOverrides`; blank fields keep the definition's.
 
     Raises:
         InputError: a config line is not ``key=value``; ``ValueError``: an override out of bounds.
     """
     o = nest(form.items(), prefix="o")
-    values: dict[str, Any] = {}
+    values: JsonObject = {}
     for key in ("bots", "max_accounts", "stagger"):
         if str(o.get(key, "")).strip():
             values[key] = o[key].strip()

@@ -5,13 +5,12 @@ inactive ones (in a definition, no group running). Live over SSE (``data-live="i
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from console.fleet import FleetSnapshot
+from emufleet.boundary import JsonObject
 from emufleet.groups import InstanceRef
 
 __all__ = ["context", "router"]
@@ -23,7 +22,7 @@ def _ref(instance: InstanceRef) -> str:
     return str(instance)  # an index, a serial, or ``host/instance``
 
 
-def context(snap: FleetSnapshot) -> dict[str, Any]:
+def context(snap: FleetSnapshot) -> JsonObject:
     """Template context of the live views: running groups with their pools' progress, idle and inactive instances.
 
     An instance of a definition is named as the definition names it (index or serial); a bot reports its serial,
@@ -31,7 +30,7 @@ def context(snap: FleetSnapshot) -> dict[str, Any]:
     """
     running = []
     busy_groups = {g.name for g in snap.groups}
-    idle: list[dict[str, Any]] = []
+    idle: list[JsonObject] = []
     for group in snap.groups:
         definition = snap.definitions.get(group.name)
         pools = []

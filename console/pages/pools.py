@@ -7,7 +7,7 @@ use); Test is :meth:`emufleet.pools.Pool.test` on the edited, unsaved definition
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -16,8 +16,19 @@ from fastapi.templating import Jinja2Templates
 
 from console.editing import pool_data, pool_file, raw_pool, validate_pool
 from console.forms import FieldErrors, form_pairs, yaml_text
+from emufleet.boundary import JsonObject
 from emufleet.errors import InputError, PoolValidationError
-from emufleet.pools import COLUMNS, COMPARATORS, SORT_METHODS, LeaseOwner, Pool, PoolDefinition, discover, find_pool
+from emufleet.pools import (
+    COLUMNS,
+    COMPARATORS,
+    SORT_METHODS,
+    LeaseOwner,
+    Pool,
+    PoolDefinition,
+    PoolTestResult,
+    discover,
+    find_pool,
+)
 
 __all__ = ["OWNER", "pool_of", "router", "table_query"]
 
@@ -34,7 +45,7 @@ def pool_of(request: Request, definition: PoolDefinition) -> Pool:
     return Pool(definition, request.app.state.engine, OWNER)
 
 
-def table_query(request: Request) -> dict[str, Any]:
+def table_query(request: Request) -> JsonObject:
     """The accounts table's request: ``q``, ``state``, ``sort``, ``desc``, ``page`` (1-based), ``size``."""
     params = request.query_params
     try:
@@ -49,8 +60,8 @@ def table_query(request: Request) -> dict[str, Any]:
             "descending": params.get("desc") == "1", "offset": (page - 1) * size, "limit": size}
 
 
-def _summary(request: Request) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _summary(request: Request) -> list[JsonObject]:
+    out: list[JsonObject] = []
     for entry in discover():
         if entry.definition is None:
             out.append({"entry": entry, "stats": None})
@@ -59,7 +70,7 @@ def _summary(request: Request) -> list[dict[str, Any]]:
     return out
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+def _page(request: Request, name: str, context: JsonObject, status: int = 200) -> Response:
     tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
     return tpl.TemplateResponse(
         request, name, {"nav": "pools", "msg": request.query_params.get("msg"), **context}, status_code=status)
@@ -70,8 +81,8 @@ async def pools(request: Request) -> Response:
     return _page(request, "pools.html", {"pools": await asyncio.to_thread(_summary, request)})
 
 
-def _detail(request: Request, name: str, data: dict[str, Any], *, errors: list[InputError] | None = None,
-            test: Any = None, status: int = 200) -> Response:
+def _detail(request: Request, name: str, data: JsonObject, *, errors: list[InputError] | None = None,
+            test: PoolTestResult | None = None, status: int = 200) -> Response:
     from emufleet.accounts import search_accounts
 
     definition = None
@@ -97,8 +108,8 @@ def _detail(request: Request, name: str, data: dict[str, Any], *, errors: list[I
         status=status)
 
 
-def _table_link(request: Request, name: str, query: dict[str, Any]) -> Any:
-    def link(**changes: Any) -> str:
+def _table_link(request: Request, name: str, query: JsonObject) -> Callable[..., str]:
+    def link(**changes: object) -> str:
         params = {"tab": "accounts", "q": query["text"] or "", "state": query["state"] or "", "sort": query["sort"],
                   "desc": "1" if query["descending"] else "", "size": query["limit"],
                   "page": query["offset"] // query["limit"] + 1}
@@ -120,7 +131,7 @@ async def pool_detail(request: Request, name: str) -> Response:
     return await asyncio.to_thread(_detail, request, definition.name, raw_pool(definition))
 
 
-def _test(request: Request, definition: PoolDefinition) -> Any:
+def _test(request: Request, definition: PoolDefinition) -> PoolTestResult:
     return pool_of(request, definition).test(sample=10)
 
 

@@ -8,16 +8,17 @@ validates YAML text against the grammar without saving (routine files are edited
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from console.forms import form_pairs
+from emufleet.boundary import JsonObject
 
 if TYPE_CHECKING:
-    from emufleet.errors import EmufleetError
+    from emufleet.errors import EmufleetError, RoutineValidationError
     from emufleet.routines import RoutineRegistry
 
 __all__ = ["cards", "router"]
@@ -39,7 +40,7 @@ def _registry() -> tuple[RoutineRegistry, EmufleetError | None]:
     return RoutineRegistry.load(data_dir("routines"), templates=templates), template_error
 
 
-def cards() -> tuple[list[dict[str, Any]], list[tuple[str, list[Any]]], Any]:
+def cards() -> tuple[list[JsonObject], list[tuple[str, list[RoutineValidationError]]], EmufleetError | None]:
     """``(valid routine cards, [(key, errors)] of invalid ones, template set error or None)``."""
     from emufleet.routines.loader import walk_steps
     from emufleet.routines.registry import routine_refs
@@ -56,7 +57,7 @@ def cards() -> tuple[list[dict[str, Any]], list[tuple[str, list[Any]]], Any]:
     return out, list(registry.invalid().items()), template_error
 
 
-def _page(request: Request, context: dict[str, Any], status: int = 200) -> Response:
+def _page(request: Request, context: JsonObject, status: int = 200) -> Response:
     tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
     return tpl.TemplateResponse(
         request, "routines.html", {"nav": "routines", "tag": request.query_params.get("tag"), **context},

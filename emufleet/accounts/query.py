@@ -84,7 +84,7 @@ def _held(now: datetime) -> ColumnElement[bool]:
     return and_(Account.lease_token.is_not(None), Account.lease_expires_at >= now)
 
 
-def _state(now: datetime) -> ColumnElement[Any]:
+def _state(now: datetime) -> ColumnElement[str]:
     return case((_held(now), "in_use"), (Account.pool_status.in_(("available", "in_use")), "available"),
                 else_=Account.pool_status)
 
@@ -134,7 +134,7 @@ def search_accounts(eng: Engine, *, text: str | None = None, state: str | None =
     return AccountPage(rows, int(total), offset, limit, real, descending)
 
 
-def _row(r: Any, now: datetime) -> AccountRow:
+def _row(r: Any, now: datetime) -> AccountRow:  # Any: a search-select Row, read by label (typed by position)
     held = r.lease_token is not None and r.lease_expires_at is not None and r.lease_expires_at >= now
     return AccountRow(r.id, r.device_account, r.username, r[3], r.pool_status, r.packs_opened, r.shinedust,
                       r.failure_count, r.last_error, r.last_used_at, r.lease_owner if held else None,

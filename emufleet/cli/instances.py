@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from emufleet.boundary import JsonObject
 
 if TYPE_CHECKING:
     from emufleet.device.backends import EmulatorBackend
@@ -25,7 +27,7 @@ def _backend(name: str, base_port: int, count: int, scenario: str, serials: list
              manager: str | None) -> EmulatorBackend:
     from emufleet.device.backends import get_backend
 
-    options: dict[str, Any]
+    options: JsonObject
     if name == "simulator":
         options = {"base_port": base_port, "instances": count, "scenario": scenario}
     elif name == "adb":

@@ -15,9 +15,15 @@ operations are available through adb as the fake shell's ``emufleet-sim`` comman
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from emufleet.boundary import JsonObject
+
+if TYPE_CHECKING:
+    from emufleet.sim.daemon import SimRecord
+    from emufleet.sim.server import Simulator
 
 __all__ = ["register"]
 
@@ -48,7 +54,7 @@ def up(
                        f"(log: {daemon.log_path(base_port)})")
             return
 
-        def ready(sim: Any, record: Any) -> None:
+        def ready(sim: Simulator, record: SimRecord) -> None:
             typer.echo(f"scenario {sim.scenario.name!r}: serving {' '.join(sim.serials)} (pid {record.pid}); "
                        "Ctrl-C stops")
             typer.echo("connect with: " + "; ".join(f"adb connect {s}" for s in sim.serials))
@@ -78,7 +84,7 @@ def down(
         typer.echo(f"stopped simulator pid {record.pid} ({' '.join(record.serials)})")
 
 
-def _request(serial: str, request: dict[str, Any]) -> dict[str, Any]:
+def _request(serial: str, request: JsonObject) -> JsonObject:
     from emufleet.errors import EmufleetError
     from emufleet.sim import control, daemon
 
@@ -105,7 +111,7 @@ def fault(
 
     items = options or []
     if kind == "clear":
-        request: dict[str, Any] = {"op": "clear", "serial": serial, "kind": items[0] if items else None}
+        request: JsonObject = {"op": "clear", "serial": serial, "kind": items[0] if items else None}
     else:
         try:
             request = {"op": "fault", "serial": serial, "kind": kind, "options": parse_options(items)}

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -53,6 +53,7 @@ from pydantic import (
 
 from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import GroupValidationError
 from emufleet.hosts.identity import LOCAL_HOST, Placement, check_host_name, parse_placement
 from emufleet.routines.durations import MAX_DURATION_S, parse_duration
@@ -86,7 +87,7 @@ def check_group_name(name: str) -> str:
     return name
 
 
-def parse_seconds(value: Any) -> float:
+def parse_seconds(value: YamlValue) -> float:
     """Parse a group-file duration into seconds (≥ 0): a number of seconds or ``"<n>[ms|s|m|h]"``.
 
     Raises:
@@ -202,7 +203,7 @@ class GroupDefinition(_Strict):
     routine: str = Field(min_length=1)
     routine_config: dict[str, str] = Field(default_factory=dict)
     backend: str = "adb"
-    backend_options: dict[str, Any] = Field(default_factory=dict)
+    backend_options: JsonObject = Field(default_factory=dict)
     host: str = LOCAL_HOST  # the host of instances written without one
     instances: list[InstanceRef] = Field(min_length=1)
     bots: int = Field(ge=1, le=10**4)
@@ -229,7 +230,7 @@ class GroupDefinition(_Strict):
 
     @field_validator("routine_config", mode="before")
     @classmethod
-    def _config_strings(cls, value: Any) -> Any:
+    def _config_strings(cls, value: YamlValue) -> YamlValue:
         # Variables are strings in the routine engine (digest §2.2); accept YAML numbers/booleans as written.
         # Lists and mappings are left for pydantic to refuse: stringifying them would hide a mistake.
         if isinstance(value, dict):
@@ -342,4 +343,4 @@ class LaunchOverrides(BaseModel):
     refresh_pools: bool | None = Field(default=None, description="refresh the pools before launching")
     restart_policy: RestartPolicy | None = None
     backend: str | None = Field(default=None, description="emulator backend: simulator | adb | mumu")
-    backend_options: dict[str, Any] | None = Field(default=None, description="merged over the definition's")
+    backend_options: JsonObject | None = Field(default=None, description="merged over the definition's")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+
+from emufleet.boundary import YamlValue
 
 __all__ = ["HOST_NAME", "LOCAL_HOST", "InstanceId", "Placement", "check_host_name", "parse_placement"]
 
@@ -79,7 +80,7 @@ class Placement:
         return f"{self.host}/{self.ref}"
 
 
-def parse_placement(value: Any, *, default_host: str = LOCAL_HOST) -> Placement:
+def parse_placement(value: YamlValue, *, default_host: str = LOCAL_HOST) -> Placement:
     """Read one ``instances:`` item of a group file: ``3``, ``"127.0.0.1:16448"``, ``"hostb/3"``,
     ``"hostb/127.0.0.1:16384"`` or ``{host: hostb, instance: 3}``.
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emufleet.boundary import JsonObject
 from emufleet.errors import HostValidationError
 from emufleet.hosts.identity import LOCAL_HOST, check_host_name
 from emufleet.settings import data_dir
@@ -50,7 +51,7 @@ class Host(BaseModel):
     name: str
     description: str = ""
     backend: str | None = None
-    backend_options: dict[str, Any] = Field(default_factory=dict)
+    backend_options: JsonObject = Field(default_factory=dict)
     work_queue: str | None = Field(default=None, min_length=1, max_length=100)  # default: the host's name
 
     @field_validator("name")
@@ -74,7 +75,7 @@ class Host(BaseModel):
         """Whether this host is the one this process runs on (:func:`this_host`)."""
         return self.name == this_host()
 
-    def backend_for(self, backend: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def backend_for(self, backend: str, options: JsonObject) -> tuple[str, JsonObject]:
         """The backend and options that drive this host's instances, given a group's ``backend``/``options``:
         the host's own when it names one (options merged over the group's for the same backend), else the group's.
         """

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import PoolValidationError
 from emufleet.pools.definition import SEED_CONFIG_KEYS, PoolDefinition, PoolFilter
 from emufleet.pools.filters import column_for
@@ -50,7 +50,7 @@ class Conversion:
 
     source: Path
     kind: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JsonObject = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -139,7 +139,7 @@ def _unified(data: MarkedDict, conv: Conversion) -> None:
     out = conv.data
     for key, value in data.items():
         if key == "queries":
-            queries: list[dict[str, Any]] = []
+            queries: list[JsonObject] = []
             for query in value or []:
                 if isinstance(query, MarkedDict) and "sql" in query:
                     name = str(query.get("name") or "query")
@@ -158,7 +158,7 @@ def _unified(data: MarkedDict, conv: Conversion) -> None:
 
 
 def _queries(read: SqlQuery, name: str, conv: Conversion, holder: MarkedDict, key: str, *,
-             limit: Any = None) -> list[dict[str, Any]]:
+             limit: YamlValue = None) -> list[JsonObject]:
     sql = str(holder[key])
     for problem in read.problems:
         where = f": {problem.fragment}" if problem.fragment else ""
@@ -176,7 +176,7 @@ def _queries(read: SqlQuery, name: str, conv: Conversion, holder: MarkedDict, ke
             filters = [{"column": "id", "comparator": ">", "value": 0}]
             conv.notes.append("a SELECT without WHERE becomes the filter `id > 0` (every account): a query needs "
                               "at least one filter")
-        entry: dict[str, Any] = {"name": name if len(groups) == 1 else f"{name} ({i + 1} of {len(groups)})",
+        entry: JsonObject = {"name": name if len(groups) == 1 else f"{name} ({i + 1} of {len(groups)})",
                                  "filters": filters}
         if sort:
             entry["sort"] = sort
@@ -195,11 +195,11 @@ def _queries(read: SqlQuery, name: str, conv: Conversion, holder: MarkedDict, ke
     return queries
 
 
-def _filter(p: Predicate, conv: Conversion, holder: MarkedDict, key: str, sql: str) -> dict[str, Any] | None:
+def _filter(p: Predicate, conv: Conversion, holder: MarkedDict, key: str, sql: str) -> JsonObject | None:
     column = _map_column(p.column, conv, holder, key, sql, p.offset)
     if column is None:
         return None
-    entry: dict[str, Any] = {"column": column, "comparator": p.comparator}
+    entry: JsonObject = {"column": column, "comparator": p.comparator}
     if p.value is not None:
         entry["value"] = p.value
     try:
@@ -226,12 +226,12 @@ def _map_column(column: str, conv: Conversion, holder: MarkedDict, key: str, sql
         return None
 
 
-def _config(config: Any, conv: Conversion, out: dict[str, Any]) -> dict[str, Any]:
+def _config(config: YamlValue, conv: Conversion, out: JsonObject) -> JsonObject:
     if not isinstance(config, MarkedDict):
         conv.problems.append("pool_config is not a mapping")
         return {}
-    result: dict[str, Any] = {}
-    packs: list[dict[str, Any]] = []
+    result: JsonObject = {}
+    packs: list[JsonObject] = []
     for key, value in config.items():
         if key in ("retry_failed", "max_failures", "lease_ttl"):
             result[key] = value
@@ -263,12 +263,12 @@ def _config(config: Any, conv: Conversion, out: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def _seed_keys(config: Any) -> bool:
+def _seed_keys(config: YamlValue) -> bool:
     return isinstance(config, dict) and any(k in SEED_CONFIG_KEYS or k in ("min_packs", "max_packs")
                                             for k in config)
 
 
-def _at(conv: Conversion, holder: Any, key: Any, message: str) -> str:
+def _at(conv: Conversion, holder: YamlValue, key: YamlValue, message: str) -> str:
     line = holder.key_pos.get(key, holder.pos)[0] if isinstance(holder, MarkedDict) else None
     return f"{conv.source}:{line}: {message}" if line else f"{conv.source}: {message}"
 

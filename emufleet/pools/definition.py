@@ -23,10 +23,11 @@ an error that says how to convert them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from emufleet.boundary import YamlValue
 from emufleet.errors import PoolValidationError
 from emufleet.pools.filters import SortMethod, column_for, normalise_comparator, parse_value
 from emufleet.routines.durations import MAX_DURATION_S
@@ -59,7 +60,7 @@ class PoolFilter(_Strict):
 
     column: str
     comparator: str
-    value: Any = Field(None, validate_default=True)
+    value: YamlValue = Field(None, validate_default=True)
     enabled: bool = True
 
     @field_validator("column")
@@ -74,7 +75,7 @@ class PoolFilter(_Strict):
 
     @field_validator("value")
     @classmethod
-    def _value(cls, v: Any, info: ValidationInfo) -> Any:
+    def _value(cls, v: YamlValue, info: ValidationInfo) -> YamlValue:
         if "column" not in info.data or "comparator" not in info.data:
             return v  # the column or comparator error is already reported
         return parse_value(info.data["column"], info.data["comparator"], v)
@@ -172,7 +173,7 @@ class PoolDefinition(_Strict):
         return cls.from_data(loads_yaml(text, file, error=PoolValidationError), Path(file))
 
     @classmethod
-    def from_data(cls, data: Any, file: Path) -> PoolDefinition:
+    def from_data(cls, data: YamlValue, file: Path) -> PoolDefinition:
         """Validate already parsed (marked) YAML data."""
         _reject_legacy(data, file)
         definition = validate(cls, data, file, error=PoolValidationError)
@@ -180,7 +181,7 @@ class PoolDefinition(_Strict):
         return definition
 
 
-def _reject_legacy(data: Any, file: Path) -> None:
+def _reject_legacy(data: YamlValue, file: Path) -> None:
     """Raise a conversion error for the seed's ``type: sql``/``type: file`` pools and raw-SQL queries (§5.3)."""
     if not isinstance(data, MarkedDict):
         raise PoolValidationError("a pool definition must be a mapping", file=file, line=1, col=1)

@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from sqlalchemy import ColumnElement, func, not_
-from sqlalchemy.orm import InstrumentedAttribute
 
+from emufleet.boundary import SqlColumn, SqlOrderTerm, YamlValue
 from emufleet.db import Account
 
 __all__ = ["ALIASES", "COLUMNS", "COMPARATORS", "INT_RANGE", "MAX_IN_VALUES", "SORT_METHODS", "Comparator",
@@ -40,7 +40,7 @@ _INT: Kind = "int"
 _BOOL: Kind = "bool"
 _TEXT: Kind = "text"
 _TIME: Kind = "time"
-COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], Kind]] = {
+COLUMNS: dict[str, tuple[SqlColumn, Kind]] = {
     "id": (Account.id, _INT),
     "device_account": (Account.device_account, _TEXT),
     "username": (Account.username, _TEXT),
@@ -95,7 +95,7 @@ class RelativeTime:
         return now + self.offset
 
 
-def column_for(name: str) -> tuple[str, InstrumentedAttribute[Any], Kind]:
+def column_for(name: str) -> tuple[str, SqlColumn, Kind]:
     """Resolve a column name (or seed alias) to ``(real name, column, kind)``; ``ValueError`` if not whitelisted."""
     if not isinstance(name, str):
         raise ValueError(f"column must be a string, got {type(name).__name__}")
@@ -123,14 +123,14 @@ def _naive_utc(value: datetime) -> datetime:
     return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _parse_time(raw: Any) -> datetime | RelativeTime:
+def _parse_time(raw: YamlValue) -> datetime | RelativeTime:
     try:
         return _parse_time_unchecked(raw)
     except OverflowError:  # an aware time at the edge of datetime's range (0001-01-01T00:00+01:00)
         raise ValueError(f"{raw!r:.40} is outside the range of times") from None
 
 
-def _parse_time_unchecked(raw: Any) -> datetime | RelativeTime:
+def _parse_time_unchecked(raw: YamlValue) -> datetime | RelativeTime:
     if isinstance(raw, datetime):
         return _naive_utc(raw)
     if isinstance(raw, date):
@@ -156,7 +156,7 @@ def _parse_time_unchecked(raw: Any) -> datetime | RelativeTime:
         raise ValueError(f"{raw!r} is not a time: use ISO 2025-01-31T12:00, 'now', or 'now-7d'") from None
 
 
-def _parse_scalar(raw: Any, kind: Kind, column: str) -> Any:
+def _parse_scalar(raw: YamlValue, kind: Kind, column: str) -> YamlValue:
     if raw is None:
         raise ValueError(f"a value is required for column {column!r}")
     if kind == "int":
@@ -180,7 +180,7 @@ def _parse_scalar(raw: Any, kind: Kind, column: str) -> Any:
     return str(raw)
 
 
-def parse_value(column: str, comparator: str, raw: Any) -> Any:
+def parse_value(column: str, comparator: str, raw: YamlValue) -> YamlValue:
     """Typed value for ``column comparator raw``: a scalar, a tuple for IN/NOT IN, ``None`` for IS [NOT] NULL."""
     real, _, kind = column_for(column)
     if comparator in ("IS NULL", "IS NOT NULL"):
@@ -202,11 +202,11 @@ def parse_value(column: str, comparator: str, raw: Any) -> Any:
     return _parse_scalar(raw, kind, real)
 
 
-def _bind(value: Any, now: datetime) -> Any:
+def _bind(value: YamlValue, now: datetime) -> YamlValue:
     return value.at(now) if isinstance(value, RelativeTime) else value
 
 
-def filter_expression(column: str, comparator: str, value: Any, now: datetime) -> ColumnElement[bool]:
+def filter_expression(column: str, comparator: str, value: YamlValue, now: datetime) -> ColumnElement[bool]:
     """The SQLAlchemy expression for a validated filter; relative times are resolved against ``now``."""
     _, col, _ = column_for(column)
     if comparator == "IS NULL":
@@ -222,7 +222,7 @@ def filter_expression(column: str, comparator: str, value: Any, now: datetime) -
     return ops[comparator](bound)
 
 
-def sort_method_order(method: str) -> list[ColumnElement[Any]]:
+def sort_method_order(method: str) -> list[SqlOrderTerm]:
     """ORDER BY terms for ``config.sort_method``; ``""`` means the pool's own resolution order (empty list)."""
     if method == "packs_asc":
         return [Account.packs_opened.asc()]

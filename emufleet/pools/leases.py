@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -43,8 +43,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import InstrumentedAttribute
 
+from emufleet.boundary import SqlOrderTerm
 from emufleet.db import Account, AccountResultRecord, translate_db_errors, utcnow
 from emufleet.errors import LeaseError
 from emufleet.routines.accounts import AccountResult
@@ -133,7 +133,7 @@ class Leaser:
     """
 
     def __init__(self, *, where: Iterable[ColumnElement[bool]] = (),
-                 order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]] = (),
+                 order_by: Sequence[SqlOrderTerm] = (),
                  joins: Sequence[tuple[FromClause, ColumnElement[bool]]] = (), pool: str | None = None) -> None:
         self.pool = pool
         pick = select(_T.c.id)
@@ -186,7 +186,7 @@ def acquire(
     *,
     ttl_s: float = DEFAULT_TTL_S,
     where: Iterable[ColumnElement[bool]] = (),
-    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]] = (),
+    order_by: Sequence[SqlOrderTerm] = (),
     joins: Sequence[tuple[FromClause, ColumnElement[bool]]] = (),
     pool: str | None = None,
 ) -> Lease | None:

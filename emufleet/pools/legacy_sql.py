@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TypeAlias
+
+from emufleet.boundary import YamlValue
 
 __all__ = ["Predicate", "SqlProblem", "SqlQuery", "read_select"]
 
@@ -56,7 +58,7 @@ class Predicate:
 
     column: str
     comparator: str
-    value: Any
+    value: YamlValue
     fragment: str
     offset: int
 
@@ -93,7 +95,7 @@ def _tokens(sql: str) -> list[_Tok]:
     return out
 
 
-def read_select(sql: str, parameters: list[Any]) -> SqlQuery:
+def read_select(sql: str, parameters: list[YamlValue]) -> SqlQuery:
     """Read one legacy SELECT with its positional ``parameters`` (values, in ``?`` order)."""
     toks = _tokens(sql)
     query = SqlQuery()
@@ -183,7 +185,7 @@ def _column(tok: _Tok, alias: str | None) -> str | None:
 class _Parser:
     """Recursive descent over a WHERE clause: ``or := and (OR and)*``, ``and := term (AND term)*``."""
 
-    def __init__(self, toks: list[_Tok], sql: str, bound: dict[int, tuple[int, Any]], alias: str | None) -> None:
+    def __init__(self, toks: list[_Tok], sql: str, bound: dict[int, tuple[int, YamlValue]], alias: str | None) -> None:
         self.toks, self.sql, self.bound, self.alias, self.i = toks, sql, bound, alias, 0
         self.problems: list[SqlProblem] = []  # terms that could not be read; the parse goes on after each
 
@@ -265,7 +267,7 @@ class _Parser:
         self.take(")")
         return inner
 
-    def operand(self) -> tuple[str, Any, list[_Tok]]:
+    def operand(self) -> tuple[str, YamlValue, list[_Tok]]:
         """``("column", name)``, ``("value", v)`` or raises for what a filter cannot take."""
         start = self.i
         tok = self.take()
@@ -342,13 +344,13 @@ class _Parser:
             return self.make(kind, left, tok.text, self.value(rkind, right, rt), start)
         raise _Unsupported("unexpected SQL here", self.toks[start:self.i], self.sql)
 
-    def value(self, kind: str, value: Any, toks: list[_Tok]) -> Any:
+    def value(self, kind: str, value: YamlValue, toks: list[_Tok]) -> YamlValue:
         if kind != "value":
             raise _Unsupported("comparing two columns is not expressible (filters compare a column with a value)",
                                toks, self.sql)
         return value
 
-    def make(self, kind: str, column: Any, comparator: str, value: Any, start: int) -> Predicate:
+    def make(self, kind: str, column: YamlValue, comparator: str, value: YamlValue, start: int) -> Predicate:
         toks = self.toks[start:self.i]
         if kind != "column":
             raise _Unsupported("a filter needs a column on one side", toks, self.sql)
@@ -400,7 +402,7 @@ def _order(toks: list[_Tok], sql: str, alias: str | None, query: SqlQuery) -> No
         query.sort.append((name, "desc" if words == ["DESC"] else "asc"))
 
 
-def _limit(toks: list[_Tok], sql: str, bound: dict[int, tuple[int, Any]], query: SqlQuery) -> None:
+def _limit(toks: list[_Tok], sql: str, bound: dict[int, tuple[int, YamlValue]], query: SqlQuery) -> None:
     if len(toks) == 1 and toks[0].text == "?" and toks[0].pos in bound:
         value = bound[toks[0].pos][1]
     elif len(toks) == 1 and toks[0].kind == "num":

@@ -23,7 +23,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -325,7 +324,8 @@ class Pool:
                 held = token is not None and expires is not None and expires >= now
                 state = "in_use" if held else ("available" if status in ("available", "in_use") else status)
                 counts[state] = counts.get(state, 0) + 1
-            sums: Any = conn.execute(select(
+            # COALESCE makes the sums never NULL; the stubs type a nullable column's SUM as optional: `or 0`
+            sums = conn.execute(select(
                 func.coalesce(func.sum(AccountResultRecord.packs_opened), 0),
                 func.coalesce(func.sum(AccountResultRecord.cards_found), 0),
                 func.coalesce(func.sum(AccountResultRecord.stars_total), 0),
@@ -334,5 +334,5 @@ class Pool:
             ).where(AccountResultRecord.pool_name == self.name)).one()
             refreshed = conn.scalar(select(PoolRecord.refreshed_at).where(PoolRecord.name == self.name))
         return PoolStats(sum(counts.values()), counts["available"], counts["in_use"], counts["completed"],
-                         counts["failed"], counts["skipped"], int(sums[0]), int(sums[1]), int(sums[2]),
-                         int(sums[3]), int(sums[4]), refreshed)
+                         counts["failed"], counts["skipped"], int(sums[0] or 0), int(sums[1] or 0), int(sums[2] or 0),
+                         int(sums[3] or 0), int(sums[4]), refreshed)

@@ -14,12 +14,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from emufleet.accounts.device import inject as inject_account
 from emufleet.accounts.xmlfile import AccountCredentials
+from emufleet.boundary import JsonObject
 from emufleet.db import POOL_STATUSES, Account, RoutineExecution, translate_db_errors, utcnow
 from emufleet.device.interface import DeviceLike
 from emufleet.errors import InputError, LeaseError, NoAccountsAvailable, RoutineStopped
@@ -201,7 +201,7 @@ class PoolAccountProvider:
             held.increments[real] = held.increments.get(real, 0) + int(amount)
 
     @translate_db_errors("account field read")
-    def get_field(self, account_id: int | None, field: str) -> Any:
+    def get_field(self, account_id: int | None, field: str) -> object:
         real = _field(field, GETTABLE_FIELDS)
         key = self._resolve_id(account_id)
         with self.pool.engine.connect() as conn:
@@ -298,7 +298,7 @@ class PoolAccountProvider:
         self._finish_execution(held, status, error)
 
     @translate_db_errors("account field write")
-    def _write(self, account_id: int | None, values: dict[str, Any]) -> None:
+    def _write(self, account_id: int | None, values: JsonObject) -> None:
         key = self._resolve_id(account_id)
         with self._lock:
             held = self._held.get(key)

@@ -22,12 +22,12 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import yaml
 from sqlalchemy import Engine, delete, func, select
 
 from emufleet import settings
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.db import Account, PoolMember, PoolRecord, utcnow
 from emufleet.errors import PoolError, PoolValidationError
 from emufleet.files import write_atomic
@@ -39,7 +39,7 @@ from emufleet.yamlio import loads_yaml
 __all__ = ["PoolSource", "create_pool", "definition_data", "delete_pool", "pool_file_name", "render_pool",
            "save_pool", "update_pool"]
 
-PoolSource = PoolDefinition | Mapping[str, Any] | str
+PoolSource = PoolDefinition | Mapping[str, YamlValue] | str
 """What a pool can be saved from: a definition, a mapping of its YAML keys, or YAML text."""
 
 
@@ -123,7 +123,7 @@ def render_pool(source: PoolSource, *, directory: str | Path | None = None) -> s
     return _render(_data(source, _directory(directory)))
 
 
-def definition_data(definition: PoolDefinition, *, relative_to: Path | None = None) -> dict[str, Any]:
+def definition_data(definition: PoolDefinition, *, relative_to: Path | None = None) -> JsonObject:
     """A definition as plain YAML data (defaults left out; ``version`` and ``pool_name`` first).
 
     Typed filter values are written back in the form the YAML accepts (relative times as ``now-7d``, lists for
@@ -158,7 +158,7 @@ def _entry(name: str, folder: Path) -> PoolEntry:
     raise PoolValidationError(f"no pool named {name!r} in {folder} (known: {known})", field="pool")
 
 
-def _data(source: PoolSource, folder: Path) -> dict[str, Any]:
+def _data(source: PoolSource, folder: Path) -> JsonObject:
     if isinstance(source, PoolDefinition):
         return definition_data(source, relative_to=folder.resolve())
     if isinstance(source, str):
@@ -167,11 +167,11 @@ def _data(source: PoolSource, folder: Path) -> dict[str, Any]:
             raise PoolValidationError("a pool definition must be a mapping", file="<pool>", line=1, col=1)
     if not isinstance(source, Mapping):
         raise PoolValidationError(f"a pool definition must be a mapping, not {type(source).__name__}")
-    plain: dict[str, Any] = _plain(source)  # a mapping stays one
+    plain: JsonObject = _plain(source)  # a mapping stays one
     return plain
 
 
-def _write(data: dict[str, Any], replacing: PoolEntry | None, folder: Path) -> PoolDefinition:
+def _write(data: JsonObject, replacing: PoolEntry | None, folder: Path) -> PoolDefinition:
     name = data.get("pool_name")
     text = _render(data)
     if replacing is not None and replacing.definition is not None and replacing.definition.name == name:
@@ -198,11 +198,11 @@ def _write(data: dict[str, Any], replacing: PoolEntry | None, folder: Path) -> P
     return PoolDefinition.load(target)
 
 
-def _render(data: Mapping[str, Any]) -> str:
+def _render(data: Mapping[str, YamlValue]) -> str:
     return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, default_flow_style=None, width=118)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: YamlValue) -> YamlValue:
     """Plain YAML-dumpable data: marked dicts/lists to dict/list, typed filter values back to their text form."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}

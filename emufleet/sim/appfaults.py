@@ -25,8 +25,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.sim.render import Frame
 from emufleet.sim.scenario import Dialog
 
@@ -79,7 +79,7 @@ class AppFaults:
         self._anr_logged = False
 
     # -- arming and clearing -----------------------------------------------------------------------------------
-    def set(self, kind: str, options: Mapping[str, Any], *, frame: Frame, app_running: bool, log: Log) -> None:
+    def set(self, kind: str, options: Mapping[str, YamlValue], *, frame: Frame, app_running: bool, log: Log) -> None:
         """Arm ``kind`` (one of :data:`APP_FAULTS`) with parsed options; ``frame`` is what the screen shows now."""
         if kind == "frozen":
             self.frozen, self.frozen_by = frame, str(options["cleared_by"])
@@ -189,9 +189,9 @@ class AppFaults:
         storm.logged = False
         storm.next_at = self._clock() + storm.interval_s
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """The active app faults, for ``status`` output."""
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         if self.frozen is not None:
             out["frozen"] = {"cleared_by": self.frozen_by}
         if self.stuck_by is not None:

@@ -28,8 +28,9 @@ import asyncio
 import json
 import socket
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from emufleet.boundary import JsonObject
 from emufleet.errors import SimulatorError
 from emufleet.sim.faults import parse_fault
 from emufleet.sim.shell import Context, register
@@ -44,13 +45,13 @@ _DISRUPTIVE = ("refuse", "silent", "reboot")
 _IN_BAND_DELAY_S = 0.05
 
 
-def simulator_status(sim: Simulator) -> dict[str, Any]:
+def simulator_status(sim: Simulator) -> JsonObject:
     """Scenario, base port and per-instance status of a simulator."""
     return {"scenario": sim.scenario.name, "scenario_path": str(sim.scenario.path), "base_port": sim.base_port,
             "instances": [inst.status() for inst in sim.instances]}
 
 
-def handle_request(sim: Simulator, request: dict[str, Any]) -> dict[str, Any]:
+def handle_request(sim: Simulator, request: JsonObject) -> JsonObject:
     """Apply one control request; returns ``{"ok": True, …}`` or ``{"ok": False, "error": …}``."""
     try:
         return {"ok": True, **_apply(sim, request)}
@@ -58,7 +59,7 @@ def handle_request(sim: Simulator, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": str(exc)}
 
 
-def _apply(sim: Simulator, request: dict[str, Any]) -> dict[str, Any]:
+def _apply(sim: Simulator, request: JsonObject) -> JsonObject:
     op = request.get("op")
     if op == "status":
         return {"simulator": simulator_status(sim)}
@@ -91,7 +92,7 @@ def serve_control(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> int
                 if not isinstance(request, dict):
                     raise ValueError("a request is a JSON object")
             except ValueError as exc:
-                response: dict[str, Any] = {"ok": False, "error": f"bad request: {exc}"}
+                response: JsonObject = {"ok": False, "error": f"bad request: {exc}"}
             else:  # off the loop thread: the instance methods marshal socket work back onto the loop
                 response = await asyncio.get_running_loop().run_in_executor(None, handle_request, sim, request)
             writer.write(json.dumps(response).encode() + b"\n")
@@ -107,8 +108,8 @@ def serve_control(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> int
     return int(sim.call(start))
 
 
-def send_request(port: int, request: dict[str, Any], *, host: str = "127.0.0.1",
-                 timeout_s: float = 10.0) -> dict[str, Any]:
+def send_request(port: int, request: JsonObject, *, host: str = "127.0.0.1",
+                 timeout_s: float = 10.0) -> JsonObject:
     """Send one request to a control socket and return the response. Raises SimulatorError if unreachable."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
@@ -131,7 +132,7 @@ class InBandControl:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
 
-    def __call__(self, request: dict[str, Any], delay_s: float = 0.0) -> dict[str, Any]:
+    def __call__(self, request: JsonObject, delay_s: float = 0.0) -> JsonObject:
         loop = self.sim.loop
         if delay_s > 0 and loop is not None:
             loop.call_later(delay_s, handle_request, self.sim, request)
@@ -139,13 +140,13 @@ class InBandControl:
         return handle_request(self.sim, request)
 
 
-def in_band_request(serial: str, argv: list[str]) -> dict[str, Any]:
+def in_band_request(serial: str, argv: list[str]) -> JsonObject:
     """Turn ``emufleet-sim`` arguments into a request for instance ``serial``."""
     if not argv:
         raise SimulatorError("usage: emufleet-sim state [NAME] | fault KIND [k=v…] | clear [KIND] | events [N] | "
                              "status")
     op, rest = argv[0], argv[1:]
-    request: dict[str, Any] = {"op": op, "serial": serial}
+    request: JsonObject = {"op": op, "serial": serial}
     if op == "fault":
         if not rest:
             raise SimulatorError("usage: emufleet-sim fault KIND [key=value …]")

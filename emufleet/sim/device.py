@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from emufleet.boundary import JsonObject
 from emufleet.errors import SimulatorError
 from emufleet.sim.appfaults import AppFaults
 from emufleet.sim.faults import FaultState
@@ -45,7 +45,7 @@ class SimEvent:
     """
 
     kind: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: JsonObject = field(default_factory=dict)
     t: float = 0.0
 
 
@@ -87,11 +87,11 @@ class DeviceModel:
         self.boot_done_at = 0.0  # sys.boot_completed is "" until then
         self.on_reboot: Callable[[float], None] | None = None  # server hook: cut connections after N s
         self.reboot_times = (1.0, 2.0)  # (down_s, boot_s) of an in-band reboot (shell `reboot`, `reboot:`)
-        self.control: Callable[..., dict[str, Any]] | None = None  # `emufleet-sim` shell command hook
+        self.control: Callable[..., JsonObject] | None = None  # `emufleet-sim` shell command hook
         self.screen = ScreenMachine(scenario, lambda p: self.files.exists(p, root=True), self._transition)
 
     # -- events --------------------------------------------------------------------------------------------
-    def log(self, kind: str, /, **detail: Any) -> None:
+    def log(self, kind: str, /, **detail: object) -> None:
         """Append an event to the log."""
         with self.lock:
             self._events.append(SimEvent(kind, detail, time.time()))
@@ -233,7 +233,7 @@ class DeviceModel:
             raise SimulatorError(f"fault {kind!r} needs the scenario's 'dialogs.{dialog}' "
                                  f"(scenario {self.scenario.name!r} has none)")
 
-    def inject_app_fault(self, kind: str, options: dict[str, Any]) -> None:
+    def inject_app_fault(self, kind: str, options: JsonObject) -> None:
         """Arm an app-level fault (:mod:`emufleet.sim.appfaults`) with parsed options.
 
         Raises:

@@ -39,8 +39,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Mapping
-from typing import Any
 
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import SimulatorError
 
 __all__ = ["CLEARED_BY", "DROP_CLASSES", "DropConnection", "FAULT_KINDS", "FaultState", "LATENCY_CLASSES",
@@ -49,7 +49,7 @@ __all__ = ["CLEARED_BY", "DROP_CLASSES", "DropConnection", "FAULT_KINDS", "Fault
 DROP_CLASSES = ("screencap", "shell", "sync", "any")
 LATENCY_CLASSES = ("screencap", "input", "am", "shell")
 
-FAULT_KINDS: dict[str, dict[str, Any]] = {
+FAULT_KINDS: dict[str, JsonObject] = {
     "drop": {"on": "screencap", "count": 1},
     "refuse": {},
     "silent": {},
@@ -74,7 +74,7 @@ class DropConnection(Exception):
         self.partial = partial
 
 
-def parse_fault(kind: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def parse_fault(kind: str, options: Mapping[str, YamlValue] | None = None) -> JsonObject:
     """Check a fault kind and its options; returns every option (defaults filled, CLI strings converted).
 
     Raises:
@@ -114,7 +114,7 @@ class FaultState:
         self.latency_ms: dict[str, float] = {}
         self._drops: dict[str, int] = {}
 
-    def set(self, kind: str, options: Mapping[str, Any]) -> None:
+    def set(self, kind: str, options: Mapping[str, YamlValue]) -> None:
         """Arm a standing fault (``refuse``, ``silent``, ``black_screen``, ``corrupt_screen``, ``latency``,
         ``drop``); the one-shot kinds are acted on by the instance."""
         with self._lock:
@@ -157,10 +157,10 @@ class FaultState:
         if ms > 0:
             await asyncio.sleep(ms / 1000.0)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """The standing faults, for ``status`` output."""
         with self._lock:
-            out: dict[str, Any] = {k: True for k in ("refuse", "silent", "black_screen", "corrupt_screen")
+            out: JsonObject = {k: True for k in ("refuse", "silent", "black_screen", "corrupt_screen")
                                    if getattr(self, k)}
             if self.latency_ms:
                 out["latency"] = {f"{k}_ms": v for k, v in self.latency_ms.items()}

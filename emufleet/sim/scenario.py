@@ -41,11 +41,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 
+from emufleet.boundary import YamlValue
 from emufleet.errors import ScenarioError, TemplateRegistryError
 from emufleet.sim.keys import key_code
 from emufleet.sim.scenario_schema import (
@@ -84,7 +85,7 @@ class ImageSpec:
     """A screen: a base (``png`` (H, W, 3) BGR array, ``colour`` BGR tuple or ``state`` name) plus overlays."""
 
     kind: Literal["png", "colour", "state"]
-    value: Any
+    value: YamlValue
     overlays: tuple[Overlay, ...] = ()
 
 
@@ -172,7 +173,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     return _Compiler(path, data, model).compile()
 
 
-def locate_node(data: Any, loc: tuple[int | str, ...]) -> Any:
+def locate_node(data: YamlValue, loc: tuple[int | str, ...]) -> YamlValue:
     """The node at ``loc`` inside marked data, or ``None``."""
     node = data
     for part in loc:
@@ -186,7 +187,7 @@ def locate_node(data: Any, loc: tuple[int | str, ...]) -> Any:
 class _Compiler:
     space: CoordinateSpace  # the scenario's coordinate space, set by _load_template_set (first thing compiled)
 
-    def __init__(self, path: Path, data: Any, model: ScenarioModel) -> None:
+    def __init__(self, path: Path, data: YamlValue, model: ScenarioModel) -> None:
         self.path = path
         self.data = data
         self.model = model

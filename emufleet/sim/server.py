@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import SimulatorError
 from emufleet.sim.appfaults import APP_FAULTS
 from emufleet.sim.control import InBandControl
@@ -92,7 +93,7 @@ class SimInstance:
         return self.device.files.exists(path, root=True)
 
     # -- faults --------------------------------------------------------------------------------------------
-    def inject_fault(self, kind: str, **options: Any) -> None:
+    def inject_fault(self, kind: str, **options: YamlValue) -> None:
         """Inject a fault (see :mod:`emufleet.sim.faults` for kinds and options). Raises SimulatorError."""
         opts = parse_fault(kind, options)
         self.device.check_dialog(kind)  # before logging: a scenario without the fault's dialog refuses it
@@ -125,12 +126,12 @@ class SimInstance:
         self.device.log("fault", kind="clear", cleared=kind or "all")
 
     @property
-    def faults(self) -> dict[str, Any]:
+    def faults(self) -> JsonObject:
         """The standing faults, e.g. ``{"latency": {"screencap_ms": 50.0}}`` or ``{"frozen": {"cleared_by": …}}``."""
         with self.device.lock:
             return {**self.device.faults.describe(), **self.device.app_faults.describe()}
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> JsonObject:
         """A summary for ``emufleet sim status``."""
         return {"index": self.index, "serial": self.serial, "state": self.state, "booted": self.device.booted(),
                 "app_running": self.device.app_running, "faults": self.faults,
@@ -294,6 +295,8 @@ class Simulator:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
+    # Any: ``fn`` is a plain or a coroutine function of any result (one signature for both would need overloads
+    # whose result is still ``T | None``, the on-loop case); callers know what their ``fn`` returns.
     def call(self, fn: Callable[[], Any], timeout_s: float = 10.0) -> Any:
         """Run ``fn()`` (a function or coroutine function) on the loop thread and return its result."""
         loop = self.loop

@@ -27,7 +27,7 @@ BACKENDS: dict[str, Callable[..., EmulatorBackend]] = {
     "simulator": SimulatorBackend, "adb": AdbBackend, "mumu": MumuBackend}
 
 
-def get_backend(name: str, **options: Any) -> EmulatorBackend:
+def get_backend(name: str, **options: Any) -> EmulatorBackend:  # Any: each constructor types its own keywords
     """The backend called ``name``, constructed with ``options`` (its constructor's keywords).
 
     Raises:

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from emufleet.boundary import JsonObject, YamlValue
 from emufleet.device.backends._base import (
     MUMU_BASE_PORT,
     InstanceInfo,
@@ -89,7 +89,7 @@ def find_manager(root: str | os.PathLike[str] | None = None) -> Path:
                       + ", ".join(str(c) for c in candidates) + ")")
 
 
-def _load_json(text: str, what: str) -> Any:
+def _load_json(text: str, what: str) -> YamlValue:
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
     if start < 0:
         raise DeviceError(f"MuMuManager {what}: no JSON in output {text.strip()[:200]!r}")
@@ -100,7 +100,7 @@ def _load_json(text: str, what: str) -> Any:
                           f"{text.strip()[:200]!r}") from exc
 
 
-def _instance(raw: dict[str, Any], base_port: int) -> InstanceInfo:
+def _instance(raw: JsonObject, base_port: int) -> InstanceInfo:
     try:
         index = int(raw["index"])
     except (KeyError, TypeError, ValueError) as exc:
