@@ -1,7 +1,7 @@
 """Chaos benchmark: a group of supervised bots under random simulator faults of every kind, then stopped.
 
-Run: ``.venv/bin/python benchmarks/chaos.py [--bots N] [--minutes M] [--fault-every S] [--seed K]``
-(defaults 16 bots, 10 minutes, one fault per instance every 10 s).
+Run: ``.venv/bin/python benchmarks/chaos.py [--bots N] [--minutes M] [--fault-every S] [--seed K] [--rss-every S]
+[--warmup S] [--tracemalloc]`` (defaults 16 bots, 10 minutes, one fault per instance every 10 s).
 
 What it starts (all stopped at the end, also on Ctrl-C or failure): its own Prefect server on a free port with a
 temporary home unless ``PREFECT_API_URL`` is set; an isolated adb server; one detached simulator process per
@@ -40,7 +40,12 @@ What it prints:
   input outside every claimant's interval (a leftover thread of an ended bot, say: input nobody's lock covered).
   This is stronger than comparing run intervals alone: it also sees input that reaches a device after its bot's
   run ended;
-* RSS of this process (``VmRSS``, /proc/self/status) before the launch and after it ended.
+* RSS of this process (``VmRSS``, /proc/self/status) every ``--rss-every`` seconds (default 10) from the launch
+  until the stop, as a table (:class:`memory.RssSampler`, ``benchmarks/memory.py``), and its growth per minute
+  after the ``--warmup`` seconds (default 120: imports, caches filled once, client pools, each bot's first
+  frames and recoveries), a least-squares slope; with ``--tracemalloc``, the 15 largest Python-heap differences
+  between the warm-up's end and the stop, with their tracebacks (tracemalloc's own bookkeeping inflates RSS:
+  read the table of a run without it). ``--fault-every 0`` runs the group without faults.
 
 Note on give-ups: the failure budget is not the only way to give up. Faults of one kind that interrupt the
 routine with no step completed past the interrupted one form one *incident*
@@ -51,7 +56,11 @@ faults within one long step, each recovered, left the fifth no rung; 7 of 8 bots
 
 The last line is machine-read::
 
-    faults=N recovered=N gave_up=N undefined_states=0 leaked_leases=0 leaked_locks=0 double_driven=0 rss_growth_mb=X
+    faults=N recovered=N gave_up=N undefined_states=0 leaked_leases=0 leaked_locks=0 double_driven=0 rss_growth_mb=X \
+rss_growth_mb_per_min=Y
+
+(``rss_growth_mb``: from the launch to the stop; ``rss_growth_mb_per_min``: after the warm-up, ``nan`` when the run
+is too short for two samples after it.)
 """
 
 from __future__ import annotations
@@ -301,7 +310,7 @@ def main() -> None:
     parser.add_argument("--fault-every", type=float, default=10.0, help="seconds between faults per instance (0: none)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--rss-every", type=float, default=10.0, help="seconds between RSS samples")
-    parser.add_argument("--warmup", type=float, default=60.0,
+    parser.add_argument("--warmup", type=float, default=120.0,
                         help="seconds of the run that are warm-up, not in rss_growth_mb_per_min")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="diff Python-heap snapshots (end of warm-up → end) and print the top 15")
