@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 
+from emufleet.accounts.query import PAGE_OFFSET_MAX
 from emufleet.boundary import JsonObject
 from emufleet.errors import InputError
 
@@ -36,7 +37,7 @@ def page_json(page: AccountPage) -> JsonObject:
 
 @router.get("", summary="Search accounts: text, effective state, pool; sorted and paginated in SQL")
 async def search(request: Request, q: str | None = None, state: str | None = None, pool: str | None = None,
-                 sort: str = "id", desc: bool = False, offset: int = Query(0, ge=0),
+                 sort: str = "id", desc: bool = False, offset: int = Query(0, ge=0, le=PAGE_OFFSET_MAX),
                  limit: int = Query(50, ge=1, le=500)) -> JsonObject:
     from emufleet.accounts import search_accounts
 

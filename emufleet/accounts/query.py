@@ -25,6 +25,8 @@ __all__ = ["AccountHistory", "AccountPage", "AccountRow", "LeaseRow", "account_h
            "held_leases", "search_accounts"]
 
 PAGE_LIMIT_MAX = 500
+#: The largest page offset: SQLite's and PostgreSQL's OFFSET is a signed 64-bit integer.
+PAGE_OFFSET_MAX = 2**63 - 1
 """Largest page :func:`search_accounts` returns (a bigger ``limit`` is clamped)."""
 
 
@@ -98,7 +100,7 @@ def search_accounts(eng: Engine, *, text: str | None = None, state: str | None =
         state: an effective state (``available``, ``in_use``, ``completed``, ``failed``, ``skipped``).
         pool: only members of this pool (as of its last refresh).
         sort: a whitelisted column (``emufleet.pools.COLUMNS``, seed aliases accepted); ties broken by id.
-        offset, limit: the page (``limit`` clamped to 1..500, ``offset`` to ≥ 0).
+        offset, limit: the page (``limit`` clamped to 1..500, ``offset`` to 0..:data:`PAGE_OFFSET_MAX`).
 
     Raises:
         ValueError: ``sort`` is not a whitelisted column.
@@ -118,7 +120,7 @@ def search_accounts(eng: Engine, *, text: str | None = None, state: str | None =
         base = base.join(PoolMember, PoolMember.account_id == Account.id).where(PoolMember.pool_name == pool)
     base = base.where(*where)
     limit = max(1, min(int(limit), PAGE_LIMIT_MAX))
-    offset = max(0, int(offset))
+    offset = max(0, min(int(offset), PAGE_OFFSET_MAX))
     order = column.desc() if descending else column.asc()
     tiebreak = Account.id.desc() if descending else Account.id.asc()
     stmt = select(Account.id, Account.device_account, Account.username, state_expr, Account.pool_status,

@@ -160,3 +160,9 @@ def test_openapi_lists_the_api(client: Any) -> None:
                  "/api/instances", "/api/bots", "/api/routines/validate", "/health", "/ready", "/metrics",
                  "/api/groups/{name}/restart-app", "/api/groups/{name}/restart-instance"):
         assert path in paths, path
+
+
+def test_a_page_offset_past_the_databases_integer_range_is_refused_not_a_500(client: Any) -> None:
+    assert client.get("/api/accounts", params={"offset": 2**63}).status_code == 422  # found by the API fuzzing
+    last = client.get("/api/accounts", params={"offset": 2**63 - 1})
+    assert last.status_code == 200 and last.json()["rows"] == [], last.text
