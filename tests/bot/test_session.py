@@ -312,15 +312,18 @@ def test_a_refused_connection_is_recovered_by_reconnecting(simulator: Callable[.
     assert "reconnect" in result.recoveries, result.recoveries
 
 
+ONE_TAP = {"t/one": """
+    version: 1
+    routine_name: one tap
+    steps:
+      - {action: Click, x: 10, y: 100}
+    """}
+
+
 def test_a_device_that_cannot_be_opened_yet_is_retried_under_the_restart_policy(
         simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
     inst = _in_game(simulator)
-    registry = routines({"t/one": """
-        version: 1
-        routine_name: one tap
-        steps:
-          - {action: Click, x: 10, y: 100}
-        """})
+    registry = routines(ONE_TAP)
     inst.inject_fault("refuse")  # adb connect is refused until the fault clears, after the first try
     threading.Timer(3.0, inst.clear_faults).start()
     rec = Recorder()
@@ -337,12 +340,7 @@ def test_a_device_that_cannot_be_opened_yet_is_retried_under_the_restart_policy(
 def test_a_device_that_cannot_be_opened_fails_the_bot_once_the_policy_says_so(
         simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
     inst = _in_game(simulator)
-    registry = routines({"t/one": """
-        version: 1
-        routine_name: one tap
-        steps:
-          - {action: Click, x: 10, y: 100}
-        """})
+    registry = routines(ONE_TAP)
     inst.inject_fault("refuse")
     policy = RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=1, initial_delay=0.2, max_delay=0.2)
     result = _run(_spec(inst.serial, "t/one", restart_policy=policy, connect_timeout_s=1.0), registry, Recorder(),
