@@ -253,11 +253,11 @@ def match(
         # Decided in template space: out of the device grid's reach (it lifts a score by at most the template's
         # grid loss + _DEVICE_SLACK; not for templates under 5 px thick, whose core under 3 px is all blend), or
         # settled (found: a textured template needs no runner-up).
-        unreachable = min(template.size) >= 5 and best + _DEVICE_SLACK \
-            + grid_loss(template, matcher, space.scale_x, space.scale_y) < limit
+        skip = sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit)))
+        if not skip and resolution == "auto" and min(template.size) >= 5:  # the loss is measured once, if needed
+            skip = best + _DEVICE_SLACK + grid_loss(template, matcher, space.scale_x, space.scale_y) < limit
         decided = settle is not None and not thin and bool(coarse) and best >= settle
-        if sure or (resolution == "auto" and (same_grid or (fine_device and not limit - _RESCUE <= best < limit)
-                                              or unreachable)):
+        if skip:
             fine = []
         elif resolution == "auto" and decided:
             # Found: the device grid only sharpens the score (of the peaks that could reach the threshold). At the
