@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import hypothesis
 import pytest
 
 from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
 
     from emufleet.routines import RoutineRegistry
     from emufleet.sim import Simulator
+
+# Property tests have no per-example deadline: on a loaded CI machine a 200 ms deadline fails correct code (a speed
+# target is a benchmark's job, never a timed assertion).
+hypothesis.settings.register_profile("emufleet", deadline=None)
+hypothesis.settings.load_profile("emufleet")
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_SCENARIO = REPO / "emufleet" / "sim" / "scenarios" / "demo" / "scenario.yaml"
