@@ -12,7 +12,6 @@ own SQLite database) selected through ``EMUFLEET_HOME``.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,14 +32,14 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     """A Prefect server on a free port with its own home; this process's client points at it."""
     home = tmp_path_factory.mktemp("prefect-home")
     server = start_server(home, free_port(), record=False)
-    saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_UI_URL", "DO_NOT_TRACK",
-                                            "PREFECT_SERVER_ANALYTICS_ENABLED")}
-    os.environ.update({"PREFECT_API_URL": server.api_url, "PREFECT_UI_URL": server.ui_url, "DO_NOT_TRACK": "1",
-                       "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
 
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
+        with pytest.MonkeyPatch.context() as env, temporary_settings(
+                updates={PREFECT_API_URL: server.api_url, PREFECT_SERVER_ANALYTICS_ENABLED: False}):
+            for key, value in {"PREFECT_API_URL": server.api_url, "PREFECT_UI_URL": server.ui_url, "DO_NOT_TRACK": "1",
+                               "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}.items():
+                env.setenv(key, value)  # for subprocesses and bare threads; restored at the end of the session
             from prefect.events.worker import EventsWorker
 
             EventsWorker.drain_all(timeout=5)  # a worker started earlier keeps the API URL it started with
@@ -52,11 +51,6 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             APILogWorker.drain_all(timeout=5)  # ship the session's last logs before the server goes away
         finally:
             stop_server(server)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 DATA = REPO / "tests" / "flows" / "data"
