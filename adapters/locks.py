@@ -35,6 +35,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 
 from emufleet.bot.fence import Fence
+from emufleet.errors import OrchestrationError
 from emufleet.hosts import InstanceId
 
 __all__ = ["FENCE_MARGIN_S", "LAUNCH_LIMIT", "LEASE_S", "LIMIT_PREFIX", "LIVE_STATES", "BotLease", "InstanceLock",
@@ -102,20 +103,30 @@ async def unclaim(client: PrefectClient, flow_run_id: UUID, instance: InstanceId
 async def try_acquire(client: PrefectClient, instance: InstanceId, *, holder: UUID | None) -> InstanceLock | None:
     """Take the instance's slot if it is free; ``None`` if another holder has it (HTTP 423). Never waits.
 
-    ``holder`` (the flow run id) is recorded with the lease and should already carry the claim tag.
+    ``holder`` (the flow run id) is recorded with the lease and should already carry the claim tag. One request
+    when the limit exists (:func:`reconcile` creates a launch's missing ones beforehand); else the limit is created
+    and the slot taken again.
     """
     name = limit_name(instance)
-    await _ensure_limit(client, name)
-    try:
-        reply = await client.increment_concurrency_slots_with_lease(
-            names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S,
-            holder=ConcurrencyLeaseHolder(type="flow_run", id=holder) if holder else None,
-        )
-    except PrefectHTTPStatusError as exc:
-        if exc.response.status_code == 423:
-            return None
-        raise
-    return InstanceLock(instance=instance, lease_id=UUID(reply.json()["lease_id"]))
+    for created in (False, True):
+        try:
+            reply = await client.increment_concurrency_slots_with_lease(
+                names=[name], slots=1, mode="concurrency", lease_duration=LEASE_S,
+                holder=ConcurrencyLeaseHolder(type="flow_run", id=holder) if holder else None,
+            )
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code == 423:
+                return None
+            raise
+        body = reply.json()
+        lease_id = UUID(body["lease_id"])
+        if body.get("limits"):
+            return InstanceLock(instance=instance, lease_id=lease_id)
+        # No such limit: the server leased nothing (a lease of no slot). Drop it, create the limit, take it again.
+        await client.release_concurrency_slots_with_lease(lease_id)
+        if not created:
+            await _ensure_limit(client, name)
+    raise OrchestrationError(f"the concurrency limit {name!r} disappeared while it was being taken")
 
 
 async def release(client: PrefectClient, lock: InstanceLock) -> None:
@@ -145,7 +156,8 @@ def _created(run: FlowRun) -> datetime:
 
 
 async def reconcile(client: PrefectClient, instances: Iterable[InstanceId] | None = None) -> list[InstanceId]:
-    """Reset instance limits whose slot is taken although no live flow run claims the instance.
+    """Reset instance limits whose slot is taken although no live flow run claims the instance, and create the
+    limits of ``instances`` that do not exist yet (so that taking them is one request).
 
     Call at launch start-up: a Prefect server restart leaks every slot held at that moment (in-memory leases
     are lost, ``active_slots`` is not), and a leaked slot would block its instance forever. A claim is written
@@ -161,6 +173,10 @@ async def reconcile(client: PrefectClient, instances: Iterable[InstanceId] | Non
         if len(page) < 200:
             break
         offset += 200
+    if wanted:
+        known = {limit.name for limit in limits}
+        await asyncio.gather(*(_ensure_limit(client, name) for name in sorted({limit_name(i) for i in wanted})
+                               if name not in known))
     reset: list[InstanceId] = []
     for limit in limits:
         if not limit.name.startswith(LIMIT_PREFIX) or limit.active_slots <= 0:
