@@ -20,7 +20,7 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -90,8 +90,9 @@ class LaunchRuntime:
         self._memo: dict[Hashable, Any] = {}
         self._memo_lock = threading.Lock()
         self.started: dict[int, asyncio.Event] = {}  # bot index → set once its flow run is running
-        # Set once the bots may run their first step: at once, unless the launch holds them until every bot's run
-        # is running (stagger 0: see flows.launch_group._run_bots).
+        self.ready: dict[int, asyncio.Event] = {}  # bot index → set once it waits to run its first step
+        # Set once the bots may run their first step: at once, unless the launch holds them until every bot is
+        # ready for it (stagger 0: see flows.launch_group._run_bots).
         self.go = asyncio.Event()
         self.go.set()
         self.bots: dict[UUID, BotHandle] = {}
@@ -105,6 +106,16 @@ class LaunchRuntime:
         self._quiet.set()
         self._creations: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
+
+    def arrive(self, bot: int) -> Callable[[], Awaitable[bool]]:
+        """Bot ``bot``'s side of the start barrier (``BotSession(go=…)``): say it is ready, then wait for :attr:`go`."""
+
+        async def go() -> bool:
+            if (ready := self.ready.get(bot)) is not None:
+                ready.set()
+            return await self.go.wait()
+
+        return go
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
         """``make()`` once per launch for ``key`` (database engine, pool definitions), shared by its bots."""

@@ -63,6 +63,7 @@ __all__ = ["BotRow", "ConflictChoice", "LaunchResult", "launch_group"]
 CREATE_WINDOW = 3  # bot flow runs being created at once
 REMOTE_START_S = 60.0  # a remote bot's run must be picked up by its host's worker within connect timeout + this
 CREATE_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 10.0  # stagger 0: once every bot runs, how long the first ones wait for the last to be ready
 LAUNCH_TAG = "emufleet-launch"
 BOT_TAG = "emufleet-bot"
 
@@ -385,11 +386,12 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
     is created once the previous one is running and ``stagger`` seconds have passed since it started, so the time
     a flow run takes to be created never eats into the gap (it did when the wait began at scheduling).
 
-    With ``stagger`` 0 the bots start together: each connects its device and takes its account as soon as its
-    run is running, but holds its first step until every bot's run is running (``runtime.go``, at most
-    :data:`CREATE_TIMEOUT_S`). Steps that ran meanwhile would compete with the remaining creations for the CPU
-    and, on SQLite, for the Prefect server's one writer (their task runs are recorded as they go), which made the
-    last bots of a 10-bot launch start seconds later (docs/orchestration.md "Costs").
+    With ``stagger`` 0 the bots start together: each connects its device as soon as its run is running, but
+    holds its first step until every bot's run is running (at most :data:`CREATE_TIMEOUT_S`) and every bot is
+    ready for its first step (at most :data:`READY_TIMEOUT_S` more; ``runtime.go``). Steps that ran meanwhile
+    would compete with the remaining creations for the CPU and, on SQLite, for the Prefect server's one writer
+    (their task runs are recorded as they go), which made the last bots of a 10-bot launch start seconds later;
+    and nine bots' first steps slowed the last bot's device connect (docs/orchestration.md "Costs").
     """
     launch = definition.launch
     loop = asyncio.get_running_loop()
@@ -397,6 +399,7 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
     started: list[asyncio.Task[State] | None] = []
     creating: set[asyncio.Task[float]] = set()
     running: list[asyncio.Task[float]] = []
+    ready: list[asyncio.Task[float]] = []
     previous: asyncio.Task[float] | None = None  # resolves to the loop time the previous bot started
     if not launch.stagger:  # start barrier: see the docstring
         runtime.go.clear()
@@ -425,6 +428,7 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                 await asyncio.wait(creating, timeout=CREATE_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
                 creating = {w for w in creating if not w.done()}
             runtime.started[index] = asyncio.Event()
+            runtime.ready[index] = asyncio.Event()
             host = acquirer.remote.get(instance)
             if host is not None:
                 spec = spec.model_copy(update={"launch_run_id": run_id})
@@ -436,11 +440,13 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
             previous = loop.create_task(_started_at(runtime.started[index], task))
             creating.add(previous)
             running.append(previous)
+            ready.append(loop.create_task(_started_at(runtime.ready[index], task)))
             runtime.creating(previous)
         if not runtime.go.is_set() and running:
             await asyncio.wait(running, timeout=CREATE_TIMEOUT_S)
+            await asyncio.wait(ready, timeout=READY_TIMEOUT_S)
         runtime.go.set()
-        for waiter in creating:
+        for waiter in (*creating, *ready):
             waiter.cancel()
         return list(await asyncio.gather(*(t if t is not None else _none() for t in started)))
     finally:
@@ -464,6 +470,7 @@ async def _remote_bot(client: PrefectClient, spec: BotSpec, host: Host, runtime:
     def started() -> None:
         runtime.keeper.discard(lock.instance)  # the remote bot renews the lease from now on
         runtime.started[spec.bot].set()
+        runtime.ready[spec.bot].set()  # its own process has no barrier: it steps as soon as it is ready
 
     try:
         run = await run_remote_bot(client, spec, host.queue, tags=["emufleet", group_tag(spec.group),
@@ -473,6 +480,7 @@ async def _remote_bot(client: PrefectClient, spec: BotSpec, host: Host, runtime:
     finally:
         if not runtime.started[spec.bot].is_set():  # never picked up: free the lock the launch took for it
             runtime.started[spec.bot].set()
+            runtime.ready[spec.bot].set()
             await acquirer.drop(lock)
         else:
             with contextlib.suppress(Exception):
@@ -488,7 +496,8 @@ async def _none() -> None:
 
 
 async def _started_at(event: asyncio.Event, task: asyncio.Task[State]) -> float:
-    """The loop time at which the bot's flow run is running (``event``) or the bot already ended (``task``)."""
+    """The loop time at which ``event`` is set (the bot's flow run is running, or it is ready for its first step)
+    or the bot already ended (``task``)."""
     waiter = asyncio.get_running_loop().create_task(event.wait())
     try:
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)

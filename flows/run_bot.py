@@ -115,7 +115,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             session = BotSession(spec, assets, call=runtime.call, observer=observer, accounts=accounts, lease=lease,
                                  steps=TaskSteps(spec.bot, runtime.executor), controller=controller, cancel=cancel,
                                  evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)), flow_run_id=str(run_id),
-                                 go=runtime.go.wait)
+                                 go=runtime.arrive(spec.bot))
             handle.on_stop = session.stop
             handle.on_recover = session.request_recovery
             runtime.register(handle)
