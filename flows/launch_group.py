@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable
 from contextlib import AbstractContextManager
 from typing import Any, Literal
@@ -285,12 +286,14 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
     definition = _definition(group, overrides)
     launch = definition.launch
     async with get_client() as client:
-        run = await client.read_flow_run(run_id)
-        await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
+        # the run's tags as created (nothing else writes them before this flow does)
+        await client.update_flow_run(run_id, tags=sorted({*current_flow_run().tags, "emufleet", LAUNCH_TAG,
+                                                          group_tag(group)}))
+        # needed once bots run (should this process die then), not by the phases: made meanwhile
+        zombie = asyncio.get_running_loop().create_task(_ensure_zombie_automation(logger))
         # Phase 0 and 1 are independent: run them at once; the first failure in phase order is the one raised.
-        checked, _, reset, _, assets = await _all(
+        checked, reset, _, assets = await _all(
             asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators else _none(),
-            _ensure_zombie_automation(client),
             _reconcile(client, definition),
             _pools(definition),
             asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
@@ -316,6 +319,7 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                 raise OrchestrationError(f"group {group!r}: no instance acquired ({why})")
             if len(acquirer.acquired) < definition.bots:
                 logger.warning("launching %d of %d bots", len(acquirer.acquired), definition.bots)
+            await zombie
             states = await _run_bots(client, run_id, definition, runtime, acquirer)
         finally:
             await runtime.close()
@@ -363,19 +367,21 @@ async def _pools(definition: GroupDefinition) -> None:
             await asyncio.to_thread(refresh_pools, definition.pools)
 
 
-async def _ensure_zombie_automation(client: PrefectClient) -> None:
+async def _ensure_zombie_automation(logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
     """Create the zombie clean-up unless it exists (``emufleet automations apply`` may have tuned it): if this
     launch's process is killed, its bot runs end ``Crashed`` once their flow-run heartbeats stop, instead of staying
-    *Running* (docs/supervision.md "Zombie runs")."""
+    *Running* (docs/supervision.md "Zombie runs"). Its own client: it runs beside the phases and may outlive a
+    launch that failed in them."""
     zombie_after = default_zombie_after()
     if zombie_after is None:
         return
     try:
         (automation,) = emufleet_automations(None, zombie_after=zombie_after)
-        if not await client.read_automations_by_name(automation.name):
-            await apply_automations(client, [automation])
+        async with get_client() as client:
+            if not await client.read_automations_by_name(automation.name):
+                await apply_automations(client, [automation])
     except Exception as exc:  # an older server without automations must not stop a launch
-        get_run_logger().warning("zombie-run automation not applied: %s", exc)
+        logger.warning("zombie-run automation not applied: %s", exc)
 
 
 async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinition, runtime: LaunchRuntime,
