@@ -134,7 +134,8 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             if own_runtime:
                 await runtime.close()
         cancelling = handle.cancelled
-        if not cancelling and session is not None:  # cancelled while it ended: only Cancelled is accepted now
+        # Cancelled while it ended (after the watcher's last poll): only Cancelled is accepted now
+        if not cancelling and session is not None and result.status.state is not BotState.STOPPED:
             with contextlib.suppress(Exception):
                 cancelling = await is_cancelled(client, run_id)
     if session is None:
@@ -147,9 +148,11 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
         what = f"gave up: {result.gave_up}" if result.gave_up else f"failed after {status.restarts} restart(s): " \
                                                                    f"{status.error}"
         logger.error("bot %s %s", spec.bot, what)
-        if cancelling:  # adapters.registry.is_cancelled: a Failed state would be rejected, the run left Cancelling
+        if cancelling:  # adapters.registry.is_cancelled: any other final state is rejected, the run left Cancelling
             return Cancelled(message=f"bot {spec.bot} stopped; it had {what}", data=result)
         return Failed(message=f"bot {spec.bot} {what}", data=result)
+    if cancelling:  # as above: Completed would be rejected too
+        return Cancelled(message=f"bot {spec.bot} stopped as it completed", data=result)
     return Completed(message=f"bot {spec.bot} completed", data=result)
 
 
