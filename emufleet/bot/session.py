@@ -138,6 +138,7 @@ class BotSession:
         self._woken = asyncio.Event()
         self._fault: Fault | None = None
         self._recovering = False
+        self._holding = False  # at the start barrier: not playing yet, so nothing to supervise
         self.budget = FailureBudget(spec.recovery.budget)
         self.supervisor: Supervisor | None = None
         self.ctx: BotContext | None = None
@@ -362,7 +363,12 @@ class BotSession:
             await self.call(run.start)
             if self._go is not None:  # the start barrier; a stop ends the wait
                 go, self._go = self._go, None
-                await self._until_stopped(go())
+                self._holding = True
+                try:
+                    await self._until_stopped(go())
+                finally:
+                    self._holding = False
+                self.supervisor.progress()  # the wait was not being stuck
             while index < len(run.steps):
                 if self._stopping:
                     return "stopped", None
@@ -436,6 +442,9 @@ class BotSession:
                 self.emit("bot.heartbeat", state=str(self.status.state), steps_done=self.status.steps_done,
                           capture_p50_ms=report.capture_ms_p50 if report else None,
                           capture_p95_ms=report.capture_ms_p95 if report else None, **sup.metrics.payload())
+            if self._holding:  # at the start barrier: the first health check comes an interval after it
+                next_health = now + self.spec.health.interval
+                continue
             if self._recovering or self.status.state in TERMINAL_STATES:
                 continue
             if self._requested is not None and self.status.state is BotState.RUNNING and self._fault is None \

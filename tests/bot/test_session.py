@@ -189,6 +189,31 @@ def test_stuck_detection_climbs_the_ladder_and_the_budget_gives_up(simulator: Ca
     assert rec.frames and all(p.is_file() for p in rec.frames), "failure evidence was written"
 
 
+def test_a_bot_held_at_the_start_barrier_is_not_supervised_meanwhile(simulator: Callable[..., Any], routines,
+                                                                     tmp_path: Path) -> None:
+    """A launch with stagger 0 holds each bot before its first step until every bot is ready (on another host's
+    worker that may take tens of seconds): the wait is neither stuck nor unhealthy, and no rung is taken."""
+    inst = _in_game(simulator)
+    registry = routines({"t/one": """
+        version: 1
+        routine_name: one quick step
+        steps:
+          - {action: Sleep, duration: 50ms}
+        """})
+    rec = Recorder()
+    waited: list[float] = []
+
+    async def go() -> None:  # the barrier opens after 3 stuck timeouts and 6 health intervals
+        started = time.monotonic()
+        await asyncio.sleep(3.0)
+        waited.append(time.monotonic() - started)
+
+    result = _run(_spec(inst.serial, "t/one", recovery={"stuck_after": 1.0}), registry, rec, tmp_path, go=go)
+    assert waited and waited[0] >= 3.0
+    assert result.status.state is BotState.COMPLETED and result.faults == 0, result.errors
+    assert "bot.stuck" not in rec.kinds() and not result.recoveries
+
+
 def test_a_step_may_declare_a_longer_stuck_after(simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
     inst = _in_game(simulator)
     registry = routines({"t/long": """
