@@ -29,11 +29,12 @@ _WAITING = {StateType.SCHEDULED, StateType.PENDING}
 
 
 async def run_remote_bot(client: PrefectClient, spec: BotSpec, queue: str, *, tags: Iterable[str],
-                         start_timeout_s: float, on_started: Callable[[], None],
+                         start_timeout_s: float, on_created: Callable[[], None], on_started: Callable[[], None],
                          launch_cancelled: Callable[[], bool]) -> FlowRun:
     """Start ``run-bot`` for ``spec`` on work queue ``queue`` and wait until its run is final; returns that run.
 
-    ``on_started`` is called once, when the run leaves *Scheduled*/*Pending* (a worker picked it up). A run no
+    ``on_created`` is called once the run exists on the server (*Scheduled*), ``on_started`` once, when the run
+    leaves *Scheduled*/*Pending* (a worker picked it up: a new process, 10–20 s later on a busy host). A run no
     worker picked up within ``start_timeout_s`` seconds, or still waiting when the launch is cancelled, is
     cancelled (its state says why).
 
@@ -43,6 +44,7 @@ async def run_remote_bot(client: PrefectClient, spec: BotSpec, queue: str, *, ta
     run = await arun_deployment(RUN_BOT_DEPLOYMENT, parameters={"spec": spec.model_dump(mode="json")},
                                 work_queue_name=queue, tags=list(tags), as_subflow=True, timeout=0,
                                 flow_run_name=f"{spec.group}-bot{spec.bot}")
+    on_created()
     deadline = asyncio.get_running_loop().time() + start_timeout_s
     started = False
     while True:

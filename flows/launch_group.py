@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 from uuid import UUID
@@ -397,7 +397,9 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
     ready for its first step (at most :data:`READY_TIMEOUT_S` more; ``runtime.go``). Steps that ran meanwhile
     would compete with the remaining creations for the CPU and, on SQLite, for the Prefect server's one writer
     (their task runs are recorded as they go), which made the last bots of a 10-bot launch start seconds later;
-    and nine bots' first steps slowed the last bot's device connect (docs/orchestration.md "Costs").
+    and nine bots' first steps slowed the last bot's device connect (docs/orchestration.md "Costs"). Bots on
+    other hosts are not waited for: their worker starts each in a new process there, 10–20 s later, and they step
+    as soon as they are ready.
     """
     launch = definition.launch
     loop = asyncio.get_running_loop()
@@ -437,17 +439,22 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
             runtime.ready[index] = asyncio.Event()
             host = acquirer.remote.get(instance)
             if host is not None:
+                # Its run is created here and started by its host's worker, in a new process there: it leaves the
+                # creation window once created, and the barrier (for this host's CPU and steps) does not wait for it.
                 spec = spec.model_copy(update={"launch_run_id": run_id})
-                task = loop.create_task(_remote_bot(client, spec, host, runtime, acquirer, lock))
+                created = asyncio.Event()
+                task = loop.create_task(_remote_bot(client, spec, host, runtime, acquirer, lock, created.set))
+                creation = loop.create_task(_started_at(created, task))
+                previous = loop.create_task(_started_at(runtime.started[index], task))
             else:
                 with bot_tags(spec), _extra_tag(BOT_TAG):
                     task = loop.create_task(_bot(client, run_id, spec))
+                creation = previous = loop.create_task(_started_at(runtime.started[index], task))
+                running.append(previous)
+                ready.append(loop.create_task(_started_at(runtime.ready[index], task)))
             started.append(task)
-            previous = loop.create_task(_started_at(runtime.started[index], task))
-            creating.add(previous)
-            running.append(previous)
-            ready.append(loop.create_task(_started_at(runtime.ready[index], task)))
-            runtime.creating(previous)
+            creating.add(creation)
+            runtime.creating(creation)
         if not runtime.go.is_set() and running:
             await asyncio.wait(running, timeout=CREATE_TIMEOUT_S)
             await asyncio.wait(ready, timeout=READY_TIMEOUT_S)
@@ -469,24 +476,23 @@ async def _bot(client: PrefectClient, run_id: UUID, spec: BotSpec) -> State:
 
 
 async def _remote_bot(client: PrefectClient, spec: BotSpec, host: Host, runtime: LaunchRuntime,
-                     acquirer: _Acquirer, lock: InstanceLock) -> State:
+                     acquirer: _Acquirer, lock: InstanceLock, on_created: Callable[[], None]) -> State:
     """A bot on another host: ``run-bot`` on its worker (:mod:`adapters.dispatch`); the lease is handed over once
     that run is *Running*. Returns its final state; its last status goes to ``acquirer.remote_status``."""
 
     def started() -> None:
         runtime.keeper.discard(lock.instance)  # the remote bot renews the lease from now on
         runtime.started[spec.bot].set()
-        runtime.ready[spec.bot].set()  # its own process has no barrier: it steps as soon as it is ready
 
     try:
         run = await run_remote_bot(client, spec, host.queue, tags=["emufleet", group_tag(spec.group),
                                                                    limit_name(spec.instance), BOT_TAG],
-                                   start_timeout_s=spec.connect_timeout_s + REMOTE_START_S, on_started=started,
+                                   start_timeout_s=spec.connect_timeout_s + REMOTE_START_S,
+                                   on_created=on_created, on_started=started,
                                    launch_cancelled=lambda: runtime.launch_cancelled)
     finally:
         if not runtime.started[spec.bot].is_set():  # never picked up: free the lock the launch took for it
             runtime.started[spec.bot].set()
-            runtime.ready[spec.bot].set()
             await acquirer.drop(lock)
         else:
             with contextlib.suppress(Exception):
