@@ -287,22 +287,28 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
     async with get_client() as client:
         run = await client.read_flow_run(run_id)
         await client.update_flow_run(run_id, tags=sorted({*run.tags, "emufleet", LAUNCH_TAG, group_tag(group)}))
+        # max_accounts, launch-wide on every host: a row of the shared database its bots take from by run id
+        opening = asyncio.ensure_future(open_budget(run_id, definition.max_accounts)) if definition.pools else None
         # Phase 0 and 1 are independent: run them at once; the first failure in phase order is the one raised.
-        checked, _, reset, _, assets = await _all(
-            asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators else _none(),
-            _ensure_zombie_automation(client),
-            _reconcile(client, definition),
-            _pools(definition),
-            asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
-                              validate_templates=launch.validate_templates) if launch.validate_routine
-            else asyncio.to_thread(load_assets, validate_templates=launch.validate_templates))
+        try:
+            checked, _, reset, _, assets, budget = await _all(
+                asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators else _none(),
+                _ensure_zombie_automation(client),
+                _reconcile(client, definition),
+                _pools(definition),
+                asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
+                                  validate_templates=launch.validate_templates) if launch.validate_routine
+                else asyncio.to_thread(load_assets, validate_templates=launch.validate_templates),
+                opening or _none())
+        except BaseException:
+            if opening is not None and opening.done() and not opening.cancelled() and opening.exception() is None:
+                await close_budget(client, opening.result())
+            raise
         if checked is not None:
             logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in checked.items()))
         reset = [instance.key for instance in reset]
         if reset:
             logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(reset))
-        # max_accounts, launch-wide on every host: a row of the shared database its bots take from by run id
-        budget = await open_budget(run_id, definition.max_accounts) if definition.pools else None
         runtime = LaunchRuntime(run_id, assets=assets)
         acquirer = _Acquirer(client, run_id, definition, runtime)
         states: list[State | None] = []
