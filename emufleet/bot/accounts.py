@@ -202,12 +202,15 @@ class BotAccounts:
         return sum(p.heartbeat() for p in self.providers)
 
     def close(self, reason: str) -> None:
-        """Stop the heartbeat and return every account still held (the bot ends)."""
+        """Stop the heartbeat and return every account still held (the bot ends), with their budget units."""
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
+        held = len(self._owner)
         for provider in self.providers:
             self._changed("account.returned", provider.current, reason)
             provider.close(reason)
         self._owner.clear()
+        for _ in range(held):  # returned unprocessed: another bot of the launch may play them
+            self._give_back()
         self._current = None

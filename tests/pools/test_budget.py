@@ -213,3 +213,15 @@ def test_a_bot_without_a_launch_has_no_limit(db_engine: Engine, make_accounts) -
         assert bot.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop") is not None
         bot.complete(None, AccountResult(success=True))
     assert bot.completed == 3 and list_budgets(db_engine) == []
+
+
+def test_a_bot_that_ends_holding_an_account_gives_its_unit_back(db_engine: Engine, make_accounts) -> None:
+    make_accounts(2)
+    budget = AccountBudget.create(db_engine, "launch-1", 1)
+    bot = BotAccounts([provider(db_engine)], budget)
+    assert bot.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop") is not None
+    bot.close("bot ended")  # e.g. a give-up: the account goes back to the pool unprocessed
+    state = budget.state()
+    assert state is not None and state.taken == 0
+    other = BotAccounts([provider(db_engine, instance="bot-1")], AccountBudget(db_engine, "launch-1"))
+    assert other.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop") is not None
