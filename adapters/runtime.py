@@ -35,7 +35,6 @@ from prefect.exceptions import MissingContextError
 
 from adapters.locks import LockKeeper
 from adapters.registry import read_desired
-from emufleet.bot.accounts import AccountBudget
 from emufleet.bot.assets import EngineAssets
 from emufleet.routines import Controller
 
@@ -74,13 +73,16 @@ class BotHandle:
 
 
 class LaunchRuntime:
-    """Lock keeper, command watcher, account budget and shared engine assets of one launch run in this process."""
+    """Lock keeper, command watcher and shared engine assets of one launch run in this process.
 
-    def __init__(self, launch_run_id: UUID | None, *, budget: AccountBudget | None = None,
-                 assets: EngineAssets | None = None, poll_s: float = POLL_S) -> None:
+    The launch's ``max_accounts`` budget is not here: it is a row of the shared database
+    (:class:`emufleet.pools.AccountBudget`), found by ``launch_run_id`` by the bots of every host.
+    """
+
+    def __init__(self, launch_run_id: UUID | None, *, assets: EngineAssets | None = None,
+                 poll_s: float = POLL_S) -> None:
         self.launch_run_id = launch_run_id
         self.poll_s = poll_s
-        self.budget = budget or AccountBudget(None)
         self.assets = assets  # template set + routine registry, loaded once per launch
         self.keeper = LockKeeper()
         # Blocking engine work (steps, device connect, database) runs here, not in asyncio's default executor:

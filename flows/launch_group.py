@@ -39,11 +39,12 @@ from prefect.states import Cancelled, Failed
 from pydantic import BaseModel, Field
 
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
+from adapters.budgets import close_budget, open_budget
 from adapters.dispatch import run_remote_bot
 from adapters.locks import InstanceLock, claim, holders, limit_name, reconcile, release, try_acquire, unclaim
 from adapters.registry import artifact_key, bot_status, control_variable, group_tag, is_cancelled, request_cancel
 from adapters.runtime import LaunchRuntime, current_flow_run, current_runtime
-from emufleet.bot import AccountBudget, BotResult, BotSpec, load_assets
+from emufleet.bot import BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
 from emufleet.groups import BotState, BotStatus, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
 from emufleet.hosts import Host, HostStore, InstanceId, Placement, this_host
@@ -291,20 +292,28 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                                                           group_tag(group)}))
         # needed once bots run (should this process die then), not by the phases: made meanwhile
         zombie = asyncio.get_running_loop().create_task(_ensure_zombie_automation(logger))
+        # max_accounts, launch-wide on every host: a row of the shared database its bots take from by run id
+        opening = asyncio.ensure_future(open_budget(run_id, definition.max_accounts)) if definition.pools else None
         # Phase 0 and 1 are independent: run them at once; the first failure in phase order is the one raised.
-        checked, reset, _, assets = await _all(
-            asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators else _none(),
-            _reconcile(client, definition),
-            _pools(definition),
-            asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
-                              validate_templates=launch.validate_templates) if launch.validate_routine
-            else asyncio.to_thread(load_assets, validate_templates=launch.validate_templates))
+        try:
+            checked, reset, _, assets, budget = await _all(
+                asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators else _none(),
+                _reconcile(client, definition),
+                _pools(definition),
+                asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
+                                  validate_templates=launch.validate_templates) if launch.validate_routine
+                else asyncio.to_thread(load_assets, validate_templates=launch.validate_templates),
+                opening or _none())
+        except BaseException:
+            if opening is not None and opening.done() and not opening.cancelled() and opening.exception() is None:
+                await close_budget(client, opening.result())
+            raise
         if checked is not None:
             logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in checked.items()))
         reset = [instance.key for instance in reset]
         if reset:
             logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(reset))
-        runtime = LaunchRuntime(run_id, budget=AccountBudget(definition.max_accounts), assets=assets)
+        runtime = LaunchRuntime(run_id, assets=assets)
         acquirer = _Acquirer(client, run_id, definition, runtime)
         states: list[State | None] = []
         try:
@@ -327,6 +336,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                 await acquirer.stop_started()
             with contextlib.suppress(Exception):
                 await client.delete_variable_by_name(control_variable(run_id))
+            if budget is not None:
+                await close_budget(client, budget)
         rows = [await _row(instance, i, state, acquirer.remote_status.get(i))
                 for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
         result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,

@@ -44,11 +44,12 @@ __all__ = ["BotResult", "BotSpec", "bot_tags", "run_bot"]
 
 
 def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threading.Event) -> BotAccounts | None:
-    """The bot's accounts over its pools; one Pool per launch, viewed per bot (one refresh schedule, not ten)."""
+    """The bot's accounts over its pools; one Pool per launch, viewed per bot (one refresh schedule, not ten),
+    within its launch's account budget (none when run alone)."""
     if not spec.pools:
         return None
     from emufleet import db
-    from emufleet.pools import Pool
+    from emufleet.pools import AccountBudget, Pool
     from emufleet.pools.leases import LeaseOwner
     from emufleet.pools.provider import PoolAccountProvider
     from tasks.phases import pool_definitions
@@ -60,7 +61,9 @@ def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threa
     pools = [memo(("pool", d.name), functools.partial(Pool, d, eng, LeaseOwner(owner))) for d in definitions]
     providers = [PoolAccountProvider(pool.for_owner(LeaseOwner(owner, spec.serial)), routine=spec.routine,
                                      cancel=cancel) for pool in pools]
-    return BotAccounts(providers, runtime.budget, cancel=cancel)
+    # The launch's max_accounts, shared with its bots on every host (the launch made the row before any bot).
+    budget = AccountBudget(eng, str(runtime.launch_run_id)) if runtime.launch_run_id is not None else None
+    return BotAccounts(providers, budget, cancel=cancel)
 
 
 async def _lease(client: PrefectClient, runtime: LaunchRuntime, spec: BotSpec, run_id: UUID) -> BotLease:

@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
-    from emufleet.bot.accounts import AccountBudget, BotAccounts
+    from emufleet.bot.accounts import BotAccounts
     from emufleet.bot.assets import EngineAssets, load_assets
     from emufleet.bot.events import BotEvent, BotRef
     from emufleet.bot.fence import OPEN_FENCE, Fence
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckReason, StuckVerdict
 
 _EXPORTS = {
-    "AccountBudget": "accounts", "BotAccounts": "accounts",
+    "BotAccounts": "accounts",
     "EngineAssets": "assets", "load_assets": "assets",
     "BotEvent": "events", "BotRef": "events",
     "Fence": "fence", "OPEN_FENCE": "fence",
@@ -47,7 +47,7 @@ _EXPORTS = {
     "InlineSteps": "steps", "StepOutcome": "steps", "StepRunner": "steps",
     "ClickLoopDetector": "stuck", "StuckDetector": "stuck", "StuckReason": "stuck", "StuckVerdict": "stuck",
 }
-__all__ = ["AccountBudget", "BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult", "BotSession",
+__all__ = ["BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult", "BotSession",
            "BotSpec", "ClickLoopDetector", "EngineAssets", "Fault", "FaultKind", "Fence", "HealthChange",
            "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity", "InlineSteps",
            "InstanceLease", "LogObserver", "OPEN_FENCE", "RecoverySettings", "Rung", "StepOutcome", "StepRunner",

@@ -4,7 +4,8 @@
 :class:`~emufleet.pools.provider.PoolAccountProvider` per pool: ``inject_next`` takes from the first pool that has
 a free account, every other operation goes to the pool that leased the account. It counts what the bot finished
 (for the status record and the demo summary) and stops leasing once the launch's budget is spent (digest §9.9
-``MaxAccounts``, which the seed only logged).
+``MaxAccounts``, which the seed only logged): an :class:`~emufleet.pools.budget.AccountBudget` in the shared
+database, so the limit holds across every bot of the launch on every host.
 """
 
 from __future__ import annotations
@@ -16,42 +17,27 @@ from typing import Any
 
 from emufleet.device.interface import DeviceLike
 from emufleet.errors import LeaseError, NoAccountsAvailable, RoutineStopped
+from emufleet.pools.budget import AccountBudget
 from emufleet.pools.heartbeat import HeartbeatThread
 from emufleet.pools.provider import PoolAccountProvider
 from emufleet.routines.accounts import AccountRef, AccountResult, OnNoAccounts
 
-__all__ = ["AccountBudget", "BotAccounts"]
-
-
-class AccountBudget:
-    """How many more accounts a launch may lease (``None``: unlimited). Thread-safe, shared by the bots."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self._taken = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            if self.limit is not None and self._taken >= self.limit:
-                return False
-            self._taken += 1
-            return True
-
-    def give_back(self) -> None:
-        with self._lock:
-            self._taken = max(0, self._taken - 1)
+__all__ = ["BotAccounts"]
 
 
 class BotAccounts:
-    """The :class:`AccountProvider` of one bot: several pools in order, a budget, counters."""
+    """The :class:`AccountProvider` of one bot: several pools in order, a budget, counters.
+
+    ``budget``: its launch's :class:`AccountBudget`, taken from before each lease and given back when an account
+    returns unprocessed; ``None`` (a bot run without a launch): unlimited.
+    """
 
     def __init__(self, providers: list[PoolAccountProvider], budget: AccountBudget | None = None,
                  cancel: threading.Event | None = None) -> None:
         if not providers:
             raise ValueError("BotAccounts needs at least one pool")
         self.providers = providers
-        self.budget = budget or AccountBudget(None)
+        self.budget = budget
         self.cancel = cancel
         self.completed = 0
         self.failed = 0
@@ -83,38 +69,48 @@ class BotAccounts:
         if self.current is not None:
             self.return_account(None, reason="replaced by InjectNextAccount")
         deadline = time.monotonic() + max(0.0, timeout_s)
-        while True:
-            if self.budget.take():
+        holding = False  # one unit of the budget, taken once and kept while waiting: one write per lease
+        try:
+            while True:
+                if not holding:
+                    if self.budget is not None and not self.budget.take():
+                        if on_no_accounts == "continue":
+                            return None
+                        # the budget is spent: no wait can help
+                        raise NoAccountsAvailable(self.budget.spent_reason(), pool=self.providers[0].pool.name)
+                    holding = True
                 ref = self._try_pools(device)
                 if ref is not None:
+                    holding = False  # spent on this lease
                     self._changed("account.leased", ref, None)
                     return ref
-                self.budget.give_back()
                 exhausted = "no account free in pools " + ", ".join(p.pool.name for p in self.providers)
                 if self._drained():
                     raise NoAccountsAvailable(f"{exhausted}, and none in use that could come back",
                                               pool=self.providers[0].pool.name)
-            elif on_no_accounts == "continue":
-                return None
-            else:  # the budget is spent: no wait can help
-                raise NoAccountsAvailable(f"the launch's max_accounts ({self.budget.limit}) is reached",
-                                          pool=self.providers[0].pool.name)
-            if self.cancel is not None and self.cancel.is_set():
-                raise RoutineStopped("stopped while waiting for an account")
-            if time.monotonic() >= deadline and on_no_accounts != "wait":
-                if on_no_accounts == "continue":
-                    return None
-                raise NoAccountsAvailable(exhausted, pool=self.providers[0].pool.name)
-            pause = 0.25
-            self.waiting = True
-            if self.cancel is not None:
-                self.cancel.wait(pause)
-            else:
-                time.sleep(pause)
+                if self.cancel is not None and self.cancel.is_set():
+                    raise RoutineStopped("stopped while waiting for an account")
+                if time.monotonic() >= deadline and on_no_accounts != "wait":
+                    if on_no_accounts == "continue":
+                        return None
+                    raise NoAccountsAvailable(exhausted, pool=self.providers[0].pool.name)
+                pause = 0.25
+                self.waiting = True
+                if self.cancel is not None:
+                    self.cancel.wait(pause)
+                else:
+                    time.sleep(pause)
+        finally:
+            if holding:  # no account came of it
+                self._give_back()
 
     def reinject(self, device: DeviceLike) -> AccountRef | None:
         """Inject the current account again, keeping its lease (rung ``restart_app``); ``None`` if none is current."""
         return self._current.reinject(device) if self._current is not None else None
+
+    def _give_back(self) -> None:
+        if self.budget is not None:
+            self.budget.give_back()
 
     def _drained(self) -> bool:
         # Nothing free and nothing leased by anyone: no account can come back, so waiting is pointless.
@@ -176,7 +172,7 @@ class BotAccounts:
 
     def return_account(self, account_id: int | None, reason: str | None = None) -> None:
         self._end(account_id, lambda p: p.return_account(account_id, reason), "account.returned", reason)
-        self.budget.give_back()  # not processed: it may be leased again within the budget
+        self._give_back()  # not processed: it may be leased again within the budget
 
     def mark_failed(self, account_id: int | None, reason: str) -> None:
         self._end(account_id, lambda p: p.mark_failed(account_id, reason), "account.failed", reason)
@@ -206,12 +202,15 @@ class BotAccounts:
         return sum(p.heartbeat() for p in self.providers)
 
     def close(self, reason: str) -> None:
-        """Stop the heartbeat and return every account still held (the bot ends)."""
+        """Stop the heartbeat and return every account still held (the bot ends), with their budget units."""
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
+        held = len(self._owner)
         for provider in self.providers:
             self._changed("account.returned", provider.current, reason)
             provider.close(reason)
         self._owner.clear()
+        for _ in range(held):  # returned unprocessed: another bot of the launch may play them
+            self._give_back()
         self._current = None

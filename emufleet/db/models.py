@@ -10,6 +10,8 @@ Tables:
 * ``account_results``: one row per ``CompleteAccount``/``MarkAccountFailed``/``ReturnAccount``, so pool stats
   (sums of results, digest §5.5) survive restarts; the seed kept them in memory.
 * ``pools`` / ``pool_members``: the resolved membership of each pool (digest §5.4), persisted at refresh.
+* ``launch_budgets``: the ``max_accounts`` budget of each running launch (digest §9.9), keyed by the launch's
+  orchestration id, shared by its bots on every host (:class:`emufleet.pools.budget.AccountBudget`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -35,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from emufleet.db.engine import utcnow
 
-__all__ = ["POOL_STATUSES", "Account", "AccountResultRecord", "Base", "PoolMember", "PoolRecord",
+__all__ = ["POOL_STATUSES", "Account", "AccountResultRecord", "Base", "LaunchBudget", "PoolMember", "PoolRecord",
            "RoutineExecution"]
 
 POOL_STATUSES = ("available", "in_use", "completed", "failed", "skipped")
@@ -165,3 +168,23 @@ class PoolMember(Base):
     position: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_pool_members_account", "account_id"),)
+
+
+class LaunchBudget(Base):
+    """How many accounts a running launch has taken, and may take (``max_accounts``; NULL: unlimited).
+
+    ``launch_id`` is the launch's orchestration id: its flow run id, the owner of its account leases and the
+    ``orchestration_id`` of its ``routine_executions``. The row lives while the launch runs (docs/pools.md).
+    """
+
+    __tablename__ = "launch_budgets"
+
+    launch_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    max_accounts: Mapped[int | None] = mapped_column(Integer)
+    taken: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+
+    __table_args__ = (
+        CheckConstraint("taken >= 0", name="taken_not_negative"),
+        CheckConstraint("max_accounts IS NULL OR taken <= max_accounts", name="taken_within_limit"),
+    )

@@ -17,6 +17,7 @@ See docs/pools.md for the YAML reference and the lease model; digest §5 for the
 
 from __future__ import annotations
 
+from emufleet.pools.budget import AccountBudget, BudgetState
 from emufleet.pools.definition import PoolConfig, PoolDefinition, PoolFilter, PoolQuery, PoolSort
 from emufleet.pools.filters import ALIASES, COLUMNS, COMPARATORS, SORT_METHODS, RelativeTime
 from emufleet.pools.freshness import describe_freshness, format_age, last_refreshed, refreshed_ago
@@ -34,6 +35,8 @@ __all__ = [
     "COMPARATORS",
     "DEFAULT_TTL_S",
     "SORT_METHODS",
+    "AccountBudget",
+    "BudgetState",
     "HeartbeatThread",
     "Lease",
     "LeaseOwner",

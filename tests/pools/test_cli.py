@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from emufleet import db
 from emufleet.cli import app
 from emufleet.settings import data_dir, seed_assets_dir
 
@@ -27,7 +28,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a sm
 
 
 def test_import_then_test_refresh_and_stats_the_demo_pool(cli) -> None:  # noqa: ANN001
-    assert "at revision 0001" in cli("db", "upgrade")
+    assert f"at revision {db.head_revision()}" in cli("db", "upgrade")
     assert "12 accounts: 12 new" in cli("accounts", "import", str(data_dir("accounts")))
     out = cli("pools", "test", "demo")
     assert out.splitlines()[0] == "12 accounts" and "demo_01@emufleet.invalid" in out
