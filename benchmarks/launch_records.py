@@ -30,12 +30,14 @@ _NAN = float("nan")
 @dataclass(frozen=True)
 class BotRecord:
     """One bot run of a launch: its flow run name and id, whether it ran from the ``run-bot`` deployment (on a
-    worker), and its times (``nan`` when the server has none)."""
+    worker), and its times (``nan`` when the server has none): ``created``, *Pending* (a deployed run: its worker
+    picked it up and is starting its process), *Running*, its first step's start, its end."""
 
     name: str
     run_id: UUID
     deployed: bool
     created_s: float
+    pending_s: float
     running_s: float
     first_step_s: float
     end_s: float
@@ -124,6 +126,7 @@ async def read_launch(launch_run_id: UUID, bots: int) -> LaunchRecords:
         TaskRunFilter,
         TaskRunFilterName,
     )
+    from prefect.client.schemas.objects import StateType
 
     async with get_client() as client:
         launch = await client.read_flow_run(launch_run_id)
@@ -138,6 +141,8 @@ async def read_launch(launch_run_id: UUID, bots: int) -> LaunchRecords:
             if len({t.flow_run_id for t in steps if t.start_time is not None}) >= bots:
                 break
             await asyncio.sleep(0.5)
+        pending = {r.id: min((t.timestamp for t in await client.read_flow_run_states(r.id)
+                              if t.type == StateType.PENDING), default=None) for r in runs if r.deployment_id}
 
     def after(t: datetime | None) -> float:
         return (t - launch.start_time).total_seconds() if t is not None else _NAN
@@ -146,9 +151,11 @@ async def read_launch(launch_run_id: UUID, bots: int) -> LaunchRecords:
     for step in steps:
         if step.start_time is not None and step.start_time < first.get(step.flow_run_id, step.start_time + _DAY):
             first[step.flow_run_id] = step.start_time
-    records = {r.name: BotRecord(r.name, r.id, r.deployment_id is not None, after(r.created), after(r.start_time),
-                                 after(first.get(r.id)), after(r.end_time)) for r in runs}
-    phase_ends = [after(t.end_time) for t in phases if t.end_time and not t.name.startswith(("run-bot", "stop-"))]
+    records = {r.name: BotRecord(r.name, r.id, r.deployment_id is not None, after(r.created), after(pending.get(r.id)),
+                                 after(r.start_time), after(first.get(r.id)), after(r.end_time)) for r in runs}
+    subflows = {r.parent_task_run_id for r in runs}  # a bot's task run in the launch (ends with the bot), not a phase
+    phase_ends = [after(t.end_time) for t in phases
+                  if t.end_time and t.id not in subflows and not t.name.startswith(("run-bot", "stop-"))]
     return LaunchRecords(records, max(phase_ends, default=_NAN))
 
 

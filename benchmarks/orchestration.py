@@ -6,9 +6,14 @@ adb server, one simulated instance per bot as separate processes (like emulators
 database; everything it starts is stopped at the end). ``--postgres`` puts the Prefect server on PostgreSQL: the
 (empty) database at URL, or without one a throwaway cluster (:mod:`emufleet.db.cluster`, the machine's
 ``initdb``/``pg_ctl``). ``--compare`` measures SQLite, then PostgreSQL, one ``<database>: …`` line each.
-``--bots`` (default ``10 32``): one launch per count, one after the other on the same server. ``--hosts`` must be
-1: every bot runs on this machine (the two-host path, bots on another host's worker, is exercised by
-``tests/hosts/test_two_hosts.py``, not timed here).
+``--bots`` (default ``10 32``): one launch per count, one after the other on the same server.
+
+``--hosts N`` (N ≥ 2; root, Linux network namespaces): one group's bots spread evenly over N hosts, each a network
+namespace with its own simulator (the same serials on every host, as on MuMu), adb server and Prefect worker on
+its work queue; the Prefect server and the shared accounts database on a throwaway PostgreSQL cluster; launched
+from the first host (its bots in-process, the others' through the ``run-bot`` deployment on their workers). The
+same measures, per host and for all, in one table per launch with a column per host
+(``benchmarks/orchestration_hosts.py`` says how each is read for a bot on another host).
 
 What it measures, per launch, on the shipped ``demo`` group (routine ``demo/account_cycle``), stagger 0,
 ``max_accounts`` = bots:
@@ -22,7 +27,8 @@ What it measures, per launch, on the shipped ``demo`` group (routine ``demo/acco
   (per-step task overhead), over the bots' ``created``→``end_time`` wall time.
 
 The baseline is the engine time measured in the same run (``engine ms/step``). Each launch prints a table; the last
-line is machine-read (``step_overhead_ms`` and ``prefect_share`` of the 10-bot launch, else of the first)::
+line is machine-read (``step_overhead_ms`` and ``prefect_share`` of the 10-bot launch, else of the first; with
+``--hosts``, over the bots of every host)::
 
     launch_10_s=<float> launch_32_s=<float> step_overhead_ms=<float> prefect_share=<float>
 """

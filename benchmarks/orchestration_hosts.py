@@ -56,7 +56,7 @@ _NAN = float("nan")
 
 
 def _range(values: tuple[float, float]) -> str:
-    return f"+{values[0]:.2f} … +{values[1]:.2f} s"
+    return f"+{values[0]:.2f} … +{values[1]:.2f} s" if values[0] == values[0] else "-"
 
 
 @dataclass
@@ -67,6 +67,7 @@ class HostFigures:
     role: str
     bots: int = 0
     created: list[float] = field(default_factory=list)
+    pending: list[float] = field(default_factory=list)
     running: list[float] = field(default_factory=list)
     first_steps: list[float] = field(default_factory=list)
     clocks: list[BotClocks] = field(default_factory=list)
@@ -130,7 +131,9 @@ class HostLaunch:
                      [""] * len(hosts)),
                  row("bot runs created", _range(spread(c for h in hosts for c in h.created)),
                      [_range(spread(h.created)) for h in hosts]),
-                 row("bot runs *Running* (remote: picked up by its worker, process started)",
+                 row("remote bot runs *Pending* (picked up by their worker)",
+                     _range(spread(p for h in hosts for p in h.pending)), [_range(spread(h.pending)) for h in hosts]),
+                 row("bot runs *Running* (remote: its process started)",
                      _range(spread(r for h in hosts for r in h.running)), [_range(spread(h.running)) for h in hosts]),
                  row("first steps started", _range(spread(s for h in hosts for s in h.first_steps)),
                      [_range(spread(h.first_steps)) for h in hosts]),
@@ -255,6 +258,7 @@ def _figures(plan: dict[str, object], result: object, records: LaunchRecords, fi
         if record is None:
             continue
         host.created.append(record.created_s)
+        host.pending.append(record.pending_s)
         host.running.append(record.running_s)
         host.first_steps.append(record.first_step_s)
         if not record.deployed:
