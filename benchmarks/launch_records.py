@@ -31,7 +31,8 @@ _NAN = float("nan")
 class BotRecord:
     """One bot run of a launch: its flow run name and id, whether it ran from the ``run-bot`` deployment (on a
     worker), and its times (``nan`` when the server has none): ``created``, *Pending* (a deployed run: its worker
-    picked it up and is starting its process), *Running*, its first step's start, its end."""
+    picked it up and is starting its process), *Running*, its first step's start, its end; and the recoveries and
+    restarts its last status labels count."""
 
     name: str
     run_id: UUID
@@ -41,6 +42,8 @@ class BotRecord:
     running_s: float
     first_step_s: float
     end_s: float
+    recoveries: int = 0
+    restarts: int = 0
 
     @property
     def outer_s(self) -> float:
@@ -128,6 +131,8 @@ async def read_launch(launch_run_id: UUID, bots: int) -> LaunchRecords:
     )
     from prefect.client.schemas.objects import StateType
 
+    from adapters.registry import bot_status
+
     async with get_client() as client:
         launch = await client.read_flow_run(launch_run_id)
         assert launch.start_time is not None
@@ -151,8 +156,11 @@ async def read_launch(launch_run_id: UUID, bots: int) -> LaunchRecords:
     for step in steps:
         if step.start_time is not None and step.start_time < first.get(step.flow_run_id, step.start_time + _DAY):
             first[step.flow_run_id] = step.start_time
+    statuses = {r.id: bot_status(r) for r in runs}
     records = {r.name: BotRecord(r.name, r.id, r.deployment_id is not None, after(r.created), after(pending.get(r.id)),
-                                 after(r.start_time), after(first.get(r.id)), after(r.end_time)) for r in runs}
+                                 after(r.start_time), after(first.get(r.id)), after(r.end_time),
+                                 *((s.recoveries, s.restarts) if (s := statuses[r.id]) is not None else (0, 0)))
+               for r in runs}
     subflows = {r.parent_task_run_id for r in runs}  # a bot's task run in the launch (ends with the bot), not a phase
     phase_ends = [after(t.end_time) for t in phases
                   if t.end_time and t.id not in subflows and not t.name.startswith(("run-bot", "stop-"))]

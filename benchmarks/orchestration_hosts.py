@@ -75,6 +75,8 @@ class HostFigures:
     busy: int = 0
     processes: int = 0  # bot processes whose requests were counted (remote hosts)
     completed: int = 0
+    recoveries: int = 0
+    restarts: int = 0
 
     @property
     def launch_s(self) -> float:
@@ -151,6 +153,9 @@ class HostLaunch:
                  row("prefect_share", f"{self.share:.4f}", [f"{prefect_share(h.clocks):.4f}" for h in hosts]),
                  row("bots whose clocks were read (remote: `bot.finished` event)", str(len(self.clocks)),
                      [str(len(h.clocks)) for h in hosts]),
+                 row("recoveries; restarts (the bots' last status)",
+                     f"{sum(h.recoveries for h in hosts)}; {sum(h.restarts for h in hosts)}",
+                     [f"{h.recoveries}; {h.restarts}" for h in hosts]),
                  row("accounts completed; launch flow wall time", f"{sum(h.completed for h in hosts)}; "
                      f"{self.wall_s:.1f} s", [str(h.completed) for h in hosts])]
         return "\n".join(lines)
@@ -227,6 +232,10 @@ def run_hosts(work: Path, project: Path, hosts: int, launches: list[int], script
                     measuring.kill()
                     measuring.wait()
     if code:
+        log = work / "prefect" / "server.log"  # the Prefect server's own account of a failure (removed with work)
+        errors = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                  if "Error" in line or "error" in line] if log.exists() else []
+        sys.stderr.write("".join(f"server.log: {line}\n" for line in errors[-30:]))
         raise SystemExit(f"the measuring process on {names[0]} failed (exit {code})")
 
 
@@ -257,6 +266,8 @@ def _figures(plan: dict[str, object], result: object, records: LaunchRecords, fi
         host.completed += row.accounts_completed
         if record is None:
             continue
+        host.recoveries += record.recoveries
+        host.restarts += record.restarts
         host.created.append(record.created_s)
         host.pending.append(record.pending_s)
         host.running.append(record.running_s)
