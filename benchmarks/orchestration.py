@@ -8,12 +8,14 @@ database; everything it starts is stopped at the end). ``--postgres`` puts the P
 ``initdb``/``pg_ctl``). ``--compare`` measures SQLite, then PostgreSQL, one ``<database>: …`` line each.
 ``--bots`` (default ``10 32``): one launch per count, one after the other on the same server.
 
-``--hosts N`` (N ≥ 2; root, Linux network namespaces): one group's bots spread evenly over N hosts, each a network
-namespace with its own simulator (the same serials on every host, as on MuMu), adb server and Prefect worker on
-its work queue; the Prefect server and the shared accounts database on a throwaway PostgreSQL cluster; launched
-from the first host (its bots in-process, the others' through the ``run-bot`` deployment on their workers). The
-same measures, per host and for all, in one table per launch with a column per host
-(``benchmarks/orchestration_hosts.py`` says how each is read for a bot on another host).
+``--hosts N`` (N ≥ 2; as root: Linux network namespaces): one group's bots spread evenly over N hosts, each a
+network namespace with its own simulator (the same serials on every host, as on MuMu), adb server and Prefect
+worker on its work queue; the Prefect server and the shared accounts database on a throwaway PostgreSQL cluster;
+launched from the first host (its bots in-process, the others' through the ``run-bot`` deployment on their
+workers). The group is ``bench-hosts`` (the demo routine and pool, ``repeat`` off: one account per bot). The same
+measures, per host and for all, in one table per launch with a column per host, plus when remote runs were picked
+up and running, and the bots' recoveries (``benchmarks/orchestration_hosts.py``: how each is read for a bot on
+another host; docs/orchestration.md "Across hosts": measured figures).
 
 What it measures, per launch, on the shipped ``demo`` group (routine ``demo/account_cycle``), stagger 0,
 ``max_accounts`` = bots:

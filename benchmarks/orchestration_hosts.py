@@ -74,7 +74,8 @@ class HostFigures:
     requests: int = 0
     busy: int = 0
     processes: int = 0  # bot processes whose requests were counted (remote hosts)
-    completed: int = 0
+    completed: int = 0  # accounts
+    bots_completed: int = 0
     recoveries: int = 0
     restarts: int = 0
 
@@ -156,8 +157,9 @@ class HostLaunch:
                  row("recoveries; restarts (the bots' last status)",
                      f"{sum(h.recoveries for h in hosts)}; {sum(h.restarts for h in hosts)}",
                      [f"{h.recoveries}; {h.restarts}" for h in hosts]),
-                 row("accounts completed; launch flow wall time", f"{sum(h.completed for h in hosts)}; "
-                     f"{self.wall_s:.1f} s", [str(h.completed) for h in hosts])]
+                 row("bots completed; accounts completed; launch flow wall time",
+                     f"{sum(h.bots_completed for h in hosts)}; {sum(h.completed for h in hosts)}; {self.wall_s:.1f} s",
+                     [f"{h.bots_completed}; {h.completed}" for h in hosts])]
         return "\n".join(lines)
 
 
@@ -264,6 +266,7 @@ def _figures(plan: dict[str, object], result: object, records: LaunchRecords, fi
         record = records.bots.get(f"{GROUP}-bot{row.bot}")
         host.bots += 1
         host.completed += row.accounts_completed
+        host.bots_completed += row.state == "completed"
         if record is None:
             continue
         host.recoveries += record.recoveries
