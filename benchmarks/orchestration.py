@@ -6,9 +6,16 @@ adb server, one simulated instance per bot as separate processes (like emulators
 database; everything it starts is stopped at the end). ``--postgres`` puts the Prefect server on PostgreSQL: the
 (empty) database at URL, or without one a throwaway cluster (:mod:`emufleet.db.cluster`, the machine's
 ``initdb``/``pg_ctl``). ``--compare`` measures SQLite, then PostgreSQL, one ``<database>: …`` line each.
-``--bots`` (default ``10 32``): one launch per count, one after the other on the same server. ``--hosts`` must be
-1: every bot runs on this machine (the two-host path, bots on another host's worker, is exercised by
-``tests/hosts/test_two_hosts.py``, not timed here).
+``--bots`` (default ``10 32``): one launch per count, one after the other on the same server.
+
+``--hosts N`` (N ≥ 2; as root: Linux network namespaces): one group's bots spread evenly over N hosts, each a
+network namespace with its own simulator (the same serials on every host, as on MuMu), adb server and Prefect
+worker on its work queue; the Prefect server and the shared accounts database on a throwaway PostgreSQL cluster;
+launched from the first host (its bots in-process, the others' through the ``run-bot`` deployment on their
+workers). The group is ``bench-hosts`` (the demo routine and pool, ``repeat`` off: one account per bot). The same
+measures, per host and for all, in one table per launch with a column per host, plus when remote runs were picked
+up and running, and the bots' recoveries (``benchmarks/orchestration_hosts.py``: how each is read for a bot on
+another host; docs/orchestration.md "Across hosts": measured figures).
 
 What it measures, per launch, on the shipped ``demo`` group (routine ``demo/account_cycle``), stagger 0,
 ``max_accounts`` = bots:
@@ -22,7 +29,8 @@ What it measures, per launch, on the shipped ``demo`` group (routine ``demo/acco
   (per-step task overhead), over the bots' ``created``→``end_time`` wall time.
 
 The baseline is the engine time measured in the same run (``engine ms/step``). Each launch prints a table; the last
-line is machine-read (``step_overhead_ms`` and ``prefect_share`` of the 10-bot launch, else of the first)::
+line is machine-read (``step_overhead_ms`` and ``prefect_share`` of the 10-bot launch, else of the first; with
+``--hosts``, over the bots of every host)::
 
     launch_10_s=<float> launch_32_s=<float> step_overhead_ms=<float> prefect_share=<float>
 """
@@ -39,12 +47,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from launch_records import BotClocks, engine_ms, overhead_ms, prefect_share, read_launch, spread  # noqa: E402
+from request_count import Requests  # noqa: E402
 
 from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402 - after the sys.path line
 
@@ -89,100 +98,7 @@ class Launch:
         return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
 
 
-class _Requests:
-    """Counts the Prefect API requests of this process (every ``httpx`` send, each retry included) and the 503s."""
-
-    def __init__(self) -> None:
-        import httpx
-
-        self.total = 0
-        self.busy = 0
-        original = httpx.AsyncClient.send
-
-        async def send(client: httpx.AsyncClient, request: httpx.Request, *args: Any, **kwargs: Any) -> Any:
-            response = await original(client, request, *args, **kwargs)
-            self.total += 1
-            self.busy += response.status_code == 503
-            return response
-
-        httpx.AsyncClient.send = send  # type: ignore[method-assign]
-
-    def since(self, mark: tuple[int, int]) -> tuple[int, int]:
-        return self.total - mark[0], self.busy - mark[1]
-
-    @property
-    def mark(self) -> tuple[int, int]:
-        return self.total, self.busy
-
-
-_DAY = timedelta(days=1)
-
-
-async def _task_runs(client: Any, flows: Any, tasks: Any) -> list[Any]:
-    """Every task run matching the filters (the API pages by 200)."""
-    from prefect.client.schemas.sorting import TaskRunSort
-
-    out: list[Any] = []
-    while True:
-        page = await client.read_task_runs(flow_run_filter=flows, task_run_filter=tasks, limit=200, offset=len(out),
-                                           sort=TaskRunSort.ID_DESC)
-        out.extend(page)
-        if len(page) < 200:
-            return out
-
-
-async def _timeline(launch_run_id: object, bots: int) -> tuple[float, float, float, float, float]:
-    """(launch_s, first run created, last run created, first first-step, phases end), seconds after the launch
-    run's start, from the server's records."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterId,
-        FlowRunFilterParentFlowRunId,
-        TaskRunFilter,
-        TaskRunFilterName,
-    )
-
-    async with get_client() as client:
-        launch = await client.read_flow_run(launch_run_id)
-        assert launch.start_time is not None
-        runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[launch_run_id])),
-            limit=200)
-        phases = await _task_runs(client, FlowRunFilter(id=FlowRunFilterId(any_=[launch_run_id])), None)
-        for _ in range(20):  # the server records task runs from their events, a little behind
-            steps = await _task_runs(client, FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs])),
-                                     TaskRunFilter(name=TaskRunFilterName(like_=" step 0:")))
-            if len({t.flow_run_id for t in steps if t.start_time is not None}) >= bots:
-                break
-            await asyncio.sleep(0.5)
-
-    def after(t: Any) -> float:
-        return (t - launch.start_time).total_seconds()
-
-    first: dict[object, Any] = {}
-    for step in steps:
-        if step.start_time is not None and step.start_time < first.get(step.flow_run_id, step.start_time + _DAY):
-            first[step.flow_run_id] = step.start_time
-    created = sorted(after(r.created) for r in runs if r.created)
-    phase_ends = [after(t.end_time) for t in phases if t.end_time and not t.name.startswith(("run-bot", "stop-"))]
-    launch_s = after(max(first.values())) if len(first) == bots else float("nan")
-    return (launch_s, created[0] if created else float("nan"), created[-1] if created else float("nan"),
-            after(min(first.values())) if first else float("nan"), max(phase_ends, default=float("nan")))
-
-
-async def _bot_walls(launch_run_id: object) -> dict[str, float]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
-    async with get_client() as client:
-        runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[launch_run_id])),
-            limit=200)
-    return {r.name: (r.end_time - r.created).total_seconds() for r in runs if r.end_time and r.created}
-
-
-def _launch(work: Path, bots: int, database: str, requests: _Requests) -> Launch:
+def _launch(work: Path, bots: int, database: str, requests: Requests) -> Launch:
     """Start ``bots`` detached simulator instances, launch the demo group on them, measure, stop them."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -211,17 +127,16 @@ def _launch(work: Path, bots: int, database: str, requests: _Requests) -> Launch
     result = state.result(raise_on_failure=False)
     if not isinstance(result, LaunchResult):
         raise SystemExit(f"launch failed: {state.message}")
-    launch_s, created_first, created_last, step_first, phases_end = asyncio.run(_timeline(result.flow_run_id, bots))
-    outer = asyncio.run(_bot_walls(result.flow_run_id))
+    records = asyncio.run(read_launch(result.flow_run_id, bots))
+    firsts = [b.first_step_s for b in records.bots.values() if b.first_step_s == b.first_step_s]
+    created = spread(b.created_s for b in records.bots.values())
     rows = result.bots
-    steps = sum(r.steps for r in rows) or 1
-    task_overhead = sum(r.step_s - r.engine_s for r in rows)
-    outer_wall = sum(outer.get(f"demo-bot{r.bot}", r.wall_s) for r in rows) or 1.0
-    flow_overhead = sum(max(0.0, outer.get(f"demo-bot{r.bot}", r.wall_s) - r.wall_s) for r in rows)
-    return Launch(bots=bots, database=database, launch_s=launch_s, created_first_s=created_first,
-                  created_last_s=created_last, first_step_first_s=step_first, phases_end_s=phases_end,
-                  requests=calls, busy=busy, engine_ms=sum(r.engine_s for r in rows) / steps * 1000,
-                  overhead_ms=task_overhead / steps * 1000, share=(flow_overhead + task_overhead) / outer_wall,
+    clocks = [BotClocks.of(r.steps, r.wall_s, r.step_s, r.engine_s, records.bots.get(f"demo-bot{r.bot}")) for r in rows]
+    return Launch(bots=bots, database=database, launch_s=max(firsts) if len(firsts) == bots else float("nan"),
+                  created_first_s=created[0], created_last_s=created[1],
+                  first_step_first_s=min(firsts, default=float("nan")), phases_end_s=records.phases_end_s,
+                  requests=calls, busy=busy, engine_ms=engine_ms(clocks), overhead_ms=overhead_ms(clocks),
+                  share=prefect_share(clocks),
                   completed=sum(r.accounts_completed for r in rows), wall_s=wall)
 
 
@@ -257,7 +172,7 @@ def _run(work: Path, database_url: str | None, launches: list[int]) -> list[Laun
     from adbutils._utils import adb_path
 
     subprocess.run([adb_path(), "start-server"], check=True, capture_output=True)
-    requests = _Requests()
+    requests = Requests()
     database = server.database if server else os.environ["PREFECT_API_URL"]
     try:
         out = []
@@ -291,11 +206,28 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="SQLite, then PostgreSQL, in one run")
     parser.add_argument("--bots", type=int, nargs="+", default=list(LAUNCHES), metavar="N",
                         help="one launch per count (default: 10 32)")
-    parser.add_argument("--hosts", type=int, default=1, help="hosts to spread the bots over (only 1 is timed here)")
+    parser.add_argument("--hosts", type=int, default=1, metavar="N",
+                        help="hosts to spread the bots over (N ≥ 2: network namespaces, root; PostgreSQL)")
+    parser.add_argument("--from-host", action="store_true", help=argparse.SUPPRESS)  # --hosts' measuring process
     args = parser.parse_args()
-    if args.hosts != 1:
-        parser.error("--hosts: only 1 is measured by this benchmark; the two-host path is covered by "
-                     "tests/hosts/test_two_hosts.py (network namespaces, root)")
+    if args.hosts < 1:
+        parser.error("--hosts: at least 1")
+    if args.hosts > 1 and (args.compare or args.postgres):
+        parser.error("--hosts N ≥ 2 always puts the Prefect server on a throwaway PostgreSQL cluster: "
+                     "no --postgres, no --compare")
+    if args.from_host:
+        from orchestration_hosts import launch_from_host
+
+        print(_last_line(launch_from_host(args.bots)))
+        return
+    if args.hosts > 1:
+        from orchestration_hosts import run_hosts
+
+        with contextlib.ExitStack() as stack:
+            work = Path(tempfile.mkdtemp(prefix="emufleet-bench-"))
+            stack.callback(shutil.rmtree, work, ignore_errors=True)
+            run_hosts(work, _project(work / "home", sum(args.bots)), args.hosts, args.bots, Path(__file__))
+        return
     if args.compare:  # each configuration in its own process: Prefect binds its settings and services at import
         last = {}
         bots = ["--bots", *map(str, args.bots)]

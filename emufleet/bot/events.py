@@ -68,7 +68,9 @@ class EventKind(StrEnum):
     PAUSED = "bot.paused"
     #: The bot resumed after a pause.
     RESUMED = "bot.resumed"
-    #: The bot's session ended. Payload: ``state`` (``"completed"`` | ``"stopped"`` | ``"failed"``), ``reason``.
+    #: The bot's session ended. Payload: ``state`` (``"completed"`` | ``"stopped"`` | ``"failed"``), ``reason``,
+    #: ``steps_done``, and the session's clocks in seconds (:class:`~emufleet.bot.spec.BotResult`'s): ``wall_s``,
+    #: ``step_s`` (around the step calls), ``engine_s`` (inside the engine during them).
     FINISHED = "bot.finished"
     #: A health check changed to unhealthy. Payload: ``check`` (``"adb"`` | ``"boot"`` | ``"foreground"`` |
     #: ``"frozen"`` | ``"latency"``), ``detail``.

@@ -257,8 +257,11 @@ class BotSession:
         final = self._final_state(outcome)
         self.set(state=final, step=None, restarts=restarts,
                  error=None if final is not BotState.FAILED else error)
-        self.emit("bot.finished", state=str(final), reason=error)
-        return BotResult(status=self.status, attempts=attempts, wall_s=time.perf_counter() - started,
+        wall = time.perf_counter() - started
+        # the clocks ride on the last event: a bot on another host returns its BotResult only in its own process
+        self.emit("bot.finished", state=str(final), reason=error, steps_done=self.status.steps_done,
+                  wall_s=round(wall, 6), step_s=round(self.step_s, 6), engine_s=round(self.engine_s, 6))
+        return BotResult(status=self.status, attempts=attempts, wall_s=wall,
                          step_s=self.step_s, engine_s=self.engine_s, errors=self.errors, faults=self.faults,
                          recoveries=dict(self.recoveries), gave_up=error if outcome == "gave_up" else None,
                          captures=self.supervisor.captures if self.supervisor is not None else 0)

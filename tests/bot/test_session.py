@@ -130,6 +130,10 @@ def test_a_routine_runs_to_completion_with_its_status_and_events(simulator: Call
     assert rec.kinds()[0] == "bot.started" and rec.kinds()[-1] == "bot.finished"
     assert [s.state for s in rec.statuses][-1] is BotState.COMPLETED
     assert any(e.kind == "tap" for e in inst.events)
+    finished = rec.events[-1].payload  # the clocks a remote bot's launch and benchmarks read (BotResult stays here)
+    assert finished["steps_done"] == 2 and finished["state"] == "completed"
+    assert finished["wall_s"] == pytest.approx(result.wall_s, abs=1e-5) and result.step_s > 0.1  # the Sleep step
+    assert (finished["step_s"], finished["engine_s"]) == (round(result.step_s, 6), round(result.engine_s, 6))
 
 
 def test_non_persistent_variables_are_reset_before_each_attempt(simulator: Callable[..., Any], routines,
