@@ -74,3 +74,27 @@ def test_concurrent_read_then_write_requests_never_answer_503(prefect_server: Pr
 
     asyncio.run(main())
     assert answers and 503 not in answers
+
+
+def test_the_gated_lease_index_keeps_every_concurrent_lease(tmp_path: Any) -> None:
+    """Forty leases created at once by one process (the server taking a launch's instance locks) all reach the
+    expiration index, and the lock file is free afterwards, for the other processes it still guards against."""
+    from datetime import timedelta
+
+    from prefect.server.concurrency.lease_storage.filesystem import ConcurrencyLeaseStorage
+
+    from flows.server_app import gated_lease_index
+
+    gated_lease_index()
+    gated_lease_index()  # idempotent: one gate, not two
+
+    async def main() -> tuple[list[UUID], list[UUID]]:
+        leases = await asyncio.gather(*(ConcurrencyLeaseStorage(storage_path=tmp_path).create_lease(
+            [UUID(int=i + 1)], timedelta(seconds=60)) for i in range(40)))
+        active = await ConcurrencyLeaseStorage(storage_path=tmp_path).read_active_lease_ids(limit=100)
+        return [lease.id for lease in leases], active
+
+    made, active = asyncio.run(main())
+    assert sorted(made) == sorted(active) and len(set(made)) == 40
+    assert not (tmp_path / "expirations.lock").exists()
+    assert getattr(ConcurrencyLeaseStorage._lock_expiration_index, "emufleet_gated", False)
