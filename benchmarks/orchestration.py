@@ -55,7 +55,8 @@ sys.path.insert(0, str(REPO))
 from launch_records import BotClocks, engine_ms, overhead_ms, prefect_share, read_launch, spread  # noqa: E402
 from request_count import Requests  # noqa: E402
 
-from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402 - after the sys.path line
+from emufleet.process import unwind_on_sigterm  # noqa: E402 - after the sys.path line
+from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402
 
 LAUNCHES = (10, 32)  # the targets are for 10; 32 is the multi-host sizing
 
@@ -210,6 +211,7 @@ def main() -> None:
                         help="hosts to spread the bots over (N ≥ 2: network namespaces, root; PostgreSQL)")
     parser.add_argument("--from-host", action="store_true", help=argparse.SUPPRESS)  # --hosts' measuring process
     args = parser.parse_args()
+    unwind_on_sigterm()  # a `timeout` must not leave the server, cluster and simulators running
     if args.hosts < 1:
         parser.error("--hosts: at least 1")
     if args.hosts > 1 and (args.compare or args.postgres):

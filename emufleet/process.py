@@ -8,11 +8,12 @@ child (a process we started with ``subprocess.Popen`` and did not keep the handl
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["pid_alive", "reap_child", "spawn_detached"]
+__all__ = ["pid_alive", "reap_child", "spawn_detached", "unwind_on_sigterm"]
 
 
 def spawn_detached(args: Sequence[str], log: Path) -> int:
@@ -55,3 +56,14 @@ def pid_alive(pid: int, *, reap: bool = False) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def unwind_on_sigterm() -> None:
+    """From now on SIGTERM (``timeout``, CI cancelling a job) raises :class:`KeyboardInterrupt` in the main thread
+    like Ctrl-C, so ``finally`` blocks and context managers stop what this process started (Python's default
+    SIGTERM exits without unwinding)."""
+    signal.signal(signal.SIGTERM, _interrupt)

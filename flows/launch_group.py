@@ -46,7 +46,15 @@ from adapters.registry import artifact_key, bot_status, control_variable, group_
 from adapters.runtime import LaunchRuntime, current_flow_run, current_runtime
 from emufleet.bot import BotResult, BotSpec, load_assets
 from emufleet.errors import InstanceConflictError, OrchestrationError
-from emufleet.groups import BotState, BotStatus, GroupDefinition, GroupStore, LaunchOverrides, OnConflict
+from emufleet.groups import (
+    TERMINAL_STATES,
+    BotState,
+    BotStatus,
+    GroupDefinition,
+    GroupStore,
+    LaunchOverrides,
+    OnConflict,
+)
 from emufleet.hosts import Host, HostStore, InstanceId, Placement, this_host
 from flows.run_bot import bot_tags, run_bot
 from tasks.phases import (
@@ -259,19 +267,29 @@ async def _row(instance: InstanceId, bot: int, state: State | None, status: BotS
             data = await state.aresult(raise_on_failure=False)
             result = data if isinstance(data, BotResult) else None
     if result is None and status is not None:
-        return BotRow(bot=bot, instance=serial, account=status.account, state=status.state.value,
+        kind = status.state
+        if kind not in TERMINAL_STATES:  # its process died (Crashed by the zombie clean-up) before it said so
+            kind = _final_state(state)
+        return BotRow(bot=bot, instance=serial, account=status.account, state=kind.value,
                       restarts=status.restarts, accounts_completed=status.accounts_completed,
                       accounts_failed=status.accounts_failed, steps=status.steps_done,
                       error=status.error or (state.message if state is not None and not state.is_completed() else None))
     if result is None:
-        kind = BotState.STOPPED if state is not None and state.is_cancelled() else BotState.FAILED
-        return BotRow(bot=bot, instance=serial, state=kind.value, error=state.message if state else "not started")
+        return BotRow(bot=bot, instance=serial, state=_final_state(state).value,
+                      error=state.message if state else "not started")
     s = result.status
     return BotRow(bot=bot, instance=serial, account=s.account, state=s.state.value, restarts=s.restarts,
                   accounts_completed=s.accounts_completed, accounts_failed=s.accounts_failed, steps=s.steps_done,
                   steps_per_s=round(result.steps_per_s, 3), wall_s=result.wall_s, step_s=result.step_s,
                   engine_s=result.engine_s, recoveries=result.recoveries, captures=result.captures,
                   gave_up=result.gave_up, error=result.gave_up or s.error)
+
+
+def _final_state(state: State | None) -> BotState:
+    """A bot's end as its run's final Prefect state says (*Crashed*: failed)."""
+    if state is not None and state.is_cancelled():
+        return BotState.STOPPED
+    return BotState.COMPLETED if state is not None and state.is_completed() else BotState.FAILED
 
 
 @flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)

@@ -24,7 +24,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emufleet.errors import EmufleetError
+from emufleet.process import unwind_on_sigterm
 
 __all__ = ["PostgresCluster", "PostgresUnavailable", "find_binaries"]
 
@@ -149,10 +149,6 @@ class PostgresCluster:
             raise PostgresUnavailable(f"{tool} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m emufleet.db.cluster [--] COMMAND…``: run COMMAND with ``EMUFLEET_TEST_POSTGRES_URL`` set."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -161,8 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         print("usage: python -m emufleet.db.cluster -- COMMAND [ARG…]", file=sys.stderr)
         return 2
-    # SIGTERM (CI cancelling the job) unwinds like Ctrl-C, so the cluster is stopped either way
-    signal.signal(signal.SIGTERM, _interrupt)
+    unwind_on_sigterm()  # CI cancelling the job: the cluster is stopped either way
     with PostgresCluster.start() as pg:
         env = {**os.environ, "EMUFLEET_TEST_POSTGRES_URL": pg.url()}
         print(f"emufleet.db.cluster: PostgreSQL on 127.0.0.1:{pg.port} ({pg.bindir}), "
