@@ -12,8 +12,9 @@ first host's bots as in-process subflows, the others' through ``run-bot`` on the
 
 The group: routine ``demo/account_cycle``, pool ``demo``, backend ``adb`` on the running instances
 (``hosta/127.0.0.1:16384``, ``hostb/127.0.0.1:16384``, ``hosta/127.0.0.1:16416``, …: interleaved, so every
-launch has ``bots / N`` bots per host), stagger 0, ``repeat`` off (each bot plays one account: a remote bot's
-``max_accounts`` budget is its own, so with ``repeat`` a few remote bots would play the whole pool).
+launch has ``bots / N`` bots per host), stagger 0, ``repeat`` off (each bot plays one account: with the
+launch-wide ``max_accounts`` budget and ``repeat``, the bots started first would take most of it and every host's
+per-bot figures would mix one-account and many-account sessions).
 
 Per launch, per host and for all (server timestamps, seconds after the launch run's start): the bot runs'
 creation, when they were *Running* (for a remote bot: its worker picked it up and started its process), their
