@@ -132,8 +132,8 @@ class Mutator:
             if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(data)):
                 return data
             tree = yaml.safe_load(data)
-        except (yaml.YAMLError, RecursionError, ValueError):  # ValueError: UnicodeDecodeError, huge integers
-            return data
+        except Exception:  # noqa: BLE001 - PyYAML's constructors raise anything on hostile input (`!!timestamp x`:
+            return data    # AttributeError; UnicodeDecodeError, huge integers: ValueError); emufleet's loader maps them
         slots: list[tuple[object, object]] = []
 
         def walk(node: object) -> None:

@@ -105,6 +105,7 @@ def test_aliases_and_merge_keys_within_the_budget_still_work() -> None:
     ("a: x\x07", "U+0007 is not allowed"), ("a: !!binary AAAA", "!!binary is not supported"),
     ("a: !!python/object:os.system x", "could not determine a constructor"), ("a: 2025-13-45", "!!timestamp"),
     ("a: !!bool maybe", "not a valid !!bool"), ("a: 1\n---\nb: 2\n", "another document"),
+    ("!!timestamp a: x", "'a' is not a valid !!timestamp"),  # PyYAML's own constructor: AttributeError
 ])
 def test_characters_tags_and_scalars_no_model_takes_are_located(text: str, fragment: str) -> None:
     with pytest.raises(InputError) as info:
