@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres lint bench clean
+.PHONY: demo test test-postgres lint bench lock clean
 
-$(STAMP): pyproject.toml
+# The locked releases (constraints.txt): a dependency's new release reaches CI only through `make lock`.
+$(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,postgres]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,6 +36,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/health.py
 	$(BIN)/python benchmarks/fuzz.py
 	$(BIN)/python benchmarks/chaos.py --bots 8 --minutes 3
+
+# Every dependency re-resolved to its newest release within pyproject.toml's ranges, in a scratch venv.
+lock:
+	rm -rf .lock-venv
+	$(PY) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[dev,postgres]'
+	{ sed -n '/^#/p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info
