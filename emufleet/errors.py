@@ -11,6 +11,7 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     │   ├── PoolValidationError             pool YAML (digest §5.2)
     │   ├── GroupValidationError            group definition YAML (digest §9.2)
     │   ├── HostValidationError             host definition YAML (hosts/*.yaml)
+    │   ├── SessionFormatError              a recorded session folder (session.jsonl, frames/; docs/sessions.md)
     │   └── AccountFileError                SharedPreferences XML (digest §7.1)
     ├── DeviceError                         carries serial
     │   ├── DeviceConnectError              adb connect failed / refused
@@ -23,7 +24,8 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     ├── RoutineError                        carries routine, step
     │   ├── StepTimeoutError
     │   ├── RoutineStopped                  stop requested through the controller
-    │   └── NoAccountPoolError              an account action ran without a pool
+    │   ├── NoAccountPoolError              an account action ran without a pool
+    │   └── ReplayDivergence                a replayed routine left its recorded session (emufleet.sessions)
     ├── PoolError                           carries pool
     │   ├── NoAccountsAvailable
     │   └── LeaseError                      carries account_id
@@ -56,12 +58,14 @@ __all__ = [
     "OrchestrationError",
     "PoolError",
     "PoolValidationError",
+    "ReplayDivergence",
     "RoutineError",
     "RoutineStopped",
     "RoutineValidationError",
     "ScenarioError",
     "ScreenshotError",
     "ShellError",
+    "SessionFormatError",
     "SimulatorError",
     "StepTimeoutError",
     "TemplateRegistryError",
@@ -126,6 +130,11 @@ class GroupValidationError(InputError):
 
 class HostValidationError(InputError):
     """A host definition is invalid, or a group names a host that is not defined."""
+
+
+class SessionFormatError(InputError):
+    """A recorded session is unreadable: a bad ``session.jsonl`` line (located by line), a newer format version,
+    a missing or undecodable frame."""
 
 
 class AccountFileError(InputError):
@@ -200,6 +209,11 @@ class RoutineStopped(RoutineError):
 
 class NoAccountPoolError(RoutineError):
     """An account action ran, but the bot has no account pool configured."""
+
+
+class ReplayDivergence(RoutineError):
+    """A routine replayed against a recorded session sent an input the session did not expect, or stopped sending
+    the one it expected (:mod:`emufleet.sessions.replay`); the replay device refuses every call after it."""
 
 
 class PoolError(EmufleetError):

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from emufleet.bot import BotAccounts, BotEvent, BotResult
     from emufleet.errors import TemplateRegistryError
     from emufleet.routines import RoutineRegistry, StepEvent
+    from emufleet.sessions.attach import BotRecording
+    from emufleet.sessions.recording import SessionWriter
     from emufleet.vision import TemplateSet
 
 __all__ = ["register"]
@@ -47,6 +49,17 @@ def load_templates(path: Path | None, errors: list[TemplateRegistryError] | None
     if path.is_dir() and (path / "legacy_regions.csv").is_file() and (path / "registry").is_dir():
         return build_seed_registry(path)
     return TemplateSet.load(path, errors=errors)
+
+
+def config_overrides(items: list[str] | None) -> dict[str, str]:
+    """``--set key=value`` options as a dict; a malformed one exits 1 saying which."""
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _fail(f"--set {item!r}: expected key=value")
+        overrides[key.strip()] = value
+    return overrides
 
 
 def _root_of(path: Path) -> Path:
@@ -193,6 +206,8 @@ def run(
     group: Annotated[str | None, typer.Option("--group", help="Take restart policy, recovery and health settings "
                                               "from this group definition.")] = None,
     supervise: Annotated[bool, typer.Option(help="Health checks, stuck detection and the recovery ladder.")] = True,
+    record: Annotated[Path | None, typer.Option("--record", help="Record a session into this folder (every distinct "
+                                                "frame, every input and read; docs/sessions.md).")] = None,
 ) -> None:
     """Run a routine on a device as one supervised bot (the same session a launched bot runs), printing every step
     with its duration and match scores, and every fault and recovery. Ctrl-C stops it."""
@@ -204,12 +219,7 @@ def run(
     from emufleet.groups import BotState, RestartPolicy
     from emufleet.groups.definition import RestartMode
 
-    overrides = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _fail(f"--set {item!r}: expected key=value")
-        overrides[key.strip()] = value
+    overrides = config_overrides(set_)
     registry, ts = _project_registry(templates, routines_root)
     try:
         registry.get(name)
@@ -227,6 +237,7 @@ def run(
         accounts = _accounts(spec.pools, serial, name) if spec.pools else None
     except EmufleetError as exc:
         raise _fail(str(exc)) from None
+    recording = _recording(record, serial, name)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="emufleet-bot")
 
     async def call(fn: Callable[..., object], *args: object) -> object:  # the session's BlockingCall
@@ -236,8 +247,11 @@ def run(
         from emufleet.bot.evidence import evidence_dir
 
         run = time.strftime("%Y%m%d-%H%M%S")
+        connect = recording[1].connect(serial, spec.connect_timeout_s) if recording is not None else None
+        on_step = recording[1].on_step(_print_event) if recording is not None else _print_event
         session = BotSession(spec, EngineAssets(ts, registry), call=call, observer=_PrintObserver(),
-                             accounts=accounts, on_step=_print_event, evidence_dir=evidence_dir(spec.group, 0, run))
+                             accounts=accounts, on_step=on_step, connect=connect,
+                             evidence_dir=evidence_dir(spec.group, 0, run))
         loop = asyncio.get_running_loop()
         # Ctrl-C becomes a session stop: the routine, its sentries and the accounts end cleanly before exit.
         loop.add_signal_handler(signal.SIGINT, session.stop)
@@ -246,10 +260,13 @@ def run(
         finally:
             loop.remove_signal_handler(signal.SIGINT)
 
+    result: BotResult | None = None
     try:
         result = asyncio.run(main())
     finally:
         executor.shutdown(wait=False)
+        if recording is not None:
+            _finish_recording(*recording, result)
         if accounts is not None:  # the engine _accounts made (an open PostgreSQL connection warns when collected)
             accounts.providers[0].pool.engine.dispose()
     status = result.status
@@ -258,6 +275,34 @@ def run(
     if status.state is BotState.FAILED:
         raise _fail(f"failed: {result.gave_up or status.error}")
     typer.echo(f"done: {name}")
+
+
+def _recording(folder: Path | None, serial: str, routine: str) -> tuple[SessionWriter, BotRecording] | None:
+    """The session writer and bot recording of ``--record`` (``None`` without it)."""
+    if folder is None:
+        return None
+    from emufleet.errors import EmufleetError
+    from emufleet.sessions.attach import BotRecording
+    from emufleet.sessions.recording import SessionWriter
+
+    try:
+        writer = SessionWriter(folder, serial=serial, routine=routine)
+    except (EmufleetError, OSError) as exc:
+        raise _fail(f"--record {folder}: {exc}") from None
+    return writer, BotRecording(writer.add)
+
+
+def _finish_recording(writer: SessionWriter, recording: BotRecording, result: BotResult | None) -> None:
+    from emufleet.groups import BotState
+
+    if result is None:
+        reason = "interrupted"
+    elif result.gave_up:
+        reason = f"gave up: {result.gave_up}"
+    else:
+        reason = "finished" if result.status.state is BotState.COMPLETED else str(result.status.state)
+    writer.finish(recording.steps.end_event(reason))
+    typer.echo(f"session recorded: {writer.folder} ({writer.frames} captures, {writer.inputs} inputs)", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,80 @@
+"""``emufleet sessions replay|show``: replay a routine against a recorded session offline; summarise a session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emufleet.cli.routines import RootOpt, TemplatesOpt
+
+__all__ = ["register"]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def replay(
+    folder: Annotated[Path, typer.Argument(help="The session folder (recorded with --record, or by a bot).")],
+    routine: Annotated[str, typer.Argument(help="Registry key of the routine to replay, e.g. demo/reach_home.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")] = None,
+    templates: TemplatesOpt = None,
+    routines_root: RootOpt = None,
+    stall: Annotated[int, typer.Option("--stall", min=1, help="Captures past a recorded frame sequence, without the "
+                                       "input the session expects, that make a divergence.")] = 100,
+    overlay_dir: Annotated[Path | None, typer.Option("--overlay-dir", help="Where divergence.png goes (default: "
+                                                     "<session>/replay/).")] = None,
+) -> None:
+    """Run ROUTINE against the session offline (no emulator, adb or Prefect): print every failed image step, the
+    first divergence with its step and overlay, and last ``steps=N inputs=N frames=N divergences=N``. Exit 0 only
+    with no divergence."""
+    from emufleet.cli.routines import _project_registry, config_overrides
+    from emufleet.errors import EmufleetError
+    from emufleet.sessions import replay as run_replay
+
+    overrides = config_overrides(set_)
+    registry, _ = _project_registry(templates, routines_root)
+    try:
+        report = run_replay(folder, routine, registry, overrides=overrides, stall_captures=stall,
+                            overlay_dir=overlay_dir or folder / "replay")
+    except EmufleetError as exc:
+        raise _fail(str(exc)) from None
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def show(folder: Annotated[Path, typer.Argument(help="The session folder.")]) -> None:
+    """Summarise a session: device, reason, duration, captures, distinct frames, inputs by kind, how it ended."""
+    from collections import Counter
+
+    from emufleet.errors import EmufleetError
+    from emufleet.sessions import Session
+
+    try:
+        session = Session(folder)
+    except EmufleetError as exc:
+        raise _fail(str(exc)) from None
+    head, events = session.header, session.events
+    inputs = Counter(f"{e.kind}" + ("" if e.by == "routine" else f" ({e.by})") for e in session.inputs)
+    typer.echo(f"session {folder}: format {head.version}, serial {head.serial}, routine {head.routine or '-'}, "
+               f"reason {head.reason}")
+    typer.echo(f"{events[-1].t if events else 0:.1f} s, {len(session.captures)} captures, "
+               f"{len({e.frame for e in session.captures})} distinct frames, {len(session.inputs)} inputs"
+               + (f" ({', '.join(f'{k} {n}' for k, n in sorted(inputs.items()))})" if inputs else ""))
+    end = session.end
+    if end is not None:
+        typer.echo(f"ended: {end.reason}" + (f" at {end.step}: {end.error}" if end.step else ""))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``sessions`` command group to the root app."""
+    group = typer.Typer(help="Recorded sessions: replay a routine against one offline, show one.",
+                        no_args_is_help=True)
+    group.command("replay")(replay)
+    group.command("show")(show)
+    app.add_typer(group, name="sessions")
