@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 
 from emufleet.errors import RoutineValidationError
-from emufleet.routines.grammar import LOOPS, ConfigParam, RoutineModel, SentrySpec, StepBase
+from emufleet.routines.grammar import ConfigParam, RoutineModel, SentrySpec, StepBase
 from emufleet.yamlio import format_loc, load_yaml, loads_yaml, locate, validation_errors
 
 __all__ = ["Loc", "Routine", "format_loc", "load_routine", "read_routine", "walk_steps"]
@@ -72,7 +72,7 @@ def walk_steps(steps: Sequence[StepBase], loc: Loc = ("steps",), *, in_loop: boo
     for i, step in enumerate(steps):
         here = (*loc, i)
         yield step, here, in_loop
-        looping = in_loop or isinstance(step, LOOPS)
+        looping = in_loop or step.LOOP
         for sub, children in step.children():
             yield from walk_steps(children, (*here, *sub), in_loop=looping)
 

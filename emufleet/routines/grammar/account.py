@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from emufleet.routines.accounts import AccountResult
 from emufleet.routines.durations import DurationMs
 from emufleet.routines.grammar.base import Step, StepBase, scalar_str
+from emufleet.routines.grammar.catalog import action
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
@@ -41,6 +42,7 @@ def _field_checker(allowed: tuple[str, ...]) -> Any:
     return classmethod(check)
 
 
+@action
 class InjectNextAccount(StepBase):
     """Lease the next pool account and inject it (digest §5.6).
 
@@ -68,6 +70,7 @@ class InjectNextAccount(StepBase):
 _COUNTERS = ("packs_opened", "cards_found", "stars_total", "keep_count")
 
 
+@action
 class CompleteAccount(Step):
     """Record the account's result and release it; needs ``success: true`` or an ``error``.
 
@@ -116,6 +119,7 @@ class CompleteAccount(Step):
         ex.accounts().complete(ex.account_id(self.account_id), result)
 
 
+@action
 class ReturnAccount(Step):
     """Put the account back into the pool (available) and release it."""
 
@@ -127,6 +131,7 @@ class ReturnAccount(Step):
         ex.accounts().return_account(ex.account_id(self.account_id), self.reason)
 
 
+@action
 class MarkAccountFailed(Step):
     """Mark the account failed with ``reason`` (required) and release it."""
 
@@ -138,6 +143,7 @@ class MarkAccountFailed(Step):
         ex.accounts().mark_failed(ex.account_id(self.account_id), self.reason)
 
 
+@action
 class UpdateAccountField(Step):
     """Set a whitelisted column of the current account to ``value`` (``${var}``-interpolated)."""
 
@@ -156,6 +162,7 @@ class UpdateAccountField(Step):
         ex.accounts().update_field(None, self.field, ex.interpolate(self.value))
 
 
+@action
 class IncrementAccountField(Step):
     """Add ``amount`` (``${var}``-interpolated integer, default 1) to a numeric column."""
 
@@ -174,6 +181,7 @@ class IncrementAccountField(Step):
         ex.accounts().increment_field(None, self.field, ex.integer(self.amount, "amount"))
 
 
+@action
 class GetAccountField(Step):
     """Read a column of the current account into ``save_to``; SQL NULL yields ``default``."""
 
@@ -198,6 +206,7 @@ class GetAccountField(Step):
         ex.ctx.variables.set(self.save_to, value)
 
 
+@action
 class UpdateRoutineMetrics(Step):
     """Record ``packs_opened`` / ``wonder_picks_done`` (interpolated integers; at least one) on the execution."""
 

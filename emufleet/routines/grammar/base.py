@@ -79,11 +79,14 @@ class RegionSpec(GrammarModel):
 
 
 class StepBase(GrammarModel):
-    """The envelope every step shares. Subclasses set ``NAME`` (canonical spelling) and implement :meth:`run`."""
+    """The envelope every step shares. Subclasses set ``NAME`` (canonical spelling), implement :meth:`run` and
+    register with ``@action`` (:mod:`.catalog`)."""
 
     NAME: ClassVar[str] = ""
     #: Nested step lists of this action, by field name (for the load-time walkers).
     NESTED: ClassVar[tuple[str, ...]] = ()
+    #: A loop: ``Break`` inside it (at any depth) leaves it.
+    LOOP: ClassVar[bool] = False
 
     action: str
     step_timeout: DurationMs | None = None

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from emufleet.routines.durations import DurationMs
 from emufleet.routines.grammar.base import Coord, Step
+from emufleet.routines.grammar.catalog import action
 from emufleet.settings import GAME
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ __all__ = ["Click", "Delay", "Input", "KillApp", "LaunchApp", "SendKey", "Sentry
            "Swipe"]
 
 
+@action
 class Click(Step):
     """Tap at ``(x, y)`` (template space, ≥ 0; default 0 as in the seed)."""
 
@@ -31,6 +33,7 @@ class Click(Step):
         ex.tap(self.x, self.y)
 
 
+@action
 class Swipe(Step):
     """Swipe from ``(x1, y1)`` to ``(x2, y2)`` over ``duration`` (required; bare number = ms)."""
 
@@ -45,6 +48,7 @@ class Swipe(Step):
         ex.swipe(self.x1, self.y1, self.x2, self.y2, self.duration)
 
 
+@action
 class Input(Step):
     """Type ``text`` literally (the device layer escapes it; the seed escaped only spaces)."""
 
@@ -55,6 +59,7 @@ class Input(Step):
         ex.device_call("input_text", self.text)
 
 
+@action(aliases=("sendkey",))
 class SendKey(Step):
     """Send a key event: ``KEYCODE_BACK`` or a numeric key code."""
 
@@ -72,6 +77,7 @@ class SendKey(Step):
         ex.device_call("key_event", self.key)
 
 
+@action
 class Sleep(Step):
     """Wait ``duration`` (bare number = ms), interruptibly (pause/stop reach it within 100 ms)."""
 
@@ -82,6 +88,7 @@ class Sleep(Step):
         ex.sleep(self.duration)
 
 
+@action
 class Delay(Step):
     """Wait ``count`` × the bot's delay unit (the seed's INI ``Delay``, default 250 ms)."""
 
@@ -92,6 +99,7 @@ class Delay(Step):
         ex.sleep(self.count * ex.ctx.delay_unit_ms / 1000.0)
 
 
+@action
 class LaunchApp(Step):
     """Start ``package``/``activity`` (defaults: the game; one canonical launch command, digest §7.5)."""
 
@@ -104,6 +112,7 @@ class LaunchApp(Step):
         ex.device_call("app_start", self.package, activity)
 
 
+@action
 class KillApp(Step):
     """Force-stop ``package`` (default: the game)."""
 
@@ -114,6 +123,7 @@ class KillApp(Step):
         ex.device_call("app_stop", self.package)
 
 
+@action
 class SentryHalt(Step):
     """Pause the main routine (it blocks at its next checkpoint, a running wait included). No-op unless running."""
 
@@ -123,6 +133,7 @@ class SentryHalt(Step):
         ex.ctx.controller.pause()
 
 
+@action
 class SentryResume(Step):
     """Resume the main routine. No-op unless paused."""
 

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold, scalar_str, tagged_union
+from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold, scalar_str
+from emufleet.routines.grammar.catalog import CONDITION_TYPES, condition
 from emufleet.routines.variables import references
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
+    from emufleet.routines.grammar.routine import AnyCondition
 
-__all__ = ["AnyCondition", "CONDITION_TYPES", "ConditionBase"]
+__all__ = ["ConditionBase", "InvalidCondition", "condition_tag"]
 
 
 class ConditionBase(GrammarModel):
@@ -63,6 +65,7 @@ class _Image(ConditionBase):
         return ex.find(name, threshold=self.threshold, region=self.region, fresh=True) is not None
 
 
+@condition
 class ImageExists(_Image):
     NAME = "ImageExists"
 
@@ -70,6 +73,7 @@ class ImageExists(_Image):
         return self._found(ex)
 
 
+@condition
 class ImageNotExists(_Image):
     NAME = "ImageNotExists"
 
@@ -77,6 +81,7 @@ class ImageNotExists(_Image):
         return not self._found(ex)
 
 
+@condition
 class Not(ConditionBase):
     NAME = "Not"
     condition: AnyCondition
@@ -96,6 +101,7 @@ class _Group(ConditionBase):
             yield ("conditions", i), cond
 
 
+@condition
 class All(_Group):
     NAME = "All"
 
@@ -103,6 +109,7 @@ class All(_Group):
         return all(c.evaluate(ex) for c in self.conditions)
 
 
+@condition
 class AnyOf(_Group):
     NAME = "Any"
 
@@ -110,6 +117,7 @@ class AnyOf(_Group):
         return any(c.evaluate(ex) for c in self.conditions)
 
 
+@condition
 class NoneOf(_Group):
     NAME = "None"
 
@@ -142,11 +150,13 @@ class _Compare(_Variable):
         return type(self).op(ex.variable(self.variable), self.value)
 
 
+@condition
 class VariableEquals(_Compare):
     NAME = "VariableEquals"
     op = operator.eq
 
 
+@condition
 class VariableNotEquals(_Compare):
     NAME = "VariableNotEquals"
     op = operator.ne
@@ -174,26 +184,31 @@ class _Numeric(_Variable):
         return type(self).op(current, float(self.value))
 
 
+@condition
 class VariableGreaterThan(_Numeric):
     NAME = "VariableGreaterThan"
     op = operator.gt
 
 
+@condition
 class VariableLessThan(_Numeric):
     NAME = "VariableLessThan"
     op = operator.lt
 
 
+@condition
 class VariableGreaterThanOrEqual(_Numeric):
     NAME = "VariableGreaterThanOrEqual"
     op = operator.ge
 
 
+@condition
 class VariableLessThanOrEqual(_Numeric):
     NAME = "VariableLessThanOrEqual"
     op = operator.le
 
 
+@condition
 class VariableContains(_Variable):
     NAME = "VariableContains"
     substring: str
@@ -202,6 +217,7 @@ class VariableContains(_Variable):
         return self.substring in ex.variable(self.variable)
 
 
+@condition
 class VariableStartsWith(_Variable):
     NAME = "VariableStartsWith"
     prefix: str
@@ -210,21 +226,13 @@ class VariableStartsWith(_Variable):
         return ex.variable(self.variable).startswith(self.prefix)
 
 
+@condition
 class VariableEndsWith(_Variable):
     NAME = "VariableEndsWith"
     suffix: str
 
     def evaluate(self, ex: Executor) -> bool:
         return ex.variable(self.variable).endswith(self.suffix)
-
-
-_CLASSES: tuple[type[ConditionBase], ...] = (
-    ImageExists, ImageNotExists, Not, All, AnyOf, NoneOf, VariableEquals, VariableNotEquals,
-    VariableGreaterThan, VariableLessThan, VariableGreaterThanOrEqual, VariableLessThanOrEqual,
-    VariableContains, VariableStartsWith, VariableEndsWith,
-)
-#: lower-cased type name → condition class (15 types).
-CONDITION_TYPES: dict[str, type[ConditionBase]] = {c.NAME.lower(): c for c in _CLASSES}
 
 
 class InvalidCondition(ConditionBase):
@@ -239,28 +247,16 @@ class InvalidCondition(ConditionBase):
         if not isinstance(data, dict):
             raise ValueError(f"a condition must be a mapping with a type, got {type(data).__name__}")
         if "type" not in data:
-            raise ValueError("a condition needs a type (one of " + ", ".join(c.NAME for c in _CLASSES) + ")")
-        raise ValueError(f"unknown condition type {data['type']!r} (one of " + ", ".join(c.NAME for c in _CLASSES)
-                         + ")")
+            raise ValueError(f"a condition needs a type (one of {', '.join(CONDITION_TYPES.names())})")
+        raise ValueError(f"unknown condition type {data['type']!r} (one of {', '.join(CONDITION_TYPES.names())})")
 
 
-def _condition_tag(data: Any) -> str:
+def condition_tag(data: Any) -> str:
+    """The catalog key of the condition class that validates ``data`` (``"invalid"`` if none)."""
     if isinstance(data, dict):
         kind = data.get("type")
-        if isinstance(kind, str) and kind.lower() in CONDITION_TYPES:
-            return kind.lower()
+        if isinstance(kind, str) and (key := CONDITION_TYPES.key(kind)) is not None:
+            return key
     elif isinstance(data, ConditionBase):
         return type(data).NAME.lower()
     return "invalid"
-
-
-#: Any condition, dispatched on its lower-cased ``type``. The union is built from ``_CLASSES`` at run time; the type
-#: checker sees the base every member shares.
-if TYPE_CHECKING:
-    AnyCondition: TypeAlias = ConditionBase
-else:
-    AnyCondition = tagged_union(_CLASSES, InvalidCondition, _condition_tag)
-
-for _cls in (Not, All, AnyOf, NoneOf):
-    _cls.model_rebuild()
-

@@ -14,11 +14,12 @@ from pydantic import Field, field_validator, model_validator
 
 from emufleet.routines.control import BreakLoop
 from emufleet.routines.grammar.base import GrammarModel, Step, StepBase, scalar_str
-from emufleet.routines.grammar.conditions import AnyCondition, ConditionBase
+from emufleet.routines.grammar.catalog import action
+from emufleet.routines.grammar.conditions import ConditionBase
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
-    from emufleet.routines.grammar.routine import AnyStep
+    from emufleet.routines.grammar.routine import AnyCondition, AnyStep
 
 __all__ = ["Break", "Decrement", "ElseIf", "GetVariable", "If", "Increment", "Repeat", "RunRoutine", "SetVariable",
            "Until", "While"]
@@ -27,11 +28,13 @@ MaxAttempts = Annotated[int, Field(ge=0, strict=True)]
 VarName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
 
 
+@action
 class Repeat(Step):
     """Run ``actions`` ``iterations`` times (> 0); ``Break`` ends early."""
 
     NAME = "Repeat"
     NESTED = ("actions",)
+    LOOP = True
     iterations: Annotated[int, Field(gt=0, strict=True)]
     actions: list[AnyStep] = Field(min_length=1)
 
@@ -51,6 +54,7 @@ class ElseIf(GrammarModel):
     then: list[AnyStep] = Field(min_length=1)
 
 
+@action
 class If(Step):
     """First branch whose condition holds runs: ``then``, each ``elseif``, else ``else``.
 
@@ -89,11 +93,13 @@ class If(Step):
             ex.run_steps(self.else_, ("else",))
 
 
+@action
 class While(Step):
     """Loop while ``condition`` holds; error after ``max_attempts`` (0 = unlimited) body runs."""
 
     NAME = "While"
     NESTED = ("actions",)
+    LOOP = True
     condition: AnyCondition
     actions: list[AnyStep] = Field(min_length=1)
     max_attempts: MaxAttempts = 0
@@ -105,6 +111,7 @@ class While(Step):
         ex.loop(self.actions, self.max_attempts, lambda: self.condition.evaluate(ex), "condition still true")
 
 
+@action
 class Until(While):
     """Loop until ``condition`` holds (checked before each run); error after ``max_attempts`` runs."""
 
@@ -114,6 +121,7 @@ class Until(While):
         ex.loop(self.actions, self.max_attempts, lambda: not self.condition.evaluate(ex), "condition still false")
 
 
+@action
 class Break(Step):
     """Leave the innermost loop (``Repeat``, ``While``, ``Until``, the image loops), from any depth."""
 
@@ -123,6 +131,7 @@ class Break(Step):
         raise BreakLoop()
 
 
+@action
 class RunRoutine(Step):
     """Run the routine registered as ``routine`` on the same bot (same variables and controller).
 
@@ -152,6 +161,7 @@ class RunRoutine(Step):
         ex.run_routine(self.routine, overrides)
 
 
+@action
 class SetVariable(Step):
     """Set ``name`` to ``value`` (``${var}``-interpolated; an undefined reference fails the step)."""
 
@@ -168,6 +178,7 @@ class SetVariable(Step):
         ex.ctx.variables.set(self.name, ex.interpolate(self.value))
 
 
+@action
 class GetVariable(Step):
     """Fail unless ``name`` is set; copy it to ``target`` when given."""
 
@@ -181,6 +192,7 @@ class GetVariable(Step):
             ex.ctx.variables.set(self.target, value)
 
 
+@action
 class Increment(Step):
     """Add ``amount`` (an integer, default 1) to ``name``; a missing variable counts as 0."""
 
@@ -208,6 +220,7 @@ class Increment(Step):
             raise ex.error(str(exc)) from None
 
 
+@action
 class Decrement(Increment):
     """Subtract ``amount`` (default 1) from ``name``."""
 

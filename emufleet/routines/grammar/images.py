@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from emufleet.routines.durations import DurationS
 from emufleet.routines.grammar.base import Coord, Point, Step, StepBase, TemplateParams
+from emufleet.routines.grammar.catalog import action
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
@@ -36,6 +37,7 @@ class _TemplateStep(TemplateParams, Step):
         return ex.find(self.template, threshold=self.threshold, region=self.region, fresh=fresh)
 
 
+@action
 class FindImage(_TemplateStep):
     """Fail unless ``template`` is on screen (a frame ≤ 100 ms old may be reused)."""
 
@@ -46,6 +48,7 @@ class FindImage(_TemplateStep):
             raise ex.error(f"template {self.template!r} not found")
 
 
+@action
 class WaitForImage(TemplateParams, StepBase):
     """Poll a fresh frame every 50 ms until ``template`` appears; fail after ``timeout`` (bare number = **s**).
 
@@ -68,6 +71,7 @@ class WaitForImage(TemplateParams, StepBase):
         return ex.find(self.template, threshold=self.threshold, region=self.region, fresh=True)
 
 
+@action
 class ClickIfImageFound(_TemplateStep):
     """If found, tap the match centre (from the template's size; §11.2 item 4 fixed) + ``offset``, or ``point``.
 
@@ -96,6 +100,7 @@ class ClickIfImageFound(_TemplateStep):
         ex.tap(round(cx + dx), round(cy + dy))
 
 
+@action
 class ClickIfImageNotFound(_TemplateStep):
     """Tap ``(x, y)`` only when ``template`` is absent."""
 
@@ -122,6 +127,7 @@ class _WithBody(Step):
         return data
 
 
+@action
 class IfImageFound(_WithBody, _TemplateStep):
     """Run ``actions`` when ``template`` is on a fresh frame (no else branch, as in the seed)."""
 
@@ -132,6 +138,7 @@ class IfImageFound(_WithBody, _TemplateStep):
             ex.run_steps(self.actions, ("actions",))
 
 
+@action
 class IfImageNotFound(_WithBody, _TemplateStep):
     """Run ``actions`` when ``template`` is absent from a fresh frame."""
 
@@ -155,6 +162,7 @@ class _Templates(_WithBody):
         return sum(ex.find(name, fresh=False) is not None for name in self.templates)
 
 
+@action
 class IfAnyImagesFound(_Templates):
     """Run ``actions`` when at least one of ``templates`` matches."""
 
@@ -165,6 +173,7 @@ class IfAnyImagesFound(_Templates):
             ex.run_steps(self.actions, ("actions",))
 
 
+@action
 class IfAllImagesFound(_Templates):
     """Run ``actions`` when every one of ``templates`` matches."""
 
@@ -175,6 +184,7 @@ class IfAllImagesFound(_Templates):
             ex.run_steps(self.actions, ("actions",))
 
 
+@action
 class IfNoImagesFound(_Templates):
     """Run ``actions`` when none of ``templates`` matches."""
 
@@ -185,10 +195,12 @@ class IfNoImagesFound(_Templates):
             ex.run_steps(self.actions, ("actions",))
 
 
+@action
 class WhileImageFound(_WithBody, _TemplateStep):
     """Loop while ``template`` is found; error if still found after ``max_attempts`` (0 = unlimited) runs."""
 
     NAME = "WhileImageFound"
+    LOOP = True
     max_attempts: MaxAttempts = 0
 
     def run(self, ex: Executor) -> None:
@@ -196,10 +208,12 @@ class WhileImageFound(_WithBody, _TemplateStep):
                 f"template {self.template!r} still found")
 
 
+@action
 class UntilImageFound(_WithBody, _TemplateStep):
     """Loop until ``template`` is found (checked before each run); error after ``max_attempts`` runs."""
 
     NAME = "UntilImageFound"
+    LOOP = True
     max_attempts: MaxAttempts = 0
 
     def run(self, ex: Executor) -> None:
@@ -207,26 +221,26 @@ class UntilImageFound(_WithBody, _TemplateStep):
                 f"template {self.template!r} not found")
 
 
+@action
 class WhileAnyImagesFound(_Templates):
     """Loop while any of ``templates`` matches (``Break`` supported, unlike the seed)."""
 
     NAME = "WhileAnyImagesFound"
+    LOOP = True
     max_attempts: MaxAttempts = 0
 
     def run(self, ex: Executor) -> None:
         ex.loop(self.actions, self.max_attempts, lambda: self._count(ex) > 0, "templates still found")
 
 
+@action
 class UntilAnyImagesFound(_Templates):
     """Loop until any of ``templates`` matches (``Break`` supported, unlike the seed)."""
 
     NAME = "UntilAnyImagesFound"
+    LOOP = True
     max_attempts: MaxAttempts = 0
 
     def run(self, ex: Executor) -> None:
         ex.loop(self.actions, self.max_attempts, lambda: self._count(ex) == 0, "none of the templates found")
 
-
-NESTING = (IfImageFound, IfImageNotFound, IfAnyImagesFound, IfAllImagesFound, IfNoImagesFound, WhileImageFound,
-           UntilImageFound, WhileAnyImagesFound, UntilAnyImagesFound)
-LOOPS = (WhileImageFound, UntilImageFound, WhileAnyImagesFound, UntilAnyImagesFound)

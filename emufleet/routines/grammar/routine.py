@@ -8,35 +8,24 @@ Top-level keys (digest §1.2): ``version`` (optional, ``1``; ours), ``routine_na
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
 from emufleet.routines.durations import DurationS
-from emufleet.routines.grammar import account, basic, flow, images
 from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str, tagged_union
+from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES
+from emufleet.routines.grammar.conditions import ConditionBase, InvalidCondition, condition_tag
 
-__all__ = ["ACTIONS", "AnyStep", "ConfigParam", "RoutineModel", "SentrySpec"]
+__all__ = ["AnyCondition", "AnyStep", "ConfigParam", "RoutineModel", "SentrySpec"]
 
-_CLASSES: tuple[type[StepBase], ...] = (
-    basic.Click, basic.Swipe, basic.Input, basic.SendKey, basic.Sleep, basic.Delay,
-    images.FindImage, images.WaitForImage, images.ClickIfImageFound, images.ClickIfImageNotFound,
-    images.IfImageFound, images.IfImageNotFound, images.IfAnyImagesFound, images.IfAllImagesFound,
-    images.IfNoImagesFound, images.WhileImageFound, images.UntilImageFound, images.WhileAnyImagesFound,
-    images.UntilAnyImagesFound,
-    flow.Repeat, flow.If, flow.While, flow.Until, flow.Break, flow.RunRoutine,
-    flow.SetVariable, flow.GetVariable, flow.Increment, flow.Decrement,
-    account.InjectNextAccount, account.CompleteAccount, account.ReturnAccount, account.MarkAccountFailed,
-    account.UpdateAccountField, account.IncrementAccountField, account.GetAccountField,
-    account.UpdateRoutineMetrics,
-    basic.SentryHalt, basic.SentryResume, basic.LaunchApp, basic.KillApp,
-)
-#: lower-cased action name → step class: the seed's 41 actions (digest §1.5).
-ACTIONS: dict[str, type[StepBase]] = {c.NAME.lower(): c for c in _CLASSES}
-#: Extra spellings accepted: ``SendKey`` (used by the digest's own example) for the seed's ``send_key``.
-ALIASES = {"sendkey": "send_key"}
-#: Loops, which ``Break`` leaves.
-LOOPS: tuple[type[StepBase], ...] = (flow.Repeat, flow.While, flow.Until, *images.LOOPS)
+# Every module of the package registers its actions and conditions as it is imported (catalog.py); importing them
+# all here, before the unions are built, is what makes a new module's classes selectable.
+_PACKAGE = __name__.rpartition(".")[0]
+for _module in pkgutil.iter_modules(importlib.import_module(_PACKAGE).__path__):
+    importlib.import_module(f"{_PACKAGE}.{_module.name}")
 
 
 class InvalidStep(StepBase):
@@ -56,29 +45,29 @@ class InvalidStep(StepBase):
                                  "with the parameters as keys")
             raise ValueError("a step needs an action key")
         name = data["action"]
-        hint = difflib.get_close_matches(str(name).lower(), [*ACTIONS, *ALIASES], n=1)
-        suggestion = f" (did you mean {ACTIONS[ALIASES.get(hint[0], hint[0])].NAME}?)" if hint else ""
+        hint = difflib.get_close_matches(str(name).lower(), ACTIONS.spellings(), n=1)
+        suggestion = f" (did you mean {ACTIONS[ACTIONS.key(hint[0]) or hint[0]].NAME}?)" if hint else ""
         raise ValueError(f"unknown action {name!r}{suggestion}")
 
 
 def _action_tag(data: Any) -> str:
     if isinstance(data, dict):
         name = data.get("action")
-        if isinstance(name, str):
-            key = ALIASES.get(name.lower(), name.lower())
-            if key in ACTIONS:
-                return key
+        if isinstance(name, str) and (key := ACTIONS.key(name)) is not None:
+            return key
     elif isinstance(data, StepBase):
         return type(data).NAME.lower()
     return "invalid"
 
 
-#: Any step, dispatched on its lower-cased ``action`` (aliases resolved). The union is built from ``_CLASSES`` at
-#: run time; the type checker sees the base every member shares.
+#: Any step, dispatched on its lower-cased ``action`` (aliases resolved), and any condition, dispatched on its
+#: lower-cased ``type``: unions of the catalogs' classes, built at run time; the type checker sees the bases.
 if TYPE_CHECKING:
     AnyStep: TypeAlias = StepBase
+    AnyCondition: TypeAlias = ConditionBase
 else:
-    AnyStep = tagged_union(_CLASSES, InvalidStep, _action_tag)
+    AnyStep = tagged_union(ACTIONS.seal(), InvalidStep, _action_tag)
+    AnyCondition = tagged_union(CONDITION_TYPES.seal(), InvalidCondition, condition_tag)
 
 ConfigType = Literal["text", "number", "checkbox", "dropdown", "hidden"]
 _TYPE_DEFAULTS = {"checkbox": "false", "number": "0", "text": "", "hidden": ""}
@@ -193,8 +182,9 @@ class RoutineModel(GrammarModel):
         return self
 
 
-_NAMESPACE = {"AnyStep": AnyStep}
-_RECURSIVE: tuple[type[GrammarModel], ...] = (*_CLASSES, flow.ElseIf)
-for _cls in _RECURSIVE:
-    _cls.model_rebuild(_types_namespace=_NAMESPACE)
+# Models naming AnyStep/AnyCondition (forward references in their modules) are completed now that both exist.
+_NAMESPACE = {"AnyStep": AnyStep, "AnyCondition": AnyCondition}
+for _cls in (*ACTIONS.values(), *CONDITION_TYPES.values(), *GrammarModel.__subclasses__()):
+    if not _cls.__pydantic_complete__:
+        _cls.model_rebuild(_types_namespace=_NAMESPACE)
 RoutineModel.model_rebuild()
