@@ -24,9 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -36,7 +34,7 @@ from pathlib import Path
 
 from emufleet.db.engine import safe_url
 from emufleet.errors import OrchestrationError
-from emufleet.process import pid_alive
+from emufleet.process import pid_alive, spawn_detached, started_at, stop_tree
 from emufleet.settings import state_dir
 
 __all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "prefect_database_url",
@@ -45,9 +43,6 @@ __all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok
 DEFAULT_PORT = 4200
 HEARTBEAT_FREQUENCY_S = 30  # Prefect's minimum flow-run heartbeat interval (its default is 180 s)
 _RECORD = "server.json"
-# Handles of the servers this process started: a dropped handle of a running child warns (ResourceWarning) when
-# garbage-collected; stop_server closes it.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +55,7 @@ class PrefectServer:
     home: str | None = None
     owned: bool = False  # True when this process started it (and so must stop it)
     database: str = "sqlite"  # the server's database: "sqlite", or its PostgreSQL URL with the password hidden
+    started: float | None = None  # the process's creation time (epoch s): a reused pid is not this server
 
     def flow_run_url(self, flow_run_id: object) -> str:
         """The flow run's page in the Prefect UI."""
@@ -158,22 +154,17 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
     home_path.mkdir(parents=True, exist_ok=True)
     port = _free_port(DEFAULT_PORT) if port is None else port
     log_path = home_path / "server.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [sys.executable, "-m", "flows.server_app", "--host", host, "--port", str(port)],
-            env=server_env(home_path, port, database_url, host), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop the server in order
-        )
-    _CHILDREN[proc.pid] = proc
+    # detached (its own session): Ctrl-C in the terminal reaches us, and we stop the server in order
+    pid = spawn_detached([sys.executable, "-m", "flows.server_app", "--host", host, "--port", str(port)], log_path,
+                         env=server_env(home_path, port, database_url, host))
     ui_url = f"http://{_client_host(host)}:{port}"
     api_url = f"{ui_url}/api"
-    server = PrefectServer(api_url=api_url, ui_url=ui_url, pid=proc.pid, home=str(home_path),
-                           owned=True, database=safe_url(database_url) if database_url else "sqlite")
+    server = PrefectServer(api_url=api_url, ui_url=ui_url, pid=pid, home=str(home_path), owned=True,
+                           database=safe_url(database_url) if database_url else "sqlite", started=started_at(pid))
     deadline = time.monotonic() + timeout_s
     while not health_ok(api_url, timeout_s=1.0):
-        if proc.poll() is not None:
-            raise OrchestrationError(f"prefect server exited with code {proc.returncode}; see {log_path}")
+        if not pid_alive(pid, reap=True):
+            raise OrchestrationError(f"prefect server exited during start-up; see {log_path}")
         if time.monotonic() > deadline:
             stop_server(server)
             raise OrchestrationError(f"prefect server did not answer within {timeout_s:.0f} s; see {log_path}")
@@ -189,7 +180,7 @@ def _recorded(home: Path) -> PrefectServer | None:
         server = PrefectServer(**data)
     except (OSError, ValueError, TypeError):
         return None
-    if server.pid is None or not pid_alive(server.pid) or not health_ok(server.api_url):
+    if server.pid is None or not pid_alive(server.pid, started=server.started) or not health_ok(server.api_url):
         return None
     return server
 
@@ -243,24 +234,11 @@ def use_server(server: PrefectServer) -> None:
 
 
 def stop_server(server: PrefectServer, *, timeout_s: float = 20.0) -> None:
-    """Stop a server this process started (its own pid only; SIGTERM, then SIGKILL after ``timeout_s``)."""
+    """Stop a server this process started, with its worker processes (:func:`emufleet.process.stop_tree`: terminate,
+    then kill after ``timeout_s``), and remove its record."""
     if not server.owned or server.pid is None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)  # the server runs uvicorn children in its own session
-    deadline = time.monotonic() + timeout_s
-    while pid_alive(server.pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(server.pid, os.WNOHANG)[0]:
-                break
-        time.sleep(0.1)
-    if pid_alive(server.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(server.pid, 0)
-    if (proc := _CHILDREN.pop(server.pid, None)) is not None:
-        proc.poll()  # records the exit status already collected above (or collects it)
+    stop_tree(server.pid, timeout_s=timeout_s)
     if server.home:
         record = Path(server.home) / _RECORD
         with contextlib.suppress(OSError, ValueError):

@@ -94,7 +94,8 @@ class PostgresCluster:
         bindir = bindir or find_binaries()
         root = Path(tempfile.mkdtemp(prefix="emufleet-pg-"))
         as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres system user
+        # initdb refuses root: run the cluster as the postgres system user
+        if sys.platform != "win32" and os.geteuid() == 0:
             as_user = ["runuser", "-u", _SYSTEM_USER, "--"]
             shutil.chown(root, _SYSTEM_USER)
         cluster = cls(root=root, port=port or free_port(), bindir=bindir, _as_user=as_user)

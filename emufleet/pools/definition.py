@@ -22,13 +22,15 @@ an error that says how to convert them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from emufleet.boundary import YamlValue
-from emufleet.errors import PoolValidationError
+from emufleet.errors import InputError, PoolValidationError
+from emufleet.paths import data_path
 from emufleet.pools.filters import SortMethod, column_for, normalise_comparator, parse_value
 from emufleet.routines.durations import MAX_DURATION_S
 from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml, validate
@@ -50,6 +52,8 @@ SEED_CONFIG_KEYS = {
 }
 """The seed's ``pool_config`` keys that have no place in ``config:``, and where their meaning went (digest §5.3)."""
 
+
+log = logging.getLogger(__name__)
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -130,7 +134,7 @@ class PoolDefinition(_Strict):
     queries: list[PoolQuery] = Field(default_factory=list)
     include: list[str] = Field(default_factory=list, max_length=10_000)  # bound parameters of one statement
     exclude: list[str] = Field(default_factory=list, max_length=10_000)
-    watched_paths: list[str] = Field(default_factory=list)
+    watched_paths: list[str] = Field(default_factory=list)  # Windows forms too (emufleet.paths)
     config: PoolConfig = Field(default_factory=PoolConfig)
 
     _file: Path | None = PrivateAttr(default=None)
@@ -152,9 +156,19 @@ class PoolDefinition(_Strict):
         return self._file
 
     def watched_dirs(self) -> list[Path]:
-        """``watched_paths`` resolved against the definition file's folder (the cwd for in-memory definitions)."""
+        """``watched_paths`` resolved against the definition file's folder (the cwd for in-memory definitions).
+
+        Windows forms are read too (:mod:`emufleet.paths`); a drive path on another platform names no folder here
+        and, like a folder that does not exist yet, is logged and skipped (the file stays valid for its host).
+        """
         base = self._file.parent if self._file else Path.cwd()
-        return [(base / Path(p).expanduser()).resolve() for p in self.watched_paths]
+        out = []
+        for text in self.watched_paths:
+            try:
+                out.append(data_path(text, base).resolve())
+            except InputError as exc:
+                log.warning("pool %r (%s): watched path skipped: %s", self.pool_name, self._file, exc)
+        return out
 
     @classmethod
     def load(cls, path: str | Path) -> PoolDefinition:

@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import yaml
 from sqlalchemy import Engine, delete, func, select
@@ -31,6 +31,7 @@ from emufleet.boundary import JsonObject, YamlValue
 from emufleet.db import Account, PoolMember, PoolRecord, utcnow
 from emufleet.errors import PoolError, PoolValidationError
 from emufleet.files import write_atomic
+from emufleet.paths import data_path
 from emufleet.pools.definition import PoolDefinition
 from emufleet.pools.filters import RelativeTime
 from emufleet.pools.registry import PoolEntry, discover
@@ -137,8 +138,7 @@ def definition_data(definition: PoolDefinition, *, relative_to: Path | None = No
             if "value" in flt:  # model_dump turned typed values (relative times) into dicts: use the originals
                 flt["value"] = _plain(typed.value)
     if relative_to is not None and definition.file is not None and definition.watched_paths:
-        data["watched_paths"] = [_rebase(raw, resolved, relative_to) for raw, resolved in
-                                 zip(definition.watched_paths, definition.watched_dirs(), strict=True)]
+        data["watched_paths"] = [_rebase(raw, definition.file.parent, relative_to) for raw in definition.watched_paths]
     return data
 
 
@@ -226,9 +226,16 @@ def _relative(offset: timedelta) -> str:
     return f"now{sign}{seconds:g}s"
 
 
-def _rebase(raw: str, resolved: Path, folder: Path) -> str:
-    if Path(raw).expanduser().is_absolute():
+def _relative_text(raw: str) -> bool:
+    """Whether a watched path as written is relative (``\\`` or ``/`` separators; no drive, root or ``~``)."""
+    return not (raw.startswith(("~", "/", "\\")) or PureWindowsPath(raw).drive)
+
+
+def _rebase(raw: str, origin: Path, folder: Path) -> str:
+    """``raw`` (relative to ``origin``) re-expressed relative to ``folder``; absolute paths are kept as written."""
+    if not _relative_text(raw):  # either platform's form: kept as the user wrote it
         return raw
+    resolved = data_path(raw, origin).resolve()
     try:
         return os.path.relpath(resolved, folder)
     except ValueError:  # another drive (Windows): no relative path exists

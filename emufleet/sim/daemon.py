@@ -6,9 +6,10 @@ base port so that several can run side by side:
 * ``sim-<base_port>.pid``: the process id;
 * ``sim-<base_port>.json``: pid, serials, scenario and the port of its control socket (:mod:`emufleet.sim.control`).
 
-Both are removed when it stops. ``--detach`` starts the same command in a new session with its output in
-``sim-<base_port>.log`` and returns once the child has written its files; ``emufleet sim down`` sends it SIGTERM,
-waits until the process is gone and its ports are closed, and removes the files.
+Both are removed when it stops. ``--detach`` starts the same command detached
+(:func:`emufleet.process.spawn_detached`) with its output in ``sim-<base_port>.log`` and returns once the child has
+written its files; ``emufleet sim down`` stops it (:func:`emufleet.process.stop_tree`), waits until its ports are
+closed, and removes the files.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emufleet.errors import SimulatorError
-from emufleet.process import pid_alive, spawn_detached
+from emufleet.process import pid_alive, spawn_detached, stop_tree
 from emufleet.settings import state_dir
 from emufleet.sim.control import serve_control
 from emufleet.sim.server import Simulator
@@ -135,7 +136,7 @@ def start_detached(instances: int, scenario: str, base_port: int, timeout_s: flo
             if record.pid == pid:
                 return record
         time.sleep(0.05)
-    os.kill(pid, signal.SIGTERM)
+    stop_tree(pid)
     raise SimulatorError(f"the simulator did not start within {timeout_s} s (log: {log})")
 
 
@@ -146,15 +147,9 @@ def _port_open(port: int) -> bool:
 
 
 def stop(record: SimRecord, timeout_s: float = 10.0) -> None:
-    """SIGTERM the simulator, wait until it is gone and its ports are closed (SIGKILL after ``timeout_s``)."""
-    if pid_alive(record.pid, reap=True):
-        os.kill(record.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while pid_alive(record.pid, reap=True) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(record.pid, reap=True):
-        os.kill(record.pid, signal.SIGKILL)
-        time.sleep(0.2)
+    """Stop the simulator (:func:`emufleet.process.stop_tree`: terminate, kill after ``timeout_s``) and wait until
+    its ports are closed. Raises SimulatorError when it did not stop."""
+    stop_tree(record.pid, timeout_s=timeout_s)
     _remove(record)
     ports = [int(s.rsplit(":", 1)[1]) for s in record.serials] + [record.control_port]
     if pid_alive(record.pid, reap=True) or any(_port_open(p) for p in ports):

@@ -47,7 +47,8 @@ import cv2
 import numpy as np
 
 from emufleet.boundary import YamlValue
-from emufleet.errors import ScenarioError, TemplateRegistryError
+from emufleet.errors import InputError, ScenarioError, TemplateRegistryError
+from emufleet.paths import data_path
 from emufleet.sim.keys import key_code
 from emufleet.sim.scenario_schema import (
     ButtonModel,
@@ -250,7 +251,10 @@ class _Compiler:
         expanded = os.path.expandvars(raw)
         if "$" in expanded:
             raise self.fail(f"unset environment variable in {raw!r}", "template_set")
-        ts_path = (self.path.parent / expanded).resolve()
+        try:
+            ts_path = data_path(expanded, self.path.parent).resolve()
+        except InputError as exc:
+            raise self.fail(str(exc), "template_set") from exc
         if not ts_path.exists():
             raise self.fail(f"template set {ts_path} not found", "template_set")
         try:
@@ -350,7 +354,10 @@ class _Compiler:
 
     def _read_png(self, relative: str, loc: tuple[int | str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
         """BGR image and alpha (float32 0–1, ``None`` if opaque) of a PNG relative to the scenario file."""
-        path = (self.path.parent / relative).resolve()
+        try:
+            path = data_path(relative, self.path.parent).resolve()
+        except InputError as exc:
+            raise self.fail(str(exc), *loc) from exc
         if path not in self._images:
             if not path.is_file():
                 raise self.fail(f"image file {relative} not found ({path})", *loc)

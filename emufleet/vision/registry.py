@@ -38,6 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emufleet.errors import TemplateRegistryError, VisionError
+from emufleet.paths import DataPathText, data_path
 from emufleet.vision.images import read_template_image
 from emufleet.vision.space import CoordinateSpace, Region
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
@@ -98,7 +99,7 @@ class _RegistryFileModel(BaseModel):
     scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
     low_texture: bool | None = None
     agreement: float | None = Field(default=None, gt=0.0, le=1.0)
-    images: str | None = None
+    images: DataPathText | None = None  # Windows forms too (emufleet.paths)
     templates: list[_EntryModel]
 
 
@@ -147,7 +148,7 @@ def resolve_image_path(images: Path, relative: str) -> Path | None:
 
     Lookup is case-sensitive on every platform (the seed has ``Premium.PNG`` next to ``*.png``, README).
     """
-    candidate = images / relative
+    candidate = data_path(relative, images)  # `ui\\OK.png` written on Windows names the same file here
     if _exists_exact(candidate):
         return candidate
     suffix = candidate.suffix
@@ -273,7 +274,7 @@ class TemplateSet:
         templates: dict[str, Template] = {}
         for file, data, model in models:
             base = Path(images) if images is not None else (
-                file.parent / model.images if model.images is not None else file.parent)
+                data_path(model.images, file.parent) if model.images is not None else file.parent)
             for index, entry in enumerate(model.templates):
                 with _collect(errors):
                     tpl = _build(entry, model, data, file, index, base, space)

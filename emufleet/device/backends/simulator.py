@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +29,7 @@ from emufleet.device.backends._base import (
 from emufleet.device.backends.adb import port_open
 from emufleet.device.device import Device
 from emufleet.errors import DeviceError
-from emufleet.process import pid_alive, reap_child, spawn_detached
+from emufleet.process import pid_alive, spawn_detached, stop_tree
 
 if TYPE_CHECKING:
     from emufleet.sim import Simulator
@@ -152,13 +150,6 @@ class SimulatorBackend:
 
     def _terminate(self, index: int) -> None:
         pid = self._pid(index)
-        if pid is not None and pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + _STOP_GRACE_S
-            while pid_alive(pid, reap=True) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if pid_alive(pid):
-                os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-            reap_child(pid)
+        if pid is not None:
+            stop_tree(pid, timeout_s=_STOP_GRACE_S)
         self._pid_file(index).unlink(missing_ok=True)
-
