@@ -12,6 +12,9 @@ Tables:
 * ``pools`` / ``pool_members``: the resolved membership of each pool (digest §5.4), persisted at refresh.
 * ``launch_budgets``: the ``max_accounts`` budget of each running launch (digest §9.9), keyed by the launch's
   orchestration id, shared by its bots on every host (:class:`emufleet.pools.budget.AccountBudget`).
+* ``launches``, ``fleet_events``, ``quarantines``: the farm's history (:mod:`emufleet.farm`): every launch with its
+  group and end, an append-only ledger of what the bots did (accounts, steps, recoveries by rung, give-ups), and
+  the instances and accounts taken out of service, kept across restarts for the dashboard.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from emufleet.db.engine import utcnow
 
-__all__ = ["POOL_STATUSES", "Account", "AccountResultRecord", "Base", "LaunchBudget", "PoolMember", "PoolRecord",
-           "RoutineExecution"]
+__all__ = ["POOL_STATUSES", "Account", "AccountResultRecord", "Base", "FleetEvent", "LaunchBudget", "LaunchRecord",
+           "PoolMember", "PoolRecord", "Quarantine", "RoutineExecution"]
 
 POOL_STATUSES = ("available", "in_use", "completed", "failed", "skipped")
 """Account statuses (digest §5.5)."""
@@ -187,4 +190,78 @@ class LaunchBudget(Base):
     __table_args__ = (
         CheckConstraint("taken >= 0", name="taken_not_negative"),
         CheckConstraint("max_accounts IS NULL OR taken <= max_accounts", name="taken_within_limit"),
+    )
+
+
+class LaunchRecord(Base):
+    """One launch of a group, kept after it ends (:mod:`emufleet.farm.history`).
+
+    ``launch_id`` is the launch's orchestration id (its flow run id: the owner of its account leases);
+    ``ended_at``/``final_state`` stay NULL while it runs, and for a launch whose process died (the console then
+    asks Prefect for the run's state).
+    """
+
+    __tablename__ = "launches"
+
+    launch_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(255), index=True)
+    host: Mapped[str] = mapped_column(String(255), default="local", server_default="local")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp(),
+                                                 index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    final_state: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    bots: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class FleetEvent(Base):
+    """One entry of the farm's ledger: something a bot did that the dashboard counts (:mod:`emufleet.farm.ledger`).
+
+    ``kind`` is a bot event kind (``account.completed``, ``bot.recovering``, ``bot.gave-up``, ``bot.stuck``…) or
+    ``steps`` (``count`` steps done since the bot's previous ``steps`` entry). ``instance`` is ``host/serial``.
+    """
+
+    __tablename__ = "fleet_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+    kind: Mapped[str] = mapped_column(String(32))
+    group_name: Mapped[str] = mapped_column(String(255))
+    bot: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    instance: Mapped[str] = mapped_column(String(511))
+    launch_id: Mapped[str | None] = mapped_column(String(255))
+    account: Mapped[str | None] = mapped_column(String(255))
+    rung: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(255))
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __table_args__ = (
+        Index("ix_fleet_events_at", "at"),
+        Index("ix_fleet_events_instance_at", "instance", "at"),
+        Index("ix_fleet_events_launch", "launch_id", "kind"),
+    )
+
+
+class Quarantine(Base):
+    """An instance or account taken out of service (:mod:`emufleet.farm.quarantine`): why, since when, and until
+    when at least (``cooldown_until``: an instance may pass a health check after it); ``released_at`` ends it.
+
+    ``subject`` is ``host/serial`` for an instance and the account id (as text) for an account.
+    """
+
+    __tablename__ = "quarantines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # instance | account
+    subject: Mapped[str] = mapped_column(String(511))
+    reason: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+    cooldown_until: Mapped[datetime | None] = mapped_column(DateTime)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+    released_by: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('instance', 'account')", name="kind_known"),
+        Index("ix_quarantines_active", "kind", "subject", "released_at"),
     )

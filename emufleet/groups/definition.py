@@ -29,6 +29,12 @@ only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/d
       stuck_after: 60s
       budget: {failures: 3, window: 10m}
     health: {interval: 10s}
+    schedule:                            # daily windows and the game's reset (docs/farm.md); optional
+      timezone: Europe/Paris
+      windows: ["06:30-12:00", "18:00-02:00"]
+      daily_reset: "06:00"
+      margin: 10m
+    quarantine: {window: 1h, factor: 3, min_count: 3, cooldown: 15m}   # the farm's rule (docs/farm.md)
 
 Durations accept ``500ms``, ``2s``, ``5m``, ``1h`` or a bare number of seconds; parsed values are seconds.
 """
@@ -55,6 +61,8 @@ from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
 from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import GroupValidationError
+from emufleet.groups.quarantine import QuarantineSettings
+from emufleet.groups.schedule import Schedule
 from emufleet.hosts.identity import LOCAL_HOST, Placement, check_host_name, parse_placement
 from emufleet.routines.durations import MAX_DURATION_S, parse_duration
 from emufleet.yamlio import raise_validation
@@ -212,6 +220,8 @@ class GroupDefinition(_Strict):
     launch: LaunchOptions = LaunchOptions()
     recovery: RecoverySettings = RecoverySettings()  # the ladder, stuck detection, budget (docs/supervision.md)
     health: HealthSettings = HealthSettings()  # periodic health checks of each instance
+    schedule: Schedule | None = None  # daily windows and the game's reset (docs/farm.md)
+    quarantine: QuarantineSettings = QuarantineSettings()  # when an instance or account is taken out of service
     tags: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -1,0 +1,88 @@
+"""The quarantine rules on a real database: an outlier instance, a lone instance, an account failing everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, insert, select
+
+from emufleet import db
+from emufleet.db import utcnow
+from emufleet.farm import (
+    FarmRules,
+    LedgerRow,
+    QuarantineEntry,
+    QuarantineSettings,
+    account_verdict,
+    active,
+    instance_verdict,
+    is_quarantined,
+    quarantine,
+    release,
+)
+
+
+def _faults(engine: Engine, instance: str, rungs: int, give_ups: int = 0, at: datetime | None = None) -> None:
+    host = instance.split("/")[0]
+    rows = [{"kind": "bot.recovering", "rung": "restart_app"}] * rungs
+    rows += [{"kind": "bot.gave-up", "rung": None}] * give_ups
+    rows += [{"kind": "steps", "rung": None}]  # the instance was active
+    with engine.begin() as conn:
+        conn.execute(insert(db.FleetEvent), [{"group_name": "demo", "bot": 0, "host": host, "instance": instance,
+                                              "at": at or utcnow(), **r} for r in rows])
+
+
+def test_an_outlier_instance_is_quarantined_and_released(db_engine: Engine) -> None:
+    for i in range(4):
+        _faults(db_engine, f"local/s{i}", rungs=1)
+    _faults(db_engine, "local/bad", rungs=2, give_ups=1)  # 2 + 3×1 = 5 ≥ max(3, 3 × median 1)
+    assert instance_verdict(db_engine, "local/s0") is None
+    reason = instance_verdict(db_engine, "local/bad")
+    assert reason is not None and "5 fault(s)" in reason and "median of 1" in reason
+    notified: list[QuarantineEntry] = []
+    rules = FarmRules(db_engine, QuarantineSettings(), notified.append)
+    rules([LedgerRow("bot.gave-up", "demo", 0, "local", "local/bad", None)])
+    rules([LedgerRow("bot.gave-up", "demo", 0, "local", "local/bad", None)])  # once only
+    assert [(q.kind, q.subject) for q in notified] == [("instance", "local/bad")]
+    entry = is_quarantined(db_engine, "local/bad")
+    assert entry is not None and entry.cooldown_until is not None and entry.cooldown_until > entry.since
+    assert is_quarantined(db_engine, "local/s0") is None
+    assert release(db_engine, "instance", "local/bad", by="test")
+    assert not release(db_engine, "instance", "local/bad")
+    assert active(db_engine) == []
+
+
+def test_a_whole_fleet_in_trouble_quarantines_no_one_but_a_lone_instance_has_a_floor(db_engine: Engine) -> None:
+    for i in range(4):
+        _faults(db_engine, f"local/s{i}", rungs=4)
+    assert instance_verdict(db_engine, "local/s0") is None  # 4 < 3 × median 4
+    _faults(db_engine, "hostb/lone", rungs=1, at=utcnow() - timedelta(hours=2))  # outside the window
+    settings = QuarantineSettings(min_count=2)
+    assert instance_verdict(db_engine, "hostb/lone", settings) is None
+
+
+def test_only_one_active_entry_per_subject(db_engine: Engine) -> None:
+    assert quarantine(db_engine, "instance", "local/x", "first")
+    assert not quarantine(db_engine, "instance", "local/x", "second")
+    assert [q.reason for q in active(db_engine, "instance")] == ["first"]
+
+
+def test_an_account_failing_on_three_instances_is_failed_for_good(db_engine: Engine,
+                                                                  make_accounts: Callable[..., list[int]]) -> None:
+    (account, other) = make_accounts(2)
+    with db_engine.begin() as conn:
+        conn.execute(insert(db.AccountResultRecord), [
+            {"account_id": account, "outcome": o, "success": False, "lease_instance": s}
+            for o, s in (("failed", "s1"), ("returned", "s2"), ("failed", "s2"), ("failed", "s3"))]
+            + [{"account_id": other, "outcome": "failed", "success": False, "lease_instance": "s1"}])
+    assert account_verdict(db_engine, other) is None
+    assert "3 different instances" in (account_verdict(db_engine, account) or "")
+    notified: list[QuarantineEntry] = []
+    FarmRules(db_engine, QuarantineSettings(), notified.append)(
+        [LedgerRow("account.failed", "demo", 0, "local", "local/s3", None, account="acct_000@test.invalid")])
+    with db_engine.connect() as conn:
+        status, error = conn.execute(select(db.Account.pool_status, db.Account.last_error)
+                                     .where(db.Account.id == account)).one()
+    assert status == "failed" and "3 different instances" in error
+    assert [(q.kind, q.subject) for q in notified] == [("account", str(account))]
