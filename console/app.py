@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -113,10 +113,6 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
     async def live() -> StreamingResponse:
         return StreamingResponse(hub.stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/groups", status_code=303)
 
     # registered for EmufleetError classes only; Starlette types every handler's exception as Exception
     def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from console.api import accounts, fleet, groups, pools, routines
+from console.api import accounts, fleet, groups, pools, routines, stats
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (groups, fleet, pools, accounts, routines):
+for _module in (groups, fleet, pools, accounts, routines, stats):
     router.include_router(_module.router)
