@@ -7,6 +7,7 @@ Output formats are the ones clients parse (reference §2, §3.6): ``wm size`` �
 
 from __future__ import annotations
 
+import re
 import struct
 
 from emufleet.sim.device import LAUNCHER, DeviceModel
@@ -237,16 +238,42 @@ def _pm(ctx: Context, args: list[str]) -> int:
     return ctx.error(f"Unknown command: {command}")
 
 
+_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+
+
 @register("wm")
 def _wm(ctx: Context, args: list[str]) -> int:
-    s = ctx.device.scenario
-    if args[:1] == ["size"] and len(args) == 1:
-        ctx.io.out(f"Physical size: {s.width}x{s.height}\n")
-    elif args[:1] == ["density"] and len(args) == 1:
-        ctx.io.out(f"Physical density: {ctx.device.getprop('ro.sf.lcd_density')}\n")
-    else:
-        return ctx.error("the simulator supports 'wm size' and 'wm density' (read only)")
-    return 0
+    """``wm size [WxH|reset]`` and ``wm density [N|reset]``: Android's output, an override line when one is set."""
+    device, s = ctx.device, ctx.device.scenario
+    what, value = (args + ["", ""])[:2]
+    if what == "size":
+        if value == "reset":
+            device.size_override = None
+        elif value:
+            match = _SIZE.match(value)
+            if match is None or len(args) > 2:
+                return ctx.error(f"Error: bad size {value}")
+            device.size_override = (int(match[1]), int(match[2]))
+            device.log("wm", size=value)
+        else:
+            ctx.io.out(f"Physical size: {s.width}x{s.height}\n")
+            if device.size_override is not None:
+                ctx.io.out(f"Override size: {device.size_override[0]}x{device.size_override[1]}\n")
+        return 0
+    if what == "density":
+        if value == "reset":
+            device.density_override = None
+        elif value:
+            if not value.isdigit() or not 72 <= int(value) <= 1000 or len(args) > 2:
+                return ctx.error(f"Error: bad density {value}")
+            device.density_override = int(value)
+            device.log("wm", density=value)
+        else:
+            ctx.io.out(f"Physical density: {device.getprop('ro.sf.lcd_density')}\n")
+            if device.density_override is not None:
+                ctx.io.out(f"Override density: {device.density_override}\n")
+        return 0
+    return ctx.error("usage: wm size [WxH|reset] | wm density [N|reset]")
 
 
 @register("dumpsys")
@@ -271,6 +298,13 @@ def _dumpsys(ctx: Context, args: list[str]) -> int:
                    f"  ACTIVITY {package}/{activity} 3a4b5c6 pid={pid}\n")
     elif service == "SurfaceFlinger" and "--display-id" in args:
         ctx.io.out('Display 4619827259835644672 (HWC display 0): port=0 pnpId=MMU displayName="MuMu display"\n')
+    elif service == "package" and len(args) > 1:
+        if not device.installed(args[1]):
+            ctx.io.out(f"Unable to find package: {args[1]}\n")
+        else:
+            version = s.package_version if args[1] == s.package else "1.0"
+            ctx.io.out(f"Packages:\n  Package [{args[1]}] (5a1b2c3):\n    versionCode=1 minSdk=24 targetSdk=34\n"
+                       f"    versionName={version}\n")
     elif service == "power":
         ctx.io.out("Display Power: state=ON\n  mHoldingDisplaySuspendBlocker=true\n")
     else:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+
 from emufleet.boundary import JsonObject
 from emufleet.errors import SimulatorError
 from emufleet.sim.appfaults import AppFaults
@@ -89,6 +91,11 @@ class DeviceModel:
         self.reboot_times = (1.0, 2.0)  # (down_s, boot_s) of an in-band reboot (shell `reboot`, `reboot:`)
         self.control: Callable[..., JsonObject] | None = None  # `emufleet-sim` shell command hook
         self.screen = ScreenMachine(scenario, lambda p: self.files.exists(p, root=True), self._transition)
+        # `wm size WxH` / `wm density N` overrides, as Android keeps them: frames are scaled to the override size
+        # and input coordinates are in it (MuMu's resolution settings and `wm size` on an emulator do the same).
+        self.size_override: tuple[int, int] | None = None
+        self.density_override: int | None = None
+        self._scaled: tuple[Frame, tuple[int, int], Frame] | None = None
 
     # -- events --------------------------------------------------------------------------------------------
     def log(self, kind: str, /, **detail: object) -> None:
@@ -177,7 +184,20 @@ class DeviceModel:
             self.screen.force(name)
 
     def frame(self) -> Frame:
-        """The current screen (black while booting; the frozen frame under ``frozen``; fault dialogs drawn)."""
+        """The current screen (black while booting; the frozen frame under ``frozen``; fault dialogs drawn), at the
+        ``wm size`` override size when one is set."""
+        frame = self._frame()
+        size = self.size_override
+        if size is None or size == (frame.width, frame.height):
+            return frame
+        with self.lock:
+            cached = self._scaled
+            if cached is None or cached[0] is not frame or cached[1] != size:
+                cached = (frame, size, Frame(cv2.resize(frame.bgr, size, interpolation=cv2.INTER_AREA)))
+                self._scaled = cached
+            return cached[2]
+
+    def _frame(self) -> Frame:
         if not self.booted():
             return self.renderer.black
         with self.lock:
@@ -185,6 +205,13 @@ class DeviceModel:
                 return self.app_faults.frozen
             state = self.screen.current()
             return self.renderer.frame(state, self.app_faults.dialogs(self.app_running, self.log))
+
+    def to_scenario(self, x: float, y: float) -> tuple[float, float]:
+        """Input coordinates (in the override size, if any) → the scenario's pixels."""
+        if self.size_override is None:
+            return x, y
+        width, height = self.size_override
+        return x * self.scenario.width / width, y * self.scenario.height / height
 
     def tap(self, x: float, y: float, *, origin: str | None = None) -> None:
         """A tap at device pixel ``(x, y)``; ``origin`` (who sent it) goes into its event when given."""
@@ -194,12 +221,13 @@ class DeviceModel:
             if not self.booted():
                 self.log("tap", x=x, y=y, state=state, **sender)
                 return
-            routed = self.app_faults.tap(x, y, self.app_running, self.log)
+            sx, sy = self.to_scenario(x, y)
+            routed = self.app_faults.tap(sx, sy, self.app_running, self.log)
             self.log("tap", x=x, y=y, state=state, **sender, **routed.detail())
             if routed.dialog == "anr.close_app":
                 self.app_stop("anr close app")
             elif routed.passes:
-                self.screen.tap(x, y)
+                self.screen.tap(sx, sy)
 
     def swipe(self, x1: float, y1: float, x2: float, y2: float, duration_ms: int, *,
               origin: str | None = None) -> None:

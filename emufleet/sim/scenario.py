@@ -145,6 +145,7 @@ class Scenario:
     on_app_stop: str
     states: dict[str, StateSpec]
     dialogs: dict[str, Dialog] = field(default_factory=dict)
+    package_version: str = "1.0.0"  # what `dumpsys package` says the game's versionName is
 
 
 def scenarios_dir() -> Path:
@@ -216,6 +217,7 @@ class _Compiler:
         dialogs = {name: self._dialog(name, d) for name in ("popup", "anr")
                    if (d := getattr(m.dialogs, name)) is not None}
         return Scenario(name=m.name, path=self.path, width=self.width, height=self.height, package=m.package,
+                        package_version=m.package_version,
                         activity=m.activity, initial=m.initial, on_app_start=m.on_app_start,
                         on_app_stop=m.on_app_stop or m.initial, states=states, dialogs=dialogs)
 

@@ -110,6 +110,7 @@ class ScenarioModel(Strict):
     screen: ScreenModel = ScreenModel()
     template_set: str | None = None
     package: str = GAME.package
+    package_version: str = Field("1.0.0", pattern=r"^[0-9A-Za-z._-]{1,40}$")
     activity: str = GAME.activity
     initial: str
     on_app_start: str | None = None

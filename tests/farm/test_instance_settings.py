@@ -1,0 +1,47 @@
+"""The instance settings check against the simulator through the real adb server: a wrong resolution is fixed,
+or refused with the reason; density and the game's version are read from the device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from emufleet.device import connect
+from emufleet.device.settings import check_instance_settings, read_instance_settings, version_at_least
+
+
+def _device(simulator: Callable[..., Any], adb_server: Any) -> Any:
+    serial = simulator(instances=1).instances[0].serial
+    return connect(serial)
+
+
+def test_a_720x1280_simulator_is_fixed_or_refused(simulator: Callable[..., Any], adb_server: Any) -> None:
+    device = _device(simulator, adb_server)
+    device.shell("wm size 720x1280", check=True)
+    assert device.screenshot().shape == (1280, 720, 3)  # frames follow the override, as on an emulator
+    refused = check_instance_settings(device, width=540, height=960, fix=False)
+    assert not refused.ok
+    assert refused.describe() == "resolution is 720x1280, the template set needs 540x960"
+    fixed = check_instance_settings(device, width=540, height=960, density=240, package="jp.pokemon.pokemontcgp",
+                                    min_version="1.0")
+    assert fixed.ok, fixed.describe()
+    assert fixed.fixed == ("resolution 720x1280 → 540x960 (wm size)",)
+    assert device.screenshot().shape == (960, 540, 3)
+    assert read_instance_settings(device, "jp.pokemon.pokemontcgp").package_version == "1.0.0"
+
+
+def test_density_old_game_and_missing_game(simulator: Callable[..., Any], adb_server: Any) -> None:
+    device = _device(simulator, adb_server)
+    density = check_instance_settings(device, width=540, height=960, density=320)
+    assert density.ok and density.fixed == ("density 240 → 320 (wm density)",)
+    old = check_instance_settings(device, width=540, height=960, package="jp.pokemon.pokemontcgp",
+                                  min_version="1.2")
+    assert old.problems == ("the game jp.pokemon.pokemontcgp is version 1.0.0, the group needs 1.2+",)
+    missing = check_instance_settings(device, width=540, height=960, package="com.example.absent")
+    assert missing.problems == ("the game com.example.absent is not installed",)
+
+
+def test_versions_compare_by_number() -> None:
+    assert version_at_least("1.10.0", "1.9")
+    assert not version_at_least("1.9.9", "1.10")
+    assert version_at_least("2.0", "2.0")
