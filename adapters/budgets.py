@@ -31,7 +31,7 @@ _log = logging.getLogger(__name__)
 async def open_budget(launch_run_id: UUID, max_accounts: int | None, database_url: str | None = None
                       ) -> AccountBudget:
     """Create the launch's budget row (``max_accounts`` ``None``: unlimited, counted all the same) on a new engine
-    for ``database_url`` (default: the shared accounts database), migrating the schema first.
+    for ``database_url`` (default: the shared accounts database), which must exist (an older schema is migrated).
 
     Raises:
         DatabaseError: the database cannot be reached or migrated.
@@ -40,7 +40,7 @@ async def open_budget(launch_run_id: UUID, max_accounts: int | None, database_ur
     def make() -> AccountBudget:
         eng = db.engine(database_url)
         try:
-            db.upgrade(eng)
+            db.require_schema(eng)
             return AccountBudget.create(eng, str(launch_run_id), max_accounts)
         except BaseException:
             eng.dispose()

@@ -343,6 +343,9 @@ def _run(args: argparse.Namespace, root: Path, database_url: str, cleanup: list[
     subprocess.run([adb_path(), "start-server"], check=True, capture_output=True)
     cleanup.append(lambda: subprocess.run([adb_path(), "kill-server"], capture_output=True))
     (root / "state").mkdir(parents=True, exist_ok=True)
+    from emufleet import db
+
+    db.upgrade(database_url)  # a launch never creates the database (`emufleet db upgrade` does)
     instances: dict[str, int] = {}
     for _ in range(args.bots):  # one process per instance, like emulators
         record = daemon.start_detached(1, "demo", find_free_base_port(1), timeout_s=60.0)

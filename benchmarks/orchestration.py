@@ -164,6 +164,7 @@ def _run(work: Path, database_url: str | None, launches: list[int]) -> list[Laun
     os.environ.update({"EMUFLEET_STATE_DIR": str(work / "state"),
                        "EMUFLEET_HOME": str(_project(work / "home", max(launches))),
                        "ANDROID_ADB_SERVER_PORT": str(free_port())})
+    from emufleet import db
     from flows.server import start_server, stop_server, use_server
 
     server = None
@@ -179,6 +180,7 @@ def _run(work: Path, database_url: str | None, launches: list[int]) -> list[Laun
         out = []
         for n, bots in enumerate(launches):
             os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{work / f'accounts{n}.db'}"
+            db.upgrade()  # a launch never creates the database (`emufleet db upgrade` does)
             out.append(_launch(work, bots, database, requests))
             print(f"\n{out[-1].table()}\n", flush=True)
         return out

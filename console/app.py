@@ -77,7 +77,7 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
 
     config = config or ConsoleConfig()
     eng = engine if engine is not None else db.engine()
-    db.upgrade(eng)  # what every CLI command does first: idempotent, and the console may be the first user
+    db.require_schema(eng)  # what every CLI command does first: a missing database is an error, not created
     tpl = templates(config)
 
     async def fetch() -> FleetSnapshot:

@@ -138,9 +138,24 @@ def validate_pool(data: JsonObject, file: Path | None = None) -> tuple[PoolDefin
     if errors:
         return None, errors
     try:  # the loader's own path: legacy checks, and the file the watched paths are relative to
-        return PoolDefinition.loads(yaml_text(data), file), []
+        definition = PoolDefinition.loads(yaml_text(data), file)
     except PoolValidationError as exc:
         return None, [exc]
+    outside = _outside_account_dirs(definition)
+    return (None, outside) if outside else (definition, [])
+
+
+def _outside_account_dirs(definition: PoolDefinition) -> list[InputError]:
+    """A watched path edited in the console stays inside the account folders (:func:`emufleet.settings.account_dirs`):
+    a pool test lists and reads files, and the console must not list ``/etc`` for whoever can reach it."""
+    from emufleet.settings import account_dirs
+
+    allowed = account_dirs()
+    where = ", ".join(map(str, allowed))
+    return [PoolValidationError(f"{raw!r:.200} is outside the account folders ({where}; EMUFLEET_ACCOUNT_DIRS "
+                                "names others)", file=definition.file, field=f"watched_paths.{n}")
+            for n, (raw, path) in enumerate(zip(definition.watched_paths, definition.watched_dirs(), strict=True))
+            if not any(path.is_relative_to(root) for root in allowed)]
 
 
 def from_yaml(text: str, file: str, *, error: type[InputError]) -> tuple[JsonObject | None, list[InputError]]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["GameSettings", "GAME", "project_root", "state_dir", "database_url", "seed_assets_dir",
-           "real_screens_dir", "data_dir"]
+           "real_screens_dir", "data_dir", "account_dirs"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,14 @@ def project_root() -> Path:
 def data_dir(name: str) -> Path:
     """``<root>/<name>`` for the shipped data folders: routines, templates, pools, groups."""
     return project_root() / name
+
+
+def account_dirs() -> list[Path]:
+    """The folders account files may be read from by a pool edited in the console (resolved): the project's
+    ``accounts/``, or the folders of ``EMUFLEET_ACCOUNT_DIRS`` (separated by ``os.pathsep``)."""
+    env = os.environ.get("EMUFLEET_ACCOUNT_DIRS")
+    folders = [Path(p) for p in env.split(os.pathsep) if p.strip()] if env else [data_dir("accounts")]
+    return [p.expanduser().resolve() for p in folders]
 
 
 def state_dir() -> Path:

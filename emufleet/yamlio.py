@@ -42,6 +42,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from emufleet.boundary import JsonObject, YamlValue
+from emufleet.datafiles import read_data_file
 from emufleet.errors import InputError
 
 __all__ = [
@@ -261,11 +262,7 @@ def load_yaml(path: str | Path, *, error: type[InputError] = InputError) -> Yaml
         error: the file cannot be read (missing, a folder, no permission, a NUL in its name), or see above.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)  # a huge file is refused without reading it whole
-    except (OSError, ValueError) as exc:
-        raise error(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=path) from exc
+    raw = read_data_file(path, MAX_BYTES, error=error)  # a huge file is refused without reading it whole
     return loads_yaml(decode_text(raw, path, error=error), path, error=error)
 
 

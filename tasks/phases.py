@@ -71,7 +71,7 @@ def _log_freshness(definitions: list[PoolDefinition]) -> None:
     logger = get_run_logger()
     try:
         eng = db.engine()
-        db.upgrade(eng)
+        db.require_schema(eng)
         for d in definitions:
             logger.info("%s", describe_freshness(d.name, last_refreshed(eng, d.name), d.config.refresh_interval))
     except Exception as exc:  # noqa: BLE001 - words for the log only; the launch reports database trouble itself
@@ -86,7 +86,7 @@ def refresh_pools(names: list[str], database_url: str | None = None) -> list[Poo
     from emufleet.pools.leases import LeaseOwner
 
     eng = db.engine(database_url)
-    db.upgrade(eng)
+    db.require_schema(eng)
     out = []
     for definition in pool_definitions(names):
         report = Pool(definition, eng, LeaseOwner("refresh")).refresh()

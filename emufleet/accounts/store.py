@@ -7,8 +7,8 @@ unchanged on SQLite and PostgreSQL and inside a caller's transaction (pool refre
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +18,11 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet.accounts.xmlfile import AccountCredentials, read_account_file, write_account_file
+from emufleet.datafiles import list_data_files
 from emufleet.db import Account, session, translate_db_errors
-from emufleet.errors import AccountFileError
+from emufleet.errors import AccountFileError, InputError
 
-__all__ = ["MAX_SCAN_ENTRIES", "ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
+__all__ = ["ImportReport", "account_file_name", "export_accounts", "find_account", "import_paths",
            "list_accounts", "scan_account_files", "upsert_accounts"]
 
 log = logging.getLogger(__name__)
@@ -38,44 +39,23 @@ class ImportReport:
     errors: list[AccountFileError] = field(default_factory=list)
 
 
-MAX_SCAN_ENTRIES = 100_000
-"""Most directory entries one watched folder may hold (walked without following links); beyond, the folder is
-reported as an error instead of walking ``/`` for minutes."""
-
-
-def _xml_files(base: Path) -> list[Path]:
-    """``*.xml`` files under ``base`` (recursively, sorted); ``AccountFileError`` past :data:`MAX_SCAN_ENTRIES`."""
-    found: list[Path] = []
-    seen = 0
-
-    def refuse(exc: OSError) -> None:
-        raise AccountFileError(f"cannot list: {exc.strerror or exc}", file=exc.filename or base)
-
-    for folder, dirs, names in os.walk(base, onerror=refuse):
-        seen += len(dirs) + len(names)
-        if seen > MAX_SCAN_ENTRIES:
-            raise AccountFileError(f"more than {MAX_SCAN_ENTRIES:,} entries under this folder; watch the folder "
-                                   "that holds the account files", file=base)
-        found += (Path(folder, n) for n in names if n.lower().endswith(".xml"))
-    return sorted(p for p in found if p.is_file())
-
-
 def scan_account_files(paths: Iterable[str | Path]) -> tuple[list[tuple[AccountCredentials, Path]],
                                                               list[AccountFileError]]:
     """Parse every ``*.xml`` under ``paths`` (files, or folders walked recursively, sorted by path).
 
-    A missing folder is logged and skipped (a pool's watched path may not exist yet); bad files, and folders that
-    cannot be listed or are too large (:data:`MAX_SCAN_ENTRIES`), are returned as errors, never raised, so one
+    A missing folder is logged and skipped (a pool's watched path may not exist yet); what is not a regular file
+    is skipped with a warning (:func:`emufleet.datafiles.list_data_files`); bad files, and folders that cannot be
+    listed or are too large (:data:`emufleet.datafiles.MAX_ENTRIES`), are returned as errors, never raised, so one
     bad file does not block the others.
     """
     found: list[tuple[AccountCredentials, Path]] = []
     errors: list[AccountFileError] = []
     for base in map(Path, paths):
         try:
-            if base.is_file():
-                files = [base]
-            elif base.is_dir():
-                files = _xml_files(base)
+            if base.is_dir():  # walked without following links; non-regular files are skipped with a warning
+                files = list_data_files(base, {".xml"}, recursive=True, error=AccountFileError)
+            elif base.exists():
+                files = [base]  # a file named explicitly: read_account_file refuses a FIFO or a device
             else:
                 log.warning("account folder %s does not exist; skipped", base)
                 continue
@@ -148,18 +128,46 @@ def import_paths(eng: Engine, paths: Iterable[str | Path]) -> ImportReport:
     return report
 
 
+_NAME_CHARS = 80
+"""Characters of the account name kept in its file name (file systems allow 255 bytes; ``é`` is two)."""
+
+
 def account_file_name(device_account: str) -> str:
-    """A safe file name for an account's XML: the name with anything but ``[\\w.@+-]`` replaced by ``_``."""
-    return re.sub(r"[^\w.@+-]", "_", device_account).lstrip(".") + ".xml"
+    """A safe, distinct file name for an account's XML: the name itself when it is plain ASCII ``[\\w.@+-]`` of at
+    most 80 characters, else its safe characters (others become ``_``, cut to 80) plus ``-`` and 10 hex digits of
+    its SHA-256, so two names never share a file (``a b`` and ``a_b``, ``é`` and ``è``, two long names).
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.@+-]", "_", device_account).lstrip(".")
+    if safe == device_account and len(safe) <= _NAME_CHARS:
+        return safe + ".xml"
+    digest = hashlib.sha256(device_account.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{safe[:_NAME_CHARS]}-{digest}.xml"
 
 
 @translate_db_errors("accounts export")
 def export_accounts(eng: Engine, directory: str | Path, *, status: str | None = None) -> list[Path]:
-    """Write one SharedPreferences file per account (optionally only ``pool_status == status``); returns paths."""
+    """Write one SharedPreferences file per account (optionally only ``pool_status == status``); returns the paths,
+    one per account, all distinct (:func:`account_file_name`; names equal but for case get a hash too, for
+    case-insensitive file systems).
+
+    Raises:
+        InputError: ``directory`` is empty (it would mean the current folder: passwords written where one stands).
+        OSError: a file cannot be written (the files before it are written).
+    """
+    if not str(directory).strip():
+        raise InputError("the export folder is empty; name a folder", field="folder")
     directory = Path(directory)
-    return [write_account_file(directory / account_file_name(acc.device_account),
-                               AccountCredentials(acc.device_account, acc.device_password))
-            for acc in list_accounts(eng, status=status)]
+    paths: list[Path] = []
+    used: set[str] = set()
+    for acc in list_accounts(eng, status=status):
+        name = account_file_name(acc.device_account)
+        if name.casefold() in used:  # "Ann" after "ann": distinct names, one file on Windows or macOS
+            digest = hashlib.sha256(acc.device_account.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+            name = f"{name[:-4]}-{digest}.xml"
+        used.add(name.casefold())
+        paths.append(write_account_file(directory / name, AccountCredentials(acc.device_account,
+                                                                             acc.device_password)))
+    return paths
 
 
 @translate_db_errors("accounts list")

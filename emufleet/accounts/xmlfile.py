@@ -25,11 +25,13 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from emufleet.datafiles import read_data_file
 from emufleet.errors import AccountFileError
 
 __all__ = ["HEADER", "MAX_BYTES", "AccountCredentials", "decode_account_xml", "parse_account_xml",
@@ -47,6 +49,8 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
 # No BOM: the first bytes of "<?" say the code unit width (XML 1.0 appendix F).
 _SIGNATURES = ((b"<\0\0\0", "utf-32-le"), (b"\0\0\0<", "utf-32-be"), (b"<\0?\0", "utf-16-le"),
                (b"\0<\0?", "utf-16-be"))
+_PROBE = "<?xml version='1.0' encoding='x' standalone='yes' ?>\n<map>"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DECLARED = re.compile(rb"""^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]{0,39})["']""")
 
 
@@ -90,6 +94,17 @@ def decode_account_xml(raw: bytes, file: str | Path = "<bytes>") -> str:
         codecs.lookup(encoding)
     except LookupError:
         raise AccountFileError(f"unknown encoding {encoding!r} in the XML declaration", file=file, line=1) from None
+    if not raw.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) \
+            and not raw.startswith(tuple(sig for sig, _ in _SIGNATURES)):
+        # A declared encoding was read from ASCII bytes: it must write that ASCII the same way, and be a text
+        # codec (rot13, zlib, hex and base64 are bytes-to-bytes or str-to-str codecs: bytes.decode refuses them).
+        try:
+            compatible = _PROBE.encode(encoding) == _PROBE.encode("ascii")
+        except (LookupError, UnicodeError, TypeError):
+            compatible = False
+        if not compatible:
+            raise AccountFileError(f"encoding {encoding!r} in the XML declaration is not a text encoding that "
+                                   "XML can declare (UTF-8, Latin-1, …)", file=file, line=1)
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -112,7 +127,12 @@ def parse_account_xml(data: bytes | str, file: str | Path = "<bytes>") -> Accoun
     text = decode_account_xml(data, file) if isinstance(data, bytes) else data
     try:
         # A str is parsed as the text it is (expat ignores the declared encoding of str input).
-        root = SafeET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        located = _Located()
+        parser = SafeET.DefusedXMLParser(target=located, forbid_dtd=True, forbid_entities=True,
+                                         forbid_external=True)
+        located.expat = parser.parser
+        parser.feed(text)
+        root = parser.close()
     except defusedxml.DefusedXmlException as exc:
         where = next((text.find(m) for m in ("<!DOCTYPE", "<!ENTITY") if m in text), -1)
         line, col = _line_col(text, where) if where >= 0 else (None, None)
@@ -126,12 +146,30 @@ def parse_account_xml(data: bytes | str, file: str | Path = "<bytes>") -> Accoun
         hint = " (the seed's pool format <account>/<password> is not what the game reads)" \
             if root.tag == "account" else ""
         raise AccountFileError(f"root element is <{root.tag:.40}>, expected <map>{hint}", file=file, line=1)
-    values = {el.get("name"): (el.text or "").strip() for el in root.findall("string")}
-    for key in ("deviceAccount", "devicePassword"):
-        if not values.get(key):
-            raise AccountFileError(f'missing or empty <string name="{key}">', file=file, field=key)
+    values: dict[str, str] = {}
+    for el in root.findall("string"):
+        key = el.get("name")
+        if key not in ("deviceAccount", "devicePassword"):
+            continue
+        line, col = located.where.get(id(el), (None, None))
+        if key in values:  # Android writes each key once; which of two would the game read?
+            raise AccountFileError(f'<string name="{key}"> is given twice', file=file, line=line, col=col, field=key)
+        if len(el):
+            raise AccountFileError(f"<{el[0].tag:.40}> inside the value: a value is text only", file=file,
+                                   line=line, col=col, field=key)
+        # The name loses the layout around it (a hand-indented file); a password is kept exactly, spaces included.
+        values[key] = (el.text or "").strip() if key == "deviceAccount" else (el.text or "")
+        if not values[key]:
+            raise AccountFileError(f'missing or empty <string name="{key}">', file=file, line=line, col=col, field=key)
         if len(values[key]) > MAX_VALUE_CHARS:  # the database columns are VARCHAR(255)
-            raise AccountFileError(f"longer than {MAX_VALUE_CHARS} characters", file=file, field=key)
+            raise AccountFileError(f"longer than {MAX_VALUE_CHARS} characters", file=file, line=line, col=col,
+                                   field=key)
+        if key == "deviceAccount" and _CONTROL.search(values[key]):
+            raise AccountFileError("a control character (a newline, a tab, …) in the account name", file=file,
+                                   line=line, col=col, field=key)
+    for key in ("deviceAccount", "devicePassword"):
+        if key not in values:
+            raise AccountFileError(f'missing or empty <string name="{key}">', file=file, field=key)
     return AccountCredentials(values["deviceAccount"], values["devicePassword"])
 
 
@@ -145,15 +183,25 @@ def render_account_xml(account: AccountCredentials) -> bytes:
     ).encode()
 
 
+class _Located(ET.TreeBuilder):
+    """A tree builder that remembers where each element starts (1-based line and column), for error messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expat: Any = None
+        self.where: dict[int, tuple[int, int]] = {}
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
+        element = super().start(tag, attrs)
+        if self.expat is not None:
+            self.where[id(element)] = (self.expat.CurrentLineNumber, self.expat.CurrentColumnNumber + 1)
+        return element
+
+
 def read_account_file(path: str | Path) -> AccountCredentials:
     """Read and parse one account XML file; ``AccountFileError`` (naming the file) if unreadable or invalid."""
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise AccountFileError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=path) from exc
-    return parse_account_xml(data, path)
+    return parse_account_xml(read_data_file(path, MAX_BYTES, error=AccountFileError), path)
 
 
 def write_account_file(path: str | Path, account: AccountCredentials) -> Path:

@@ -15,11 +15,11 @@ UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (defa
 
 
 def engine(url: str | None) -> Engine:
-    """The database at ``url`` (default: settings), migrated to the latest schema."""
+    """The database at ``url`` (default: settings), which must exist (:func:`emufleet.db.require_schema`)."""
     from emufleet import db
 
     eng = db.engine(url)
-    db.upgrade(eng)
+    db.require_schema(eng)
     return eng
 
 

@@ -37,12 +37,16 @@ def import_(directory: Annotated[list[Path], typer.Argument(help="Folders (walke
 
 
 @accounts_app.command("export")
-def export(directory: Path, status: Annotated[str | None, typer.Option(help="Only this pool_status.")] = None,
+def export(directory: Annotated[str, typer.Argument(help="The folder to write into (created if missing).")],
+           status: Annotated[str | None, typer.Option(help="Only this pool_status.")] = None,
            url: UrlOption = None) -> None:
-    """Write one SharedPreferences XML file per account into DIRECTORY."""
+    """Write one SharedPreferences XML file per account into DIRECTORY (one distinct file per account)."""
     from emufleet.accounts import export_accounts
 
-    paths = export_accounts(_engine(url), directory, status=status)
+    try:
+        paths = export_accounts(_engine(url), directory, status=status)
+    except OSError as exc:
+        raise _fail(f"cannot write {exc.filename or directory}: {exc.strerror or exc}") from None
     typer.echo(f"{len(paths)} accounts written to {directory}")
 
 

@@ -141,7 +141,7 @@ async def _run(server: PrefectServer, instances: int, fault: bool, max_accounts:
     from flows.progress import run_launch
 
     console = Console()
-    db.upgrade(db.engine())
+    db.upgrade()  # the demo sets the machine up, as `emufleet up` does: it may create the database
     from emufleet.sim.adbserver import find_free_base_port
 
     base = find_free_base_port(instances)

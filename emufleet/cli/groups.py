@@ -211,7 +211,7 @@ def _ask_refresh(pools: list[str], refresh: bool | None, by_default: bool) -> bo
     from emufleet.pools import describe_freshness, find_pool, last_refreshed
 
     eng = db.engine()
-    db.upgrade(eng)
+    db.require_schema(eng)
     for definition in map(find_pool, pools):
         typer.echo(describe_freshness(definition.name, last_refreshed(eng, definition.name),
                                       definition.config.refresh_interval))

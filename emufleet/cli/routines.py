@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,8 +73,20 @@ def _root_of(path: Path) -> Path:
 
 
 def _files(path: Path) -> list[Path]:
+    """The routine files ``path`` names (a folder: its ``*.yaml``/``*.yml``, non-regular ones skipped with a
+    warning). Raises ``RoutineValidationError`` for a named file that is not a regular ``*.yaml``/``*.yml``: what
+    the registry would never read is never reported valid."""
+    from emufleet.datafiles import YAML_SUFFIXES, describe_kind, list_data_files
+    from emufleet.errors import RoutineValidationError
+
     if path.is_dir():
-        return sorted(p.resolve() for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        return [p.resolve() for p in list_data_files(path, YAML_SUFFIXES, recursive=True,
+                                                     error=RoutineValidationError)]
+    if path.suffix.lower() not in YAML_SUFFIXES:
+        raise RoutineValidationError("not a routine file (*.yaml or *.yml)", file=path)
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise RoutineValidationError(f"{describe_kind(mode)}, not a regular file", file=path)
     return [path.resolve()]
 
 
@@ -83,7 +96,7 @@ def validate(
     routines_root: RootOpt = None,
 ) -> None:
     """Validate routine files: one line per error (file:line:col: field: message); exit 1 on any error."""
-    from emufleet.errors import EmufleetError
+    from emufleet.errors import EmufleetError, RoutineValidationError
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
 
@@ -95,13 +108,19 @@ def validate(
     for err in template_errors:  # the routines are still checked against the templates that did load
         typer.echo(f"templates: {err}")
     wanted: dict[Path, set[Path]] = {}
+    errors, checked = len(template_errors), 0
     for path in paths or [data_dir("routines")]:
         if not path.exists():
             raise _fail(f"{path}: no such file or folder")
-        for file in _files(path):
+        try:
+            named = _files(path)
+        except RoutineValidationError as exc:
+            typer.echo(str(exc))
+            errors += 1
+            continue
+        for file in named:
             root = routines_root.resolve() if routines_root else _root_of(path)
             wanted.setdefault(root, set()).add(file)
-    errors, checked = len(template_errors), 0
     for root, files in wanted.items():
         for file in sorted(f for f in files if not f.is_relative_to(root)):
             typer.echo(f"{file}: is not under the routines root {root}")
@@ -172,6 +191,7 @@ def _accounts(pools: list[str], serial: str, routine: str) -> BotAccounts:
 
     owner = LeaseOwner(f"cli-{uuid.uuid4()}", serial)
     eng = db.engine()
+    db.require_schema(eng)
     return BotAccounts([PoolAccountProvider(Pool(find_pool(name), eng, owner), routine=routine) for name in pools])
 
 

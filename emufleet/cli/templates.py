@@ -43,18 +43,13 @@ def match_command(
     from emufleet.errors import EmufleetError
     from emufleet.settings import data_dir
     from emufleet.vision import Screen, TemplateSet, match
+    from emufleet.vision.images import read_image
     from emufleet.vision.overlay import draw_overlay
 
     try:
         ts = TemplateSet.load(templates if templates is not None else data_dir("templates"))
-        try:  # decode from bytes: cv2.imread prints its own "[ WARN …] imread_" line before our error
-            data = np.fromfile(image, np.uint8)
-        except OSError as exc:
-            raise typer.BadParameter(f"{image}: {exc.strerror or exc} (take one with `emufleet devices "
-                                     "screenshot SERIAL FILE`)", param_hint="IMAGE") from exc
-        frame = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if frame is None:
-            raise typer.BadParameter(f"{image}: not a readable image", param_hint="IMAGE")
+        # decoded from bytes (cv2.imread prints its own "[ WARN …] imread_" line), size checked first
+        frame = read_image(image, cv2.IMREAD_COLOR)
         space = ts.space
         if frame.shape[:2] == (space.height, space.width):
             typer.echo(f"{image}: window-sized ({space.width}×{space.height}); mapped onto the device grid")
@@ -147,17 +142,16 @@ def calibrate_command(
     registry = templates if templates is not None else data_dir("templates") / "registry.yaml"
     try:
         ts = TemplateSet.load(registry)
-        if serial is not None:
+        if screen is not None:
+            from emufleet.vision.images import read_image
+
+            frame = read_image(screen, cv2.IMREAD_COLOR)
+        else:
             from emufleet.device import Device
 
-            device = Device(serial)
+            device = Device(str(serial))
             device.connect(15)
             frame = device.screenshot()
-        else:
-            image = cv2.imread(str(screen), cv2.IMREAD_COLOR)
-            if image is None:
-                raise typer.BadParameter(f"{screen}: not a readable image", param_hint="SCREEN")
-            frame = image
         estimate = measure_scale(ts, frame)
     except EmufleetError as exc:
         typer.echo(f"error: {exc}", err=True)

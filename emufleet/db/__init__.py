@@ -4,7 +4,7 @@ Usage::
 
     from emufleet import db
     eng = db.engine()            # settings.database_url(): SQLite WAL file, or EMUFLEET_DATABASE_URL
-    db.upgrade(eng)              # Alembic to head (idempotent)
+    db.require_schema(eng)       # refuses a missing database or schema; `db.upgrade(url)` creates/migrates
     with db.session(eng) as s:   # a Session bound to the engine, committed by the caller
         s.scalars(select(db.Account)).all()
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, safe_url, translate_db_errors, utcnow
-from emufleet.db.migrate import current_revision, head_revision, upgrade
+from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, safe_url, sqlite_file, translate_db_errors, utcnow
+from emufleet.db.migrate import current_revision, head_revision, require_schema, upgrade
 from emufleet.db.models import (
     POOL_STATUSES,
     Account,
@@ -46,8 +46,10 @@ __all__ = [
     "current_revision",
     "engine",
     "head_revision",
+    "require_schema",
     "safe_url",
     "session",
+    "sqlite_file",
     "translate_db_errors",
     "upgrade",
     "utcnow",

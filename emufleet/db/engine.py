@@ -4,25 +4,33 @@ The seed opened SQLite with one connection, no WAL and no busy timeout, and had 
 one URL (:func:`emufleet.settings.database_url`); SQLite connections get WAL (readers never block the writer),
 a busy timeout (writers queue instead of failing with "database is locked"), ``synchronous=NORMAL`` (safe in WAL;
 a commit no longer waits for an fsync) and foreign keys, set on every new connection.
+
+Only ``emufleet db upgrade`` (and ``emufleet up``/``demo``, through :func:`emufleet.db.upgrade`) creates a database:
+an engine opens an existing SQLite file read-write and never creates one, so a mistyped ``EMUFLEET_DATABASE_URL``
+or a deleted file is an error naming the URL, not a new empty database. A process also notices when its SQLite
+file is removed or replaced while it runs (checked each time a connection is taken from the pool: one ``stat``):
+writing on into an unlinked file would lose everything it writes.
 """
 
 from __future__ import annotations
 
+import os
+import urllib.parse
 from contextlib import ContextDecorator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from emufleet import settings
 from emufleet.errors import DatabaseError
 
-__all__ = ["BUSY_TIMEOUT_MS", "engine", "safe_url", "translate_db_errors", "utcnow"]
+__all__ = ["BUSY_TIMEOUT_MS", "engine", "safe_url", "sqlite_file", "translate_db_errors", "utcnow"]
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for the write lock before failing (milliseconds)."""
@@ -76,20 +84,86 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
         cursor.close()
 
 
-def engine(url: str | None = None, *, echo: bool = False) -> Engine:
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (``~`` expanded, not resolved); ``None`` for another backend or in-memory SQLite."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" \
+            or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+class _FileWatch:
+    """The identity (device, inode) of a SQLite file when first opened; checked each time a connection is taken."""
+
+    def __init__(self, path: Path, url: str, create: bool) -> None:
+        self.path, self.url, self.create = path, url, create
+        self.identity: tuple[int, int] | None = None
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def do_connect(self, _dialect: Dialect, _record: ConnectionPoolEntry, cargs: list[object],
+                   cparams: dict[str, object]) -> None:
+        if self.create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif self._stat() is None:
+            raise DatabaseError(f"database {self.url} does not exist (create it with `emufleet db upgrade`)",
+                                action="connect")
+        else:  # read-write, never create: the file may vanish between the check and the open
+            cargs[:] = [f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=rw"]
+            cparams["uri"] = True
+
+    def checkout(self, _conn: DBAPIConnection, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        now = self._stat()
+        if self.identity is None:
+            self.identity = now
+        elif now != self.identity:
+            what = "removed" if now is None else "replaced by another file"
+            raise DatabaseError(f"database file {self.path} was {what} while this process used it; nothing more is "
+                                "written (restore it, or run `emufleet db upgrade` for a new one, and start again)",
+                                action="connect")
+
+
+def engine(url: str | None = None, *, echo: bool = False, create: bool = False) -> Engine:
     """A new SQLAlchemy engine for ``url`` (default :func:`emufleet.settings.database_url`).
 
-    SQLite: the parent folder of the file is created; WAL, busy timeout, ``synchronous=NORMAL`` and foreign keys
-    are set on connect. Any other URL (``postgresql+psycopg://…``) is passed through unchanged. The caller owns
-    the engine (``engine.dispose()`` when done); nothing is cached globally.
+    SQLite: WAL, busy timeout, ``synchronous=NORMAL`` and foreign keys are set on connect; the file must exist
+    unless ``create`` (then its folder is created too; only :func:`emufleet.db.upgrade` asks for that). Any other
+    URL (``postgresql+psycopg://…``) is passed through unchanged. The caller owns the engine (``engine.dispose()``
+    when done); nothing is cached globally.
+
+    Raises:
+        DatabaseError: the URL is not one SQLAlchemy can use (an unknown scheme, a missing driver). Connecting
+            later raises it too when the SQLite file does not exist (and not ``create``), or was removed or
+            replaced since this engine first used it.
     """
     url = url or settings.database_url()
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    eng = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            return create_engine(url, echo=echo, pool_pre_ping=True)
+        eng = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise DatabaseError(f"cannot use the database URL {_shown(url)}: {str(exc).splitlines()[0][:200]}",
+                            action="connect") from exc
     event.listen(eng, "connect", _sqlite_on_connect)
+    path = sqlite_file(parsed)
+    if path is not None:
+        watch = _FileWatch(path, safe_url(url), create)
+        event.listen(eng, "do_connect", watch.do_connect)
+        event.listen(eng, "checkout", watch.checkout)
     return eng
+
+
+def _shown(url: str) -> str:
+    """``url`` for a message: its password hidden when it parses, else its first 200 characters."""
+    try:
+        return safe_url(url)
+    except (ArgumentError, ValueError):
+        return repr(url[:200])
 

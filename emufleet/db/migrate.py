@@ -16,9 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from emufleet.db.engine import engine as make_engine
-from emufleet.db.engine import translate_db_errors
+from emufleet.db.engine import safe_url, sqlite_file, translate_db_errors
+from emufleet.errors import DatabaseError
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "require_schema", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -51,10 +52,20 @@ def upgrade(url: str | Engine | None = None, revision: str = "head") -> str:
     one transaction that first takes the write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL DDL is transactional),
     and a process that finds the work done by another simply returns. Returns the revision afterwards.
 
+    The only way a database is created: a SQLite file that does not exist yet is created here (with its folder),
+    also through an ``Engine`` made without ``create`` (a private engine then does the work).
+
     Raises:
         DatabaseError: the database cannot be reached or migrated (the SQLAlchemy error is its cause).
     """
-    eng = url if isinstance(url, Engine) else make_engine(url)
+    owned = not isinstance(url, Engine)
+    if isinstance(url, Engine):
+        eng = url
+        file = sqlite_file(url.url)
+        if file is not None and not file.exists():
+            eng, owned = make_engine(url.url.render_as_string(hide_password=False), create=True), True
+    else:
+        eng = make_engine(url, create=True)
     try:
         if revision == "head" and current_revision(eng) == head_revision():
             return _revision_now(eng)  # the common case: nothing to do, no lock taken
@@ -78,8 +89,25 @@ def upgrade(url: str | Engine | None = None, revision: str = "head") -> str:
                         raise
         return _revision_now(eng)
     finally:
-        if not isinstance(url, Engine):
+        if owned:
             eng.dispose()
+
+
+@translate_db_errors("database check")
+def require_schema(eng: Engine) -> str:
+    """Check that the database of ``eng`` exists and holds emufleet's tables; an existing schema of an older
+    revision is migrated (:func:`upgrade`). Every command but ``emufleet db upgrade`` starts here, so nothing else
+    creates a database. Returns the revision.
+
+    Raises:
+        DatabaseError: the database does not exist or cannot be reached, or it holds no emufleet schema (a
+            mistyped URL, an empty file), naming the URL and ``emufleet db upgrade``.
+    """
+    current = current_revision(eng)
+    if current is None:
+        raise DatabaseError(f"database {safe_url(eng.url.render_as_string(hide_password=False))} holds no emufleet "
+                            "tables (create them with `emufleet db upgrade`)", action="connect")
+    return current if current == head_revision() else upgrade(eng)
 
 
 def _revision_now(eng: Engine) -> str:

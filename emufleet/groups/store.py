@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import GroupValidationError
 from emufleet.files import write_atomic
 from emufleet.groups.definition import GroupDefinition, check_group_name
@@ -73,7 +74,7 @@ class GroupStore:
         listing = GroupListing()
         if not self.folder.is_dir():
             return listing
-        for path in sorted(self.folder.glob("*.y*ml")):
+        for path in list_data_files(self.folder, YAML_SUFFIXES, error=GroupValidationError):
             try:
                 group = load_group(path)
             except GroupValidationError as exc:
@@ -127,7 +128,7 @@ class GroupStore:
         self.get(name)
         path = self.path(name)
         if not path.is_file():  # defined in a file named otherwise: find it
-            path = next(p for p in sorted(self.folder.glob("*.y*ml")) if _defines(p, name))
+            path = next(p for p in list_data_files(self.folder, YAML_SUFFIXES) if _defines(p, name))
         path.unlink()
         return path
 

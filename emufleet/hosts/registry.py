@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from emufleet.boundary import JsonObject
+from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import HostValidationError
 from emufleet.hosts.identity import LOCAL_HOST, check_host_name
 from emufleet.settings import data_dir
@@ -113,7 +114,7 @@ class HostStore:
         implicit = {name: Host(name=name, description="this machine (implicit)") for name in {LOCAL_HOST, this_host()}}
         listing = HostListing(hosts=implicit)
         files: dict[str, Path] = {}
-        for path in sorted(self.folder.glob("*.y*ml")) if self.folder.is_dir() else []:
+        for path in list_data_files(self.folder, YAML_SUFFIXES, error=HostValidationError):
             try:
                 host = load_host(path)
             except HostValidationError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emufleet import settings
+from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import PoolValidationError
 from emufleet.pools.definition import PoolDefinition
 
@@ -31,7 +32,7 @@ def discover(directory: str | Path | None = None) -> list[PoolEntry]:
     directory = Path(directory) if directory else settings.data_dir("pools")
     entries: list[PoolEntry] = []
     seen: dict[str, Path] = {}
-    files = sorted(p for p in directory.glob("*") if p.suffix in (".yaml", ".yml")) if directory.is_dir() else []
+    files = list_data_files(directory, YAML_SUFFIXES, error=PoolValidationError)
     for path in files:
         try:
             definition = PoolDefinition.load(path)

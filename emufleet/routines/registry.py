@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emufleet.datafiles import list_data_files
 from emufleet.errors import RoutineError, RoutineValidationError
 from emufleet.routines.grammar.flow import RunRoutine
 from emufleet.routines.loader import Loc, Routine, read_routine, walk_steps
@@ -79,8 +80,7 @@ class RoutineRegistry:
         """Re-read every file (digest §1.1 ``Reload``)."""
         parsed: dict[str, Routine] = {}
         self._invalid, self._paths = {}, {}
-        files = sorted(p for p in self.root.rglob("*") if p.suffix in _SUFFIXES and p.is_file()) \
-            if self.root.is_dir() else []
+        files = list_data_files(self.root, _SUFFIXES, recursive=True, error=RoutineValidationError)
         for path in files:
             key = routine_key(path, self.root)
             self._paths[key] = path

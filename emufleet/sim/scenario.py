@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from emufleet.boundary import YamlValue
-from emufleet.errors import InputError, ScenarioError, TemplateRegistryError
+from emufleet.errors import InputError, ScenarioError, TemplateRegistryError, VisionError
 from emufleet.paths import data_path
 from emufleet.sim.keys import key_code
 from emufleet.sim.scenario_schema import (
@@ -363,9 +363,12 @@ class _Compiler:
         if path not in self._images:
             if not path.is_file():
                 raise self.fail(f"image file {relative} not found ({path})", *loc)
-            raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if raw is None:
-                raise self.fail(f"image file {relative} is not a decodable image", *loc)
+            from emufleet.vision.images import read_image
+
+            try:
+                raw = read_image(path)
+            except VisionError as exc:
+                raise self.fail(f"image file {relative} is not a decodable image: {exc}", *loc) from exc
             self._images[path] = raw
         raw = self._images[path]
         if raw.ndim == 2:

@@ -8,6 +8,7 @@ alpha channels (179 of the 180 RGBA seed files) are dropped: a mask that is all 
 
 from __future__ import annotations
 
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,13 @@ import numpy as np
 
 from emufleet.errors import VisionError
 
-__all__ = ["TemplateImage", "cache_clear", "cache_size", "read_template_image"]
+__all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "TemplateImage", "cache_clear", "cache_size", "decode_image",
+           "image_dimensions", "read_image", "read_template_image"]
+
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+"""Largest image file read (a 4K PNG screenshot is ≈ 10 MB)."""
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Most pixels an image may declare: checked on its header before OpenCV allocates anything (≈ 64 MB as BGRA)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -40,14 +47,93 @@ _cache: dict[tuple[Path, int], TemplateImage] = {}
 _lock = threading.Lock()
 
 
-def _decode(path: Path) -> TemplateImage:
+def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's first SOF marker (segments walked, entropy data never reached)."""
+    i = 2
+    while i + 9 <= len(raw):
+        if raw[i] != 0xFF:
+            return None
+        marker = raw[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # no length: RSTn, SOI, EOI, TEM
+            i += 2
+            continue
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = struct.unpack(">HH", raw[i + 5:i + 9])
+            return width, height
+        i += 2 + struct.unpack(">H", raw[i + 2:i + 4])[0]
+    return None
+
+
+def image_dimensions(raw: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` an encoded image declares in its header (PNG, JPEG, BMP, WebP), without decoding it;
+    ``None`` for another format or a header too short to say."""
+    if raw.startswith(b"\x89PNG\r\n\x1a\n") and len(raw) >= 24 and raw[12:16] == b"IHDR":
+        return struct.unpack(">II", raw[16:24])
+    if raw.startswith(b"\xff\xd8"):
+        return _jpeg_size(raw)
+    if raw.startswith(b"BM") and len(raw) >= 26:
+        width, height = struct.unpack("<ii", raw[18:26])
+        return abs(width), abs(height)  # a negative height is a top-down bitmap
+    if raw.startswith(b"RIFF") and raw[8:12] == b"WEBP" and len(raw) >= 30:
+        chunk = raw[12:16]
+        if chunk == b"VP8 ":
+            width, height = struct.unpack("<HH", raw[26:30])
+            return width & 0x3FFF, height & 0x3FFF
+        if chunk == b"VP8L":
+            bits = int.from_bytes(raw[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            return int.from_bytes(raw[24:27], "little") + 1, int.from_bytes(raw[27:30], "little") + 1
+    return None
+
+
+def decode_image(raw: bytes, file: str | Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Decode an encoded image (``cv2.imdecode`` with ``flags``) after checking its size: the bytes against
+    :data:`MAX_IMAGE_BYTES`, the pixels its header declares against :data:`MAX_IMAGE_PIXELS`.
+
+    Raises:
+        VisionError: too large, a format whose size cannot be read first (PNG, JPEG, BMP and WebP can), not
+            decodable, or any OpenCV error, naming ``file``.
+    """
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise VisionError(f"image {file} is larger than the limit of {MAX_IMAGE_BYTES:,} bytes")
+    size = image_dimensions(raw)
+    if size is None:
+        raise VisionError(f"cannot decode image {file}: not a PNG, JPEG, BMP or WebP image, or its header is cut")
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise VisionError(f"image {file} declares {width}×{height} pixels, more than the limit of "
+                          f"{MAX_IMAGE_PIXELS:,}")
     try:
-        raw = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise VisionError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-    img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+        img = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), flags)
+    except cv2.error as exc:
+        raise VisionError(f"cannot decode image {file}: {str(exc).strip().splitlines()[-1][:200]}") from exc
     if img is None:
-        raise VisionError(f"cannot decode image {path}")
+        raise VisionError(f"cannot decode image {file}")
+    return img
+
+
+def read_image(path: str | Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Read and :func:`decode_image` the regular file ``path`` (a FIFO or a device is refused unread).
+
+    Raises:
+        VisionError: unreadable, too large, undecodable (see :func:`decode_image`).
+    """
+    from emufleet.datafiles import read_data_file
+    from emufleet.errors import InputError
+
+    try:
+        raw = read_data_file(path, MAX_IMAGE_BYTES)
+    except InputError as exc:
+        raise VisionError(f"image {exc}") from exc
+    return decode_image(raw, path, flags)
+
+
+def _decode(path: Path) -> TemplateImage:
+    img = read_image(path)
     if img.dtype != np.uint8:
         raise VisionError(f"image {path} is {img.dtype}, expected 8-bit")
     mask = None

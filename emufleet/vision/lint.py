@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emufleet.errors import VisionError
+from emufleet.vision.images import read_image
 from emufleet.vision.registry import Template, TemplateSet
 from emufleet.vision.space import Region
 from emufleet.vision.verify import STRUCTURE_MIN, structure
@@ -95,9 +97,10 @@ def _ambiguous(ts: TemplateSet, screens: list[Path]) -> list[Finding]:
 
     out = []
     for path in screens:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            out.append(Finding("-", "unreadable", f"{path}: not an image"))
+        try:
+            frame = read_image(path, cv2.IMREAD_COLOR)
+        except VisionError as exc:
+            out.append(Finding("-", "unreadable", str(exc)))
             continue
         space = ts.space
         if frame.shape[:2] != (space.device_height, space.device_width):

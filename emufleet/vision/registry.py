@@ -37,6 +37,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import TemplateRegistryError, VisionError
 from emufleet.paths import DataPathText, data_path
 from emufleet.vision.images import read_template_image
@@ -239,7 +240,7 @@ class TemplateSet:
         """
         path = Path(path)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            files = list_data_files(path, YAML_SUFFIXES, error=TemplateRegistryError)
             if not files and (path / "registry").is_dir() and (path / "images").is_dir():
                 # The seed's layout (digest §4.1): registry/*.yaml with paths relative to images/.
                 return cls.load(path / "registry", images=images if images is not None else path / "images",

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import TemplateRegistryError
 from emufleet.vision.registry import TemplateSet
 from emufleet.vision.space import CoordinateSpace
@@ -56,14 +57,12 @@ def seed_registry_document(seed_templates_dir: str | Path) -> dict[str, Any]:
     legacy = _legacy_regions(root / "legacy_regions.csv")
     registered: dict[str, dict[str, Any]] = {}
     registry_dir = root / "registry"
-    for file in sorted(registry_dir.glob("*.y*ml")) if registry_dir.is_dir() else []:
+    for file in list_data_files(registry_dir, YAML_SUFFIXES, error=TemplateRegistryError):
         data = load_yaml(file, error=TemplateRegistryError) or {}
         for entry in data.get("templates", []) or []:
             registered[Path(entry["path"]).stem] = {k: v for k, v in dict(entry).items()}
     entries: list[dict[str, Any]] = []
-    for image in sorted((images / "ui").iterdir()):
-        if image.suffix.lower() != ".png":
-            continue
+    for image in list_data_files(images / "ui", {".png"}, error=TemplateRegistryError):
         stem, rel = image.stem, image.relative_to(images).as_posix()
         entry = dict(registered.get(stem) or {"name": stem, "path": rel})
         entry["path"] = rel  # the file's exact case (.PNG)

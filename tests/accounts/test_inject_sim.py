@@ -80,6 +80,7 @@ def test_cli_inject_and_extract(simulator: Callable[..., Any], tmp_path: Any,
     inst, _ = _device(simulator)
     monkeypatch.setenv("EMUFLEET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0  # only `db upgrade` creates a database
     src = data_dir("accounts") / "demo_07.xml"
     result = runner.invoke(app, ["accounts", "import", str(src)])
     assert result.exit_code == 0, result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -109,5 +110,6 @@ def test_export_then_import_into_another_database(db_engine: Engine, tmp_path: P
 
 
 def test_export_file_names_are_safe(db_engine: Engine, tmp_path: Path) -> None:
-    assert accounts.account_file_name("../../etc/passwd") == "_.._etc_passwd.xml"
-    assert accounts.account_file_name("a b/c@x.y") == "a_b_c@x.y.xml"
+    assert accounts.account_file_name("plain_name@x.y") == "plain_name@x.y.xml"
+    assert re.fullmatch(r"_\.\._etc_passwd-[0-9a-f]{10}\.xml", accounts.account_file_name("../../etc/passwd"))
+    assert re.fullmatch(r"a_b_c@x\.y-[0-9a-f]{10}\.xml", accounts.account_file_name("a b/c@x.y"))

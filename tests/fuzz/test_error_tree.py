@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def empty_engine(tmp_path: Path) -> Engine:
-    eng = db.engine(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    eng = db.engine(f"sqlite:///{tmp_path / 'never-migrated.db'}", create=True)  # exists, no tables
     yield eng
     eng.dispose()
 
@@ -51,4 +51,4 @@ def test_the_cli_ends_an_unhandled_emufleet_error_in_one_line(tmp_path: Path) ->
     done = subprocess.run([str(emufleet), "pools", "test", str(REPO / "pools" / "demo.yaml")],
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.startswith("error: database upgrade: DatabaseError: file is not a database"), done.stderr
+    assert done.stderr.startswith("error: database check: DatabaseError: file is not a database"), done.stderr

@@ -16,6 +16,7 @@ from emufleet.settings import data_dir, seed_assets_dir
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a small runner function
     monkeypatch.setenv("EMUFLEET_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    db.upgrade()  # only `emufleet db upgrade` creates a database
     monkeypatch.setenv("COLUMNS", "200")  # rich tables: one line per row
     runner = CliRunner()
 
