@@ -124,8 +124,7 @@ def read_data_file(path: str | Path, limit: int, *, error: type[InputError] = In
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise error(f"cannot read: {describe_kind(mode)}, not a regular file", file=path)
-        if _NONBLOCK:
-            os.set_blocking(fd, True)
+        # O_NONBLOCK stays set: it changes nothing for a regular file (reads of disk files never return EAGAIN)
         chunks, left = [], limit + 1
         while left > 0:
             try:

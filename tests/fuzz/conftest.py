@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.db.fixtures import db_engine, db_url  # noqa: F401 - pytest fixtures (the import and export cases)
 from tests.fuzz.corpus import Workspace
 
 

@@ -29,7 +29,7 @@ from emufleet.pools import discover
 from emufleet.routines import RoutineRegistry
 from emufleet.vision import TemplateSet
 from emufleet.vision.images import MAX_IMAGE_PIXELS, decode_image, read_image
-from tests.db.fixtures import add_accounts, db_engine, db_url  # noqa: F401 - pytest fixtures
+from tests.db.fixtures import add_accounts
 from tests.fuzz.corpus import REPO, SHIPPED
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")]
