@@ -22,6 +22,7 @@ from prefect.states import Cancelled, Completed
 
 from emufleet.bot.steps import StepOutcome, outcome_of
 from emufleet.errors import EmufleetError, NoAccountsAvailable, RoutineStopped
+from emufleet.outcome import Outcome
 from emufleet.routines import RoutineRun
 
 __all__ = ["DRAINED", "TaskSteps", "call_step", "forget_task_run", "run_step"]
@@ -95,14 +96,14 @@ class TaskSteps:
         try:
             state = await call_step(run, index, f"bot{self.bot} step {label}", self.executor)
         except Exception as exc:  # the task machinery itself failed (server unreachable): the step never ran
-            return StepOutcome("unavailable", error=exc)
+            return StepOutcome(Outcome.UNAVAILABLE, error=exc)
         if state.is_cancelled():
-            return StepOutcome("stopped")
+            return StepOutcome(Outcome.STOPPED)
         if state.name == DRAINED:
-            return StepOutcome("drained", message=state.message)
+            return StepOutcome(Outcome.DRAINED, message=state.message)
         if state.is_completed():
-            return StepOutcome("completed", engine_s=float(await state.aresult()))
+            return StepOutcome(Outcome.COMPLETED, engine_s=float(await state.aresult()))
         error = await state.aresult(raise_on_failure=False)
         if isinstance(error, BaseException):
             return outcome_of(error)
-        return StepOutcome("failed", error=EmufleetError(f"step ended {state.name}: {state.message}"))
+        return StepOutcome(Outcome.FAILED, error=EmufleetError(f"step ended {state.name}: {state.message}"))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from emufleet.bot.accounts import BotAccounts
     from emufleet.bot.assets import EngineAssets, load_assets
+    from emufleet.bot.attempt import AttemptRunner
     from emufleet.bot.events import BotEvent, BotRef
     from emufleet.bot.fence import OPEN_FENCE, Fence
     from emufleet.bot.health import (
@@ -26,15 +27,21 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
         HealthSettings,
         HealthSeverity,
     )
+    from emufleet.bot.interrupt import Handler, Interrupt, InterruptScope
+    from emufleet.bot.ladder import RecoveryLadder
     from emufleet.bot.observer import BotObserver, LogObserver
     from emufleet.bot.recovery import Fault, FaultKind, RecoverySettings, Rung
-    from emufleet.bot.session import BotSession, InstanceLease
+    from emufleet.bot.reporter import Reporter
+    from emufleet.bot.session import AttemptBoundary, BotSession, InstanceLease
     from emufleet.bot.spec import BotResult, BotSpec
     from emufleet.bot.steps import InlineSteps, StepOutcome, StepRunner
     from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckReason, StuckVerdict
+    from emufleet.bot.supervision import SupervisionLoop
 
 _EXPORTS = {
-    "BotAccounts": "accounts",
+    "BotAccounts": "accounts", "AttemptRunner": "attempt",
+    "Handler": "interrupt", "Interrupt": "interrupt", "InterruptScope": "interrupt", "RecoveryLadder": "ladder",
+    "Reporter": "reporter", "AttemptBoundary": "session", "SupervisionLoop": "supervision",
     "EngineAssets": "assets", "load_assets": "assets",
     "BotEvent": "events", "BotRef": "events",
     "Fence": "fence", "OPEN_FENCE": "fence",
@@ -47,11 +54,12 @@ _EXPORTS = {
     "InlineSteps": "steps", "StepOutcome": "steps", "StepRunner": "steps",
     "ClickLoopDetector": "stuck", "StuckDetector": "stuck", "StuckReason": "stuck", "StuckVerdict": "stuck",
 }
-__all__ = ["BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult", "BotSession",
-           "BotSpec", "ClickLoopDetector", "EngineAssets", "Fault", "FaultKind", "Fence", "HealthChange",
-           "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity", "InlineSteps",
-           "InstanceLease", "LogObserver", "OPEN_FENCE", "RecoverySettings", "Rung", "StepOutcome", "StepRunner",
-           "StuckDetector", "StuckReason", "StuckVerdict", "load_assets"]
+__all__ = ["AttemptBoundary", "AttemptRunner", "BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult",
+           "BotSession", "BotSpec", "ClickLoopDetector", "EngineAssets", "Fault", "FaultKind", "Fence", "Handler",
+           "HealthChange", "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity",
+           "InlineSteps", "InstanceLease", "Interrupt", "InterruptScope", "load_assets", "LogObserver", "OPEN_FENCE",
+           "RecoveryLadder", "RecoverySettings", "Reporter", "Rung", "StepOutcome", "StepRunner", "StuckDetector",
+           "StuckReason", "StuckVerdict", "SupervisionLoop"]
 
 
 def __getattr__(name: str) -> Any:

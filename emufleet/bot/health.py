@@ -59,14 +59,15 @@ _DurationS0 = Annotated[float, BeforeValidator(lambda value: parse_duration(valu
 class HealthSettings(BaseModel):
     """Health-check settings of a bot (the group's ``health:`` section).
 
-    Durations (``interval``, ``frozen_min_s``, ``probe_timeout_s``) accept ``10s``, ``500ms``, ``2m`` or a bare
-    number of seconds and are seconds once parsed; ``latency_warn_ms`` is a number of milliseconds. Strict: unknown
-    keys, and strings where numbers belong, are errors.
+    Durations (``interval``, ``heartbeat``, ``frozen_min_s``, ``probe_timeout_s``) accept ``10s``, ``500ms``, ``2m``
+    or a bare number of seconds and are seconds once parsed; ``latency_warn_ms`` is a number of milliseconds.
+    Strict: unknown keys, and strings where numbers belong, are errors.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     interval: DurationS = Field(default=10.0, gt=0, description="seconds between checks")
+    heartbeat: DurationS = Field(default=10.0, gt=0, description="seconds between bot.heartbeat events")
     frozen_captures: int = Field(default=5, ge=2, description="identical captures while waiting = frozen")
     frozen_min_s: _DurationS0 = Field(default=3.0, ge=0, description="the identical captures span this long")
     latency_warn_ms: float = Field(default=400.0, gt=0, description="median capture latency that warns")

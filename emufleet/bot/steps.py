@@ -13,24 +13,28 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from emufleet.errors import NoAccountsAvailable, RoutineStopped
+from emufleet.outcome import Outcome
 from emufleet.routines import RoutineRun
 
-__all__ = ["BlockingCall", "InlineSteps", "StepOutcome", "StepRunner", "outcome_of", "step_label"]
+__all__ = ["BlockingCall", "InlineSteps", "StepKind", "StepOutcome", "StepRunner", "outcome_of", "step_label"]
 
 #: Runs a blocking callable off the event loop: ``await call(fn, *args)``.
 BlockingCall = Callable[..., Awaitable[Any]]
+#: What a step can end as.
+StepKind = Literal[Outcome.COMPLETED, Outcome.STOPPED, Outcome.DRAINED, Outcome.FAILED, Outcome.UNAVAILABLE]
 
 
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
     """What one step did.
 
-    ``kind``: ``completed`` (``engine_s`` seconds in the engine), ``stopped`` (the controller stopped it),
-    ``drained`` (``InjectNextAccount`` found the pools dry: ``message``), ``failed`` (``error``), ``unavailable``
-    (the step could not be started at all, e.g. the orchestrator is unreachable; it may be retried).
+    ``kind``: :class:`~emufleet.outcome.Outcome` ``COMPLETED`` (``engine_s`` seconds in the engine), ``STOPPED``
+    (the controller stopped it), ``DRAINED`` (``InjectNextAccount`` found the pools dry: ``message``), ``FAILED``
+    (``error``), ``UNAVAILABLE`` (the step could not be started at all, e.g. the orchestrator is unreachable; it
+    may be retried).
     """
 
-    kind: Literal["completed", "stopped", "drained", "failed", "unavailable"]
+    kind: StepKind
     engine_s: float = 0.0
     error: BaseException | None = None
     message: str | None = None
@@ -43,10 +47,10 @@ StepRunner = Callable[[RoutineRun, int, str], Awaitable[StepOutcome]]
 def outcome_of(exc: BaseException) -> StepOutcome:
     """The outcome of a step that raised ``exc``."""
     if isinstance(exc, RoutineStopped):
-        return StepOutcome("stopped")
+        return StepOutcome(Outcome.STOPPED)
     if isinstance(exc, NoAccountsAvailable):
-        return StepOutcome("drained", message=str(exc))
-    return StepOutcome("failed", error=exc)
+        return StepOutcome(Outcome.DRAINED, message=str(exc))
+    return StepOutcome(Outcome.FAILED, error=exc)
 
 
 class InlineSteps:
@@ -61,7 +65,7 @@ class InlineSteps:
             await self.call(run.run_step, index)
         except Exception as exc:
             return outcome_of(exc)
-        return StepOutcome("completed", engine_s=time.perf_counter() - started)
+        return StepOutcome(Outcome.COMPLETED, engine_s=time.perf_counter() - started)
 
 
 def step_label(run: RoutineRun, index: int) -> str:

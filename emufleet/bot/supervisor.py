@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from emufleet.bot.evidence import FrameRecorder
 from emufleet.bot.fence import Fence
-from emufleet.bot.health import HealthMonitor, HealthProblem, HealthReport
+from emufleet.bot.health import HealthMonitor, HealthProblem, HealthReport, frame_digest
 from emufleet.bot.metrics import BotMetrics
 from emufleet.bot.recovery import Fault, FaultKind
 from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckVerdict
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from emufleet.device.interface import RecoverableDevice
     from emufleet.routines import Controller
 
-__all__ = ["Supervisor", "health_text"]
+__all__ = ["AppState", "Supervisor", "health_text"]
 
 #: Health problems that are faults, and the fault each one is.
 FAULTS: dict[HealthProblem, FaultKind] = {
@@ -48,6 +49,20 @@ FAULTS: dict[HealthProblem, FaultKind] = {
     HealthProblem.CAPTURE_FAILING: FaultKind.BAD_FRAME,
 }
 CONFIRM = {HealthProblem.APP_NOT_FOREGROUND: 2}  # consecutive checks before the problem is a fault
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """What the device showed: the app last seen in front, and the digest of the newest frame (``None``: none)."""
+
+    foreground: str | None
+    screen: int | None
+
+    def unchanged_since(self, before: AppState) -> bool:
+        """The same screen, pixel for pixel, as ``before``, with an app in front that is ``before``'s (when
+        ``before`` knew it: a bot whose first check came with ADB already down did not)."""
+        return (self.screen is not None and self.screen == before.screen and self.foreground is not None
+                and before.foreground in (None, self.foreground))
 
 
 def health_text(report: HealthReport | None) -> str | None:
@@ -75,6 +90,7 @@ class Supervisor:
         self.device = device
         self.recorder = FrameRecorder(capacity=max(1, recovery.evidence_frames), max_dumps=recovery.evidence_max_dumps)
         self.last_report: HealthReport | None = None
+        self._foreground: str | None = None  # the app last seen in front (a check with ADB down sees none)
         self._lock = threading.Lock()
         self._click_verdict: StuckVerdict | None = None
         self._overrides: list[float | None] = []  # stuck_after of the running main-routine steps, outermost first
@@ -155,6 +171,8 @@ class Supervisor:
         """Check the instance now (blocking: ADB calls). Returns the report and the fault it means, if any."""
         report = self.health.check()
         self.last_report = report
+        if report.foreground is not None:
+            self._foreground = report.foreground
         fault = None
         seen = set(report.problems)
         for problem in list(self._streaks):
@@ -183,7 +201,13 @@ class Supervisor:
             self.health.observe_capture_error(exc, (time.perf_counter() - started) * 1000.0)
         else:
             self.health.observe_frame(frame, (time.perf_counter() - started) * 1000.0)
+            self.recorder.observe(frame, time.time())
         return self.health_check()
+
+    def app_state(self) -> AppState:
+        """The app last seen in front and the newest frame's digest (after a rung: :meth:`check_after_rung`'s)."""
+        frames = self.recorder.frames
+        return AppState(self._foreground, frame_digest(frames[-1].image) if frames else None)
 
     def evidence(self, directory: Path, reason: str) -> list[Path]:
         """Write the failure evidence: the last frames, the newest one captured now (blocking)."""

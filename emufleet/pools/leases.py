@@ -47,16 +47,18 @@ from sqlalchemy import (
 from emufleet.boundary import SqlOrderTerm
 from emufleet.db import Account, AccountResultRecord, translate_db_errors, utcnow
 from emufleet.errors import LeaseError
+from emufleet.outcome import Outcome
 from emufleet.routines.accounts import AccountResult
 from emufleet.routines.durations import MAX_DURATION_S
 
-__all__ = ["CLEAR_LEASE", "DEFAULT_TTL_S", "Lease", "LeaseOwner", "Leaser", "Outcome", "acquire", "finish", "heartbeat",
-           "leasable", "release_all"]
+__all__ = ["CLEAR_LEASE", "DEFAULT_TTL_S", "AccountOutcome", "Lease", "LeaseOwner", "Leaser", "acquire", "finish",
+           "heartbeat", "leasable", "release_all"]
 
 DEFAULT_TTL_S = 300.0
 """Default lease time-to-live (seconds); a holder heartbeats well within it (see ``HeartbeatThread``)."""
 
-Outcome = Literal["completed", "failed", "returned"]
+#: What becomes of an account when its lease ends.
+AccountOutcome = Literal[Outcome.COMPLETED, Outcome.FAILED, Outcome.RETURNED]
 _ATTEMPTS = 8  # PostgreSQL only: retries when a concurrent taker won the row between the pick and the update
 
 
@@ -228,7 +230,7 @@ def heartbeat(eng: Engine, lease: Lease, *, ttl_s: float = DEFAULT_TTL_S) -> Lea
 def finish(
     eng: Engine,
     lease: Lease,
-    outcome: Outcome,
+    outcome: AccountOutcome,
     *,
     result: AccountResult | None = None,
     reason: str | None = None,
@@ -249,7 +251,7 @@ def finish(
     now = utcnow()
     params = {"b_id": lease.account_id, "b_token": lease.token, "b_now": now, "b_reason": reason,
               "b_retry": retry_failed, "b_max": max_failures}
-    res = result or AccountResult(success=outcome == "completed", error=reason)
+    res = result or AccountResult(success=outcome is Outcome.COMPLETED, error=reason)
     record = {
         "account_id": lease.account_id, "pool_name": lease.pool, "outcome": outcome, "success": res.success,
         "error": res.error if res.error is not None else reason, "packs_opened": res.packs_opened,

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from emufleet.accounts.store import scan_account_files, upsert_accounts
 from emufleet.db import Account, AccountResultRecord, PoolMember, PoolRecord, translate_db_errors, utcnow
 from emufleet.errors import NoAccountsAvailable
+from emufleet.outcome import Outcome
 from emufleet.pools import leases
 from emufleet.pools.definition import PoolDefinition, PoolQuery
 from emufleet.pools.filters import COLUMNS, filter_expression, sort_method_order
@@ -295,18 +296,18 @@ class Pool:
 
     def release(self, lease: Lease, reason: str | None = None) -> None:
         """Give the account back as ``available`` (``ReturnAccount``); ``LeaseError`` if not held."""
-        leases.finish(self.engine, lease, "returned", reason=reason)
+        leases.finish(self.engine, lease, Outcome.RETURNED, reason=reason)
 
     def complete(self, lease: Lease, result: AccountResult) -> str:
         """Record ``result``: success → ``completed``; failure → the retry rules. Returns the new status."""
         if result.success:
-            return leases.finish(self.engine, lease, "completed", result=result)
+            return leases.finish(self.engine, lease, Outcome.COMPLETED, result=result)
         return self.fail(lease, result.error or "failed", result=result)
 
     def fail(self, lease: Lease, reason: str, *, result: AccountResult | None = None) -> str:
         """``failure_count + 1`` and ``last_error``; ``available`` again under retry_failed/max_failures."""
         cfg = self.definition.config
-        return leases.finish(self.engine, lease, "failed", result=result, reason=reason,
+        return leases.finish(self.engine, lease, Outcome.FAILED, result=result, reason=reason,
                              retry_failed=cfg.retry_failed, max_failures=cfg.max_failures)
 
     # -- inspection -------------------------------------------------------------------------------------------

@@ -4,113 +4,22 @@ the recovery ladder, the failure budget and fencing — without Prefect."""
 from __future__ import annotations
 
 import asyncio
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from emufleet.bot import BotEvent, BotResult, BotSession, BotSpec, EngineAssets, Fence, RecoverySettings
-from emufleet.bot.health import HealthSettings
-from emufleet.groups import BotState, BotStatus, RestartPolicy
+from emufleet.bot import BotSession, Fence
+from emufleet.groups import BotState, RestartPolicy
 from emufleet.groups.definition import RestartMode
 from emufleet.routines import RoutineRegistry
-from emufleet.vision import TemplateSet
 
-REPO = Path(__file__).resolve().parents[2]
+from .harness import Recorder, _in_game, _run, _spec
+
 pytestmark = pytest.mark.slow
-
-
-class Recorder:
-    """A BotObserver that keeps everything."""
-
-    def __init__(self) -> None:
-        self.statuses: list[BotStatus] = []
-        self.events: list[BotEvent] = []
-        self.frames: list[Path] = []
-        self.on_progress: Callable[[int, int], None] | None = None
-
-    def status(self, status: BotStatus) -> None:
-        self.statuses.append(status)
-
-    def event(self, event: BotEvent) -> None:
-        self.events.append(event)
-
-    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[Any]) -> None:
-        self.frames.extend(frames)
-
-    def progress(self, done: int, total: int) -> None:
-        if self.on_progress is not None:
-            self.on_progress(done, total)
-
-    def kinds(self) -> list[str]:
-        return [str(e.kind) for e in self.events if e.kind not in ("bot.heartbeat", "bot.step-completed")]
-
-
-@pytest.fixture(scope="module")
-def templates() -> TemplateSet:
-    return TemplateSet.load(REPO / "templates" / "registry.yaml")
-
-
-@pytest.fixture
-def routines(tmp_path: Path, templates: TemplateSet) -> Callable[..., RoutineRegistry]:
-    """``routines({"key": yaml, …})``: a registry of those routines plus a quick recovery routine."""
-
-    def make(files: dict[str, str]) -> RoutineRegistry:
-        files = {"recovery/quick": """
-            version: 1
-            routine_name: quick recovery
-            steps:
-              - {action: Sleep, duration: 50ms}
-            """, **files}
-        for key, text in files.items():
-            path = tmp_path / "routines" / f"{key}.yaml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(text), encoding="utf-8")
-        registry = RoutineRegistry.load(tmp_path / "routines", templates)
-        assert registry.invalid() == {}
-        return registry
-
-    return make
-
-
-def _in_game(simulator: Callable[..., Any]) -> Any:
-    """A demo instance with the game in the foreground (on its home screen)."""
-    inst = simulator(instances=1, scenario="demo").instances[0]
-    inst.set_state("home_ready")
-    return inst
-
-
-def _spec(serial: str, routine: str, **kwargs: Any) -> BotSpec:
-    recovery = {"routine": "recovery/quick", "stuck_after": 60.0, **kwargs.pop("recovery", {})}
-    health = {"interval": 0.5, **kwargs.pop("health", {})}
-    return BotSpec(group="t", bot=0, serial=serial, routine=routine,
-                   restart_policy=kwargs.pop("restart_policy", RestartPolicy(mode=RestartMode.NEVER)),
-                   recovery=RecoverySettings.model_validate(recovery), health=HealthSettings(**health), **kwargs)
-
-
-def _run(spec: BotSpec, registry: RoutineRegistry, observer: Recorder, tmp_path: Path, *,
-         made: Callable[[BotSession], None] | None = None, **kwargs: Any) -> BotResult:
-    executor = ThreadPoolExecutor(8)
-
-    async def call(fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
-
-    async def main() -> BotResult:
-        session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=observer,
-                             evidence_dir=tmp_path / "evidence", **kwargs)
-        if made is not None:
-            made(session)
-        return await asyncio.wait_for(session.run(), timeout=120)
-
-    try:
-        return asyncio.run(main())
-    finally:
-        executor.shutdown(wait=True)
 
 
 def test_a_routine_runs_to_completion_with_its_status_and_events(simulator: Callable[..., Any], routines,
@@ -511,13 +420,11 @@ def test_a_screen_frozen_until_reboot_climbs_to_restart_instance(simulator: Call
 @pytest.mark.parametrize(("rung", "input_kind"), [("restart_app", "app_stop"), ("restart_instance", "reboot")])
 def test_an_operator_rung_keeps_the_account_resumes_at_the_checkpoint_and_spends_no_budget(
         simulator: Callable[..., Any], routines, tmp_path: Path, db_engine: Any, make_accounts: Any,
-        monkeypatch: pytest.MonkeyPatch, rung: str, input_kind: str) -> None:
+        rung: str, input_kind: str) -> None:
     from emufleet.bot import BotAccounts
-    from emufleet.bot import session as session_module
     from emufleet.bot.metrics import read_payload
     from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, PoolDefinition
 
-    monkeypatch.setattr(session_module, "HEARTBEAT_S", 0.5)
     make_accounts(2)
     inst = _in_game(simulator)
     registry = routines({"t/op": """
@@ -542,7 +449,7 @@ def test_an_operator_rung_keeps_the_account_resumes_at_the_checkpoint_and_spends
             sessions[0].request_recovery(rung)
 
     rec.on_progress = progress
-    spec = _spec(inst.serial, "t/op", pools=["p"], recovery={"budget": {"failures": 1}})
+    spec = _spec(inst.serial, "t/op", pools=["p"], recovery={"budget": {"failures": 1}}, health={"heartbeat": 0.5})
     result = _run(spec, registry, rec, tmp_path, accounts=accounts, made=sessions.append)
     assert result.status.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries == {rung: 1} and result.faults == 0 and result.gave_up is None

@@ -96,13 +96,12 @@ steps:
 
 
 def test_restart_app_from_the_api_and_the_bots_own_metrics_on_metrics(
-        make_client: Any, prefect_server: Any, fleet_home: FleetHome, simulator: Callable[..., Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("emufleet.bot.session.HEARTBEAT_S", 1.0)  # the bot runs in this process (the console's)
+        make_client: Any, prefect_server: Any, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
     client = make_client(prefect_ui_url=prefect_server.ui_url)
     serial = simulator(instances=1).instances[0].serial
     (fleet_home.root / "routines" / "test" / "restartable.yaml").write_text(RESTARTABLE, encoding="utf-8")
-    fleet_home.group("restartable", routine="test/restartable", backend_options={"serials": [serial]})
+    fleet_home.group("restartable", routine="test/restartable", backend_options={"serials": [serial]},
+                     health={"heartbeat": "1s"})  # the operator's recovery reaches /metrics within a second
     assert client.post("/api/groups/restartable/restart-app").status_code == 409  # not running yet
     assert client.post("/api/groups/restartable/launch", json={}).status_code == 202
 
