@@ -106,6 +106,8 @@ def show(name: str) -> None:
     except EmufleetError as exc:
         raise _fail(exc) from exc
     typer.echo(group.model_dump_json(indent=2, exclude_none=True))
+    if group.schedule is not None:
+        typer.echo(f"schedule: {group.schedule.describe()}")
     from flows.server import running_server
 
     if running_server() is None:

@@ -1,4 +1,5 @@
-"""``emufleet instances list | start I | stop I``: emulator instances through an emulator backend."""
+"""``emufleet instances list | start I | stop I | create | clone I | quarantined | release I``: emulator instances
+through an emulator backend, and the farm's quarantine (docs/farm.md)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,69 @@ def stop(index: Annotated[int, typer.Argument(min=0, help="Instance index.")],
     except EmufleetError as exc:
         raise _fail(exc) from exc
     typer.echo(f"instance {index} stopped")
+
+
+@instances_app.command("create")
+def create(count: Annotated[int, typer.Option("--count", "-n", min=1, max=100, help="How many.")] = 1,
+           mumu_manager: ManagerOpt = None) -> None:
+    """Create COUNT new MuMu instances (MuMuManager create); prints their indexes and serials."""
+    from emufleet.device.backends import MumuBackend
+    from emufleet.errors import EmufleetError
+
+    try:
+        created = MumuBackend(mumu_manager).create(count)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    for info in created:
+        typer.echo(f"created instance {info.index} ({info.serial})")
+
+
+@instances_app.command("clone")
+def clone(source: Annotated[int, typer.Argument(min=0, help="The instance to copy (game installed, set up).")],
+          count: Annotated[int, typer.Option("--count", "-n", min=1, max=100, help="How many copies.")] = 1,
+          mumu_manager: ManagerOpt = None) -> None:
+    """Clone MuMu instance SOURCE COUNT times (MuMuManager clone); prints the copies' indexes and serials."""
+    from emufleet.device.backends import MumuBackend
+    from emufleet.errors import EmufleetError
+
+    try:
+        created = MumuBackend(mumu_manager).clone(source, count)
+    except EmufleetError as exc:
+        raise _fail(exc) from exc
+    for info in created:
+        typer.echo(f"cloned instance {source} → {info.index} ({info.serial})")
+
+
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
+
+
+@instances_app.command("quarantined")
+def quarantined(url: UrlOpt = None) -> None:
+    """Instances and accounts in quarantine: why, since when, cool-down end."""
+    from emufleet.cli._common import engine
+    from emufleet.farm import active
+
+    entries = active(engine(url))
+    if not entries:
+        typer.echo("Nothing is quarantined.")
+        return
+    for q in entries:
+        until = f", cool-down until {q.cooldown_until:%Y-%m-%d %H:%M} UTC" if q.cooldown_until else ""
+        typer.echo(f"{q.kind} {q.subject}: {q.reason} (since {q.since:%Y-%m-%d %H:%M} UTC{until})")
+
+
+@instances_app.command("release")
+def release(subject: Annotated[str, typer.Argument(help="host/serial of an instance, or an account id.")],
+            account: Annotated[bool, typer.Option("--account", help="SUBJECT is an account id.")] = False,
+            url: UrlOpt = None) -> None:
+    """End the quarantine of an instance (``host/serial``) or, with --account, of an account."""
+    from emufleet.cli._common import engine, fail
+    from emufleet.farm import release as release_one
+
+    kind = "account" if account else "instance"
+    if not release_one(engine(url), kind, subject, by="cli"):
+        raise fail(f"{kind} {subject!r} is not quarantined (see `emufleet instances quarantined`)")
+    typer.echo(f"{kind} {subject} released")
 
 
 def register(app: typer.Typer) -> None:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 from emufleet.boundary import YamlValue
 from emufleet.routines.durations import parse_duration
@@ -91,6 +91,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _clock(value: time) -> str:
+    return f"{value:%H:%M}"
+
+
 def _seconds(value: YamlValue) -> float:
     return parse_duration(value, "s", allow_zero=True)
 
@@ -101,9 +105,10 @@ class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     timezone: str = "UTC"
-    windows: list[Annotated[WindowSpec, BeforeValidator(WindowSpec.parse)]] = Field(default_factory=list,
-                                                                                     max_length=48)
-    daily_reset: Annotated[time, BeforeValidator(parse_clock)] | None = None
+    # serialized as written (``"18:00-02:00"``, ``"06:00"``), so a saved definition loads again
+    windows: list[Annotated[WindowSpec, BeforeValidator(WindowSpec.parse), PlainSerializer(str)]] = Field(
+        default_factory=list, max_length=48)
+    daily_reset: Annotated[time, BeforeValidator(parse_clock), PlainSerializer(_clock)] | None = None
     margin: Annotated[float, BeforeValidator(_seconds)] = Field(default=300.0, ge=0, le=86400)
     stop_emulators: bool = False
 

@@ -142,3 +142,29 @@ def test_start_launches_under_the_guard_and_waits_until_ready(simulator: Callabl
                                              ["info", "-v", "0"], ["info", "-v", "0"]]
     assert guarded == [("enter", 0), ("exit", 0)]
     device.disconnect()
+
+
+def test_create_and_clone_report_the_new_instances() -> None:
+    before, after = ok(recorded("mumu_info_all.json")), ok(recorded("mumu_info_all_after_create.json"))
+    runner = RecordedRunner({("info", "-v", "all"): [before, after], ("create", "-n", "2"): [ok()]})
+    created = MumuBackend(MANAGER, runner=runner).create(2)
+    assert [(i.index, i.running, i.serial) for i in created] == [(3, False, "127.0.0.1:16480"),
+                                                                 (4, False, "127.0.0.1:16512")]
+    assert runner.calls[1] == [MANAGER, "create", "-n", "2"]
+    runner = RecordedRunner({("info", "-v", "all"): [before, after],
+                             ("info", "-v", "0"): [ok(recorded("mumu_info_single_stopped.json"))],
+                             ("clone", "-v", "0", "-n", "2"): [ok()]})
+    assert [i.index for i in MumuBackend(MANAGER, runner=runner).clone(0, 2)] == [3, 4]
+
+
+def test_create_that_makes_nothing_or_answers_an_error_code_fails() -> None:
+    same = ok(recorded("mumu_info_all.json"))
+    runner = RecordedRunner({("info", "-v", "all"): [same], ("create", "-n", "1"): [ok()]})
+    with pytest.raises(DeviceError, match="no new instance appeared"):
+        MumuBackend(MANAGER, runner=runner).create()
+    runner = RecordedRunner({("info", "-v", "all"): [same],
+                             ("create", "-n", "1"): [ok(recorded("mumu_control_error.json"))]})
+    with pytest.raises(DeviceError, match="errcode -200"):
+        MumuBackend(MANAGER, runner=runner).create()
+    with pytest.raises(DeviceError, match="outside 1..100"):
+        MumuBackend(MANAGER, runner=runner).clone(0, 0)

@@ -74,3 +74,10 @@ def test_a_bad_schedule_is_a_located_error(tmp_path: Path, block: str, field: st
     located = [e for e in errors if getattr(e, "field", None) == field]
     assert located, [str(e) for e in errors]
     assert located[0].line == 6 and message in located[0].message
+
+
+def test_a_schedule_round_trips_through_its_dump() -> None:
+    dumped = SCHEDULE.model_dump(mode="json")
+    assert dumped["windows"] == ["06:30-12:00", "18:00-02:00"] and dumped["daily_reset"] == "06:00"
+    assert Schedule.model_validate(dumped) == SCHEDULE
+    assert SCHEDULE.describe() == "06:30-12:00, 18:00-02:00; Europe/Paris; reset 06:00; margin 600 s"

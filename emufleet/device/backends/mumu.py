@@ -4,6 +4,9 @@
   instance exists, else a map ``{"0": {...}, "1": {...}}``). ``adb_host_ip``/``adb_port``, ``pid`` and
   ``player_state`` are present only while an instance runs; the real port is taken from there because it can shift
   (reference §8), falling back to ``16384 + 32·index`` when the instance is off.
+* Creation: ``create -n <count>`` (new empty instances) and ``clone -v <i> -n <count>`` (copies of a prepared one,
+  the game installed and logged out); MuMuManager does not print the new indexes, so they are read as the
+  difference of ``info -v all`` before and after.
 * Lifecycle: ``control -v <i> launch`` and ``control -v <i> shutdown``. MuMuManager queues launches in its backend
   service (ALAS uses it instead of ``MuMuPlayer.exe`` for that reason; the seed launched ``MuMuPlayer.exe -v`` and
   never stopped anything, digest §8).
@@ -228,6 +231,40 @@ class MumuBackend:
             info = self.info(index)
         return ready_device(info.serial, max(0.1, deadline - time.monotonic()),
                             device_factory=self._device_factory)
+
+    def _new_instances(self, *args: str) -> list[InstanceInfo]:
+        before = {i.index for i in self.list_instances()}
+        out = self._run(*args)
+        if "{" in out:  # an {"errcode": N, "errmsg": "..."} answer with exit status 0, as control gives
+            reply = _load_json(out, args[0])
+            if isinstance(reply, dict) and reply.get("errcode", 0) not in (0, None):
+                raise DeviceError(f"MuMuManager {' '.join(args)}: errcode {reply.get('errcode')} "
+                                  f"{reply.get('errmsg', '')}".strip())
+        created = [i for i in self.list_instances() if i.index not in before]
+        if not created:
+            raise DeviceError(f"MuMuManager {' '.join(args)} reported success but no new instance appeared")
+        return sorted(created, key=lambda i: i.index)
+
+    def create(self, count: int = 1) -> list[InstanceInfo]:
+        """Create ``count`` new instances (stopped, MuMu's default settings); returns them by index.
+
+        Raises:
+            DeviceError: MuMuManager failed, or no new instance appeared.
+        """
+        if not 1 <= count <= 100:
+            raise DeviceError(f"create: count {count} is outside 1..100")
+        return self._new_instances("create", "-n", str(count))
+
+    def clone(self, source: int, count: int = 1) -> list[InstanceInfo]:
+        """Clone instance ``source`` ``count`` times (its disk: the game, settings; stopped); returns the copies.
+
+        Raises:
+            DeviceError: MuMuManager failed, ``source`` does not exist, or no new instance appeared.
+        """
+        if not 1 <= count <= 100:
+            raise DeviceError(f"clone: count {count} is outside 1..100")
+        self.info(source)
+        return self._new_instances("clone", "-v", str(source), "-n", str(count))
 
     def stop(self, index: int) -> None:
         info = self.info(index)
