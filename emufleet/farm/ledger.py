@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from emufleet.bot.events import BotEvent, EventKind
 from emufleet.db.engine import utcnow
 from emufleet.db.models import FleetEvent
+from emufleet.errors import DatabaseError
 from emufleet.groups.status import BotStatus
 from emufleet.routines.context import MatchScore
 
@@ -104,7 +105,7 @@ class Ledger:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(FleetEvent), [_values(r) for r in rows])
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, DatabaseError) as exc:  # locked, read-only, removed: keep the rows
             _log.warning("fleet ledger: %d row(s) not written yet (%s); kept for the next flush", len(rows),
                          exc.__class__.__name__)
             with self._lock:
