@@ -10,6 +10,7 @@ import yaml
 from prefect.flows import load_flow_from_entrypoint
 
 from flows.server import PrefectServer
+from tests.fleet import FleetHome
 
 REPO = Path(__file__).resolve().parents[2]
 SERVED = {"launch-group", "stop-group", "pause-group", "resume-group", "refresh-pool", "nightly-demo"}
@@ -40,3 +41,19 @@ def test_serve_builds_the_same_deployments(prefect_server: PrefectServer) -> Non
     assert set(built) == SERVED
     assert built["nightly-demo"].paused is True and built["nightly-demo"].schedules
     assert built["launch-group"].parameters == {"group": "demo"}
+
+
+def test_a_group_with_windows_gets_a_deployment_per_window_opening(prefect_server: PrefectServer,
+                                                                   fleet_home: FleetHome) -> None:
+    fleet_home.group("night", schedule={"timezone": "Europe/Paris", "windows": ["06:30-12:00", "18:00-02:00"],
+                                        "daily_reset": "06:00", "margin": "10m"})
+    fleet_home.group("always")
+    sys.path.insert(0, str(REPO / "deployments"))
+    try:
+        import serve
+    finally:
+        sys.path.remove(str(REPO / "deployments"))
+    (night,) = serve.window_deployments()
+    assert night.name == "windows-night" and night.parameters == {"group": "night"}
+    crons = sorted((s.schedule.cron, s.schedule.timezone) for s in night.schedules)
+    assert crons == [("0 18 * * *", "Europe/Paris"), ("30 6 * * *", "Europe/Paris")]
