@@ -3,7 +3,9 @@
 ``/ready`` checks, each reported with its detail: the **database** (reachable, schema at the head revision), the
 **Prefect API** (``GET /api/health``), and the **adb server** (its port accepts a connection; the devices it
 lists). It answers 200 when all pass, else 503 — the probe never starts anything (adbutils would start an adb
-server on a refused connection, so the port is probed first).
+server on a refused connection, so the port is probed first). Its body also carries ``system``, the local
+system's health model (``GET /api/system``, what ``emufleet status`` prints); readiness is the three checks alone,
+since a console serves usefully while, say, this host's worker is down.
 """
 
 from __future__ import annotations
@@ -82,11 +84,14 @@ def _adb() -> JsonObject:
 
 @router.get("/ready", summary="Database, Prefect API and adb server reachable (503 when one is not)")
 async def ready(request: Request) -> JSONResponse:
-    database, prefect, adb = await asyncio.gather(asyncio.to_thread(_database, request), asyncio.to_thread(_prefect),
-                                                  asyncio.to_thread(_adb))
+    from console.api.system import system_model
+
+    database, prefect, adb, system = await asyncio.gather(
+        asyncio.to_thread(_database, request), asyncio.to_thread(_prefect), asyncio.to_thread(_adb),
+        asyncio.to_thread(system_model))
     checks = {"database": database, "prefect": prefect, "adb": adb}
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse({"ready": ok, "checks": checks, "system": system}, status_code=200 if ok else 503)
 
 
 def _counts(request: Request) -> tuple[dict[str, int], dict[str, dict[str, int]]]:

@@ -24,11 +24,8 @@ import contextlib
 import dataclasses
 import json
 import os
-import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from emufleet.db.engine import safe_url
 from emufleet.errors import OrchestrationError
 from emufleet.process import pid_alive, spawn_detached, started_at, stop_tree
 from emufleet.settings import state_dir
+from emufleet.system.probe import free_tcp_port, http_ok
 
 __all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "prefect_database_url",
            "running_server", "server_env", "start_server", "stop_server", "use_server"]
@@ -64,24 +62,7 @@ class PrefectServer:
 
 def health_ok(api_url: str, timeout_s: float = 2.0) -> bool:
     """Whether ``GET <api_url>/health`` answers 200."""
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout_s) as reply:  # noqa: S310
-            status: int = reply.status  # typeshed types urlopen's reply as Any (an HTTPResponse)
-            return status == 200
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
-
-
-def _free_port(preferred: int | None) -> int:
-    candidates = [preferred] if preferred else []
-    for port in [*candidates, 0]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise OrchestrationError("no free TCP port for the Prefect server")
+    return http_ok(f"{api_url.rstrip('/')}/health", timeout_s)
 
 
 def prefect_database_url(url: str) -> str:
@@ -152,7 +133,7 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
     """
     home_path = Path(home) if home is not None else state_dir() / "prefect"
     home_path.mkdir(parents=True, exist_ok=True)
-    port = _free_port(DEFAULT_PORT) if port is None else port
+    port = free_tcp_port(DEFAULT_PORT) if port is None else port
     log_path = home_path / "server.log"
     # detached (its own session): Ctrl-C in the terminal reaches us, and we stop the server in order
     pid = spawn_detached([sys.executable, "-m", "flows.server_app", "--host", host, "--port", str(port)], log_path,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from console.api import accounts, fleet, groups, pools, routines, stats
+from console.api import accounts, fleet, groups, pools, routines, stats, system
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (groups, fleet, pools, accounts, routines, stats):
+for _module in (groups, fleet, pools, accounts, routines, stats, system):
     router.include_router(_module.router)
