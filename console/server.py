@@ -7,12 +7,12 @@ Prefect when it is created.
 from __future__ import annotations
 
 import contextvars
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from console.config import DEFAULT_PORT, ConsoleConfig
+from emufleet.system.probe import free_tcp_port
 
 if TYPE_CHECKING:  # imported on first use: uvicorn and the app load Prefect (after flows.server.use_server)
     import uvicorn
@@ -22,15 +22,12 @@ __all__ = ["ConsoleThread", "free_console_port", "serve", "start_in_thread"]
 
 
 def free_console_port(host: str = "127.0.0.1", preferred: int = DEFAULT_PORT) -> int:
-    """``preferred`` when it is free on ``host``, else any free port."""
-    for port in (preferred, 0):
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise OSError(f"no free port on {host}")
+    """``preferred`` when it is free on ``host``, else any free port.
+
+    Raises:
+        OrchestrationError: no free port at all.
+    """
+    return free_tcp_port(preferred, host)
 
 
 def _server(config: ConsoleConfig, *, engine: Engine | None = None) -> uvicorn.Server:

@@ -32,6 +32,7 @@ from emufleet.system import (
 )
 from emufleet.system.components import wait_ready
 from emufleet.system.probe import http_json
+from emufleet.system.records import stop_recorded
 from flows.server import HEARTBEAT_FREQUENCY_S, health_ok, running_server, start_server, stop_server
 
 __all__ = ["PrefectServerComponent", "WorkerComponent", "local_components"]
@@ -138,12 +139,7 @@ class WorkerComponent:
         return f"{self.worker_name} on {WORK_POOL}/{queue} (pid {record.pid})"
 
     def stop(self) -> str:
-        record = ProcessRecord.read(self.name)
-        if record is None:
-            return "not running"
-        if not record.stop(timeout_s=5.0):  # a worker may ignore SIGTERM while it polls: killed after 5 s
-            raise OrchestrationError(f"worker pid {record.pid} did not stop")
-        return f"stopped (pid {record.pid})"
+        return stop_recorded(self.name, timeout_s=5.0)  # a worker may ignore SIGTERM while it polls: killed after 5 s
 
     def health(self) -> ComponentHealth:
         record = ProcessRecord.read(self.name)

@@ -29,7 +29,7 @@ from emufleet.process import started_at
 from emufleet.sim.adbserver import adb_server_port, adb_server_running, kill_adb_server
 from emufleet.system.health import ComponentHealth, ComponentState
 from emufleet.system.probe import free_tcp_port, http_ok
-from emufleet.system.records import ProcessRecord, system_dir
+from emufleet.system.records import ProcessRecord, stop_recorded, system_dir
 
 __all__ = ["AdbServerComponent", "BackendComponent", "ConsoleComponent", "DatabaseComponent", "SimulatorComponent",
            "emufleet_command", "wait_ready"]
@@ -239,12 +239,7 @@ class ConsoleComponent:
         return f"{url} (pid {record.pid})"
 
     def stop(self) -> str:
-        record = ProcessRecord.read(self.name)
-        if record is None:
-            return "not running"
-        if not record.stop():
-            raise OrchestrationError(f"console pid {record.pid} did not stop")
-        return f"stopped (pid {record.pid})"
+        return stop_recorded(self.name)
 
     def health(self) -> ComponentHealth:
         record = ProcessRecord.read(self.name)

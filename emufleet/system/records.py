@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emufleet.boundary import JsonObject
+from emufleet.errors import OrchestrationError
 from emufleet.files import write_atomic
 from emufleet.process import pid_alive, spawn_detached, started_at, stop_tree
 from emufleet.settings import state_dir
 
-__all__ = ["ProcessRecord", "system_dir"]
+__all__ = ["ProcessRecord", "stop_recorded", "system_dir"]
 
 
 def system_dir() -> Path:
@@ -93,3 +94,17 @@ class ProcessRecord:
         if gone:
             self.path(self.component).unlink(missing_ok=True)
         return gone
+
+
+def stop_recorded(component: str, timeout_s: float = 10.0) -> str:
+    """Stop ``component``'s recorded process, if any: what was done (a component's ``stop``).
+
+    Raises:
+        OrchestrationError: it did not stop.
+    """
+    record = ProcessRecord.read(component)
+    if record is None:
+        return "not running"
+    if not record.stop(timeout_s=timeout_s):
+        raise OrchestrationError(f"{component} pid {record.pid} did not stop")
+    return f"stopped (pid {record.pid})"
