@@ -20,10 +20,10 @@ from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import Engine
 
 from adapters.registry import bot_status, group_of, launch_runs, live_runs
-from emufleet.accounts import LeaseRow, count_by_state, held_leases
 from emufleet.boundary import JsonObject
 from emufleet.db import utcnow
 from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
+from emufleet.pools import LeaseRow, count_by_state, held_leases
 
 __all__ = ["BotView", "FleetSnapshot", "LaunchRecord", "Launcher", "RunningGroup", "read_snapshot",
            "recent_launches"]

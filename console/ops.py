@@ -95,8 +95,7 @@ async def ready(request: Request) -> JSONResponse:
 
 
 def _counts(request: Request) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    from emufleet.accounts import count_by_state
-    from emufleet.pools import discover
+    from emufleet.pools import count_by_state, discover
 
     engine = request.app.state.engine
     pools = {e.definition.name: count_by_state(engine, pool=e.definition.name)

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 
-from emufleet.accounts.query import PAGE_OFFSET_MAX
 from emufleet.boundary import JsonObject
 from emufleet.errors import InputError
+from emufleet.pools.query import PAGE_OFFSET_MAX
 
 if TYPE_CHECKING:
-    from emufleet.accounts import AccountPage
+    from emufleet.pools import AccountPage
 
 __all__ = ["page_json", "reset_one", "router"]
 
@@ -39,7 +39,7 @@ def page_json(page: AccountPage) -> JsonObject:
 async def search(request: Request, q: str | None = None, state: str | None = None, pool: str | None = None,
                  sort: str = "id", desc: bool = False, offset: int = Query(0, ge=0, le=PAGE_OFFSET_MAX),
                  limit: int = Query(50, ge=1, le=500)) -> JsonObject:
-    from emufleet.accounts import search_accounts
+    from emufleet.pools import search_accounts
 
     try:
         page = await asyncio.to_thread(search_accounts, request.app.state.engine, text=q, state=state, pool=pool,
@@ -55,7 +55,8 @@ def _record(row: object, fields: tuple[str, ...]) -> JsonObject:
 
 @router.get("/{key}", summary="One account (id or device_account) with its executions, results and pools")
 async def get(request: Request, key: str) -> JsonObject:
-    from emufleet.accounts import account_history, find_account
+    from emufleet.accounts import find_account
+    from emufleet.pools import account_history
 
     eng = request.app.state.engine
     found = await asyncio.to_thread(find_account, eng, key)

@@ -11,7 +11,7 @@ from emufleet.boundary import JsonObject
 
 if TYPE_CHECKING:
     from console.fleet import BotView
-    from emufleet.accounts import LeaseRow
+    from emufleet.pools import LeaseRow
 
 __all__ = ["router"]
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from console.editing import raw_pool, validate_pool
 from console.forms import raise_all
 from console.pages.pools import pool_of
-from emufleet.accounts.query import PAGE_OFFSET_MAX
 from emufleet.boundary import JsonObject
 from emufleet.errors import PoolValidationError
 from emufleet.pools import PoolDefinition, discover, find_pool
+from emufleet.pools.query import PAGE_OFFSET_MAX
 
 __all__ = ["router"]
 
@@ -74,7 +74,7 @@ async def accounts(request: Request, name: str, q: str | None = None, state: str
                    sort: str = "id", desc: bool = False, offset: int = Query(0, ge=0, le=PAGE_OFFSET_MAX),
                    limit: int = Query(50, ge=1, le=500)) -> JsonObject:
     from console.api.accounts import page_json
-    from emufleet.accounts import search_accounts
+    from emufleet.pools import search_accounts
 
     definition = find_pool(name)
     try:

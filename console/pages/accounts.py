@@ -28,7 +28,7 @@ def _page(request: Request, name: str, context: JsonObject, status: int = 200) -
 
 @router.get("/accounts", response_class=HTMLResponse)
 async def accounts(request: Request) -> Response:
-    from emufleet.accounts import count_by_state, search_accounts
+    from emufleet.pools import count_by_state, search_accounts
 
     query = table_query(request)
     eng = request.app.state.engine
@@ -48,7 +48,8 @@ async def accounts(request: Request) -> Response:
 
 @router.get("/accounts/{key}", response_class=HTMLResponse)
 async def account(request: Request, key: str) -> Response:
-    from emufleet.accounts import account_history, find_account
+    from emufleet.accounts import find_account
+    from emufleet.pools import account_history
 
     eng = request.app.state.engine
     found = await asyncio.to_thread(find_account, eng, key)

@@ -83,7 +83,7 @@ async def pools(request: Request) -> Response:
 
 def _detail(request: Request, name: str, data: JsonObject, *, errors: list[InputError] | None = None,
             test: PoolTestResult | None = None, status: int = 200) -> Response:
-    from emufleet.accounts import search_accounts
+    from emufleet.pools import search_accounts
 
     definition = None
     stats = None

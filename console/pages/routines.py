@@ -27,13 +27,13 @@ router = APIRouter()
 
 
 def _registry() -> tuple[RoutineRegistry, EmufleetError | None]:
-    from emufleet.cli.routines import load_templates
     from emufleet.errors import EmufleetError
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
+    from emufleet.vision import load_templates
 
     try:
-        templates = load_templates(None)
+        templates = load_templates()
         template_error = None
     except EmufleetError as exc:  # routines are still listed; template names go unchecked
         templates, template_error = None, exc

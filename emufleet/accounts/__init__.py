@@ -12,16 +12,6 @@ Usage::
 from __future__ import annotations
 
 from emufleet.accounts.device import extract, inject
-from emufleet.accounts.query import (
-    AccountHistory,
-    AccountPage,
-    AccountRow,
-    LeaseRow,
-    account_history,
-    count_by_state,
-    held_leases,
-    search_accounts,
-)
 from emufleet.accounts.store import (
     ImportReport,
     account_file_name,
@@ -44,18 +34,11 @@ from emufleet.accounts.xmlfile import (
 __all__ = [
     "HEADER",
     "AccountCredentials",
-    "AccountHistory",
-    "AccountPage",
-    "AccountRow",
     "ImportReport",
-    "LeaseRow",
-    "account_history",
     "account_file_name",
-    "count_by_state",
     "export_accounts",
     "extract",
     "find_account",
-    "held_leases",
     "import_paths",
     "inject",
     "list_accounts",
@@ -63,7 +46,6 @@ __all__ = [
     "read_account_file",
     "render_account_xml",
     "scan_account_files",
-    "search_accounts",
     "upsert_accounts",
     "write_account_file",
 ]

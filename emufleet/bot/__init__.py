@@ -4,8 +4,8 @@ its routine under the restart policy and supervises them (docs/supervision.md).
     session = BotSession(spec, load_assets(), call=..., observer=LogObserver(), accounts=...)
     result = await session.run()
 
-Names are imported on first use (PEP 562): group definitions embed this package's settings models
-(``recovery:``, ``health:``) while the session builds on group definitions, so eager imports here would cycle.
+Names are imported on first use (PEP 562), so that importing one part does not load the whole session. The
+settings models (``recovery:``, ``health:``) live in :mod:`emufleet.groups.supervision`, below the bot.
 """
 
 from __future__ import annotations

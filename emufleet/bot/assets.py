@@ -31,9 +31,9 @@ def load_assets(*, validate_templates: bool = True, routines_root: Path | None =
         TemplateRegistryError: the template set is broken. RoutineValidationError: a routine is invalid.
     """
     from emufleet.routines import RoutineRegistry
-    from emufleet.vision import TemplateSet
+    from emufleet.vision import load_templates
 
-    templates = TemplateSet.load(templates_path or settings.data_dir("templates") / "registry.yaml")
+    templates = load_templates(templates_path)
     registry = RoutineRegistry.load(routines_root or settings.data_dir("routines"),
                                     templates=templates if validate_templates else None)
     return EngineAssets(templates, registry)

@@ -39,43 +39,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from emufleet.device._screen import BlackFrameError
 from emufleet.device.interface import DeviceLike
 from emufleet.errors import DeviceError
-from emufleet.routines.durations import DurationS, parse_duration
+from emufleet.groups.supervision import HealthSettings
 
 __all__ = ["HealthChange", "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity"]
 
 _ECHO = "emufleet-health"
-#: A duration (``3s``, ``500ms``, a bare number of seconds) that may be 0.
-_DurationS0 = Annotated[float, BeforeValidator(lambda value: parse_duration(value, "s", allow_zero=True))]
-
-
-class HealthSettings(BaseModel):
-    """Health-check settings of a bot (the group's ``health:`` section).
-
-    Durations (``interval``, ``heartbeat``, ``frozen_min_s``, ``probe_timeout_s``) accept ``10s``, ``500ms``, ``2m``
-    or a bare number of seconds and are seconds once parsed; ``latency_warn_ms`` is a number of milliseconds.
-    Strict: unknown keys, and strings where numbers belong, are errors.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    interval: DurationS = Field(default=10.0, gt=0, description="seconds between checks")
-    heartbeat: DurationS = Field(default=10.0, gt=0, description="seconds between bot.heartbeat events")
-    frozen_captures: int = Field(default=5, ge=2, description="identical captures while waiting = frozen")
-    frozen_min_s: _DurationS0 = Field(default=3.0, ge=0, description="the identical captures span this long")
-    latency_warn_ms: float = Field(default=400.0, gt=0, description="median capture latency that warns")
-    latency_window: int = Field(default=30, ge=1, description="captures kept for the latency percentiles")
-    latency_min_samples: int = Field(default=3, ge=1, description="captures needed before slow_capture")
-    capture_failures: int = Field(default=3, ge=1, description="consecutive failed captures = capture_failing")
-    package: str | None = Field(default=None, description="the game's package; None: no foreground check")
-    probe_timeout_s: DurationS = Field(default=5.0, gt=0, description="timeout of each device probe")
 
 
 class HealthSeverity(IntEnum):

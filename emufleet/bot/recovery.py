@@ -29,19 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from emufleet.routines.durations import DurationS
+from emufleet.groups.supervision import ClickLoopSettings, FailureBudgetSettings, RecoverySettings, Rung
 
 __all__ = ["ENTRY", "ClickLoopSettings", "FailureBudget", "FailureBudgetSettings", "Fault", "FaultKind",
            "Incident", "RecoverySettings", "Rung"]
-
-
-class Rung(StrEnum):
-    ROUTINE = "routine"
-    RESTART_APP = "restart_app"
-    RESTART_INSTANCE = "restart_instance"
-    RECONNECT = "reconnect"
 
 
 #: Rungs that need a working ADB connection to act.
@@ -79,47 +70,6 @@ class Fault:
     message: str
     details: dict[str, str | int | float | bool | None] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FailureBudgetSettings(_Strict):
-    """Give up after ``failures`` faults or failed attempts within ``window`` seconds (digest §9.7: 3 in 10 min)."""
-
-    failures: int = Field(default=3, ge=1, le=1000)
-    window: DurationS = Field(default=600.0, gt=0, le=7 * 86400)
-
-
-class ClickLoopSettings(_Strict):
-    """A click loop: of the last ``window`` taps, one target ``single`` times or two targets ``pair`` times each."""
-
-    window: int = Field(default=15, ge=2, le=1000)
-    single: int = Field(default=12, ge=2, le=1000)
-    pair: int = Field(default=6, ge=2, le=1000)
-    radius_px: int = Field(default=8, ge=0, le=1000)
-
-    @model_validator(mode="after")
-    def _fits(self) -> ClickLoopSettings:
-        if self.single > self.window or 2 * self.pair > self.window:
-            raise ValueError(f"single ({self.single}) and 2·pair ({2 * self.pair}) must fit in window ({self.window})")
-        return self
-
-
-class RecoverySettings(_Strict):
-    """The ``recovery:`` section of a group definition (every key optional; docs/supervision.md)."""
-
-    enabled: bool = True
-    rungs: tuple[Rung, ...] = Field(default=tuple(Rung), min_length=1)
-    routine: str | None = "recovery/go_home"  # rung 1; a routine registry key (None: skip the rung)
-    routine_timeout: DurationS = Field(default=60.0, gt=0, le=3600)
-    stuck_after: DurationS = Field(default=60.0, gt=0, le=86400)  # per-step override: a step's stuck_after
-    click_loop: ClickLoopSettings = ClickLoopSettings()
-    budget: FailureBudgetSettings = FailureBudgetSettings()
-    ready_timeout: DurationS = Field(default=120.0, gt=0, le=3600)  # after restart_instance / reconnect
-    evidence_frames: int = Field(default=3, ge=0, le=50)  # frames kept for the failure evidence
-    evidence_max_dumps: int = Field(default=20, ge=0, le=1000)  # per bot run
 
 
 class FailureBudget:

@@ -34,24 +34,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_templates(path: Path | None, errors: list[TemplateRegistryError] | None = None) -> TemplateSet:
-    """The template set at ``path`` (default the project's ``templates/``); a seed folder uses the seed loader.
-
-    With ``errors``, bad registry files and entries are appended there and the set holds the others.
-
-    Raises:
-        TemplateRegistryError: the registry is invalid (located); with ``errors``, only when there is none.
-    """
-    from emufleet.settings import data_dir
-    from emufleet.vision import TemplateSet
-    from emufleet.vision.seed import build_seed_registry
-
-    path = path or data_dir("templates")
-    if path.is_dir() and (path / "legacy_regions.csv").is_file() and (path / "registry").is_dir():
-        return build_seed_registry(path)
-    return TemplateSet.load(path, errors=errors)
-
-
 def config_overrides(items: list[str] | None) -> dict[str, str]:
     """``--set key=value`` options as a dict; a malformed one exits 1 saying which."""
     overrides = {}
@@ -99,10 +81,11 @@ def validate(
     from emufleet.errors import EmufleetError, RoutineValidationError
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
+    from emufleet.vision import load_templates
 
     template_errors: list[TemplateRegistryError] = []
     try:
-        ts = load_templates(templates, template_errors)
+        ts = load_templates(templates, errors=template_errors)
     except EmufleetError as exc:
         raise _fail(f"templates: {exc}") from None
     for err in template_errors:  # the routines are still checked against the templates that did load
@@ -143,10 +126,11 @@ def _project_registry(templates: Path | None, routines_root: Path | None) -> tup
     from emufleet.errors import EmufleetError
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
+    from emufleet.vision import load_templates
 
     template_errors: list[TemplateRegistryError] = []
     try:
-        ts = load_templates(templates, template_errors)
+        ts = load_templates(templates, errors=template_errors)
         registry = RoutineRegistry.load(routines_root or data_dir("routines"), ts)
     except EmufleetError as exc:
         raise _fail(str(exc)) from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from emufleet.vision import TemplateSet
+    pass
 
 __all__ = ["register"]
 
@@ -41,13 +41,12 @@ def match_command(
     import numpy as np
 
     from emufleet.errors import EmufleetError
-    from emufleet.settings import data_dir
-    from emufleet.vision import Screen, TemplateSet, match
+    from emufleet.vision import Screen, load_templates, match
     from emufleet.vision.images import read_image
     from emufleet.vision.overlay import draw_overlay
 
     try:
-        ts = TemplateSet.load(templates if templates is not None else data_dir("templates"))
+        ts = load_templates(templates)
         # decoded from bytes (cv2.imread prints its own "[ WARN …] imread_" line), size checked first
         frame = read_image(image, cv2.IMREAD_COLOR)
         space = ts.space
@@ -78,13 +77,6 @@ def match_command(
         raise typer.Exit(1)
 
 
-def _load(templates: Path | None) -> TemplateSet:
-    from emufleet.settings import data_dir
-    from emufleet.vision import TemplateSet
-
-    return TemplateSet.load(templates if templates is not None else data_dir("templates"))
-
-
 @templates_app.command("lint")
 def lint_command(
     registry: Annotated[Path | None, typer.Argument(
@@ -100,10 +92,11 @@ def lint_command(
     from collections import Counter
 
     from emufleet.errors import EmufleetError
+    from emufleet.vision import load_templates
     from emufleet.vision.lint import lint
 
     try:
-        ts = _load(registry)
+        ts = load_templates(registry)
         shots = sorted(p for p in screens.iterdir() if p.suffix.lower() == ".png") if screens else None
         findings = lint(ts, shots)
     except (EmufleetError, OSError) as exc:
@@ -133,7 +126,7 @@ def calibrate_command(
 
     from emufleet.errors import EmufleetError
     from emufleet.settings import data_dir
-    from emufleet.vision import TemplateSet
+    from emufleet.vision import load_templates
     from emufleet.vision.calibrate import measure_scale, write_scale
 
     if (screen is None) == (serial is None):
@@ -141,7 +134,7 @@ def calibrate_command(
         raise typer.Exit(2)
     registry = templates if templates is not None else data_dir("templates") / "registry.yaml"
     try:
-        ts = TemplateSet.load(registry)
+        ts = load_templates(registry)
         if screen is not None:
             from emufleet.vision.images import read_image
 

@@ -23,6 +23,7 @@ from emufleet.groups.definition import (
 )
 from emufleet.groups.status import TERMINAL_STATES, BotState, BotStatus
 from emufleet.groups.store import GroupListing, GroupStore, file_name, load_group
+from emufleet.groups.supervision import HealthSettings, RecoverySettings, Rung
 
 __all__ = [
     "TERMINAL_STATES",
@@ -31,13 +32,16 @@ __all__ = [
     "GroupDefinition",
     "GroupListing",
     "GroupStore",
+    "HealthSettings",
     "HostedInstance",
     "InstanceRef",
     "LaunchOptions",
     "LaunchOverrides",
     "OnConflict",
+    "RecoverySettings",
     "RestartMode",
     "RestartPolicy",
+    "Rung",
     "file_name",
     "load_group",
     "parse_seconds",

@@ -57,12 +57,11 @@ from pydantic import (
     model_validator,
 )
 
-from emufleet.bot.health import HealthSettings
-from emufleet.bot.recovery import RecoverySettings
 from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import GroupValidationError
 from emufleet.groups.quarantine import QuarantineSettings
 from emufleet.groups.schedule import Schedule
+from emufleet.groups.supervision import HealthSettings, RecoverySettings
 from emufleet.hosts.identity import LOCAL_HOST, Placement, check_host_name, parse_placement
 from emufleet.routines.durations import MAX_DURATION_S, parse_duration
 from emufleet.yamlio import raise_validation

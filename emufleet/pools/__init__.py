@@ -22,9 +22,19 @@ from emufleet.pools.definition import PoolConfig, PoolDefinition, PoolFilter, Po
 from emufleet.pools.filters import ALIASES, COLUMNS, COMPARATORS, SORT_METHODS, RelativeTime
 from emufleet.pools.freshness import describe_freshness, format_age, last_refreshed, refreshed_ago
 from emufleet.pools.heartbeat import HeartbeatThread
-from emufleet.pools.leases import DEFAULT_TTL_S, Lease, LeaseOwner, release_all
+from emufleet.pools.leases import DEFAULT_TTL_S, Lease, LeaseOwner, effective_state, release_all
 from emufleet.pools.pool import Pool, PoolStats, PoolTestResult, RefreshReport
 from emufleet.pools.provider import PoolAccountProvider
+from emufleet.pools.query import (
+    AccountHistory,
+    AccountPage,
+    AccountRow,
+    LeaseRow,
+    account_history,
+    count_by_state,
+    held_leases,
+    search_accounts,
+)
 from emufleet.pools.registry import PoolEntry, discover, find_pool
 from emufleet.pools.reset import ResetReport, reset_accounts
 from emufleet.pools.store import PoolSource, create_pool, delete_pool, pool_file_name, save_pool, update_pool
@@ -36,10 +46,14 @@ __all__ = [
     "DEFAULT_TTL_S",
     "SORT_METHODS",
     "AccountBudget",
+    "AccountHistory",
+    "AccountPage",
+    "AccountRow",
     "BudgetState",
     "HeartbeatThread",
     "Lease",
     "LeaseOwner",
+    "LeaseRow",
     "Pool",
     "PoolAccountProvider",
     "PoolConfig",
@@ -47,24 +61,29 @@ __all__ = [
     "PoolEntry",
     "PoolFilter",
     "PoolQuery",
-    "PoolSource",
     "PoolSort",
+    "PoolSource",
     "PoolStats",
     "PoolTestResult",
     "RefreshReport",
     "RelativeTime",
     "ResetReport",
+    "account_history",
+    "count_by_state",
     "create_pool",
     "delete_pool",
     "describe_freshness",
     "discover",
-    "format_age",
+    "effective_state",
     "find_pool",
+    "format_age",
+    "held_leases",
     "last_refreshed",
     "pool_file_name",
     "refreshed_ago",
     "release_all",
     "reset_accounts",
     "save_pool",
+    "search_accounts",
     "update_pool",
 ]

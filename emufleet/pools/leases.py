@@ -51,8 +51,8 @@ from emufleet.outcome import Outcome
 from emufleet.routines.accounts import AccountResult
 from emufleet.routines.durations import MAX_DURATION_S
 
-__all__ = ["CLEAR_LEASE", "DEFAULT_TTL_S", "AccountOutcome", "Lease", "LeaseOwner", "Leaser", "acquire", "finish",
-           "heartbeat", "leasable", "release_all"]
+__all__ = ["CLEAR_LEASE", "DEFAULT_TTL_S", "AccountOutcome", "Lease", "LeaseOwner", "Leaser", "acquire",
+           "effective_state", "finish", "heartbeat", "leasable", "lease_held", "release_all"]
 
 DEFAULT_TTL_S = 300.0
 """Default lease time-to-live (seconds); a holder heartbeats well within it (see ``HeartbeatThread``)."""
@@ -102,6 +102,23 @@ def leasable(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
         _T.c.pool_status.in_(("available", "in_use")),
         or_(_T.c.lease_token.is_(None), _T.c.lease_expires_at < now),
     )
+
+
+def lease_held(now: datetime) -> ColumnElement[bool]:
+    """SQL condition: the account's lease is held at ``now`` (taken and not expired; an expired one is reclaimable)."""
+    return and_(Account.lease_token.is_not(None), Account.lease_expires_at >= now)
+
+
+def effective_state(now: datetime) -> ColumnElement[str]:
+    """SQL expression: the account's *effective state* at ``now``, what a person means by its status.
+
+    ``in_use`` while its lease is held (:func:`lease_held`), ``available`` when ``pool_status`` says ``available``
+    or ``in_use`` but no lease is held (an expired lease: anyone may reclaim it, :func:`leasable`), otherwise its
+    ``pool_status`` (``completed``, ``failed``, ``skipped``). The one definition: pool stats, the account search
+    and the console's counts all select it.
+    """
+    return case((lease_held(now), "in_use"), (Account.pool_status.in_(("available", "in_use")), "available"),
+                else_=Account.pool_status)
 
 
 def _held(token_param: str = "b_token") -> ColumnElement[bool]:

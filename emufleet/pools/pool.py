@@ -317,14 +317,14 @@ class Pool:
         """Member counts by state (an expired lease counts as available) and result sums, from the database."""
         now = utcnow()
         counts: dict[str, int] = dict.fromkeys(("available", "in_use", "completed", "failed", "skipped"), 0)
+        state = leases.effective_state(now)
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(Account.pool_status, Account.lease_token, Account.lease_expires_at)
-                .join(PoolMember, PoolMember.account_id == Account.id).where(PoolMember.pool_name == self.name))
-            for status, token, expires in rows:
-                held = token is not None and expires is not None and expires >= now
-                state = "in_use" if held else ("available" if status in ("available", "in_use") else status)
-                counts[state] = counts.get(state, 0) + 1
+                select(state, func.count()).select_from(Account)
+                .join(PoolMember, PoolMember.account_id == Account.id).where(PoolMember.pool_name == self.name)
+                .group_by(state))
+            for name, n in rows:
+                counts[name] = counts.get(name, 0) + int(n)
             # COALESCE makes the sums never NULL; the stubs type a nullable column's SUM as optional: `or 0`
             sums = conn.execute(select(
                 func.coalesce(func.sum(AccountResultRecord.packs_opened), 0),

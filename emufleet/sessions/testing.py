@@ -33,11 +33,11 @@ def assert_replays(session: str | Path, routine: str, *, routines: str | Path | 
         AssertionError: the replay diverged. SessionFormatError, RoutineError, TemplateRegistryError: bad input.
     """
     if not isinstance(routines, RoutineRegistry):
-        from emufleet.vision import TemplateSet
+        from emufleet.vision import load_templates
 
         if templates is None:
             raise TypeError("templates is required when routines is a folder")
-        routines = RoutineRegistry.load(Path(routines), TemplateSet.load(Path(templates)))
+        routines = RoutineRegistry.load(Path(routines), load_templates(templates))
     report = replay(session, routine, routines, overrides=overrides,
                     overlay_dir=Path(overlay_dir) if overlay_dir is not None else None)
     if not report.ok:

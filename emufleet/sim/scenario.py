@@ -247,7 +247,7 @@ class _Compiler:
         if self.model.template_set is None:
             self.space = CoordinateSpace(device_width=self.width, device_height=self.height)
             return
-        from emufleet.vision import TemplateSet
+        from emufleet.vision import load_templates
 
         raw = self.model.template_set
         expanded = os.path.expandvars(raw)
@@ -260,7 +260,7 @@ class _Compiler:
         if not ts_path.exists():
             raise self.fail(f"template set {ts_path} not found", "template_set")
         try:
-            self.templates = TemplateSet.load(ts_path)
+            self.templates = load_templates(ts_path)
         except TemplateRegistryError as exc:
             raise self.fail(f"template set: {exc}", "template_set") from exc
         self.space = self.templates.space

@@ -12,9 +12,11 @@ Usage::
 Modules: :mod:`.space` (the window ↔ device formulas, nowhere else), :mod:`.images` (decoding, masks, the
 per-process cache), :mod:`.registry` (YAML → :class:`TemplateSet`), :mod:`.matchers` (one algorithm per module),
 :mod:`.verify` (contrast and colour check), :mod:`.matching` (:func:`match`), :mod:`.seed` (a registry over the
-seed's whole template set), :mod:`.synth` (synthetic screens for calibration and tests), :mod:`.overlay`.
+seed's whole template set), :mod:`.loading` (:func:`load_templates`: a set by path, the one loader callers
+use), :mod:`.synth` (synthetic screens for calibration and tests), :mod:`.overlay`.
 """
 
+from emufleet.vision.loading import load_templates
 from emufleet.vision.matchers import DEFAULT_METHOD, MATCHERS, Matcher, get_matcher
 from emufleet.vision.matching import Match, MatchResult, Screen, match
 from emufleet.vision.registry import Template, TemplateSet
@@ -32,5 +34,6 @@ __all__ = [
     "Template",
     "TemplateSet",
     "get_matcher",
+    "load_templates",
     "match",
 ]

@@ -11,13 +11,11 @@ Findings (``Finding.kind``):
 * ``near-duplicate``: another template of about the same size and colours correlates with it at ≥ 0.97;
 * ``ambiguous``: on a screen given, it is found at more than one distinct place (non-overlapping candidates).
 
-:func:`load_warnings` runs the per-template checks (not the pairwise or screen ones) for
-:meth:`TemplateSet.load <emufleet.vision.registry.TemplateSet.load>`'s warnings.
+Loading a template set never lints it (``emufleet templates lint`` does).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +28,8 @@ from emufleet.vision.registry import Template, TemplateSet
 from emufleet.vision.space import Region
 from emufleet.vision.verify import STRUCTURE_MIN, structure
 
-__all__ = ["Finding", "lint", "lint_template", "load_warnings"]
+__all__ = ["Finding", "lint", "lint_template"]
 
-log = logging.getLogger(__name__)
 _SELF_SIMILAR = 0.95
 _DUPLICATE = 0.97
 
@@ -132,10 +129,3 @@ def lint(ts: TemplateSet, screens: list[Path] | None = None) -> list[Finding]:
         out += _ambiguous(ts, screens)
     return out
 
-
-def load_warnings(ts: TemplateSet) -> list[Finding]:
-    """The per-template findings, logged as warnings (``emufleet.vision.lint``); for registry loading."""
-    found = [f for t in ts for f in lint_template(t) if f.kind in ("needs-region", "too-small")]
-    for f in found:
-        log.warning("template %s: %s", f.template, f.message)
-    return found

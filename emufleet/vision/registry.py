@@ -235,8 +235,7 @@ class TemplateSet:
                 undecodable image, an image path leaving its folder, a region outside the window or smaller than
                 its template — located. With ``errors``, only a folder without any registry file.
 
-        Templates that cannot be verified (too small; low-texture without a region: :mod:`emufleet.vision.lint`)
-        are logged as warnings.
+        Loading does not lint: :func:`emufleet.vision.lint.lint` finds templates that cannot be verified.
         """
         path = Path(path)
         if path.is_dir():
@@ -253,11 +252,7 @@ class TemplateSet:
         for file in files:
             with _collect(errors):
                 documents.append((file, load_yaml(file, error=TemplateRegistryError)))
-        loaded = cls.from_data(documents, images=images, space=space, errors=errors)
-        from emufleet.vision.lint import load_warnings  # lint reads templates: imported late
-
-        load_warnings(loaded)
-        return loaded
+        return cls.from_data(documents, images=images, space=space, errors=errors)
 
     @classmethod
     def from_data(cls, documents: list[tuple[Path, Any]], *, images: str | Path | None = None,

@@ -11,9 +11,9 @@ from console.app import templates
 from console.config import ConsoleConfig
 from console.fleet import BotView, FleetSnapshot, RunningGroup
 from console.pages import live_fragments
-from emufleet.accounts import LeaseRow
 from emufleet.db import utcnow
 from emufleet.groups import BotState, BotStatus, GroupDefinition
+from emufleet.pools import LeaseRow
 
 
 class ReportingStatus(BotStatus):

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select, update
 from emufleet import db
 from emufleet.accounts import AccountCredentials, write_account_file
 from emufleet.errors import NoAccountsAvailable
-from emufleet.pools import LeaseOwner, Pool, PoolDefinition
+from emufleet.pools import LeaseOwner, Pool, PoolDefinition, count_by_state, held_leases, search_accounts
 from emufleet.routines.accounts import AccountResult
 
 OWNER = LeaseOwner("launch-1", "0")
@@ -240,3 +240,25 @@ def test_an_expired_lease_counts_as_available(db_engine: Engine, make_accounts) 
     with db_engine.begin() as conn:
         conn.execute(update(db.Account).values(lease_expires_at=db.utcnow() - timedelta(seconds=1)))
     assert (p.stats().available, p.stats().in_use) == (1, 0)
+
+
+def test_stats_search_and_counts_read_one_effective_state(db_engine: Engine, make_accounts) -> None:
+    """Held, expired-lease, completed and untouched accounts: the pool's stats, the account search and the counts by
+    state all say the same (pools.leases.effective_state), and an expired lease shows no holder."""
+    make_accounts(4)
+    p = pool(db_engine, "pool_name: p\nqueries: [{name: all, filters: [{column: id, comparator: '>', value: 0}]}]")
+    held, expired, done = p.next(), p.next(), p.next()
+    p.complete(done, AccountResult(success=True))
+    with db_engine.begin() as conn:
+        conn.execute(update(db.Account).where(db.Account.id == expired.account_id)
+                     .values(lease_expires_at=db.utcnow() - timedelta(seconds=1)))
+    s = p.stats()
+    assert (s.available, s.in_use, s.completed) == (2, 1, 1)
+    assert {k: v for k, v in count_by_state(db_engine, pool="p").items() if v} == \
+        {"available": 2, "in_use": 1, "completed": 1}
+    rows = {r.id: r for r in search_accounts(db_engine, pool="p").rows}
+    assert (rows[held.account_id].state, rows[held.account_id].lease_owner) == ("in_use", OWNER.run_id)
+    assert (rows[expired.account_id].state, rows[expired.account_id].lease_owner) == ("available", None)
+    assert rows[done.account_id].state == "completed"
+    assert [r.id for r in search_accounts(db_engine, state="in_use").rows] == [held.account_id]
+    assert [lease.account_id for lease in held_leases(db_engine)] == [held.account_id]

@@ -6,8 +6,8 @@ accounts. Sort columns come from the pools' column whitelist (:data:`emufleet.po
 free text.
 
 *Effective state* is what a person means by an account's status: ``in_use`` while a lease is held and not expired,
-``available`` for an expired lease (anyone may reclaim it), otherwise ``pool_status`` (the rule of
-:meth:`emufleet.pools.Pool.stats`).
+``available`` for an expired lease (anyone may reclaim it), otherwise ``pool_status``
+(:func:`emufleet.pools.leases.effective_state`, the one definition beside the lease rules).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Engine, func, or_, select
 
 from emufleet.db import Account, AccountResultRecord, PoolMember, RoutineExecution, utcnow
 from emufleet.pools.filters import column_for
+from emufleet.pools.leases import effective_state, lease_held
 
 __all__ = ["AccountHistory", "AccountPage", "AccountRow", "LeaseRow", "account_history", "count_by_state",
            "held_leases", "search_accounts"]
@@ -82,15 +83,6 @@ class AccountHistory:
     pools: list[str]
 
 
-def _held(now: datetime) -> ColumnElement[bool]:
-    return and_(Account.lease_token.is_not(None), Account.lease_expires_at >= now)
-
-
-def _state(now: datetime) -> ColumnElement[str]:
-    return case((_held(now), "in_use"), (Account.pool_status.in_(("available", "in_use")), "available"),
-                else_=Account.pool_status)
-
-
 def search_accounts(eng: Engine, *, text: str | None = None, state: str | None = None, pool: str | None = None,
                     sort: str = "id", descending: bool = False, offset: int = 0, limit: int = 50) -> AccountPage:
     """A page of accounts, filtered and sorted in SQL.
@@ -107,7 +99,7 @@ def search_accounts(eng: Engine, *, text: str | None = None, state: str | None =
     """
     real, column, _ = column_for(sort)
     now = utcnow()
-    state_expr = _state(now)
+    state_expr = effective_state(now)
     where: list[ColumnElement[bool]] = []
     if text:
         like = f"%{text.strip().lower()}%"
@@ -126,18 +118,18 @@ def search_accounts(eng: Engine, *, text: str | None = None, state: str | None =
     stmt = select(Account.id, Account.device_account, Account.username, state_expr, Account.pool_status,
                   Account.packs_opened, Account.shinedust, Account.failure_count, Account.last_error,
                   Account.last_used_at, Account.lease_owner, Account.lease_instance, Account.leased_at,
-                  Account.lease_token, Account.lease_expires_at)
+                  lease_held(now).label("held"))
     if pool is not None:
         stmt = stmt.join(PoolMember, PoolMember.account_id == Account.id).where(PoolMember.pool_name == pool)
     stmt = stmt.where(*where).order_by(order, tiebreak).offset(offset).limit(limit)
     with eng.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(base.subquery())) or 0
-        rows = [_row(r, now) for r in conn.execute(stmt)]
+        rows = [_row(r) for r in conn.execute(stmt)]
     return AccountPage(rows, int(total), offset, limit, real, descending)
 
 
-def _row(r: Any, now: datetime) -> AccountRow:  # Any: a search-select Row, read by label (typed by position)
-    held = r.lease_token is not None and r.lease_expires_at is not None and r.lease_expires_at >= now
+def _row(r: Any) -> AccountRow:  # Any: a search-select Row, read by label (typed by position)
+    held = bool(r.held)
     return AccountRow(r.id, r.device_account, r.username, r[3], r.pool_status, r.packs_opened, r.shinedust,
                       r.failure_count, r.last_error, r.last_used_at, r.lease_owner if held else None,
                       r.lease_instance if held else None, r.leased_at if held else None)
@@ -148,7 +140,7 @@ def count_by_state(eng: Engine, *, pool: str | None = None) -> dict[str, int]:
     from emufleet.db import POOL_STATUSES
 
     now = utcnow()
-    state = _state(now)
+    state = effective_state(now)
     stmt = select(state, func.count()).group_by(state)
     if pool is not None:
         stmt = stmt.join(PoolMember, PoolMember.account_id == Account.id).where(PoolMember.pool_name == pool)
@@ -163,9 +155,9 @@ def held_leases(eng: Engine) -> list[LeaseRow]:
     """Every lease held now (expired ones are reclaimable and not listed), oldest first."""
     now = utcnow()
     stmt = (select(Account.id, Account.device_account, Account.lease_owner, Account.lease_instance,
-                   Account.leased_at, Account.lease_expires_at).where(_held(now)).order_by(Account.leased_at))
+                   Account.leased_at, Account.lease_expires_at).where(lease_held(now)).order_by(Account.leased_at))
     with eng.connect() as conn:
-        # ``_held`` only passes rows whose expiry is set: the column is nullable, the value here is not
+        # ``lease_held`` only passes rows whose expiry is set: the column is nullable, the value here is not
         return [LeaseRow(i, name, owner, instance, at, cast(datetime, expires))
                 for i, name, owner, instance, at, expires in conn.execute(stmt)]
 
