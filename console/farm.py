@@ -18,7 +18,6 @@ from uuid import UUID
 from sqlalchemy import Engine, func, select
 
 from console.fleet import FleetSnapshot
-from emufleet.accounts import count_by_state
 from emufleet.db import utcnow
 from emufleet.db.models import FleetEvent
 from emufleet.errors import InputError
@@ -34,6 +33,7 @@ from emufleet.farm import (
     list_launches,
     series,
 )
+from emufleet.pools import count_by_state
 
 __all__ = ["BotCounts", "Dashboard", "bot_counts", "launch_states", "read_dashboard", "read_history",
            "series_json"]

@@ -24,7 +24,7 @@ FORBIDDEN = ("prefect", "adapters", "flows", "tasks", "console")
 #: The engine's units (``emufleet/<name>/`` or ``emufleet/<name>.py``), lowest first; one tuple per tier.
 ORDER: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("boundary", "settings", "heap", "outcome"),
+    ("boundary", "settings", "heap", "outcome", "datafiles", "paths"),
     ("process", "yamlio", "files"),
     ("vision", "hosts"),
     ("sim",),
@@ -35,7 +35,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("pools",),
     ("groups",),
     ("bot",),
-    ("sessions",),
+    ("sessions", "farm"),
     ("cli",),
 )
 TIER = {unit: tier for tier, units in enumerate(ORDER) for unit in units}
