@@ -30,7 +30,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("sim",),
     ("device",),
     ("db",),
-    ("routines", "control"),
+    ("routines", "control", "system"),
     ("accounts",),
     ("pools",),
     ("groups",),
