@@ -20,6 +20,7 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     │   ├── ScreenshotError                 undecodable, black or truncated frame
     │   ├── ShellError                      a command exited non-zero (carries exit_code, output)
     │   └── InstanceLockLost                input refused: the bot no longer holds its instance lock (fencing)
+    ├── InstanceRefusedError                an instance's resolution, density or game do not fit; carries serial
     ├── VisionError                         carries template
     ├── RoutineError                        carries routine, step
     │   ├── StepTimeoutError
@@ -52,6 +53,7 @@ __all__ = [
     "InputError",
     "InstanceConflictError",
     "InstanceLockLost",
+    "InstanceRefusedError",
     "LeaseError",
     "NoAccountPoolError",
     "NoAccountsAvailable",
@@ -178,6 +180,16 @@ class ShellError(DeviceError):
 class InstanceLockLost(DeviceError):
     """Device input refused: the bot's instance lock could not be renewed in time, or another run holds it
     (fencing, docs/supervision.md). No input reaches the device while this is raised."""
+
+
+class InstanceRefusedError(EmufleetError):
+    """An instance's settings do not fit the group (a resolution the template set was not cut for, a density, the
+    game missing or too old) and could not or may not be fixed: no bot starts there (docs/farm.md). Not a
+    :class:`DeviceError`: retrying the same device does not help."""
+
+    def __init__(self, message: str, *, serial: str | None = None) -> None:
+        self.serial = serial
+        super().__init__(message)
 
 
 class VisionError(EmufleetError):

@@ -458,7 +458,9 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                            health=definition.health, repeat=launch.repeat,
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
                            backend=backend, backend_options=backend_options,
-                           instance_index=acquirer.indexes.get(instance), lock_lease_id=lock.lease_id)
+                           instance_index=acquirer.indexes.get(instance), lock_lease_id=lock.lease_id,
+                           instance_check=launch.instance_check, schedule=definition.schedule,
+                           quarantine=definition.quarantine)
             # At most CREATE_WINDOW bots being created at once, even with stagger 0: a SQLite server takes one
             # write at a time, so a larger burst only queues there (10 at once measured no faster than 3).
             while len(creating) >= CREATE_WINDOW:

@@ -23,6 +23,7 @@ import contextlib
 import functools
 import threading
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from uuid import UUID
 
 from prefect import flow, get_run_logger, tags
@@ -30,13 +31,16 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import State
 from prefect.states import Cancelled, Completed, Failed
 
+from adapters.farm import bot_ledger, ledger_writer
 from adapters.locks import BotLease, InstanceLock, claim, limit_name, try_acquire
 from adapters.observer import PrefectObserver
 from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
 from emufleet.bot.evidence import evidence_dir
+from emufleet.bot.observer import BotObserver, TeeObserver
 from emufleet.errors import InstanceConflictError
+from emufleet.farm import Ledger, LedgerObserver
 from emufleet.groups import BotState, BotStatus
 from tasks.steps import TaskSteps
 
@@ -63,7 +67,19 @@ def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threa
                                      cancel=cancel) for pool in pools]
     # The launch's max_accounts, shared with its bots on every host (the launch made the row before any bot).
     budget = AccountBudget(eng, str(runtime.launch_run_id)) if runtime.launch_run_id is not None else None
-    return BotAccounts(providers, budget, cancel=cancel)
+    schedule = spec.schedule
+    gate = (lambda: schedule.gate(datetime.now(UTC))) if schedule is not None else None
+    return BotAccounts(providers, budget, cancel=cancel, gate=gate)
+
+
+def _ledger(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID) -> tuple[Ledger, LedgerObserver] | None:
+    """The farm's ledger of a bot that plays accounts (its pools' database keeps the farm's history)."""
+    if not spec.pools:
+        return None
+    from emufleet import db
+
+    eng = runtime.memo(("db", spec.database_url), lambda: db.engine(spec.database_url))
+    return bot_ledger(runtime, eng, spec, spec.quarantine, str(runtime.launch_run_id or run_id))
 
 
 async def _lease(client: PrefectClient, runtime: LaunchRuntime, spec: BotSpec, run_id: UUID) -> BotLease:
@@ -115,7 +131,9 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             accounts = await runtime.call(_accounts, spec, runtime, run_id, cancel)
             observer = PrefectObserver(run_id, runtime, client, handle,
                                        BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial, host=spec.host))
-            session = BotSession(spec, assets, call=runtime.call, observer=observer, accounts=accounts, lease=lease,
+            farm = await runtime.call(_ledger, spec, runtime, run_id)
+            reports: BotObserver = TeeObserver(observer, farm[1]) if farm is not None else observer
+            session = BotSession(spec, assets, call=runtime.call, observer=reports, accounts=accounts, lease=lease,
                                  steps=TaskSteps(spec.bot, runtime.executor), controller=controller, cancel=cancel,
                                  evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)), flow_run_id=str(run_id),
                                  go=runtime.arrive(spec.bot))
@@ -123,12 +141,15 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             handle.on_recover = session.request_recovery
             runtime.register(handle)
             writer = asyncio.get_running_loop().create_task(observer.writer())
+            farm_writer = asyncio.get_running_loop().create_task(ledger_writer(runtime, farm[0])) if farm else None
             try:
                 result = await session.run()
             finally:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                for task in (writer, farm_writer):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await observer.close()
         finally:
             runtime.unregister(handle)

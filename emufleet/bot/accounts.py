@@ -3,7 +3,8 @@
 :class:`BotAccounts` implements :class:`emufleet.routines.accounts.AccountProvider` by delegating to one
 :class:`~emufleet.pools.provider.PoolAccountProvider` per pool: ``inject_next`` takes from the first pool that has
 a free account, every other operation goes to the pool that leased the account. It counts what the bot finished
-(for the status record and the demo summary) and stops leasing once the launch's budget is spent (digest §9.9
+(for the status record and the demo summary), asks its ``gate`` (the schedule) before each lease, and stops leasing
+once the launch's budget is spent (digest §9.9
 ``MaxAccounts``, which the seed only logged): an :class:`~emufleet.pools.budget.AccountBudget` in the shared
 database, so the limit holds across every bot of the launch on every host.
 """
@@ -33,12 +34,15 @@ class BotAccounts:
     """
 
     def __init__(self, providers: list[PoolAccountProvider], budget: AccountBudget | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, gate: Callable[[], str | None] | None = None) -> None:
         if not providers:
             raise ValueError("BotAccounts needs at least one pool")
         self.providers = providers
         self.budget = budget
         self.cancel = cancel
+        #: Asked before each lease: a reason not to take another account now (the group's schedule windows and
+        #: daily reset, docs/farm.md), or ``None``. The account in hand is finished; the bot then runs out.
+        self.gate = gate
         self.completed = 0
         self.failed = 0
         self._owner: dict[int, PoolAccountProvider] = {}
@@ -68,6 +72,11 @@ class BotAccounts:
     def _inject_next(self, device: DeviceLike, *, timeout_s: float, on_no_accounts: OnNoAccounts) -> AccountRef | None:
         if self.current is not None:
             self.return_account(None, reason="replaced by InjectNextAccount")
+        closed = self.gate() if self.gate is not None else None
+        if closed is not None:
+            if on_no_accounts == "continue":
+                return None
+            raise NoAccountsAvailable(f"no new account: {closed}", pool=self.providers[0].pool.name)
         deadline = time.monotonic() + max(0.0, timeout_s)
         holding = False  # one unit of the budget, taken once and kept while waiting: one write per lease
         try:

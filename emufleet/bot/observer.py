@@ -15,7 +15,7 @@ from emufleet.bot.events import BotEvent
 from emufleet.groups.status import BotStatus
 from emufleet.routines.context import MatchScore
 
-__all__ = ["BotObserver", "LogObserver"]
+__all__ = ["BotObserver", "LogObserver", "TeeObserver"]
 
 
 class BotObserver(Protocol):
@@ -58,3 +58,26 @@ class LogObserver:
 
     def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[MatchScore]) -> None:
         self.log.info("failure evidence (%s): %s", reason, ", ".join(str(f) for f in frames))
+
+
+class TeeObserver:
+    """Reports to several observers in order (the Prefect adapter, the farm's ledger…)."""
+
+    def __init__(self, *observers: BotObserver) -> None:
+        self.observers = observers
+
+    def status(self, status: BotStatus) -> None:
+        for observer in self.observers:
+            observer.status(status)
+
+    def event(self, event: BotEvent) -> None:
+        for observer in self.observers:
+            observer.event(event)
+
+    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[MatchScore]) -> None:
+        for observer in self.observers:
+            observer.evidence(reason, frames, step, scores)
+
+    def progress(self, done: int, total: int) -> None:
+        for observer in self.observers:
+            observer.progress(done, total)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING
 from emufleet.bot.device import SupervisedDevice
 from emufleet.bot.fence import Fence
 from emufleet.bot.supervisor import Supervisor
+from emufleet.device.settings import SettingsCheck, check_instance_settings
+from emufleet.errors import InstanceRefusedError
 from emufleet.routines import BotContext, Controller, StepEvent
 
 if TYPE_CHECKING:
@@ -21,7 +24,9 @@ if TYPE_CHECKING:
     from emufleet.bot.spec import BotSpec
     from emufleet.device.interface import RecoverableDevice
 
-__all__ = ["OpenedDevice", "adb_connect", "open_device"]
+__all__ = ["OpenedDevice", "adb_connect", "check_settings", "open_device"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class OpenedDevice:
     device: SupervisedDevice
     supervisor: Supervisor
     ctx: BotContext
+    settings: SettingsCheck | None = None  # the instance settings check, when the group asks for one
 
 
 def adb_connect(spec: BotSpec) -> RecoverableDevice:
@@ -52,6 +58,7 @@ def open_device(spec: BotSpec, assets: EngineAssets, connect: Callable[[], Recov
     """
     raw = connect()
     raw.wait_ready(timeout_s=spec.connect_timeout_s)
+    settings = check_settings(spec, assets, raw)
     supervisor = Supervisor(spec, raw, fence, controller, accounts)
     device = SupervisedDevice(raw, fence, on_input=supervisor.on_input, on_frame=supervisor.on_frame,
                               on_capture_error=supervisor.on_capture_error)
@@ -66,4 +73,26 @@ def open_device(spec: BotSpec, assets: EngineAssets, connect: Callable[[], Recov
     ctx = BotContext(device, assets.templates, assets.registry, controller, accounts=accounts, on_event=step_event,
                      bot_id=f"{spec.group}/{spec.bot}", group_config=spec.routine_config,
                      on_match=supervisor.on_match)
-    return OpenedDevice(raw, device, supervisor, ctx)
+    return OpenedDevice(raw, device, supervisor, ctx, settings)
+
+
+def check_settings(spec: BotSpec, assets: EngineAssets, device: RecoverableDevice) -> SettingsCheck | None:
+    """Check (and, where allowed, fix) the instance's settings against the template set's capture size and the
+    group's ``launch.instance_check`` (``None`` when disabled).
+
+    Raises:
+        InstanceRefusedError: a setting is wrong and could not or may not be fixed; the message says which.
+        DeviceError: the device did not answer.
+    """
+    want = spec.instance_check
+    if not want.enabled:
+        return None
+    space = assets.templates.space
+    check = check_instance_settings(device, width=space.device_width, height=space.device_height,
+                                    density=want.density, package=want.package, min_version=want.min_version,
+                                    fix=want.fix)
+    if not check.ok:
+        raise InstanceRefusedError(f"instance {spec.serial} refused: {check.describe()}", serial=spec.serial)
+    if check.fixed:
+        log.warning("bot %s: instance %s %s", spec.bot, spec.serial, check.describe())
+    return check

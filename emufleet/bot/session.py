@@ -165,7 +165,8 @@ class BotSession:
             opened = self.opened
             assert opened is not None
             runner = self._runner(opened)
-            reporter.emit(EventKind.STARTED, routine=self.spec.routine)
+            settings = opened.settings.describe() if opened.settings is not None else None
+            reporter.emit(EventKind.STARTED, routine=self.spec.routine, instance_settings=settings)
             ticker = loop.create_task(SupervisionLoop(
                 self.spec, opened.supervisor, scope=self.scope, reporter=reporter, call=self.call,
                 tick_s=self._tick_s).run(), name="emufleet-supervisor")

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
-from emufleet.groups.definition import RestartPolicy
+from emufleet.groups.definition import InstanceCheck, RestartPolicy
+from emufleet.groups.quarantine import QuarantineSettings
+from emufleet.groups.schedule import Schedule
 from emufleet.groups.status import BotStatus
 from emufleet.hosts import InstanceId
 
@@ -45,6 +47,9 @@ class BotSpec(BaseModel):
     lock_lease_id: UUID | None = None
     launch_run_id: UUID | None = None  # set when dispatched to another host: that bot follows its launch's commands
     database_url: str | None = None
+    instance_check: InstanceCheck = InstanceCheck()  # checked when the device opens (docs/farm.md)
+    schedule: Schedule | None = None  # no account taken outside its windows or near their end (docs/farm.md)
+    quarantine: QuarantineSettings = QuarantineSettings()  # the group's quarantine rule (docs/farm.md)
 
     @property
     def instance(self) -> InstanceId:

@@ -13,6 +13,7 @@ Example::
 from emufleet.groups.definition import (
     GroupDefinition,
     HostedInstance,
+    InstanceCheck,
     InstanceRef,
     LaunchOptions,
     LaunchOverrides,
@@ -34,6 +35,7 @@ __all__ = [
     "GroupStore",
     "HealthSettings",
     "HostedInstance",
+    "InstanceCheck",
     "InstanceRef",
     "LaunchOptions",
     "LaunchOverrides",

@@ -24,6 +24,7 @@ only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/d
       stagger: 2s
       emulator_timeout: 60s
       restart_policy: {mode: on_failure, max_restarts: 3, initial_delay: 1s, max_delay: 30s, backoff_factor: 2}
+      instance_check: {enabled: true, fix: true, density: 240, package: jp.pokemon.pokemontcgp, min_version: "1.0"}
     recovery:                            # supervision (docs/supervision.md); every key optional
       routine: recovery/go_home          # rung 1; then restart_app, restart_instance, reconnect
       stuck_after: 60s
@@ -69,6 +70,7 @@ from emufleet.yamlio import raise_validation
 __all__ = [
     "GroupDefinition",
     "HostedInstance",
+    "InstanceCheck",
     "InstanceRef",
     "LaunchOptions",
     "LaunchOverrides",
@@ -180,6 +182,18 @@ class RestartPolicy(_Strict):
         return self.mode is RestartMode.ALWAYS or not succeeded
 
 
+class InstanceCheck(_Strict):
+    """What a bot checks on its instance before driving it (docs/farm.md, "Instance settings"): the resolution the
+    template set needs always (when ``enabled``), the ``density`` and the game at ``min_version`` when given; with
+    ``fix``, a wrong resolution or density is set with ``wm`` (emulators), else the instance is refused."""
+
+    enabled: bool = True
+    fix: bool = True
+    density: int | None = Field(default=None, ge=72, le=1000)
+    package: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
+    min_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z._-]{1,40}$")
+
+
 class LaunchOptions(_Strict):
     """How a group is launched (digest §9.2 ``launch_options``; every option is live, unlike the seed's)."""
 
@@ -196,6 +210,7 @@ class LaunchOptions(_Strict):
     # "started": when its bots are done, the launch stops the instances it had to start (the machine is left as it
     # was found); "never": they keep running (a warm MuMu instance saves its boot next time).
     stop_instances: Literal["started", "never"] = "started"
+    instance_check: InstanceCheck = InstanceCheck()  # resolution, density, game version before a bot starts
 
 
 class GroupDefinition(_Strict):

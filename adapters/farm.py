@@ -1,0 +1,56 @@
+"""The farm's memory under Prefect (:mod:`emufleet.farm`; docs/farm.md): one ledger per launch process, fed by
+every bot's observer and flushed off the event loop; its quarantine rule; a Prefect event per new quarantine.
+
+``emufleet.instance.quarantined`` / ``emufleet.account.quarantined``: primary resource the instance
+(``emufleet.instance.<host>/<serial>``) or the account (``emufleet.account.<id>``), payload ``reason``,
+``cooldown_until`` (ISO, UTC) — automations can notify on them like on bot events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prefect.events import emit_event
+from sqlalchemy import Engine
+
+from adapters.runtime import LaunchRuntime
+from emufleet.bot.spec import BotSpec
+from emufleet.farm import FarmRules, Ledger, LedgerObserver, QuarantineEntry
+from emufleet.groups.quarantine import QuarantineSettings
+
+__all__ = ["bot_ledger", "ledger_writer", "quarantine_event"]
+
+log = logging.getLogger(__name__)
+
+
+def quarantine_event(entry: QuarantineEntry) -> None:
+    """Emit ``emufleet.<kind>.quarantined`` for a new quarantine (never raises: an event must not fail a bot)."""
+    resource = (f"emufleet.instance.{entry.subject}" if entry.kind == "instance"
+                else f"emufleet.account.{entry.subject}")
+    try:
+        emit_event(event=f"emufleet.{entry.kind}.quarantined",
+                   resource={"prefect.resource.id": resource, "prefect.resource.name": entry.subject},
+                   payload={"reason": entry.reason[:2000], "cooldown_until": entry.cooldown_until.isoformat() + "Z"
+                            if entry.cooldown_until else None})
+    except Exception as exc:  # a broken events client: the quarantine itself is in the database already
+        log.warning("quarantine event for %s %s not emitted: %s", entry.kind, entry.subject, exc)
+
+
+def bot_ledger(runtime: LaunchRuntime, engine: Engine, spec: BotSpec, settings: QuarantineSettings,
+               launch_id: str | None) -> tuple[Ledger, LedgerObserver]:
+    """The launch process's ledger (one per database) and this bot's observer into it."""
+    ledger = runtime.memo(("ledger", str(engine.url)), lambda: Ledger(
+        engine, on_written=FarmRules(engine, settings, quarantine_event)))
+    return ledger, ledger.observer(spec.group, spec.bot, spec.host, spec.serial, launch_id)
+
+
+async def ledger_writer(runtime: LaunchRuntime, ledger: Ledger, poll_s: float = 1.0) -> None:
+    """Flush ``ledger`` when due, off the event loop, until cancelled; then flush what is left."""
+    try:
+        while True:
+            await asyncio.sleep(poll_s)
+            if ledger.due():
+                await runtime.call(ledger.flush)
+    finally:
+        await asyncio.shield(runtime.call(ledger.flush))

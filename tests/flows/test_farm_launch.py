@@ -1,0 +1,80 @@
+"""The farm on real launches (docs/farm.md): the ledger a launch writes, the instance settings check before a bot
+starts, and a schedule window that closes before the first account."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from emufleet import db
+from emufleet.farm import StatsFilter, series
+from flows.launch_group import launch_group
+from flows.server import PrefectServer
+from tests.fleet import FleetHome
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+
+def test_a_launch_fills_the_ledger_the_dashboard_reads(prefect_server: PrefectServer, fleet_home: FleetHome,
+                                                       simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=1)
+    serial = sim.instances[0].serial
+    name = fleet_home.group("ledger", backend_options={"serials": [serial]}, launch={"repeat": True})
+    state = asyncio.run(launch_group(name, return_state=True))
+    assert state.is_completed(), state.message
+    eng = fleet_home.engine()
+    with eng.connect() as conn:
+        rows = conn.execute(select(db.FleetEvent.kind, db.FleetEvent.count, db.FleetEvent.instance,
+                                   db.FleetEvent.launch_id)).all()
+    kinds = [r.kind for r in rows]
+    assert kinds.count("account.completed") == 6 and "bot.started" in kinds and "bot.finished" in kinds
+    assert sum(r.count for r in rows if r.kind == "steps") == 6 * 4
+    assert {r.instance for r in rows} == {f"local/{serial}"}
+    assert {r.launch_id for r in rows} == {str(state.result().flow_run_id)}
+    day = series(eng, ["accounts_completed", "steps_per_s"], "day", where=StatsFilter(group=name))
+    assert day["accounts_completed"].total() == pytest.approx(6)
+    assert day["steps_per_s"].total() == pytest.approx(24)
+
+
+def test_a_720x1280_instance_is_refused_with_the_reason_or_fixed(prefect_server: PrefectServer,
+                                                                 fleet_home: FleetHome,
+                                                                 simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=1)
+    serial = sim.instances[0].serial
+    from emufleet.device import connect
+
+    connect(serial).shell("wm size 720x1280", check=True)
+    strict = fleet_home.group("strict", backend_options={"serials": [serial]},
+                              launch={"instance_check": {"fix": False}})
+    refused = asyncio.run(launch_group(strict, return_state=True))
+    result = refused.result(raise_on_failure=False)
+    (bot,) = result.bots
+    assert bot.state == "failed"
+    assert "resolution is 720x1280, the template set needs 540x960" in (bot.error or ""), bot
+    fixing = fleet_home.group("fixing", backend_options={"serials": [serial]})
+    fixed = asyncio.run(launch_group(fixing, return_state=True))
+    assert fixed.is_completed(), fixed.message
+    assert connect(serial).window_size() == (540, 960)
+
+
+def test_a_window_that_closes_within_the_margin_takes_no_account(prefect_server: PrefectServer,
+                                                                 fleet_home: FleetHome,
+                                                                 simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=1)
+    now = datetime.now(UTC)
+    closes = now + timedelta(minutes=2)
+    window = f"{(now - timedelta(minutes=5)):%H:%M}-{closes:%H:%M}"
+    name = fleet_home.group("closing", backend_options={"serials": [sim.instances[0].serial]},
+                            launch={"repeat": True}, schedule={"timezone": "UTC", "windows": [window],
+                                                               "margin": "5m"})
+    state = asyncio.run(launch_group(name, return_state=True))
+    result = state.result(raise_on_failure=False)
+    assert sum(b.accounts_completed for b in result.bots) == 0
+    with fleet_home.engine().connect() as conn:
+        leased = conn.execute(select(db.Account.id).where(db.Account.pool_status != "available")).all()
+    assert leased == []  # no account was taken, none is left leased
