@@ -1,5 +1,6 @@
 """The farm's memory under Prefect (:mod:`emufleet.farm`; docs/farm.md): one ledger per launch process, fed by
-every bot's observer and flushed off the event loop; its quarantine rule; a Prefect event per new quarantine.
+every bot's observer and flushed off the event loop; its quarantine rule; a Prefect event per new quarantine; the
+launch history (a row when a launch starts, its final state from the flow's state hooks).
 
 ``emufleet.instance.quarantined`` / ``emufleet.account.quarantined``: primary resource the instance
 (``emufleet.instance.<host>/<serial>``) or the account (``emufleet.account.<id>``), payload ``reason``,
@@ -10,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from uuid import UUID
 
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.events import emit_event
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.runtime import LaunchRuntime
 from emufleet.bot.spec import BotSpec
-from emufleet.farm import FarmRules, Ledger, LedgerObserver, QuarantineEntry
+from emufleet.errors import EmufleetError
+from emufleet.farm import FarmRules, Ledger, LedgerObserver, QuarantineEntry, record_end, record_start
 from emufleet.groups.quarantine import QuarantineSettings
 
-__all__ = ["bot_ledger", "ledger_writer", "quarantine_event"]
+__all__ = ["bot_ledger", "launch_ended", "launch_started", "ledger_writer", "quarantine_event"]
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +60,32 @@ async def ledger_writer(runtime: LaunchRuntime, ledger: Ledger, poll_s: float = 
                 await runtime.call(ledger.flush)
     finally:
         await asyncio.shield(runtime.call(ledger.flush))
+
+
+async def launch_started(launch_id: UUID, group: str, bots: int, *, host: str) -> None:
+    """Record that a launch of ``group`` started (the history page), in the shared accounts database; a database
+    that cannot take it is logged, never raised: the history must not stop a launch."""
+    await asyncio.to_thread(_write, lambda eng: record_start(eng, str(launch_id), group, host=host, bots=bots))
+
+
+def launch_ended(flow: object, flow_run: FlowRun, state: State) -> None:
+    """A ``launch-group`` state hook (completion, failure, cancellation, crash): record its final state. A process
+    killed outright runs no hook; the history then shows the state Prefect gives its run."""
+    message = state.message or None
+    _write(lambda eng: record_end(eng, str(flow_run.id), state.name or state.type.value, message))
+
+
+def _write(action: Callable[[Engine], object]) -> None:
+    from emufleet import db
+
+    try:
+        eng = db.engine()
+    except EmufleetError as exc:  # no database (a launch without pools): no history to keep
+        log.info("launch history not recorded: %s", exc)
+        return
+    try:
+        action(eng)
+    except (SQLAlchemyError, EmufleetError) as exc:
+        log.warning("launch history not recorded: %s", exc)
+    finally:
+        eng.dispose()

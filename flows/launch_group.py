@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 from adapters.automations import apply_automations, default_zombie_after, emufleet_automations
 from adapters.budgets import close_budget, open_budget
 from adapters.dispatch import run_remote_bot
+from adapters.farm import launch_ended, launch_started
 from adapters.locks import InstanceLock, claim, holders, limit_name, reconcile, release, try_acquire, unclaim
 from adapters.registry import artifact_key, bot_status, control_variable, group_tag, is_cancelled, request_cancel
 from adapters.runtime import LaunchRuntime, current_flow_run, current_runtime
@@ -292,7 +293,9 @@ def _final_state(state: State | None) -> BotState:
     return BotState.COMPLETED if state is not None and state.is_completed() else BotState.FAILED
 
 
-@flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False)
+@flow(name="launch-group", flow_run_name="launch-{group}", persist_result=False, log_prints=False,
+      on_completion=[launch_ended], on_failure=[launch_ended], on_cancellation=[launch_ended],
+      on_crashed=[launch_ended])
 async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> LaunchResult | State:
     """Launch the group ``group`` (a definition in ``groups/``) with optional per-launch ``overrides``.
 
@@ -332,6 +335,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         if reset:
             logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(reset))
         runtime = LaunchRuntime(run_id, assets=assets)
+        if definition.pools:  # the launch history lives beside the accounts (docs/farm.md)
+            await launch_started(run_id, group, definition.bots, host=this_host())
         acquirer = _Acquirer(client, run_id, definition, runtime)
         states: list[State | None] = []
         try:

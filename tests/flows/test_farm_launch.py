@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from emufleet import db
-from emufleet.farm import StatsFilter, series
+from emufleet.farm import StatsFilter, list_launches, series
 from flows.launch_group import launch_group
 from flows.server import PrefectServer
 from tests.fleet import FleetHome
@@ -36,6 +36,10 @@ def test_a_launch_fills_the_ledger_the_dashboard_reads(prefect_server: PrefectSe
     assert sum(r.count for r in rows if r.kind == "steps") == 6 * 4
     assert {r.instance for r in rows} == {f"local/{serial}"}
     assert {r.launch_id for r in rows} == {str(state.result().flow_run_id)}
+    (launch,) = list_launches(eng, group=name)
+    assert launch.launch_id == str(state.result().flow_run_id)
+    assert (launch.final_state, launch.bots, launch.accounts_completed) == ("Completed", 1, 6)
+    assert launch.ended_at is not None and launch.ended_at >= launch.started_at
     day = series(eng, ["accounts_completed", "steps_per_s"], "day", where=StatsFilter(group=name))
     assert day["accounts_completed"].total() == pytest.approx(6)
     assert day["steps_per_s"].total() == pytest.approx(24)
@@ -52,6 +56,9 @@ def test_a_720x1280_instance_is_refused_with_the_reason_or_fixed(prefect_server:
     strict = fleet_home.group("strict", backend_options={"serials": [serial]},
                               launch={"instance_check": {"fix": False}})
     refused = asyncio.run(launch_group(strict, return_state=True))
+    assert refused.is_failed()
+    (history,) = list_launches(fleet_home.engine(), group=strict)
+    assert history.final_state == "Failed" and "1 of 1 bots failed" in (history.message or "")
     result = refused.result(raise_on_failure=False)
     (bot,) = result.bots
     assert bot.state == "failed"
