@@ -22,9 +22,9 @@ from emufleet.routines.variables import UndefinedVariable
 
 if TYPE_CHECKING:
     from emufleet.device.interface import DeviceLike
-    from emufleet.routines.grammar.base import RegionSpec, StepBase
+    from emufleet.routines.grammar.base import StepBase
     from emufleet.routines.loader import Loc, Routine
-    from emufleet.vision import CoordinateSpace, Match, Screen
+    from emufleet.vision import CoordinateSpace, Match, Region, Screen
 
 __all__ = ["Executor", "LOOP_PAUSE_S"]
 
@@ -277,23 +277,22 @@ class Executor:
         self.ctx.frames.put(screen)
         return screen
 
-    def find(self, template: str, *, threshold: float | None = None, region: RegionSpec | None = None,
+    def find(self, template: str, *, threshold: float | None = None, region: Region | None = None,
              fresh: bool) -> Match | None:
         """Match ``template`` on a fresh frame, or on one ≤ 100 ms old when ``fresh`` is false.
 
         Returns the best match (``.center`` in template space) or ``None``; the score goes into the step event.
         """
-        from emufleet.vision import Region, match
+        from emufleet.vision import match
 
         templates = self.ctx.templates
         if templates is None or template not in templates:
             raise self.error(f"template {template!r} is not registered in the template set")
         screen = None if fresh else self.ctx.frames.get()
         screen = screen or self.fresh_frame()
-        area = Region(region.x1, region.y1, region.x2, region.y2) if region is not None else None
         started = time.perf_counter()
         try:
-            result = match(screen, templates.get(template), space=templates.space, threshold=threshold, region=area)
+            result = match(screen, templates.get(template), space=templates.space, threshold=threshold, region=region)
         except VisionError as exc:
             raise self.error(str(exc)) from exc
         if self.ctx.on_match is not None:

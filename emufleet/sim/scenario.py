@@ -61,7 +61,7 @@ from emufleet.sim.scenario_schema import (
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
 
 if TYPE_CHECKING:  # loaded only for scenarios that name a template set
-    from emufleet.vision import CoordinateSpace, TemplateSet
+    from emufleet.vision import CoordinateSpace, Region, TemplateSet
 
 __all__ = ["Dialog", "ImageSpec", "Overlay", "Scenario", "StateSpec", "TapRule", "load_scenario",
            "resolve_scenario_path", "scenarios_dir"]
@@ -92,16 +92,13 @@ class ImageSpec:
 
 @dataclass(frozen=True, slots=True)
 class TapRule:
-    """Half-open device-pixel rectangle ``[x1, x2) × [y1, y2)`` → next state."""
+    """A tap inside ``rect`` (device px, half-open) → state ``to``."""
 
-    x1: int
-    y1: int
-    x2: int
-    y2: int
+    rect: Region
     to: str
 
     def contains(self, x: float, y: float) -> bool:
-        return self.x1 <= x < self.x2 and self.y1 <= y < self.y2
+        return self.rect.contains(x, y)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,13 +282,7 @@ class _Compiler:
         )
 
     def _tap(self, tap: ButtonModel, to: str) -> TapRule:
-        x1, y1, x2, y2 = tap.rect
-        if tap.space == "device":
-            return TapRule(x1, y1, x2, y2, to)
-        from emufleet.vision import Region
-
-        dev = self.space.region_to_device(Region(x1, y1, x2, y2))
-        return TapRule(dev.x1, dev.y1, dev.x2, dev.y2, to)
+        return TapRule(tap.rect if tap.space == "device" else self.space.region_to_device(tap.rect), to)
 
     def _dialog(self, name: str, d: DialogModel) -> Dialog:
         overlay = self._overlay(OverlayModel(image=d.image, at=d.at, space=d.space), ("dialogs", name))

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emufleet.settings import GAME
+from emufleet.vision.space import RegionList
 
 __all__ = ["AfterModel", "AnrDialogModel", "ButtonModel", "CompositionModel", "DialogModel", "DialogsModel",
            "OverlayModel", "PopupDialogModel", "RequiresFileModel", "ScenarioModel", "ScreenModel", "Space",
@@ -48,15 +49,8 @@ class CompositionModel(Strict):
 
 
 class ButtonModel(Strict):
-    rect: tuple[int, int, int, int]
+    rect: RegionList  # [x1, y1, x2, y2], half-open, in ``space``
     space: Space = "template"
-
-    @model_validator(mode="after")
-    def _non_empty(self) -> ButtonModel:
-        x1, y1, x2, y2 = self.rect
-        if x2 <= x1 or y2 <= y1:
-            raise ValueError(f"empty rect {list(self.rect)}: need x2 > x1 and y2 > y1")
-        return self
 
 
 class TapModel(ButtonModel):

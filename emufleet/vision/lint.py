@@ -25,7 +25,6 @@ import numpy as np
 from emufleet.errors import VisionError
 from emufleet.vision.images import read_image
 from emufleet.vision.registry import Template, TemplateSet
-from emufleet.vision.space import Region
 from emufleet.vision.verify import STRUCTURE_MIN, structure
 
 __all__ = ["Finding", "lint", "lint_template"]
@@ -109,16 +108,12 @@ def _ambiguous(ts: TemplateSet, screens: list[Path]) -> list[Finding]:
             except Exception as exc:  # a template that cannot be searched on this geometry: say so, go on
                 out.append(Finding(t.name, "error", f"{path.name}: {exc}"))
                 continue
-            separate = [c for c in cands if not any(_overlap(c.device_rect, o.device_rect) for o in cands
+            separate = [c for c in cands if not any(c.device_rect.intersects(o.device_rect) for o in cands
                                                    if o is not c)]
             if len(cands) > 1 and len(separate) > 1:
                 out.append(Finding(t.name, "ambiguous", f"{path.name}: found at {len(cands)} places "
                                                         f"({', '.join(str(c.device_center) for c in cands[:4])})"))
     return out
-
-
-def _overlap(a: Region, b: Region) -> bool:
-    return a.x1 < b.x2 and b.x1 < a.x2 and a.y1 < b.y2 and b.y1 < a.y2
 
 
 def lint(ts: TemplateSet, screens: list[Path] | None = None) -> list[Finding]:

@@ -313,15 +313,11 @@ def _unique(matches: list[Match], bounded: bool) -> list[Match]:
     (verify.AMBIGUITY). Not ``bounded`` by a region, every score is capped at ``1 − AMBIGUITY``."""
     out = []
     for i, m in enumerate(matches):
-        other = max((o.score for j, o in enumerate(matches) if j != i and not _overlap(o.device_rect, m.device_rect)),
+        other = max((o.score for j, o in enumerate(matches) if j != i and not o.device_rect.intersects(m.device_rect)),
                     default=0.0)
         cap = round(1.0 - AMBIGUITY + (m.score - other if bounded else 0.0), 4)
         out.append(m if m.score <= cap else dataclasses.replace(m, score=max(0.0, cap)))
     return sorted(out, key=lambda m: -m.score)
-
-
-def _overlap(a: Region, b: Region) -> bool:
-    return a.x1 < b.x2 and b.x1 < a.x2 and a.y1 < b.y2 and b.y1 < a.y2
 
 
 def _distinct_matches(matches: list[Match]) -> list[Match]:

@@ -41,7 +41,7 @@ from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import TemplateRegistryError, VisionError
 from emufleet.paths import DataPathText, data_path
 from emufleet.vision.images import read_template_image
-from emufleet.vision.space import CoordinateSpace, Region
+from emufleet.vision.space import CoordinateSpace, Region, RegionMapping
 from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
 
 __all__ = ["Template", "TemplateSet", "resolve_image_path"]
@@ -49,26 +49,12 @@ __all__ = ["Template", "TemplateSet", "resolve_image_path"]
 _T = TypeVar("_T")
 
 
-class _RegionModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    x1: int = Field(ge=0)
-    y1: int = Field(ge=0)
-    x2: int = Field(ge=0)
-    y2: int = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _non_empty(self) -> _RegionModel:
-        if self.x2 <= self.x1 or self.y2 <= self.y1:
-            raise ValueError(f"empty region ({self.x1}, {self.y1}, {self.x2}, {self.y2}): need x2 > x1 and y2 > y1")
-        return self
-
-
 class _EntryModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     path: str = Field(min_length=1)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    region: _RegionModel | None = None
+    region: RegionMapping | None = None
     scale: float = Field(default=1.0, gt=0.0, le=16.0, allow_inf_nan=False)
     scale_tolerance: float | None = Field(default=None, ge=0.0, le=0.5)
     low_texture: bool | None = None
@@ -341,9 +327,8 @@ def _build(entry: _EntryModel, header: _RegistryFileModel, data: MarkedDict, fil
         raise fail(str(exc), "path") from exc
     w, h = decoded.size
     scale = entry.scale * header.scale
-    region = None
-    if entry.region is not None:
-        region = Region(entry.region.x1, entry.region.y1, entry.region.x2, entry.region.y2)
+    region = entry.region
+    if region is not None:
         if region.x2 > space.width or region.y2 > space.height:
             raise fail(f"region {region.as_tuple()} lies outside the {space.width}×{space.height} window", "region")
         if not region.fits(round(w * scale), round(h * scale)):

@@ -15,18 +15,29 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
-__all__ = ["CoordinateSpace", "Region"]
+from emufleet.errors import InputError, VisionError
+
+__all__ = ["CoordinateSpace", "Region", "RegionList", "RegionMapping"]
 
 
 @dataclass(frozen=True, slots=True)
 class Region:
     """A half-open rectangle ``[x1, x2) × [y1, y2)`` in integer pixels (digest §4.3: the seed's region semantics).
 
-    Used both in template space and in device pixels; which one is always said by the function returning it.
+    The one rectangle type of emufleet: template regions, routine search regions, the simulator's tap rectangles
+    and its drawing all use it, in template space or in device pixels (which one is always said by the function
+    returning it). YAML models take it through :data:`RegionMapping` (``{x1, y1, x2, y2}``) or :data:`RegionList`
+    (``[x1, y1, x2, y2]``), so this check is the only one.
+
+    Raises:
+        InputError: an empty rectangle (``x2 <= x1`` or ``y2 <= y1``); a ``ValueError``, so pydantic locates it.
     """
 
     x1: int
@@ -36,7 +47,7 @@ class Region:
 
     def __post_init__(self) -> None:
         if self.x2 <= self.x1 or self.y2 <= self.y1:
-            raise ValueError(f"empty region {self.as_tuple()}: need x2 > x1 and y2 > y1")
+            raise InputError(f"empty region {self.as_tuple()}: need x2 > x1 and y2 > y1")
 
     @property
     def width(self) -> int:
@@ -54,8 +65,25 @@ class Region:
         """Whether a ``width``×``height`` image fits entirely inside this region."""
         return width <= self.width and height <= self.height
 
+    @property
+    def center(self) -> tuple[int, int]:
+        """The middle pixel ``((x1 + x2) // 2, (y1 + y2) // 2)``."""
+        return (self.x1 + self.x2) // 2, (self.y1 + self.y2) // 2
+
+    def contains(self, x: float, y: float) -> bool:
+        """Whether point ``(x, y)`` lies inside (``x1 <= x < x2``, ``y1 <= y < y2``)."""
+        return self.x1 <= x < self.x2 and self.y1 <= y < self.y2
+
+    def intersects(self, other: Region) -> bool:
+        """Whether the two rectangles share a pixel."""
+        return self.x1 < other.x2 and other.x1 < self.x2 and self.y1 < other.y2 and other.y1 < self.y2
+
+    def shift(self, dx: int, dy: int) -> Region:
+        """This region moved by ``(dx, dy)``."""
+        return Region(self.x1 + dx, self.y1 + dy, self.x2 + dx, self.y2 + dy)
+
     def expand(self, margin: int) -> Region:
-        """This region grown by ``margin`` px on every side (not clipped)."""
+        """This region grown by ``margin`` px on every side (not clipped; a negative margin shrinks it)."""
         return Region(self.x1 - margin, self.y1 - margin, self.x2 + margin, self.y2 + margin)
 
     def clip(self, width: int, height: int) -> Region | None:
@@ -63,6 +91,43 @@ class Region:
         x1, y1 = max(self.x1, 0), max(self.y1, 0)
         x2, y2 = min(self.x2, width), min(self.y2, height)
         return Region(x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
+_KEYS = ("x1", "y1", "x2", "y2")
+
+
+@dataclass(frozen=True, slots=True)
+class _RegionYaml:
+    """How a :class:`Region` is written in a YAML model: a ``mapping`` ``{x1, y1, x2, y2}`` of non-negative
+    integers (no other key) or a ``list`` ``[x1, y1, x2, y2]`` of integers. A :class:`Region` passes as it is;
+    every other check is the region's own (empty: a located "empty region" error)."""
+
+    form: Literal["mapping", "list"]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        mapping = self.form == "mapping"
+        written = core_schema.typed_dict_schema(
+            {k: core_schema.typed_dict_field(core_schema.int_schema(ge=0)) for k in _KEYS}, extra_behavior="forbid",
+        ) if mapping else core_schema.tuple_schema([core_schema.int_schema()] * 4)
+
+        def build(value: Any) -> Region:
+            return Region(*(value[k] for k in _KEYS)) if mapping else Region(*value)
+
+        def passthrough(value: Any, inner: core_schema.ValidatorFunctionWrapHandler) -> Region:
+            return value if isinstance(value, Region) else inner(value)
+
+        def serialize(region: Region) -> dict[str, int] | list[int]:
+            return dict(zip(_KEYS, region.as_tuple(), strict=True)) if mapping else list(region.as_tuple())
+
+        return core_schema.no_info_wrap_validator_function(
+            passthrough, core_schema.no_info_after_validator_function(build, written),
+            serialization=core_schema.plain_serializer_function_ser_schema(serialize))
+
+
+#: A :class:`Region` written ``{x1, y1, x2, y2}`` (non-negative integers): template registries, routine steps.
+RegionMapping = Annotated[Region, _RegionYaml("mapping")]
+#: A :class:`Region` written ``[x1, y1, x2, y2]``: the simulator's tap rectangles.
+RegionList = Annotated[Region, _RegionYaml("list")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +150,9 @@ class CoordinateSpace:
 
     def __post_init__(self) -> None:
         if min(self.width, self.device_width, self.device_height) <= 0 or self.title_bar < 0:
-            raise ValueError(f"invalid coordinate space {self}")
+            raise InputError(f"invalid coordinate space {self}")
         if self.height <= self.title_bar:
-            raise ValueError(f"coordinate space height {self.height} must exceed title_bar {self.title_bar}")
+            raise InputError(f"coordinate space height {self.height} must exceed title_bar {self.title_bar}")
 
     # -- scale factors -------------------------------------------------------------------------------------------
     @property
@@ -114,7 +179,7 @@ class CoordinateSpace:
         ``scale`` (``emufleet templates calibrate``).
         """
         if device_width <= 0 or device_height <= 0:
-            raise ValueError(f"invalid device size {device_width}×{device_height}")
+            raise VisionError(f"invalid device size {device_width}×{device_height}")
         aspect = (device_height / device_width) / (self.board_height / self.width)
         height = self.height
         if abs(aspect - 1.0) > 0.02:
@@ -158,11 +223,9 @@ class CoordinateSpace:
         """A device frame (device_height, device_width[, C]) → a window image (height, width[, C]).
 
         The frame is area-downscaled onto the board, as a MuMu window displays the framebuffer; the title bar rows
-        are black. Raises ``ValueError`` if the frame is not device-sized.
+        are black. Raises :class:`VisionError` if the frame is not device-sized.
         """
-        if frame.shape[:2] != (self.device_height, self.device_width):
-            raise ValueError(f"frame is {frame.shape[1]}×{frame.shape[0]}, expected "
-                             f"{self.device_width}×{self.device_height} device px")
+        self._check_frame(frame)
         out = np.zeros((self.height, self.width, *frame.shape[2:]), dtype=frame.dtype)
         cv2.resize(frame, (self.width, self.board_height), dst=out[self.title_bar:], interpolation=cv2.INTER_AREA)
         return out
@@ -173,13 +236,11 @@ class CoordinateSpace:
         Returns (region.height, region.width[, C]) of ``frame``'s dtype — the same values as
         ``frame_to_space(frame)[region.y1:region.y2, region.x1:region.x2]`` (OpenCV's ``INTER_AREA`` weights and
         float32 arithmetic, in its order), at the cost of the device pixels under ``region`` only. ``frame``
-        must be device-sized (uint8). Raises ``ValueError`` if it is not or ``region`` leaves the window.
+        must be device-sized (uint8). Raises :class:`VisionError` if it is not or ``region`` leaves the window.
         """
-        if frame.shape[:2] != (self.device_height, self.device_width):
-            raise ValueError(f"frame is {frame.shape[1]}×{frame.shape[0]}, expected "
-                             f"{self.device_width}×{self.device_height} device px")
+        self._check_frame(frame)
         if region.x1 < 0 or region.y1 < 0 or region.x2 > self.width or region.y2 > self.height:
-            raise ValueError(f"region {region.as_tuple()} leaves the {self.width}×{self.height} window")
+            raise VisionError(f"region {region.as_tuple()} leaves the {self.width}×{self.height} window")
         out = np.zeros((region.height, region.width, *frame.shape[2:]), dtype=frame.dtype)
         top = max(region.y1, self.title_bar)  # rows above are the (black) title bar
         if top >= region.y2:
@@ -197,11 +258,19 @@ class CoordinateSpace:
         out[top - region.y1:] = np.rint(board, out=board).clip(0, 255).reshape(out[top - region.y1:].shape)
         return out
 
+    def _check_frame(self, frame: np.ndarray) -> None:
+        """:class:`VisionError` unless ``frame`` is (device_height, device_width[, C]) (as ``match`` says it)."""
+        if frame.shape[:2] != (self.device_height, self.device_width):
+            raise VisionError(f"frame is {frame.shape[1]}×{frame.shape[0]}, expected "
+                              f"{self.device_width}×{self.device_height} device px")
+
     def space_to_frame(self, window: np.ndarray) -> np.ndarray:
-        """A window image (height, width[, C]) → a device frame: the board, linearly upscaled; title bar dropped."""
+        """A window image (height, width[, C]) → a device frame: the board, linearly upscaled; title bar dropped.
+
+        Raises :class:`VisionError` if the image is not window-sized."""
         if window.shape[:2] != (self.height, self.width):
-            raise ValueError(f"window image is {window.shape[1]}×{window.shape[0]}, expected "
-                             f"{self.width}×{self.height} template px")
+            raise VisionError(f"window image is {window.shape[1]}×{window.shape[0]}, expected "
+                              f"{self.width}×{self.height} template px")
         board = window[self.title_bar:]
         return cv2.resize(board, (self.device_width, self.device_height), interpolation=cv2.INTER_LINEAR)
 

@@ -142,7 +142,7 @@ def test_production_matcher_finds_each_template_only_where_shown(name: str, show
             x, y = result.best.device_center
             assert drawn.x1 <= x < drawn.x2 and drawn.y1 <= y < drawn.y2, (state, result.best)
         board = match(screen, tpl, space=templates.space, region=templates.space.board, scale_tolerance=0.0)
-        places = {art.window_rect(drawn)[:2]} if drawn else set()
+        places = {art.window_rect(drawn).as_tuple()[:2]} if drawn else set()
         elsewhere = [m for m in board.candidates if min((abs(m.top_left[0] - px) + abs(m.top_left[1] - py)
                                                          for px, py in places), default=99) > 2]
         assert not elsewhere, (state, elsewhere)
@@ -181,11 +181,11 @@ def test_taps_land_on_the_buttons_they_press(states: dict[str, art.Canvas], regi
     for name, spec in art.STATES.items():
         for rule, (target, _) in zip(scenario.states[name].taps, spec.taps, strict=True):
             if target == art.BOARD:
-                assert (rule.x1, rule.y1, rule.x2, rule.y2) == (0, 0, DW, DH)
+                assert rule.rect.as_tuple() == (0, 0, DW, DH)
                 continue
-            button = states[name].marks[target]
-            assert button.x1 <= rule.x1 < rule.x2 <= button.x2, (name, target, rule, button)
-            assert button.y1 <= rule.y1 < rule.y2 <= button.y2, (name, target, rule, button)
+            button, tap = states[name].marks[target], rule.rect
+            assert button.x1 <= tap.x1 < tap.x2 <= button.x2, (name, target, rule, button)
+            assert button.y1 <= tap.y1 < tap.y2 <= button.y2, (name, target, rule, button)
             entry, tpl = templates[target]
             score, top_left = _best(windows[name], tpl, entry["region"])
             centre = art.SPACE.device_point(top_left[0] + tpl.shape[1] / 2, top_left[1] + tpl.shape[0] / 2)
@@ -194,8 +194,9 @@ def test_taps_land_on_the_buttons_they_press(states: dict[str, art.Canvas], regi
         screen = f"{dialog}@{art.DIALOG_BASES[0]}"
         for button, target in buttons.items():
             rule = next(b for b in scenario.dialogs[dialog].buttons if b.to == button)
+            tap = rule.rect
             drawn = art.render_dialog_screens(states)[screen].marks[target]
-            assert drawn.x1 <= rule.x1 < rule.x2 <= drawn.x2 and drawn.y1 <= rule.y1 < rule.y2 <= drawn.y2, button
+            assert drawn.x1 <= tap.x1 < tap.x2 <= drawn.x2 and drawn.y1 <= tap.y1 < tap.y2 <= drawn.y2, button
             entry, tpl = templates[target]
             score, top_left = _best(windows[screen], tpl, entry["region"])
             centre = art.SPACE.device_point(top_left[0] + tpl.shape[1] / 2, top_left[1] + tpl.shape[0] / 2)

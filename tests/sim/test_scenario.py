@@ -41,7 +41,7 @@ def test_basic_scenario_compiles(basic_scenario: Scenario) -> None:
     space = CoordinateSpace()
     home_rule = s.states["home"].taps[1]  # [100, 400, 180, 430] in the default MuMu window space
     x1, y1 = space.to_device(100, 400)
-    assert (home_rule.x1, home_rule.y1) == (int(np.floor(x1)), int(np.floor(y1)))
+    assert (home_rule.rect.x1, home_rule.rect.y1) == (int(np.floor(x1)), int(np.floor(y1)))
     assert s.states["home"].keys == {4: "launcher"}
     assert s.states["splash"].after == (300, "title")
 
@@ -132,7 +132,7 @@ states:
     ("    keys: {KEYCODE_BAKC: a}\n", r":7:12: states\.a\.keys\.KEYCODE_BAKC: unknown key 'KEYCODE_BAKC'"),
     ("    requires_file: {path: /x, else: gone}\n", r":7:37: states\.a\.requires_file\.else: unknown state 'gone'"),
     ("    colour: red\n", r":7:5: states\.a\.colour: unknown key"),
-    ("    taps: [{rect: [10, 0, 5, 10], to: a}]\n", r":7:12: states\.a\.taps\[0\]: empty rect"),
+    ("    taps: [{rect: [10, 0, 5, 10], to: a}]\n", r":7:19: states\.a\.taps\[0\]\.rect: .*empty region"),
     ("    after: {ms: -1, to: a}\n", r":7:17: states\.a\.after\.ms: Input should be greater than or equal to 0"),
 ])
 def test_state_errors_are_located(tmp_path: Path, tail: str, expected: str) -> None:
@@ -187,7 +187,7 @@ def test_dialogs_compile_and_their_errors_are_located(tmp_path: Path) -> None:
     popup, anr = dialogs["popup"], dialogs["anr"]
     assert (popup.overlay.x, popup.overlay.y) == (10, 20)
     assert (popup.button_at(39, 39), popup.button_at(40, 0)) == ("close", None)
-    close_app = anr.buttons[1]  # template space (the default MuMu window) mapped to device px
+    close_app = anr.buttons[1].rect  # template space (the default MuMu window) mapped to device px
     assert [b.to for b in anr.buttons] == ["wait", "close_app"] and close_app.x1 > 20
     assert anr.button_at(close_app.x1, close_app.y1) == "close_app"
     with pytest.raises(ScenarioError, match=r":10:5: dialogs\.anr\.close_app: Field required"):

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from emufleet.errors import InputError, VisionError
 from emufleet.vision import CoordinateSpace, Region
+from emufleet.vision.space import RegionList, RegionMapping
 
 SPACE = CoordinateSpace()
 
@@ -57,11 +60,13 @@ def test_frame_round_trip_keeps_the_image() -> None:
 
 
 def test_wrong_sizes_and_bad_spaces_are_rejected() -> None:
-    with pytest.raises(ValueError, match="expected 540×960"):
+    with pytest.raises(VisionError, match="expected 540×960"):  # as match() says it: one error for one condition
         SPACE.frame_to_space(np.zeros((100, 100, 3), np.uint8))
-    with pytest.raises(ValueError, match="title_bar"):
+    with pytest.raises(VisionError, match="expected 277×534"):
+        SPACE.space_to_frame(np.zeros((100, 100, 3), np.uint8))
+    with pytest.raises(InputError, match="title_bar"):
         CoordinateSpace(height=40, title_bar=45)
-    with pytest.raises(ValueError, match="empty region"):
+    with pytest.raises(InputError, match="empty region"):
         Region(5, 5, 5, 10)
 
 
@@ -88,8 +93,41 @@ def test_a_region_maps_to_the_same_pixels_as_the_whole_frame(space: CoordinateSp
 
 def test_region_mapping_rejects_regions_outside_the_window() -> None:
     frame = np.zeros((960, 540, 3), np.uint8)
-    with pytest.raises(ValueError, match="leaves the 277×534 window"):
+    with pytest.raises(VisionError, match="leaves the 277×534 window"):
         SPACE.frame_region_to_space(frame, Region(200, 500, 280, 534))
-    with pytest.raises(ValueError, match="expected 540×960"):
+    with pytest.raises(VisionError, match="expected 540×960"):
         SPACE.frame_region_to_space(frame[:100], Region(0, 0, 5, 5))
     assert not SPACE.frame_region_to_space(frame + 255, Region(0, 0, 10, 45)).any()  # the title bar is black
+
+
+class _Written(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mapping: RegionMapping | None = None
+    listed: RegionList | None = None
+
+
+def test_yaml_models_take_the_one_region_type_in_both_written_forms() -> None:
+    model = _Written(mapping={"x1": 1, "y1": 2, "x2": 3, "y2": 4}, listed=[-5, 0, 5, 10])
+    assert model.mapping == Region(1, 2, 3, 4) and model.listed == Region(-5, 0, 5, 10)
+    assert _Written(mapping=Region(0, 0, 1, 1)).mapping == Region(0, 0, 1, 1)  # a Region passes as it is
+    assert model.model_dump() == {"mapping": {"x1": 1, "y1": 2, "x2": 3, "y2": 4}, "listed": [-5, 0, 5, 10]}
+    cases = [({"mapping": {"x1": 5, "y1": 0, "x2": 3, "y2": 1}}, ("mapping",), "empty region (5, 0, 3, 1)"),
+             ({"listed": [10, 0, 5, 10]}, ("listed",), "empty region (10, 0, 5, 10)"),
+             ({"mapping": {"x1": -1, "y1": 0, "x2": 3, "y2": 1}}, ("mapping", "x1"), "greater than or equal to 0"),
+             ({"mapping": {"x1": 0, "y1": 0, "x2": 3}}, ("mapping", "y2"), "Field required"),
+             ({"mapping": {"x1": 0, "y1": 0, "x2": 3, "y2": 4, "w": 1}}, ("mapping", "w"), "Extra inputs"),
+             ({"listed": [1, 2, 3]}, ("listed", 3), "Field required")]
+    for data, loc, message in cases:
+        with pytest.raises(ValidationError) as info:
+            _Written.model_validate(data)
+        (error,) = info.value.errors()
+        assert error["loc"] == loc and message in error["msg"], (data, error)
+
+
+def test_region_geometry() -> None:
+    r = Region(10, 20, 30, 40)
+    assert (r.width, r.height, r.center) == (20, 20, (20, 30))
+    assert r.contains(10, 20) and r.contains(29.9, 39.9) and not r.contains(30, 20) and not r.contains(10, 40)
+    assert r.intersects(Region(29, 39, 50, 50)) and not r.intersects(Region(30, 20, 40, 40))
+    assert r.shift(-10, 5) == Region(0, 25, 20, 45) and r.expand(-5) == Region(15, 25, 25, 35)
+    assert r.clip(25, 25) == Region(10, 20, 25, 25) and r.clip(10, 100) is None

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
 from emufleet.routines.durations import DurationMs, DurationS
+from emufleet.vision.space import RegionMapping
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
     from emufleet.routines.grammar.conditions import ConditionBase
 
-__all__ = ["Coord", "GrammarModel", "Point", "RegionSpec", "StepBase", "Step", "TemplateParams", "Threshold",
+__all__ = ["Coord", "GrammarModel", "Point", "StepBase", "Step", "TemplateParams", "Threshold",
            "scalar_str", "tagged_union"]
 
 Coord = Annotated[int, Field(ge=0, strict=False)]
@@ -61,21 +62,6 @@ class Point(GrammarModel):
 
     x: int
     y: int
-
-
-class RegionSpec(GrammarModel):
-    """A search rectangle ``{x1, y1, x2, y2}`` in the template set's space (x2 > x1, y2 > y1)."""
-
-    x1: Coord
-    y1: Coord
-    x2: Coord
-    y2: Coord
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RegionSpec:
-        if self.x2 <= self.x1 or self.y2 <= self.y1:
-            raise ValueError("region needs x2 > x1 and y2 > y1")
-        return self
 
 
 class StepBase(GrammarModel):
@@ -157,7 +143,7 @@ class TemplateParams(GrammarModel):
 
     template: str = Field(min_length=1)
     threshold: Threshold | None = None
-    region: RegionSpec | None = None
+    region: RegionMapping | None = None
 
     def template_refs(self) -> Iterator[tuple[str, tuple[str | int, ...]]]:
         yield self.template, ("template",)

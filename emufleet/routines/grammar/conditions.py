@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold, scalar_str
+from emufleet.routines.grammar.base import GrammarModel, Threshold, scalar_str
 from emufleet.routines.grammar.catalog import CONDITION_TYPES, condition
 from emufleet.routines.variables import references
+from emufleet.vision.space import RegionMapping
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
@@ -54,7 +55,7 @@ class ConditionBase(GrammarModel):
 class _Image(ConditionBase):
     template: str = Field(min_length=1)
     threshold: Threshold | None = None
-    region: RegionSpec | None = None
+    region: RegionMapping | None = None
 
     def template_refs(self) -> Iterator[tuple[str, tuple[str | int, ...]]]:
         if not references(self.template):

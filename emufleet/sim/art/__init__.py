@@ -16,7 +16,7 @@ rects inside the drawn buttons.
 Usage::
 
     from emufleet.sim.art import render_states, window_image
-    states = render_states()                      # state name → Canvas(image: 960×540×3 BGR, marks: name → Rect)
+    states = render_states()                      # state name → Canvas(image: 960×540×3 BGR, marks: name → Region)
     window = window_image(states["home"].image)   # 534×277×3, the image the templates were cut from
 
 Determinism: no clocks, no numpy RNG; PNGs from ``cv2.imencode`` (no timestamps). The generator needs OpenCV ≥ 5
@@ -46,9 +46,9 @@ from ._build import (
     write,
 )
 from ._dialogs import DIALOG_AT, DIALOG_BUTTONS, DIALOGS
-from ._draw import DEVICE_SIZE, Canvas, Rect
+from ._draw import DEVICE_SIZE, Canvas
 
 __all__ = ["BOARD", "DEVICE_SIZE", "DIALOGS", "DIALOG_AT", "DIALOG_BASES", "DIALOG_BUTTONS", "REGION_MARGIN",
-           "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR", "TITLE_BAR", "WINDOW_SIZE", "Canvas", "Rect",
+           "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR", "TITLE_BAR", "WINDOW_SIZE", "Canvas",
            "StateSpec", "build", "render_dialog_screens", "render_states", "tap_rect", "template_crops",
            "window_image", "window_rect", "write"]

@@ -19,7 +19,7 @@ from emufleet.settings import GameSettings
 from emufleet.vision.space import CoordinateSpace, Region
 
 from ._dialogs import DIALOG_AT, DIALOG_BUTTONS, DIALOGS
-from ._draw import DEVICE_SIZE, Canvas, Rect
+from ._draw import DEVICE_SIZE, Canvas
 from ._screens import POPUP_AT, POPUPS, SCREENS, compose
 
 __all__ = ["BOARD", "DIALOG_BASES", "REGION_MARGIN", "SCENARIO_DIR", "SPACE", "STATES", "TEMPLATES", "TEMPLATE_DIR",
@@ -90,17 +90,17 @@ def window_image(device: np.ndarray) -> np.ndarray:
     return SPACE.frame_to_space(device)
 
 
-def window_rect(r: Rect) -> Rect:
+def window_rect(r: Region) -> Region:
     """The window-px rect covering device rect ``r`` (rounded outwards: a template crop keeps the whole element)."""
-    return Rect(*SPACE.region_from_device(Region(*r)).as_tuple())
+    return SPACE.region_from_device(r)
 
 
-def tap_rect(r: Rect) -> Rect:
+def tap_rect(r: Region) -> Region:
     """The window-px rect inside device rect ``r`` (rounded inwards), so that the simulator's outward mapping
     back to device px (:meth:`CoordinateSpace.region_to_device`) stays on the element."""
     x1, y1 = SPACE.from_device(r.x1, r.y1)
     x2, y2 = SPACE.from_device(r.x2, r.y2)
-    return Rect(math.ceil(x1), math.ceil(y1), math.floor(x2), math.floor(y2))
+    return Region(math.ceil(x1), math.ceil(y1), math.floor(x2), math.floor(y2))
 
 
 @cache
@@ -140,20 +140,20 @@ def render_dialog_screens(states: dict[str, Canvas] | None = None) -> dict[str, 
 
 
 def _check_places(screens: dict[str, Canvas]) -> None:
-    places: dict[str, Rect] = {}
+    places: dict[str, Region] = {}
     for state, canvas in screens.items():
         for tpl, rect in canvas.marks.items():
             if places.setdefault(tpl, rect) != rect:
                 raise ValueError(f"template {tpl} at {rect} on {state} but at {places[tpl]} elsewhere")
 
 
-def template_crops(states: dict[str, Canvas] | None = None) -> dict[str, tuple[Rect, np.ndarray]]:
+def template_crops(states: dict[str, Canvas] | None = None) -> dict[str, tuple[Region, np.ndarray]]:
     """Each template's window-px crop rect and image, cut from the window image of the first screen showing it
     (default: every state, then the dialog screens)."""
     if states is None:
         plain = render_states()
         states = {**plain, **render_dialog_screens(plain)}
-    crops: dict[str, tuple[Rect, np.ndarray]] = {}
+    crops: dict[str, tuple[Region, np.ndarray]] = {}
     for canvas in states.values():
         window = window_image(canvas.image)
         for name, rect in canvas.marks.items():
@@ -165,11 +165,11 @@ def template_crops(states: dict[str, Canvas] | None = None) -> dict[str, tuple[R
     return {name: crops[name] for name in TEMPLATES}
 
 
-def _region(r: Rect) -> Rect:
+def _region(r: Region) -> Region:
     """A crop's registry region: enlarged by :data:`REGION_MARGIN`, kept on the board."""
-    g = Region(*r).expand(REGION_MARGIN).clip(*WINDOW_SIZE)
+    g = r.expand(REGION_MARGIN).clip(*WINDOW_SIZE)
     assert g is not None  # a crop on the board always overlaps it
-    return Rect(g.x1, max(g.y1, TITLE_BAR), g.x2, g.y2)
+    return Region(g.x1, max(g.y1, TITLE_BAR), g.x2, g.y2)
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -179,7 +179,7 @@ def _png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def _registry(crops: dict[str, tuple[Rect, np.ndarray]]) -> str:
+def _registry(crops: dict[str, tuple[Region, np.ndarray]]) -> str:
     lines = [_GENERATED, "# The demo game's template set (docs/demo-game.md); regions are window px.\n",
              "version: 1\n",
              f"coordinate_space: {{width: {WINDOW_SIZE[0]}, height: {WINDOW_SIZE[1]}, title_bar: {TITLE_BAR}, "
@@ -217,7 +217,7 @@ def _scenario(states: dict[str, Canvas]) -> str:
             lines.append("    taps:\n")
         for target, to in spec.taps:
             if target == BOARD:
-                r = Rect(0, TITLE_BAR, *WINDOW_SIZE)
+                r = Region(0, TITLE_BAR, *WINDOW_SIZE)
             else:
                 r = tap_rect(states[name].marks[target])
             lines.append(f"      - {{rect: [{r.x1}, {r.y1}, {r.x2}, {r.y2}], to: {to}}}"

@@ -12,13 +12,14 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from emufleet.vision.space import Region
+
 __all__ = ["BGR", "BOLD", "DEVICE_SIZE", "FONT", "GOLD", "GOLD_EDGE", "INK", "MAX_TEMPLATE_W", "PANEL", "PANEL_EDGE",
-           "REGULAR", "SHADOW", "WHITE", "Canvas", "Rect", "button", "card_shape", "gradient", "poly", "rrect", "star",
+           "REGULAR", "SHADOW", "WHITE", "Canvas", "button", "card_shape", "gradient", "poly", "rrect", "star",
            "stars", "text"]
 
 DEVICE_SIZE = (540, 960)      # device screen, (width, height) px
@@ -34,40 +35,18 @@ FONT = cv2.FontFace("sans")   # OpenCV's built-in sans font
 REGULAR, BOLD = 600, 800      # font weights
 
 
-class Rect(NamedTuple):
-    """Half-open pixel rectangle ``[x1, x2) × [y1, y2)``."""
-
-    x1: int
-    y1: int
-    x2: int
-    y2: int
-
-    def shift(self, dx: int, dy: int) -> Rect:
-        return Rect(self.x1 + dx, self.y1 + dy, self.x2 + dx, self.y2 + dy)
-
-    def inset(self, d: int) -> Rect:
-        return Rect(self.x1 + d, self.y1 + d, self.x2 - d, self.y2 - d)
-
-    def intersects(self, other: Rect) -> bool:
-        return self.x1 < other.x2 and other.x1 < self.x2 and self.y1 < other.y2 and other.y1 < self.y2
-
-    @property
-    def center(self) -> tuple[int, int]:
-        return (self.x1 + self.x2) // 2, (self.y1 + self.y2) // 2
-
-
 @dataclass
 class Canvas:
     """An image being drawn (H×W×3 BGR uint8) and the device rect of each template-bearing element on it."""
 
     image: np.ndarray
-    marks: dict[str, Rect] = field(default_factory=dict)
+    marks: dict[str, Region] = field(default_factory=dict)
 
-    def mark(self, name: str, rect: Rect) -> None:
+    def mark(self, name: str, rect: Region) -> None:
         """Record ``rect`` as template ``name``, narrowed around its centre to :data:`MAX_TEMPLATE_W`."""
         if rect.x2 - rect.x1 > MAX_TEMPLATE_W:
             cx = rect.center[0]
-            rect = Rect(cx - MAX_TEMPLATE_W // 2, rect.y1, cx + MAX_TEMPLATE_W // 2, rect.y2)
+            rect = Region(cx - MAX_TEMPLATE_W // 2, rect.y1, cx + MAX_TEMPLATE_W // 2, rect.y2)
         self.marks[name] = rect
 
 
@@ -79,11 +58,11 @@ def gradient(size: tuple[int, int], top: BGR, bottom: BGR) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(rows[:, None, :], w, axis=1))
 
 
-def rrect(img: np.ndarray, r: Rect, radius: int, fill: BGR, border: BGR | None = None, bw: int = 3) -> None:
+def rrect(img: np.ndarray, r: Region, radius: int, fill: BGR, border: BGR | None = None, bw: int = 3) -> None:
     """Rounded rectangle, optionally with a ``bw``-px border."""
     if border is not None:
         rrect(img, r, radius, border)
-        r, radius = r.inset(bw), max(radius - bw, 0)
+        r, radius = r.expand(-bw), max(radius - bw, 0)
     x1, y1, x2, y2 = r.x1, r.y1, r.x2 - 1, r.y2 - 1
     cv2.rectangle(img, (x1 + radius, y1), (x2 - radius, y2), fill, -1)
     cv2.rectangle(img, (x1, y1 + radius), (x2, y2 - radius), fill, -1)
@@ -94,7 +73,7 @@ def rrect(img: np.ndarray, r: Rect, radius: int, fill: BGR, border: BGR | None =
 
 
 def text(img: np.ndarray, label: str, x: int, y: int, size: int, colour: BGR = WHITE, weight: int = BOLD,
-         align: str = "center", shadow: BGR | None = SHADOW) -> Rect:
+         align: str = "center", shadow: BGR | None = SHADOW) -> Region:
     """Draw ``label`` in OpenCV's built-in sans font, ``size`` px high (the em box), ``weight`` 100–1000, centred
     on ``x`` or left-aligned at it, the em box vertically centred on ``y``; ``shadow`` is drawn 2 px down-right.
     Returns the text's box (em box plus descenders)."""
@@ -103,19 +82,19 @@ def text(img: np.ndarray, label: str, x: int, y: int, size: int, colour: BGR = W
     if shadow is not None:
         cv2.putText(img, label, (org[0] + 2, org[1] + 2), shadow, FONT, size, weight)
     cv2.putText(img, label, org, colour, FONT, size, weight)
-    return Rect(org[0], org[1] + top, org[0] + w, org[1] + top + h)
+    return Region(org[0], org[1] + top, org[0] + w, org[1] + top + h)
 
 
-def button(c: Canvas, name: str, r: Rect, label: str, fill: BGR, size: int = 26) -> None:
+def button(c: Canvas, name: str, r: Region, label: str, fill: BGR, size: int = 26) -> None:
     """A glossy rounded button with a dark border and a white label; marked as template ``name``."""
     rrect(c.image, r, 14, fill, border=SHADOW, bw=3)
     gloss = (min(255, fill[0] + 45), min(255, fill[1] + 45), min(255, fill[2] + 45))
-    rrect(c.image, Rect(r.x1 + 7, r.y1 + 6, r.x2 - 7, r.y1 + (r.y2 - r.y1) // 2 - 2), 8, gloss)
+    rrect(c.image, Region(r.x1 + 7, r.y1 + 6, r.x2 - 7, r.y1 + (r.y2 - r.y1) // 2 - 2), 8, gloss)
     text(c.image, label, *r.center, size, weight=1000, shadow=None)
     c.mark(name, r)
 
 
-def stars(img: np.ndarray, seed: int, n: int, area: Rect, colour: BGR = (230, 220, 200)) -> None:
+def stars(img: np.ndarray, seed: int, n: int, area: Region, colour: BGR = (230, 220, 200)) -> None:
     """``n`` small dots scattered over ``area`` from a fixed ``seed``."""
     rng = random.Random(seed)
     for _ in range(n):

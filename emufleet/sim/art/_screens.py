@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from emufleet.vision.space import Region
+
 from ._draw import (
     BGR,
     DEVICE_SIZE,
@@ -26,7 +28,6 @@ from ._draw import (
     SHADOW,
     WHITE,
     Canvas,
-    Rect,
     button,
     card_shape,
     gradient,
@@ -43,27 +44,27 @@ __all__ = ["POPUPS", "POPUP_AT", "POPUP_SIZE", "SCREENS", "compose"]
 def _game_background(seed: int, top: BGR = (70, 30, 25), bottom: BGR = (120, 45, 75)) -> Canvas:
     """The in-game night sky: a vertical gradient with 40 stars placed from ``seed``."""
     c = Canvas(gradient(DEVICE_SIZE, top, bottom))
-    stars(c.image, seed, 40, Rect(0, 0, *DEVICE_SIZE))
+    stars(c.image, seed, 40, Region(0, 0, *DEVICE_SIZE))
     return c
 
 
 def _top_bar(img: np.ndarray) -> None:
     """The dark bar across the top of in-game screens (its lower edge is 92 px down)."""
-    rrect(img, Rect(-20, -20, 560, 92), 20, (55, 35, 30), border=(150, 110, 80), bw=3)
+    rrect(img, Region(-20, -20, 560, 92), 20, (55, 35, 30), border=(150, 110, 80), bw=3)
 
 
 def _header(c: Canvas, title: str) -> None:
     """The header of a sub-screen: top bar, screen title centred, ``Back`` button on the left."""
     _top_bar(c.image)
     text(c.image, title, 300, 46, 27)
-    button(c, "Back", Rect(16, 22, 132, 70), "BACK", (150, 95, 60), 19)
+    button(c, "Back", Region(16, 22, 132, 70), "BACK", (150, 95, 60), 19)
 
 
 Glyph = Callable[[np.ndarray, int, int], None]
 
 
 def _g_calendar(im: np.ndarray, x: int, y: int) -> None:
-    rrect(im, Rect(x - 26, y - 26, x + 26, y + 28), 6, WHITE)
+    rrect(im, Region(x - 26, y - 26, x + 26, y + 28), 6, WHITE)
     cv2.rectangle(im, (x - 26, y - 26), (x + 25, y - 12), (50, 50, 200), -1)
     text(im, "1", x, y + 9, 24, INK, shadow=None)
 
@@ -99,7 +100,7 @@ def _g_notes(im: np.ndarray, x: int, y: int) -> None:
 
 def _g_store(im: np.ndarray, x: int, y: int) -> None:
     cv2.ellipse(im, (x, y - 12), (11, 12), 0, 180, 360, WHITE, 4, cv2.LINE_AA)
-    rrect(im, Rect(x - 22, y - 12, x + 22, y + 24), 5, WHITE)
+    rrect(im, Region(x - 22, y - 12, x + 22, y + 24), 5, WHITE)
 
 
 def _g_phone(im: np.ndarray, x: int, y: int) -> None:
@@ -118,7 +119,7 @@ def _g_browser(im: np.ndarray, x: int, y: int) -> None:
 
 
 def _g_camera(im: np.ndarray, x: int, y: int) -> None:
-    rrect(im, Rect(x - 26, y - 16, x + 26, y + 20), 8, (230, 230, 230))
+    rrect(im, Region(x - 26, y - 16, x + 26, y + 20), 8, (230, 230, 230))
     cv2.rectangle(im, (x - 10, y - 22), (x + 10, y - 15), (230, 230, 230), -1)
     cv2.circle(im, (x, y + 2), 12, (40, 40, 40), -1, cv2.LINE_AA)
 
@@ -141,14 +142,14 @@ def _launcher() -> Canvas:
         cv2.circle(img, (x, y), rad, col, -1, cv2.LINE_AA)
     cv2.rectangle(img, (0, 0), (539, 27), (60, 40, 20), -1)
     text(img, "12:00", 14, 14, 14, weight=REGULAR, align="left", shadow=None)
-    rrect(img, Rect(498, 8, 526, 21), 3, WHITE)
+    rrect(img, Region(498, 8, 526, 21), 3, WHITE)
     text(img, "12:00", 270, 130, 65, weight=REGULAR)
     text(img, "Monday, June 1", 270, 190, 19, weight=REGULAR)
-    rrect(img, Rect(40, 240, 500, 296), 28, (245, 240, 235))
+    rrect(img, Region(40, 240, 500, 296), 28, (245, 240, 235))
     text(img, "Search", 80, 268, 19, INK, REGULAR, "left", None)
     cv2.circle(img, (468, 266), 10, (150, 120, 110), 2, cv2.LINE_AA)
     for i, icon in enumerate(_GRID):
-        r = Rect(34 + 128 * (i % 4), 380 + 150 * (i // 4), 122 + 128 * (i % 4), 468 + 150 * (i // 4))
+        r = Region(34 + 128 * (i % 4), 380 + 150 * (i // 4), 122 + 128 * (i % 4), 468 + 150 * (i // 4))
         if icon is None:
             _app_icon(c, r)
             label = "Prism Deck"
@@ -157,15 +158,15 @@ def _launcher() -> Canvas:
             rrect(img, r, 22, fill)
             glyph(img, *r.center)
         text(img, label, r.center[0], r.y2 + 18, 14, weight=REGULAR)
-    rrect(img, Rect(20, 820, 520, 930), 30, (120, 70, 70))
+    rrect(img, Region(20, 820, 520, 930), 30, (120, 70, 70))
     for i, (fill, glyph) in enumerate(_DOCK):
-        r = Rect(50 + 122 * i, 836, 128 + 122 * i, 914)
+        r = Region(50 + 122 * i, 836, 128 + 122 * i, 914)
         rrect(img, r, 20, fill)
         glyph(img, *r.center)
     return c
 
 
-def _app_icon(c: Canvas, r: Rect) -> None:
+def _app_icon(c: Canvas, r: Region) -> None:
     """The game's launcher icon: a gold-framed card with a star on a magenta tile."""
     img = c.image
     rrect(img, r, 22, (150, 40, 160))
@@ -178,7 +179,7 @@ def _app_icon(c: Canvas, r: Rect) -> None:
 def _splash() -> Canvas:
     """The studio logo (a fox in a hexagon), shown while the game loads."""
     c = Canvas(gradient(DEVICE_SIZE, (24, 18, 16), (40, 26, 22)))
-    img, emblem = c.image, Rect(206, 340, 334, 468)
+    img, emblem = c.image, Region(206, 340, 334, 468)
     cx, cy = emblem.center
     hexagon = [(cx + 60 * math.cos(math.radians(60 * i + 30)), cy + 60 * math.sin(math.radians(60 * i + 30)))
                for i in range(6)]
@@ -201,14 +202,14 @@ def _title() -> Canvas:
     for angle, dx, fill in ((-18, -120, (180, 90, 50)), (18, 120, (60, 90, 200)), (0, 0, (90, 160, 60))):
         card_shape(img, 270 + dx, 560, 170, 240, angle, fill, GOLD)
         star(img, 270 + dx, 560, 40, (240, 250, 255))
-    rrect(img, Rect(60, 130, 480, 290), 30, (80, 30, 60), border=GOLD, bw=5)
+    rrect(img, Region(60, 130, 480, 290), 30, (80, 30, 60), border=GOLD, bw=5)
     for word, y, size in (("PRISM", 190, 62), ("DECK", 258, 40)):
         for dx, dy in ((-3, 0), (3, 0), (0, -3), (0, 3), (-2, -2), (2, -2), (-2, 2), (2, 2)):   # dark outline
             text(img, word, 270 + dx, y + dy, size, SHADOW, 1000, shadow=None)
         box = text(img, word, 270, y, size, GOLD, 1000, shadow=None)
         if word == "PRISM":
-            c.mark("Title", box.inset(-4))
-    pill = Rect(150, 790, 390, 840)
+            c.mark("Title", box.expand(4))
+    pill = Region(150, 790, 390, 840)
     rrect(img, pill, 25, (60, 25, 50), border=WHITE, bw=3)
     text(img, "TAP TO START", 270, 815, 24, weight=1000, shadow=None)
     c.mark("TapToStart", pill)
@@ -218,7 +219,7 @@ def _title() -> Canvas:
 
 POPUP_AT = (50, 300)          # device px of every popup panel's top-left
 POPUP_SIZE = (440, 360)
-OK_RECT = Rect(154, 276, 286, 332)   # popup-local rect of the single popup button
+OK_RECT = Region(154, 276, 286, 332)   # popup-local rect of the single popup button
 
 
 def _popup(title: str, header: BGR, name: str | None, lines: Sequence[str], button_name: str, fill: BGR,
@@ -235,7 +236,7 @@ def _popup(title: str, header: BGR, name: str | None, lines: Sequence[str], butt
     cv2.rectangle(img, (7, 7), (w - 8, 66), header, -1)
     box = text(img, title, w // 2, 37, 30, title_colour, 1000, shadow=None)
     if name:
-        c.mark(name, box.inset(-6))
+        c.mark(name, box.expand(6))
     for i, line in enumerate(lines):
         text(img, line, w // 2, 120 + 40 * i, 17, INK, shadow=None)
     button(c, button_name, OK_RECT, label, fill)
@@ -270,24 +271,24 @@ def _home() -> Canvas:
     c = _game_background(7)
     img = c.image
     _top_bar(img)
-    badge = Rect(16, 22, 136, 70)
+    badge = Region(16, 22, 136, 70)
     rrect(img, badge, 14, (60, 140, 230), border=SHADOW, bw=3)
     poly(img, [(40, 46), (52, 34), (64, 46)], WHITE)
     cv2.rectangle(img, (44, 46), (60, 60), WHITE, -1)
     text(img, "HOME", 100, 46, 16, shadow=None)
     c.mark("Main", badge)
     for x, col, amount in ((300, (230, 120, 200), "1,250"), (420, GOLD, "8,400")):
-        rrect(img, Rect(x, 28, x + 104, 64), 18, (35, 20, 18))
+        rrect(img, Region(x, 28, x + 104, 64), 18, (35, 20, 18))
         cv2.circle(img, (x + 18, 46), 12, col, -1, cv2.LINE_AA)
         text(img, amount, x + 38, 46, 15, align="left", shadow=None)
-    rrect(img, Rect(24, 112, 516, 232), 18, (90, 55, 45), border=(170, 130, 100), bw=3)
+    rrect(img, Region(24, 112, 516, 232), 18, (90, 55, 45), border=(170, 130, 100), bw=3)
     cv2.circle(img, (84, 172), 40, (180, 140, 90), -1, cv2.LINE_AA)
     star(img, 84, 172, 26, GOLD)
     text(img, "Player 0417", 144, 150, 22, align="left")
     text(img, "Lv. 12", 144, 190, 16, (200, 230, 255), align="left", shadow=None)
-    rrect(img, Rect(250, 182, 490, 198), 8, (50, 30, 25))
-    rrect(img, Rect(250, 182, 410, 198), 8, (90, 200, 120))
-    banner = Rect(24, 258, 516, 580)
+    rrect(img, Region(250, 182, 490, 198), 8, (50, 30, 25))
+    rrect(img, Region(250, 182, 410, 198), 8, (90, 200, 120))
+    banner = Region(24, 258, 516, 580)
     rrect(img, banner, 24, (140, 60, 110), border=GOLD, bw=4)
     card_shape(img, 190, 448, 150, 210, -8, (200, 120, 60), GOLD)
     card_shape(img, 330, 448, 150, 210, 8, (80, 80, 200), GOLD)
@@ -296,14 +297,14 @@ def _home() -> Canvas:
     text(img, "AURORA PACK", 270, 300, 27)
     text(img, "NEW!", 455, 540, 19, (60, 230, 250))
     for x, title, col in ((24, "DAILY", (90, 150, 60)), (278, "EVENT", (60, 90, 190))):
-        rrect(img, Rect(x, 604, x + 238, 790), 18, col, border=(230, 230, 230), bw=3)
+        rrect(img, Region(x, 604, x + 238, 790), 18, col, border=(230, 230, 230), bw=3)
         text(img, title, x + 119, 650, 24)
         text(img, "2 / 3 done" if title == "DAILY" else "ends in 3d", x + 119, 720, 16, shadow=None)
     cv2.rectangle(img, (0, 826), (539, 959), (45, 28, 25), -1)
     cv2.line(img, (0, 826), (539, 826), (150, 110, 80), 3)
     for name, x, label, fill in (("Pack", 30, "PACK", (40, 140, 220)), ("Missions", 205, "MISSIONS", (150, 140, 40)),
                                  ("Menu", 380, "MENU", (150, 70, 130))):
-        button(c, name, Rect(x, 858, x + 130, 922), label, fill, 16)
+        button(c, name, Region(x, 858, x + 130, 922), label, fill, 16)
     return c
 
 
@@ -312,7 +313,7 @@ def _menu() -> Canvas:
     c = _game_background(11)
     _header(c, "MENU")
     for i, item in enumerate(("Profile", "Friends", "Shop", "Settings", "Link account", "Support")):
-        r = Rect(30, 130 + 100 * i, 510, 210 + 100 * i)
+        r = Region(30, 130 + 100 * i, 510, 210 + 100 * i)
         rrect(c.image, r, 16, (95, 60, 50), border=(170, 130, 100), bw=2)
         cv2.circle(c.image, (76, r.center[1]), 22, (60 + 30 * i, 150, 230 - 25 * i), -1, cv2.LINE_AA)
         text(c.image, item, 118, r.center[1], 22, align="left")
@@ -326,15 +327,15 @@ def _missions() -> Canvas:
     _header(c, "MISSIONS")
     rows = (("Log in today", 1, 1), ("Open 3 packs", 1, 3), ("Win 2 battles", 0, 2), ("Add a friend", 0, 1))
     for i, (title, done, need) in enumerate(rows):
-        r = Rect(24, 124 + 150 * i, 516, 254 + 150 * i)
+        r = Region(24, 124 + 150 * i, 516, 254 + 150 * i)
         rrect(c.image, r, 18, (95, 60, 50), border=(170, 130, 100), bw=2)
         text(c.image, title, 50, r.y1 + 36, 22, align="left")
-        rrect(c.image, Rect(50, r.y1 + 76, 340, r.y1 + 96), 10, (50, 30, 25))
+        rrect(c.image, Region(50, r.y1 + 76, 340, r.y1 + 96), 10, (50, 30, 25))
         if done:
-            rrect(c.image, Rect(50, r.y1 + 76, 50 + 290 * done // need, r.y1 + 96), 10, (90, 200, 120))
+            rrect(c.image, Region(50, r.y1 + 76, 50 + 290 * done // need, r.y1 + 96), 10, (90, 200, 120))
         text(c.image, f"{done}/{need}", 370, r.y1 + 86, 16, align="left", shadow=None)
         if i == 0:
-            button(c, "Claim", Rect(404, r.y1 + 36, 500, r.y1 + 94), "CLAIM", GREEN, 19)
+            button(c, "Claim", Region(404, r.y1 + 36, 500, r.y1 + 94), "CLAIM", GREEN, 19)
         else:
             text(c.image, "+50", 452, r.y1 + 60, 19, (230, 120, 200))
     return c
@@ -343,7 +344,7 @@ def _missions() -> Canvas:
 def _pack_art(img: np.ndarray, cx: int, cy: int, scale: float) -> None:
     """The Aurora pack: a foil packet with crimped edges and an emblem."""
     w, h = int(220 * scale), int(360 * scale)
-    r = Rect(cx - w // 2, cy - h // 2, cx + w // 2, cy + h // 2)
+    r = Region(cx - w // 2, cy - h // 2, cx + w // 2, cy + h // 2)
     rrect(img, r, int(12 * scale), (150, 70, 120), border=GOLD, bw=max(2, int(5 * scale)))
     for y in (r.y1 + int(24 * scale), r.y2 - int(24 * scale)):
         for x in range(r.x1 + 6, r.x2 - 6, max(4, int(12 * scale))):
@@ -359,7 +360,7 @@ def _pack_select() -> Canvas:
     _header(c, "PACKS")
     _pack_art(c.image, 270, 400, 1.0)
     text(c.image, "2 packs ready", 270, 640, 22, (200, 230, 255))
-    button(c, "OpenPack", Rect(204, 700, 336, 760), "OPEN", GOLD_EDGE)
+    button(c, "OpenPack", Region(204, 700, 336, 760), "OPEN", GOLD_EDGE)
     return c
 
 
@@ -381,11 +382,11 @@ CARDS = (("Ember Fox", (40, 70, 210), 60), ("Tide Eel", (200, 120, 40), 70), ("M
          ("Storm Kite", (40, 190, 230), 50), ("Dream Moth", (170, 70, 150), 40))
 
 
-def _card(img: np.ndarray, r: Rect, name: str, colour: BGR, hp: int, rarity: int) -> None:
+def _card(img: np.ndarray, r: Region, name: str, colour: BGR, hp: int, rarity: int) -> None:
     """One card of the pack result: frame by rarity, name, art glyph by type, HP strip, rarity diamonds."""
     rrect(img, r, 12, colour, border=GOLD if rarity > 2 else (200, 200, 200), bw=5)
     text(img, name, r.center[0], r.y1 + 24, 14, weight=REGULAR)
-    art = Rect(r.x1 + 12, r.y1 + 44, r.x2 - 12, r.y1 + 140)
+    art = Region(r.x1 + 12, r.y1 + 44, r.x2 - 12, r.y1 + 140)
     cv2.rectangle(img, (art.x1, art.y1), (art.x2 - 1, art.y2 - 1), (240, 230, 220), -1)
     cx, cy = art.center
     glyphs: dict[int, Callable[[], object]] = {
@@ -409,8 +410,8 @@ def _pack_result() -> Canvas:
     text(c.image, "NEW CARDS!", 270, 90, 35, GOLD)
     slots = [(30, 160), (195, 160), (360, 160), (112, 430), (277, 430)]
     for (x, y), (name, colour, hp), rarity in zip(slots, CARDS, (1, 2, 1, 3, 4), strict=True):
-        _card(c.image, Rect(x, y, x + 150, y + 240), name, colour, hp, rarity)
-    button(c, "Next", Rect(204, 800, 336, 858), "NEXT", BLUE)
+        _card(c.image, Region(x, y, x + 150, y + 240), name, colour, hp, rarity)
+    button(c, "Next", Region(204, 800, 336, 858), "NEXT", BLUE)
     return c
 
 
@@ -426,7 +427,7 @@ def compose(base: Canvas, overlay: Canvas, at: tuple[int, int]) -> Canvas:
     h, w = overlay.image.shape[:2]
     image = base.image.copy()
     image[at[1]:at[1] + h, at[0]:at[0] + w] = overlay.image
-    covered = Rect(at[0], at[1], at[0] + w, at[1] + h)
+    covered = Region(at[0], at[1], at[0] + w, at[1] + h)
     marks = {n: r for n, r in base.marks.items() if not r.intersects(covered)}
     marks.update({n: r.shift(*at) for n, r in overlay.marks.items()})
     return Canvas(image, marks)
