@@ -19,11 +19,12 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 
 from adapters.registry import Desired, bot_runs, bot_status, launch_runs, request_cancel, write_command, write_desired
+from adapters.studio import RECORD_COMMAND
 from emufleet.bot.recovery import Rung
 from emufleet.errors import OrchestrationError
 from emufleet.groups import BotStatus
 
-__all__ = ["pause", "pause_group", "restart", "resume", "resume_group", "status", "stop", "stop_group"]
+__all__ = ["pause", "pause_group", "record", "restart", "resume", "resume_group", "status", "stop", "stop_group"]
 
 
 async def stop(group: str, *, bot: int | None = None) -> int:
@@ -76,7 +77,17 @@ async def restart(group: str, rung: Rung | str, *, bot: int | None = None) -> in
     Raises:
         OrchestrationError: the group (or bot) is not running. ValueError: ``rung`` is not a rung.
     """
-    rung = Rung(rung)
+    return await _command(group, str(Rung(rung)), bot)
+
+
+async def record(group: str, *, bot: int | None = None) -> int:
+    """Ask the live bots of ``group`` (or bot ``bot``) to write their flight recorder's last ``record.seconds`` as
+    a session now (``reason: operator``; docs/sessions.md), linked from each bot's flow run. Returns the number of
+    bots told. Raises ``OrchestrationError`` when the group (or bot) is not running."""
+    return await _command(group, RECORD_COMMAND, bot)
+
+
+async def _command(group: str, command: str, bot: int | None) -> int:
     async with get_client() as client:
         launches = await launch_runs(client, group)
         if not launches:
@@ -87,7 +98,7 @@ async def restart(group: str, rung: Rung | str, *, bot: int | None = None) -> in
             raise OrchestrationError(f"group {group!r} has no live bot" + (f" {bot}" if bot is not None else ""))
         for run in launches:
             for index in targets:
-                await write_command(client, run.id, index, str(rung))
+                await write_command(client, run.id, index, command)
         return len(targets)
 
 

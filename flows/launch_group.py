@@ -460,7 +460,7 @@ async def _run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefini
                            routine=definition.routine,
                            routine_config=definition.routine_config, pools=definition.pools,
                            restart_policy=launch.restart_policy, recovery=definition.recovery,
-                           health=definition.health, repeat=launch.repeat,
+                           health=definition.health, record=definition.record, repeat=launch.repeat,
                            connect_timeout_s=launch.emulator_timeout, validate_templates=launch.validate_templates,
                            backend=backend, backend_options=backend_options,
                            instance_index=acquirer.indexes.get(instance), lock_lease_id=lock.lease_id,

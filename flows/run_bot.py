@@ -36,6 +36,7 @@ from adapters.locks import BotLease, InstanceLock, claim, limit_name, try_acquir
 from adapters.observer import PrefectObserver
 from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
+from adapters.studio import BotStudio
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
 from emufleet.bot.evidence import evidence_dir
 from emufleet.bot.observer import BotObserver, TeeObserver
@@ -133,18 +134,21 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                                        BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial, host=spec.host))
             farm = await runtime.call(_ledger, spec, runtime, run_id)
             reports: BotObserver = TeeObserver(observer, farm[1]) if farm is not None else observer
-            session = BotSession(spec, assets, call=runtime.call, observer=reports, accounts=accounts, lease=lease,
-                                 steps=TaskSteps(spec.bot, runtime.executor), controller=controller, cancel=cancel,
-                                 evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)), flow_run_id=str(run_id),
-                                 go=runtime.arrive(spec.bot))
+            studio = BotStudio(spec, run_id, reports, client, runtime)  # flight recorder, live wall
+            session = BotSession(spec, assets, call=runtime.call, observer=studio.observer, accounts=accounts,
+                                 lease=lease, steps=TaskSteps(spec.bot, runtime.executor), controller=controller,
+                                 cancel=cancel, evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)),
+                                 flow_run_id=str(run_id), go=runtime.arrive(spec.bot), connect=studio.connect,
+                                 on_step=studio.on_step)
             handle.on_stop = session.stop
-            handle.on_recover = session.request_recovery
+            handle.on_recover = studio.commands(session.request_recovery)
             runtime.register(handle)
             writer = asyncio.get_running_loop().create_task(observer.writer())
             farm_writer = asyncio.get_running_loop().create_task(ledger_writer(runtime, farm[0])) if farm else None
             try:
                 result = await session.run()
             finally:
+                await studio.close()
                 for task in (writer, farm_writer):
                     if task is not None:
                         task.cancel()

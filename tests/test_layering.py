@@ -36,6 +36,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("groups",),
     ("bot",),
     ("sessions", "farm"),
+    ("wall",),
     ("cli",),
 )
 TIER = {unit: tier for tier, units in enumerate(ORDER) for unit in units}

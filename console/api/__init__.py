@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from console.api import accounts, fleet, groups, pools, routines, stats, system
+from console.api import accounts, fleet, groups, pools, routines, sessions, stats, system, wall
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (groups, fleet, pools, accounts, routines, stats, system):
+for _module in (groups, fleet, pools, accounts, routines, sessions, stats, system, wall):
     router.include_router(_module.router)

@@ -132,3 +132,11 @@ async def restart_app(name: str, bot: int | None = Query(None, ge=0)) -> JsonObj
              "then the game: the bot's recovery rung restart_instance, no failure budget spent")
 async def restart_instance(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
     return await _restart("restart-instance", "restart_instance", name, bot)
+
+
+@router.post("/{name}/record", summary="Write the flight recorder of the group's bots (or one bot) as a session now: "
+             "its last record.seconds of frames and inputs, linked from the bot's flow run (docs/sessions.md)")
+async def record(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
+    from flows import control
+
+    return {"group": name, "bot": bot, "action": "record", "bots": await control.record(name, bot=bot)}

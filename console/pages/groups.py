@@ -200,11 +200,13 @@ async def control(request: Request, name: str) -> Response:
 
     form = dict(await form_pairs(request))
     action = form.get("action", "")
-    if action not in ("pause", "resume", "stop", *RESTARTS):
+    if action not in ("pause", "resume", "stop", "record", *RESTARTS):
         raise GroupValidationError(f"unknown action {action!r}", field="action")
     bot = int(form["bot"]) if form.get("bot", "").isdigit() else None
     if action in RESTARTS:
         count, what = await ctl.restart(name, RESTARTS[action], bot=bot), "bot(s) told"
+    elif action == "record":  # the flight recorder's ring written now (docs/sessions.md)
+        count, what = await ctl.record(name, bot=bot), "bot(s) told"
     else:
         count, what = await getattr(ctl, action)(name, bot=bot), "flow run(s)"
     target = name + (f" bot {bot}" if bot is not None else "")

@@ -12,6 +12,7 @@ from emufleet.bot.health import HealthSettings
 from emufleet.bot.recovery import RecoverySettings
 from emufleet.groups.definition import InstanceCheck, RestartPolicy
 from emufleet.groups.quarantine import QuarantineSettings
+from emufleet.groups.record import RecordSettings
 from emufleet.groups.schedule import Schedule
 from emufleet.groups.status import BotStatus
 from emufleet.hosts import InstanceId
@@ -38,6 +39,7 @@ class BotSpec(BaseModel):
     restart_policy: RestartPolicy = RestartPolicy()
     recovery: RecoverySettings = RecoverySettings()
     health: HealthSettings = HealthSettings()
+    record: RecordSettings = RecordSettings()  # the flight recorder (emufleet.sessions.flight)
     repeat: bool = False
     connect_timeout_s: float = Field(default=60.0, gt=0)
     validate_templates: bool = True

@@ -155,6 +155,30 @@ def release(subject: Annotated[str, typer.Argument(help="host/serial of an insta
     typer.echo(f"{kind} {subject} released")
 
 
+@instances_app.command("wall")
+def wall(url: UrlOpt = None,
+         interval: Annotated[float, typer.Option("--interval", min=0.2, help="Seconds between captures of each "
+                                                 "instance while someone looks.")] = 1.0) -> None:
+    """Serve the console's live wall from this host: while someone looks, capture this host's instances that no bot
+    drives (through this host's adb server on loopback) and publish them (docs/console.md "Live wall"). Run it beside
+    each host's Prefect worker; the console does it for its own host. Ctrl-C stops it."""
+    import threading
+
+    from emufleet.cli._common import engine
+    from emufleet.hosts.registry import this_host
+    from emufleet.wall import IdleCapturer
+
+    host = this_host()
+    capturer = IdleCapturer(engine(url), host, interval_s=interval)
+    typer.echo(f"live wall: capturing idle instances of host {host!r} while someone looks (Ctrl-C stops)")
+    stop = threading.Event()
+    try:
+        capturer.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    typer.echo(f"live wall: {sum(capturer.captured.values())} capture(s)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``instances`` sub-command group."""
     app.add_typer(instances_app, name="instances")

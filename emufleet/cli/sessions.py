@@ -1,4 +1,5 @@
-"""``emufleet sessions replay|show``: replay a routine against a recorded session offline; summarise a session."""
+"""``emufleet sessions replay|show|list``: replay a routine against a recorded session offline; summarise one; list
+the flight recorders' sessions."""
 
 from __future__ import annotations
 
@@ -71,10 +72,26 @@ def show(folder: Annotated[Path, typer.Argument(help="The session folder.")]) ->
         typer.echo(f"ended: {end.reason}" + (f" at {end.step}: {end.error}" if end.step else ""))
 
 
+def list_all(
+    root: Annotated[Path | None, typer.Argument(help="Folder to look in (default: <state>/sessions, where the "
+                                                "flight recorders write).")] = None,
+) -> None:
+    """List sessions, newest first: folder, reason, device, routine, how it ended."""
+    from emufleet.sessions.store import list_sessions
+
+    for s in list_sessions(root):
+        if s.error:
+            typer.echo(f"{s.folder}  {s.error}")
+            continue
+        ended = f"ended {s.end}" + (f" at {s.step}" if s.step else "") if s.end else "being written"
+        typer.echo(f"{s.folder}  {s.started:%Y-%m-%d %H:%M:%S}Z  {s.reason}  {s.serial}  {s.routine or '-'}  {ended}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``sessions`` command group to the root app."""
-    group = typer.Typer(help="Recorded sessions: replay a routine against one offline, show one.",
+    group = typer.Typer(help="Recorded sessions: replay a routine against one offline, show one, list them.",
                         no_args_is_help=True)
     group.command("replay")(replay)
     group.command("show")(show)
+    group.command("list")(list_all)
     app.add_typer(group, name="sessions")

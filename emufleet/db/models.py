@@ -15,6 +15,8 @@ Tables:
 * ``launches``, ``fleet_events``, ``quarantines``: the farm's history (:mod:`emufleet.farm`): every launch with its
   group and end, an append-only ledger of what the bots did (accounts, steps, recoveries by rung, give-ups), and
   the instances and accounts taken out of service, kept across restarts for the dashboard.
+* ``live_screens`` / ``live_watch``: the console's live wall (:mod:`emufleet.wall`): each instance's newest screen
+  as published by its bot or its host, and who is looking (so that nothing is published while nobody is).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -42,7 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from emufleet.db.engine import utcnow
 
 __all__ = ["POOL_STATUSES", "Account", "AccountResultRecord", "Base", "FleetEvent", "LaunchBudget", "LaunchRecord",
-           "PoolMember", "PoolRecord", "Quarantine", "RoutineExecution"]
+           "LiveScreen", "LiveWatch", "PoolMember", "PoolRecord", "Quarantine", "RoutineExecution"]
 
 POOL_STATUSES = ("available", "in_use", "completed", "failed", "skipped")
 """Account statuses (digest §5.5)."""
@@ -265,3 +268,39 @@ class Quarantine(Base):
         CheckConstraint("kind IN ('instance', 'account')", name="kind_known"),
         Index("ix_quarantines_active", "kind", "subject", "released_at"),
     )
+class LiveScreen(Base):
+    """An instance's newest screen on the live wall (:mod:`emufleet.wall`), one row per ``host`` + ``serial``.
+
+    ``jpeg`` is the frame (a thumbnail, or device size when ``full``) captured at ``at`` (Unix s) of ``width`` ×
+    ``height`` device px, published by its bot (``source`` ``bot``, with ``group``/``bot``, the last image ``step``
+    and its ``overlay``: JSON checks in device px) or by its host's idle capturer (``idle``). ``driven_until``
+    (Unix s): a bot drives the instance until then (refreshed while it runs), so nothing else captures it.
+    """
+
+    __tablename__ = "live_screens"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    serial: Mapped[str] = mapped_column(String(255), primary_key=True)
+    at: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    width: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    height: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    full: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    jpeg: Mapped[bytes | None] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(String(16), default="idle", server_default="idle")
+    group: Mapped[str | None] = mapped_column(String(255))
+    bot: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[str | None] = mapped_column(Text)
+    overlay: Mapped[str | None] = mapped_column(Text)
+    driven_until: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+
+
+class LiveWatch(Base):
+    """Someone looks at the live wall until ``until`` (Unix s): ``host``/``serial`` ``*`` for every instance;
+    ``full``: at device size (the console's full view of one instance)."""
+
+    __tablename__ = "live_watch"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    serial: Mapped[str] = mapped_column(String(255), primary_key=True)
+    full: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    until: Mapped[float] = mapped_column(Float)

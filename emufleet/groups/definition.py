@@ -36,6 +36,7 @@ only there (seed ``002_…``: definition ≠ runtime group). Example (``groups/d
       daily_reset: "06:00"
       margin: 10m
     quarantine: {window: 1h, factor: 3, min_count: 3, cooldown: 15m}   # the farm's rule (docs/farm.md)
+    record: {seconds: 2m}                # each bot's flight recorder (docs/sessions.md); on by default
 
 Durations accept ``500ms``, ``2s``, ``5m``, ``1h`` or a bare number of seconds; parsed values are seconds.
 """
@@ -61,6 +62,7 @@ from pydantic import (
 from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import GroupValidationError
 from emufleet.groups.quarantine import QuarantineSettings
+from emufleet.groups.record import RecordSettings
 from emufleet.groups.schedule import Schedule
 from emufleet.groups.supervision import HealthSettings, RecoverySettings
 from emufleet.hosts.identity import LOCAL_HOST, Placement, check_host_name, parse_placement
@@ -236,6 +238,7 @@ class GroupDefinition(_Strict):
     health: HealthSettings = HealthSettings()  # periodic health checks of each instance
     schedule: Schedule | None = None  # daily windows and the game's reset (docs/farm.md)
     quarantine: QuarantineSettings = QuarantineSettings()  # when an instance or account is taken out of service
+    record: RecordSettings = RecordSettings()  # each bot's flight recorder (docs/sessions.md)
     tags: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -21,11 +21,11 @@ __all__ = ["BotRecording"]
 
 class BotRecording:
     """One bot's recording into ``sink`` (a :class:`~emufleet.sessions.recording.SessionWriter`'s ``add``, a flight
-    recorder's ring): the device wrapper and the step tracker."""
+    recorder's ring, the live wall's feed): the device wrapper and the step tracker (``steps``: share one)."""
 
-    def __init__(self, sink: Callable[[Entry], None]) -> None:
+    def __init__(self, sink: Callable[[Entry], None], steps: StepTracker | None = None) -> None:
         self.sink = sink
-        self.steps = StepTracker()
+        self.steps = steps or StepTracker()
         self.device: RecordingDevice | None = None
 
     def wrap(self, device: RecoverableDevice) -> RecordingDevice:

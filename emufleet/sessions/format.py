@@ -116,7 +116,7 @@ class ReadEvent(_Record):
 class ForegroundEvent(_Record):
     type: Literal["foreground"] = "foreground"
     t: float
-    package: str | None
+    package: str | None = None  # written only when known: an absent package is "nothing in the foreground"
 
 
 class EndEvent(_Record):

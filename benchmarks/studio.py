@@ -1,0 +1,253 @@
+"""The routine studio's costs (issue 19): the live wall on running bots, frame latency, replay speed.
+
+* **Wall cost.** 8 simulated instances (the demo game, through the real adb server), 8 bots (the engine's
+  :class:`~emufleet.bot.BotSession`, wired as ``run_bot`` wires them: the wall's feed and the flight recorder on
+  their recorded device) each polling the home screen (``If ImageExists Main`` then ``Sleep 20ms``, forever).
+  Phases alternate *closed* (nobody looks) and *open* (a page asks the wall once a second, as the Instances page
+  does: a look, the screens, every changed JPEG), ``--phases`` of each, ``--phase-s`` seconds each, in one run.
+  ``wall_cost_ratio`` = the bots' steps per second closed / open (> 1: the wall slowed them). The page calls the
+  same :mod:`emufleet.wall.store` functions as ``/api/wall`` (the HTTP layer runs in the console's own process).
+* **Frame latency**: from a bot's capture (the frame's time) to the page having its JPEG, median (ms): the
+  feed publishes every 0.5 s and the page asks every 1 s, so this is mostly those periods.
+* **Replay**: ``demo/reach_home`` recorded on a 9th instance, replayed offline (``emufleet.sessions.replay``):
+  ``replay_steps_per_s`` (and ``live_steps_per_s`` of the recording beside it), ``replay_divergences`` (must be 0),
+  and ``mutated_divergence_found`` (1: with the TapToStart template's region moved, the replay names that step).
+
+Last line::
+
+    wall_cost_ratio=… frame_latency_ms=… replay_steps_per_s=… replay_divergences=0 mutated_divergence_found=1
+
+Run: ``.venv/bin/python benchmarks/studio.py [--bots 8] [--phase-s 8] [--phases 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(REPO))
+
+import yaml  # noqa: E402
+
+from emufleet import db  # noqa: E402
+from emufleet.routines import RoutineRegistry, StepEvent  # noqa: E402
+from emufleet.vision import TemplateSet  # noqa: E402
+
+POLL = """
+version: 1
+routine_name: poll the home screen
+steps:
+  - action: Repeat
+    iterations: 100000000
+    actions:
+      - action: If
+        condition: {type: ImageExists, template: Main}
+        then: [{action: Sleep, duration: 20ms}]
+"""
+
+
+class Quiet:
+    def status(self, status: Any) -> None: ...
+    def event(self, event: Any) -> None: ...
+    def evidence(self, *args: Any) -> None: ...
+    def progress(self, done: int, total: int) -> None: ...
+
+
+def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder: Path, phase_s: float, phases: int,
+             page: Callable[[threading.Event], None]) -> tuple[list[float], list[float]]:
+    """Run one bot per serial; alternate closed/open phases; return steps/s per phase (closed, open)."""
+    from emufleet.bot import BotSession, BotSpec, EngineAssets
+    from emufleet.groups import RestartPolicy
+    from emufleet.groups.definition import RestartMode
+    from emufleet.groups.record import RecordSettings
+    from emufleet.sessions.attach import BotRecording
+    from emufleet.sessions.flight import FlightRecorder
+    from emufleet.wall import LiveFeed
+
+    steps = [0] * len(serials)
+    executor = ThreadPoolExecutor(4 * len(serials))
+    sessions: list[Any] = []
+    feeds: list[LiveFeed] = []
+
+    def counter(i: int) -> Callable[[StepEvent], None]:
+        def count(event: StepEvent) -> None:
+            if event.kind == "finished":
+                steps[i] += 1
+        return count
+
+    async def call(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
+
+    async def main() -> tuple[list[float], list[float]]:
+        tasks = []
+        for i, serial in enumerate(serials):
+            spec = BotSpec(group="bench", bot=i, serial=serial, routine="bench/poll",
+                           restart_policy=RestartPolicy(mode=RestartMode.NEVER))
+            feed = LiveFeed(engine, "local", serial, group="bench", bot=i)
+            ring = FlightRecorder(RecordSettings(), serial=serial, routine=spec.routine, folder=folder / f"bot-{i}")
+            feeds.append(feed)
+
+            def sink(entry: Any, feed: LiveFeed = feed, ring: FlightRecorder = ring) -> None:
+                feed.add(entry)
+                ring.add(entry)
+
+            recording = BotRecording(sink)
+            feed.start()
+            session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=Quiet(),
+                                 connect=recording.connect(serial, 30.0),
+                                 on_step=recording.on_step(_both(feed.on_step, counter(i))))
+            sessions.append(session)
+            tasks.append(asyncio.get_running_loop().create_task(session.run()))
+        await asyncio.sleep(4.0)  # warm-up: connected, the routine polling
+        closed, opened = [], []
+        for _ in range(phases):
+            for kind in ("closed", "open"):
+                stop = threading.Event()
+                watcher = threading.Thread(target=page, args=(stop,), daemon=True) if kind == "open" else None
+                if watcher:
+                    watcher.start()
+                before, started = sum(steps), time.perf_counter()
+                await asyncio.sleep(phase_s)
+                rate = (sum(steps) - before) / (time.perf_counter() - started)
+                stop.set()
+                if watcher:
+                    watcher.join()
+                    await asyncio.sleep(3.5)  # the look expires (3 s): the next closed phase is really closed
+                (closed if kind == "closed" else opened).append(rate)
+                print(f"  {kind:6} {rate:7.1f} steps/s (all bots)", flush=True)
+        for session in sessions:
+            session.stop()
+        await asyncio.gather(*tasks)
+        return closed, opened
+
+    try:
+        return asyncio.run(main())
+    finally:
+        for feed in feeds:
+            feed.close()
+        executor.shutdown(wait=True)
+
+
+def _both(*hooks: Callable[[StepEvent], None]) -> Callable[[StepEvent], None]:
+    def hook(event: StepEvent) -> None:
+        for each in hooks:
+            each(event)
+    return hook
+
+
+def page_of(engine: Any, latencies: list[float]) -> Callable[[threading.Event], None]:
+    """The Instances page: once a second, a look, the screens, each changed JPEG (its capture-to-page latency)."""
+    from emufleet.wall import store
+
+    def page(stop: threading.Event) -> None:
+        seen: dict[str, float] = {}
+        while not stop.is_set():
+            store.want(engine)
+            for screen in store.screens(engine):
+                if seen.get(screen.serial) != screen.at:
+                    seen[screen.serial] = screen.at
+                    if store.jpeg(engine, screen.host, screen.serial) is not None:
+                        latencies.append((time.time() - screen.at) * 1000.0)
+            stop.wait(1.0)
+    return page
+
+
+def replay_figures(serial: str, registry: RoutineRegistry, folder: Path) -> tuple[float, float, int, int]:
+    """Record demo/reach_home on ``serial``, replay it, and replay it with TapToStart's region moved: (live steps/s,
+    replay steps/s, divergences, mutated divergence found)."""
+    from emufleet.device import connect
+    from emufleet.routines import BotContext, RoutineRun
+    from emufleet.sessions import RecordingDevice, SessionWriter, StepTracker, replay
+
+    shipped = RoutineRegistry.load(REPO / "routines", TemplateSet.load(REPO / "templates" / "registry.yaml"))
+    tracker, live_steps = StepTracker(), [0]
+
+    def on_step(event: StepEvent) -> None:
+        tracker.on_step(event)
+        live_steps[0] += event.kind != "started"
+
+    session_dir = folder / "reach_home"
+    started = time.perf_counter()
+    with SessionWriter(session_dir, serial=serial, routine="demo/reach_home") as writer:
+        device = RecordingDevice(connect(serial), writer.add, tracker)
+        ctx = BotContext(device, shipped.templates, shipped, on_event=on_step)
+        RoutineRun(shipped.get("demo/reach_home"), ctx, {"settle_checks": "5"}).run()
+        writer.finish(tracker.end_event("finished"))
+    live_rate = live_steps[0] / (time.perf_counter() - started)
+    started = time.perf_counter()
+    report = replay(session_dir, "demo/reach_home", shipped, overrides={"settle_checks": "5"})
+    replay_rate = report.steps / (time.perf_counter() - started)
+    templates = folder / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    data = yaml.safe_load((templates / "registry.yaml").read_text())
+    next(t for t in data["templates"] if t["name"] == "TapToStart")["region"] = {"x1": 98, "y1": 60, "x2": 179,
+                                                                                 "y2": 98}
+    (templates / "registry.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    mutated = RoutineRegistry.load(REPO / "routines", TemplateSet.load(templates / "registry.yaml"))
+    broken = replay(session_dir, "demo/reach_home", mutated, overrides={"settle_checks": "5"})
+    step = broken.divergence.expected_step if broken.divergence else None
+    found = int(step is not None and step.action == "ClickIfImageFound"
+                and any(s.template == "TapToStart" for s in broken.scores.get(f"{step.routine}:{step.path}", ())))
+    print(f"  replay: {report.frames} frames served, {report.inputs} inputs matched; "
+          f"mutated: {broken.divergence.message if broken.divergence else 'no divergence'}", flush=True)
+    return live_rate, replay_rate, report.divergences, found
+
+
+def main() -> None:
+    from emufleet.sim import Simulator
+    from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, default=8)
+    parser.add_argument("--phase-s", type=float, default=8.0)
+    parser.add_argument("--phases", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="emufleet-studio-") as tmp:
+        root = Path(tmp)
+        url = f"sqlite:///{root / 'bench.db'}"
+        db.upgrade(url)
+        engine = db.engine(url)
+        (root / "routines" / "bench").mkdir(parents=True)
+        (root / "routines" / "bench" / "poll.yaml").write_text(textwrap.dedent(POLL))
+        registry = RoutineRegistry.load(root / "routines", TemplateSet.load(REPO / "templates" / "registry.yaml"))
+        with isolated_adb_server() as adb, Simulator(instances=args.bots + 1, scenario="demo",
+                                                     base_port=find_free_base_port(args.bots + 1)) as sim:
+            for inst in sim.instances:
+                adb.connect(inst.serial)
+            for inst in sim.instances[:-1]:
+                inst.set_state("home_ready")
+            deadline = time.monotonic() + 30
+            while {d.serial for d in adb.list() if d.state == "device"} < {i.serial for i in sim.instances}:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the simulated instances did not come online")
+                time.sleep(0.1)
+            latencies: list[float] = []
+            print(f"wall cost: {args.bots} bots, {args.phases} x (closed, open) phases of {args.phase_s:g} s",
+                  flush=True)
+            closed, opened = run_bots([i.serial for i in sim.instances[:-1]], registry, engine, root / "flight",
+                                      args.phase_s, args.phases, page_of(engine, latencies))
+            live, replayed, divergences, found = replay_figures(sim.instances[-1].serial, registry, root)
+        engine.dispose()
+    ratio = statistics.mean(closed) / statistics.mean(opened)
+    latency = statistics.median(latencies) if latencies else float("nan")
+    print(f"steps/s closed {statistics.mean(closed):.1f}, open {statistics.mean(opened):.1f}; "
+          f"{len(latencies)} frames reached the page; live reach_home {live:.1f} steps/s")
+    print(f"wall_cost_ratio={ratio:.3f} frame_latency_ms={latency:.0f} replay_steps_per_s={replayed:.0f} "
+          f"replay_divergences={divergences} mutated_divergence_found={found}")
+
+
+if __name__ == "__main__":
+    main()
