@@ -65,7 +65,8 @@ def test_the_routine_replays_its_session_without_divergence(recorded: Path) -> N
     last = result.stdout.splitlines()[-1]
     session = Session(recorded)
     steps, inputs, frames, divergences = (int(part.split("=")[1]) for part in last.split())
-    assert divergences == 0 and inputs == len(session.inputs) and steps > 0 and frames > 0
+    assert divergences == 0 and steps > 0 and frames > 0
+    assert inputs == sum(1 for e in session.inputs if e.by == "routine"), "every input of the routine was replayed"
     again = CliRunner().invoke(app, ["sessions", "replay", str(recorded), "demo/reach_home",
                                      "--set", "settle_checks=5"])
     assert again.stdout == result.stdout, "a replay is deterministic"
