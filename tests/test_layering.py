@@ -25,7 +25,7 @@ FORBIDDEN = ("prefect", "adapters", "flows", "tasks", "console")
 ORDER: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("boundary", "settings", "heap", "outcome", "datafiles", "paths"),
-    ("process", "yamlio", "files"),
+    ("process", "yamlio", "files", "durations"),
     ("vision", "hosts"),
     ("sim",),
     ("device",),

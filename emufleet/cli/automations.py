@@ -24,11 +24,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _duration(value: str, option: str) -> timedelta:
-    from emufleet.routines.durations import parse_duration
+    from emufleet.durations import parse_duration
+    from emufleet.errors import InputError
 
     try:
         return timedelta(seconds=parse_duration(value, "s"))
-    except ValueError as exc:
+    except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from exc
 
 

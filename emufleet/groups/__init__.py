@@ -20,7 +20,6 @@ from emufleet.groups.definition import (
     OnConflict,
     RestartMode,
     RestartPolicy,
-    parse_seconds,
 )
 from emufleet.groups.status import TERMINAL_STATES, BotState, BotStatus
 from emufleet.groups.store import GroupListing, GroupStore, file_name, load_group
@@ -46,5 +45,4 @@ __all__ = [
     "Rung",
     "file_name",
     "load_group",
-    "parse_seconds",
 ]

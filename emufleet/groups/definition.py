@@ -50,7 +50,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -60,13 +59,13 @@ from pydantic import (
 )
 
 from emufleet.boundary import JsonObject, YamlValue
+from emufleet.durations import MAX_DURATION_S, DurationS0
 from emufleet.errors import GroupValidationError
 from emufleet.groups.quarantine import QuarantineSettings
 from emufleet.groups.record import RecordSettings
 from emufleet.groups.schedule import Schedule
 from emufleet.groups.supervision import HealthSettings, RecoverySettings
 from emufleet.hosts.identity import LOCAL_HOST, Placement, check_host_name, parse_placement
-from emufleet.routines.durations import MAX_DURATION_S, parse_duration
 from emufleet.yamlio import raise_validation
 
 __all__ = [
@@ -80,7 +79,6 @@ __all__ = [
     "RestartMode",
     "RestartPolicy",
     "check_group_name",
-    "parse_seconds",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
@@ -98,17 +96,6 @@ def check_group_name(name: str) -> str:
     return name
 
 
-def parse_seconds(value: YamlValue) -> float:
-    """Parse a group-file duration into seconds (≥ 0): a number of seconds or ``"<n>[ms|s|m|h]"``.
-
-    Raises:
-        ValueError: not a duration, or negative.
-    """
-    return parse_duration(value, "s", allow_zero=True)
-
-
-#: Seconds (float ≥ 0), written as ``2s``/``500ms``/``5m`` or a bare number of seconds.
-Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 class HostedInstance(BaseModel):
     """``{host: hostb, instance: 3}``: an instance (index or serial) on a named host."""
 
@@ -161,8 +148,8 @@ class RestartPolicy(_Strict):
 
     mode: RestartMode = RestartMode.ON_FAILURE
     max_restarts: int = Field(default=5, ge=0, le=1000)
-    initial_delay: Seconds = 10.0
-    max_delay: Seconds = 300.0
+    initial_delay: DurationS0 = 10.0
+    max_delay: DurationS0 = 300.0
     backoff_factor: float = Field(default=2.0, ge=1.0, le=10.0)
 
     @model_validator(mode="after")
@@ -205,9 +192,9 @@ class LaunchOptions(_Strict):
     refresh_pools: bool = False
     repeat: bool = False  # run the routine again after each success, until the pools have no free account
     on_conflict: OnConflict = OnConflict.SKIP
-    ask_timeout: Seconds = Field(default=3600.0, gt=0)
-    stagger: Seconds = 5.0
-    emulator_timeout: Seconds = Field(default=60.0, gt=0)
+    ask_timeout: DurationS0 = Field(default=3600.0, gt=0)
+    stagger: DurationS0 = 5.0
+    emulator_timeout: DurationS0 = Field(default=60.0, gt=0)
     restart_policy: RestartPolicy = RestartPolicy()
     # "started": when its bots are done, the launch stops the instances it had to start (the machine is left as it
     # was found); "never": they keep running (a warm MuMu instance saves its boot next time).

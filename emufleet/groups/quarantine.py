@@ -7,18 +7,11 @@ In a group file (every key optional; docs/farm.md, "Quarantine")::
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-
-from emufleet.boundary import YamlValue
-from emufleet.routines.durations import parse_duration
+from emufleet.durations import DurationS0
 
 __all__ = ["QuarantineSettings"]
-
-
-def _seconds(value: YamlValue) -> float:
-    return parse_duration(value, "s", allow_zero=True)
 
 
 class QuarantineSettings(BaseModel):
@@ -26,11 +19,11 @@ class QuarantineSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    window: Annotated[float, BeforeValidator(_seconds)] = Field(3600.0, gt=0, le=7 * 86400,
+    window: DurationS0 = Field(3600.0, gt=0, le=7 * 86400,
                                                                 description="sliding window of faults, s")
     factor: float = Field(3.0, ge=1.0, le=1000.0, description="× the other instances' median")
     min_count: int = Field(3, ge=1, le=10**6, description="faults needed at the least")
     give_up_weight: int = Field(3, ge=1, le=100, description="a give-up counts as this many faults")
-    cooldown: Annotated[float, BeforeValidator(_seconds)] = Field(
+    cooldown: DurationS0 = Field(
         900.0, ge=0, le=7 * 86400, description="before a health check may release an instance, s")
     account_instances: int = Field(3, ge=2, le=1000, description="distinct instances an account may fail on")

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 from emufleet.boundary import YamlValue
-from emufleet.routines.durations import parse_duration
+from emufleet.durations import DurationS0
 
 __all__ = ["OpenWindow", "Schedule", "WindowSpec", "parse_clock"]
 
@@ -95,10 +95,6 @@ def _clock(value: time) -> str:
     return f"{value:%H:%M}"
 
 
-def _seconds(value: YamlValue) -> float:
-    return parse_duration(value, "s", allow_zero=True)
-
-
 class Schedule(BaseModel):
     """A group's ``schedule:`` block (see the module docstring)."""
 
@@ -109,7 +105,7 @@ class Schedule(BaseModel):
     windows: list[Annotated[WindowSpec, BeforeValidator(WindowSpec.parse), PlainSerializer(str)]] = Field(
         default_factory=list, max_length=48)
     daily_reset: Annotated[time, BeforeValidator(parse_clock), PlainSerializer(_clock)] | None = None
-    margin: Annotated[float, BeforeValidator(_seconds)] = Field(default=300.0, ge=0, le=86400)
+    margin: DurationS0 = Field(default=300.0, ge=0, le=86400)
     stop_emulators: bool = False
 
     @field_validator("timezone")

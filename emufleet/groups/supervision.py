@@ -8,17 +8,12 @@ and lives above the group definition in the engine's package order, so the model
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from emufleet.routines.durations import DurationS, parse_duration
+from emufleet.durations import DurationS, DurationS0
 
 __all__ = ["ClickLoopSettings", "FailureBudgetSettings", "HealthSettings", "RecoverySettings", "Rung"]
-
-
-#: A duration (``3s``, ``500ms``, a bare number of seconds) that may be 0.
-_DurationS0 = Annotated[float, BeforeValidator(lambda value: parse_duration(value, "s", allow_zero=True))]
 
 
 class HealthSettings(BaseModel):
@@ -34,7 +29,7 @@ class HealthSettings(BaseModel):
     interval: DurationS = Field(default=10.0, gt=0, description="seconds between checks")
     heartbeat: DurationS = Field(default=10.0, gt=0, description="seconds between bot.heartbeat events")
     frozen_captures: int = Field(default=5, ge=2, description="identical captures while waiting = frozen")
-    frozen_min_s: _DurationS0 = Field(default=3.0, ge=0, description="the identical captures span this long")
+    frozen_min_s: DurationS0 = Field(default=3.0, ge=0, description="the identical captures span this long")
     latency_warn_ms: float = Field(default=400.0, gt=0, description="median capture latency that warns")
     latency_window: int = Field(default=30, ge=1, description="captures kept for the latency percentiles")
     latency_min_samples: int = Field(default=3, ge=1, description="captures needed before slow_capture")

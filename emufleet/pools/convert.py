@@ -19,12 +19,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from emufleet.boundary import JsonObject, YamlValue
-from emufleet.errors import PoolValidationError
+from emufleet.durations import parse_duration
+from emufleet.errors import InputError, PoolValidationError
 from emufleet.pools.definition import SEED_CONFIG_KEYS, PoolDefinition, PoolFilter
 from emufleet.pools.filters import column_for
 from emufleet.pools.legacy_sql import Predicate, SqlQuery, read_select
 from emufleet.pools.store import render_pool
-from emufleet.routines.durations import parse_duration
 from emufleet.yamlio import MarkedDict, load_yaml
 
 __all__ = ["Conversion", "convert_pool_file"]
@@ -238,7 +238,7 @@ def _config(config: YamlValue, conv: Conversion, out: JsonObject) -> JsonObject:
         elif key == "refresh_interval":
             try:
                 result[key] = parse_duration(value, "s", allow_zero=True)
-            except ValueError as exc:
+            except InputError as exc:
                 conv.problems.append(_at(conv, config, key, f"refresh_interval: {exc}"))
         elif key == "sort_method":
             method = _SORT_METHODS.get(str(value).replace("_", "").lower(), str(value))

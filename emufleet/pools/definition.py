@@ -29,10 +29,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from emufleet.boundary import YamlValue
+from emufleet.durations import MAX_DURATION_S
 from emufleet.errors import InputError, PoolValidationError
 from emufleet.paths import data_path
 from emufleet.pools.filters import SortMethod, column_for, normalise_comparator, parse_value
-from emufleet.routines.durations import MAX_DURATION_S
 from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml, validate
 
 __all__ = ["SEED_CONFIG_KEYS", "PoolConfig", "PoolDefinition", "PoolFilter", "PoolQuery", "PoolSort"]
@@ -116,7 +116,7 @@ class PoolQuery(_Strict):
 
 class PoolConfig(_Strict):
     """Pool behaviour. ``refresh_interval`` and ``lease_ttl`` are seconds (``refresh_interval: 0`` = manual), finite
-    and at most 30 days (:data:`~emufleet.routines.durations.MAX_DURATION_S`)."""
+    and at most 30 days (:data:`~emufleet.durations.MAX_DURATION_S`)."""
 
     sort_method: SortMethod = ""
     retry_failed: bool = False

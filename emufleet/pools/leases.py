@@ -46,10 +46,10 @@ from sqlalchemy import (
 
 from emufleet.boundary import SqlOrderTerm
 from emufleet.db import Account, AccountResultRecord, translate_db_errors, utcnow
+from emufleet.durations import MAX_DURATION_S
 from emufleet.errors import LeaseError
 from emufleet.outcome import Outcome
 from emufleet.routines.accounts import AccountResult
-from emufleet.routines.durations import MAX_DURATION_S
 
 __all__ = ["CLEAR_LEASE", "DEFAULT_TTL_S", "AccountOutcome", "Lease", "LeaseOwner", "Leaser", "acquire",
            "effective_state", "finish", "heartbeat", "leasable", "lease_held", "release_all"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from emufleet.durations import parse_duration
 from emufleet.errors import RoutineValidationError
 from emufleet.routines import ACTIONS, CONDITION_TYPES, read_routine
-from emufleet.routines.durations import parse_duration
 
 BODY = "actions: [{action: Click, x: 1, y: 1}]"
 #: action → (a valid step's keys, an invalid step's keys, a fragment of the expected message)

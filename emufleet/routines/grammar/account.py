@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from emufleet.durations import DurationMs
 from emufleet.routines.accounts import AccountResult
-from emufleet.routines.durations import DurationMs
 from emufleet.routines.grammar.base import Step, StepBase, scalar_str
 from emufleet.routines.grammar.catalog import action
 

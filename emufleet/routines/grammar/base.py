@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
-from emufleet.routines.durations import DurationMs, DurationS
+from emufleet.durations import DurationMs, DurationS
 from emufleet.vision.space import RegionMapping
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, field_validator
 
-from emufleet.routines.durations import DurationMs
+from emufleet.durations import DurationMs
 from emufleet.routines.grammar.base import Coord, Step
 from emufleet.routines.grammar.catalog import action
 from emufleet.settings import GAME

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, model_validator
 
-from emufleet.routines.durations import DurationS
+from emufleet.durations import DurationS
 from emufleet.routines.grammar.base import Coord, Point, Step, StepBase, TemplateParams
 from emufleet.routines.grammar.catalog import action
 

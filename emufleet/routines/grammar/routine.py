@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
-from emufleet.routines.durations import DurationS
+from emufleet.durations import DurationS
 from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str, tagged_union
 from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES
 from emufleet.routines.grammar.conditions import ConditionBase, InvalidCondition, condition_tag
