@@ -25,7 +25,7 @@ from emufleet.sim.android import capture, corrupt
 from emufleet.sim.device import DeviceModel
 from emufleet.sim.faults import DropConnection
 from emufleet.sim.interactive import interactive_shell
-from emufleet.sim.shell import Shell, ShellResult
+from emufleet.sim.shell import Shell, ShellTranscript
 from emufleet.sim.syncsvc import sync_service
 from emufleet.sim.transport import Service, ServiceLookup, Stream
 
@@ -68,7 +68,7 @@ def service_lookup(device: DeviceModel) -> ServiceLookup:
     return lookup
 
 
-async def _run(device: DeviceModel, command: str) -> ShellResult:
+async def _run(device: DeviceModel, command: str) -> ShellTranscript:
     if device.faults.take_drop("shell"):
         raise DropConnection()
     await device.faults.delay("shell")

@@ -26,7 +26,7 @@ from emufleet.sim.shellparse import AndOr, Command, Pipeline, ShellSyntaxError, 
 if TYPE_CHECKING:
     from emufleet.sim.device import DeviceModel
 
-__all__ = ["COMMANDS", "CommandFn", "Context", "IO", "Shell", "ShellExit", "ShellResult", "register"]
+__all__ = ["COMMANDS", "CommandFn", "Context", "IO", "Shell", "ShellExit", "ShellTranscript", "register"]
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -87,8 +87,9 @@ class IO:
 
 
 @dataclass(frozen=True, slots=True)
-class ShellResult:
-    """What a command line produced: ordered ``(fd, bytes)`` chunks (fd 1 stdout, 2 stderr) and the exit code."""
+class ShellTranscript:
+    """What a simulated command line produced: ordered ``(fd, bytes)`` chunks (fd 1 stdout, 2 stderr) and the exit
+    code; the simulator's own record (a real device's answer is :class:`emufleet.device.ShellResult`)."""
 
     chunks: list[tuple[int, bytes]]
     exit_code: int
@@ -158,12 +159,12 @@ class Shell:
         self.env = {"PATH": "/sbin:/system/sbin:/system/bin:/system/xbin", "HOME": "/",
                     "USER": "root" if root else "shell", **(env or {})}
 
-    async def run(self, script: str, stdin: bytes = b"") -> ShellResult:
+    async def run(self, script: str, stdin: bytes = b"") -> ShellTranscript:
         """Run a command line; returns its output and exit code (a syntax error exits 2, as sh does)."""
         chunks: list[tuple[int, bytes]] = []
         io = IO(stdin, {1: OutputSink(chunks, 1), 2: OutputSink(chunks, 2)})
         code = await self.run_into(script, io)
-        return ShellResult(chunks, code)
+        return ShellTranscript(chunks, code)
 
     async def run_into(self, script: str, io: IO) -> int:
         """Run a command line with the given streams (nested ``sh -c``, ``su -c``); returns the exit code."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emufleet.sim.device import DeviceModel
-from emufleet.sim.shell import Shell, ShellResult
+from emufleet.sim.shell import Shell, ShellTranscript
 
 DATA = Path(__file__).resolve().parent / "data"
 BASIC = DATA / "basic" / "scenario.yaml"
@@ -16,7 +16,7 @@ PACKAGE = "com.example.simgame"
 PREFS = f"/data/data/{PACKAGE}/shared_prefs/deviceAccount:.xml"
 
 
-def run(device: DeviceModel, command: str, *, root: bool = False, stdin: bytes = b"") -> ShellResult:
+def run(device: DeviceModel, command: str, *, root: bool = False, stdin: bytes = b"") -> ShellTranscript:
     """Run a command line through the fake shell (no adb involved)."""
     return asyncio.run(Shell(device, root=root).run(command, stdin))
 
