@@ -37,6 +37,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("bot",),
     ("sessions", "farm"),
     ("wall",),
+    ("wall",),
     ("cli",),
 )
 TIER = {unit: tier for tier, units in enumerate(ORDER) for unit in units}

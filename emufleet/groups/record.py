@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from emufleet.routines.durations import DurationS
+from emufleet.durations import DurationS
 
 __all__ = ["RecordSettings"]
 
