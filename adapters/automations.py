@@ -14,6 +14,8 @@ The automations (names start with ``emufleet:``; applying again updates them by 
   minimum 30). After a heartbeat of an ``emufleet``-tagged run, any event of that run is expected within
   ``zombie_after``; when none comes (its process was killed) the run is set to ``Crashed``. ``zombie_after`` must
   cover several heartbeats of the processes running the flows (:func:`default_zombie_after`: 3 of them).
+* **crash zombie launches**: the same for ``launch-group`` runs, matched by their flow's name (a launch run started
+  from Python is created without the ``emufleet`` tag its heartbeats would need).
 
 Notification actions: a Prefect ``Webhook`` block called with a Discord-compatible JSON body ``{"content": …}``
 (:data:`WEBHOOK_BLOCK` is created by :func:`save_webhook_block`), or any Prefect notification block (Slack,
@@ -23,13 +25,14 @@ link to the bot's Event Feed when the server knows its UI URL.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 from uuid import UUID
 
 from prefect.blocks.webhook import Webhook
-from prefect.client.orchestration import PrefectClient
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ActionTypesOrUnknown, CallWebhook, ChangeFlowRunState, SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
@@ -38,11 +41,12 @@ from prefect.settings import get_current_settings
 from prefect.types import SecretDict
 from pydantic import SecretStr
 
-from adapters.registry import BOT_FLOW
+from adapters.registry import BOT_FLOW, LAUNCH_FLOW
 from emufleet.bot.events import EventKind
 
 __all__ = ["PREFIX", "WEBHOOK_BLOCK", "Notify", "apply_automations", "default_zombie_after", "discord_payload",
-           "emufleet_automations", "remove_automations", "resolve_block", "save_webhook_block"]
+           "emufleet_automations", "ensure_zombie_automations", "remove_automations", "resolve_block",
+           "save_webhook_block"]
 
 PREFIX = "emufleet: "
 WEBHOOK_BLOCK = "emufleet-webhook"
@@ -105,10 +109,11 @@ def _actions(notify: Notify, message: str, subject: str) -> list[ActionTypesOrUn
 
 def emufleet_automations(notify: Notify | None, *, stall_after: timedelta = DEFAULT_STALL_AFTER,
                          zombie_after: timedelta | None = None, prefix: str = PREFIX,
-                         tag: str = "emufleet") -> list[AutomationCore]:
-    """The shipped automations: the three notifications when ``notify`` is given, and the zombie clean-up when
-    ``zombie_after`` is (see the module docstring). ``prefix`` starts their names; ``tag`` is the flow-run tag
-    the zombie clean-up is limited to (every emufleet run carries ``emufleet``)."""
+                         tag: str = "emufleet", launch_runs: str = "*") -> list[AutomationCore]:
+    """The shipped automations: the three notifications when ``notify`` is given, and the two zombie clean-ups
+    when ``zombie_after`` is (see the module docstring). ``prefix`` starts their names; ``tag`` is the flow-run tag
+    the zombie clean-up of bot runs is limited to (every emufleet run carries ``emufleet``); ``launch_runs`` the
+    names of the ``launch-group`` runs the other one watches (``*``: all; a trailing ``*`` matches a prefix)."""
     out: list[AutomationCore] = []
     bots = ResourceSpecification({"prefect.resource.id": "emufleet.bot.*"})
     if notify is not None:
@@ -152,7 +157,42 @@ def emufleet_automations(notify: Notify | None, *, stall_after: timedelta = DEFA
             actions=[ChangeFlowRunState(state=StateType.CRASHED,
                                         message=f"emufleet: no flow-run heartbeat for {zombie_after}; "
                                                 "its process is gone")]))
+        # A launch run's heartbeats carry the tags it was created with, and a launch started from Python or the
+        # console is created untagged (the flow tags itself as it starts, after Prefect has fixed its heartbeat's
+        # content): it is matched by its flow's name instead.
+        out.append(AutomationCore(
+            name=prefix + "crash zombie launches",
+            description=f"A {LAUNCH_FLOW} flow run sent no heartbeat for {zombie_after}: its process is gone.",
+            trigger=EventTrigger(
+                after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.*"},
+                match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*",
+                                             "prefect.resource.name": launch_runs}),
+                match_related=ResourceSpecification({"prefect.resource.role": "flow",
+                                                     "prefect.resource.name": LAUNCH_FLOW}),
+                for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1, within=zombie_after),
+            actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                        message=f"emufleet: no flow-run heartbeat for {zombie_after}; "
+                                                "the launch process is gone")]))
     return out
+
+
+async def ensure_zombie_automations(logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
+    """Create the zombie clean-ups unless they exist (``emufleet automations apply`` may have tuned them): if a
+    launch's process is killed, its runs end ``Crashed`` once their flow-run heartbeats stop, instead of staying
+    *Running* (docs/supervision.md "Zombie runs"). Its own client: it runs beside a launch's phases and may
+    outlive a launch that failed in them. Never raises (an older server without automations must not stop a
+    launch): a failure is logged."""
+    zombie_after = default_zombie_after()
+    if zombie_after is None:
+        return
+    try:
+        async with get_client() as client:
+            missing = [a for a in emufleet_automations(None, zombie_after=zombie_after)
+                       if not await client.read_automations_by_name(a.name)]
+            if missing:
+                await apply_automations(client, missing)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        logger.warning("zombie-run automations not applied: %s", exc)
 
 
 async def save_webhook_block(url: str, name: str = WEBHOOK_BLOCK) -> Notify:

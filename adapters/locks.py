@@ -6,9 +6,13 @@ can never drive one device (DESIGN "Instances are locked through Prefect global 
 * Lock = a lease on one slot of the limit ``instance:<host>:<serial>`` (``increment-with-lease``). The holder renews it
   (:class:`LockKeeper`); a killed holder's lease expires after :data:`LEASE_S` seconds and the server's lease
   repossessor frees the slot.
-* Claim = the tag ``instance:<host>:<serial>`` on the holder's flow run, written *before* the slot is taken. It tells
-  who holds an instance (``on_conflict: cancel``) and lets :func:`reconcile` tell a live lock from a slot leaked by a
-  server restart (a restart forgets in-memory leases but not ``active_slots``: ``reference/prefect-notes.md``).
+* Claim = a row of ``instance_claims`` in emufleet's database (:class:`emufleet.control.ClaimStore`: one insert, one
+  update; no read-modify-write of the run's tags), written *before* the slot is taken. It tells who holds an
+  instance (``on_conflict: cancel``) and lets :func:`reconcile` tell a live lock from a slot leaked by a server
+  restart (a restart forgets in-memory leases but not ``active_slots``: ``reference/prefect-notes.md``). Whether a
+  claimer is alive is its flow run's state on the Prefect server.
+
+The lease renewal and the engine's view of a lock are in :mod:`adapters.keeper`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,20 +29,20 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.client.schemas.filters import (
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterState,
     FlowRunFilterStateType,
-    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder, FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
+from prefect.exceptions import ObjectAlreadyExists, PrefectHTTPStatusError
 
-from emufleet.bot.fence import Fence
+from emufleet import db
+from emufleet.control import ClaimStore
 from emufleet.errors import OrchestrationError
 from emufleet.hosts import InstanceId
 
-__all__ = ["FENCE_MARGIN_S", "LAUNCH_LIMIT", "LEASE_S", "LIMIT_PREFIX", "LIVE_STATES", "BotLease", "InstanceLock",
-           "LockKeeper", "claim", "holders",
+__all__ = ["LAUNCH_LIMIT", "LEASE_S", "LIMIT_PREFIX", "LIVE_STATES", "InstanceLock", "claim", "holders",
            "launch_guard", "limit_name", "reconcile", "release", "try_acquire", "unclaim"]
 
 LIMIT_PREFIX = "instance:"
@@ -49,7 +52,7 @@ _log = logging.getLogger(__name__)
 
 
 def limit_name(instance: InstanceId) -> str:
-    """The concurrency limit (and claim tag) of an instance: ``instance:<host>:<serial>``.
+    """The concurrency limit (and display tag) of an instance: ``instance:<host>:<serial>``.
 
     Not ``<host>/<serial>`` (:attr:`InstanceId.key`, used in labels, events and tables): Prefect refuses ``/`` in
     limit names. Host names never contain ``:``, so the name still splits back (:func:`_instance_of_limit`).
@@ -61,7 +64,7 @@ def _instance_of_limit(name: str) -> InstanceId | None:
     host, sep, serial = name.removeprefix(LIMIT_PREFIX).partition(":")
     try:
         return InstanceId(host, serial) if name.startswith(LIMIT_PREFIX) and sep else None
-    except ValueError:
+    except ValueError:  # not a limit of ours (a bad host name or serial)
         return None
 
 
@@ -84,20 +87,21 @@ async def _ensure_limit(client: PrefectClient, name: str) -> None:
         pass
 
 
-async def claim(client: PrefectClient, flow_run_id: UUID, *instances: InstanceId) -> None:
-    """Tag ``flow_run_id`` with the claim tags of ``instances`` (before taking their slots), in one write."""
-    run = await client.read_flow_run(flow_run_id)
-    tags = [tag for tag in dict.fromkeys(map(limit_name, instances)) if tag not in run.tags]
-    if tags:
-        await client.update_flow_run(flow_run_id, tags=[*run.tags, *tags])
+async def claim(claims: ClaimStore, flow_run_id: UUID, *instances: InstanceId, launch_id: UUID | None = None
+                ) -> None:
+    """Record that ``flow_run_id`` (of launch ``launch_id``) claims ``instances`` (before taking their slots), in
+    one transaction.
+
+    Raises:
+        DatabaseError: the database cannot be reached.
+    """
+    await asyncio.to_thread(claims.claim, str(flow_run_id), instances,
+                            launch_id=str(launch_id) if launch_id else None)
 
 
-async def unclaim(client: PrefectClient, flow_run_id: UUID, instance: InstanceId) -> None:
-    """Remove the instance's claim tag from ``flow_run_id``."""
-    run = await client.read_flow_run(flow_run_id)
-    tag = limit_name(instance)
-    if tag in run.tags:
-        await client.update_flow_run(flow_run_id, tags=[t for t in run.tags if t != tag])
+async def unclaim(claims: ClaimStore, flow_run_id: UUID, instance: InstanceId) -> None:
+    """Release ``flow_run_id``'s claim on ``instance``."""
+    await asyncio.to_thread(claims.unclaim, str(flow_run_id), instance)
 
 
 async def try_acquire(client: PrefectClient, instance: InstanceId, *, holder: UUID | None) -> InstanceLock | None:
@@ -134,17 +138,28 @@ async def release(client: PrefectClient, lock: InstanceLock) -> None:
     await client.release_concurrency_slots_with_lease(lock.lease_id)
 
 
-async def holders(client: PrefectClient, instance: InstanceId, *, exclude: Iterable[UUID] = ()) -> list[FlowRun]:
+async def _claimer_runs(client: PrefectClient, ids: Iterable[str], *, live: bool) -> list[FlowRun]:
+    wanted = [run_id for text in ids if (run_id := _uuid(text)) is not None]
+    if not wanted:
+        return []
+    state = FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES)) if live else None
+    return await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=wanted), state=state),
+                                       sort=FlowRunSort.END_TIME_DESC, limit=len(wanted))
+
+
+async def holders(client: PrefectClient, claims: ClaimStore, instance: InstanceId, *,
+                  exclude: Iterable[UUID] = ()) -> list[FlowRun]:
     """Live (not final) flow runs claiming ``instance``, oldest first, except ``exclude``."""
-    runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[limit_name(instance)]),
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=LIVE_STATES)),
-        ),
-        limit=50,
-    )
-    skip = set(exclude)
-    return sorted((r for r in runs if r.id not in skip), key=_created)
+    skip = {str(run_id) for run_id in exclude}
+    ids = [i for i in await asyncio.to_thread(claims.claimers, instance) if i not in skip]
+    return sorted(await _claimer_runs(client, ids, live=True), key=_created)
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -155,7 +170,8 @@ def _created(run: FlowRun) -> datetime:
     return run.created or run.expected_start_time or _EPOCH
 
 
-async def reconcile(client: PrefectClient, instances: Iterable[InstanceId] | None = None) -> list[InstanceId]:
+async def reconcile(client: PrefectClient, claims: ClaimStore, instances: Iterable[InstanceId] | None = None
+                    ) -> list[InstanceId]:
     """Reset instance limits whose slot is taken although no live flow run claims the instance, and create the
     limits of ``instances`` that do not exist yet (so that taking them is one request).
 
@@ -184,23 +200,25 @@ async def reconcile(client: PrefectClient, instances: Iterable[InstanceId] | Non
         instance = _instance_of_limit(limit.name)
         if instance is None or (wanted is not None and instance not in wanted):
             continue
-        if await holders(client, instance) or await _recently_ended(client, instance):
+        if await holders(client, claims, instance) or await _recently_ended(client, claims, instance):
             continue
         await client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
         reset.append(instance)
     return reset
 
 
-async def _recently_ended(client: PrefectClient, instance: InstanceId) -> bool:
+RECENT_S = LEASE_S + 15  # a claimer that ended this recently may still own an unexpired lease
+
+
+async def _recently_ended(client: PrefectClient, claims: ClaimStore, instance: InstanceId) -> bool:
     # A claimer that ended less than a lease ago may still own an unexpired lease: resetting now would let the
     # lease's later expiry free the *next* holder's slot. Its lease expires by itself; leave it alone.
-    runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[limit_name(instance)])),
-        sort=FlowRunSort.END_TIME_DESC, limit=1,
-    )
+    since = db.utcnow() - timedelta(seconds=RECENT_S)
+    runs = await _claimer_runs(client, await asyncio.to_thread(claims.claimers, instance, released_since=since),
+                               live=False)
     if not runs or runs[0].end_time is None:
         return False
-    return runs[0].end_time > datetime.now(UTC) - timedelta(seconds=LEASE_S + 15)
+    return runs[0].end_time > datetime.now(UTC) - timedelta(seconds=RECENT_S)
 
 
 LAUNCH_LIMIT = "emulator-launch"
@@ -225,120 +243,3 @@ def launch_guard(index: int) -> Iterator[None]:
     _log.info("instance %d: waiting for the emulator-launch slot", index)
     with concurrency(LAUNCH_LIMIT, occupy=1, timeout_seconds=600, strict=True):
         yield
-
-
-#: Input stops this long before a lock's lease could expire on the server (renewals go every LEASE_S / 4).
-FENCE_MARGIN_S = LEASE_S / 4
-
-
-class LockKeeper:
-    """Renews the leases of every lock of this process until they are released (one asyncio task), and keeps
-    each lock's :class:`~emufleet.bot.fence.Fence` (docs/supervision.md "Fencing").
-
-    A lock keeps being renewed while its bot runs, pauses or waits for a restart, and only stops when
-    :meth:`discard` is called (after release). Each successful renewal reopens the fence until ``sent +
-    LEASE_S − FENCE_MARGIN_S``; a renewal refused because the lease is gone (it expired during an outage, or the
-    server restarted and forgot it) revokes the fence at once, so the bot stops sending input and re-acquires.
-    """
-
-    def __init__(self, interval_s: float = LEASE_S / 4) -> None:
-        self.interval_s = interval_s
-        self._locks: dict[InstanceId, InstanceLock] = {}
-        self._fences: dict[InstanceId, Fence] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def locks(self) -> list[InstanceLock]:
-        return list(self._locks.values())
-
-    def add(self, lock: InstanceLock, *, sent_at: float | None = None) -> Fence:
-        """Renew ``lock`` from now on; returns its instance's fence, (re)opened from ``sent_at`` (when the lease
-        was requested; default now)."""
-        self._locks[lock.instance] = lock
-        fence = self._fences.get(lock.instance)
-        if fence is None:
-            fence = self._fences[lock.instance] = Fence(lock.instance.key, lease_s=LEASE_S, margin_s=FENCE_MARGIN_S)
-        fence.reacquired(time.monotonic() if sent_at is None else sent_at)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="emufleet-lock-keeper")
-        return fence
-
-    def fence(self, instance: InstanceId) -> Fence | None:
-        """The fence of ``instance``'s lock, if this process holds (or held) it."""
-        return self._fences.get(instance)
-
-    def discard(self, instance: InstanceId) -> None:
-        self._locks.pop(instance, None)
-        self._fences.pop(instance, None)
-
-    async def _run(self) -> None:
-        async with get_client() as client:
-            while self._locks:
-                await asyncio.sleep(self.interval_s)
-                # all at once: one after the other, 32 renewals on a loaded server took longer than a fence lasts
-                await asyncio.gather(*(self._renew(client, lock) for lock in list(self._locks.values())))
-
-    async def _renew(self, client: PrefectClient, lock: InstanceLock) -> None:
-        fence = self._fences.get(lock.instance)
-        sent = time.monotonic()
-        try:
-            await client.renew_concurrency_lease(lock.lease_id, lease_duration=LEASE_S)
-        except (PrefectHTTPStatusError, ObjectNotFound) as exc:
-            _log.warning("instance %s: lease %s not renewed: %s", lock.instance, lock.lease_id, exc)
-            if fence is not None and self._locks.get(lock.instance) == lock:
-                fence.revoke(f"lease {lock.lease_id} refused on renewal ({exc})")
-            return
-        except Exception as exc:  # the server may be briefly unreachable: the fence's own clock runs out
-            _log.warning("instance %s: lease renewal failed: %s", lock.instance, exc)
-            return
-        if fence is not None and self._locks.get(lock.instance) == lock:
-            fence.renewed(sent)
-
-    async def close(self) -> None:
-        """Stop renewing (the locks' leases then expire unless released)."""
-        self._locks.clear()
-        self._fences.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-
-class BotLease:
-    """A bot's instance lock as the engine sees it (:class:`emufleet.bot.session.InstanceLease`): the fence, and
-    re-acquisition after a loss.
-
-    :meth:`reacquire` takes the instance's slot again for the bot's flow run. A slot that is taken although no
-    other live run claims the instance was leaked by a server restart (in-memory leases are forgotten,
-    ``active_slots`` is not): it is reset and taken. Another live claimer means another launch has the instance.
-    """
-
-    def __init__(self, keeper: LockKeeper, lock: InstanceLock, holder: UUID, *, also_mine: Iterable[UUID] = ()) -> None:
-        self.keeper = keeper
-        self.lock = lock
-        self.holder = holder
-        self.mine = {holder, *also_mine}  # the bot's run and its launch's: their claims are ours
-        held = keeper.fence(lock.instance)  # taken by the launch: already renewed, its fence already running
-        self.fence = held if held is not None and lock in keeper.locks else keeper.add(lock)
-
-    async def reacquire(self) -> bool:
-        async with get_client() as client:
-            sent = time.monotonic()
-            lock = await try_acquire(client, self.lock.instance, holder=self.holder)
-            if lock is None:
-                if await holders(client, self.lock.instance, exclude=self.mine):
-                    return False
-                await client.update_global_concurrency_limit(
-                    limit_name(self.lock.instance), GlobalConcurrencyLimitUpdate(active_slots=0))
-                lock = await try_acquire(client, self.lock.instance, holder=self.holder)
-                if lock is None:
-                    return False
-        self.lock = lock
-        self.keeper.add(lock, sent_at=sent)
-        return True
-
-    async def release(self) -> None:
-        """Stop renewing and free the slot (idempotent)."""
-        self.keeper.discard(self.lock.instance)
-        async with get_client() as client:
-            await release(client, self.lock)

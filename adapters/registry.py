@@ -1,33 +1,29 @@
-"""Where running groups are found and how bots are told to pause: all of it on the Prefect server.
+"""Where running groups are found, what their bots display, and how a run is cancelled: the Prefect side.
 
-emufleet keeps no runtime state of its own (no table, no pid file): a running group *is* its flow runs, so the
-answer is the same from any process or host, and the Prefect UI shows what the CLI shows.
+A running group *is* its flow runs, so the answer is the same from any process or host, and the Prefect UI shows
+what the CLI shows. What several writers change while a group runs — operator commands and instance claims — is
+not here but in emufleet's database (:mod:`emufleet.control`), written with compare-and-set statements.
 
 * **Which runs belong to a group**: every ``launch-group`` and ``run-bot`` flow run carries the tags
-  ``emufleet`` and ``group:<name>``; a bot run also carries its claim tag ``instance:<host>:<serial>``.
-* **Bot status** (:class:`~emufleet.groups.BotStatus`): the labels ``emufleet.*`` of the bot's flow run, written
-  only by the bot itself (one writer: label patches are read-modify-write on the server).
-* **Pause / resume commands**: one Prefect Variable per launch run, ``emufleet_ctl_<launch run id>``, holding the
-  *desired* state ``{"group": "running"|"paused", "bots": {"<bot>": "running"|"paused"}}``; the launch process
-  polls it. Desired state (not a queue of events) is idempotent, survives a missed poll, and never races with
-  status writes. The variable is deleted when the launch run ends.
-* **Operator recoveries** (*Restart app*, *Restart instance*): the same variable's ``"commands"``,
-  ``{"<bot>": {"seq": n, "rung": "restart_app"|"restart_instance"|…}}``; a one-shot command is a sequence number
-  that grows, so the watcher takes each one once (:attr:`adapters.runtime.BotHandle.command_seq`) and a missed
-  poll still sees the newest; the bot takes the rung through its own recovery ladder
-  (:meth:`emufleet.bot.session.BotSession.request_recovery`).
-* **Stop**: the bot's (or the launch's) flow run goes to ``Cancelling`` — the same thing the UI's *Cancel*
-  button does — and the launch process's watcher stops the routine within one poll (0.5 s) + 100 ms.
+  ``emufleet`` and ``group:<name>`` (set when the run is created or as the launch starts, by that run alone); a
+  bot run also carries ``instance:<host>:<serial>``, for display and filtering only.
+* **Bot status** (:class:`~emufleet.groups.BotStatus`): the labels ``emufleet.*`` of the bot's flow run, a
+  read-only display written only by the bot itself (one writer: label patches are read-modify-write on the
+  server).
+* **Stop**: besides the ``stop`` command, the bot's (or the launch's) flow run goes to ``Cancelling`` — the same
+  thing the UI's *Cancel* button does — and the launch process's watcher stops the routine within one poll
+  (0.5 s) + 100 ms.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from contextlib import AbstractContextManager
+from typing import Any
 from uuid import UUID
 
+from prefect import tags
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -36,22 +32,23 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Cancelling
 
-from adapters.locks import LIVE_STATES
-from emufleet.groups import BotState, BotStatus
+from adapters.locks import LIVE_STATES, limit_name
+from emufleet.bot import BotSpec
+from emufleet.groups import TERMINAL_STATES, BotState, BotStatus
 
-__all__ = ["BOT_FLOW", "LABEL_PREFIX", "LAUNCH_FLOW", "Desired", "artifact_key", "bot_runs", "bot_status",
-           "control_variable", "group_of", "group_tag", "is_cancelled", "launch_runs", "live_runs", "read_desired",
-           "request_cancel", "status_labels", "write_command", "write_desired"]
+__all__ = ["BOT_FLOW", "BOT_TAG", "LABEL_PREFIX", "LAUNCH_FLOW", "LAUNCH_TAG", "artifact_key", "bot_runs",
+           "bot_status", "bot_tags", "final_state", "group_of", "group_tag", "is_cancelled", "launch_runs", "live_runs",
+           "request_cancel", "status_labels"]
 
 LAUNCH_FLOW = "launch-group"
 BOT_FLOW = "run-bot"
+LAUNCH_TAG = "emufleet-launch"  # on every launch-group run (display, filters)
+BOT_TAG = "emufleet-bot"  # on every run-bot run started by a launch (tells bots from launches among claimers)
 LABEL_PREFIX = "emufleet."
-Desired = Literal["running", "paused"]
 
 
 def artifact_key(*parts: object) -> str:
@@ -65,15 +62,16 @@ def group_tag(group: str) -> str:
     return f"group:{group}"
 
 
+def bot_tags(spec: BotSpec) -> AbstractContextManager[set[str]]:
+    """The tags context for starting ``run_bot(spec)`` as a subflow of a launch: ``emufleet``, its group, its
+    instance (display) and :data:`BOT_TAG`, set as the run is created."""
+    return tags("emufleet", group_tag(spec.group), limit_name(spec.instance), BOT_TAG)
+
+
 def group_of(run: FlowRun) -> str | None:
     """The group a flow run belongs to (from its ``group:<name>`` tag), or ``None``."""
     prefix = group_tag("")
     return next((t[len(prefix):] for t in run.tags if t.startswith(prefix)), None)
-
-
-def control_variable(launch_run_id: UUID) -> str:
-    """Name of the Prefect Variable holding the desired pause state of one launch run's bots."""
-    return f"emufleet_ctl_{launch_run_id.hex}"
 
 
 def _filters(flows: list[str], tags: list[str], live: bool) -> dict[str, Any]:
@@ -122,53 +120,18 @@ def bot_status(run: FlowRun) -> BotStatus | None:
         return None
     status = BotStatus.model_validate({k: (None if v == "" else v) for k, v in labels.items()})
     state = run.state
-    if state is not None and state.is_final() and status.state not in (BotState.STOPPED, BotState.FAILED,
-                                                                       BotState.COMPLETED):
+    if state is not None and state.is_final() and status.state not in TERMINAL_STATES:
         # The bot never wrote its final status (killed process, crash): Prefect's state is the truth.
-        final = BotState.COMPLETED if state.is_completed() else (
-            BotState.STOPPED if state.is_cancelled() else BotState.FAILED)
-        status = status.model_copy(update={"state": final})
+        status = status.model_copy(update={"state": final_state(state)})
     return status
 
 
-async def read_desired(client: PrefectClient, launch_run_id: UUID) -> dict[str, Any]:
-    """The desired pause state of a launch run's bots (``{"group": …, "bots": {…}}``); empty when never set."""
-    variable = await client.read_variable_by_name(control_variable(launch_run_id))
-    return dict(variable.value) if variable is not None and isinstance(variable.value, dict) else {}
-
-
-async def _write_control(client: PrefectClient, launch_run_id: UUID, value: dict[str, Any], exists: bool) -> None:
-    name = control_variable(launch_run_id)
-    if exists:
-        await client.update_variable(VariableUpdate(name=name, value=value))
-        return
-    try:
-        await client.create_variable(VariableCreate(name=name, value=value, tags=["emufleet"]))
-    except ObjectAlreadyExists:
-        await client.update_variable(VariableUpdate(name=name, value=value))
-
-
-async def write_desired(client: PrefectClient, launch_run_id: UUID, desired: Desired, bot: int | None) -> None:
-    """Set the desired state of one bot (``bot``) or of the whole launch (``bot=None``, which clears per-bot ones)."""
-    current = await read_desired(client, launch_run_id)
-    bots = dict(current.get("bots", {}))
-    if bot is None:
-        value: dict[str, Any] = {**current, "group": desired, "bots": {}}
-    else:
-        bots[str(bot)] = desired
-        value = {**current, "group": current.get("group", "running"), "bots": bots}
-    await _write_control(client, launch_run_id, value, bool(current))
-
-
-async def write_command(client: PrefectClient, launch_run_id: UUID, bot: int, rung: str) -> int:
-    """Ask bot ``bot`` of a launch run to take recovery rung ``rung`` once; returns the command's sequence number."""
-    current = await read_desired(client, launch_run_id)
-    commands = dict(current.get("commands", {}))
-    seq = int((commands.get(str(bot)) or {}).get("seq", 0)) + 1
-    commands[str(bot)] = {"seq": seq, "rung": rung}
-    await _write_control(client, launch_run_id, {"group": "running", "bots": {}, **current, "commands": commands},
-                         bool(current))
-    return seq
+def final_state(state: State | None) -> BotState:
+    """A bot's end as its run's final Prefect state says: *Completed* → completed, *Cancelled* → stopped,
+    anything else (*Failed*, *Crashed*, no state) → failed. The one place this mapping is written."""
+    if state is not None and state.is_cancelled():
+        return BotState.STOPPED
+    return BotState.COMPLETED if state is not None and state.is_completed() else BotState.FAILED
 
 
 async def is_cancelled(client: PrefectClient, flow_run_id: UUID) -> bool:

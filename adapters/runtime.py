@@ -4,13 +4,15 @@ One :class:`LaunchRuntime` serves a ``launch-group`` run and all its ``run-bot``
 loop); a ``run-bot`` called on its own makes its own. It is handed to the bots through a context variable, so
 nothing here is a process-wide singleton.
 
-The watcher polls the Prefect API every :data:`POLL_S` seconds with **one** ``read_flow_runs`` request for all
-the bots of the process (plus one variable read for pause commands), so ten bots cost the server what one does:
+The watcher polls every :data:`POLL_S` seconds with **one** ``read_flow_runs`` request to the Prefect API for all
+the bots of the process, and one read of the launch's operator commands in emufleet's database
+(:class:`emufleet.control.CommandStore`), so ten bots cost what one does:
 
 * a bot run (or its launch run) in ``Cancelling``/``Cancelled`` → ``Controller.stop()`` (the step stops within
   100 ms, so cancellation lands within ≈ 0.6 s);
-* the desired pause state (:func:`adapters.registry.read_desired`) → ``Controller.pause()``/``resume()``;
-* a new operator command of a bot (``"commands"`` in the same variable) → the session's ``request_recovery``.
+* the launch's commands not yet taken by a bot, in order, each taken once (its cursor moved by compare-and-set):
+  ``pause``/``resume`` → ``Controller.pause()``/``resume()``; ``stop`` → as a cancelled run; ``restart_app``,
+  ``restart_instance`` → the session's ``request_recovery``.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
 from prefect.exceptions import MissingContextError
 
-from adapters.locks import LockKeeper
-from adapters.registry import read_desired
+from adapters.keeper import LockKeeper
 from emufleet.bot.assets import EngineAssets
+from emufleet.control import Command, CommandKind, ControlPlane
 from emufleet.routines import Controller
 
 __all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_flow_run", "current_runtime"]
@@ -59,7 +61,7 @@ class BotHandle:
     on_change: list[asyncio.Event] = field(default_factory=list)
     on_stop: Callable[[], None] | None = None  # the bot session's stop (wakes its waits); else the controller's
     on_recover: Callable[[str], None] | None = None  # the bot session's request_recovery (an operator's rung)
-    command_seq: int = 0  # the newest operator command taken (adapters.registry.write_command)
+    command_seq: int | None = None  # the newest operator command taken (its cursor; None: not read yet)
 
     def stop(self) -> None:
         """The bot's run (or its launch's) was cancelled: stop the bot."""
@@ -76,12 +78,14 @@ class LaunchRuntime:
     """Lock keeper, command watcher and shared engine assets of one launch run in this process.
 
     The launch's ``max_accounts`` budget is not here: it is a row of the shared database
-    (:class:`emufleet.pools.AccountBudget`), found by ``launch_run_id`` by the bots of every host.
+    (:class:`emufleet.pools.AccountBudget`), found by ``launch_run_id`` by the bots of every host. ``control`` is
+    the shared database's control plane (commands and instance claims); the runtime does not own it.
     """
 
-    def __init__(self, launch_run_id: UUID | None, *, assets: EngineAssets | None = None,
+    def __init__(self, launch_run_id: UUID | None, *, control: ControlPlane, assets: EngineAssets | None = None,
                  poll_s: float = POLL_S) -> None:
         self.launch_run_id = launch_run_id
+        self.control = control
         self.poll_s = poll_s
         self.assets = assets  # template set + routine registry, loaded once per launch
         self.keeper = LockKeeper()
@@ -189,37 +193,60 @@ class LaunchRuntime:
         stopped = {run.id for run in stopping}
         if self.launch_run_id is not None and self.launch_run_id in stopped:
             self.launch_cancelled = True
-        desired = await read_desired(client, self.launch_run_id) if self.launch_run_id else {}
-        group_wants = desired.get("group", "running")
-        per_bot = desired.get("bots", {})
+        taken = await self._take_commands() if self.launch_run_id is not None else {}
         for run_id, handle in list(self.bots.items()):
-            if self.launch_cancelled or run_id in stopped:
-                if not handle.cancelled:
-                    handle.stop()
-                continue
-            self._command(handle, desired.get("commands", {}).get(str(handle.bot)))
-            want_paused = per_bot.get(str(handle.bot), group_wants) == "paused"
+            for command in taken.get(handle.bot, []):
+                self._apply(handle, command)
+            if (self.launch_cancelled or run_id in stopped) and not handle.cancelled:
+                handle.stop()
+
+    async def _take_commands(self) -> dict[int, list[Command]]:
+        """Take the commands meant for this process's bots (one read when there are none; each bot's cursor moved
+        by compare-and-set when there are: another taker of the same bot cannot take them twice)."""
+        assert self.launch_run_id is not None
+        launch, store = str(self.launch_run_id), self.control.commands
+        handles = {h.bot: h for h in self.bots.values()}
+
+        def take() -> dict[int, list[Command]]:
+            for h in handles.values():
+                if h.command_seq is None:
+                    h.command_seq = store.cursor(launch, h.bot)
+            fresh = store.since(launch, min((h.command_seq or 0) for h in handles.values()))
+            out: dict[int, list[Command]] = {}
+            for bot, h in handles.items():
+                seen = h.command_seq or 0
+                beyond = [c for c in fresh if c.seq > seen]
+                if not beyond:
+                    continue
+                if store.advance(launch, bot, seen, beyond[-1].seq):
+                    out[bot] = [c for c in beyond if c.is_for(bot)]
+                    h.command_seq = beyond[-1].seq
+                else:  # another taker moved this bot's cursor: go on from there
+                    h.command_seq = store.cursor(launch, bot)
+            return out
+
+        return await asyncio.to_thread(take) if handles else {}
+
+    def _apply(self, handle: BotHandle, command: Command) -> None:
+        """Carry out one operator command on one bot."""
+        kind = command.kind
+        if kind is CommandKind.STOP:
+            if command.bot is None:
+                self.launch_cancelled = True
+            if not handle.cancelled:
+                handle.stop()
+        elif kind in (CommandKind.PAUSE, CommandKind.RESUME):
+            want_paused = kind is CommandKind.PAUSE
             if want_paused != handle.paused:
                 handle.paused = want_paused
                 (handle.controller.pause if want_paused else handle.controller.resume)()
                 handle.notify()
-
-    @staticmethod
-    def _command(handle: BotHandle, command: Any) -> None:
-        """Hand a bot's newest operator command to its session, once."""
-        if not isinstance(command, dict) or handle.on_recover is None:
-            return
-        try:
-            seq, rung = int(command.get("seq", 0)), str(command.get("rung"))
-        except (TypeError, ValueError):
-            return
-        if seq <= handle.command_seq:
-            return
-        handle.command_seq = seq
-        try:
-            handle.on_recover(rung)
-        except ValueError as exc:  # a rung this bot does not know: say so, keep watching
-            _log.warning("bot %s: operator command %s ignored: %s", handle.bot, command, exc)
+        elif handle.on_recover is not None:  # restart_*: rungs of the bot's recovery ladder; record: its studio
+            try:
+                handle.on_recover(kind.value)
+            except Exception as exc:  # noqa: BLE001 - one bot refusing a command must not stop the others' commands
+                _log.warning("bot %s: operator command %s (%s) not taken: %s", handle.bot, command.seq, kind.value,
+                             exc)
 
     async def close(self) -> None:
         """Stop watching and stop renewing locks (call after every bot has released its lock)."""

@@ -5,7 +5,8 @@ docs/supervision.md); this flow gives it what lives in Prefect and maps its repo
 
 * its step runner runs every top-level step as a task run (:class:`tasks.steps.TaskSteps`);
 * its instance lock is the lease on the ``instance:<host>:<serial>`` concurrency limit (taken by ``launch_group``, or
-  here when run alone), renewed by the launch's :class:`adapters.locks.LockKeeper`, which feeds the fence;
+  here when run alone), renewed by the launch's :class:`adapters.keeper.LockKeeper`, which feeds the fence; its run
+  claims the instance in emufleet's database while it lives (:class:`emufleet.control.ClaimStore`);
 * its observer writes status labels, events and artifacts (:class:`adapters.observer.PrefectObserver`);
 * cancelling the bot's flow run — or its launch's — from the UI, CLI or API stops the session within one watcher
   poll (0.5 s) plus the controller's 100 ms, returns the account, frees the lock, and ends the run ``Cancelled``.
@@ -22,17 +23,17 @@ import asyncio
 import contextlib
 import functools
 import threading
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from uuid import UUID
 
-from prefect import flow, get_run_logger, tags
+from prefect import flow, get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import State
 from prefect.states import Cancelled, Completed, Failed
 
 from adapters.farm import bot_ledger, ledger_writer
-from adapters.locks import BotLease, InstanceLock, claim, limit_name, try_acquire
+from adapters.keeper import BotLease
+from adapters.locks import InstanceLock, claim, limit_name, try_acquire, unclaim
 from adapters.observer import PrefectObserver
 from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
@@ -40,12 +41,13 @@ from adapters.studio import BotStudio
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
 from emufleet.bot.evidence import evidence_dir
 from emufleet.bot.observer import BotObserver, TeeObserver
+from emufleet.control import ControlPlane
 from emufleet.errors import InstanceConflictError
 from emufleet.farm import Ledger, LedgerObserver
 from emufleet.groups import BotState, BotStatus
 from tasks.steps import TaskSteps
 
-__all__ = ["BotResult", "BotSpec", "bot_tags", "run_bot"]
+__all__ = ["BotResult", "BotSpec", "run_bot"]
 
 
 def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threading.Event) -> BotAccounts | None:
@@ -84,16 +86,16 @@ def _ledger(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID) -> tuple[Ledger
 
 
 async def _lease(client: PrefectClient, runtime: LaunchRuntime, spec: BotSpec, run_id: UUID) -> BotLease:
+    await claim(runtime.control.claims, run_id, spec.instance, launch_id=runtime.launch_run_id)
     if spec.lock_lease_id is not None:
         lock = InstanceLock(spec.instance, spec.lock_lease_id)
     else:  # called on its own, not through launch_group
-        await claim(client, run_id, spec.instance)
         taken = await try_acquire(client, spec.instance, holder=run_id)
         if taken is None:
             raise InstanceConflictError(f"instance {spec.instance} is locked by another flow run")
         lock = taken
     mine = [runtime.launch_run_id] if runtime.launch_run_id else []
-    return BotLease(runtime.keeper, lock, run_id, also_mine=mine)
+    return BotLease(runtime.keeper, runtime.control.claims, lock, run_id, also_mine=mine)
 
 
 @flow(name="run-bot", flow_run_name="{spec.group}-bot{spec.bot}", persist_result=False, log_prints=False)
@@ -112,7 +114,8 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
     runtime = current_runtime().get()
     own_runtime = runtime is None
     if runtime is None:  # alone, or dispatched to this host's worker by a launch elsewhere (spec.launch_run_id)
-        runtime = LaunchRuntime(spec.launch_run_id)
+        runtime = LaunchRuntime(spec.launch_run_id,
+                                control=await asyncio.to_thread(ControlPlane.connect, spec.database_url))
     if spec.bot in runtime.started:
         runtime.started[spec.bot].set()  # the launch may create the next bot's flow run now
     async with get_client() as client:
@@ -159,8 +162,11 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             runtime.unregister(handle)
             with contextlib.suppress(Exception):
                 await lease.release()
+            with contextlib.suppress(Exception):
+                await unclaim(runtime.control.claims, run_id, spec.instance)
             if own_runtime:
                 await runtime.close()
+                runtime.control.dispose()
         cancelling = handle.cancelled
         # Cancelled while it ended (after the watcher's last poll): only Cancelled is accepted now
         if not cancelling and session is not None and result.status.state is not BotState.STOPPED:
@@ -183,7 +189,3 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
         return Cancelled(message=f"bot {spec.bot} stopped as it completed", data=result)
     return Completed(message=f"bot {spec.bot} completed", data=result)
 
-
-def bot_tags(spec: BotSpec) -> AbstractContextManager[set[str]]:
-    """The tags context for starting ``run_bot(spec)`` as a subflow (group and instance claim)."""
-    return tags("emufleet", group_tag(spec.group), limit_name(spec.instance))

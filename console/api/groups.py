@@ -96,7 +96,7 @@ async def bots(name: str, live: bool = True) -> list[BotStatus]:
 async def _control(action: str, name: str, bot: int | None) -> JsonObject:
     from flows import control
 
-    count = await getattr(control, action)(name, bot=bot)
+    count = await getattr(control, action)(name, bot=bot, source="console")
     return {"group": name, "bot": bot, "action": action, "flow_runs": count}
 
 
@@ -118,7 +118,7 @@ async def stop(name: str, bot: int | None = Query(None, ge=0)) -> JsonObject:
 async def _restart(action: str, rung: str, name: str, bot: int | None) -> JsonObject:
     from flows import control
 
-    count = await control.restart(name, rung, bot=bot)
+    count = await control.restart(name, rung, bot=bot, source="console")
     return {"group": name, "bot": bot, "action": action, "bots": count}
 
 

@@ -228,9 +228,9 @@ def _control(action: str, name: str, bot: int | None, rung: str | None = None) -
 
     try:
         if rung is not None:
-            count, what = asyncio.run(control.restart(name, rung, bot=bot)), "bot(s) told"
+            count, what = asyncio.run(control.restart(name, rung, bot=bot, source="cli")), "bot(s) told"
         else:
-            count, what = asyncio.run(getattr(control, action)(name, bot=bot)), "flow run(s)"
+            count, what = asyncio.run(getattr(control, action)(name, bot=bot, source="cli")), "flow run(s)"
     except EmufleetError as exc:
         raise _fail(exc) from exc
     target = f"group {name!r}" + (f" bot {bot}" if bot is not None else "")

@@ -17,11 +17,16 @@ from sqlalchemy.orm import Session
 from emufleet.db.engine import BUSY_TIMEOUT_MS, engine, safe_url, sqlite_file, translate_db_errors, utcnow
 from emufleet.db.migrate import current_revision, head_revision, require_schema, upgrade
 from emufleet.db.models import (
+    COMMAND_KINDS,
     POOL_STATUSES,
     Account,
     AccountResultRecord,
     Base,
+    ControlCommand,
+    ControlCursor,
+    ControlLaunch,
     FleetEvent,
+    InstanceClaim,
     LaunchBudget,
     LaunchRecord,
     LiveScreen,
@@ -34,11 +39,16 @@ from emufleet.db.models import (
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "COMMAND_KINDS",
     "POOL_STATUSES",
     "Account",
     "AccountResultRecord",
     "Base",
+    "ControlCommand",
+    "ControlCursor",
+    "ControlLaunch",
     "FleetEvent",
+    "InstanceClaim",
     "LaunchBudget",
     "LaunchRecord",
     "LiveScreen",

@@ -17,6 +17,10 @@ Tables:
   the instances and accounts taken out of service, kept across restarts for the dashboard.
 * ``live_screens`` / ``live_watch``: the console's live wall (:mod:`emufleet.wall`): each instance's newest screen
   as published by its bot or its host, and who is looking (so that nothing is published while nobody is).
+* ``control_launches`` / ``control_commands`` / ``control_cursors``: the control plane of running launches
+  (:mod:`emufleet.control`): each launch's operator commands, numbered 1, 2, … in the order they were sent, and
+  per bot how far they were taken.
+* ``instance_claims``: which flow runs claim an instance (:class:`emufleet.control.ClaimStore`).
 """
 
 from __future__ import annotations
@@ -44,11 +48,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from emufleet.db.engine import utcnow
 
-__all__ = ["POOL_STATUSES", "Account", "AccountResultRecord", "Base", "FleetEvent", "LaunchBudget", "LaunchRecord",
+__all__ = ["COMMAND_KINDS", "POOL_STATUSES", "Account", "AccountResultRecord", "Base", "ControlCommand",
+           "ControlCursor", "ControlLaunch", "FleetEvent", "InstanceClaim", "LaunchBudget", "LaunchRecord",
            "LiveScreen", "LiveWatch", "PoolMember", "PoolRecord", "Quarantine", "RoutineExecution"]
 
 POOL_STATUSES = ("available", "in_use", "completed", "failed", "skipped")
 """Account statuses (digest §5.5)."""
+COMMAND_KINDS = ("pause", "resume", "stop", "restart_app", "restart_instance", "record")
+"""Operator commands (``control_commands.kind``)."""
 
 # Deterministic constraint names, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
 _NAMING = {
@@ -268,6 +275,8 @@ class Quarantine(Base):
         CheckConstraint("kind IN ('instance', 'account')", name="kind_known"),
         Index("ix_quarantines_active", "kind", "subject", "released_at"),
     )
+
+
 class LiveScreen(Base):
     """An instance's newest screen on the live wall (:mod:`emufleet.wall`), one row per ``host`` + ``serial``.
 
@@ -304,3 +313,68 @@ class LiveWatch(Base):
     serial: Mapped[str] = mapped_column(String(255), primary_key=True)
     full: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     until: Mapped[float] = mapped_column(Float)
+
+
+class ControlLaunch(Base):
+    """A running launch's command sequence: ``last_seq`` is the number of the newest command sent to it.
+
+    Sending a command raises ``last_seq`` by one in the same transaction that inserts the command, so the row lock
+    orders senders: command *n* is committed before *n + 1* can be numbered, and a reader never sees a gap.
+    """
+
+    __tablename__ = "control_launches"
+
+    launch_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+
+
+class ControlCommand(Base):
+    """One operator command of a launch: ``seq`` (1, 2, … per launch), its kind, the bot it is for (NULL: every bot
+    of the launch), who sent it and when."""
+
+    __tablename__ = "control_commands"
+
+    launch_id: Mapped[str] = mapped_column(ForeignKey("control_launches.launch_id", ondelete="CASCADE"),
+                                           primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    bot: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('pause', 'resume', 'stop', 'restart_app', 'restart_instance', 'record')",
+                        name="kind"),
+        CheckConstraint("seq > 0", name="seq_positive"),
+    )
+
+
+class ControlCursor(Base):
+    """How far one bot of a launch has taken the launch's commands (``taken_seq``: the newest taken)."""
+
+    __tablename__ = "control_cursors"
+
+    launch_id: Mapped[str] = mapped_column(ForeignKey("control_launches.launch_id", ondelete="CASCADE"),
+                                           primary_key=True)
+    bot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    taken_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class InstanceClaim(Base):
+    """A flow run's claim on an instance (``<host>/<serial>``), written before it takes the instance's lock slot.
+
+    ``launch_id`` is the launch the claimer belongs to (the claimer itself for a launch run). Whether a claimer
+    is alive is the Prefect server's knowledge (its run's state), asked by ``adapters.locks``. An unclaimed row
+    keeps ``released_at`` for a while: a claimer that ended less than a lease ago may still hold the slot.
+    """
+
+    __tablename__ = "instance_claims"
+
+    instance: Mapped[str] = mapped_column(String(255), primary_key=True)
+    flow_run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    launch_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, server_default=func.current_timestamp())
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)  # unclaimed; kept a while (recently ended)
+
+    __table_args__ = (Index("ix_instance_claims_run", "flow_run_id"),)

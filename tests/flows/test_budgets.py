@@ -14,8 +14,9 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from sqlalchemy import select, update
 
-from adapters.budgets import PRUNE_UNKNOWN_AFTER_S, prune_budgets
+from adapters.launch_rows import PRUNE_UNKNOWN_AFTER_S, prune_ended
 from emufleet import db
+from emufleet.control import ControlPlane
 from emufleet.pools import AccountBudget
 from emufleet.pools.budget import list_budgets
 from flows.launch_group import LaunchResult, launch_group
@@ -67,7 +68,7 @@ def test_prune_deletes_the_rows_of_ended_launches_only(prefect_server: PrefectSe
                 with eng.begin() as conn:
                     conn.execute(update(db.LaunchBudget).where(db.LaunchBudget.launch_id.in_(
                         [unknown_old, "not-a-run-id"])).values(created_at=old))
-                pruned = await prune_budgets(client, eng)
+                pruned = (await prune_ended(client, ControlPlane(eng))).budgets
                 return sorted(pruned), sorted(s.launch_id for s in list_budgets(eng)), str(pending.id)
             finally:
                 await client.delete_flow_run(pending.id)

@@ -230,36 +230,3 @@ def test_a_killed_launch_process_lease_and_lock_expire(
     with fleet_home.engine().connect() as conn:
         expires = conn.execute(select(Account.lease_expires_at).where(Account.lease_token.is_not(None))).scalars().all()
     assert len(expires) == 1 and expires[0] < utcnow()  # expired: leasable again by any bot
-
-
-def test_operator_commands_share_the_control_variable_with_pause_and_are_taken_once(
-        prefect_server: PrefectServer) -> None:
-    from uuid import uuid4
-
-    from adapters.registry import control_variable, read_desired, write_command, write_desired
-    from adapters.runtime import BotHandle, LaunchRuntime
-    from emufleet.bot.recovery import Rung
-    from emufleet.routines import Controller
-
-    launch = uuid4()
-
-    async def commands() -> tuple[dict[str, Any], list[int]]:
-        async with get_client() as client:
-            seqs = [await write_command(client, launch, 1, "restart_app")]
-            await write_desired(client, launch, "paused", 1)
-            seqs.append(await write_command(client, launch, 1, "restart_instance"))
-            await write_desired(client, launch, "running", None)  # a group-wide resume keeps the commands
-            desired = await read_desired(client, launch)
-            await client.delete_variable_by_name(control_variable(launch))
-            return desired, seqs
-
-    desired, seqs = asyncio.run(commands())
-    assert seqs == [1, 2]
-    assert desired == {"group": "running", "bots": {}, "commands": {"1": {"seq": 2, "rung": "restart_instance"}}}
-    taken: list[Rung] = []
-    handle = BotHandle(1, uuid4(), Controller(), on_recover=lambda rung: taken.append(Rung(rung)))
-    for command in (desired["commands"]["1"], desired["commands"]["1"], {"seq": 1, "rung": "restart_app"},
-                    {"seq": 3, "rung": "no_such_rung"}, {"seq": "x"}):
-        LaunchRuntime._command(handle, command)
-    assert taken == [Rung.RESTART_INSTANCE], "each command once; an older one or a bad one is not taken"
-    assert handle.command_seq == 3

@@ -11,8 +11,10 @@ from prefect.client.orchestration import get_client
 from prefect.states import Cancelled
 
 from adapters.locks import claim, holders, limit_name, reconcile, release, try_acquire, unclaim
+from emufleet.control import ClaimStore
 from emufleet.hosts import InstanceId
 from flows.server import PrefectServer
+from tests.fleet import FleetHome
 
 pytestmark = pytest.mark.prefect
 
@@ -41,28 +43,48 @@ def test_lock_is_exclusive_and_released(prefect_server: PrefectServer) -> None:
     asyncio.run(scenario())
 
 
-def test_reconcile_frees_only_unclaimed_slots(prefect_server: PrefectServer) -> None:
+def test_reconcile_frees_only_unclaimed_slots(prefect_server: PrefectServer, fleet_home: FleetHome) -> None:
     leaked, claimed = (InstanceId("local", f"10.0.0.{i}:{uuid.uuid4().int % 50000 + 1024}") for i in (1, 2))
+    claims = ClaimStore(fleet_home.engine())
 
     async def scenario() -> None:
         async with get_client() as client:
             run = await client.create_flow_run(_holder)  # Scheduled: a live claimer
-            await claim(client, run.id, claimed)
-            assert [r.id for r in await holders(client, claimed)] == [run.id]
+            await claim(claims, run.id, claimed)
+            await claim(claims, run.id, claimed)  # idempotent
+            assert [r.id for r in await holders(client, claims, claimed)] == [run.id]
             held = await try_acquire(client, claimed, holder=run.id)
             assert held is not None
             assert await try_acquire(client, leaked, holder=None) is not None  # nobody claims it: a leak
-            reset = await reconcile(client, [leaked, claimed])
+            reset = await reconcile(client, claims, [leaked, claimed])
             assert reset == [leaked]
             assert await try_acquire(client, claimed, holder=None) is None  # still locked
-            # Its claimer ended just now: its lease may still be live, so reconcile leaves it to expire.
+            # Its claimer ended just now: its lease may still be live, so reconcile leaves it to expire, also
+            # once the claim is released.
             await client.set_flow_run_state(run.id, Cancelled(), force=True)
-            assert await holders(client, claimed) == []
-            assert await reconcile(client, [claimed]) == []
-            await unclaim(client, run.id, claimed)
+            assert await holders(client, claims, claimed) == []
+            assert await reconcile(client, claims, [claimed]) == []
+            await unclaim(claims, run.id, claimed)
+            assert await reconcile(client, claims, [claimed]) == []
             await release(client, held)
 
     asyncio.run(scenario())
+    claims.engine.dispose()
+
+
+def test_concurrent_claims_of_one_run_are_all_kept(fleet_home: FleetHome) -> None:
+    """Bot coroutines claiming and unclaiming at once never overwrite each other (they did as tag writes)."""
+    claims = ClaimStore(fleet_home.engine())
+    run = str(uuid.uuid4())
+    instances = [InstanceId("local", f"127.0.0.1:{16384 + 32 * i}") for i in range(24)]
+
+    async def scenario() -> None:
+        await asyncio.gather(*(claim(claims, uuid.UUID(run), i) for i in instances))
+        await asyncio.gather(*(unclaim(claims, uuid.UUID(run), i) for i in instances[::2]))
+
+    asyncio.run(scenario())
+    assert claims.claims_of(run) == sorted(instances[1::2], key=lambda i: i.key)
+    claims.engine.dispose()
 
 
 def test_launch_guard_serialises_emulator_launches(prefect_server: PrefectServer) -> None:
