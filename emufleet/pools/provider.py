@@ -22,7 +22,7 @@ from emufleet.accounts.xmlfile import AccountCredentials
 from emufleet.boundary import JsonObject
 from emufleet.db import POOL_STATUSES, Account, RoutineExecution, translate_db_errors, utcnow
 from emufleet.device.interface import DeviceLike
-from emufleet.errors import InputError, LeaseError, NoAccountsAvailable, RoutineStopped
+from emufleet.errors import DatabaseError, InputError, LeaseError, NoAccountsAvailable, RoutineStopped
 from emufleet.pools.filters import ALIASES, COLUMNS, RelativeTime, parse_value
 from emufleet.pools.heartbeat import HeartbeatThread
 from emufleet.pools.leases import Lease
@@ -103,7 +103,8 @@ class PoolAccountProvider:
         ``on_no_accounts``: ``stop`` waits ``timeout_s`` then raises ``NoAccountsAvailable``; ``continue`` waits
         ``timeout_s`` then returns ``None``; ``wait`` keeps waiting (rounds of at least 1 s) until an account
         is free or ``cancel`` is set (``RoutineStopped``). An account still current is returned to the pool first.
-        Injection errors (``DeviceError``) return the lease and propagate.
+        Injection errors (``DeviceError``) return the lease and propagate; so does a failure to write the
+        execution record (``DatabaseError``): a failed checkout never leaves the account leased.
         """
         if self._current is not None:
             log.warning("InjectNextAccount while account %s is current: returning it to the pool", self._current)
@@ -119,11 +120,20 @@ class PoolAccountProvider:
             except LeaseError as lost:  # keep the injection error; the lease will expire on its own
                 log.warning("%s", lost)
             raise
-        with self.pool.engine.begin() as conn:
-            execution_id = conn.execute(insert(RoutineExecution).values(
-                account_id=lease.account_id, routine_name=self.routine, execution_status="started",
-                started_at=utcnow(), bot_instance=lease.owner.instance, orchestration_id=lease.owner.run_id,
-            ).returning(RoutineExecution.id)).scalar_one()
+        try:
+            with self.pool.engine.begin() as conn:
+                execution_id = conn.execute(insert(RoutineExecution).values(
+                    account_id=lease.account_id, routine_name=self.routine, execution_status="started",
+                    started_at=utcnow(), bot_instance=lease.owner.instance, orchestration_id=lease.owner.run_id,
+                ).returning(RoutineExecution.id)).scalar_one()
+        except BaseException as exc:
+            # A full disk or a locked database here must not leave the account leased to a bot that never
+            # learns of it (it would sit in_use until the lease expires): give it back, then report the error.
+            try:
+                self.pool.release(lease, reason=f"execution record failed: {exc}")
+            except (LeaseError, DatabaseError) as lost:  # the database is gone entirely: the lease expires alone
+                log.warning("account %s not released after a failed checkout: %s", lease.account_id, lost)
+            raise
         with self._lock:
             self._held[lease.account_id] = _Held(lease, execution_id)
             self._current = lease.account_id

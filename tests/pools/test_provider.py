@@ -241,3 +241,32 @@ def test_stats_sum_what_the_actions_recorded_when_complete_names_no_counter(db_e
     assert (stats.packs_opened, stats.cards_found, stats.stars_total, stats.keep_count, stats.results) == (
         3 + 4 + 5 + 1, 25, 3, 1, 4)
     assert (row(db_engine, ids[2]).packs_opened, row(db_engine, ids[3]).packs_opened) == (5, 0)
+
+
+def _refuse_execution_rows(eng: Engine) -> None:
+    """Make the database itself refuse the next ``routine_executions`` insert (as a full disk would)."""
+    with eng.begin() as conn:
+        if eng.dialect.name == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER full_disk BEFORE INSERT ON routine_executions "
+                                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION full_disk() RETURNS trigger AS $$ BEGIN "
+                                 "RAISE EXCEPTION 'could not extend file: No space left on device'; END $$ "
+                                 "LANGUAGE plpgsql")
+            conn.exec_driver_sql("CREATE TRIGGER full_disk BEFORE INSERT ON routine_executions "
+                                 "FOR EACH ROW EXECUTE FUNCTION full_disk()")
+
+
+def test_a_failed_checkout_never_leaves_the_account_leased(db_engine: Engine, make_accounts) -> None:
+    """Issue 23 item 3: the lease is committed and the account injected, then the execution record fails."""
+    from emufleet.errors import DatabaseError
+
+    (account_id,) = make_accounts(1)
+    rec = Recorder()
+    prov = provider(db_engine, injector=rec)
+    _refuse_execution_rows(db_engine)
+    with pytest.raises(DatabaseError, match="account checkout"):
+        prov.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+    acc = row(db_engine, account_id)
+    assert (acc.pool_status, acc.lease_token) == ("available", None)  # at once, not when the lease expires
+    assert prov.current is None and rec.injected == ["acct_000@test.invalid"] and executions(db_engine) == []
