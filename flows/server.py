@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from emufleet.db.engine import safe_url
 from emufleet.errors import OrchestrationError
@@ -183,16 +184,45 @@ def ensure_server(home: str | Path | None = None, port: int | None = None, *,
     return start_server(home, port, timeout_s=timeout_s)
 
 
+def _same_api(a: str, b: str) -> bool:
+    """Whether two API URLs name one server (``localhost`` and ``127.0.0.1`` alike, a trailing ``/`` ignored)."""
+    def norm(url: str) -> tuple[str | None, int | None, str]:
+        parts = urlsplit(url.rstrip("/"))
+        host = "127.0.0.1" if parts.hostname in ("localhost", "::1") else parts.hostname
+        return host, parts.port, parts.path
+    try:
+        return norm(a) == norm(b)
+    except ValueError:  # a port out of range in the environment's URL
+        return False
+
+
 def running_server(home: str | Path | None = None) -> PrefectServer | None:
-    """The server to talk to without starting one: ``PREFECT_API_URL`` if set, else a recorded live one."""
+    """The server to talk to without starting one: ``PREFECT_API_URL`` if set, else a recorded live one.
+
+    When ``PREFECT_API_URL`` names the server ``emufleet server start`` recorded (what the docs tell users to
+    export), that record is returned, with its pid. The URL is not probed here: see :func:`health_ok`.
+    """
     external = os.environ.get("PREFECT_API_URL")
-    if external:
+    found = _recorded(Path(home) if home is not None else state_dir() / "prefect")
+    if external and (found is None or not _same_api(found.api_url, external)):
         ui = os.environ.get("PREFECT_UI_URL") or external.rstrip("/").removesuffix("/api")
         return PrefectServer(api_url=external, ui_url=ui)
-    found = _recorded(Path(home) if home is not None else state_dir() / "prefect")
     if found is None:
         return None
     return dataclasses.replace(found, owned=False)
+
+
+def local_address(api_url: str) -> tuple[str, int] | None:
+    """``(host, port)`` of an API URL on this machine's loopback (a server ``start`` could bring up there), or
+    ``None`` for another host or a URL without a usable port."""
+    try:
+        parts = urlsplit(api_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return ("127.0.0.1" if parts.hostname == "localhost" else parts.hostname or "127.0.0.1"), port
 
 
 def use_server(server: PrefectServer) -> None:

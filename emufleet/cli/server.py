@@ -22,6 +22,11 @@ server_app = typer.Typer(help="The Prefect server (UI + API) emufleet's commands
 HomeOption = Annotated[Path | None, typer.Option("--home", help="PREFECT_HOME (default: <state>/prefect)")]
 
 
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``emufleet server …`` to the root app."""
     app.add_typer(server_app, name="server")
@@ -38,13 +43,26 @@ def start(
     home: HomeOption = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for /api/health")] = 90.0,
 ) -> None:
-    """Start the Prefect server in the background (a running one is reported, not duplicated)."""
-    from flows.server import running_server, start_server
+    """Start the Prefect server in the background (a running one is reported, not duplicated).
+
+    With ``PREFECT_API_URL`` exported (as the docs say), a server answering there is reported; when nothing
+    answers and the URL is on this machine's loopback, the server is started at that URL's port."""
+    from flows.server import health_ok, local_address, running_server, start_server
 
     current = running_server(home)
-    if current is not None:
-        typer.echo(f"already running: {current.api_url} (pid {current.pid}, database {current.database})")
+    if current is not None and (current.pid is not None or health_ok(current.api_url)):
+        who = f"pid {current.pid}" if current.pid is not None else "not started by emufleet: pid unknown"
+        typer.echo(f"already running: {current.api_url} ({who}, database {current.database})")
         return
+    if current is not None:  # PREFECT_API_URL is exported and nothing answers there
+        address = local_address(current.api_url)
+        if address is None:
+            raise _fail(f"PREFECT_API_URL={current.api_url} does not answer, and it is not on this machine: start "
+                        "that server there, or unset PREFECT_API_URL to start one here")
+        if port is not None and port != address[1]:
+            raise _fail(f"--port {port} differs from PREFECT_API_URL={current.api_url}; the other commands would "
+                        "not find the server")
+        port = address[1]
     try:
         server = start_server(home, port, timeout_s=timeout, database_url=postgres, host=host)
     except EmufleetError as exc:
