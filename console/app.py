@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from console.config import ConsoleConfig
 from console.fleet import FleetSnapshot, Launcher, read_snapshot
 from console.live import LiveHub
+from console.responses import SafeJSONResponse, safe_text, validation_error
 from console.security import AccessMiddleware
 from emufleet.boundary import JsonObject
 from emufleet.errors import EmufleetError, InputError, OrchestrationError
@@ -94,7 +96,7 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
         if engine is None:
             eng.dispose()
 
-    app = FastAPI(title="emufleet console", version="1", lifespan=lifespan,
+    app = FastAPI(title="emufleet console", version="1", lifespan=lifespan, default_response_class=SafeJSONResponse,
                   description="Groups, instances, pools, routines and accounts of an emufleet fleet. State-changing "
                               "requests need same-origin browsers or no Origin header; a token when not on "
                               "loopback.")
@@ -118,10 +120,12 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
     def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
         async def handle(request: Request, exc: Exception) -> Response:
             if request.url.path.startswith("/api/"):
-                return JSONResponse(_error_payload(exc), status_code=status)
-            return tpl.TemplateResponse(request, "error.html", {"error": exc, "status": status}, status_code=status)
+                return SafeJSONResponse(_error_payload(exc), status_code=status)
+            return tpl.TemplateResponse(request, "error.html", {"error": safe_text(str(exc)), "status": status},
+                                        status_code=status)
         return handle
 
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(InputError, _handler(422))
     app.add_exception_handler(OrchestrationError, _handler(409))
     app.add_exception_handler(EmufleetError, _handler(400))

@@ -182,12 +182,16 @@ def list_accounts(eng: Engine, *, status: str | None = None) -> list[Account]:
 
 @translate_db_errors("account lookup")
 def find_account(eng: Engine, key: str | int) -> Account | None:
-    """The account with id ``key`` (an int or all-digit string) or ``device_account == key``."""
+    """The account with id ``key`` (an int or all-ASCII-digit string) or ``device_account == key``; ``None`` when
+    there is none (an id beyond 64 bits, or ``"²"``, is looked up as a name, never sent to the database as an id)."""
     with session(eng) as s:
-        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-            acc = s.get(Account, int(key))
-            if acc is not None:
-                return acc
+        if isinstance(key, int) or (isinstance(key, str) and key.isascii() and key.isdigit()):
+            if 0 < int(key) < 2**63:
+                acc = s.get(Account, int(key))
+                if acc is not None:
+                    return acc
+        if len(str(key)) > 255:  # longer than the column: no such name
+            return None
         return s.scalars(select(Account).where(Account.device_account == str(key))).first()
 
 

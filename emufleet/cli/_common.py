@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -9,9 +10,22 @@ import typer
 if TYPE_CHECKING:  # imported lazily at run time: `emufleet --help` stays fast
     from sqlalchemy import Engine
 
-__all__ = ["UrlOption", "engine", "fail"]
+__all__ = ["MAX_COUNT", "MAX_PORT", "MAX_SECONDS", "UrlOption", "engine", "fail", "finite"]
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
+
+MAX_SECONDS = 30 * 24 * 3600.0
+"""Largest time a command-line option accepts (seconds): the data files' bound (``MAX_DURATION_S``)."""
+MAX_COUNT = 1_000_000
+"""Largest count (bots, instances, names, events) a command-line option accepts."""
+MAX_PORT = 65535
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: refuse ``nan`` and ``inf`` (click's float ranges let ``nan`` through every bound)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def engine(url: str | None) -> Engine:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from emufleet.cli._common import MAX_PORT
+
 if TYPE_CHECKING:  # the orchestration layers load inside the command only (tests/test_layering.py)
     from console.server import ConsoleThread
     from emufleet.groups import BotStatus
@@ -43,8 +45,10 @@ def demo(
     exit_: Annotated[bool, typer.Option("--exit", help="stop everything when the launch ends (tests, CI)")] = False,
     instances: Annotated[int, typer.Option(min=1, max=8, help="simulated instances (one bot each)")] = 4,
     fault: Annotated[bool, typer.Option(help="inject a fault on one device so a restart shows")] = True,
-    port: Annotated[int | None, typer.Option(help="Prefect server port (default 4200, else a free one)")] = None,
-    max_accounts: Annotated[int | None, typer.Option(min=1, help="stop after this many accounts (default: all)")]
+    port: Annotated[int | None, typer.Option(min=1, max=MAX_PORT,
+        help="Prefect server port (default 4200, else a free one)")] = None,
+    max_accounts: Annotated[int | None, typer.Option(min=1, max=10**9,
+        help="stop after this many accounts (default: all)")]
     = None,
 ) -> None:
     """Run the demo: 4 bots play the account-cycle routine on simulated devices, visible in the Prefect UI.

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from emufleet.cli._common import MAX_SECONDS, finite
+
 __all__ = ["register"]
 
 
@@ -19,7 +21,8 @@ def devices(
     ctx: typer.Context,
     connect: Annotated[list[str] | None, typer.Option(
         "--connect", "-c", help="adb connect these HOST:PORT serials first (repeatable).")] = None,
-    timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds per connect and per query.")] = 10.0,
+    timeout_s: Annotated[float, typer.Option("--timeout", min=0.0, max=MAX_SECONDS, callback=finite,
+        help="Seconds per connect and per query.")] = 10.0,
     sims: Annotated[bool, typer.Option(help="adb connect the instances of running simulators first.")] = True,
 ) -> None:
     """List devices known to the adb server: serial, state, screen size, foreground app.
@@ -72,7 +75,8 @@ def devices(
 def screenshot(
     serial: Annotated[str, typer.Argument(help="Device serial, e.g. 127.0.0.1:16384.")],
     file: Annotated[Path, typer.Argument(help="PNG file to write (device pixels, e.g. 540×960).")],
-    timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds for connect and capture.")] = 10.0,
+    timeout_s: Annotated[float, typer.Option("--timeout", min=0.0, max=MAX_SECONDS, callback=finite,
+        help="Seconds for connect and capture.")] = 10.0,
 ) -> None:
     """Capture the device's screen into FILE (PNG), e.g. for ``emufleet templates match FILE``."""
     import cv2

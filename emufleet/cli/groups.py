@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from emufleet.cli._common import MAX_COUNT
 from emufleet.errors import EmufleetError
 
 if TYPE_CHECKING:  # the orchestration layers load inside the commands only (tests/test_layering.py)
@@ -25,7 +26,8 @@ __all__ = ["register"]
 groups_app = typer.Typer(help="Bot groups: definitions in groups/, launches as Prefect flow runs.",
                          no_args_is_help=True)
 
-BotOption = Annotated[int | None, typer.Option("--bot", help="only this bot (its index in the launch)")]
+BotOption = Annotated[int | None, typer.Option("--bot", min=0, max=MAX_COUNT,
+    help="only this bot (its index in the launch)")]
 
 
 def register(app: typer.Typer) -> None:
@@ -166,12 +168,13 @@ def _running(name: str) -> bool:
 @groups_app.command("launch")
 def launch(
     name: str,
-    bots: Annotated[int | None, typer.Option(help="number of bots")] = None,
+    bots: Annotated[int | None, typer.Option(min=1, max=10**4, help="number of bots")] = None,
     instances: Annotated[str | None, typer.Option(help="instance indexes or serials, comma-separated")] = None,
     pool: Annotated[list[str] | None, typer.Option("--pool", help="account pool (repeat for several, in order)")]
     = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="routine config key=value (repeatable)")] = None,
-    max_accounts: Annotated[int | None, typer.Option(help="stop leasing after this many accounts")] = None,
+    max_accounts: Annotated[int | None, typer.Option(min=1, max=10**9,
+        help="stop leasing after this many accounts")] = None,
     refresh: Annotated[bool | None, typer.Option(
         "--refresh/--no-refresh", help="refresh the pools before launching (default: ask on a terminal, else "
                                        "the group's refresh_pools)")] = None,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from emufleet.boundary import JsonObject
+from emufleet.cli._common import MAX_PORT, MAX_SECONDS, finite
 
 if TYPE_CHECKING:
     from emufleet.device.backends import EmulatorBackend
@@ -17,8 +18,9 @@ __all__ = ["register"]
 instances_app = typer.Typer(help="List, start and stop emulator instances.", no_args_is_help=True)
 
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="simulator | adb | mumu")]
-BasePortOpt = Annotated[int, typer.Option("--base-port", help="Port of instance 0 (simulator, adb).")]
-CountOpt = Annotated[int, typer.Option("--count", help="Instances to list (simulator, adb).")]
+BasePortOpt = Annotated[int, typer.Option("--base-port", min=1, max=MAX_PORT,
+    help="Port of instance 0 (simulator, adb).")]
+CountOpt = Annotated[int, typer.Option("--count", min=1, max=1024, help="Instances to list (simulator, adb).")]
 ScenarioOpt = Annotated[str, typer.Option("--scenario", help="Scenario for new simulated instances.")]
 SerialOpt = Annotated[list[str] | None, typer.Option("--serial", help="adb backend: explicit serials.")]
 ManagerOpt = Annotated[str | None, typer.Option("--mumu-manager", help="mumu backend: MuMuManager.exe path.")]
@@ -64,10 +66,11 @@ def list_(backend: BackendOpt = "simulator", base_port: BasePortOpt = 16384, cou
 
 
 @instances_app.command("start")
-def start(index: Annotated[int, typer.Argument(min=0, help="Instance index.")],
+def start(index: Annotated[int, typer.Argument(min=0, max=1023, help="Instance index.")],
           backend: BackendOpt = "simulator", base_port: BasePortOpt = 16384, count: CountOpt = 4,
           scenario: ScenarioOpt = "demo", serial: SerialOpt = None, mumu_manager: ManagerOpt = None,
-          timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds until ready.")] = 120.0) -> None:
+          timeout_s: Annotated[float, typer.Option("--timeout", min=0.0, max=MAX_SECONDS, callback=finite,
+              help="Seconds until ready.")] = 120.0) -> None:
     """Start instance INDEX if needed and wait until it is ready."""
     from emufleet.errors import EmufleetError
 
@@ -79,7 +82,7 @@ def start(index: Annotated[int, typer.Argument(min=0, help="Instance index.")],
 
 
 @instances_app.command("stop")
-def stop(index: Annotated[int, typer.Argument(min=0, help="Instance index.")],
+def stop(index: Annotated[int, typer.Argument(min=0, max=1023, help="Instance index.")],
          backend: BackendOpt = "simulator", base_port: BasePortOpt = 16384, count: CountOpt = 4,
          scenario: ScenarioOpt = "demo", serial: SerialOpt = None, mumu_manager: ManagerOpt = None) -> None:
     """Stop instance INDEX (adb backend: disconnect only)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emufleet.cli._common import UrlOption
+from emufleet.cli._common import MAX_COUNT, UrlOption
 from emufleet.cli._common import engine as _engine
 from emufleet.cli._common import fail as _fail
 
@@ -75,7 +75,7 @@ def _warn(missing_include: Iterable[str], file_errors: Iterable[str]) -> None:
 
 
 @pools_app.command("test")
-def test(name: NameArg, sample: Annotated[int, typer.Option(help="How many names to show.")] = 10,
+def test(name: NameArg, sample: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="How many names to show.")] = 10,
          url: UrlOption = None) -> None:
     """Resolve the pool without changing anything: count and a sample of accounts."""
     result = _pool(name, url).test(sample)

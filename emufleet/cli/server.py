@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from emufleet.cli._common import MAX_PORT, MAX_SECONDS, finite
 from emufleet.errors import EmufleetError
 
 __all__ = ["register"]
@@ -37,11 +38,13 @@ def start(
     postgres: Annotated[str | None, typer.Option(
         "--postgres", help="PostgreSQL URL of the server's database (postgresql://user:password@host:5432/prefect); "
                            "default: SQLite under the home", envvar="EMUFLEET_PREFECT_DATABASE_URL")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="TCP port (default 4200 when free)")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=MAX_PORT,
+        help="TCP port (default 4200 when free)")] = None,
     host: Annotated[str, typer.Option("--host", help="address to listen on; 0.0.0.0 lets other hosts' workers "
                                                      "reach it")] = "127.0.0.1",
     home: HomeOption = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for /api/health")] = 90.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.0, max=MAX_SECONDS, callback=finite,
+        help="seconds to wait for /api/health")] = 90.0,
 ) -> None:
     """Start the Prefect server in the background (a running one is reported, not duplicated).
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from emufleet.cli._common import MAX_COUNT
 from emufleet.cli.routines import RootOpt, TemplatesOpt
 
 __all__ = ["register"]
@@ -24,7 +25,8 @@ def replay(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")] = None,
     templates: TemplatesOpt = None,
     routines_root: RootOpt = None,
-    stall: Annotated[int, typer.Option("--stall", min=1, help="Captures past a recorded frame sequence, without the "
+    stall: Annotated[int, typer.Option("--stall", min=1, max=MAX_COUNT,
+        help="Captures past a recorded frame sequence, without the "
                                        "input the session expects, that make a divergence.")] = 100,
     overlay_dir: Annotated[Path | None, typer.Option("--overlay-dir", help="Where divergence.png goes (default: "
                                                      "<session>/replay/).")] = None,

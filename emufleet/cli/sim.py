@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from emufleet.boundary import JsonObject
+from emufleet.cli._common import MAX_COUNT, MAX_PORT
 
 if TYPE_CHECKING:
     from emufleet.sim.daemon import SimRecord
@@ -40,7 +41,8 @@ def _fail(message: str) -> typer.Exit:
 def up(
     instances: Annotated[int, typer.Option("--instances", "-n", min=1, max=32, help="How many instances.")] = 1,
     scenario: Annotated[str, typer.Option(help="Scenario name (emufleet/sim/scenarios/<name>) or YAML path.")] = "demo",
-    base_port: Annotated[int, typer.Option(help="Port of instance 0; instance i uses base + 32·i.")] = 16384,
+    base_port: Annotated[int, typer.Option(min=1, max=MAX_PORT,
+        help="Port of instance 0; instance i uses base + 32·i.")] = 16384,
     detach: Annotated[bool, typer.Option(help="Run in the background (stop with `emufleet sim down`).")] = False,
 ) -> None:
     """Serve N simulated instances (foreground until Ctrl-C, or --detach)."""
@@ -67,7 +69,8 @@ def up(
 
 @sim_app.command("down")
 def down(
-    base_port: Annotated[int | None, typer.Option(help="Stop only the simulator with this base port.")] = None,
+    base_port: Annotated[int | None, typer.Option(min=1, max=MAX_PORT,
+        help="Stop only the simulator with this base port.")] = None,
 ) -> None:
     """Stop running simulators (started with `sim up`), and check that they stopped."""
     from emufleet.errors import EmufleetError
@@ -133,7 +136,7 @@ def state(
 @sim_app.command("events")
 def events(
     serial: Annotated[str, typer.Argument(help="Instance serial.")],
-    n: Annotated[int | None, typer.Option("-n", help="Only the last N events.")] = None,
+    n: Annotated[int | None, typer.Option("-n", min=1, max=MAX_COUNT, help="Only the last N events.")] = None,
 ) -> None:
     """Print an instance's event log as JSON lines."""
     for event in _request(serial, {"op": "events", "serial": serial, "n": n})["events"]:

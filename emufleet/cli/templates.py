@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from emufleet.cli._common import finite
+
 if TYPE_CHECKING:
     pass
 
@@ -28,7 +30,7 @@ def match_command(
         "--out", "-o", help="Overlay PNG to write; default: IMAGE's name + '.matches.png' beside it.")] = None,
     method: Annotated[str, typer.Option(help="Match method (see docs/vision.md).")] = "ccoeff",
     threshold: Annotated[float | None, typer.Option(
-        min=0.0, max=1.0, help="Override every template's threshold.")] = None,
+        min=0.0, max=1.0, callback=finite, help="Override every template's threshold.")] = None,
 ) -> None:
     """Print each template's score and location, and write an overlay PNG with the match rectangles.
 

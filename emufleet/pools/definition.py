@@ -129,7 +129,7 @@ class PoolDefinition(_Strict):
     """A validated pool definition. Load files with :meth:`load`; ``file`` is where it came from."""
 
     version: Literal[1] = 1
-    pool_name: str = Field(min_length=1)
+    pool_name: str = Field(min_length=1, max_length=200)  # the database's pool columns hold 255
     description: str = ""
     queries: list[PoolQuery] = Field(default_factory=list)
     include: list[str] = Field(default_factory=list, max_length=10_000)  # bound parameters of one statement

@@ -28,6 +28,11 @@ class ResetReport:
     leased: int = 0
 
 
+def _is_id(key: str | int) -> bool:
+    text = str(key)
+    return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
+
+
 def reset_accounts(engine: Engine, *, pool: str | None = None, status: str | None = None,
                    accounts: Sequence[str | int] = (), include_leased: bool = False,
                    everything: bool = False) -> ResetReport:
@@ -54,8 +59,9 @@ def reset_accounts(engine: Engine, *, pool: str | None = None, status: str | Non
     now = utcnow()
     with engine.begin() as conn:
         if accounts:
-            ids = [int(a) for a in accounts if isinstance(a, int) or str(a).isdigit()]
-            names = [str(a) for a in accounts if not (isinstance(a, int) or str(a).isdigit())]
+            # an id is 1..2**63-1 in ASCII digits; anything else ("²", an id beyond 64 bits) is looked up as a name
+            ids = [int(a) for a in accounts if _is_id(a)]
+            names = [str(a) for a in accounts if not _is_id(a)]
             found = conn.execute(select(Account.id, Account.device_account)
                                  .where(or_(Account.id.in_(ids), Account.device_account.in_(names)))).all()
             missing = sorted({*map(str, ids), *names} - {str(r.id) for r in found} - {r.device_account

@@ -17,6 +17,7 @@ but ``[a-z0-9_-]`` turned into ``_``, plus ``.yaml``; an updated pool keeps its 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -45,8 +46,16 @@ PoolSource = PoolDefinition | Mapping[str, YamlValue] | str
 
 
 def pool_file_name(pool_name: str) -> str:
-    """The file a new pool is saved to: ``"Premium Farmers"`` → ``premium_farmers.yaml`` (seed §5.2)."""
-    return (re.sub(r"[^a-z0-9_-]+", "_", pool_name.lower()).strip("_") or "pool") + ".yaml"
+    """The file a new pool is saved to: ``"Premium Farmers"`` → ``premium_farmers.yaml`` (seed §5.2).
+
+    A name with characters beyond ASCII letters, digits, spaces, ``_`` and ``-``, or longer than 80 characters,
+    also gets 8 hex digits of its SHA-256 (``"Équipe"`` → ``quipe-5f3c0a1b.yaml``): two such names never share a
+    file, and no name makes a file name too long for the file system.
+    """
+    base = re.sub(r"[^a-z0-9_-]+", "_", pool_name.lower()).strip("_")[:80].rstrip("_") or "pool"
+    if re.fullmatch(r"[A-Za-z0-9 _-]{1,80}", pool_name):
+        return base + ".yaml"
+    return f"{base}-{hashlib.sha256(pool_name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}.yaml"
 
 
 def create_pool(source: PoolSource, *, directory: str | Path | None = None) -> PoolDefinition:

@@ -1,0 +1,33 @@
+"""Issue 23 item 15: requests that answered 500 on e7a0ec7 answer a clear 4xx (a lone surrogate echoed back, a pool
+name too long for a file name, an account id beyond 64 bits on the API and the pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.fleet import FleetHome
+
+SURROGATE = '"a\\ud800"'  # valid JSON text; not encodable as UTF-8 once decoded
+BIG = str(2**70)
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("POST", "/api/groups", '{"name": %s}' % SURROGATE),
+    ("POST", "/api/quarantines/release", '{"instance": %s}' % SURROGATE),
+    ("POST", "/api/pools", '{"pool_name": "%s", "include": ["a"]}' % ("x" * 300)),
+    ("POST", "/api/pools/test", '{"pool_name": "%s", "include": ["a"]}' % ("x" * 300)),
+    ("GET", f"/api/accounts/{BIG}", None),
+    ("GET", f"/accounts/{BIG}", None),
+    ("POST", f"/api/accounts/{BIG}/reset", None),
+    ("GET", "/api/accounts/%C2%B2", None),  # "²" is a digit to str.isdigit, not to int()
+])
+def test_hostile_requests_are_4xx(make_client: Callable[..., Any], fleet_home: FleetHome, method: str, url: str,
+                                  body: str | None) -> None:
+    client = make_client()
+    reply = client.request(method, url, content=body, headers={"content-type": "application/json"}) if body \
+        else client.request(method, url)
+    assert 400 <= reply.status_code < 500, reply.text
+    assert not list((fleet_home.root / "pools").glob("x" * 50 + "*"))
