@@ -15,10 +15,10 @@ BIG = str(2**70)
 
 
 @pytest.mark.parametrize(("method", "url", "body"), [
-    ("POST", "/api/groups", '{"name": %s}' % SURROGATE),
-    ("POST", "/api/quarantines/release", '{"instance": %s}' % SURROGATE),
-    ("POST", "/api/pools", '{"pool_name": "%s", "include": ["a"]}' % ("x" * 300)),
-    ("POST", "/api/pools/test", '{"pool_name": "%s", "include": ["a"]}' % ("x" * 300)),
+    ("POST", "/api/groups", f'{{"name": {SURROGATE}}}'),
+    ("POST", "/api/quarantines/release", f'{{"instance": {SURROGATE}}}'),
+    ("POST", "/api/pools", f'{{"pool_name": "{"x" * 300}", "include": ["a"]}}'),
+    ("POST", "/api/pools/test", f'{{"pool_name": "{"x" * 300}", "include": ["a"]}}'),
     ("GET", f"/api/accounts/{BIG}", None),
     ("GET", f"/accounts/{BIG}", None),
     ("POST", f"/api/accounts/{BIG}/reset", None),
