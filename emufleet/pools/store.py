@@ -48,12 +48,12 @@ PoolSource = PoolDefinition | Mapping[str, YamlValue] | str
 def pool_file_name(pool_name: str) -> str:
     """The file a new pool is saved to: ``"Premium Farmers"`` → ``premium_farmers.yaml`` (seed §5.2).
 
-    A name with characters beyond ASCII letters, digits, spaces, ``_`` and ``-``, or longer than 80 characters,
-    also gets 8 hex digits of its SHA-256 (``"Équipe"`` → ``quipe-5f3c0a1b.yaml``): two such names never share a
-    file, and no name makes a file name too long for the file system.
+    A name beyond ASCII, or longer than 80 characters, also gets 8 hex digits of its SHA-256 (``"Équipe"`` →
+    ``quipe-…yaml``): two non-ASCII names never share a file (``"Équipe"`` and ``"Èquipe"``), and no name makes a
+    file name too long for the file system. Two ASCII names that sanitise alike are refused when saved.
     """
     base = re.sub(r"[^a-z0-9_-]+", "_", pool_name.lower()).strip("_")[:80].rstrip("_") or "pool"
-    if re.fullmatch(r"[A-Za-z0-9 _-]{1,80}", pool_name):
+    if pool_name.isascii() and len(pool_name) <= 80:
         return base + ".yaml"
     return f"{base}-{hashlib.sha256(pool_name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}.yaml"
 

@@ -34,6 +34,9 @@ FRESH = {"pool_name": "Premium Farmers", "description": "10+ packs",
 def test_file_name_is_the_seeds_sanitised_pool_name() -> None:
     assert pool_file_name("Premium Farmers Pool (10+)") == "premium_farmers_pool_10.yaml"
     assert pool_file_name("../../etc") == "etc.yaml" and pool_file_name("!!!") == "pool.yaml"
+    # issue 23 item 16: two non-ASCII names never map to one file; a long name still fits the file system
+    assert pool_file_name("Équipe") != pool_file_name("Èquipe") and pool_file_name("日本") != pool_file_name("中国")
+    assert len(pool_file_name("x" * 200)) < 100
 
 
 def test_create_writes_a_file_that_loads_back_identically(tmp_path: Path) -> None:
