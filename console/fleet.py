@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from adapters.registry import bot_status, group_of, launch_runs, live_runs
 from emufleet.boundary import JsonObject
 from emufleet.db import utcnow
+from emufleet.farm import active
 from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
 from emufleet.pools import LeaseRow, count_by_state, held_leases
 
@@ -72,6 +73,8 @@ class FleetSnapshot:
     error: str | None = None
     pools: dict[str, dict[str, int]] = field(default_factory=dict)  # the running groups' pools: state → count
     definitions: dict[str, GroupDefinition] = field(default_factory=dict)  # every valid group definition
+    # quarantined instances (emufleet.farm): "host/serial" and the bare serial → the reason
+    quarantined: dict[str, str] = field(default_factory=dict)
 
     def group(self, name: str) -> RunningGroup | None:
         return next((g for g in self.groups if g.name == name), None)
@@ -86,25 +89,31 @@ class FleetSnapshot:
                                    tuple((b.flow_run_id, b.run_state, b.status.model_dump_json()) for b in g.bots))
                                   for g in self.groups),
                 tuple((lease.account_id, lease.instance, lease.leased_at) for lease in self.leases),
-                tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pools.items())))
+                tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.pools.items())),
+                tuple(sorted(self.quarantined.items())))
 
 
-def _local(engine: Engine) -> tuple[list[LeaseRow], dict[str, GroupDefinition], dict[str, dict[str, int]]]:
+def _local(engine: Engine) -> tuple[list[LeaseRow], dict[str, GroupDefinition], dict[str, dict[str, int]],
+                                   dict[str, str]]:
     definitions = GroupStore().list().groups
     pools = {p for d in definitions.values() for p in d.pools}
-    return held_leases(engine), definitions, {p: count_by_state(engine, pool=p) for p in sorted(pools)}
+    quarantined: dict[str, str] = {}
+    for entry in active(engine, "instance"):
+        quarantined[entry.subject] = quarantined[entry.subject.partition("/")[2]] = entry.reason
+    return (held_leases(engine), definitions, {p: count_by_state(engine, pool=p) for p in sorted(pools)},
+            quarantined)
 
 
 async def read_snapshot(engine: Engine) -> FleetSnapshot:
     """The live groups (from Prefect), the held leases, the definitions and their pools' counts; never raises for
     Prefect (the snapshot's ``error`` says what failed)."""
-    leases, definitions, pools = await asyncio.to_thread(_local, engine)
+    leases, definitions, pools, quarantined = await asyncio.to_thread(_local, engine)
     try:
         async with get_client() as client:
             runs = await live_runs(client)
     except Exception as exc:  # the Prefect API is down or busy: the views say so instead of failing
         log.warning("console: Prefect API read failed: %s", exc)
-        return FleetSnapshot([], leases, utcnow(), f"Prefect API: {exc}", pools, definitions)
+        return FleetSnapshot([], leases, utcnow(), f"Prefect API: {exc}", pools, definitions, quarantined)
     groups: dict[str, JsonObject] = {}
     for run in runs:
         name = group_of(run)
@@ -125,7 +134,7 @@ async def read_snapshot(engine: Engine) -> FleetSnapshot:
         out.append(RunningGroup(name, launch.id if launch else None,
                                 launch.state.name if launch and launch.state else None,
                                 launch.start_time if launch else None, bots))
-    return FleetSnapshot(out, leases, utcnow(), None, pools, definitions)
+    return FleetSnapshot(out, leases, utcnow(), None, pools, definitions, quarantined)
 
 
 async def recent_launches(group: str, limit: int = 5) -> list[FlowRun]:

@@ -53,7 +53,8 @@ def context(snap: FleetSnapshot) -> JsonObject:
             continue
         for instance in definition.instances:
             inactive.setdefault(_ref(instance), []).append(name)
-    return {"running": running, "idle": idle, "inactive": sorted(inactive.items()), "prefect_error": snap.error}
+    return {"running": running, "idle": idle, "inactive": sorted(inactive.items()), "prefect_error": snap.error,
+            "quarantined": snap.quarantined}
 
 
 @router.get("/instances", response_class=HTMLResponse)

@@ -7,7 +7,9 @@ In a group file::
       windows: ["06:30-12:00", "18:00-02:00"]   # HH:MM-HH:MM; a window may cross midnight
       daily_reset: "06:00"              # the game's daily reset (optional)
       margin: 10m                       # stop taking accounts this long before a window closes or the reset
-      stop_emulators: true              # stop emulators the launch started once the window is over
+
+The emulators a launch started are stopped when it ends (``launch.stop_instances: started``, the default), so a
+window's launch leaves the machine as it found it.
 
 A launch from the schedule starts at a window's opening (:meth:`Schedule.cron_schedules`: one Prefect cron
 schedule per window, in its time zone). While it runs, :meth:`Schedule.gate` tells its bots whether they may take
@@ -106,7 +108,6 @@ class Schedule(BaseModel):
         default_factory=list, max_length=48)
     daily_reset: Annotated[time, BeforeValidator(parse_clock), PlainSerializer(_clock)] | None = None
     margin: DurationS0 = Field(default=300.0, ge=0, le=86400)
-    stop_emulators: bool = False
 
     @field_validator("timezone")
     @classmethod

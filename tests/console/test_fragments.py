@@ -57,3 +57,18 @@ def test_instances_on_named_hosts_are_shown_as_host_slash_instance() -> None:
     idle = card.split("<h2>Idle</h2>")[1].split("<h2>Inactive</h2>")[0]
     assert "hostc/2" in idle and "hostb/" not in idle  # the bot's own instance is not idle
     assert "hostd/4" in card.split("<h2>Inactive</h2>")[1] and "host=" not in card  # never pydantic's repr
+
+
+def test_quarantined_instances_carry_a_badge_with_the_reason() -> None:
+    status = BotStatus(group="g", bot=0, instance="127.0.0.1:16384", state=BotState.RUNNING, host="local")
+    group = RunningGroup("g", uuid4(), "Running", utcnow(), [BotView(status, uuid4(), "Running", utcnow())])
+    definition = GroupDefinition(name="q", routine="r", bots=1, pools=["p"], instances=["127.0.0.1:16416"])
+    reason = "5 fault(s) in the last 60 min"
+    snap = FleetSnapshot([group], [], utcnow(), definitions={"q": definition},
+                         quarantined={"local/127.0.0.1:16384": reason, "127.0.0.1:16384": reason,
+                                      "local/127.0.0.1:16416": reason, "127.0.0.1:16416": reason})
+    card = live_fragments(templates(ConsoleConfig(prefect_ui_url="http://ui")), snap)["instances"]
+    assert f'data-quarantined="local/127.0.0.1:16384" title="{reason}"' in card  # the bot's instance
+    assert 'data-quarantined="127.0.0.1:16416"' in card.split("<h2>Inactive</h2>")[1]
+    clear = FleetSnapshot([group], [], utcnow(), definitions={"q": definition})
+    assert "data-quarantined" not in live_fragments(templates(ConsoleConfig()), clear)["instances"]
