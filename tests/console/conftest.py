@@ -13,6 +13,7 @@ import pytest
 
 from console import ConsoleConfig
 from emufleet.sim.adbserver import free_port
+from tests.console.browser import browser, page, shots  # noqa: F401 - the browser fixtures, defined once
 from tests.fleet import FleetHome
 
 BASE = "http://127.0.0.1"
@@ -55,3 +56,4 @@ def served(fleet_home: FleetHome, prefect_server: Any) -> Iterator[Any]:
                                             prefect_ui_url=prefect_server.ui_url))
     yield running
     running.stop()
+

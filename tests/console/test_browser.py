@@ -11,72 +11,16 @@ Without Chromium or the ``playwright`` package the tests skip, saying why — un
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from tests.fleet import REPO, FleetHome
+from tests.fleet import FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 30_000
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium") or None
-
-
-def _missing() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install -e '.[dev]')"
-    if _chromium() is None:
-        return "no system Chromium (apt-get install -y chromium); .ci/run installs it"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = _missing()
-    if reason:
-        if os.environ.get("EMUFLEET_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required (EMUFLEET_REQUIRE_BROWSER=1) but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any, served: Any) -> Iterator[Any]:
-    context = browser.new_context(base_url=served.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    tab.on("dialog", lambda dialog: dialog.accept())  # the confirm() of Stop and Delete
-    yield tab
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def shots() -> Callable[[Any, str], None]:
-    folder = Path(os.environ.get("EMUFLEET_TEST_OUTPUT") or REPO / "var" / "test-output") / "console"
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def shot(tab: Any, name: str) -> None:
-        tab.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-    return shot
-
 
 def test_create_launch_watch_pause_stop_a_group(page: Any, served: Any, fleet_home: FleetHome, shots: Any,
                                                 simulator: Callable[..., Any]) -> None:

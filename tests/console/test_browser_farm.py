@@ -15,7 +15,6 @@ import pytest
 
 from emufleet.farm import list_launches, quarantine
 from flows.launch_group import launch_group
-from tests.console.test_browser import browser, page, shots  # noqa: F401 - the browser suite's fixtures
 from tests.fleet import FleetHome
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]

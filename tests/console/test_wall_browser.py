@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.console.test_browser import browser, page, shots  # noqa: F401 - the browser fixtures, defined once
-
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 CHECKSUM = """(sel) => {
