@@ -33,8 +33,8 @@ from emufleet.db.models import Account, AccountResultRecord, FleetEvent, Quarant
 from emufleet.farm.ledger import LedgerRow
 from emufleet.groups.quarantine import QuarantineSettings
 
-__all__ = ["FarmRules", "QuarantineEntry", "QuarantineSettings", "account_verdict", "active", "instance_verdict",
-           "is_quarantined", "quarantine", "release"]
+__all__ = ["FarmRules", "QuarantineEntry", "QuarantineSettings", "account_verdict", "active", "admit",
+           "instance_verdict", "is_quarantined", "quarantine", "release"]
 
 _log = logging.getLogger(__name__)
 _FAULT_KINDS = ("bot.recovering", "bot.gave-up")
@@ -132,6 +132,29 @@ def active(engine: Engine, kind: str | None = None) -> list[QuarantineEntry]:
 def is_quarantined(engine: Engine, instance: str) -> QuarantineEntry | None:
     """The active quarantine of ``instance`` (``host/serial``), if any."""
     return next((q for q in active(engine, "instance") if q.subject == instance), None)
+
+
+def admit(engine: Engine, instance: str, check: Callable[[], str | None], *, now: datetime | None = None
+          ) -> str | None:
+    """Whether a launch may use ``instance`` (``host/serial``): ``None`` when it may, else why not.
+
+    A quarantined instance is skipped until its cool-down has passed; then ``check`` (a health check of the device:
+    ``None`` when healthy, else what is wrong) decides: healthy, it is released (``released_by`` "health check")
+    and may be used; unhealthy, it stays quarantined and the reason says what the check found.
+    """
+    entry = is_quarantined(engine, instance)
+    if entry is None:
+        return None
+    at = now or utcnow()
+    if entry.cooldown_until is not None and at < entry.cooldown_until:
+        left = (entry.cooldown_until - at).total_seconds()
+        return f"quarantined ({entry.reason}); cool-down ends in {left / 60:.0f} min"
+    problem = check()
+    if problem is not None:
+        return f"quarantined ({entry.reason}); health check after the cool-down failed: {problem}"
+    release(engine, "instance", instance, by="health check", now=at)
+    _log.info("instance %s released from quarantine: healthy after its cool-down", instance)
+    return None
 
 
 @dataclass

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emufleet.device import connect
+from emufleet.device.probe import probe_instance
 from emufleet.device.settings import check_instance_settings, read_instance_settings, version_at_least
 
 
@@ -45,3 +46,11 @@ def test_versions_compare_by_number() -> None:
     assert version_at_least("1.10.0", "1.9")
     assert not version_at_least("1.9.9", "1.10")
     assert version_at_least("2.0", "2.0")
+
+
+def test_probe_sees_a_healthy_simulator_and_a_black_one(simulator: Callable[..., Any], adb_server: Any) -> None:
+    instance = simulator(instances=1).instances[0]
+    assert probe_instance(instance.serial) is None
+    instance.inject_fault("black_screen")
+    assert probe_instance(instance.serial) == "the screen is black"
+    assert probe_instance("127.0.0.1:9", timeout_s=1.0) is not None  # nothing listens there

@@ -16,6 +16,7 @@ from emufleet.farm import (
     QuarantineSettings,
     account_verdict,
     active,
+    admit,
     instance_verdict,
     is_quarantined,
     quarantine,
@@ -86,3 +87,23 @@ def test_an_account_failing_on_three_instances_is_failed_for_good(db_engine: Eng
                                      .where(db.Account.id == account)).one()
     assert status == "failed" and "3 different instances" in error
     assert [(q.kind, q.subject) for q in notified] == [("account", str(account))]
+
+
+def test_admit_waits_for_the_cool_down_then_asks_the_health_check(db_engine: Engine) -> None:
+    now = utcnow()
+    assert admit(db_engine, "local/s1", lambda: "never asked") is None  # not quarantined
+    quarantine(db_engine, "instance", "local/s1", "5 fault(s)", cooldown_s=900, now=now)
+    asked: list[str] = []
+
+    def sick() -> str:
+        asked.append("sick")
+        return "screen is black"
+
+    assert "cool-down ends in 15 min" in (admit(db_engine, "local/s1", sick, now=now) or "")
+    assert asked == []  # no check during the cool-down
+    later = now + timedelta(minutes=16)
+    assert "health check after the cool-down failed: screen is black" in (
+        admit(db_engine, "local/s1", sick, now=later) or "")
+    assert is_quarantined(db_engine, "local/s1") is not None
+    assert admit(db_engine, "local/s1", lambda: None, now=later) is None
+    assert is_quarantined(db_engine, "local/s1") is None
