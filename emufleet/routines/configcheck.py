@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from emufleet.errors import RoutineValidationError
+from emufleet.errors import InputError, RoutineValidationError
 from emufleet.routines.grammar.flow import RunRoutine
 from emufleet.routines.loader import Routine, walk_steps
 from emufleet.routines.registry import RoutineRegistry
@@ -52,7 +52,7 @@ def check_config(registry: RoutineRegistry, key: str, routine_config: Mapping[st
             elif "${" not in value:  # an interpolated value is only known when the step runs
                 try:
                     param.check(value)
-                except ValueError as exc:
+                except InputError as exc:
                     errors.append(routine.error(f"invalid_config: {exc} (given by {via})", ("config", i, "name")))
         for step, loc, _ in walk_steps(routine.steps):
             if isinstance(step, RunRoutine):

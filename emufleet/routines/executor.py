@@ -13,7 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from emufleet.errors import NoAccountPoolError, RoutineError, RoutineStopped, StepTimeoutError, VisionError
+from emufleet.errors import (
+    InputError,
+    NoAccountPoolError,
+    RoutineError,
+    RoutineStopped,
+    StepTimeoutError,
+    VisionError,
+)
 from emufleet.routines.accounts import AccountProvider
 from emufleet.routines.context import BotContext, MatchScore, StepEvent
 from emufleet.routines.control import BreakLoop
@@ -194,7 +201,7 @@ class Executor:
             raise self.error(f"routine {key!r} is not in the registry")
         try:
             apply_config(routine, self.ctx, overrides)
-        except ValueError as exc:
+        except InputError as exc:
             raise self.error(f"config of {key!r}: {exc}") from None
         handles = self.ctx.sentries.register(routine.sentries) if self.sentry is None else []
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from emufleet.errors import InputError
 from emufleet.routines.context import BotContext
 from emufleet.routines.executor import Executor
 
@@ -31,7 +32,7 @@ def apply_config(routine: Routine, ctx: BotContext, runtime: Mapping[str, str] |
     ``runtime`` gives one. Runtime keys that are not params are set as plain variables.
 
     Raises:
-        ValueError: a value breaks its param's type, range or options, or a ``required`` param has no value.
+        InputError: a value breaks its param's type, range or options, or a ``required`` param has no value.
     """
     runtime = dict(runtime or {})
     declared = set()
@@ -45,7 +46,7 @@ def apply_config(routine: Routine, ctx: BotContext, runtime: Mapping[str, str] |
                 break
         else:
             if param.default is None and param.required:
-                raise ValueError(f"{param.name}: required, and no value was given")
+                raise InputError(f"{param.name}: required, and no value was given")
             value = param.default if param.default is not None else param.type_default
         ctx.variables.set(param.name, param.check(value), persistent=param.persist)
     for name, value in runtime.items():
@@ -59,7 +60,7 @@ class RoutineRun:
     ``start()`` applies the config (``overrides`` > group > defaults) and starts the routine's sentries;
     ``run_step(i)`` runs top-level step ``i`` (the Prefect layer wraps each in a task); ``close()`` stops the
     sentries. ``run()`` does all three. Errors: ``RoutineError`` and subclasses (``StepTimeoutError``,
-    ``RoutineStopped``, ``NoAccountPoolError``), ``DeviceError``, and ``ValueError`` for bad config values.
+    ``RoutineStopped``, ``NoAccountPoolError``), ``DeviceError``, and ``InputError`` for bad config values.
     """
 
     def __init__(self, routine: Routine, ctx: BotContext, overrides: Mapping[str, object] | None = None) -> None:

@@ -10,6 +10,8 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 
+from emufleet.errors import RoutineError
+
 __all__ = ["VariableStore", "UndefinedVariable", "references", "VAR_PATTERN"]
 
 #: ``${name}`` with ``name`` in ``[A-Za-z0-9_]+`` (digest §2.2).
@@ -66,14 +68,14 @@ class VariableStore:
         """Integer add, atomically (``Increment``/``Decrement``): a missing variable counts as 0.
 
         Raises:
-            ValueError: the current value is not an integer.
+            RoutineError: the current value is not an integer.
         """
         with self._lock:
             current = self._values.get(name, "0")
             try:
                 value = int(current.strip())
             except ValueError:
-                raise ValueError(f"variable {name!r} is not an integer: {current!r}") from None
+                raise RoutineError(f"variable {name!r} is not an integer: {current!r}") from None
             self._values[name] = str(value + amount)
             return value + amount
 

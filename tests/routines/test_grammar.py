@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emufleet.durations import parse_duration
-from emufleet.errors import RoutineValidationError
+from emufleet.errors import InputError, RoutineValidationError
 from emufleet.routines import ACTIONS, CONDITION_TYPES, read_routine
 
 BODY = "actions: [{action: Click, x: 1, y: 1}]"
@@ -208,7 +208,7 @@ def test_durations(value: object, unit: str, seconds: float) -> None:
 
 @pytest.mark.parametrize("value", [0, "0ms", -1, "fast", "5 min", True, None, "1e3"])
 def test_bad_durations(value: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         parse_duration(value, "ms")
 
 

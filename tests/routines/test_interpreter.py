@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from emufleet.errors import NoAccountPoolError, RoutineError
+from emufleet.errors import InputError, NoAccountPoolError, RoutineError
 from emufleet.routines import AccountRef, AccountResult, RoutineRun, apply_config
 from emufleet.settings import GAME
 
@@ -241,7 +241,7 @@ def test_config_precedence_runtime_over_group_over_default_over_type(bot: Bot) -
     apply_config(routine, ctx, {"kept": "2"})
     assert (ctx.variables.get("count"), ctx.variables.get("kept")) == ("3", "2")
     for bad in ({"count": "10"}, {"mode": "Iron"}, {"flag": "yes"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(InputError):
             apply_config(routine, ctx, bad)
 
 

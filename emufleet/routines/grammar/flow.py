@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
+from emufleet.errors import RoutineError
 from emufleet.routines.control import BreakLoop
 from emufleet.routines.grammar.base import GrammarModel, Step, StepBase, scalar_str
 from emufleet.routines.grammar.catalog import action
@@ -216,7 +217,7 @@ class Increment(Step):
     def run(self, ex: Executor) -> None:
         try:
             ex.ctx.variables.add(self.name, self.SIGN * self.amount)
-        except ValueError as exc:
+        except RoutineError as exc:
             raise ex.error(str(exc)) from None
 
 

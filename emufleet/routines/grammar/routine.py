@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 from pydantic import Field, field_validator, model_validator
 
 from emufleet.durations import DurationS
+from emufleet.errors import InputError
 from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str, tagged_union
 from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES
 from emufleet.routines.grammar.conditions import ConditionBase, InvalidCondition, condition_tag
@@ -119,18 +120,23 @@ class ConfigParam(GrammarModel):
         return _TYPE_DEFAULTS[self.type]
 
     def check(self, value: str) -> str:
-        """Validate ``value`` for this param; raise ``ValueError`` saying why."""
+        """``value`` if it suits this param.
+
+        Raises:
+            InputError: it does not, saying why (a ``ValueError``: the param's own ``default`` is checked with it
+                while the file validates, and is located there).
+        """
         if self.type == "checkbox" and value not in ("true", "false"):
-            raise ValueError(f"{self.name}: a checkbox is true or false, got {value!r}")
+            raise InputError(f"{self.name}: a checkbox is true or false, got {value!r}")
         if self.type == "dropdown" and value not in (self.options or []):
-            raise ValueError(f"{self.name}: {value!r} is not one of {self.options}")
+            raise InputError(f"{self.name}: {value!r} is not one of {self.options}")
         if self.type == "number":
             try:
                 number = float(value)
             except ValueError:
-                raise ValueError(f"{self.name}: not a number: {value!r}") from None
+                raise InputError(f"{self.name}: not a number: {value!r}") from None
             if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
-                raise ValueError(f"{self.name}: {value} is outside [{self.min}, {self.max}]")
+                raise InputError(f"{self.name}: {value} is outside [{self.min}, {self.max}]")
         return value
 
 
