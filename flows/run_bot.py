@@ -14,7 +14,12 @@ docs/supervision.md); this flow gives it what lives in Prefect and maps its repo
 Why the restart policy is the session's loop rather than Prefect flow retries: ``always`` restarts after a
 success too; the instance lock and the account lease must stay held between attempts (a retry re-enters the flow
 and would let another launch take the instance in between); the failure budget spans attempts and recoveries; and
-the back-off must wake at once on stop. Every attempt is visible in the run's step task runs and its labels.
+the back-off must wake at once on stop. Prefect's retry states (``AwaitingRetry``, a *Scheduled* state, then
+``Retrying``) cannot be borrowed either: a *Scheduled* bot run of the ``run-bot`` deployment would be picked up
+by a worker and run twice. So each restart is a named state of its own in the run's state history
+(:class:`RestartStates`): ``Restarting`` (a *Running* state) with ``restart N of at most M`` and the reason, then
+``Running`` with ``attempt N+1`` when that attempt starts. Every attempt is also visible in the run's step task
+runs and its labels.
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import State
-from prefect.states import Cancelled, Completed, Failed
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.states import Cancelled, Completed, Failed, Running
 
 from adapters.farm import bot_ledger, ledger_writer
 from adapters.keeper import BotLease
@@ -39,15 +48,82 @@ from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
 from adapters.studio import BotStudio
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
+from emufleet.bot.events import BotEvent
 from emufleet.bot.evidence import evidence_dir
 from emufleet.bot.observer import BotObserver, TeeObserver
 from emufleet.control import ControlPlane
 from emufleet.errors import InstanceConflictError
 from emufleet.farm import Ledger, LedgerObserver
 from emufleet.groups import BotState, BotStatus
+from emufleet.routines.context import MatchScore
 from tasks.steps import TaskSteps
 
-__all__ = ["BotResult", "BotSpec", "run_bot"]
+__all__ = ["BotResult", "BotSpec", "RestartStates", "run_bot"]
+
+log = logging.getLogger(__name__)
+
+
+class RestartStates:
+    """A bot observer that also writes each restart into the bot's flow-run state history (see the module doc).
+
+    Forwards everything to ``inner``; on a status change to *restarting* with a new restart count it proposes
+    ``Restarting`` (*Running* type; message ``restart N of at most M: <error>``), and when the next attempt runs,
+    ``Running`` (``attempt N+1``). The proposals are sent in order, off the session's path; one the server rejects
+    (a run being cancelled accepts only *Cancelled*) or that fails to arrive is logged and skipped.
+    """
+
+    def __init__(self, inner: BotObserver, client: PrefectClient, run_id: UUID, max_restarts: int) -> None:
+        self.inner = inner
+        self.client = client
+        self.run_id = run_id
+        self.max_restarts = max_restarts
+        self._restarts = 0
+        self._restarting = False
+        self._sent: asyncio.Task[None] | None = None
+
+    def status(self, status: BotStatus) -> None:
+        self.inner.status(status)
+        if status.state is BotState.RESTARTING and status.restarts > self._restarts:
+            self._restarts, self._restarting = status.restarts, True
+            self._propose(Running(name="Restarting", message=f"restart {status.restarts} of at most "
+                                                             f"{self.max_restarts}: {status.error or 'no error'}"))
+        elif status.state is BotState.RUNNING and self._restarting:
+            self._restarting = False
+            self._propose(Running(message=f"attempt {self._restarts + 1}"))
+
+    def event(self, event: BotEvent) -> None:
+        self.inner.event(event)
+
+    def evidence(self, reason: str, frames: Sequence[Path], step: str | None, scores: Sequence[MatchScore]) -> None:
+        self.inner.evidence(reason, frames, step, scores)
+
+    def progress(self, done: int, total: int) -> None:
+        self.inner.progress(done, total)
+
+    def _propose(self, state: State) -> None:
+        previous = self._sent
+
+        async def send() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                result = await self.client.set_flow_run_state(self.run_id, state)
+            except Exception as exc:  # the server is away: the restart still happens, its state is lost
+                log.warning("flow run %s: state %s not recorded: %s", self.run_id, state.name, exc)
+                return
+            if result.status != SetStateStatus.ACCEPT:
+                log.info("flow run %s: state %s not accepted (%s)", self.run_id, state.name, result.status)
+
+        self._sent = asyncio.get_running_loop().create_task(send())
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Wait until every proposal was answered (before the run's final state), at most ``timeout_s`` seconds:
+        with the server away, the bot's end must not wait on its history."""
+        if self._sent is not None:
+            done, _ = await asyncio.wait({self._sent}, timeout=timeout_s)
+            if not done:
+                self._sent.cancel()
+                log.warning("flow run %s: restart states still unsent after %.0f s, dropped", self.run_id, timeout_s)
 
 
 def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threading.Event) -> BotAccounts | None:
@@ -137,7 +213,8 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                                        BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial, host=spec.host))
             farm = await runtime.call(_ledger, spec, runtime, run_id)
             reports: BotObserver = TeeObserver(observer, farm[1]) if farm is not None else observer
-            studio = BotStudio(spec, run_id, reports, client, runtime)  # flight recorder, live wall
+            states = RestartStates(reports, client, run_id, spec.restart_policy.max_restarts)
+            studio = BotStudio(spec, run_id, states, client, runtime)  # flight recorder, live wall
             session = BotSession(spec, assets, call=runtime.call, observer=studio.observer, accounts=accounts,
                                  lease=lease, steps=TaskSteps(spec.bot, runtime.executor), controller=controller,
                                  cancel=cancel, evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)),
@@ -152,6 +229,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                 result = await session.run()
             finally:
                 await studio.close()
+                await states.close()
                 for task in (writer, farm_writer):
                     if task is not None:
                         task.cancel()

@@ -21,70 +21,80 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
-__all__ = ["EVENT_KINDS", "BotEvent", "BotRef", "EventKind", "Payload", "PayloadValue"]
+__all__ = ["EVENT_KINDS", "PAYLOADS", "VALUES", "BotEvent", "BotRef", "EventKind", "Payload", "PayloadValue"]
 
 PayloadValue: TypeAlias = str | int | float | bool | None
 Payload: TypeAlias = dict[str, PayloadValue]
 
 
 class EventKind(StrEnum):
-    """The kinds of bot event; the Prefect event name is ``"emufleet." + kind``.
+    """The kinds of bot event; the Prefect event name is ``"emufleet." + kind``. What each carries is
+    :data:`PAYLOADS` (and :data:`VALUES` for the keys whose values are a closed set); docs/supervision.md's event
+    tables say the same, and ``tests/bot/test_events_doc.py`` holds the two together."""
 
-    Payload keys named here are the ones the shipped automations and docs rely on; more may be added.
-    """
-
-    #: The bot's session began driving its instance (after connect/ready). Payload: ``routine``, ``attempt``.
-    STARTED = "bot.started"
-    #: A top-level step finished, **sampled** (at most one every few tens of seconds: enough for the "no step for
-    #: 10 minutes" automation, without one event per step). Payload: ``step``, ``steps_done``.
+    STARTED = "bot.started"  # the session began driving its instance (after connect/ready)
+    #: A top-level step finished, **sampled** (at most one every 30 s: enough for the "no step for 10 minutes"
+    #: automation, without one event per step).
     STEP_COMPLETED = "bot.step-completed"
-    #: Periodic liveness of the bot's supervisor with its figures, e.g. ``state``, ``steps_done``,
-    #: ``capture_p50_ms``, ``capture_p95_ms``, and its cumulative metrics ``m.*`` (:mod:`emufleet.bot.metrics`:
-    #: what the console's ``/metrics`` shows). Zombie runs are detected from Prefect's own
-    #: flow-run heartbeats, not from these (docs/supervision.md, "Notifications").
+    #: Liveness of the bot's supervision loop every ``health.heartbeat`` with its figures and its cumulative metrics
+    #: ``m.*`` (:mod:`emufleet.bot.metrics`: what the console's ``/metrics`` shows). Zombie runs are detected from
+    #: Prefect's own flow-run heartbeats, not from these (docs/supervision.md, "Notifications").
     HEARTBEAT = "bot.heartbeat"
-    #: Stuck detection fired: no step and no input for ``stuck_after``, or a click loop. Payload: ``reason``
-    #: (``"no-progress"`` | ``"click-loop"``), ``step``, ``idle_s``.
-    STUCK = "bot.stuck"
-    #: A recovery rung is being taken. Payload: ``rung`` (``"routine"`` | ``"restart_app"`` | ``"restart_instance"``
-    #: | ``"reconnect"``), ``fault`` (what triggered it: a fault kind, or ``"operator"``), ``reason`` (``"fault"`` |
-    #: ``"operator"``: an operator asked for the rung), ``failures`` (in the budget window).
-    RECOVERING = "bot.recovering"
-    #: A rung was taken but the bot is still unhealthy; the ladder climbs on. Payload: ``rung``, ``error``,
-    #: ``reason``.
-    RUNG_FAILED = "bot.rung-failed"
-    #: The rung worked: the routine resumes. Payload: ``rung``, ``fault``, ``reason``, ``resume_at`` (step or
-    #: ``None``).
-    RECOVERED = "bot.recovered"
-    #: The failure budget is spent or the last rung failed: the bot fails, its account returns. Payload:
-    #: ``reason``, ``failures``.
-    GAVE_UP = "bot.gave-up"
-    #: One attempt of the routine failed (the restart policy decides what comes next). Payload: ``attempt``,
-    #: ``error``, ``error_type``.
-    ATTEMPT_FAILED = "bot.attempt-failed"
-    #: The bot's instance lock could not be renewed (fenced: no more input). Payload: ``reason``, ``reacquired``.
-    LOCK_LOST = "bot.lock-lost"
-    #: The bot was paused (an operator's command); a paused bot is not "making no progress".
-    PAUSED = "bot.paused"
-    #: The bot resumed after a pause.
-    RESUMED = "bot.resumed"
-    #: The bot's session ended. Payload: ``state`` (``"completed"`` | ``"stopped"`` | ``"failed"``), ``reason``,
-    #: ``steps_done``, and the session's clocks in seconds (:class:`~emufleet.bot.spec.BotResult`'s): ``wall_s``,
-    #: ``step_s`` (around the step calls), ``engine_s`` (inside the engine during them).
-    FINISHED = "bot.finished"
-    #: A health check changed to unhealthy. Payload: ``check`` (``"adb"`` | ``"boot"`` | ``"foreground"`` |
-    #: ``"frozen"`` | ``"latency"``), ``detail``.
-    INSTANCE_UNHEALTHY = "instance.unhealthy"
-    #: A health check is healthy again. Payload: ``check``.
-    INSTANCE_HEALTHY = "instance.healthy"
-    #: An account was leased for the bot. Payload: ``pool``, ``lease_ttl_s``.
-    ACCOUNT_LEASED = "account.leased"
-    #: A leased account went back to its pool unfinished (stop, recovery give-up). Payload: ``pool``, ``reason``.
-    ACCOUNT_RETURNED = "account.returned"
-    #: The routine completed the account. Payload: ``pool``.
-    ACCOUNT_COMPLETED = "account.completed"
-    #: The routine failed the account. Payload: ``pool``, ``reason``.
-    ACCOUNT_FAILED = "account.failed"
+    STUCK = "bot.stuck"  # no step and no input for stuck_after, a click loop, or a step timeout
+    RECOVERING = "bot.recovering"  # a recovery rung is being taken (for a fault, or an operator)
+    RUNG_FAILED = "bot.rung-failed"  # the rung did not bring the bot back; the ladder climbs on
+    RECOVERED = "bot.recovered"  # the rung worked: the routine resumes at resume_at
+    GAVE_UP = "bot.gave-up"  # the failure budget is spent or no rung is left: the bot fails, its account returns
+    ATTEMPT_FAILED = "bot.attempt-failed"  # one attempt of the routine failed (the restart policy decides)
+    LOCK_LOST = "bot.lock-lost"  # the instance lock could not be renewed (fenced: no more input)
+    PAUSED = "bot.paused"  # an operator paused the bot; a paused bot is not "making no progress"
+    RESUMED = "bot.resumed"  # the bot resumed after a pause
+    FINISHED = "bot.finished"  # the session ended, with its clocks (BotResult's, in seconds)
+    INSTANCE_UNHEALTHY = "instance.unhealthy"  # a health check found problems (or a step's device fault)
+    INSTANCE_HEALTHY = "instance.healthy"  # a health check found none again
+    ACCOUNT_LEASED = "account.leased"  # an account was leased for the bot
+    ACCOUNT_RETURNED = "account.returned"  # a leased account went back to its pool unfinished
+    ACCOUNT_COMPLETED = "account.completed"  # the routine completed the account
+    ACCOUNT_FAILED = "account.failed"  # the routine failed the account
+
+
+_HEALTH = ("check", "detail", "capture_p50_ms", "capture_p95_ms", "foreground")
+_ACCOUNT = ("pool", "reason")
+#: The payload keys each kind carries (a key may be ``None``); ``m.*`` stands for the metrics keys. An event with
+#: another key is refused when it is built (``TypeError``): the code cannot send what this does not say.
+PAYLOADS: dict[EventKind, frozenset[str]] = {kind: frozenset(keys) for kind, keys in {
+    EventKind.STARTED: ("routine", "instance_settings"),
+    EventKind.STEP_COMPLETED: ("step", "steps_done"),
+    EventKind.HEARTBEAT: ("state", "steps_done", "capture_p50_ms", "capture_p95_ms", "m.*"),
+    EventKind.STUCK: ("reason", "step", "message", "idle_s", "stuck_after_s", "window"),
+    EventKind.RECOVERING: ("rung", "fault", "reason", "failures"),
+    EventKind.RUNG_FAILED: ("rung", "error", "reason"),
+    EventKind.RECOVERED: ("rung", "fault", "reason", "resume_at"),
+    EventKind.GAVE_UP: ("reason", "failures"),
+    EventKind.ATTEMPT_FAILED: ("attempt", "error"),
+    EventKind.LOCK_LOST: ("reason", "reacquired"),
+    EventKind.PAUSED: ("step",),
+    EventKind.RESUMED: ("step",),
+    EventKind.FINISHED: ("state", "reason", "steps_done", "wall_s", "step_s", "engine_s"),
+    EventKind.INSTANCE_UNHEALTHY: (*_HEALTH, "step"),
+    EventKind.INSTANCE_HEALTHY: _HEALTH,
+    EventKind.ACCOUNT_LEASED: _ACCOUNT,
+    EventKind.ACCOUNT_RETURNED: _ACCOUNT,
+    EventKind.ACCOUNT_COMPLETED: _ACCOUNT,
+    EventKind.ACCOUNT_FAILED: _ACCOUNT,
+}.items()}
+_RUNGS = ("routine", "restart_app", "restart_instance", "reconnect")
+#: The keys whose values are a closed set, and the set (``None`` is always allowed: not known).
+VALUES: dict[tuple[EventKind, str], frozenset[str]] = {key: frozenset(values) for key, values in {
+    (EventKind.STUCK, "reason"): ("stuck", "click_loop", "step_timeout"),
+    (EventKind.RECOVERING, "reason"): ("fault", "operator"),
+    (EventKind.RECOVERING, "rung"): _RUNGS,
+    (EventKind.RUNG_FAILED, "reason"): ("fault", "operator"),
+    (EventKind.RUNG_FAILED, "rung"): _RUNGS,
+    (EventKind.RECOVERED, "reason"): ("fault", "operator"),
+    (EventKind.RECOVERED, "rung"): (*_RUNGS, "reacquire_lock"),
+    (EventKind.FINISHED, "state"): ("completed", "stopped", "failed"),
+}.items()}
 
 
 #: Every kind, in declaration order (the strings, without the ``emufleet.`` prefix).
@@ -132,12 +142,25 @@ def _flat(payload: Mapping[str, object]) -> Payload:
     return out
 
 
+def _declared(kind: EventKind, payload: Payload) -> None:
+    """Raise ``TypeError`` for a key :data:`PAYLOADS` does not declare for ``kind``, or a value outside
+    :data:`VALUES`."""
+    keys = PAYLOADS[kind]
+    for key, value in payload.items():
+        if key not in keys and not ("m.*" in keys and key.startswith("m.")):
+            raise TypeError(f"{kind} events carry no {key!r} (emufleet.bot.events.PAYLOADS)")
+        allowed = VALUES.get((kind, key))
+        if allowed is not None and value is not None and value not in allowed:
+            raise TypeError(f"{kind} {key}={value!r} is not one of {sorted(allowed)} (emufleet.bot.events.VALUES)")
+
+
 @dataclass(frozen=True, slots=True)
 class BotEvent:
-    """Something that happened to one bot (see :class:`EventKind` for the kinds and their payload keys).
+    """Something that happened to one bot (see :class:`EventKind` for the kinds, :data:`PAYLOADS` for their keys).
 
     ``time`` is ``time.time()`` (s since the epoch) when it happened. Raises ``ValueError`` for an unknown kind and
-    ``TypeError`` for a payload value that is not flat (see the module docstring).
+    ``TypeError`` for a payload value that is not flat (see the module docstring), a key the kind does not declare
+    or a value outside its closed set (:data:`VALUES`).
     """
 
     kind: EventKind
@@ -148,6 +171,7 @@ class BotEvent:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", EventKind(self.kind))  # a plain "bot.stuck" string is accepted
         object.__setattr__(self, "payload", _flat(self.payload))  # a private copy: the caller's dict may change
+        _declared(self.kind, self.payload)
 
     @property
     def name(self) -> str:

@@ -11,21 +11,11 @@ a typed :class:`HealthReport`; a change of its problems is a :class:`HealthChang
         report = monitor.check()      # never raises for device errors: they are problems
         report.healthy, report.worst, report.problems, report.capture_ms_p95
 
-The checks (issue 9 item 2; the seed's per-bot checker, digest §9.7, checked ADB echo, the Android version, the
-screen bounds and a frozen ``mCurrentFocus``):
-
-* ``adb_down`` (critical): ``echo`` does not answer (or a later probe fails: the device is not usable);
-* ``not_booted`` (critical): ``sys.boot_completed`` is not ``1``;
-* ``app_not_foreground`` (error): the focused package is not :attr:`HealthSettings.package`;
-* ``frozen_screen`` (error): identical frame digests over :attr:`~HealthSettings.frozen_captures` captures taken
-  *while the routine waits for a change* (``observe_frame(..., waiting=True)``), spanning at least
-  :attr:`~HealthSettings.frozen_min_s`: a static screen the routine is merely looking at is not frozen, and a
-  wait of a few quick polls is not long enough to tell;
-* ``black_screen`` (error): the last capture was entirely black;
-* ``capture_failing`` (error): the last :attr:`~HealthSettings.capture_failures` captures failed;
-* ``slow_capture`` (warning): the median capture latency of the window reached
-  :attr:`~HealthSettings.latency_warn_ms` (400 ms, MAA's warning level). The median, not p95, decides: one slow
-  capture is not a slow device; the report carries p95 as well.
+The checks themselves are registered classes in :mod:`emufleet.bot.checks` (each with its problem, severity,
+fault, confirmation count and settings beside its code): ``adb_down``, ``not_booted``, ``app_not_foreground``
+(probes, in that order), ``frozen_screen``, ``black_screen``, ``capture_failing``, ``slow_capture`` (the captures'
+statistics; ``frozen_screen`` counts only captures taken *while the routine waits for a change*,
+``observe_frame(..., waiting=True)``: a static screen the routine is merely looking at is not frozen).
 
 A report is ``healthy`` while no problem is an error or worse (a warning is reported, not acted on).
 """
@@ -38,52 +28,19 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
 from typing import Any
 
 import numpy as np
 
+from emufleet.bot.checks import CHECKS, AdbDown, FrameCheck, Frames, HealthProblem, HealthSeverity, Probe, ProbeCheck
 from emufleet.device._screen import BlackFrameError
 from emufleet.device.interface import DeviceLike
 from emufleet.errors import DeviceError
 from emufleet.groups.supervision import HealthSettings
 
-__all__ = ["HealthChange", "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity"]
+__all__ = ["HealthChange", "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity",
+           "frame_digest"]
 
-_ECHO = "emufleet-health"
-
-
-class HealthSeverity(IntEnum):
-    """How bad a problem is; ``ERROR`` and worse make a report unhealthy."""
-
-    OK = 0
-    WARNING = 1
-    ERROR = 2
-    CRITICAL = 3
-
-
-class HealthProblem(StrEnum):
-    """What a health check found wrong (values are the event and status spellings)."""
-
-    ADB_DOWN = "adb_down"
-    NOT_BOOTED = "not_booted"
-    APP_NOT_FOREGROUND = "app_not_foreground"
-    FROZEN_SCREEN = "frozen_screen"
-    BLACK_SCREEN = "black_screen"
-    CAPTURE_FAILING = "capture_failing"
-    SLOW_CAPTURE = "slow_capture"
-
-    @property
-    def severity(self) -> HealthSeverity:
-        return _SEVERITY[self]
-
-
-_SEVERITY = {
-    HealthProblem.ADB_DOWN: HealthSeverity.CRITICAL, HealthProblem.NOT_BOOTED: HealthSeverity.CRITICAL,
-    HealthProblem.APP_NOT_FOREGROUND: HealthSeverity.ERROR, HealthProblem.FROZEN_SCREEN: HealthSeverity.ERROR,
-    HealthProblem.BLACK_SCREEN: HealthSeverity.ERROR, HealthProblem.CAPTURE_FAILING: HealthSeverity.ERROR,
-    HealthProblem.SLOW_CAPTURE: HealthSeverity.WARNING,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,54 +202,38 @@ class HealthMonitor:
         return self._last_check is None or now - self._last_check >= self.settings.interval
 
     def check(self) -> HealthReport:
-        """Probe the device and combine the frame statistics into a report. Never raises ``DeviceError``."""
+        """Run the registered checks (:mod:`emufleet.bot.checks`): the probes in order until one finds its problem,
+        then the frame checks. Never raises ``DeviceError``: a probe's is ``adb_down``."""
         s = self.settings
         started = self._clock()
         found: list[tuple[HealthProblem, str]] = []
-        alive, booted, foreground = False, None, None
-        probe = "echo"
-        try:
-            echo = self.device.shell(f"echo {_ECHO}", timeout_s=s.probe_timeout_s)
-            alive = echo.output.strip() == _ECHO
-            if not alive:
-                found.append((HealthProblem.ADB_DOWN, f"echo answered {echo.output.strip()[:60]!r}"))
-            else:
-                probe = "getprop sys.boot_completed"
-                value = self.device.getprop("sys.boot_completed", timeout_s=s.probe_timeout_s)
-                booted = value == "1"
-                if not booted:
-                    found.append((HealthProblem.NOT_BOOTED, f"sys.boot_completed is {value!r}"))
-                else:
-                    probe = "foreground app"
-                    foreground = self.device.foreground_app()
-                    if s.package is not None and foreground != s.package:
-                        found.append((HealthProblem.APP_NOT_FOREGROUND,
-                                      f"foreground is {foreground or 'nothing'}, not {s.package}"))
-        except DeviceError as exc:
-            alive = False
-            found.append((HealthProblem.ADB_DOWN, f"{probe}: {exc}"))
+        probe = Probe(self.device)
+        for check in CHECKS:
+            if not isinstance(check, ProbeCheck):
+                continue
+            try:
+                message = check.see(probe, s)
+            except DeviceError as exc:
+                probe.alive = False
+                found.append((AdbDown.problem, f"{check.probe_name}: {exc}"))
+                break
+            if message is not None:
+                found.append((check.problem, message))
+                break
         now = self._clock()
         with self._lock:
             f = self._frames
-            latencies = np.array(f.latencies, dtype=float)
-            frozen = self._frozen(now)
-            if frozen:
-                found.append((HealthProblem.FROZEN_SCREEN, f"the same frame over {f.run} captures in "
-                                                           f"{now - (f.run_start or now):.1f} s of waiting"))
-            if f.black:
-                found.append((HealthProblem.BLACK_SCREEN, "the last capture was entirely black"))
-            if f.failures >= s.capture_failures:
-                found.append((HealthProblem.CAPTURE_FAILING, f"{f.failures} captures failed; last: {f.last_error}"))
-        p50 = float(np.percentile(latencies, 50)) if latencies.size else None
-        p95 = float(np.percentile(latencies, 95)) if latencies.size else None
-        if p50 is not None and latencies.size >= s.latency_min_samples and p50 >= s.latency_warn_ms:
-            found.append((HealthProblem.SLOW_CAPTURE, f"median capture {p50:.0f} ms (p95 {p95:.0f} ms) over "
-                                                      f"{latencies.size} captures, warn at {s.latency_warn_ms:.0f}"))
+            frames = Frames(np.array(f.latencies, dtype=float), self._frozen(now), f.run,
+                            now - (f.run_start or now), f.black, f.failures, f.last_error)
+        for check in CHECKS:
+            if isinstance(check, FrameCheck) and (message := check.see(frames, s)) is not None:
+                found.append((check.problem, message))
         found.sort(key=lambda item: -item[0].severity)
         report = HealthReport(
-            time=self._wall(), serial=self.device.serial, adb_alive=alive, boot_completed=booted,
-            foreground=foreground, frozen=frozen, capture_ms_p50=p50, capture_ms_p95=p95,
-            captures=int(latencies.size), problems=tuple(p for p, _ in found), messages=tuple(m for _, m in found),
+            time=self._wall(), serial=self.device.serial, adb_alive=probe.alive, boot_completed=probe.booted,
+            foreground=probe.foreground, frozen=frames.frozen, capture_ms_p50=frames.percentile(50),
+            capture_ms_p95=frames.percentile(95), captures=int(frames.latencies.size),
+            problems=tuple(p for p, _ in found), messages=tuple(m for _, m in found),
             check_ms=(self._clock() - started) * 1000.0)
         before, self._last, self._last_check = self._last, report, started
         self._notify(before, report)

@@ -127,8 +127,10 @@ class RecoveryLadder:
             await reporter.evidence(self.supervisor, reason, self.call)
             return Outcome.FAILED
         if fault.kind in STUCK_KINDS:
+            details = fault.details
             reporter.emit(EventKind.STUCK, reason=str(fault.kind), step=reporter.status.step, message=fault.message,
-                          **{k: v for k, v in fault.details.items() if k not in ("reason", "step", "message")})
+                          idle_s=details.get("idle_s"), stuck_after_s=details.get("stuck_after_s"),
+                          window=details.get("window"))
         elif "problem" not in fault.details:  # a health check's fault was reported by its health change already
             reporter.emit(EventKind.INSTANCE_UNHEALTHY, check=str(fault.kind), detail=fault.message,
                           step=reporter.status.step)

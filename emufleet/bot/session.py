@@ -10,11 +10,18 @@ not) and share no flags:
 * the **supervision loop** (:mod:`emufleet.bot.supervision`): raises faults as interrupts, heartbeats;
 * the **reporter** (:mod:`emufleet.bot.reporter`): status, events, evidence, tallies, to a ``BotObserver``.
 
-Seams for what runs beside a bot: ``on_attempt`` (awaited at every attempt boundary with an
-:class:`AttemptBoundary`; a hot reload may swap :attr:`BotSession.assets` there, a flight recorder may mark the
-boundary), the observer (everything reported), ``steps`` (how a step runs: a task run under Prefect) and
-``connect`` (how the device is made). :meth:`BotSession.stop` and :meth:`BotSession.request_recovery` are the
-only ways in from outside (any thread).
+Seams for what runs beside a bot:
+
+* ``on_attempt``: awaited at every attempt boundary with an :class:`AttemptBoundary` (attempt number, restarts,
+  how the previous attempt ended); a hot reload may swap :attr:`BotSession.assets` there (the next attempt and its
+  recoveries use them), a flight recorder may mark the boundary;
+* the observer: everything the reporter reports (status, events, evidence, progress), in order, on the loop;
+* ``steps``: how one top-level step runs (a task run under Prefect; a recorder or a debugger may wrap it);
+* ``connect``: how the device is made (wrap it to record or throttle captures); once open,
+  :attr:`BotSession.opened` holds the device, the supervisor and the routine context, whose ``wait_poll_s`` sets
+  how often ``WaitForImage`` captures (a degraded capture rate on a loaded host).
+
+:meth:`BotSession.stop` and :meth:`BotSession.request_recovery` are the only ways in from outside (any thread).
 
 Fencing: the device refuses input once the instance lock's fence closes; the ladder then asks the
 :class:`~emufleet.bot.ladder.InstanceLease` to re-acquire the lock, and the bot either resumes or, when another

@@ -95,8 +95,8 @@ class SupervisionLoop:
         report, fault = checked
         text = health_text(report)
         if text != self._last_health:
-            kind = EventKind.INSTANCE_HEALTHY if not report.problems else EventKind.INSTANCE_UNHEALTHY
-            self.reporter.emit(kind, check=text, detail="; ".join(report.messages) or None,
+            self.reporter.emit(EventKind.INSTANCE_HEALTHY if not report.problems else EventKind.INSTANCE_UNHEALTHY,
+                               check=text, detail="; ".join(report.messages) or None,
                                capture_p50_ms=report.capture_ms_p50, capture_p95_ms=report.capture_ms_p95,
                                foreground=report.foreground)
             self._last_health = text

@@ -7,8 +7,8 @@ the main routine) and answers two questions for the session:
   ``stuck_after`` (the running step's own ``stuck_after`` if it declares one; never while the bot waits for an
   account or is paused: the clock is the controller's active time);
 * :meth:`Supervisor.health_check` (every ``health.interval``, blocking: device calls): the health report, and
-  the fault it means, if any. ``app_not_foreground`` must be seen twice in a row (a routine restarting the game
-  passes through the launcher); ``slow_capture`` only degrades the health, it is no fault.
+  the fault it means, if any: each registered check (:mod:`emufleet.bot.checks`) says which fault its problem is
+  and how many checks in a row must see it (``app_not_foreground``: two; ``slow_capture``: no fault at all).
 """
 
 from __future__ import annotations
@@ -38,18 +38,6 @@ if TYPE_CHECKING:
     from emufleet.routines import Controller
 
 __all__ = ["AppState", "Supervisor", "health_text"]
-
-#: Health problems that are faults, and the fault each one is.
-FAULTS: dict[HealthProblem, FaultKind] = {
-    HealthProblem.ADB_DOWN: FaultKind.ADB_DOWN,
-    HealthProblem.NOT_BOOTED: FaultKind.NOT_BOOTED,
-    HealthProblem.APP_NOT_FOREGROUND: FaultKind.APP_NOT_FOREGROUND,
-    HealthProblem.FROZEN_SCREEN: FaultKind.FROZEN_SCREEN,
-    HealthProblem.BLACK_SCREEN: FaultKind.BAD_FRAME,
-    HealthProblem.CAPTURE_FAILING: FaultKind.BAD_FRAME,
-}
-CONFIRM = {HealthProblem.APP_NOT_FOREGROUND: 2}  # consecutive checks before the problem is a fault
-
 
 @dataclass(frozen=True, slots=True)
 class AppState:
@@ -180,8 +168,8 @@ class Supervisor:
                 del self._streaks[problem]
         for problem in report.problems:
             self._streaks[problem] = self._streaks.get(problem, 0) + 1
-            kind = FAULTS.get(problem)
-            if kind is not None and fault is None and self._streaks[problem] >= CONFIRM.get(problem, 1):
+            kind = problem.fault  # a check's problem says which fault it is, and how often it must be seen
+            if kind is not None and fault is None and self._streaks[problem] >= problem.confirm:
                 fault = Fault(kind, f"instance unhealthy: {problem}", {"problem": str(problem)})
         return report, fault
 

@@ -115,6 +115,7 @@ class BotContext:
         on_event: called with every :class:`StepEvent`, from the thread that ran the step.
         bot_id: the bot's name in events.
         delay_unit_ms: the unit of ``Delay.count`` (the seed's INI ``Delay``, default 250 ms).
+        wait_poll_s: seconds between the polls of ``WaitForImage`` (digest §1.5: 50 ms, a fresh frame each time).
         group_config: the group's ``routine_config`` (precedence: runtime > group > routine default).
         on_match: called after every template match with its duration (seconds) and whether it was found, from
             the thread that matched (the bot's metrics: :mod:`emufleet.bot.metrics`).
@@ -123,7 +124,7 @@ class BotContext:
     def __init__(self, device: DeviceLike, templates: TemplateSet | None, registry: RoutineRegistry | None,
                  controller: Controller | None = None, variables: VariableStore | Mapping[str, object] | None = None,
                  accounts: AccountProvider | None = None, on_event: Callable[[StepEvent], None] | None = None,
-                 bot_id: str = "", *, delay_unit_ms: float = 250.0,
+                 bot_id: str = "", *, delay_unit_ms: float = 250.0, wait_poll_s: float = 0.05,
                  group_config: Mapping[str, object] | None = None,
                  on_match: Callable[[float, bool], None] | None = None) -> None:
         self.device = device
@@ -136,6 +137,7 @@ class BotContext:
         self.on_match = on_match
         self.bot_id = bot_id or getattr(device, "serial", "")
         self.delay_unit_ms = delay_unit_ms
+        self.wait_poll_s = wait_poll_s
         self.group_config = {k: str(v) for k, v in (group_config or {}).items()}
         self.device_lock = threading.RLock()
         self.frames = FrameCache()

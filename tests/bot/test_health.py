@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import adbutils
 import pytest
 
 from emufleet.bot import HealthChange, HealthMonitor, HealthProblem, HealthSettings, HealthSeverity
+from emufleet.bot.checks import CHECKS, FrameCheck, Frames
+from emufleet.bot.recovery import FaultKind
 from emufleet.device import Device
 from emufleet.errors import DeviceError, ScreenshotError
 from emufleet.settings import GAME
@@ -20,7 +23,7 @@ from emufleet.sim import SimInstance, Simulator
 from tests.conftest import connect_serial, wait_device_state
 from tests.sim.helpers import wait_until
 
-P = HealthProblem
+P = SimpleNamespace(**{str(check.problem).upper(): check.problem for check in CHECKS})  # P.ADB_DOWN …
 
 
 @pytest.fixture
@@ -225,3 +228,37 @@ def test_device_errors_become_problems_on_any_device() -> None:
 
     report = HealthMonitor(Broken()).check()  # type: ignore[arg-type]
     assert report.problems == (P.ADB_DOWN,) and report.messages == ("echo: broken: gone",)
+
+
+def test_a_check_is_one_class_registered_where_it_is_written(monitor: HealthMonitor, dev: Device) -> None:
+    class Sunny(FrameCheck):  # a new check: its problem, severity and fault beside its code, nothing else
+        problem = HealthProblem("test_sunny", HealthSeverity.ERROR, FaultKind.BAD_FRAME)
+
+        def see(self, frames: Frames, settings: HealthSettings) -> str | None:
+            return f"{frames.latencies.size} captures, all sunny"
+
+    try:
+        capture(monitor, dev)
+        report = monitor.check()
+        assert report.problems == (Sunny.problem,) and report.messages == ("1 captures, all sunny",)
+        assert not report.healthy and Sunny.problem.fault is FaultKind.BAD_FRAME
+        with pytest.raises(TypeError, match="registered twice"):
+            type("Again", (FrameCheck,), {"problem": HealthProblem("test_sunny", HealthSeverity.WARNING)})
+    finally:
+        CHECKS[:] = [check for check in CHECKS if not isinstance(check, Sunny)]
+    assert monitor.check().problems == ()
+
+
+def test_problems_are_named_after_the_faults_they_raise() -> None:
+    faults = {str(check.problem): check.problem.fault for check in CHECKS}
+    assert faults == {"adb_down": FaultKind.ADB_DOWN, "not_booted": FaultKind.NOT_BOOTED,
+                      "app_not_foreground": FaultKind.APP_NOT_FOREGROUND, "frozen_screen": FaultKind.FROZEN_SCREEN,
+                      "black_screen": FaultKind.BAD_FRAME, "capture_failing": FaultKind.BAD_FRAME,
+                      "slow_capture": None}
+    assert all(name == fault for name, fault in faults.items() if fault is not None and name in set(FaultKind))
+
+
+def test_every_check_setting_belongs_to_a_check() -> None:
+    claimed = [key for check in CHECKS for key in check.settings]
+    general = {"interval", "heartbeat", "probe_timeout_s"}  # the monitor's and the supervision loop's own
+    assert sorted(claimed) == sorted(set(HealthSettings.model_fields) - general), "each key read by one check"

@@ -79,11 +79,12 @@ def test_a_reconnect_that_finds_the_same_screen_resumes_at_the_interrupted_step(
     """Issue 23 item 6: after an adb blip the app is where it was; the routine goes on at the step the fault
     interrupted, not at its start (whose first step may not know the screen, and would stall until stuck)."""
     inst = _in_game(simulator)
+    inst.set_state("menu")  # a screen without timers of its own (the home screen's error popup comes after 8 s)
     registry = routines({"t/blip": """
         version: 1
         routine_name: looks, then a long wait
         steps:
-          - {action: WaitForImage, template: Main, timeout: 10s}
+          - {action: WaitForImage, template: Back, timeout: 10s}
           - {action: Sleep, duration: 3s}
           - {action: Click, x: 10, y: 100}
         """})

@@ -68,11 +68,11 @@ def test_bot_story_is_readable_with_related_resources(prefect_server: PrefectSer
     def bot_like() -> str:
         run_id = str(get_run_context().flow_run.id)
         ref = BotRef(group, 0, "127.0.0.1:16384", host="host-a", flow_run_id=run_id)
-        emit(BotEvent(EventKind.STARTED, ref, {"routine": "demo/cycle", "attempt": 1}))
+        emit(BotEvent(EventKind.STARTED, ref, {"routine": "demo/cycle"}))
         leased = ref.with_account("demo_0001")
         emit(BotEvent(EventKind.ACCOUNT_LEASED, leased, {"pool": "demo"}))
-        emit(BotEvent(EventKind.STUCK, leased, {"reason": "no-progress", "idle_s": 61.5}))
-        emit(BotEvent(EventKind.RECOVERING, leased, {"rung": "restart-app", "fault": "stuck"}))
+        emit(BotEvent(EventKind.STUCK, leased, {"reason": "stuck", "idle_s": 61.5}))
+        emit(BotEvent(EventKind.RECOVERING, leased, {"rung": "restart_app", "fault": "stuck"}))
         return run_id
 
     run_id = bot_like()
@@ -80,7 +80,7 @@ def test_bot_story_is_readable_with_related_resources(prefect_server: PrefectSer
     assert [e.event for e in events] == ["emufleet.bot.started", "emufleet.account.leased", "emufleet.bot.stuck",
                                         "emufleet.bot.recovering"]
     stuck = events[2]
-    assert stuck.payload == {"reason": "no-progress", "idle_s": 61.5}
+    assert stuck.payload == {"reason": "stuck", "idle_s": 61.5}
     roles = _roles(stuck)
     assert roles["flow-run"] == f"prefect.flow-run.{run_id}"
     assert roles["instance"] == "emufleet.instance.host-a/127.0.0.1:16384"
@@ -97,10 +97,8 @@ def test_bot_story_is_readable_with_related_resources(prefect_server: PrefectSer
 def test_unreachable_server_never_fails_the_bot(prefect_server: PrefectServer) -> None:
     dead = f"http://127.0.0.1:{free_port()}/api"
     with temporary_settings(updates={PREFECT_API_URL: dead}):
-        started = time.monotonic()
-        for i in range(20):
-            emit(BotEvent(EventKind.HEARTBEAT, BotRef("dead", 0, "s"), {"n": i}))
-        assert time.monotonic() - started < 2.0  # queued for Prefect's events worker, never waiting on the network
+        for i in range(20):  # queued for Prefect's events worker (how fast: benchmarks/health.py, emit_dead_ms)
+            emit(BotEvent(EventKind.HEARTBEAT, BotRef("dead", 0, "s"), {"steps_done": i}))
         # Its worker gives up on the dead server (≈ 7 s of reconnection attempts, logged) without raising here.
         EventsWorker.drain_all(timeout=20)
 
@@ -109,23 +107,22 @@ def test_a_thread_without_prefect_context_reaches_the_server(prefect_server: Pre
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A bot's supervisor thread is a plain thread: Prefect's settings context does not follow it there."""
     group = f"th-{uuid.uuid4().hex[:8]}"
-    took: list[float] = []
+    sent: list[EventKind] = []
 
     def bot_thread(kind: EventKind) -> None:
-        started = time.monotonic()
         emit(BotEvent(kind, BotRef(group, 0, "s")))
-        took.append(time.monotonic() - started)
+        sent.append(kind)
 
     def in_thread(kind: EventKind) -> None:
         thread = threading.Thread(target=bot_thread, args=(kind,))
         thread.start()
-        thread.join(timeout=30)
+        thread.join()
 
     in_thread(EventKind.STUCK)
     monkeypatch.delenv("PREFECT_API_URL")
     in_thread(EventKind.RECOVERED)  # no API anywhere: dropped at once, never an ephemeral server
     monkeypatch.undo()
-    assert len(took) == 2 and max(took) < 2.0, took
+    assert sent == [EventKind.STUCK, EventKind.RECOVERED]
     events = read_events(EventFilter(resource=EventResourceFilter(id=[bot_resource_id(group, 0)])), 1)
     assert [e.event for e in events] == ["emufleet.bot.stuck"]
 
@@ -140,21 +137,19 @@ def test_an_outage_never_fails_the_emitter_and_events_flow_again_after_it(tmp_pa
     ref = BotRef(f"out-{uuid.uuid4().hex[:6]}", 0, "s")
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            emit(BotEvent(EventKind.STARTED, ref, {"n": 0}))
+            emit(BotEvent(EventKind.STARTED, ref, {"routine": "n0"}))
             stop_server(server)
-            started = time.monotonic()
-            for n in (1, 2):
-                emit(BotEvent(EventKind.STUCK, ref, {"n": n}))  # queued or dropped, never raised
-            assert time.monotonic() - started < 5, "emit blocked while the server was down"
+            for n in (1, 2):  # queued or dropped, never raised (how fast: benchmarks/health.py, emit_dead_ms)
+                emit(BotEvent(EventKind.STUCK, ref, {"message": f"n{n}"}))
             server = start_server(tmp_path / "prefect", port, record=False)
-            emit(BotEvent(EventKind.RECOVERED, ref, {"n": 3}))
+            emit(BotEvent(EventKind.RECOVERED, ref, {"resume_at": "n3"}))
             deadline = time.monotonic() + 60
             while True:
                 events = read_events(EventFilter(resource=EventResourceFilter(id=[bot_resource_id(ref.group, 0)])),
                                      1, timeout_s=5)
-                if any(e.payload.get("n") == 3 for e in events) or time.monotonic() > deadline:
+                if any(e.payload.get("resume_at") == "n3" for e in events) or time.monotonic() > deadline:
                     break
-            assert [e.payload.get("n") for e in events if e.payload.get("n") == 3] == [3]
+            assert [e.payload["resume_at"] for e in events if e.payload.get("resume_at") == "n3"] == ["n3"]
     finally:
         EventsWorker.drain_all(timeout=10)  # the worker keeps the URL it started with: the next test's is the session's
         stop_server(server)

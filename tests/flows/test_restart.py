@@ -10,6 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.objects import StateType
 from sqlalchemy import func, select
 
 from emufleet.db import Account, RoutineExecution
@@ -71,3 +74,22 @@ def test_restart_policy(prefect_server: PrefectServer, fleet_home: FleetHome, si
     assert sorted(statuses) == sorted(["completed"] * completed + ["failed"] * failed)
     assert len(statuses) == restarts + 1  # one routine execution (one account) per attempt
     assert leased == 0
+    # Each restart is in the bot's flow-run state history, as the Prefect UI shows it (flows/run_bot.py)
+    history = asyncio.run(_state_history(f"{name}-bot0"))
+    restarting = [(s.type, s.message) for s in history if s.name == "Restarting"]
+    assert [message.split(":")[0] for _, message in restarting] == \
+        [f"restart {n} of at most {cap}" for n in range(1, restarts + 1)], history
+    assert all(kind is StateType.RUNNING for kind, _ in restarting)
+    if fault:  # the reason is the attempt's error
+        assert all("black" in message.lower() or "Screenshot" in message for _, message in restarting), restarting
+    attempts = [s.message for s in history if s.name == "Running" and (s.message or "").startswith("attempt")]
+    assert attempts == [f"attempt {n + 1}" for n in range(1, restarts + 1)], history
+    assert history[-1].type is (StateType.COMPLETED if final is BotState.COMPLETED else StateType.FAILED)
+
+
+async def _state_history(run_name: str) -> list[Any]:
+    """The states of the flow run named ``run_name``, oldest first."""
+    async with get_client() as client:
+        (run,) = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])))
+        states = await client.read_flow_run_states(run.id)
+    return sorted(states, key=lambda state: state.timestamp)

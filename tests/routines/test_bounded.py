@@ -7,17 +7,15 @@ import pytest
 from emufleet.errors import RoutineStopped
 from emufleet.routines import executor as executor_module
 from emufleet.routines.executor import Executor
-from emufleet.routines.grammar import images
 from emufleet.routines.grammar.routine import SentrySpec
 from emufleet.routines.sentries import OUTCOMES_KEPT, SentryManager, _Entry
 
 from .conftest import Bot
 
 
-def test_a_long_polling_step_keeps_only_its_newest_match_scores(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_polling_step_keeps_only_its_newest_match_scores(bot: Bot) -> None:
     """A ``WaitForImage`` polling for an hour recorded every poll's score in its step frame (50 ms polls: 72,000
     scores per hour per bot); only the newest are kept (they are what the step event and the evidence show)."""
-    monkeypatch.setattr(images, "WAIT_POLL_S", 0.0)  # poll as fast as possible: thousands of polls in a second
     bot.write("main", "steps:\n  - {action: WaitForImage, template: Error, timeout: 600}\n")
     polls, longest = 0, 0
     ex: Executor | None = None
@@ -30,7 +28,7 @@ def test_a_long_polling_step_keeps_only_its_newest_match_scores(bot: Bot, monkey
         if polls >= 1000:
             bot.controller.stop()
 
-    ctx = bot.context(on_match=on_match)
+    ctx = bot.context(on_match=on_match, wait_poll_s=0.0)  # poll as fast as possible: thousands of polls a second
     routine = ctx.registry.get("main")
     ex = Executor(ctx, routine)
     with pytest.raises(RoutineStopped):

@@ -28,8 +28,6 @@ __all__ = [
 ]
 
 MaxAttempts = Annotated[int, Field(ge=0, strict=True)]
-#: Poll interval of ``WaitForImage`` (digest §1.5: 50 ms, fresh frame each time).
-WAIT_POLL_S = 0.05
 
 
 class _TemplateStep(TemplateParams, Step):
@@ -50,7 +48,8 @@ class FindImage(_TemplateStep):
 
 @action
 class WaitForImage(TemplateParams, StepBase):
-    """Poll a fresh frame every 50 ms until ``template`` appears; fail after ``timeout`` (bare number = **s**).
+    """Poll a fresh frame every ``BotContext.wait_poll_s`` (50 ms) until ``template`` appears; fail after ``timeout``
+    (bare number = **s**).
 
     Here ``timeout`` is the wait (the seed's meaning for this action); the step timeout is ``step_timeout``.
     """
@@ -65,7 +64,7 @@ class WaitForImage(TemplateParams, StepBase):
                 return
             if ex.clock() >= deadline:
                 raise ex.error(f"template {self.template!r} not found within {self.timeout:g} s")
-            ex.sleep(min(WAIT_POLL_S, max(0.0, deadline - ex.clock())))
+            ex.sleep(min(ex.ctx.wait_poll_s, max(0.0, deadline - ex.clock())))
 
     def _find(self, ex: Executor) -> Match | None:
         return ex.find(self.template, threshold=self.threshold, region=self.region, fresh=True)
