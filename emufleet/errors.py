@@ -22,6 +22,7 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     │   └── InstanceLockLost                input refused: the bot no longer holds its instance lock (fencing)
     ├── InstanceRefusedError                an instance's resolution, density or game do not fit; carries serial
     ├── VisionError                         carries template
+    │   └── OcrUnavailableError             the OCR library or its packaged models are missing
     ├── RoutineError                        carries routine, step
     │   ├── StepTimeoutError
     │   ├── RoutineStopped                  stop requested through the controller
@@ -32,6 +33,7 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     │   └── LeaseError                      carries account_id
     ├── DatabaseError                       the database failed (unreachable, locked, schema missing, constraint)
     ├── SimulatorError
+    ├── PluginError                         an entry point (emufleet.recognizers/actions/conditions) is unusable
     └── OrchestrationError
         └── InstanceConflictError
 """
@@ -57,7 +59,9 @@ __all__ = [
     "LeaseError",
     "NoAccountPoolError",
     "NoAccountsAvailable",
+    "OcrUnavailableError",
     "OrchestrationError",
+    "PluginError",
     "PoolError",
     "PoolValidationError",
     "ReplayDivergence",
@@ -198,6 +202,21 @@ class VisionError(EmufleetError):
     def __init__(self, message: str, *, template: str | None = None) -> None:
         self.template = template
         super().__init__(f"template {template!r}: {message}" if template else message)
+
+
+class OcrUnavailableError(VisionError):
+    """Text cannot be read: the OCR library (``rapidocr`` with ``onnxruntime``) or its packaged models are missing."""
+
+
+class PluginError(EmufleetError):
+    """A plugin's entry point cannot be loaded or registers something unusable.
+
+    ``plugin`` names it as ``group:name (distribution)``.
+    """
+
+    def __init__(self, message: str, *, plugin: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin}: {message}")
 
 
 class RoutineError(EmufleetError):

@@ -22,8 +22,8 @@ app = typer.Typer(
 )
 
 # Area modules, in help order. Each owns its own commands.
-_AREAS = ("system", "sim", "device", "routines", "sessions", "templates", "db", "accounts", "pools", "groups",
-          "instances", "automations", "console", "hosts", "server", "demo")
+_AREAS = ("system", "sim", "device", "routines", "sessions", "templates", "vision", "db", "accounts", "pools",
+          "groups", "instances", "automations", "console", "hosts", "server", "demo")
 
 for _name in _AREAS:
     try:

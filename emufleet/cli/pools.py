@@ -107,7 +107,7 @@ def stats(name: NameArg, url: UrlOption = None) -> None:
     typer.echo(f"total={s.total} available={s.available} in_use={s.in_use} completed={s.completed} "
                f"failed={s.failed} skipped={s.skipped}")
     typer.echo(f"results={s.results} packs_opened={s.packs_opened} cards_found={s.cards_found} "
-               f"stars_total={s.stars_total} keep_count={s.keep_count} "
+               f"stars_total={s.stars_total} keep_count={s.keep_count} shinedust={s.shinedust} "
                f"last_refresh={s.last_refresh.isoformat(timespec='seconds') + 'Z' if s.last_refresh else 'never'}")
     typer.echo(f"last refreshed: {refreshed_ago(s.last_refresh)}")
 

@@ -79,6 +79,7 @@ class PoolStats:
     keep_count: int = 0
     results: int = 0
     last_refresh: datetime | None = None
+    shinedust: int = 0  # summed over the members' accounts (what the bots last read on their screens)
 
 
 @dataclass
@@ -325,6 +326,9 @@ class Pool:
                 .group_by(state))
             for name, n in rows:
                 counts[name] = counts.get(name, 0) + int(n)
+            shinedust = conn.scalar(
+                select(func.coalesce(func.sum(Account.shinedust), 0))
+                .join(PoolMember, PoolMember.account_id == Account.id).where(PoolMember.pool_name == self.name))
             # COALESCE makes the sums never NULL; the stubs type a nullable column's SUM as optional: `or 0`
             sums = conn.execute(select(
                 func.coalesce(func.sum(AccountResultRecord.packs_opened), 0),
@@ -336,4 +340,4 @@ class Pool:
             refreshed = conn.scalar(select(PoolRecord.refreshed_at).where(PoolRecord.name == self.name))
         return PoolStats(sum(counts.values()), counts["available"], counts["in_use"], counts["completed"],
                          counts["failed"], counts["skipped"], int(sums[0] or 0), int(sums[1] or 0), int(sums[2] or 0),
-                         int(sums[3] or 0), int(sums[4]), refreshed)
+                         int(sums[3] or 0), int(sums[4]), refreshed, shinedust=int(shinedust or 0))

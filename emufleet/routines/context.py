@@ -141,6 +141,9 @@ class BotContext:
         self.group_config = {k: str(v) for k, v in (group_config or {}).items()}
         self.device_lock = threading.RLock()
         self.frames = FrameCache()
+        #: counters of the held account's result read from the screen (``ReadNumber record:``), reported by
+        #: ``CompleteAccount`` where it leaves them out; emptied when an account is injected or released.
+        self.screen_counts: dict[str, int] = {}
         self._sentries: SentryManager | None = None
         self._sentries_lock = threading.Lock()
 

@@ -295,8 +295,7 @@ class Executor:
         templates = self.ctx.templates
         if templates is None or template not in templates:
             raise self.error(f"template {template!r} is not registered in the template set")
-        screen = None if fresh else self.ctx.frames.get()
-        screen = screen or self.fresh_frame()
+        screen = self.screen(fresh=fresh)
         started = time.perf_counter()
         try:
             result = match(screen, templates.get(template), space=templates.space, threshold=threshold, region=region)
@@ -304,13 +303,21 @@ class Executor:
             raise self.error(str(exc)) from exc
         if self.ctx.on_match is not None:
             self.ctx.on_match(time.perf_counter() - started, result.found)
+        nearest = result.nearest
+        self.record(MatchScore(template, nearest.score if nearest else None, result.found, threshold=result.threshold,
+                               region=templates.space.region_to_device(result.region),
+                               location=nearest.device_rect if nearest else None))
+        return result.best
+
+    def screen(self, *, fresh: bool) -> Screen:
+        """A fresh frame, or (``fresh`` false) the cached one when it is ≤ 100 ms old."""
+        cached = None if fresh else self.ctx.frames.get()
+        return cached or self.fresh_frame()
+
+    def record(self, score: MatchScore) -> None:
+        """Keep a recognition's score and boxes on the running step (its event and failure evidence)."""
         if self._stack:
-            nearest = result.nearest
             scores = self._stack[-1].scores
-            scores.append(MatchScore(
-                template, nearest.score if nearest else None, result.found, threshold=result.threshold,
-                region=templates.space.region_to_device(result.region),
-                location=nearest.device_rect if nearest else None))
+            scores.append(score)
             if len(scores) > 2 * _MAX_SCORES:  # a step polling for an hour keeps its newest scores, not all
                 del scores[:-_MAX_SCORES]
-        return result.best

@@ -58,6 +58,7 @@ class InjectNextAccount(StepBase):
 
     def run(self, ex: Executor) -> None:
         provider = ex.accounts()
+        ex.ctx.screen_counts.clear()
         ref = ex.with_device(lambda device: provider.inject_next(
             device, timeout_s=self.timeout, on_no_accounts=self.on_no_accounts))
         if ref is None:
@@ -76,8 +77,9 @@ class CompleteAccount(Step):
 
     ``packs_opened``, ``cards_found``, ``stars_total`` and ``keep_count`` are what the routine did with this
     account, summed by the pool's statistics: a non-negative integer or ``${var}`` (e.g. the variable a loop
-    counted in). Left out, the pool provider reports what the account's actions recorded during its lease
-    (``UpdateRoutineMetrics``, ``IncrementAccountField packs_opened``).
+    counted in). Left out, a number ``ReadNumber`` recorded from the screen (``record:``) is reported, else the
+    pool provider reports what the account's actions recorded during its lease (``UpdateRoutineMetrics``,
+    ``IncrementAccountField packs_opened``).
     """
 
     NAME = "CompleteAccount"
@@ -109,7 +111,7 @@ class CompleteAccount(Step):
         def count(name: str) -> int | None:
             text = getattr(self, name)
             if text is None:
-                return None
+                return ex.ctx.screen_counts.get(name)  # what ReadNumber recorded from the screen, if anything
             value = ex.integer(text, name)
             if value < 0:
                 raise ex.error(f"{name} must not be negative, got {value}")
@@ -117,6 +119,7 @@ class CompleteAccount(Step):
 
         result = AccountResult(success=self.success, error=self.error, **{n: count(n) for n in _COUNTERS})
         ex.accounts().complete(ex.account_id(self.account_id), result)
+        ex.ctx.screen_counts.clear()
 
 
 @action
@@ -129,6 +132,7 @@ class ReturnAccount(Step):
 
     def run(self, ex: Executor) -> None:
         ex.accounts().return_account(ex.account_id(self.account_id), self.reason)
+        ex.ctx.screen_counts.clear()
 
 
 @action
@@ -141,6 +145,7 @@ class MarkAccountFailed(Step):
 
     def run(self, ex: Executor) -> None:
         ex.accounts().mark_failed(ex.account_id(self.account_id), self.reason)
+        ex.ctx.screen_counts.clear()
 
 
 @action
