@@ -24,10 +24,12 @@ import threading
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
+from typing import Any
 
 from emufleet.errors import EmufleetError, PluginError
 
-__all__ = ["ACTIONS_GROUP", "RECOGNIZERS_GROUP", "load_entry_points", "load_recognizer_plugins", "plugin_errors"]
+__all__ = ["ACTIONS_GROUP", "RECOGNIZERS_GROUP", "load_action_plugins", "load_entry_points", "load_recognizer_plugins",
+           "plugin_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +103,26 @@ def load_recognizer_plugins() -> list[type]:
         return issubclass(cls, Recognizer) and cls is not Recognizer and not inspect.isabstract(cls)
 
     return load_entry_points(RECOGNIZERS_GROUP, accepts, recognizer)
+
+
+def load_action_plugins() -> list[type]:
+    """Register the actions and conditions of the ``emufleet.actions`` entry points in the grammar's catalogs (once
+    per process; called by :mod:`emufleet.routines.grammar.routine` before it builds the step and condition unions).
+    A class the plugin already registered with ``@action``/``@condition`` is kept as it is."""
+    from emufleet.routines.grammar.base import StepBase
+    from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES, Catalog
+    from emufleet.routines.grammar.conditions import ConditionBase
+
+    def accepts(cls: type) -> bool:
+        return issubclass(cls, StepBase | ConditionBase) and bool(getattr(cls, "NAME", ""))
+
+    def register(cls: type) -> None:
+        catalog: Catalog[Any] = ACTIONS if issubclass(cls, StepBase) else CONDITION_TYPES
+        if catalog.get(cls.NAME.lower()) is cls:  # type: ignore[attr-defined]  # accepts() checked NAME
+            return
+        try:
+            catalog.register(cls)
+        except TypeError as exc:  # a taken name: the catalog's own refusal
+            raise PluginError(str(exc), plugin=cls.__qualname__) from None
+
+    return load_entry_points(ACTIONS_GROUP, accepts, register)

@@ -61,6 +61,9 @@ class OcrEngine:
         self._ocr: Any = RapidOCR(params={
             "Global.log_level": "error", "Global.use_cls": False,
             "Det.model_path": str(det), "Rec.model_path": str(rec),
+            # detection at most 960 px on the long side (PaddleOCR's own default), not rapidocr's "short side at
+            # least 736", which blows a 540×40 strip up to 2000×150 and costs memory for nothing
+            "Det.limit_type": "max", "Det.limit_side_len": 960,
         })
         self._lock = threading.Lock()
 

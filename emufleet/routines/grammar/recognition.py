@@ -25,6 +25,7 @@ from pydantic import Field, model_validator
 
 from emufleet.errors import VisionError
 from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold
+from emufleet.routines.grammar.catalog import condition
 from emufleet.routines.grammar.conditions import ConditionBase
 from emufleet.routines.seeing import recognize
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
     from emufleet.vision.recognizers import Recognizer
 
-__all__ = ["CONDITIONS", "ColorInRegion", "ColourRange", "Recognized"]
+__all__ = ["ColorInRegion", "ColourRange", "Recognized"]
 
 Triple = Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]
 
@@ -44,6 +45,7 @@ class ColourRange(GrammarModel):
     max: Triple
 
 
+@condition
 class ColorInRegion(ConditionBase):
     """True when enough of the region's pixels lie in a colour range, or its mean colour is near ``mean``."""
 
@@ -91,6 +93,7 @@ class ColorInRegion(ConditionBase):
         return recognize(ex, self.recognizer(), self.region).found
 
 
+@condition
 class Recognized(ConditionBase):
     """True when the recognizer ``recognizer`` (built with ``params``) finds something in ``region``."""
 
@@ -122,5 +125,3 @@ class Recognized(ConditionBase):
             return result.found
         return result.nearest is not None and result.nearest.score >= self.threshold
 
-
-CONDITIONS = (ColorInRegion, Recognized)

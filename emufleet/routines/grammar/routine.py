@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from emufleet.durations import DurationS
 from emufleet.errors import InputError
+from emufleet.plugins import load_action_plugins
 from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str, tagged_union
 from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES
 from emufleet.routines.grammar.conditions import ConditionBase, InvalidCondition, condition_tag
@@ -27,6 +28,7 @@ __all__ = ["AnyCondition", "AnyStep", "ConfigParam", "RoutineModel", "SentrySpec
 _PACKAGE = __name__.rpartition(".")[0]
 for _module in pkgutil.iter_modules(importlib.import_module(_PACKAGE).__path__):
     importlib.import_module(f"{_PACKAGE}.{_module.name}")
+load_action_plugins()  # third-party actions and conditions (entry points ``emufleet.actions``), same catalogs
 
 
 class InvalidStep(StepBase):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Step, Threshold
+from emufleet.routines.grammar.catalog import action, condition
 from emufleet.routines.grammar.conditions import ConditionBase
 from emufleet.routines.seeing import recognize
 from emufleet.vision.text import Lang, TextQuery, parse_number
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
     from emufleet.vision.recognizers import Recognition
 
-__all__ = ["ACTIONS", "CONDITIONS", "ClickText", "ReadNumber", "ReadText", "RECORDABLE", "TextVisible"]
+__all__ = ["ClickText", "ReadNumber", "ReadText", "RECORDABLE", "TextVisible"]
 
 VarName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
 #: What ``ReadNumber`` may ``record`` on the account it holds: account columns (set to the number read) and the
@@ -74,6 +75,7 @@ class _Query(_Where):
         return TextQuery(self.text, self.pattern, self.ignore_case, self.lang)
 
 
+@condition
 class TextVisible(_Query, ConditionBase):
     """True when a line inside the region contains ``text`` / matches ``pattern`` (fresh frame)."""
 
@@ -83,6 +85,7 @@ class TextVisible(_Query, ConditionBase):
         return self._read(ex, self.query).found
 
 
+@action
 class ClickText(_Query, Step):
     """Tap the centre of the first line (reading order) that shows ``text``/``pattern``; fail when none does."""
 
@@ -127,6 +130,7 @@ class _Reading(_Where, Step):
         ex.ctx.variables.set(self.save_to, self.default)
 
 
+@action
 class ReadText(_Reading):
     """Save the text read inside the region (lines joined by a space) into ``save_to``."""
 
@@ -139,6 +143,7 @@ class ReadText(_Reading):
         ex.ctx.variables.set(self.save_to, text)
 
 
+@action
 class ReadNumber(_Reading):
     """Save the number read inside the region into ``save_to``; ``1,234`` → ``1234`` (thousands separators).
 
@@ -170,6 +175,3 @@ class ReadNumber(_Reading):
         else:
             ex.accounts().update_field(None, self.record, value)
 
-
-ACTIONS = (ReadText, ReadNumber, ClickText)
-CONDITIONS = (TextVisible,)

@@ -1,11 +1,13 @@
-"""Feature matching as a recognizer: OpenCV keypoints (ORB or AKAZE) and a RANSAC homography.
+"""Feature matching as a recognizer: OpenCV keypoints (SIFT, ORB, or AKAZE where the build has it) and a RANSAC
+homography.
 
 For UI drawn at another scale or rotation than its reference image, where a template's fixed-size correlation
 fails. Keypoints of the reference (computed once) are matched with the device pixels under the region by
-brute-force Hamming distance, filtered by Lowe's ratio test (0.75), and a homography is fitted with RANSAC
+brute force (L2 for SIFT, Hamming for the binary ORB/AKAZE descriptors), filtered by Lowe's ratio test (0.75), and a homography is fitted with RANSAC
 (3 px). The hit's box is the bounding box of the reference's corners projected onto the screen; the score is
 the share of ratio-test matches that are RANSAC inliers, and a hit also needs ``min_inliers`` inliers and a
-projected outline that is convex and not degenerate (a homography fitted to a few coincident points can fold).
+projected outline that is convex and between 1/25 and 25 times the reference's area (a homography fitted to a few
+coincident points folds or collapses).
 
 Textured references of at least ~40×40 px work best: tiny flat crops have no keypoints (then nothing is found).
 """
@@ -35,12 +37,17 @@ _RATIO = 0.75
 _RANSAC_PX = 3.0
 
 
-def _detector(method: str) -> cv2.Feature2D:
+def _detector(method: str) -> tuple[cv2.Feature2D, int]:
+    """The detector and its descriptors' norm. OpenCV 5 moved AKAZE out of the main module (opencv-contrib)."""
+    if method == "sift":
+        return cv2.SIFT_create(), cv2.NORM_L2
     if method == "orb":
-        return cv2.ORB_create(nfeatures=1000)
+        return cv2.ORB_create(nfeatures=5000), cv2.NORM_HAMMING
     if method == "akaze":
-        return cv2.AKAZE_create()
-    raise VisionError(f"unknown feature method {method!r} (orb, akaze)")
+        if not hasattr(cv2, "AKAZE_create"):
+            raise VisionError(f"feature method 'akaze' is not in this OpenCV build ({cv2.__version__}): use sift")
+        return cv2.AKAZE_create(), cv2.NORM_HAMMING
+    raise VisionError(f"unknown feature method {method!r} (sift, orb, akaze)")
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -54,7 +61,8 @@ class FeatureRecognizer(Recognizer):
     Args:
         image: the reference picture (a template's ``image``, a crop of a device frame).
         name: its label in evidence.
-        method: ``"akaze"`` (default: robust to scale) or ``"orb"`` (faster).
+        method: ``"sift"`` (default: robust to scale and rotation), ``"orb"`` (faster, binary), or ``"akaze"``
+            (only where the OpenCV build has it: OpenCV 5 moved it to contrib).
         threshold: minimum inlier share in [0, 1] (default 0.4).
         min_inliers: minimum RANSAC inliers (default 12, at least 4).
 
@@ -63,14 +71,14 @@ class FeatureRecognizer(Recognizer):
 
     NAME = "features"
 
-    def __init__(self, image: np.ndarray, *, name: str = "image", method: Literal["orb", "akaze"] = "akaze",
+    def __init__(self, image: np.ndarray, *, name: str = "image", method: Literal["sift", "orb", "akaze"] = "sift",
                  threshold: float = 0.4, min_inliers: int = 12) -> None:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.size == 0:
             raise VisionError("features: the reference must be a non-empty uint8 image")
         if min_inliers < 4 or not 0.0 <= threshold <= 1.0:
             raise VisionError(f"features: min_inliers {min_inliers} < 4 or threshold {threshold} outside [0, 1]")
         self.name, self.method, self.threshold, self.min_inliers = name, method, threshold, min_inliers
-        self._detector = _detector(method)
+        self._detector, norm = _detector(method)
         grey = _grey(image)
         self._keypoints, self._descriptors = self._detector.detectAndCompute(grey, None)
         if self._descriptors is None or len(self._keypoints) < min_inliers:
@@ -78,7 +86,8 @@ class FeatureRecognizer(Recognizer):
                               f"min_inliers={min_inliers} (too small or too flat: use a template)")
         h, w = grey.shape
         self._corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2)
-        self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+        self._area = float(w * h)
+        self._matcher = cv2.BFMatcher(norm)
 
     def recognize(self, screen: Screen, region: Region | None = None) -> Recognition:
         space = screen.space
@@ -101,8 +110,8 @@ class FeatureRecognizer(Recognizer):
         inliers = int(inlier_mask.sum())
         outline = cv2.perspectiveTransform(self._corners, homography).reshape(-1, 2)
         score = inliers / len(good)
-        if inliers < self.min_inliers or not _plausible(outline):
-            score = min(score, self.threshold * inliers / (self.min_inliers + 1))  # below the threshold: evidence
+        if inliers < self.min_inliers or not _plausible(outline, self._area):
+            score = min(score, 0.99 * self.threshold)  # kept as evidence, never as a hit
         x1, y1 = np.floor(outline.min(axis=0)).astype(int)
         x2, y2 = np.ceil(outline.max(axis=0)).astype(int)
         box = Region(int(x1) + rect.x1, int(y1) + rect.y1, max(int(x2), int(x1) + 1) + rect.x1,
@@ -112,7 +121,8 @@ class FeatureRecognizer(Recognizer):
         return Recognition.of(self.NAME, label, self.threshold, area, [hit_from_device(space, box, score)])
 
 
-def _plausible(outline: np.ndarray) -> bool:
-    """A convex quadrilateral of at least 16 px² (a folded or collapsed projection is a bad fit)."""
+def _plausible(outline: np.ndarray, area: float) -> bool:
+    """A convex quadrilateral between 1/25 and 25 times the reference's area: a folded or collapsed projection (a
+    homography fitted to a few coincident keypoints) is a bad fit, not a find."""
     quad = outline.astype(np.float32).reshape(-1, 1, 2)
-    return bool(cv2.isContourConvex(quad)) and cv2.contourArea(quad) >= 16.0
+    return bool(cv2.isContourConvex(quad)) and area / 25.0 <= cv2.contourArea(quad) <= area * 25.0
