@@ -80,11 +80,11 @@ def main() -> None:
         truth = normalise(row.fields["text"], row.lang)
         got: dict[str, str] = {}
 
-        def ours(layout: str, row: BoxRow = row, image: Any = image) -> None:
-            got[layout] = " ".join(t.text for t in read_image(image, row.box, layout=layout,  # type: ignore[arg-type]
-                                                              lang=row.lang))
+        def ours(layout: str, row: BoxRow = row, image: Any = image, got: dict[str, str] = got) -> None:
+            lines = read_image(image, row.box, layout=layout, lang=row.lang)  # type: ignore[arg-type]
+            got[layout] = " ".join(t.text for t in lines)
 
-        def plain(det: bool, crop: Any = crop) -> None:
+        def plain(det: bool, crop: Any = crop, got: dict[str, str] = got) -> None:
             got[f"bare{det}"] = bare_text(bare(crop, use_det=det, use_cls=False, use_rec=True), " ")
 
         bare_ms, ours_ms = interleaved_median_ms([lambda: plain(False), lambda: ours("auto")], args.repeat)
@@ -121,7 +121,8 @@ def main() -> None:
     print(f"{n} lines; exact reads (ours / bare library):")
     for key in sorted(by):
         pairs = by[key]
-        print(f"  {key:14s} {sum(a for a, _ in pairs):3d}/{len(pairs):<3d} / {sum(b for _, b in pairs):3d}/{len(pairs)}")
+        ours_n, bare_n = sum(a for a, _ in pairs), sum(b for _, b in pairs)
+        print(f"  {key:14s} {ours_n:3d}/{len(pairs):<3d} / {bare_n:3d}/{len(pairs)}")
     print(f"recognition alone on the crop (line path): ours {sum(stats['ours'])}/{n}, bare {sum(stats['bare'])}/{n}")
     print(f"detection first on the same crops (block path): ours {sum(stats['ours_det'])}/{n}, "
           f"bare {sum(stats['bare_det'])}/{n}")

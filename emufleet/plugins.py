@@ -1,9 +1,9 @@
 """Plugins: third-party recognizers, actions and conditions, found through Python entry points.
 
-| group | an entry point names | registered with |
-|---|---|---|
-| ``emufleet.recognizers`` | a :class:`~emufleet.vision.recognizers.Recognizer` subclass, or a module defining some | :func:`~emufleet.vision.recognizers.recognizer` |
-| ``emufleet.actions`` | a step class (``StepBase`` subclass) or a condition class (``ConditionBase``), or a module | the grammar's registration |
+* ``emufleet.recognizers``: a :class:`~emufleet.vision.recognizers.Recognizer` subclass, or a module defining
+  some; registered like the built-ins (:func:`~emufleet.vision.recognizers.recognizer`);
+* ``emufleet.actions``: a step class (``StepBase`` subclass) or a condition class (``ConditionBase``), or a
+  module defining some; registered in the grammar's catalogs (``@action``/``@condition``).
 
 A plugin package declares, in its ``pyproject.toml``::
 

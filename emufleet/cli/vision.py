@@ -58,7 +58,7 @@ def read_command(
             typer.echo(" ".join(t.text for t in lines))
             return
         assert boxes is not None
-        header, rows = read_box_rows(boxes, lang)  # type: ignore[arg-type]
+        header, rows = read_box_rows(boxes, lang)
         results, failed = [], 0
         for row, text, error in read_boxes(rows, root or boxes.parent, layout=layout):  # type: ignore[arg-type]
             if error is not None:

@@ -32,7 +32,7 @@ _REC_MODEL = "PP-OCRv6_rec_small.onnx"
 
 @dataclass(frozen=True, slots=True)
 class TextLine:
-    """One line read: ``box`` ``(x1, y1, x2, y2)`` in the pixels of the image given, ``text`` and ``score`` in [0, 1]."""
+    """One line read: ``box`` ``(x1, y1, x2, y2)`` in the pixels of the image given, ``text``, ``score`` in [0, 1]."""
 
     box: tuple[int, int, int, int]
     text: str

@@ -61,7 +61,7 @@ def read_box_rows(path: Path, default_lang: Lang = "en") -> tuple[list[str], lis
         if lang not in LANGS:
             raise InputError(f"unknown lang {lang!r} ({', '.join(LANGS)})", file=path, line=line, field="lang")
         rows.append(BoxRow(line, {k: fields.get(k) or "" for k in header}, (box[0], box[1], box[2], box[3]),
-                           lang))  # type: ignore[arg-type]  # checked against LANGS above
+                           lang))
     return header, rows
 
 

@@ -91,18 +91,24 @@ def test_cli_run_drives_the_simulator_to_the_home_screen(simulator: Callable[...
     assert any(line.startswith("demo/reach_home:steps[1] Until ") and line.endswith(" ok") for line in lines)
 
 
-def test_account_cycle_with_a_pool(simulator: Callable[..., Any], registry: RoutineRegistry, db_engine: Any,
-                                   make_accounts: Callable[..., list[int]]) -> None:
-    from sqlalchemy import select
-
-    from emufleet import db
+def _one_account_pool(db_engine: Any, make_accounts: Callable[..., list[int]]) -> tuple[int, Any]:
+    """One account in a pool ``demo``, and a bot's provider over it (``demo/account_cycle``)."""
     from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, PoolDefinition
 
     (account_id,) = make_accounts(1)
     definition = PoolDefinition.loads("pool_name: demo\nqueries: [{name: all, filters: [{column: id, "
                                       "comparator: '>', value: 0}]}]\n", "demo.yaml")
-    pool = PoolAccountProvider(Pool(definition, db_engine, LeaseOwner("launch-1", "bot-0")),
-                               routine="demo/account_cycle")
+    return account_id, PoolAccountProvider(Pool(definition, db_engine, LeaseOwner("launch-1", "bot-0")),
+                                           routine="demo/account_cycle")
+
+
+def test_account_cycle_with_a_pool(simulator: Callable[..., Any], registry: RoutineRegistry, db_engine: Any,
+                                   make_accounts: Callable[..., list[int]]) -> None:
+    from sqlalchemy import select
+
+    from emufleet import db
+
+    account_id, pool = _one_account_pool(db_engine, make_accounts)
     inst, ctx, _ = _bot(simulator, registry, accounts=pool)
     _run(inst, registry.get("demo/account_cycle"), ctx, {"packs": "1"})
     assert inst.state == "home_ready"
@@ -115,6 +121,22 @@ def test_account_cycle_with_a_pool(simulator: Callable[..., Any], registry: Rout
         assert [(r.account_id, r.packs_opened) for r in runs] == [(account_id, 1)]
         assert account.packs_opened == 1  # the account's own counter grew by what the routine reported
     assert pool.pool.stats().packs_opened == 1  # the pool's stats sum what the routine did, not a constant
+
+
+def test_account_cycle_reads_the_shinedust_off_the_screen_into_the_pool_stats(
+        simulator: Callable[..., Any], registry: RoutineRegistry, db_engine: Any,
+        make_accounts: Callable[..., list[int]]) -> None:
+    from emufleet import db
+
+    account_id, pool = _one_account_pool(db_engine, make_accounts)
+    inst, ctx, events = _bot(simulator, registry, accounts=pool)
+    _run(inst, registry.get("demo/account_cycle"), ctx, {"packs": "1", "read_stats": "true"})
+    assert ctx.variables.get("shinedust") == "1250"  # what the demo home screen shows, read by OCR
+    with db.session(db_engine) as s:
+        account = s.get(db.Account, account_id)
+        assert account is not None and account.shinedust == 1250 and account.pool_status == "completed"
+    assert pool.pool.stats().shinedust == 1250
+    assert any(e.action == "ReadNumber" and e.kind == "finished" for e in events)
 
 
 def test_cli_run_stops_on_ctrl_c(simulator: Callable[..., Any]) -> None:

@@ -61,6 +61,12 @@ CASES: dict[str, tuple[str, str, str]] = {
     "SentryResume": ("", "step_timeout: soon", "expected a duration"),
     "LaunchApp": ("package: com.example, activity: .Main", "package: 3.5", "valid string"),
     "KillApp": ("", "packages: [a]", "unknown key"),
+    # issue 20: reading the screen (tests/routines/test_text_steps.py runs them)
+    "ReadText": ("region: {x1: 1, y1: 50, x2: 90, y2: 70}, save_to: t", "save_to: t", "give region"),
+    "ReadNumber": ("whole_screen: true, save_to: n, record: shinedust", "whole_screen: true, save_to: n, record: x",
+                   "record"),
+    "ClickText": ("region: {x1: 1, y1: 50, x2: 90, y2: 70}, pattern: 'OK|Retry'", "whole_screen: true, text: ''",
+                  "text must not be empty"),
 }
 
 
@@ -68,8 +74,8 @@ def _step(action: str, keys: str) -> str:
     return f"steps:\n  - {{action: {action}{', ' + keys if keys else ''}}}\n"
 
 
-def test_all_41_actions_and_15_conditions_are_registered_and_tested() -> None:
-    assert len(ACTIONS) == 41 and len(CONDITION_TYPES) == 15
+def test_all_44_actions_and_18_conditions_are_registered_and_tested() -> None:
+    assert len(ACTIONS) == 44 and len(CONDITION_TYPES) == 18  # the seed's 41 and 15, and issue 20's
     assert {a.lower() for a in CASES} == set(ACTIONS)
 
 

@@ -10,6 +10,7 @@ import pytest
 from emufleet.settings import real_screens_dir, seed_assets_dir
 from emufleet.vision import CoordinateSpace, TemplateSet
 from emufleet.vision.seed import build_seed_registry
+from emufleet.vision.text_boxes import BoxRow, read_box_rows
 
 from .real_screens import DevSet, load_dev_set
 
@@ -31,14 +32,27 @@ def seed_set(seed_templates_dir: Path) -> TemplateSet:
     return build_seed_registry(seed_templates_dir)
 
 
-@pytest.fixture(scope="session")
-def dev_set() -> DevSet:
-    """The real screens of ``../shared/real-screens`` (third-party; read in place). CI requires them, as it requires
-    the seed assets (``EMUFLEET_REQUIRE_SEED_ASSETS=1``): absent there is a failure, elsewhere a skip."""
+def real_screens(needs: str) -> Path:
+    """The real screens of ``../shared/real-screens`` (third-party; read in place), which must hold ``needs``. CI
+    requires them, as it requires the seed assets (``EMUFLEET_REQUIRE_SEED_ASSETS=1``): absent there is a failure,
+    elsewhere a skip."""
     path = real_screens_dir()
-    if not (path / "pairs.tsv").is_file():
+    if not (path / needs).is_file():
         reason = f"real screens not found at {path} (set EMUFLEET_REAL_SCREENS)"
         if os.environ.get("EMUFLEET_REQUIRE_SEED_ASSETS") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    return load_dev_set(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dev_set() -> DevSet:
+    """The needles, pairs and negatives of the real screens."""
+    return load_dev_set(real_screens("pairs.tsv"))
+
+
+@pytest.fixture(scope="session")
+def text_lines() -> tuple[Path, list[BoxRow]]:
+    """The real screens' folder and its text lines read by eye (``text.tsv``)."""
+    path = real_screens("text.tsv")
+    return path, read_box_rows(path / "text.tsv")[1]

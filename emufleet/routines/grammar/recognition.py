@@ -76,18 +76,16 @@ class ColorInRegion(ConditionBase):
         return self
 
     def recognizer(self) -> Recognizer:
-        from emufleet.vision.recognizers import ColourRecognizer
+        from emufleet.vision.recognizers.colour import DEFAULT_MIN_FRACTION, DEFAULT_TOLERANCE, ColourRecognizer
 
         if self.mean is not None:
-            return ColourRecognizer(mode="mean", mean=self.mean,
-                                    **({} if self.tolerance is None else {"tolerance": self.tolerance}))
+            tolerance = DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance
+            return ColourRecognizer(mode="mean", mean=self.mean, tolerance=tolerance)
         bounds = self.rgb or self.hsv
         assert bounds is not None  # _one_test
-        extra: dict[str, Any] = {}
-        if self.min_fraction is not None:
-            extra["min_fraction"] = self.min_fraction
         return ColourRecognizer(space="rgb" if self.rgb else "hsv", lower=bounds.min, upper=bounds.max,
-                                min_pixels=self.min_pixels, **extra)
+                                min_pixels=self.min_pixels,
+                                min_fraction=DEFAULT_MIN_FRACTION if self.min_fraction is None else self.min_fraction)
 
     def evaluate(self, ex: Executor) -> bool:
         return recognize(ex, self.recognizer(), self.region).found

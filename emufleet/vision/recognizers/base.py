@@ -35,7 +35,7 @@ from emufleet.vision.matching import Screen
 from emufleet.vision.space import CoordinateSpace, Region
 
 __all__ = ["RECOGNIZERS", "Hit", "Recognition", "Recognizer", "device_area", "get_recognizer", "hit_from_device",
-           "recognizer", "search_area"]
+           "locate", "recognizer", "search_area"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +151,12 @@ def device_area(space: CoordinateSpace, region: Region) -> Region:
     if rect is None:  # pragma: no cover - search_area already keeps regions inside the window
         raise VisionError(f"region {region.as_tuple()} lies outside the screen")
     return rect
+
+
+def locate(space: CoordinateSpace, region: Region | None) -> tuple[Region, Region]:
+    """``(area, rect)``: :func:`search_area` of ``region`` and the device pixels covering it (:func:`device_area`)."""
+    area = search_area(space, region)
+    return area, device_area(space, area)
 
 
 def hit_from_device(space: CoordinateSpace, device_box: Region, score: float, text: str | None = None) -> Hit:

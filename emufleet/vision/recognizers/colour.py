@@ -21,21 +21,15 @@ import numpy as np
 
 from emufleet.errors import VisionError
 from emufleet.vision.matching import Screen
-from emufleet.vision.recognizers.base import (
-    Hit,
-    Recognition,
-    Recognizer,
-    device_area,
-    hit_from_device,
-    recognizer,
-    search_area,
-)
+from emufleet.vision.recognizers.base import Hit, Recognition, Recognizer, hit_from_device, locate, recognizer
 from emufleet.vision.space import Region
 
-__all__ = ["ColourRecognizer", "mean_colour"]
+__all__ = ["DEFAULT_MIN_FRACTION", "DEFAULT_TOLERANCE", "ColourRecognizer", "mean_colour"]
 
 Triple = tuple[int, int, int]
 _LIMITS = {"rgb": (255, 255, 255), "hsv": (179, 255, 255)}
+DEFAULT_MIN_FRACTION = 0.5
+DEFAULT_TOLERANCE = 24
 
 
 def _triple(value: Sequence[int] | None, what: str, limits: Triple) -> Triple:
@@ -50,8 +44,7 @@ def _triple(value: Sequence[int] | None, what: str, limits: Triple) -> Triple:
 
 def mean_colour(screen: Screen, region: Region | None = None) -> Triple:
     """The mean colour ``(r, g, b)`` (rounded) of the device pixels under ``region`` (declared space)."""
-    space = screen.space
-    rect = device_area(space, search_area(space, region))
+    _, rect = locate(screen.space, region)
     b, g, r = cv2.mean(screen.frame[rect.y1: rect.y2, rect.x1: rect.x2])[:3]
     return round(r), round(g), round(b)
 
@@ -67,8 +60,8 @@ class ColourRecognizer(Recognizer):
 
     def __init__(self, *, mode: Literal["range", "mean"] = "range", space: Literal["rgb", "hsv"] = "rgb",
                  lower: Sequence[int] | None = None, upper: Sequence[int] | None = None,
-                 min_fraction: float = 0.5, min_pixels: int | None = None,
-                 mean: Sequence[int] | None = None, tolerance: int = 24) -> None:
+                 min_fraction: float = DEFAULT_MIN_FRACTION, min_pixels: int | None = None,
+                 mean: Sequence[int] | None = None, tolerance: int = DEFAULT_TOLERANCE) -> None:
         if space not in _LIMITS or mode not in ("range", "mean"):
             raise VisionError(f"colour: unknown space {space!r} or mode {mode!r}")
         self.mode, self.space = mode, space
@@ -97,8 +90,7 @@ class ColourRecognizer(Recognizer):
 
     def recognize(self, screen: Screen, region: Region | None = None) -> Recognition:
         space = screen.space
-        area = search_area(space, region)
-        rect = device_area(space, area)
+        area, rect = locate(space, region)
         if self.mode == "mean":
             got = mean_colour(screen, area)
             score = 1.0 - max(abs(a - b) for a, b in zip(got, self.mean, strict=True)) / 255.0

@@ -3,7 +3,8 @@ homography.
 
 For UI drawn at another scale or rotation than its reference image, where a template's fixed-size correlation
 fails. Keypoints of the reference (computed once) are matched with the device pixels under the region by
-brute force (L2 for SIFT, Hamming for the binary ORB/AKAZE descriptors), filtered by Lowe's ratio test (0.75), and a homography is fitted with RANSAC
+brute force (L2 for SIFT, Hamming for the binary ORB/AKAZE descriptors), filtered by Lowe's ratio test (0.75),
+and a homography is fitted with RANSAC
 (3 px). The hit's box is the bounding box of the reference's corners projected onto the screen; the score is
 the share of ratio-test matches that are RANSAC inliers, and a hit also needs ``min_inliers`` inliers and a
 projected outline that is convex and between 1/25 and 25 times the reference's area (a homography fitted to a few
@@ -21,14 +22,7 @@ import numpy as np
 
 from emufleet.errors import VisionError
 from emufleet.vision.matching import Screen
-from emufleet.vision.recognizers.base import (
-    Recognition,
-    Recognizer,
-    device_area,
-    hit_from_device,
-    recognizer,
-    search_area,
-)
+from emufleet.vision.recognizers.base import Recognition, Recognizer, hit_from_device, locate, recognizer
 from emufleet.vision.space import Region
 
 __all__ = ["FeatureRecognizer"]
@@ -40,9 +34,9 @@ _RANSAC_PX = 3.0
 def _detector(method: str) -> tuple[cv2.Feature2D, int]:
     """The detector and its descriptors' norm. OpenCV 5 moved AKAZE out of the main module (opencv-contrib)."""
     if method == "sift":
-        return cv2.SIFT_create(), cv2.NORM_L2
+        return cv2.SIFT.create(), cv2.NORM_L2
     if method == "orb":
-        return cv2.ORB_create(nfeatures=5000), cv2.NORM_HAMMING
+        return cv2.ORB.create(nfeatures=5000), cv2.NORM_HAMMING
     if method == "akaze":
         if not hasattr(cv2, "AKAZE_create"):
             raise VisionError(f"feature method 'akaze' is not in this OpenCV build ({cv2.__version__}): use sift")
@@ -85,14 +79,13 @@ class FeatureRecognizer(Recognizer):
             raise VisionError(f"features: the reference {name!r} has {len(self._keypoints)} keypoints, fewer than "
                               f"min_inliers={min_inliers} (too small or too flat: use a template)")
         h, w = grey.shape
-        self._corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2)
+        self._corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32).reshape(-1, 1, 2)
         self._area = float(w * h)
         self._matcher = cv2.BFMatcher(norm)
 
     def recognize(self, screen: Screen, region: Region | None = None) -> Recognition:
         space = screen.space
-        area = search_area(space, region)
-        rect = device_area(space, area)
+        area, rect = locate(space, region)
         label = f"features {self.name}"
         grey = _grey(screen.frame[rect.y1: rect.y2, rect.x1: rect.x2])
         keypoints, descriptors = self._detector.detectAndCompute(grey, None)
@@ -102,8 +95,8 @@ class FeatureRecognizer(Recognizer):
         good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
         if len(good) < 4:
             return Recognition.of(self.NAME, label, self.threshold, area, [])
-        src = np.float32([self._keypoints[m.queryIdx].pt for m in good]).reshape(-1, 1, 2)
-        dst = np.float32([keypoints[m.trainIdx].pt for m in good]).reshape(-1, 1, 2)
+        src = np.array([self._keypoints[m.queryIdx].pt for m in good], np.float32).reshape(-1, 1, 2)
+        dst = np.array([keypoints[m.trainIdx].pt for m in good], np.float32).reshape(-1, 1, 2)
         homography, inlier_mask = cv2.findHomography(src, dst, cv2.RANSAC, _RANSAC_PX)
         if homography is None:
             return Recognition.of(self.NAME, label, self.threshold, area, [])

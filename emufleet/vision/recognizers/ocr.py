@@ -23,14 +23,7 @@ import numpy as np
 from emufleet.errors import VisionError
 from emufleet.vision.matching import Screen
 from emufleet.vision.ocr_engine import TextLine, shared_engine
-from emufleet.vision.recognizers.base import (
-    Recognition,
-    Recognizer,
-    device_area,
-    hit_from_device,
-    recognizer,
-    search_area,
-)
+from emufleet.vision.recognizers.base import Recognition, Recognizer, hit_from_device, locate, recognizer
 from emufleet.vision.space import Region
 from emufleet.vision.text import Lang, TextQuery, normalise
 
@@ -90,8 +83,7 @@ class OcrRecognizer(Recognizer):
 
     def recognize(self, screen: Screen, region: Region | None = None) -> Recognition:
         space = screen.space
-        area = search_area(space, region)
-        rect = device_area(space, area)
+        area, rect = locate(space, region)
         lines = read_image(screen.frame, rect.as_tuple(), layout=self.layout, lang=self.lang)
         label = self.query.label if self.query else "text"
         hits = [hit_from_device(space, Region(*t.box), t.score, t.text) for t in lines

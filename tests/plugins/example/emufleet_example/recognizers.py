@@ -7,7 +7,7 @@ import cv2
 from emufleet.errors import VisionError
 from emufleet.vision.matching import Screen
 from emufleet.vision.recognizers import Hit, Recognition, Recognizer, recognizer
-from emufleet.vision.recognizers.base import device_area, search_area
+from emufleet.vision.recognizers.base import locate
 from emufleet.vision.space import Region
 
 
@@ -21,8 +21,7 @@ class Brightness(Recognizer):
         self.min_level = min_level
 
     def recognize(self, screen: Screen, region: Region | None = None) -> Recognition:
-        area = search_area(screen.space, region)
-        rect = device_area(screen.space, area)
+        area, rect = locate(screen.space, region)
         grey = cv2.cvtColor(screen.frame[rect.y1: rect.y2, rect.x1: rect.x2], cv2.COLOR_BGR2GRAY)
         level = float(grey.mean())
         return Recognition.of(self.NAME, f"brightness ≥ {self.min_level}", self.min_level / 255.0, area,
