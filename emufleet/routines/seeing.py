@@ -15,24 +15,20 @@ from emufleet.routines.context import MatchScore
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
-    from emufleet.routines.grammar.base import RegionSpec
     from emufleet.vision.recognizers import Recognition, Recognizer
+    from emufleet.vision.space import Region
 
 __all__ = ["recognize"]
 
 
-def recognize(ex: Executor, recognizer: Recognizer, region: RegionSpec | None, *, fresh: bool = True
-              ) -> Recognition:
+def recognize(ex: Executor, recognizer: Recognizer, region: Region | None, *, fresh: bool = True) -> Recognition:
     """Run ``recognizer`` inside ``region`` (template space; ``None``: the whole board) of a fresh frame (or one
     ≤ 100 ms old when ``fresh`` is false). ``VisionError`` (bad region, no OCR engine) becomes a located
     ``RoutineError``."""
-    from emufleet.vision import Region
-
     screen = ex.screen(fresh=fresh)
-    area = Region(region.x1, region.y1, region.x2, region.y2) if region is not None else None
     started = time.perf_counter()
     try:
-        result = recognizer.recognize(screen, area)
+        result = recognizer.recognize(screen, region)
     except VisionError as exc:
         raise ex.error(str(exc)) from exc
     if ex.ctx.on_match is not None:

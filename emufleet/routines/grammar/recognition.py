@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, model_validator
 
 from emufleet.errors import VisionError
-from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Threshold
+from emufleet.routines.grammar.base import GrammarModel, Threshold
 from emufleet.routines.grammar.catalog import condition
 from emufleet.routines.grammar.conditions import ConditionBase
 from emufleet.routines.seeing import recognize
+from emufleet.vision.space import RegionMapping
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
@@ -50,7 +51,7 @@ class ColorInRegion(ConditionBase):
     """True when enough of the region's pixels lie in a colour range, or its mean colour is near ``mean``."""
 
     NAME = "ColorInRegion"
-    region: RegionSpec
+    region: RegionMapping
     rgb: ColourRange | None = None
     hsv: ColourRange | None = None
     min_fraction: Threshold | None = None
@@ -98,7 +99,7 @@ class Recognized(ConditionBase):
     NAME = "Recognized"
     recognizer: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
-    region: RegionSpec | None = None
+    region: RegionMapping | None = None
     threshold: Threshold | None = None
 
     @model_validator(mode="after")

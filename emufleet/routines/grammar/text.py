@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from emufleet.routines.grammar.base import GrammarModel, RegionSpec, Step, Threshold
+from emufleet.routines.grammar.base import GrammarModel, Step, Threshold
 from emufleet.routines.grammar.catalog import action, condition
 from emufleet.routines.grammar.conditions import ConditionBase
 from emufleet.routines.seeing import recognize
+from emufleet.vision.space import RegionMapping
 from emufleet.vision.text import Lang, TextQuery, parse_number
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ RECORDABLE = (*ACCOUNT_COLUMNS, *RESULT_COUNTERS)
 
 
 class _Where(GrammarModel):
-    region: RegionSpec | None = None
+    region: RegionMapping | None = None
     whole_screen: bool = False
     lang: Lang = "en"
     layout: Literal["auto", "line", "block"] = "auto"

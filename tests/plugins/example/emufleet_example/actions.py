@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emufleet.routines.grammar.base import RegionSpec, Step
+from emufleet.routines.grammar.base import Step
 from emufleet.routines.grammar.catalog import action
 from emufleet.routines.seeing import recognize
+from emufleet.vision.space import RegionMapping
 
 if TYPE_CHECKING:
     from emufleet.routines.executor import Executor
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 @action
 class StoreBrightness(Step):
     NAME = "StoreBrightness"
-    region: RegionSpec
+    region: RegionMapping
     save_to: str
 
     def run(self, ex: Executor) -> None:
