@@ -5,8 +5,9 @@
   their recorded device) each polling the home screen (``If ImageExists Main`` then ``Sleep 20ms``, forever).
   Phases alternate *closed* (nobody looks) and *open* (a page asks the wall once a second, as the Instances page
   does: a look, the screens, every changed JPEG), ``--phases`` of each, ``--phase-s`` seconds each, in one run.
-  ``wall_cost_ratio`` = the bots' steps per second closed / open (> 1: the wall slowed them). The page calls the
-  same :mod:`emufleet.wall.store` functions as ``/api/wall`` (the HTTP layer runs in the console's own process).
+  ``wall_cost_ratio`` = the bots' steps per second closed / open (> 1: the wall slowed them). The page runs in a
+  process of its own, as the console does, and calls the same :mod:`emufleet.wall.store` functions as
+  ``/api/wall`` (the HTTP layer aside).
 * **Frame latency**: from a bot's capture (the frame's time) to the page having its JPEG, median (ms): the
   feed publishes every 0.5 s and the page asks every 1 s, so this is mostly those periods.
 * **Replay**: ``demo/reach_home`` recorded on a 9th instance, replayed offline (``emufleet.sessions.replay``):
@@ -148,21 +149,39 @@ def _both(*hooks: Callable[[StepEvent], None]) -> Callable[[StepEvent], None]:
     return hook
 
 
-def page_of(engine: Any, latencies: list[float]) -> Callable[[threading.Event], None]:
-    """The Instances page: once a second, a look, the screens, each changed JPEG (its capture-to-page latency)."""
+def page(url: str, stop: Any, latencies: Any) -> None:
+    """The Instances page, in a process of its own as the console is: once a second a look, the screens, each
+    changed JPEG (its capture-to-page latency, ms, appended to ``latencies``)."""
+    from emufleet import db
     from emufleet.wall import store
 
-    def page(stop: threading.Event) -> None:
-        seen: dict[str, float] = {}
-        while not stop.is_set():
-            store.want(engine)
-            for screen in store.screens(engine):
-                if seen.get(screen.serial) != screen.at:
-                    seen[screen.serial] = screen.at
-                    if store.jpeg(engine, screen.host, screen.serial) is not None:
-                        latencies.append((time.time() - screen.at) * 1000.0)
-            stop.wait(1.0)
-    return page
+    engine = db.engine(url)
+    seen: dict[str, float] = {}
+    while not stop.is_set():
+        store.want(engine)
+        for screen in store.screens(engine):
+            if seen.get(screen.serial) != screen.at:
+                seen[screen.serial] = screen.at
+                if store.jpeg(engine, screen.host, screen.serial) is not None:
+                    latencies.append((time.time() - screen.at) * 1000.0)
+        stop.wait(1.0)
+    engine.dispose()
+
+
+def page_process(url: str, latencies: Any) -> Callable[[threading.Event], None]:
+    """What an open phase runs: :func:`page` in a spawned process until the phase's ``stop`` is set."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+
+    def run(stop: threading.Event) -> None:
+        done = context.Event()
+        child = context.Process(target=page, args=(url, done, latencies), daemon=True)
+        child.start()
+        stop.wait()
+        done.set()
+        child.join(10)
+    return run
 
 
 def replay_figures(serial: str, registry: RoutineRegistry, folder: Path) -> tuple[float, float, int, int]:
@@ -207,6 +226,8 @@ def replay_figures(serial: str, registry: RoutineRegistry, folder: Path) -> tupl
 
 
 def main() -> None:
+    import multiprocessing
+
     from emufleet.sim import Simulator
     from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
 
@@ -234,15 +255,16 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("the simulated instances did not come online")
                 time.sleep(0.1)
-            latencies: list[float] = []
+            manager = multiprocessing.get_context("spawn").Manager()
+            latencies = manager.list()
             print(f"wall cost: {args.bots} bots, {args.phases} x (closed, open) phases of {args.phase_s:g} s",
                   flush=True)
             closed, opened = run_bots([i.serial for i in sim.instances[:-1]], registry, engine, root / "flight",
-                                      args.phase_s, args.phases, page_of(engine, latencies))
+                                      args.phase_s, args.phases, page_process(url, latencies))
             live, replayed, divergences, found = replay_figures(sim.instances[-1].serial, registry, root)
         engine.dispose()
     ratio = statistics.mean(closed) / statistics.mean(opened)
-    latency = statistics.median(latencies) if latencies else float("nan")
+    latency = statistics.median(list(latencies)) if latencies else float("nan")
     print(f"steps/s closed {statistics.mean(closed):.1f}, open {statistics.mean(opened):.1f}; "
           f"{len(latencies)} frames reached the page; live reach_home {live:.1f} steps/s")
     print(f"wall_cost_ratio={ratio:.3f} frame_latency_ms={latency:.0f} replay_steps_per_s={replayed:.0f} "

@@ -158,6 +158,99 @@ def calibrate_command(
         typer.echo(f"written to {registry}: scale {write_scale(registry, estimate.scale):g}")
 
 
+def _box(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    try:
+        x1, y1, x2, y2 = (int(p.strip()) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected x1,y1,x2,y2 (integers)") from None
+    return x1, y1, x2, y2
+
+
+@templates_app.command("capture")
+def capture_command(
+    name: Annotated[str, typer.Option("--name", help="The new template's name (what routines use).")],
+    box: Annotated[str, typer.Option("--box", help="x1,y1,x2,y2: the rectangle to cut (half-open), in --units.")],
+    serial: Annotated[str | None, typer.Option("--serial", help="Capture the screen of this device now.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="Or cut from this screenshot (PNG, device size).")
+                     ] = None,
+    set_: Annotated[Path | None, typer.Option("--set", help="The template set: its registry YAML, or a folder with "
+                                              "registry.yaml. Default: the project's templates/.")] = None,
+    units: Annotated[str, typer.Option("--units", help="What --box is in: device (px of the screen, as the live "
+                                       "view shows) or template (the set's coordinate space).")] = "device",
+    margin: Annotated[int, typer.Option("--margin", min=0, help="Template px around the box: its search region.")
+                      ] = 10,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.01, max=1.0)] = 0.8,
+    screens: Annotated[Path | None, typer.Option("--screens", help="A folder of saved screens (PNG): the verdict on "
+                                                 "each too.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Judge it, save nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a template of that name.")] = False,
+) -> None:
+    """Cut a template out of a device's screen (or a screenshot) in the set's coordinate space, show the matcher's
+    verdict on the screen and on --screens (where, score, runner-up) and the linter's warnings, then add it to the
+    set's registry YAML (one entry line; the rest of the file untouched) and its image beside the others.
+
+    Exit status: 0 saved (or judged, with --dry-run) and found on the screen it was cut from; 1 not found there;
+    2 bad input.
+    """
+    import cv2
+
+    from emufleet.errors import EmufleetError
+    from emufleet.vision import Region, load_templates
+    from emufleet.vision.capture import cut, save, verdict, warnings
+    from emufleet.vision.images import read_image
+
+    if (serial is None) == (image is None):
+        raise typer.BadParameter("give exactly one of --serial and --image")
+    if units not in ("device", "template"):
+        raise typer.BadParameter(f"--units {units!r}: device or template")
+    registry = set_ or Path("templates")
+    if registry.is_dir():
+        registry = registry / "registry.yaml"
+    try:
+        ts = load_templates(registry)
+        if serial is not None:
+            from emufleet.device import connect
+
+            frame = connect(serial).screenshot()
+        else:
+            assert image is not None
+            frame = read_image(image, cv2.IMREAD_COLOR)
+        space = ts.space
+        if frame.shape[:2] != (space.device_height, space.device_width):
+            space = space.for_device(frame.shape[1], frame.shape[0])
+        x1, y1, x2, y2 = _box(box)
+        rect = Region(x1, y1, x2, y2)
+        if units == "device":
+            rect = space.region_from_device(rect)
+        made = cut(frame, space, rect, name=name, margin=margin, threshold=threshold)
+        shots = [(p.name, read_image(p, cv2.IMREAD_COLOR))
+                 for p in sorted(screens.iterdir()) if p.suffix.lower() == ".png"] if screens else []
+        here = verdict(made, frame, space)
+        seen = [here] + [verdict(made, shot, space.for_device(shot.shape[1], shot.shape[0]), label)
+                         for label, shot in shots]
+        found = warnings(made, ts, [("current screen", frame), *shots])
+    except (EmufleetError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    h, w = made.image.shape[:2]
+    typer.echo(f"{name}: {w}×{h} template px cut at {made.box.as_tuple()}, search region {made.region.as_tuple()} "
+               f"(margin {margin}), threshold {threshold:g}")
+    for v in seen:
+        typer.echo(f"  verdict {v}")
+    for f in found:
+        typer.echo(f"  warning {f.kind}: {f.message}")
+    if not dry_run:
+        try:
+            png = save(made, registry, overwrite=force)
+        except (EmufleetError, OSError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"saved {name} into {registry} ({png})")
+    if not here.found:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``templates`` command group to the root command."""
     app.add_typer(templates_app, name="templates")
