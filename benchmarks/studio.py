@@ -2,10 +2,12 @@
 
 * **Wall cost.** 8 simulated instances (the demo game, through the real adb server), 8 bots (the engine's
   :class:`~emufleet.bot.BotSession`, wired as ``run_bot`` wires them: the wall's feed and the flight recorder on
-  their recorded device) each polling the home screen (``If ImageExists Main`` then ``Sleep 20ms``, forever).
+  their recorded device) each going from the home screen to the menu and back, forever (``ClickIfImageFound
+  Menu``, ``Back``, 20 ms sleeps): the screen changes at every step, so the wall has a new frame to show.
   Phases alternate *closed* (nobody looks) and *open* (a page asks the wall once a second, as the Instances page
   does: a look, the screens, every changed JPEG), ``--phases`` of each, ``--phase-s`` seconds each, in one run.
-  ``wall_cost_ratio`` = the bots' steps per second closed / open (> 1: the wall slowed them). The page runs in a
+  ``wall_cost_ratio`` = the bots' steps per second closed / open, medians over the phases (> 1: the wall slowed
+  them). The page runs in a
   process of its own, as the console does, and calls the same :mod:`emufleet.wall.store` functions as
   ``/api/wall`` (the HTTP layer aside).
 * **Frame latency**: from a bot's capture (the frame's time) to the page having its JPEG, median (ms): the
@@ -18,7 +20,7 @@ Last line::
 
     wall_cost_ratio=… frame_latency_ms=… replay_steps_per_s=… replay_divergences=0 mutated_divergence_found=1
 
-Run: ``.venv/bin/python benchmarks/studio.py [--bots 8] [--phase-s 8] [--phases 2]``
+Run: ``.venv/bin/python benchmarks/studio.py [--bots 8] [--phase-s 6] [--phases 4]``
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import statistics
 import sys
 import tempfile
 import textwrap
-import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,14 +51,19 @@ from emufleet.vision import TemplateSet  # noqa: E402
 
 POLL = """
 version: 1
-routine_name: poll the home screen
+routine_name: home, menu, home, ... (the screen changes at every step; popups and the title dismissed)
 steps:
   - action: Repeat
     iterations: 100000000
     actions:
-      - action: If
-        condition: {type: ImageExists, template: Main}
-        then: [{action: Sleep, duration: 20ms}]
+      - {action: ClickIfImageFound, template: Menu}
+      - {action: Sleep, duration: 20ms}
+      - {action: ClickIfImageFound, template: Back}
+      - {action: Sleep, duration: 20ms}
+      - {action: ClickIfImageFound, template: Retry}   # the home screen's error popup, 8 s after it shows
+      - {action: ClickIfImageFound, template: OK}      # the other popups
+      - {action: ClickIfImageFound, template: TapToStart}
+      - {action: ClickIfImageFound, template: AppIcon}
 """
 
 
@@ -68,7 +75,7 @@ class Quiet:
 
 
 def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder: Path, phase_s: float, phases: int,
-             page: Callable[[threading.Event], None]) -> tuple[list[float], list[float]]:
+             look: Callable[[bool], None]) -> tuple[list[float], list[float]]:
     """Run one bot per serial; alternate closed/open phases; return steps/s per phase (closed, open)."""
     from emufleet.bot import BotSession, BotSpec, EngineAssets
     from emufleet.groups import RestartPolicy
@@ -116,16 +123,12 @@ def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder:
         closed, opened = [], []
         for _ in range(phases):
             for kind in ("closed", "open"):
-                stop = threading.Event()
-                watcher = threading.Thread(target=page, args=(stop,), daemon=True) if kind == "open" else None
-                if watcher:
-                    watcher.start()
+                look(kind == "open")
                 before, started = sum(steps), time.perf_counter()
                 await asyncio.sleep(phase_s)
                 rate = (sum(steps) - before) / (time.perf_counter() - started)
-                stop.set()
-                if watcher:
-                    watcher.join()
+                look(False)
+                if kind == "open":
                     await asyncio.sleep(3.5)  # the look expires (3 s): the next closed phase is really closed
                 (closed if kind == "closed" else opened).append(rate)
                 print(f"  {kind:6} {rate:7.1f} steps/s (all bots)", flush=True)
@@ -149,39 +152,27 @@ def _both(*hooks: Callable[[StepEvent], None]) -> Callable[[StepEvent], None]:
     return hook
 
 
-def page(url: str, stop: Any, latencies: Any) -> None:
-    """The Instances page, in a process of its own as the console is: once a second a look, the screens, each
-    changed JPEG (its capture-to-page latency, ms, appended to ``latencies``)."""
+def page(url: str, looking: Any, quit_: Any, ready: Any, latencies: Any) -> None:
+    """The Instances page, in a process of its own as the console is: while ``looking`` is set, once a second a look,
+    the screens, each changed JPEG (its capture-to-page latency, ms, appended to ``latencies``)."""
     from emufleet import db
     from emufleet.wall import store
 
     engine = db.engine(url)
     seen: dict[str, float] = {}
-    while not stop.is_set():
+    store.screens(engine)  # imports and connection paid before the bots start
+    ready.set()
+    while not quit_.is_set():
+        if not looking.wait(0.2):
+            continue
         store.want(engine)
         for screen in store.screens(engine):
             if seen.get(screen.serial) != screen.at:
                 seen[screen.serial] = screen.at
                 if store.jpeg(engine, screen.host, screen.serial) is not None:
                     latencies.append((time.time() - screen.at) * 1000.0)
-        stop.wait(1.0)
+        quit_.wait(1.0)
     engine.dispose()
-
-
-def page_process(url: str, latencies: Any) -> Callable[[threading.Event], None]:
-    """What an open phase runs: :func:`page` in a spawned process until the phase's ``stop`` is set."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-
-    def run(stop: threading.Event) -> None:
-        done = context.Event()
-        child = context.Process(target=page, args=(url, done, latencies), daemon=True)
-        child.start()
-        stop.wait()
-        done.set()
-        child.join(10)
-    return run
 
 
 def replay_figures(serial: str, registry: RoutineRegistry, folder: Path) -> tuple[float, float, int, int]:
@@ -233,8 +224,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=8)
-    parser.add_argument("--phase-s", type=float, default=8.0)
-    parser.add_argument("--phases", type=int, default=2)
+    parser.add_argument("--phase-s", type=float, default=6.0)
+    parser.add_argument("--phases", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="emufleet-studio-") as tmp:
         root = Path(tmp)
@@ -255,17 +246,28 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("the simulated instances did not come online")
                 time.sleep(0.1)
-            manager = multiprocessing.get_context("spawn").Manager()
-            latencies = manager.list()
+            spawn = multiprocessing.get_context("spawn")
+            manager = spawn.Manager()
+            latencies, looking, quit_, ready = manager.list(), spawn.Event(), spawn.Event(), spawn.Event()
+            viewer = spawn.Process(target=page, args=(url, looking, quit_, ready, latencies), daemon=True)
+            viewer.start()
+            if not ready.wait(120):  # started (imports paid) before the bots: an open phase only looks
+                raise SystemExit("the page process did not start")
             print(f"wall cost: {args.bots} bots, {args.phases} x (closed, open) phases of {args.phase_s:g} s",
                   flush=True)
             closed, opened = run_bots([i.serial for i in sim.instances[:-1]], registry, engine, root / "flight",
-                                      args.phase_s, args.phases, page_process(url, latencies))
+                                      args.phase_s, args.phases,
+                                      lambda on: looking.set() if on else looking.clear())
+            quit_.set()
+            viewer.join(10)
+            states = Counter(i.state for i in sim.instances[:-1])
+            print(f"  the bots' screens at the end: {dict(states)}", flush=True)
+            latencies = list(latencies)
             live, replayed, divergences, found = replay_figures(sim.instances[-1].serial, registry, root)
         engine.dispose()
-    ratio = statistics.mean(closed) / statistics.mean(opened)
-    latency = statistics.median(list(latencies)) if latencies else float("nan")
-    print(f"steps/s closed {statistics.mean(closed):.1f}, open {statistics.mean(opened):.1f}; "
+    ratio = statistics.median(closed) / statistics.median(opened)  # medians: one phase hit by outside load skews a mean
+    latency = statistics.median(latencies) if latencies else float("nan")
+    print(f"steps/s closed {statistics.median(closed):.1f}, open {statistics.median(opened):.1f} (medians); "
           f"{len(latencies)} frames reached the page; live reach_home {live:.1f} steps/s")
     print(f"wall_cost_ratio={ratio:.3f} frame_latency_ms={latency:.0f} replay_steps_per_s={replayed:.0f} "
           f"replay_divergences={divergences} mutated_divergence_found={found}")

@@ -30,7 +30,7 @@ from emufleet.groups.status import BotStatus
 from emufleet.routines.context import MatchScore
 from emufleet.sessions.attach import BotRecording
 from emufleet.sessions.format import ForegroundEvent, ReadEvent
-from emufleet.sessions.recording import Entry, SessionWriter
+from emufleet.sessions.recording import Entry, SessionWriter, same_frame
 from emufleet.settings import state_dir
 
 __all__ = ["FlightObserver", "FlightRecorder", "RecordSettings", "flight_dir"]
@@ -70,7 +70,7 @@ class FlightRecorder:
             image = entry.image
             if image is not None:
                 last = self._last_image
-                if last is not None and _same(last, image):
+                if last is not None and same_frame(last, image):
                     entry = Entry(entry.event, last, entry.blob)
                 else:
                     self._last_image = image
@@ -187,11 +187,6 @@ class FlightObserver:
         for thread in self._threads:
             thread.join(timeout_s)
         return list(self.recorder.written)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    # a sparse look first: two different screens almost always differ there, so a full compare is rarely paid
-    return a.shape == b.shape and np.array_equal(a[::16, ::16], b[::16, ::16]) and np.array_equal(a, b)
 
 
 def _slug(text: str) -> str:

@@ -49,7 +49,7 @@ from emufleet.sessions.format import (
     frame_path,
 )
 
-__all__ = ["Entry", "RecordingDevice", "SessionWriter", "StepTracker"]
+__all__ = ["Entry", "RecordingDevice", "SessionWriter", "StepTracker", "same_frame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,3 +283,9 @@ class SessionWriter:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.finish(None if exc is None else EndEvent(t=time.time(), reason="failed", error=str(exc)))
+
+
+def same_frame(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two frames are equal, cheaply: a sparse look first (two different screens almost always differ
+    there), the full compare only when that agrees."""
+    return a.shape == b.shape and np.array_equal(a[::16, ::16], b[::16, ::16]) and np.array_equal(a, b)

@@ -1,11 +1,11 @@
 """A bot's feed to the live wall: its own captures, published while someone looks, never an extra capture.
 
 :class:`LiveFeed` is a sink of the bot's recording (:class:`~emufleet.sessions.attach.BotRecording`: it sees every
-capture and step event). Taking a frame costs one reference; a thread of the feed's own, every
-:data:`PUBLISH_S` seconds, asks the database whether anyone looks (at most once a second) and, if so and the bot
-captured a new frame, encodes it (a :data:`THUMB_WIDTH`-px thumbnail, or device size for the full view) with the
-checks of the bot's last image step and publishes it. It also marks the instance as driven by the bot, so that no
-idle capturer captures it.
+capture and step event). Taking a frame costs one reference; a thread of the feed's own, every :data:`PUBLISH_S`
+seconds, asks the database whether anyone looks and, if so and the bot captured a frame that differs from the one
+the wall has, encodes it (a :data:`THUMB_WIDTH`-px thumbnail, or device size for the full view) with the checks of
+the bot's last image step and publishes it. It also marks the instance as driven by the bot, so that no idle
+capturer captures it.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from sqlalchemy import Engine
 
 from emufleet.errors import DatabaseError
 from emufleet.routines.context import MatchScore, StepEvent
-from emufleet.sessions.recording import Entry
+from emufleet.sessions.recording import Entry, same_frame
 from emufleet.wall import store
 
 __all__ = ["PUBLISH_S", "THUMB_WIDTH", "LiveFeed", "encode", "overlay_json"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-PUBLISH_S = 0.5
+PUBLISH_S = 1.0
 THUMB_WIDTH = 270
 DRIVE_RENEW_S = 10.0
 
@@ -66,6 +66,7 @@ class LiveFeed:
         self._step: tuple[str, tuple[MatchScore, ...]] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last: np.ndarray | None = None  # the frame the wall has
         self.published = 0
 
     # -- sinks (bot threads: one reference each) ----------------------------------------------------------------------
@@ -111,8 +112,11 @@ class LiveFeed:
             frame = self._frame
             if not watch.wanted or frame is None or (frame[1], watch.full) == sent:
                 continue
+            last = self._last
+            if sent is not None and sent[1] == watch.full and last is not None and same_frame(last, frame[0]):
+                continue  # the screen has not changed since the frame the wall has: nothing to send
             self.publish_now(frame[0], frame[1], full=watch.full)
-            sent = (frame[1], watch.full)
+            sent, self._last = (frame[1], watch.full), frame[0]
 
     def publish_now(self, image: np.ndarray, at: float, *, full: bool) -> None:
         """Encode and publish ``image`` (captured at ``at``) with the last image step's checks."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet import db
@@ -75,8 +75,8 @@ def want(engine: Engine, host: str = ALL, serial: str = ALL, *, full: bool = Fal
 def watching(engine: Engine, host: str, serial: str, *, now: float | None = None) -> Watch:
     """Whether anyone looks at ``host``/``serial`` now (directly, or at the whole wall)."""
     now = now or time.time()
-    with db.translate_db_errors("live wall: watch"), db.session(engine) as s:
-        rows = s.execute(select(LiveWatch.full).where(
+    with db.translate_db_errors("live wall: watch"), engine.connect() as conn:
+        rows = conn.execute(select(LiveWatch.full).where(
             LiveWatch.host.in_((host, ALL)), LiveWatch.serial.in_((serial, ALL)), LiveWatch.until > now)).all()
     return Watch(bool(rows), any(full for (full,) in rows))
 
@@ -113,17 +113,18 @@ def release(engine: Engine, host: str, serial: str) -> None:
 
 
 def _upsert(engine: Engine, host: str, serial: str, values: dict[str, object], action: str) -> None:
-    with db.translate_db_errors(action), db.session(engine) as s:
+    # Core statements on a connection, not an ORM session: this runs once a second per watched bot
+    with db.translate_db_errors(action):
         for _ in range(2):
             try:
-                done = s.execute(update(LiveScreen).where(LiveScreen.host == host, LiveScreen.serial == serial)
-                                 .values(**values)).rowcount  # type: ignore[attr-defined]  # a CursorResult
-                if not done:
-                    s.add(LiveScreen(host=host, serial=serial, **values))
-                s.commit()
+                with engine.begin() as conn:
+                    done = conn.execute(update(LiveScreen).where(LiveScreen.host == host, LiveScreen.serial == serial)
+                                        .values(**values)).rowcount
+                    if not done:
+                        conn.execute(insert(LiveScreen).values(host=host, serial=serial, **values))
                 return
             except IntegrityError:
-                s.rollback()
+                continue
 
 
 def screens(engine: Engine, *, max_age_s: float = 60.0, now: float | None = None) -> list[Screen]:
