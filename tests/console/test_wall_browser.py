@@ -1,6 +1,6 @@
-"""The live wall in headless Chromium (Playwright, as tests/console/test_browser.py): an idle simulated instance's
-screen appears on the Instances page and changes with the device; the full view shows the pointer's coordinates;
-a hidden page asks for nothing until it is visible again."""
+"""The live wall in headless Chromium (the suite's Playwright fixtures, tests/console/browser.py): an idle simulated
+instance's screen appears on the Instances page and changes with the device; the full view shows the pointer's
+coordinates; a hidden page asks for nothing until it is visible again."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ CHECKSUM = """(sel) => {
 }"""
 
 
-def test_the_wall_shows_an_idle_instance_live_and_stops_when_hidden(page: Any, served: Any, shots: Any,  # noqa: F811
+def test_the_wall_shows_an_idle_instance_live_and_stops_when_hidden(page: Any, served: Any, shots: Any,
                                                                      simulator: Callable[..., Any]) -> None:
     inst = simulator(instances=1, scenario="demo").instances[0]
     inst.set_state("launcher")
