@@ -80,8 +80,11 @@ class LiveFeed:
 
     # -- the publishing thread ---------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Mark the instance as driven by the bot (now, before it captures), then start publishing."""
+        """Mark the instance as driven by the bot (now, before it captures), then start publishing (once: a second
+        call, as when the bot opens its device again, only marks it again)."""
         self._safe(lambda: store.drive(self.engine, self.host, self.serial, group=self.group, bot=self.bot))
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(target=self._run, name=f"emufleet-wall-{self.serial}", daemon=True)
         self._thread.start()
 
