@@ -4,7 +4,9 @@ Usage::
 
     .venv/bin/python benchmarks/fuzz.py [--inputs 10000] [--seed 1] [--timeout 5] [--memory-mb 1024]
 
-Inputs are mutations of the shipped files (:mod:`tests.fuzz.corpus`), spread evenly over the loaders. They run in
+Inputs are mutations of the shipped files (:mod:`tests.fuzz.corpus`) and the generated classes of
+:mod:`tests.fuzz.classes` (files that are not regular files in every data folder, declared XML encodings, image
+sizes, command-line arguments), spread evenly over the loaders. They run in
 a worker process limited to ``--memory-mb`` of address space; an input that takes longer than ``--timeout``
 seconds of CPU time kills the worker (a *hang*, and a new worker takes over); an exception other than our located
 ``InputError`` is a *traceback*, as is a bad file that took a shipped one down. Crashing inputs are saved under
@@ -31,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
-from tests.fuzz.corpus import KINDS, SHIPPED, Mutator, Workspace  # noqa: E402
+from tests.fuzz.corpus import ALL_KINDS, Mutator, Workspace  # noqa: E402
 
 
 def _worker(conn: Connection, memory_mb: int) -> None:
@@ -108,11 +110,11 @@ def main() -> None:
     out = REPO / "var" / "fuzz"
     mutator = Mutator(args.seed)
     runner = _Runner(args.memory_mb)
-    counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
+    counts: dict[str, Counter[str]] = {kind: Counter() for kind in ALL_KINDS}
     started = time.perf_counter()
     for i in range(args.inputs):
-        kind = KINDS[i % len(KINDS)]
-        data = mutator.mutate(mutator.rng.choice(SHIPPED[kind]).read_bytes(), kind)
+        kind = ALL_KINDS[i % len(ALL_KINDS)]
+        data = mutator.input_for(kind)
         outcome, detail = runner.run(kind, data, args.timeout)
         counts[kind][outcome] += 1
         if outcome in ("traceback", "hang"):

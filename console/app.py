@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from console.config import ConsoleConfig
 from console.fleet import FleetSnapshot, Launcher, read_snapshot
+from console.limits import BodyLimitMiddleware
 from console.live import LiveHub
 from console.responses import SafeJSONResponse, safe_text, validation_error
 from console.security import AccessMiddleware
@@ -102,6 +103,7 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
                               "loopback.")
     app.state.config, app.state.engine, app.state.hub, app.state.launcher = config, eng, hub, launcher
     app.state.templates = tpl
+    app.add_middleware(BodyLimitMiddleware)  # innermost: runs after the access checks, before any handler
     app.add_middleware(AccessMiddleware, config=config)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
 

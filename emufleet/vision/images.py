@@ -104,6 +104,8 @@ def decode_image(raw: bytes, file: str | Path, flags: int = cv2.IMREAD_UNCHANGED
     if size is None:
         raise VisionError(f"cannot decode image {file}: not a PNG, JPEG, BMP or WebP image, or its header is cut")
     width, height = size
+    if not (0 < width <= 65535 and 0 < height <= 65535):
+        raise VisionError(f"image {file} declares {width}×{height} pixels: no side may be 0 or over 65,535")
     if width * height > MAX_IMAGE_PIXELS:
         raise VisionError(f"image {file} declares {width}×{height} pixels, more than the limit of "
                           f"{MAX_IMAGE_PIXELS:,}")

@@ -21,14 +21,17 @@ from emufleet.accounts.xmlfile import parse_account_xml
 from emufleet.errors import InputError
 from emufleet.groups import LaunchOverrides
 from emufleet.groups.store import GroupStore, load_group
+from emufleet.hosts.registry import HostStore
 from emufleet.pools.definition import PoolDefinition
 from emufleet.pools.leases import LeaseOwner
 from emufleet.pools.pool import Pool
 from emufleet.pools.registry import discover
 from emufleet.routines import RoutineRegistry
 from emufleet.vision import TemplateSet
+from tests.fuzz import classes
+from tests.fuzz.classes import GENERATED_KINDS
 
-__all__ = ["KINDS", "SHIPPED", "Mutator", "Workspace"]
+__all__ = ["ALL_KINDS", "KINDS", "SHIPPED", "Mutator", "Workspace"]
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED: dict[str, list[Path]] = {
@@ -39,6 +42,8 @@ SHIPPED: dict[str, list[Path]] = {
     "account": sorted((REPO / "accounts").glob("*.xml")),
 }
 KINDS = tuple(SHIPPED)
+ALL_KINDS = KINDS + GENERATED_KINDS
+"""The mutated shipped kinds, then the generated classes (:mod:`tests.fuzz.classes`)."""
 
 _COMMON = [b"\xff", b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\x00", b"\r", b"\t", b"'", b'"', b"<", b">", b"&",
            "é".encode(), "😀".encode(), b"\xef\xbb\xbf", b"\xff\xfe", b"9" * 5000, b"A" * 300, b"../" * 40,
@@ -63,6 +68,12 @@ class Mutator:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+
+    def input_for(self, kind: str) -> bytes:
+        """One input of ``kind``: a mutation of a shipped file, or a generated one (:data:`GENERATED_KINDS`)."""
+        if kind in GENERATED_KINDS:
+            return classes.generate(self.rng, kind)
+        return self.mutate(self.rng.choice(SHIPPED[kind]).read_bytes(), kind)
 
     def mutate(self, data: bytes, kind: str) -> bytes:
         ops: list[Callable[[bytes, str], bytes]] = [self._flip, self._insert, self._delete, self._duplicate,
@@ -164,6 +175,11 @@ class Mutator:
         return "\n".join(lines).encode() + b"\n" + data
 
 
+def assert_all(items: object) -> None:
+    """``assert all(items)`` as a call (for the loaders table of :meth:`Workspace._special`)."""
+    assert all(items), "a special file took shipped ones down"  # type: ignore[call-overload]
+
+
 class Workspace:
     """A scratch project under ``root`` where each input is loaded next to copies of the shipped files.
 
@@ -248,6 +264,39 @@ class Workspace:
             TemplateSet.load(target)
         finally:
             target.unlink()
+
+    def _special(self, data: bytes) -> None:
+        registry = self.project / "templates" / "registry.yaml"
+
+        def templates() -> None:
+            registry.write_bytes(SHIPPED["templates"][0].read_bytes())
+            try:
+                assert len(TemplateSet.load(self.project / "templates")) == len(self.templates)
+            finally:
+                registry.unlink()
+
+        def routines() -> None:
+            assert set(self.shipped_routines) <= set(RoutineRegistry.load(self.project / "routines",
+                                                                          self.templates).keys())
+
+        def accounts() -> None:
+            found, errors = scan_account_files([self.project / "inbox"])
+            assert len(found) == len(SHIPPED["account"]) and not errors, errors
+
+        loaders = {"routines": routines, "templates": templates, "accounts": accounts,
+                   "pools": lambda: assert_all(e.definition for e in discover(self.project / "pools")),
+                   "groups": lambda: assert_all(["demo" in GroupStore(self.project / "groups").list().groups]),
+                   "hosts": lambda: HostStore(self.project / "hosts").list()}
+        classes.run_special(self.project, data, loaders)
+
+    def _encoding(self, data: bytes) -> None:
+        classes.run_encoding(self.project / "inbox" / "zz_encoding.xml", data)
+
+    def _image(self, data: bytes) -> None:
+        classes.run_image(self.project / "templates" / "images" / "zz_image.png", data)
+
+    def _cli(self, data: bytes) -> None:
+        classes.run_cli(self.project, data, str(self.engine.url))
 
     def _account(self, data: bytes) -> None:
         target = self.project / "inbox" / "zz_fuzz.xml"

@@ -24,6 +24,7 @@ from emufleet.pools.leases import LeaseOwner
 from emufleet.pools.pool import Pool
 from emufleet.routines import RoutineRegistry
 from emufleet.yamlio import MAX_BYTES, decode_text, load_yaml, loads_yaml
+from tests.fuzz.classes import GENERATED_KINDS
 from tests.fuzz.corpus import KINDS, REPO, SHIPPED, Mutator, Workspace
 
 pytestmark = pytest.mark.timeout(20)
@@ -311,3 +312,12 @@ def test_mutation_campaign(workspace: Workspace, kind: str, seed: int) -> None:
     outcomes = [workspace.run(kind, mutator.mutate(mutator.rng.choice(SHIPPED[kind]).read_bytes(), kind))
                 for _ in range(30)]
     assert set(outcomes) <= {"accepted", "located"} and "located" in outcomes
+
+
+@pytest.mark.parametrize("kind", GENERATED_KINDS)
+def test_generated_classes_campaign(workspace: Workspace, kind: str) -> None:
+    """Issue 23: the non-regular-file, encoding, image-size and CLI-argument classes, a few seeded inputs each
+    (``benchmarks/fuzz.py`` runs thousands)."""
+    mutator = Mutator(7000 + GENERATED_KINDS.index(kind))
+    outcomes = [workspace.run(kind, mutator.input_for(kind)) for _ in range(5 if kind == "cli" else 12)]
+    assert set(outcomes) <= {"accepted", "located"}
