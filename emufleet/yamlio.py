@@ -159,11 +159,22 @@ def _measure(node: yaml.Node, memo: dict[int, tuple[int, int]], active: set[int]
 
 
 def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if ":" in node.value:  # YAML 1.1's base 60 (190:20:30 is 685,830): a time written so is refused, not guessed
+        raise ConstructorError(None, None, f"{node.value!r:.40} is a YAML 1.1 base-60 number; write seconds, or "
+                               "quote it if it is text", node.start_mark)
     if len(node.value) > 80:  # 64 bits in binary with separators; refuses 5,000-digit literals before int()
         raise ConstructorError(None, None, "integer out of range (64 bits); quote it if it is text", node.start_mark)
     value: int = SafeConstructor.construct_yaml_int(loader, node)
     if not -_INT_LIMIT <= value < _INT_LIMIT:
         raise ConstructorError(None, None, "integer out of range (64 bits); quote it if it is text", node.start_mark)
+    return value
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    if ":" in node.value:  # base 60 again (190:20:30.5)
+        raise ConstructorError(None, None, f"{node.value!r:.40} is a YAML 1.1 base-60 number; write seconds, or "
+                               "quote it if it is text", node.start_mark)
+    value: float = SafeConstructor.construct_yaml_float(loader, node)
     return value
 
 
@@ -203,6 +214,7 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 for _tag in ("binary", "set", "omap", "pairs"):  # types no model takes; refused rather than half-validated
     _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
 

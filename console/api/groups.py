@@ -3,6 +3,8 @@ pause, resume, stop, restart-app, restart-instance)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from console.editing import validate_group
@@ -97,6 +99,8 @@ async def _control(action: str, name: str, bot: int | None) -> JsonObject:
     from flows import control
 
     count = await getattr(control, action)(name, bot=bot, source="console")
+    if not count:  # nothing ran: an unknown group is an error (422), not "0 runs stopped"
+        await asyncio.to_thread(GroupStore().get, name)
     return {"group": name, "bot": bot, "action": action, "flow_runs": count}
 
 

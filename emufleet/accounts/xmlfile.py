@@ -108,10 +108,15 @@ def decode_account_xml(raw: bytes, file: str | Path = "<bytes>") -> str:
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        good = raw[:exc.start].decode(encoding, errors="replace")
+        try:
+            good = raw[:exc.start].decode(encoding, errors="replace")
+        except UnicodeError:  # a codec without the "replace" handler (idna): count in bytes
+            good = raw[:exc.start].decode("latin-1")
         line, col = _line_col(good, len(good))
         raise AccountFileError(f"not valid {encoding}: {exc.reason} at byte {exc.start}", file=file, line=line,
                                col=col) from None
+    except UnicodeError as exc:  # codecs such as idna wrap their failure in a plain UnicodeError, unlocated
+        raise AccountFileError(f"not valid {encoding}: {exc}", file=file, line=1) from None
 
 
 def parse_account_xml(data: bytes | str, file: str | Path = "<bytes>") -> AccountCredentials:

@@ -227,6 +227,7 @@ def _ask_refresh(pools: list[str], refresh: bool | None, by_default: bool) -> bo
 
 def _control(action: str, name: str, bot: int | None, rung: str | None = None) -> None:
     _connect(start=False)
+    from emufleet.groups import GroupStore
     from flows import control
 
     try:
@@ -234,6 +235,8 @@ def _control(action: str, name: str, bot: int | None, rung: str | None = None) -
             count, what = asyncio.run(control.restart(name, rung, bot=bot, source="cli")), "bot(s) told"
         else:
             count, what = asyncio.run(getattr(control, action)(name, bot=bot, source="cli")), "flow run(s)"
+        if not count:  # nothing ran: a group that is not even defined is an error, not "0 runs stopped"
+            GroupStore().get(name)
     except EmufleetError as exc:
         raise _fail(exc) from exc
     target = f"group {name!r}" + (f" bot {bot}" if bot is not None else "")

@@ -102,9 +102,11 @@ def search_accounts(eng: Engine, *, text: str | None = None, state: str | None =
     state_expr = effective_state(now)
     where: list[ColumnElement[bool]] = []
     if text:
-        like = f"%{text.strip().lower()}%"
-        where.append(or_(func.lower(Account.device_account).like(like), func.lower(Account.username).like(like),
-                         func.lower(Account.friend_code).like(like)))
+        # `_` and `%` are LIKE wildcards: escaped, a search for them finds them literally
+        needle = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{needle}%"
+        where.append(or_(*(func.lower(column).like(like, escape="\\")
+                           for column in (Account.device_account, Account.username, Account.friend_code))))
     if state:
         where.append(state_expr == state)
     base = select(Account.id)

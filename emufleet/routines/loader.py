@@ -96,6 +96,9 @@ def read_routine(path: str | Path, key: str, *, text: str | None = None
     except TypeError as exc:  # emufleet.yamlio cannot hash a non-scalar mapping key ("[]: x")
         return None, [RoutineValidationError(f"YAML: mapping keys must be scalars ({exc})", file=path, line=1,
                                              col=1)]
+    if data is None:  # an empty file (or comments only) is no routine, not one that does nothing
+        return None, [RoutineValidationError("the file is empty: a routine needs at least its steps", file=path,
+                                             line=1, col=1)]
     try:
         model = RoutineModel.model_validate(data)
     except pydantic.ValidationError as exc:

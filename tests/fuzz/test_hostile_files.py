@@ -234,3 +234,9 @@ def test_export_refuses_an_empty_folder(db_url: str, tmp_path: Path, monkeypatch
 def test_account_credentials_render_round_trips_spaces() -> None:
     creds = AccountCredentials("n@x", " spaced ")
     assert parse_account_xml(accounts.render_account_xml(creds)) == creds
+
+
+def test_a_codec_that_wraps_its_error_is_a_located_error() -> None:
+    """Found by the encoding class of benchmarks/fuzz.py: idna raises a plain UnicodeError, not a decode error."""
+    with pytest.raises(AccountFileError, match="not valid idna"):
+        parse_account_xml(_xml(account="caf\xe9@x", declaration="idna"), "idna.xml")

@@ -270,3 +270,16 @@ def test_a_failed_checkout_never_leaves_the_account_leased(db_engine: Engine, ma
     acc = row(db_engine, account_id)
     assert (acc.pool_status, acc.lease_token) == ("available", None)  # at once, not when the lease expires
     assert prov.current is None and rec.injected == ["acct_000@test.invalid"] and executions(db_engine) == []
+
+
+def test_a_search_for_wildcards_finds_them_literally(db_engine: Engine) -> None:
+    """Issue 23 item 16: ``_`` and ``%`` are LIKE wildcards; a search for them matched every account."""
+    from emufleet.pools.query import search_accounts
+    from tests.db.fixtures import add_accounts
+
+    add_accounts(db_engine, 3, prefix="plain")
+    add_accounts(db_engine, 1, prefix="per%cent")
+    found = search_accounts(db_engine, text="%", limit=50)
+    assert [a.device_account for a in found.rows] == ["per%cent_000@test.invalid"]
+    assert len(search_accounts(db_engine, text="_", limit=50).rows) == 4  # every name here has a real "_"
+    assert search_accounts(db_engine, text="pla_n", limit=50).rows == []  # "_" no longer matches the "i" of plain
