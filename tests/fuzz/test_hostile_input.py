@@ -73,7 +73,7 @@ def test_deep_nesting_is_located_not_a_recursion_error(text: str) -> None:
 @pytest.mark.parametrize("literal", ["9" * 5000, "9223372036854775808", "-9223372036854775809", "0x" + "f" * 17,
                                      ":".join(["59"] * 30)])
 def test_huge_integers_are_located(literal: str) -> None:
-    with pytest.raises(InputError, match=r"^h\.yaml:2:4: YAML: integer out of range"):
+    with pytest.raises(InputError, match=r"^h\.yaml:2:4: YAML: (integer out of range|.* base-60 number)"):
         loads_yaml(f"a: 1\nb: {literal}\n", "h.yaml")
     assert loads_yaml("a: -9223372036854775808") == {"a": -(2**63)}
 
