@@ -24,6 +24,7 @@ from prefect.input import RunInput
 from adapters.locks import InstanceLock, claim, holders, release, try_acquire, unclaim
 from adapters.registry import BOT_TAG, artifact_key, request_cancel
 from adapters.runtime import LaunchRuntime
+from emufleet import db
 from emufleet.boundary import JsonObject
 from emufleet.errors import InstanceConflictError
 from emufleet.groups import BotStatus, GroupDefinition, OnConflict
@@ -73,6 +74,7 @@ class Acquirer:
         self.conflicts: list[InstanceId] = []
         self.skipped: list[InstanceId] = []
         self.errors: list[str] = []
+        self.began = db.utcnow()  # naive UTC: claims released since then were made while this launch ran
         self.logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
 
     async def run(self) -> None:

@@ -10,7 +10,6 @@ per-step writes from ten bots would contend on SQLite), one bot at a time per la
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from prefect.client.orchestration import PrefectClient
 
 from adapters import events
 from adapters.evidence import create_evidence_artifact, evidence_key
+from adapters.logged import logged
 from adapters.registry import artifact_key, status_labels
 from adapters.runtime import BotHandle, LaunchRuntime
 from emufleet.bot.events import BotEvent
@@ -102,7 +102,7 @@ class PrefectObserver:
             await self._dirty.wait()
             self._dirty.clear()
             async with self.runtime.status_write():
-                with contextlib.suppress(Exception):  # a busy server must not fail the bot; the next flush retries
+                with logged(_log, f"bot {self.current.bot}: writing its status labels (the next change retries)"):
                     await self.flush()
                 if self.step_progress != self._progress_written:
                     await self._progress(*self.step_progress)
@@ -111,7 +111,7 @@ class PrefectObserver:
 
     async def _progress(self, done: int, total: int) -> None:
         value = 100.0 * done / total if total else 100.0
-        with contextlib.suppress(Exception):
+        with logged(_log, f"bot {self.current.bot}: writing its progress artifact (display only)"):
             if self._progress_id is None:
                 s = self.current
                 self._progress_id = await acreate_progress_artifact(
@@ -126,6 +126,7 @@ class PrefectObserver:
             await asyncio.wait(list(self._tasks), timeout=5)
         if self.current.state is BotState.COMPLETED and self.step_progress != (1, 1):
             await self._progress(1, 1)
-        with contextlib.suppress(Exception):
+        with logged(_log, f"bot {self.current.bot}: writing its last status labels (its run's state still says "
+                          "how it ended)"):
             await self.flush()
 

@@ -229,10 +229,9 @@ async def _server_checks(serials: list[str], inputs: dict[str, list[float]]) -> 
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     from adapters.locks import LIMIT_PREFIX, limit_name
-    from adapters.registry import group_tag
+    from adapters.registry import BOT_TAG, group_tag
     from emufleet.hosts import InstanceId
     from emufleet.hosts.registry import this_host
-    from flows.launch_group import BOT_TAG
 
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(

@@ -21,10 +21,13 @@ def is_loopback(host: str) -> bool:
     """Whether ``host`` (an address or ``localhost``) only accepts connections from this machine."""
     if host.strip("[]").lower() in ("localhost", "localhost.localdomain"):
         return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    text = host.strip("[]")
+    for kind in (ipaddress.IPv4Address, ipaddress.IPv6Address):
+        try:
+            return kind(text).is_loopback
+        except ipaddress.AddressValueError:  # not this kind of address (or none at all: a host name)
+            continue
+    return False
 
 
 @dataclass(frozen=True, slots=True)

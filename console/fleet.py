@@ -182,7 +182,8 @@ class Launcher:
         """Raise what the launch would fail on at once: unknown group, overrides the definition rejects.
 
         Raises:
-            GroupValidationError: no such group or an invalid file; ``ValueError``: rejected overrides.
+            GroupValidationError: no such group, an invalid file, or overrides that make it invalid (naming the
+                group and the field).
         """
         GroupStore(self._store_folder).get(group).with_overrides(overrides)
 
@@ -191,7 +192,7 @@ class Launcher:
         """Start a launch of ``group`` and wait (up to ``wait_run_s``) until its flow run exists.
 
         Raises:
-            GroupValidationError, ValueError: as :meth:`check`.
+            GroupValidationError: as :meth:`check`.
         """
         from flows.launch_group import launch_group  # imported on first launch: the flow module is heavy
 

@@ -9,6 +9,7 @@ SQLAlchemy, PyYAML, pydantic) are translated at one boundary per package with ``
     │   ├── TemplateRegistryError           template registry YAML / images (digest §4)
     │   ├── ScenarioError                   simulator scenario YAML
     │   ├── PoolValidationError             pool YAML (digest §5.2)
+    │   │   └── NothingToConvert            ``pools convert`` of a file already unified
     │   ├── GroupValidationError            group definition YAML (digest §9.2)
     │   ├── HostValidationError             host definition YAML (hosts/*.yaml)
     │   ├── SessionFormatError              a recorded session folder (session.jsonl, frames/; docs/sessions.md)
@@ -59,6 +60,7 @@ __all__ = [
     "LeaseError",
     "NoAccountPoolError",
     "NoAccountsAvailable",
+    "NothingToConvert",
     "OcrUnavailableError",
     "OrchestrationError",
     "PluginError",
@@ -128,6 +130,10 @@ class ScenarioError(InputError):
 
 class PoolValidationError(InputError):
     """A pool definition is invalid (unknown column, bad comparator, legacy format, …)."""
+
+
+class NothingToConvert(PoolValidationError):
+    """A pool file given to ``pools convert`` is already in the unified format (it may still be invalid)."""
 
 
 class GroupValidationError(InputError):

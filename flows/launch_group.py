@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -169,18 +170,20 @@ async def _final(client: PrefectClient, run_id: UUID, plane: ControlPlane, acqui
     if failed:
         return Failed(message=f"group {group!r}: {why}", data=result)
     if result.bots and all(r.state == BotState.STOPPED.value for r in result.bots):
-        takers = await _takers(plane, run_id, [instance for instance, _ in acquirer.acquired])
+        takers = await _takers(plane, run_id, [instance for instance, _ in acquirer.acquired], acquirer.began)
         if takers:
             return Failed(message=f"group {group!r}: instances taken by launch {', '.join(takers)}", data=result)
         return Cancelled(message=f"group {group!r}: every bot was stopped", data=result)
     return result
 
 
-async def _takers(plane: ControlPlane, run_id: UUID, instances: list[InstanceId]) -> list[str]:
-    """The other launches that claim any of ``instances`` now (they took them over)."""
+async def _takers(plane: ControlPlane, run_id: UUID, instances: list[InstanceId], since: datetime) -> list[str]:
+    """The other launches that claimed any of ``instances`` since ``since`` (naive UTC; they took them over, and
+    may be done with them already)."""
 
     def read() -> list[str]:
-        return sorted({launch for i in instances for launch in plane.claims.claimer_launches(i)} - {str(run_id)})
+        found = {launch for i in instances for launch in plane.claims.claimer_launches(i, released_since=since)}
+        return sorted(found - {str(run_id)})
 
     return await asyncio.to_thread(read)
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from adapters.logged import logged
 from adapters.registry import bot_status
 from emufleet.groups import BotState, BotStatus
 from flows.control import status
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # launch_group is imported when a launch runs: the flow modul
     from flows.server import PrefectServer
 
 __all__ = ["bots_table", "run_launch", "summary_table", "watch"]
+_log = logging.getLogger(__name__)
 
 _STYLE = {BotState.RUNNING: "green", BotState.PAUSED: "yellow", BotState.RESTARTING: "magenta",
           BotState.FAILED: "red", BotState.STOPPED: "dim", BotState.COMPLETED: "cyan"}
@@ -86,7 +88,7 @@ async def watch(group: str, until: asyncio.Future[Any], *, console: Console | No
                     if asyncio.iscoroutine(outcome):
                         await outcome
             await asyncio.wait({until}, timeout=interval_s)
-        with contextlib.suppress(Exception):
+        with logged(_log, f"group {group!r}: reading the bots' final status for the progress table"):
             final = await _bots(group, launch_run_id)
             if live is not None:
                 live.update(bots_table(group, final))

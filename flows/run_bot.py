@@ -43,6 +43,7 @@ from prefect.states import Cancelled, Completed, Failed, Running
 from adapters.farm import bot_ledger, ledger_writer
 from adapters.keeper import BotLease
 from adapters.locks import InstanceLock, claim, limit_name, try_acquire, unclaim
+from adapters.logged import logged
 from adapters.observer import PrefectObserver
 from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
@@ -238,9 +239,9 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                 await observer.close()
         finally:
             runtime.unregister(handle)
-            with contextlib.suppress(Exception):
+            with logged(logger, f"bot {spec.bot}: releasing its instance lock (its lease expires by itself)"):
                 await lease.release()
-            with contextlib.suppress(Exception):
+            with logged(logger, f"bot {spec.bot}: releasing its instance claim (released when its launch ends)"):
                 await unclaim(runtime.control.claims, run_id, spec.instance)
             if own_runtime:
                 await runtime.close()
@@ -248,7 +249,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
         cancelling = handle.cancelled
         # Cancelled while it ended (after the watcher's last poll): only Cancelled is accepted now
         if not cancelling and session is not None and result.status.state is not BotState.STOPPED:
-            with contextlib.suppress(Exception):
+            with logged(logger, f"bot {spec.bot}: reading whether its run is being cancelled (taken as not)"):
                 cancelling = await is_cancelled(client, run_id)
     if session is None:
         return Failed(message=f"bot {spec.bot} could not start")

@@ -41,11 +41,8 @@ async def search(request: Request, q: str | None = None, state: str | None = Non
                  limit: int = Query(50, ge=1, le=500)) -> JsonObject:
     from emufleet.pools import search_accounts
 
-    try:
-        page = await asyncio.to_thread(search_accounts, request.app.state.engine, text=q, state=state, pool=pool,
-                                       sort=sort, descending=desc, offset=offset, limit=limit)
-    except ValueError as exc:
-        raise InputError(str(exc), field="sort") from exc
+    page = await asyncio.to_thread(search_accounts, request.app.state.engine, text=q, state=state, pool=pool,
+                                   sort=sort, descending=desc, offset=offset, limit=limit)  # a bad sort: 422
     return page_json(page)
 
 

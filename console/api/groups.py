@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from console.editing import validate_group
 from console.forms import raise_all
 from emufleet.boundary import JsonObject
-from emufleet.errors import GroupValidationError, OrchestrationError
+from emufleet.errors import OrchestrationError
 from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
 
 __all__ = ["router"]
@@ -76,12 +76,7 @@ async def delete(request: Request, name: str, force: bool = False) -> Response:
 
 @router.post("/{name}/launch", status_code=202, summary="Launch the group (a launch-group flow run)")
 async def launch(request: Request, name: str, overrides: LaunchOverrides | None = None) -> JsonObject:
-    try:
-        record = await request.app.state.launcher.launch(name, overrides)
-    except ValueError as exc:
-        if isinstance(exc, GroupValidationError):
-            raise
-        raise GroupValidationError(f"overrides rejected: {exc}", field="overrides") from exc
+    record = await request.app.state.launcher.launch(name, overrides)  # GroupValidationError: 422, naming the group
     config = request.app.state.config
     return {"group": name, "flow_run_id": str(record.flow_run_id) if record.flow_run_id else None,
             "flow_run_url": config.flow_run_url(record.flow_run_id) if record.flow_run_id else None,

@@ -13,7 +13,6 @@ from console.editing import raw_pool, validate_pool
 from console.forms import raise_all
 from console.pages.pools import pool_of
 from emufleet.boundary import JsonObject
-from emufleet.errors import PoolValidationError
 from emufleet.pools import PoolDefinition, discover, find_pool
 from emufleet.pools.query import PAGE_OFFSET_MAX
 
@@ -77,11 +76,8 @@ async def accounts(request: Request, name: str, q: str | None = None, state: str
     from emufleet.pools import search_accounts
 
     definition = find_pool(name)
-    try:
-        page = await asyncio.to_thread(search_accounts, request.app.state.engine, text=q, state=state,
-                                       pool=definition.name, sort=sort, descending=desc, offset=offset, limit=limit)
-    except ValueError as exc:
-        raise PoolValidationError(str(exc), field="sort") from exc
+    page = await asyncio.to_thread(search_accounts, request.app.state.engine, text=q, state=state,
+                                   pool=definition.name, sort=sort, descending=desc, offset=offset, limit=limit)
     return page_json(page)
 
 

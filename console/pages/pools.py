@@ -45,14 +45,18 @@ def pool_of(request: Request, definition: PoolDefinition) -> Pool:
     return Pool(definition, request.app.state.engine, OWNER)
 
 
+def _small_number(text: str) -> bool:
+    """Whether ``text`` is 1–9 ASCII digits (``int`` of it can neither fail nor be huge)."""
+    return 0 < len(text) <= 9 and text.isascii() and text.isdigit()
+
+
 def table_query(request: Request) -> JsonObject:
     """The accounts table's request: ``q``, ``state``, ``sort``, ``desc``, ``page`` (1-based), ``size``."""
     params = request.query_params
-    try:
-        page = max(1, int(params.get("page", "1")))
-        size = max(1, min(500, int(params.get("size", "50"))))
-    except ValueError:
-        page, size = 1, 50
+    page_text, size_text = params.get("page", "1"), params.get("size", "50")
+    # a page link edited by hand falls back to the first page, never an error page
+    page = max(1, int(page_text)) if _small_number(page_text) else 1
+    size = max(1, min(500, int(size_text))) if _small_number(size_text) else 50
     sort = params.get("sort", "id")
     if sort not in COLUMNS:
         sort = "id"

@@ -185,6 +185,8 @@ def launch(
     Says when each pool was last refreshed and, on a terminal, offers to refresh it first (the seed's pre-launch
     refresh prompt); ``--refresh``/``--no-refresh`` answer without asking.
     """
+    from pydantic import ValidationError
+
     from emufleet.groups import GroupStore, LaunchOverrides
 
     try:
@@ -195,7 +197,7 @@ def launch(
             refresh = _ask_refresh(definition.pools, refresh, definition.launch.refresh_pools)
             if refresh is not None:
                 overrides = overrides.model_copy(update={"refresh_pools": refresh})
-    except (EmufleetError, ValueError) as exc:
+    except (EmufleetError, ValidationError) as exc:  # an unknown or invalid group, overrides out of bounds
         raise _fail(exc) from exc
     server = _connect(start=True)
     typer.echo(f"Prefect UI: {server.ui_url}")

@@ -155,22 +155,22 @@ def convert(file: Annotated[Path, typer.Argument(help="A legacy pool file (type:
     what the unified format cannot express (file:line: what, and the SQL fragment), writing nothing unless
     --partial (a partial pool may hold more accounts than the original).
     """
-    from emufleet.errors import PoolValidationError
+    from emufleet.errors import NothingToConvert, PoolValidationError
     from emufleet.files import write_atomic
     from emufleet.pools import PoolDefinition, create_pool
     from emufleet.pools.convert import convert_pool_file
 
     try:
         conv = convert_pool_file(file)
-    except PoolValidationError as exc:
-        if "nothing to convert" not in exc.message:
-            raise _fail(exc) from exc
+    except NothingToConvert:
         try:
             PoolDefinition.load(file)
         except PoolValidationError as invalid:
             raise _fail(invalid) from invalid
         typer.echo(f"{file} is already a valid unified pool: nothing to convert")
         return
+    except PoolValidationError as exc:
+        raise _fail(exc) from exc
     for note in conv.notes:
         typer.secho(f"note: {note}", fg="cyan", err=True)
     for problem in conv.problems:

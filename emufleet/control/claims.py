@@ -64,12 +64,15 @@ class ClaimStore:
             return [row[0] for row in rows]
 
     @translate_db_errors("read instance claims")
-    def claimer_launches(self, instance: InstanceId) -> list[str]:
-        """The launches whose runs claim ``instance`` now (``launch_id`` of the unreleased claims)."""
+    def claimer_launches(self, instance: InstanceId, *, released_since: datetime | None = None) -> list[str]:
+        """The launches whose runs claim ``instance`` now (``launch_id`` of the unreleased claims); with
+        ``released_since`` (naive UTC) also those whose claims were released since then."""
+        live = _T.c.released_at.is_(None)
+        when = or_(live, _T.c.released_at >= released_since) if released_since is not None else live
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_T.c.launch_id).where(_T.c.instance == instance.key, _T.c.released_at.is_(None),
+            rows = conn.execute(select(_T.c.launch_id).where(_T.c.instance == instance.key, when,
                                                              _T.c.launch_id.is_not(None)).distinct())
-            return [row[0] for row in rows]
+            return sorted(row[0] for row in rows)
 
     @translate_db_errors("read instance claims")
     def claims_of(self, flow_run_id: str) -> list[InstanceId]:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from emufleet.boundary import JsonObject, YamlValue
 from emufleet.durations import parse_duration
-from emufleet.errors import InputError, PoolValidationError
+from emufleet.errors import InputError, NothingToConvert, PoolValidationError
 from emufleet.pools.definition import SEED_CONFIG_KEYS, PoolDefinition, PoolFilter
 from emufleet.pools.filters import column_for
 from emufleet.pools.legacy_sql import Predicate, SqlQuery, read_select
@@ -71,8 +71,8 @@ def convert_pool_file(path: str | Path) -> Conversion:
     """Convert one legacy pool file (see the module docstring); the result is validated as a pool file.
 
     Raises:
-        PoolValidationError: the file is not YAML or not a mapping, or already a unified pool with nothing to
-            convert.
+        NothingToConvert: already a unified pool with nothing to convert (a :class:`PoolValidationError`).
+        PoolValidationError: the file is not YAML or not a mapping.
     """
     path = Path(path)
     data = load_yaml(path, error=PoolValidationError)
@@ -81,7 +81,7 @@ def convert_pool_file(path: str | Path) -> Conversion:
     if "pool_name" in data:
         queries = data.get("queries") or []
         if not any(isinstance(q, dict) and "sql" in q for q in queries) and not _seed_keys(data.get("config")):
-            raise PoolValidationError("already a unified pool: nothing to convert", file=path, field="pool_name")
+            raise NothingToConvert("already a unified pool: nothing to convert", file=path, field="pool_name")
         conv = Conversion(path, "unified, raw-SQL")
         _unified(data, conv)
     else:

@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Engine, func, or_, select
 
 from emufleet.db import Account, AccountResultRecord, PoolMember, RoutineExecution, utcnow
+from emufleet.errors import PoolValidationError
 from emufleet.pools.filters import column_for
 from emufleet.pools.leases import effective_state, lease_held
 
@@ -95,9 +96,12 @@ def search_accounts(eng: Engine, *, text: str | None = None, state: str | None =
         offset, limit: the page (``limit`` clamped to 1..500, ``offset`` to 0..:data:`PAGE_OFFSET_MAX`).
 
     Raises:
-        ValueError: ``sort`` is not a whitelisted column.
+        PoolValidationError: ``sort`` is not a whitelisted column (``field`` ``sort``).
     """
-    real, column, _ = column_for(sort)
+    try:
+        real, column, _ = column_for(sort)
+    except ValueError as exc:  # the filters' messages, located here (they are for pool files too)
+        raise PoolValidationError(str(exc), field="sort") from exc
     now = utcnow()
     state_expr = effective_state(now)
     where: list[ColumnElement[bool]] = []

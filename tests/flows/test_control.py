@@ -105,6 +105,10 @@ def test_two_launches_want_one_instance(prefect_server: PrefectServer, fleet_hom
             assert second.skipped == [f"local/{s0}"] and [b.instance for b in second.bots] == [f"local/{s1}"]
             assert second.bots[0].state == BotState.COMPLETED.value
     assert first.bots[0].state == BotState.STOPPED.value  # stopped by stop() or cancelled by the taker
+    if policy == "cancel":  # its only bot taken over: the holder says so, never Completed (issue 23 item 7)
+        assert held.is_failed() and f"instances taken by launch {second.flow_run_id}" in str(held.message)
+    else:
+        assert held.is_cancelled()  # stopped by stop()
     assert asyncio.run(slots(s0)) == 0 and asyncio.run(slots(s1)) == 0
     assert no_leases(fleet_home)
 
@@ -206,11 +210,33 @@ def test_pause_and_resume_keep_the_lock_and_the_lease(
 
 def test_a_killed_launch_process_lease_and_lock_expire(
         prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
-    """SIGKILL mid-step: nothing is released, the runs stay Running, yet the lock (60 s lease) and the account
-    (pool lease_ttl 60 s) come back by expiry alone."""
+    """SIGKILL mid-step: nothing is released, yet the lock (60 s lease) and the account (pool lease_ttl 60 s) come
+    back by expiry alone; the launch run does not stay *Running* (issue 23 item 1): the zombie automation crashes
+    it and its bot's run, and what the launch left in the database (its budget row, its command channel, its
+    claims, its started routine executions) is cleaned up by the next launch's pruning."""
+    from datetime import timedelta
+    from uuid import uuid4
+
+    from adapters.automations import apply_automations, emufleet_automations, remove_automations
+    from adapters.launch_rows import prune_ended
+    from adapters.locks import holders
+    from adapters.registry import group_tag
+    from emufleet.control import ControlPlane
+    from emufleet.pools.budget import list_budgets
+
     sim = simulator(instances=1)
     serial = sim.instances[0].serial
     name = holder_group(fleet_home, "killed", serial)
+    prefix = f"test-{uuid4().hex[:8]}: "
+    # longer than a heartbeat (30 s): a live launch is never crashed; only this test's runs
+    automations = emufleet_automations(None, zombie_after=timedelta(seconds=45), prefix=prefix, tag=group_tag(name),
+                                       launch_runs=f"launch-{name}")
+
+    async def apply(remove: bool = False) -> None:
+        async with get_client() as client:
+            await (remove_automations(client, prefix) if remove else apply_automations(client, automations))
+
+    asyncio.run(apply())
     code = f"import asyncio; from flows.launch_group import launch_group; asyncio.run(launch_group({name!r}))"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -230,3 +256,29 @@ def test_a_killed_launch_process_lease_and_lock_expire(
     with fleet_home.engine().connect() as conn:
         expires = conn.execute(select(Account.lease_expires_at).where(Account.lease_token.is_not(None))).scalars().all()
     assert len(expires) == 1 and expires[0] < utcnow()  # expired: leasable again by any bot
+
+    async def crashed() -> Any:
+        async with get_client() as client:
+            runs = [*await launch_runs(client, name, live=False), *await bot_runs(client, name, live=False)]
+        return runs if runs and all(r.state is not None and r.state.is_crashed() for r in runs) else None
+
+    try:
+        runs = asyncio.run(until(crashed, timeout_s=120, what="the killed launch's runs to end Crashed"))
+    finally:
+        asyncio.run(apply(remove=True))
+    launch = next(str(r.id) for r in runs if "emufleet-launch" in r.tags)
+    plane = ControlPlane(fleet_home.engine())
+
+    async def prune() -> tuple[Any, list[Any]]:
+        async with get_client() as client:
+            pruned = await prune_ended(client, plane)
+            return pruned, await holders(client, plane.claims, InstanceId(LOCAL_HOST, serial))
+
+    pruned, still = asyncio.run(prune())
+    assert launch in pruned.budgets and launch in pruned.commands and launch in pruned.executions
+    assert launch in pruned.claims and still == []  # no run counts as the instance's live owner any more
+    assert list_budgets(plane.engine) == [] and plane.commands.launches() == []
+    with plane.engine.connect() as conn:
+        statuses = conn.execute(select(RoutineExecution.execution_status)).scalars().all()
+    assert statuses and "started" not in statuses
+    plane.dispose()

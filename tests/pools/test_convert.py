@@ -131,3 +131,12 @@ def test_cli_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert saved.exit_code == 0 and (home / "pools" / "test_file_pool.yaml").is_file()
     unified = runner.invoke(app, ["pools", "convert", str(SEED / "test_pool_2.yaml")])
     assert unified.exit_code == 0 and "already a valid unified pool" in unified.stdout
+
+
+def test_a_unified_pool_is_a_typed_nothing_to_convert() -> None:
+    """The CLI tells "already unified" from a broken file by the error's type, not by its message's words."""
+    from emufleet.errors import NothingToConvert
+
+    with pytest.raises(NothingToConvert) as caught:
+        convert_pool_file(SEED / "test_pool_2.yaml")
+    assert caught.value.field == "pool_name"

@@ -1,0 +1,52 @@
+"""Launching an unknown or invalid group says so, naming the group and its errors — through the flow, the CLI and
+the console's API (issue 22 item 4: a bare ``except ValueError`` reported an unknown group as "overrides
+rejected")."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from emufleet.cli import app
+from emufleet.groups import LaunchOverrides
+from flows.launch_group import launch_group
+from flows.server import PrefectServer
+from tests.fleet import FleetHome
+
+pytestmark = pytest.mark.prefect
+
+
+def test_the_flow_names_an_unknown_group_and_an_invalid_override(prefect_server: PrefectServer,
+                                                                  fleet_home: FleetHome) -> None:
+    fleet_home.group("known")
+    unknown = asyncio.run(launch_group("no-such-group", return_state=True))
+    assert unknown.is_failed()
+    assert "no group named 'no-such-group'" in (unknown.message or "") and "known" in (unknown.message or "")
+    assert "overrides" not in (unknown.message or "")
+    invalid = asyncio.run(launch_group("known", LaunchOverrides(bots=3), return_state=True))
+    assert invalid.is_failed()
+    message = invalid.message or ""
+    assert "group known with overrides" in message and "bots" in message, message
+
+
+def test_the_cli_names_an_unknown_group_and_an_invalid_override(fleet_home: FleetHome) -> None:
+    fleet_home.group("known")
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["groups", "launch", "no-such-group", "--no-watch"], catch_exceptions=False)
+    assert unknown.exit_code == 1 and "no group named 'no-such-group'" in unknown.stderr
+    invalid = runner.invoke(app, ["groups", "launch", "known", "--bots", "3", "--no-watch"], catch_exceptions=False)
+    assert invalid.exit_code == 1 and "group known with overrides" in invalid.stderr and "bots" in invalid.stderr
+    negative = runner.invoke(app, ["groups", "launch", "known", "--bots", "-1", "--no-watch"], catch_exceptions=False)
+    assert negative.exit_code == 1 and "bots" in negative.stderr and "Traceback" not in negative.stderr
+
+
+def test_the_api_names_an_unknown_group_and_an_invalid_override(client: Any, fleet_home: FleetHome) -> None:
+    fleet_home.group("known")
+    unknown = client.post("/api/groups/no-such-group/launch")
+    assert unknown.status_code == 422 and "no group named 'no-such-group'" in unknown.json()["detail"]
+    invalid = client.post("/api/groups/known/launch", json={"bots": 3})
+    detail = invalid.json()["detail"]
+    assert invalid.status_code == 422 and "group known with overrides" in detail and "bots" in detail, detail
