@@ -21,6 +21,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 
+from adapters.farm import admitted
 from adapters.locks import InstanceLock, claim, holders, release, try_acquire, unclaim
 from adapters.registry import BOT_TAG, artifact_key, request_cancel
 from adapters.runtime import LaunchRuntime
@@ -95,6 +96,12 @@ class Acquirer:
             take = self.definition.bots - len(self.acquired)
             batch = [(place, self.tasks.instance_of(self.definition, place)) for place in pending[:take]]
             pending = pending[take:]
+            batch, quarantined = await admitted(self.runtime, self.definition, batch)  # docs/farm.md
+            for instance, why in quarantined:
+                self.skipped.append(instance)
+                self.logger.warning("instance %s skipped: %s", instance, why)
+            if not batch:
+                continue
             for place, instance in batch:
                 if instance.host != this_host():
                     self.remote[instance] = HostStore().get(instance.host)

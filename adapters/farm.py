@@ -10,8 +10,10 @@ launch history (a row when a launch starts, its final state from the flow's stat
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 from uuid import UUID
 
 from prefect.client.schemas.objects import FlowRun, State
@@ -22,12 +24,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapters.runtime import LaunchRuntime
 from emufleet.bot.spec import BotSpec
 from emufleet.errors import EmufleetError
-from emufleet.farm import FarmRules, Ledger, LedgerObserver, QuarantineEntry, record_end, record_start
+from emufleet.farm import FarmRules, Ledger, LedgerObserver, QuarantineEntry, admit, record_end, record_start
+from emufleet.groups import GroupDefinition
 from emufleet.groups.quarantine import QuarantineSettings
+from emufleet.hosts import InstanceId, this_host
 
-__all__ = ["bot_ledger", "launch_ended", "launch_started", "ledger_writer", "quarantine_event"]
+__all__ = ["admitted", "bot_ledger", "launch_ended", "launch_started", "ledger_writer", "quarantine_event"]
 
 log = logging.getLogger(__name__)
+P = TypeVar("P")  # a placement, as the acquirer holds it
 
 
 def quarantine_event(entry: QuarantineEntry) -> None:
@@ -89,3 +94,41 @@ def _write(action: Callable[[Engine], object]) -> None:
         log.warning("launch history not recorded: %s", exc)
     finally:
         eng.dispose()
+
+
+def _healthy() -> str | None:
+    return None
+
+
+async def admitted(runtime: LaunchRuntime, definition: GroupDefinition, batch: list[tuple[P, InstanceId]]
+                   ) -> tuple[list[tuple[P, InstanceId]], list[tuple[InstanceId, str]]]:
+    """Split ``batch`` into the instances a launch may use and the quarantined ones it must skip, with why
+    (:func:`emufleet.farm.admit`). A local instance past its cool-down is probed here; one of another host is
+    released after its cool-down and proved by its bot's start (its adb server is not reachable from here). A launch
+    without pools keeps no farm history: everything is admitted."""
+    if not definition.pools:
+        return batch, []
+    from emufleet import db
+    from emufleet.device.probe import probe_instance
+
+    eng = runtime.memo(("db", None), lambda: db.engine())
+    here = this_host()
+
+    def decide() -> tuple[list[tuple[P, InstanceId]], list[tuple[InstanceId, str]]]:
+        ok, skipped = [], []
+        for item in batch:
+            instance = item[1]
+            check: Callable[[], str | None] = (
+                functools.partial(probe_instance, instance.serial) if instance.host == here else _healthy)
+            why = admit(eng, instance.key, check)
+            if why is None:
+                ok.append(item)
+            else:
+                skipped.append((instance, why))
+        return ok, skipped
+
+    try:
+        return await runtime.call(decide)
+    except (SQLAlchemyError, EmufleetError) as exc:  # the history database is unreachable: the launch goes on
+        log.warning("quarantine not consulted: %s", exc)
+        return batch, []

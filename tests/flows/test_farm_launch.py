@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from emufleet import db
-from emufleet.farm import StatsFilter, list_launches, series
+from emufleet.farm import StatsFilter, is_quarantined, list_launches, quarantine, series
 from flows.launch_group import launch_group
 from flows.server import PrefectServer
 from tests.fleet import FleetHome
@@ -85,3 +85,25 @@ def test_a_window_that_closes_within_the_margin_takes_no_account(prefect_server:
     with fleet_home.engine().connect() as conn:
         leased = conn.execute(select(db.Account.id).where(db.Account.pool_status != "available")).all()
     assert leased == []  # no account was taken, none is left leased
+
+
+def test_a_quarantined_instance_is_skipped_and_a_healthy_one_returns_after_its_cool_down(
+        prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
+    sim = simulator(instances=2)
+    first, second = (i.serial for i in sim.instances)
+    name = fleet_home.group("careful", instances=[first, second], bots=1,
+                            backend_options={"serials": [first, second]})
+    eng = fleet_home.engine()
+    quarantine(eng, "instance", f"local/{first}", "9 fault(s) in the last 60 min", cooldown_s=900)
+    state = asyncio.run(launch_group(name, return_state=True))
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert [b.instance for b in result.bots] == [f"local/{second}"]
+    assert result.skipped == [f"local/{first}"]
+    assert is_quarantined(eng, f"local/{first}") is not None
+    with eng.begin() as conn:  # the cool-down is over: the next launch probes the instance and takes it back
+        conn.execute(update(db.Quarantine).values(cooldown_until=db.utcnow() - timedelta(minutes=1)))
+    again = asyncio.run(launch_group(name, return_state=True))
+    assert again.is_completed(), again.message
+    assert [b.instance for b in again.result().bots] == [f"local/{first}"]
+    assert is_quarantined(eng, f"local/{first}") is None
