@@ -10,10 +10,11 @@ A plugin package declares, in its ``pyproject.toml``::
     [project.entry-points."emufleet.actions"]
     stars = "emufleet_stars.actions:CountStars"
 
-Entry points are loaded once per process, on first need (the routine grammar when it builds its step union, the
-recognizer registry on the first unknown name). A plugin that cannot be imported, or names something that is not
-a recognizer/step/condition, is skipped and reported (:func:`plugin_errors`, logged as a warning, listed by
-``emufleet routines validate``): one broken plugin never takes the others or the built-ins down.
+Entry points are loaded once per process, on first need: the routine grammar before it builds its step union
+(:func:`emufleet.routines.grammar.catalog.load_action_plugins`), the recognizer registry on first use
+(:func:`emufleet.vision.recognizers.base.get_recognizer`); this module only finds and loads them. A plugin that
+cannot be imported, or names something that is not a recognizer/step/condition, is skipped and reported
+(:func:`plugin_errors`, logged as a warning): one broken plugin never takes the others or the built-ins down.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ import threading
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Any
 
 from emufleet.errors import EmufleetError, PluginError
 
-__all__ = ["ACTIONS_GROUP", "RECOGNIZERS_GROUP", "load_action_plugins", "load_entry_points", "load_recognizer_plugins",
-           "plugin_errors"]
+__all__ = ["ACTIONS_GROUP", "RECOGNIZERS_GROUP", "load_entry_points", "plugin_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -94,35 +93,3 @@ def plugin_errors() -> tuple[PluginError, ...]:
     with _LOCK:
         return tuple(_ERRORS)
 
-
-def load_recognizer_plugins() -> list[type]:
-    """Register the recognizers of the ``emufleet.recognizers`` entry points (once per process)."""
-    from emufleet.vision.recognizers.base import Recognizer, recognizer
-
-    def accepts(cls: type) -> bool:
-        return issubclass(cls, Recognizer) and cls is not Recognizer and not inspect.isabstract(cls)
-
-    return load_entry_points(RECOGNIZERS_GROUP, accepts, recognizer)
-
-
-def load_action_plugins() -> list[type]:
-    """Register the actions and conditions of the ``emufleet.actions`` entry points in the grammar's catalogs (once
-    per process; called by :mod:`emufleet.routines.grammar.routine` before it builds the step and condition unions).
-    A class the plugin already registered with ``@action``/``@condition`` is kept as it is."""
-    from emufleet.routines.grammar.base import StepBase
-    from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES, Catalog
-    from emufleet.routines.grammar.conditions import ConditionBase
-
-    def accepts(cls: type) -> bool:
-        return issubclass(cls, StepBase | ConditionBase) and bool(getattr(cls, "NAME", ""))
-
-    def register(cls: type) -> None:
-        catalog: Catalog[Any] = ACTIONS if issubclass(cls, StepBase) else CONDITION_TYPES
-        if catalog.get(cls.NAME.lower()) is cls:  # type: ignore[attr-defined]  # accepts() checked NAME
-            return
-        try:
-            catalog.register(cls)
-        except TypeError as exc:  # a taken name: the catalog's own refusal
-            raise PluginError(str(exc), plugin=cls.__qualname__) from None
-
-    return load_entry_points(ACTIONS_GROUP, accepts, register)

@@ -25,7 +25,7 @@ FORBIDDEN = ("prefect", "adapters", "flows", "tasks", "console")
 ORDER: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("boundary", "settings", "heap", "outcome", "datafiles", "paths"),
-    ("process", "yamlio", "files", "durations"),
+    ("process", "yamlio", "files", "durations", "plugins"),
     ("vision", "hosts"),
     ("sim",),
     ("device",),

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from emufleet.routines.grammar.base import StepBase
     from emufleet.routines.grammar.conditions import ConditionBase
 
-__all__ = ["ACTIONS", "CONDITION_TYPES", "Catalog", "action", "condition"]
+__all__ = ["ACTIONS", "CONDITION_TYPES", "Catalog", "action", "condition", "load_action_plugins"]
 
 
 
@@ -118,3 +118,27 @@ def condition(cls: K, /) -> K:
     """Class decorator: register a condition class in :data:`CONDITION_TYPES`."""
     CONDITION_TYPES.register(cls)
     return cls
+
+
+def load_action_plugins() -> list[type]:
+    """Register the actions and conditions of the ``emufleet.actions`` entry points (:mod:`emufleet.plugins`) in
+    these catalogs, once per process; :mod:`.routine` calls it before it builds the unions. A class the plugin
+    already registered with ``@action``/``@condition`` is kept as it is; a taken name is a ``PluginError``."""
+    from emufleet.errors import PluginError
+    from emufleet.plugins import ACTIONS_GROUP, load_entry_points
+    from emufleet.routines.grammar.base import StepBase
+    from emufleet.routines.grammar.conditions import ConditionBase
+
+    def accepts(cls: type) -> bool:
+        return issubclass(cls, StepBase | ConditionBase) and bool(getattr(cls, "NAME", ""))
+
+    def register(cls: type) -> None:
+        catalog: Catalog[Any] = ACTIONS if issubclass(cls, StepBase) else CONDITION_TYPES
+        if catalog.get(cls.NAME.lower()) is cls:  # type: ignore[attr-defined]  # accepts() checked NAME
+            return
+        try:
+            catalog.register(cls)
+        except TypeError as exc:  # a taken name: the catalog's own refusal
+            raise PluginError(str(exc), plugin=cls.__qualname__) from None
+
+    return load_entry_points(ACTIONS_GROUP, accepts, register)

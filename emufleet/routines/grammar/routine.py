@@ -16,9 +16,8 @@ from pydantic import Field, field_validator, model_validator
 
 from emufleet.durations import DurationS
 from emufleet.errors import InputError
-from emufleet.plugins import load_action_plugins
 from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str, tagged_union
-from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES
+from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES, load_action_plugins
 from emufleet.routines.grammar.conditions import ConditionBase, InvalidCondition, condition_tag
 
 __all__ = ["AnyCondition", "AnyStep", "ConfigParam", "RoutineModel", "SentrySpec"]

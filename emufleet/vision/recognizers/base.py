@@ -25,6 +25,7 @@ group ``emufleet.recognizers`` (:mod:`emufleet.plugins`); :func:`get_recognizer`
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from emufleet.vision.matching import Screen
 from emufleet.vision.space import CoordinateSpace, Region
 
 __all__ = ["RECOGNIZERS", "Hit", "Recognition", "Recognizer", "device_area", "get_recognizer", "hit_from_device",
-           "locate", "recognizer", "search_area"]
+           "load_recognizer_plugins", "locate", "recognizer", "search_area"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +129,21 @@ def get_recognizer(name: str) -> type[Recognizer]:
 
     Raises ``VisionError`` for an unknown name (the message lists the known ones).
     """
-    from emufleet.plugins import load_recognizer_plugins
-
     load_recognizer_plugins()
     cls = RECOGNIZERS.get(name)
     if cls is None:
         raise VisionError(f"unknown recognizer {name!r} (known: {', '.join(sorted(RECOGNIZERS))})")
     return cls
+
+
+def load_recognizer_plugins() -> list[type]:
+    """Register the recognizers of the ``emufleet.recognizers`` entry points (once per process)."""
+    from emufleet.plugins import RECOGNIZERS_GROUP, load_entry_points
+
+    def accepts(cls: type) -> bool:
+        return issubclass(cls, Recognizer) and cls is not Recognizer and not inspect.isabstract(cls)
+
+    return load_entry_points(RECOGNIZERS_GROUP, accepts, recognizer)
 
 
 def search_area(space: CoordinateSpace, region: Region | None) -> Region:
