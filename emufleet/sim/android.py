@@ -238,42 +238,29 @@ def _pm(ctx: Context, args: list[str]) -> int:
     return ctx.error(f"Unknown command: {command}")
 
 
-_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+_WM_VALUES = {"size": re.compile(r"^\d{2,5}x\d{2,5}$"), "density": re.compile(r"^(7[2-9]|[89]\d|[1-9]\d{2}|1000)$")}
 
 
 @register("wm")
 def _wm(ctx: Context, args: list[str]) -> int:
-    """``wm size [WxH|reset]`` and ``wm density [N|reset]``: Android's output, an override line when one is set."""
+    """``wm size [WxH|reset]`` and ``wm density [N|reset]``: Android's output, an override line when one is set
+    (kept as text in :attr:`DeviceModel.wm_overrides`; the device scales frames to a size override)."""
     device, s = ctx.device, ctx.device.scenario
     what, value = (args + ["", ""])[:2]
-    if what == "size":
-        if value == "reset":
-            device.size_override = None
-        elif value:
-            match = _SIZE.match(value)
-            if match is None or len(args) > 2:
-                return ctx.error(f"Error: bad size {value}")
-            device.size_override = (int(match[1]), int(match[2]))
-            device.log("wm", size=value)
-        else:
-            ctx.io.out(f"Physical size: {s.width}x{s.height}\n")
-            if device.size_override is not None:
-                ctx.io.out(f"Override size: {device.size_override[0]}x{device.size_override[1]}\n")
-        return 0
-    if what == "density":
-        if value == "reset":
-            device.density_override = None
-        elif value:
-            if not value.isdigit() or not 72 <= int(value) <= 1000 or len(args) > 2:
-                return ctx.error(f"Error: bad density {value}")
-            device.density_override = int(value)
-            device.log("wm", density=value)
-        else:
-            ctx.io.out(f"Physical density: {device.getprop('ro.sf.lcd_density')}\n")
-            if device.density_override is not None:
-                ctx.io.out(f"Override density: {device.density_override}\n")
-        return 0
-    return ctx.error("usage: wm size [WxH|reset] | wm density [N|reset]")
+    if what not in _WM_VALUES or len(args) > 2:
+        return ctx.error("usage: wm size [WxH|reset] | wm density [N|reset]")
+    if value == "reset":
+        device.set_wm_override(what, None)
+    elif value:
+        if not _WM_VALUES[what].match(value):
+            return ctx.error(f"Error: bad {what} {value}")
+        device.set_wm_override(what, value)
+    else:
+        physical = f"{s.width}x{s.height}" if what == "size" else device.getprop("ro.sf.lcd_density")
+        ctx.io.out(f"Physical {what}: {physical}\n")
+        if what in device.wm_overrides:
+            ctx.io.out(f"Override {what}: {device.wm_overrides[what]}\n")
+    return 0
 
 
 @register("dumpsys")

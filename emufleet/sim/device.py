@@ -93,8 +93,8 @@ class DeviceModel:
         self.screen = ScreenMachine(scenario, lambda p: self.files.exists(p, root=True), self._transition)
         # `wm size WxH` / `wm density N` overrides, as Android keeps them: frames are scaled to the override size
         # and input coordinates are in it (MuMu's resolution settings and `wm size` on an emulator do the same).
+        self.wm_overrides: dict[str, str] = {}  # "size" → "720x1280", "density" → "320"
         self.size_override: tuple[int, int] | None = None
-        self.density_override: int | None = None
         self._scaled: tuple[Frame, tuple[int, int], Frame] | None = None
 
     # -- events --------------------------------------------------------------------------------------------
@@ -205,6 +205,18 @@ class DeviceModel:
                 return self.app_faults.frozen
             state = self.screen.current()
             return self.renderer.frame(state, self.app_faults.dialogs(self.app_running, self.log))
+
+    def set_wm_override(self, what: str, value: str | None) -> None:
+        """``wm size|density VALUE`` (``None``: ``reset``); a size override resizes every frame from now on."""
+        with self.lock:
+            if value is None:
+                self.wm_overrides.pop(what, None)
+            else:
+                self.wm_overrides[what] = value
+            if what == "size":
+                width, _, height = (value or "").partition("x")
+                self.size_override = (int(width), int(height)) if value else None
+        self.log("wm", **{what: value or "reset"})
 
     def to_scenario(self, x: float, y: float) -> tuple[float, float]:
         """Input coordinates (in the override size, if any) → the scenario's pixels."""
