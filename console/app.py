@@ -24,6 +24,7 @@ from console.config import ConsoleConfig
 from console.fleet import FleetSnapshot, Launcher, read_snapshot
 from console.limits import BodyLimitMiddleware
 from console.live import LiveHub
+from console.reloading import ReloadBanner
 from console.responses import SafeJSONResponse, safe_text, validation_error
 from console.security import AccessMiddleware
 from emufleet.boundary import JsonObject
@@ -88,10 +89,14 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
 
     hub = LiveHub(fetch, lambda snap: pages.live_fragments(tpl, snap), interval_s=config.live_interval_s)
     launcher = Launcher()
+    banner = ReloadBanner()
+    tpl.env.globals["reload_rejected"] = banner.rejected
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        banner.start()
         yield
+        banner.stop()
         await hub.close()
         await launcher.shutdown()
         if engine is None:
@@ -102,7 +107,7 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
                               "requests need same-origin browsers or no Origin header; a token when not on "
                               "loopback.")
     app.state.config, app.state.engine, app.state.hub, app.state.launcher = config, eng, hub, launcher
-    app.state.templates = tpl
+    app.state.templates, app.state.reload = tpl, banner
     app.add_middleware(BodyLimitMiddleware)  # innermost: runs after the access checks, before any handler
     app.add_middleware(AccessMiddleware, config=config)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
@@ -117,6 +122,12 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
     async def live() -> StreamingResponse:
         return StreamingResponse(hub.stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/reload", tags=["reload"])
+    async def reload_state() -> JsonObject:
+        """Files of the watched data folders that are rejected now (the last good version keeps running)."""
+        return {"rejected": [{"file": r.file, "running": r.running, "errors": list(r.errors)}
+                             for r in banner.rejected()]}
 
     # registered for EmufleetError classes only; Starlette types every handler's exception as Exception
     def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -38,6 +38,7 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import State
 from prefect.states import Cancelled, Failed
 
+from adapters import pictures
 from adapters.acquire import Acquirer, ConflictChoice, InstanceTasks
 from adapters.automations import ensure_zombie_automations
 from adapters.fanout import run_bots
@@ -45,8 +46,10 @@ from adapters.farm import launch_ended, launch_started
 from adapters.launch_rows import close_launch, open_launch
 from adapters.locks import reconcile
 from adapters.registry import LAUNCH_TAG, artifact_key, group_tag, is_cancelled
+from adapters.reloading import LiveReload
 from adapters.results import BotRow, LaunchResult, bot_row
 from adapters.runtime import LaunchRuntime, current_flow_run
+from emufleet import tracing
 from emufleet.bot import BotSpec, load_assets
 from emufleet.control import ControlPlane
 from emufleet.errors import OrchestrationError
@@ -97,14 +100,16 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
         opening = asyncio.ensure_future(open_launch(run_id, budget=bool(definition.pools),
                                                     max_accounts=definition.max_accounts))
         try:
-            checked, reset, _, assets, (plane, budget) = await _all(
-                asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators else _none(),
-                _reconcile(client, definition, opening),
-                _pools(definition),
-                asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
-                                  validate_templates=launch.validate_templates) if launch.validate_routine
-                else asyncio.to_thread(load_assets, validate_templates=launch.validate_templates),
-                opening)
+            with tracing.span("emufleet.launch.prepare", _traced(definition.name, run_id)):
+                checked, reset, _, assets, (plane, budget) = await _all(
+                    asyncio.to_thread(check_instances, definition, this_host()) if launch.validate_emulators
+                    else _none(),
+                    _reconcile(client, definition, opening),
+                    _pools(definition),
+                    asyncio.to_thread(validate_routine, definition.routine, definition.routine_config,
+                                      validate_templates=launch.validate_templates) if launch.validate_routine
+                    else asyncio.to_thread(load_assets, validate_templates=launch.validate_templates),
+                    opening)
         except BaseException:
             if opening.done() and not opening.cancelled() and opening.exception() is None:
                 plane, budget = opening.result()
@@ -128,23 +133,29 @@ async def _launch(client: PrefectClient, run_id: UUID, definition: GroupDefiniti
         logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in checked.items()))
     if reset:
         logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(map(str, reset)))
-    runtime = LaunchRuntime(run_id, control=plane, assets=assets)
+    live = LiveReload(assets, run_id).start()  # the watched data files: hot reload at the bots' attempts
+    runtime = LaunchRuntime(run_id, control=plane, assets=live.assets)
+    traced = _traced(group, run_id)
     if definition.pools:  # the launch history lives beside the accounts (docs/farm.md)
         await launch_started(run_id, group, definition.bots, host=this_host())
     acquirer = Acquirer(client, run_id, definition, runtime, _TASKS)
     states: list[State | None] = []
     try:
-        await acquirer.run()
+        with tracing.span("emufleet.launch.acquire", traced):
+            await acquirer.run()
         if not acquirer.acquired:
             why = "; ".join(acquirer.errors) or "all skipped"
             raise OrchestrationError(f"group {group!r}: no instance acquired ({why})")
         if len(acquirer.acquired) < definition.bots:
             logger.warning("launching %d of %d bots", len(acquirer.acquired), definition.bots)
         await zombie
-        states = await run_bots(client, run_id, definition, runtime, acquirer, _bot_flow)
+        with tracing.span("emufleet.launch.bots", traced):
+            states = await run_bots(client, run_id, definition, runtime, acquirer, _bot_flow)
     finally:
+        live.stop()
         await runtime.close()
-        await acquirer.stop_started()
+        with tracing.span("emufleet.launch.stop_instances", traced):
+            await acquirer.stop_started()
     rows = [await bot_row(instance, i, state, acquirer.remote_status.get(i))
             for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
     result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,
@@ -154,7 +165,14 @@ async def _launch(client: PrefectClient, run_id: UUID, definition: GroupDefiniti
     await acreate_table_artifact(
         [row.model_dump() for row in rows], key=artifact_key("launch", group),
         description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine `{definition.routine}`")
+    await pictures.send_digest(group, run_id, rows, {i: s.state_details.flow_run_id if s else None
+                                                     for i, s in enumerate(states)})
     return await _final(client, run_id, plane, acquirer, result)
+
+
+def _traced(group: str, run_id: UUID) -> dict[str, str]:
+    """The attributes of a launch's phase spans (emufleet.tracing)."""
+    return {"emufleet.group": group, "prefect.flow_run.id": str(run_id)}
 
 
 async def _final(client: PrefectClient, run_id: UUID, plane: ControlPlane, acquirer: Acquirer,

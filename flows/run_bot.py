@@ -40,6 +40,7 @@ from prefect.client.schemas.objects import State
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Cancelled, Completed, Failed, Running
 
+from adapters import pictures
 from adapters.farm import bot_ledger, ledger_writer
 from adapters.keeper import BotLease
 from adapters.locks import InstanceLock, claim, limit_name, try_acquire, unclaim
@@ -48,6 +49,7 @@ from adapters.observer import PrefectObserver
 from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
 from adapters.studio import BotStudio
+from emufleet import tracing
 from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
 from emufleet.bot.events import BotEvent
 from emufleet.bot.evidence import evidence_dir
@@ -56,6 +58,7 @@ from emufleet.control import ControlPlane
 from emufleet.errors import InstanceConflictError
 from emufleet.farm import Ledger, LedgerObserver
 from emufleet.groups import BotState, BotStatus
+from emufleet.reload import LiveAssets
 from emufleet.routines.context import MatchScore
 from tasks.steps import TaskSteps
 
@@ -216,11 +219,16 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             reports: BotObserver = TeeObserver(observer, farm[1]) if farm is not None else observer
             states = RestartStates(reports, client, run_id, spec.restart_policy.max_restarts)
             studio = BotStudio(spec, run_id, states, client, runtime)  # flight recorder, live wall
-            session = BotSession(spec, assets, call=runtime.call, observer=studio.observer, accounts=accounts,
-                                 lease=lease, steps=TaskSteps(spec.bot, runtime.executor), controller=controller,
+            notified = pictures.bot_observer(studio.observer, run_id)  # give-up/stuck/Notify with the frame
+            hooks = tracing.instrument_bot(spec, notified, TaskSteps(spec.bot, runtime.executor),
+                                           flow_run_id=str(run_id), connect=studio.connect)
+            session = BotSession(spec, assets, call=runtime.call, observer=hooks.observer, accounts=accounts,
+                                 lease=lease, steps=hooks.steps, controller=controller,
                                  cancel=cancel, evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)),
-                                 flow_run_id=str(run_id), go=runtime.arrive(spec.bot), connect=studio.connect,
-                                 on_step=studio.on_step)
+                                 flow_run_id=str(run_id), go=runtime.arrive(spec.bot), connect=hooks.connect,
+                                 on_step=studio.on_step,
+                                 on_attempt=assets.at_attempt if isinstance(assets, LiveAssets) else None)
+            pictures.watch_frames(notified, session)
             handle.on_stop = session.stop
             handle.on_recover = studio.commands(session.request_recovery)
             runtime.register(handle)

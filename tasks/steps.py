@@ -20,6 +20,7 @@ from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext, TagsContext
 from prefect.states import Cancelled, Completed
 
+from emufleet import tracing
 from emufleet.bot.steps import StepOutcome, outcome_of
 from emufleet.errors import EmufleetError, NoAccountsAvailable, RoutineStopped
 from emufleet.outcome import Outcome
@@ -97,6 +98,7 @@ class TaskSteps:
             state = await call_step(run, index, f"bot{self.bot} step {label}", self.executor)
         except Exception as exc:  # the task machinery itself failed (server unreachable): the step never ran
             return StepOutcome(Outcome.UNAVAILABLE, error=exc)
+        tracing.annotate({"prefect.task_run.id": str(state.state_details.task_run_id)})  # the step's span, if traced
         if state.is_cancelled():
             return StepOutcome(Outcome.STOPPED)
         if state.name == DRAINED:

@@ -35,7 +35,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("pools",),
     ("groups",),
     ("bot",),
-    ("sessions", "farm"),
+    ("sessions", "farm", "notify", "reload", "tracing"),
     ("wall",),
     ("wall",),
     ("cli",),

@@ -56,6 +56,7 @@ class EventKind(StrEnum):
     ACCOUNT_RETURNED = "account.returned"  # a leased account went back to its pool unfinished
     ACCOUNT_COMPLETED = "account.completed"  # the routine completed the account
     ACCOUNT_FAILED = "account.failed"  # the routine failed the account
+    NOTIFY = "bot.notify"  # a routine's Notify step (sent with the bot's frame when a webhook is set)
 
 
 _HEALTH = ("check", "detail", "capture_p50_ms", "capture_p95_ms", "foreground")
@@ -82,6 +83,7 @@ PAYLOADS: dict[EventKind, frozenset[str]] = {kind: frozenset(keys) for kind, key
     EventKind.ACCOUNT_RETURNED: _ACCOUNT,
     EventKind.ACCOUNT_COMPLETED: _ACCOUNT,
     EventKind.ACCOUNT_FAILED: _ACCOUNT,
+    EventKind.NOTIFY: ("message", "screenshot"),
 }.items()}
 _RUNGS = ("routine", "restart_app", "restart_instance", "reconnect")
 #: The keys whose values are a closed set, and the set (``None`` is always allowed: not known).

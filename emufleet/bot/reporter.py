@@ -102,6 +102,12 @@ class Reporter:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.observer.event, event)
 
+    def notified(self, message: str, screenshot: bool) -> None:
+        """From a bot thread: a routine's ``Notify`` step; a ``bot.notify`` event on the event loop."""
+        event = BotEvent(EventKind.NOTIFY, self.ref(), {"message": message, "screenshot": screenshot})
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.observer.event, event)
+
     def step_done(self, label: str, *, index: int, total: int, step_s: float, engine_s: float) -> None:
         """Top-level step ``index`` (``label``) completed: counters, progress, a sampled ``bot.step-completed``."""
         self.tally.step_s += step_s

@@ -172,6 +172,7 @@ class BotSession:
             opened = self.opened
             assert opened is not None
             runner = self._runner(opened)
+            opened.ctx.on_notify = reporter.notified  # a routine's Notify steps
             settings = opened.settings.describe() if opened.settings is not None else None
             reporter.emit(EventKind.STARTED, routine=self.spec.routine, instance_settings=settings)
             ticker = loop.create_task(SupervisionLoop(

@@ -23,7 +23,7 @@ app = typer.Typer(
 
 # Area modules, in help order. Each owns its own commands.
 _AREAS = ("system", "sim", "device", "routines", "sessions", "templates", "vision", "db", "accounts", "pools",
-          "groups", "instances", "automations", "console", "hosts", "server", "demo")
+          "groups", "instances", "automations", "console", "hosts", "server", "reload", "demo")
 
 for _name in _AREAS:
     try:
@@ -38,8 +38,10 @@ for _name in _AREAS:
 def main() -> None:
     """Console-script entry point. An emufleet error no command handled ends as one line and exit status 1,
     not a traceback (a bad file, a device gone, a database down are the user's to fix, not ours to debug)."""
+    from emufleet import tracing
     from emufleet.errors import EmufleetError
 
+    tracing.configure()  # OTEL_* variables: traces of what the command runs (routines run, groups launch)
     try:
         app()
     except EmufleetError as exc:

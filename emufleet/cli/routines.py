@@ -218,7 +218,9 @@ def run(
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
+    from emufleet import tracing
     from emufleet.bot import BotSession, BotSpec, EngineAssets
+    from emufleet.bot.steps import InlineSteps
     from emufleet.errors import EmufleetError
     from emufleet.groups import BotState, RestartPolicy
     from emufleet.groups.definition import RestartMode
@@ -253,8 +255,9 @@ def run(
         run = time.strftime("%Y%m%d-%H%M%S")
         connect = recording[1].connect(serial, spec.connect_timeout_s) if recording is not None else None
         on_step = recording[1].on_step(_print_event) if recording is not None else _print_event
-        session = BotSession(spec, EngineAssets(ts, registry), call=call, observer=_PrintObserver(),
-                             accounts=accounts, on_step=on_step, connect=connect,
+        hooks = tracing.instrument_bot(spec, _PrintObserver(), InlineSteps(call), connect=connect)
+        session = BotSession(spec, EngineAssets(ts, registry), call=call, observer=hooks.observer, steps=hooks.steps,
+                             connect=hooks.connect, accounts=accounts, on_step=on_step,
                              evidence_dir=evidence_dir(spec.group, 0, run))
         loop = asyncio.get_running_loop()
         # Ctrl-C becomes a session stop: the routine, its sentries and the accounts end cleanly before exit.

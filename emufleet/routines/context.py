@@ -7,6 +7,7 @@ event hook. No global state.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -119,6 +120,9 @@ class BotContext:
         group_config: the group's ``routine_config`` (precedence: runtime > group > routine default).
         on_match: called after every template match with its duration (seconds) and whether it was found, from
             the thread that matched (the bot's metrics: :mod:`emufleet.bot.metrics`).
+
+    ``on_notify`` (an attribute, ``None`` by default) receives a routine's ``Notify`` messages and whether the step
+    wants the frame with it; the bot session sets it (:meth:`notify` logs the message without one).
     """
 
     def __init__(self, device: DeviceLike, templates: TemplateSet | None, registry: RoutineRegistry | None,
@@ -144,6 +148,7 @@ class BotContext:
         #: counters of the held account's result read from the screen (``ReadNumber record:``), reported by
         #: ``CompleteAccount`` where it leaves them out; emptied when an account is injected or released.
         self.screen_counts: dict[str, int] = {}
+        self.on_notify: Callable[[str, bool], None] | None = None
         self._sentries: SentryManager | None = None
         self._sentries_lock = threading.Lock()
 
@@ -160,3 +165,10 @@ class BotContext:
     def emit(self, event: StepEvent) -> None:
         if self.on_event is not None:
             self.on_event(event)
+
+    def notify(self, message: str, *, screenshot: bool = True) -> None:
+        """A routine's ``Notify``: to :attr:`on_notify` when set, else to the log (called from a bot thread)."""
+        if self.on_notify is not None:
+            self.on_notify(message, screenshot)
+        else:
+            logging.getLogger("emufleet.notify").info("%s: %s", self.bot_id, message)

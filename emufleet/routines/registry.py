@@ -161,6 +161,14 @@ class RoutineRegistry:
                     state[target] = 1
                     frames.append((target, iter(graph[target])))
 
+    def keep_last_good(self, previous: RoutineRegistry) -> list[str]:
+        """Serve ``previous``'s valid version of every routine invalid here (hot reload: a rejected file keeps
+        running its last good version); :meth:`invalid` still lists their errors. Returns those keys, sorted."""
+        kept = sorted(k for k in self._invalid if k in previous._valid)
+        for key in kept:
+            self._valid[key] = previous._valid[key]
+        return kept
+
     # -- queries ---------------------------------------------------------------------------------------------
     def find(self, key: str) -> Routine | None:
         """The valid routine ``key`` (a ``.yaml`` suffix is ignored), else ``None``."""

@@ -67,6 +67,7 @@ CASES: dict[str, tuple[str, str, str]] = {
                    "record"),
     "ClickText": ("region: {x1: 1, y1: 50, x2: 90, y2: 70}, pattern: 'OK|Retry'", "whole_screen: true, text: ''",
                   "text must not be empty"),
+    "Notify": ("message: 'god pack ${x}', screenshot: false", "message: ''", "at least 1 character"),
 }
 
 
@@ -74,8 +75,8 @@ def _step(action: str, keys: str) -> str:
     return f"steps:\n  - {{action: {action}{', ' + keys if keys else ''}}}\n"
 
 
-def test_all_44_actions_and_18_conditions_are_registered_and_tested() -> None:
-    assert len(ACTIONS) == 44 and len(CONDITION_TYPES) == 18  # the seed's 41 and 15, and issue 20's
+def test_all_45_actions_and_18_conditions_are_registered_and_tested() -> None:
+    assert len(ACTIONS) == 45 and len(CONDITION_TYPES) == 18  # the seed's 41 and 15, issue 20's, Notify
     assert {a.lower() for a in CASES} == set(ACTIONS)
 
 
