@@ -37,7 +37,6 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("bot",),
     ("sessions", "farm", "notify", "reload", "tracing"),
     ("wall",),
-    ("wall",),
     ("cli",),
 )
 TIER = {unit: tier for tier, units in enumerate(ORDER) for unit in units}
