@@ -73,7 +73,7 @@ class BodyLimitMiddleware:
             except _DuplicateKey as exc:
                 await self._refuse(scope, receive, send, 422, f"the JSON body gives the key {str(exc)!r} twice")
                 return
-            except ValueError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 pass  # not JSON at all: FastAPI answers that itself
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 

@@ -24,11 +24,12 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from emufleet.db.engine import safe_url
 from emufleet.errors import OrchestrationError
@@ -186,14 +187,28 @@ def ensure_server(home: str | Path | None = None, port: int | None = None, *,
 
 def _same_api(a: str, b: str) -> bool:
     """Whether two API URLs name one server (``localhost`` and ``127.0.0.1`` alike, a trailing ``/`` ignored)."""
-    def norm(url: str) -> tuple[str | None, int | None, str]:
-        parts = urlsplit(url.rstrip("/"))
+    def norm(url: str) -> tuple[str | None, int | None, str] | None:
+        parts = _split(url.rstrip("/"))
+        if parts is None:
+            return None
         host = "127.0.0.1" if parts.hostname in ("localhost", "::1") else parts.hostname
         return host, parts.port, parts.path
-    try:
-        return norm(a) == norm(b)
-    except ValueError:  # a port out of range in the environment's URL
-        return False
+
+    first = norm(a)
+    return first is not None and first == norm(b)
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@]*@)?(?:\[[0-9A-Fa-f:.]+\]|[^/:\[\]@]*)(?::(\d{0,5}))?(?:[/?#].*)?",
+                  re.DOTALL)
+
+
+def _split(url: str) -> SplitResult | None:
+    """``urlsplit(url)`` when ``url`` is one it reads without raising (an authority of host and a port up to 65535),
+    else ``None`` (urllib raises a bare ``ValueError`` for a bad port or bracket)."""
+    found = _URL.fullmatch(url)
+    if found is None or (found.group(1) and int(found.group(1)) > 65_535):
+        return None
+    return urlsplit(url)
 
 
 def running_server(home: str | Path | None = None) -> PrefectServer | None:
@@ -215,11 +230,10 @@ def running_server(home: str | Path | None = None) -> PrefectServer | None:
 def local_address(api_url: str) -> tuple[str, int] | None:
     """``(host, port)`` of an API URL on this machine's loopback (a server ``start`` could bring up there), or
     ``None`` for another host or a URL without a usable port."""
-    try:
-        parts = urlsplit(api_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
+    parts = _split(api_url)
+    if parts is None:
         return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         return None
     return ("127.0.0.1" if parts.hostname == "localhost" else parts.hostname or "127.0.0.1"), port

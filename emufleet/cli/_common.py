@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,7 +11,7 @@ import typer
 if TYPE_CHECKING:  # imported lazily at run time: `emufleet --help` stays fast
     from sqlalchemy import Engine
 
-__all__ = ["MAX_COUNT", "MAX_PORT", "MAX_SECONDS", "UrlOption", "engine", "fail", "finite"]
+__all__ = ["MAX_COUNT", "MAX_PORT", "MAX_SECONDS", "UrlOption", "engine", "fail", "finite", "parse_box"]
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
 
@@ -41,3 +42,18 @@ def fail(message: object) -> typer.Exit:
     """Print ``error: message`` in red on stderr; returns the ``Exit(1)`` to raise."""
     typer.secho(f"error: {message}", fg="red", err=True)
     return typer.Exit(1)
+
+
+_BOX = re.compile(r"\s*(-?\d{1,9})\s*,\s*(-?\d{1,9})\s*,\s*(-?\d{1,9})\s*,\s*(-?\d{1,9})\s*")
+
+
+def parse_box(text: str, param_hint: str = "--box") -> tuple[int, int, int, int]:
+    """``"x1,y1,x2,y2"`` (four integers) → the tuple; raises ``typer.BadParameter`` naming ``param_hint`` when it is
+    not four integers or is empty (``x2 <= x1`` or ``y2 <= y1``)."""
+    found = _BOX.fullmatch(text)
+    if found is None:
+        raise typer.BadParameter(f"{text!r}: expected x1,y1,x2,y2 (four integers)", param_hint=param_hint)
+    x1, y1, x2, y2 = (int(v) for v in found.groups())
+    if x2 <= x1 or y2 <= y1:
+        raise typer.BadParameter(f"{text!r}: need x2 > x1 and y2 > y1", param_hint=param_hint)
+    return x1, y1, x2, y2

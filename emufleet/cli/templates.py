@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emufleet.cli._common import finite
+from emufleet.cli._common import finite, parse_box
 
 if TYPE_CHECKING:
     pass
@@ -158,15 +158,6 @@ def calibrate_command(
         typer.echo(f"written to {registry}: scale {write_scale(registry, estimate.scale):g}")
 
 
-def _box(text: str) -> tuple[int, int, int, int]:
-    parts = text.split(",")
-    try:
-        x1, y1, x2, y2 = (int(p.strip()) for p in parts)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: expected x1,y1,x2,y2 (integers)") from None
-    return x1, y1, x2, y2
-
-
 @templates_app.command("capture")
 def capture_command(
     name: Annotated[str, typer.Option("--name", help="The new template's name (what routines use).")],
@@ -219,7 +210,7 @@ def capture_command(
         space = ts.space
         if frame.shape[:2] != (space.device_height, space.device_width):
             space = space.for_device(frame.shape[1], frame.shape[0])
-        x1, y1, x2, y2 = _box(box)
+        x1, y1, x2, y2 = parse_box(box)
         rect = Region(x1, y1, x2, y2)
         if units == "device":
             rect = space.region_from_device(rect)

@@ -7,19 +7,11 @@ from typing import Annotated
 
 import typer
 
+from emufleet.cli._common import parse_box
+
 __all__ = ["register"]
 
 vision_app = typer.Typer(help="Recognition beyond templates: read text on screenshots.", no_args_is_help=True)
-
-
-def _box(text: str) -> tuple[int, int, int, int]:
-    try:
-        x1, y1, x2, y2 = (int(v) for v in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: expected x1,y1,x2,y2 (four integers)", param_hint="--box") from None
-    if x2 <= x1 or y2 <= y1:
-        raise typer.BadParameter(f"{text!r}: need x2 > x1 and y2 > y1", param_hint="--box")
-    return x1, y1, x2, y2
 
 
 @vision_app.command("read")
@@ -54,7 +46,7 @@ def read_command(
     try:
         if image is not None:
             frame = read_template_image(image).image
-            lines = read_image(frame, _box(box) if box else None, layout=layout, lang=lang)  # type: ignore[arg-type]
+            lines = read_image(frame, parse_box(box) if box else None, layout=layout, lang=lang)  # type: ignore[arg-type]
             typer.echo(" ".join(t.text for t in lines))
             return
         assert boxes is not None
