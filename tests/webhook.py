@@ -8,14 +8,14 @@ next requests with an error first; :meth:`WebhookReceiver.wait_for` waits (on a 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackReceiver
 
 
 @dataclass(frozen=True)
@@ -51,58 +51,50 @@ def parse_multipart(content_type: str, body: bytes) -> Post:
     return Post(payload, files)
 
 
-class WebhookReceiver:
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        receiver: WebhookReceiver = self.server.receiver  # type: ignore[attr-defined]
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        error = receiver.next_error()
+        if error is not None:
+            self.send_response(error[0])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(error[1])))
+            self.end_headers()
+            self.wfile.write(error[1])
+            return
+        receiver.add([parse_multipart(self.headers["Content-Type"], body)])
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class WebhookReceiver(LoopbackReceiver[Post]):
     def __init__(self) -> None:
-        self.posts: list[Post] = []
+        super().__init__(_Handler)
         self.requests = 0
         self._errors: list[tuple[int, bytes]] = []
-        self._changed = threading.Condition()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver._changed:
-                    receiver.requests += 1
-                    error = receiver._errors.pop(0) if receiver._errors else None
-                if error is not None:
-                    self.send_response(error[0])
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(error[1])))
-                    self.end_headers()
-                    self.wfile.write(error[1])
-                    return
-                post = parse_multipart(self.headers["Content-Type"], body)
-                with receiver._changed:
-                    receiver.posts.append(post)
-                    receiver._changed.notify_all()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="webhook-receiver")
+    @property
+    def posts(self) -> list[Post]:
+        return self.items
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/webhooks/1/token"
+        return f"{self.base_url}/api/webhooks/1/token"
+
+    def next_error(self) -> tuple[int, bytes] | None:
+        """Count the request; the error to answer it with, if one is queued."""
+        with self.changed:
+            self.requests += 1
+            return self._errors.pop(0) if self._errors else None
 
     def fail_first(self, status: int, body: dict[str, Any] | None = None, times: int = 1) -> None:
-        with self._changed:
+        with self.changed:
             self._errors.extend([(status, json.dumps(body or {}).encode())] * times)
 
-    def wait_for(self, ready: Callable[[list[Post]], bool], timeout_s: float = 60.0) -> list[Post]:
-        with self._changed:
-            if not self._changed.wait_for(lambda: ready(list(self.posts)), timeout=timeout_s):
-                raise AssertionError(f"no matching post; received: {[p.content[:100] for p in self.posts]}")
-            return list(self.posts)
-
-    def __enter__(self) -> WebhookReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def wait_for(self, ready: Callable[[list[Post]], bool],  # type: ignore[override]
+                 timeout_s: float = 60.0) -> list[Post]:
+        return super().wait_for(ready, timeout_s, lambda got: str([p.content[:100] for p in got]))
