@@ -29,15 +29,13 @@ def reload(
 
     from emufleet.errors import InputError
     from emufleet.reload import Reloader
-    from emufleet.reload.check import file_key
 
     if to is not None and rollback is None:
         raise typer.BadParameter("--to goes with --rollback", param_hint="--to")
     reloader = Reloader()
     try:
         if history is not None:
-            path = history if history.is_absolute() else Path.cwd() / history
-            key = file_key(reloader.home, path)
+            key = reloader.key_of(history, "--history")
             for version in reversed(reloader.store.history(key)):
                 when = dt.datetime.fromtimestamp(version.at).strftime("%Y-%m-%d %H:%M:%S")
                 typer.echo(f"{version.version}  {when}  {version.size} bytes")
@@ -45,7 +43,7 @@ def reload(
         if rollback is not None:
             restored = reloader.rollback(rollback, to)
             typer.echo(f"rolled back {rollback} to {restored}")
-    except (InputError, ValueError) as exc:  # ValueError: file_key of a path outside the project
+    except InputError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     report = reloader.check(since=reloader.store.last_check())

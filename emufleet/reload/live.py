@@ -118,6 +118,21 @@ class Reloader:
                         self.store.record(key, data)
             return Report(results, validation)
 
+    def key_of(self, path: Path, field: str = "file") -> str:
+        """The key of a watched file (``routines/demo/x.yaml``); ``path`` relative to the current folder.
+
+        Raises:
+            InputError: ``path`` is outside the project root or its watched folders.
+        """
+        path = path if path.is_absolute() else Path.cwd() / path
+        try:
+            key = file_key(self.home, path)
+        except ValueError:  # pathlib's relative_to: not under the root
+            raise InputError(f"{path} is not under {self.home}", field=field) from None
+        if key.split("/", 1)[0] not in KINDS:
+            raise InputError(f"{key} is not in a watched folder ({', '.join(KINDS)})", field=field)
+        return key
+
     def rollback(self, path: Path, to: str | None = None) -> str:
         """Write the last good version of ``path`` back (or version ``to``): the one before the current content when
         that is itself the newest good one. Returns the version restored.
@@ -126,12 +141,7 @@ class Reloader:
             InputError: ``path`` is not a watched file, or no such earlier version is kept.
         """
         path = path if path.is_absolute() else Path.cwd() / path
-        try:
-            key = file_key(self.home, path)
-        except ValueError:
-            raise InputError(f"{path} is not under {self.home}", field="--rollback") from None
-        if key.split("/", 1)[0] not in KINDS:
-            raise InputError(f"{key} is not in a watched folder ({', '.join(KINDS)})", field="--rollback")
+        key = self.key_of(path, "--rollback")
         current = path.read_bytes() if path.is_file() else None
         target = self.store.rollback_target(key, current, to)
         data = self.store.content(target.version)
