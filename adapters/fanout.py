@@ -71,6 +71,12 @@ async def run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinit
                 await acquirer.drop(lock)
                 started.append(None)
                 continue
+            # this host's load: wait for room, or shed this bot and the rest (adapters/resources.py)
+            if (runtime.load is not None and instance not in acquirer.remote
+                    and await runtime.load.admit(index, instance, lambda: runtime.launch_cancelled) is not None):
+                await acquirer.drop(lock)
+                started.append(None)
+                continue
             backend, backend_options = acquirer.tasks.backend_of(definition, instance.host)
             spec = BotSpec(group=definition.name, bot=index, serial=instance.serial, host=instance.host,
                            routine=definition.routine,

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient, get_client
@@ -38,7 +38,11 @@ from prefect.exceptions import MissingContextError
 from adapters.keeper import LockKeeper
 from emufleet.bot.assets import EngineAssets
 from emufleet.control import Command, CommandKind, ControlPlane
+from emufleet.resources import CapturePacer
 from emufleet.routines import Controller
+
+if TYPE_CHECKING:
+    from adapters.resources import LaunchLoad
 
 __all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_flow_run", "current_runtime"]
 
@@ -112,6 +116,13 @@ class LaunchRuntime:
         self._quiet.set()
         self._creations: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
+        # The launch's host load (adapters.resources.LaunchLoad) while its bots run: its gate admits or sheds each
+        # local bot, and in degraded mode the bots' captures slow down. None: a bot run alone or on another host.
+        self.load: LaunchLoad | None = None
+
+    def pacer(self) -> CapturePacer | None:
+        """A new bot's capture pacer under the launch's host monitor (``None`` without a launch load)."""
+        return CapturePacer(self.load.monitor) if self.load is not None else None
 
     def arrive(self, bot: int) -> Callable[[], Awaitable[bool]]:
         """Bot ``bot``'s side of the start barrier (``BotSession(go=…)``): say it is ready, then wait for :attr:`go`."""

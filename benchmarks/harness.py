@@ -9,6 +9,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from emufleet.device import Device
     from emufleet.sim import Simulator
 
-__all__ = ["demo_device", "interleaved_median_ms", "median_ms", "simulator_behind_adb"]
+__all__ = ["demo_device", "demo_project", "interleaved_median_ms", "median_ms", "simulator_behind_adb"]
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -74,3 +77,23 @@ def demo_device(state: str = "home_ready") -> Iterator[tuple[Device, Simulator]]
         dev.wait_ready(30)
         inst.set_state(state)
         yield dev, sim
+
+
+def demo_project(root: Path, accounts: int, shared: tuple[str, ...] = ("routines", "templates", "groups", "hosts")
+                 ) -> Path:
+    """A project root (``EMUFLEET_HOME``) with the checkout's ``shared`` folders linked, the ``demo`` pool, and
+    ``accounts`` invented demo accounts (the shipped 12 are too few for big launches)."""
+    import shutil
+
+    root.mkdir(parents=True)
+    for name in shared:
+        (root / name).symlink_to(REPO / name, target_is_directory=True)
+    (root / "pools").mkdir()
+    shutil.copy(REPO / "pools" / "demo.yaml", root / "pools" / "demo.yaml")
+    (root / "accounts").mkdir()
+    for i in range(1, accounts + 1):
+        (root / "accounts" / f"demo_{i:02d}.xml").write_text(
+            "<?xml version='1.0' encoding='utf-8' standalone='yes' ?>\n<map>\n"
+            f'    <string name="deviceAccount">demo_{i:02d}@emufleet.invalid</string>\n'
+            f'    <string name="devicePassword">bench-{i:04d}</string>\n</map>\n', encoding="utf-8")
+    return root

@@ -52,6 +52,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from harness import demo_project  # noqa: E402
 from launch_records import BotClocks, engine_ms, overhead_ms, prefect_share, read_launch, spread  # noqa: E402
 from request_count import Requests  # noqa: E402
 
@@ -144,18 +145,7 @@ def _launch(work: Path, bots: int, database: str, requests: Requests) -> Launch:
 def _project(root: Path, accounts: int) -> Path:
     """A project root with the shipped routines, templates, groups and ``demo`` pool, and ``accounts`` invented
     demo accounts (the shipped 12 are too few for 32 bots)."""
-    root.mkdir(parents=True)
-    for name in ("routines", "templates", "groups", "hosts"):
-        (root / name).symlink_to(REPO / name, target_is_directory=True)
-    (root / "pools").mkdir()
-    shutil.copy(REPO / "pools" / "demo.yaml", root / "pools" / "demo.yaml")
-    (root / "accounts").mkdir()
-    for i in range(1, accounts + 1):
-        (root / "accounts" / f"demo_{i:02d}.xml").write_text(
-            "<?xml version='1.0' encoding='utf-8' standalone='yes' ?>\n<map>\n"
-            f'    <string name="deviceAccount">demo_{i:02d}@emufleet.invalid</string>\n'
-            f'    <string name="devicePassword">bench-{i:04d}</string>\n</map>\n', encoding="utf-8")
-    return root
+    return demo_project(root, accounts)
 
 
 def _run(work: Path, database_url: str | None, launches: list[int]) -> list[Launch]:

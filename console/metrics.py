@@ -9,6 +9,10 @@ The bots' own figures — inputs and taps, capture and match latency histograms,
 come from each live bot's latest heartbeat event (every 10 s; read from the Prefect events API, so a bot in any
 process or on any host is seen: :mod:`emufleet.bot.metrics`), labelled ``group``, ``bot`` and ``host``. Rates
 are PromQL's: ``rate(emufleet_bot_taps_total[1m])``, ``rate(emufleet_bot_steps_total[1m])``.
+
+While a launch runs on this host, its load and degraded mode come from the launch's load file
+(:func:`emufleet.resources.loadfile.read_load`): ``emufleet_host_cpu_percent``, ``…_memory_percent``, ``…_capture_ms``,
+``…_degraded`` (0/1), ``…_bots_shed`` and ``emufleet_host_degraded_seconds_total``, labelled ``host``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from console.fleet import FleetSnapshot
 from emufleet.bot.metrics import MetricsReading
+from emufleet.boundary import JsonObject
 from emufleet.groups import BotState
 
 __all__ = ["FleetCollector", "FleetNumbers", "render_metrics"]
@@ -36,6 +41,7 @@ class FleetNumbers:
     accounts: dict[str, int]
     pools: dict[str, dict[str, int]]
     bot_metrics: dict[UUID, MetricsReading] = field(default_factory=dict)  # live bot run → its last heartbeat's
+    host_load: JsonObject | None = None  # this host's load while a launch runs here (resources.loadfile)
 
 
 class FleetCollector(Collector):
@@ -48,6 +54,8 @@ class FleetCollector(Collector):
         snap = self.numbers.snapshot
         yield from self._bots(snap)
         yield from self._in_bot(snap, self.numbers.bot_metrics)
+        if self.numbers.host_load is not None:
+            yield from self._host(self.numbers.host_load)
         launches = GaugeMetricFamily("emufleet_launches_running", "Live launch-group flow runs", labels=["group"])
         for group in snap.groups:
             launches.add_metric([group.name], 1 if group.launch_run_id else 0)
@@ -128,6 +136,26 @@ class FleetCollector(Collector):
                 for (rung, reason), n in sorted(reading.recoveries.items()):
                     recoveries.add_metric([*labels, rung, reason], n)
         yield from (taps, inputs, errors, found, *hists.values(), failures, recoveries)
+
+
+    @staticmethod
+    def _host(load: JsonObject) -> Iterator[Metric]:
+        """The host's load and degraded mode as a launch of this machine sees them (emufleet.resources)."""
+        host = [str(load.get("host", ""))]
+        for name, key, text in (("cpu_percent", "cpu_percent", "Host CPU, percent of all cores"),
+                                ("memory_percent", "memory_percent", "Host memory in use, percent"),
+                                ("capture_ms", "capture_ms", "Median capture latency of the host's bots, ms"),
+                                ("degraded", "degraded", "1 while the host is in degraded mode (captures slowed)"),
+                                ("bots_shed", "shed", "Bots the running launch shed for lack of room")):
+            value = load.get(key)
+            if isinstance(value, bool | int | float):
+                gauge = GaugeMetricFamily(f"emufleet_host_{name}", text, labels=["host"])
+                gauge.add_metric(host, float(value))
+                yield gauge
+        spent = CounterMetricFamily("emufleet_host_degraded_seconds", "Seconds the host spent in degraded mode "
+                                    "during the running launch", labels=["host"])
+        spent.add_metric(host, float(load.get("degraded_s") or 0.0))
+        yield spent
 
 
 def render_metrics(numbers: FleetNumbers) -> bytes:

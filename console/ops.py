@@ -127,5 +127,9 @@ async def metrics(request: Request) -> Response:
     snapshot = await request.app.state.hub.get(max_age_s=2.0)
     (accounts, pools), bot_metrics = await asyncio.gather(asyncio.to_thread(_counts, request),
                                                           _bot_metrics(snapshot))
-    body = render_metrics(FleetNumbers(snapshot, accounts, pools, bot_metrics))
+    from emufleet.hosts import this_host
+    from emufleet.resources.loadfile import read_load
+
+    load = await asyncio.to_thread(read_load, this_host())
+    body = render_metrics(FleetNumbers(snapshot, accounts, pools, bot_metrics, host_load=load))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -47,6 +47,7 @@ from adapters.launch_rows import close_launch, open_launch
 from adapters.locks import reconcile
 from adapters.registry import LAUNCH_TAG, artifact_key, group_tag, is_cancelled
 from adapters.reloading import LiveReload
+from adapters.resources import LaunchLoad
 from adapters.results import BotRow, LaunchResult, bot_row
 from adapters.runtime import LaunchRuntime, current_flow_run
 from emufleet import tracing
@@ -54,7 +55,7 @@ from emufleet.bot import BotSpec, load_assets
 from emufleet.control import ControlPlane
 from emufleet.errors import OrchestrationError
 from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides
-from emufleet.hosts import InstanceId, this_host
+from emufleet.hosts import HostStore, InstanceId, this_host
 from emufleet.pools import AccountBudget
 from flows.run_bot import run_bot
 from tasks.phases import (
@@ -140,6 +141,7 @@ async def _launch(client: PrefectClient, run_id: UUID, definition: GroupDefiniti
         await launch_started(run_id, group, definition.bots, host=this_host())
     acquirer = Acquirer(client, run_id, definition, runtime, _TASKS)
     states: list[State | None] = []
+    shed: dict[int, str] = {}  # bot index → why the host had no room for it
     try:
         with tracing.span("emufleet.launch.acquire", traced):
             await acquirer.run()
@@ -149,14 +151,18 @@ async def _launch(client: PrefectClient, run_id: UUID, definition: GroupDefiniti
         if len(acquirer.acquired) < definition.bots:
             logger.warning("launching %d of %d bots", len(acquirer.acquired), definition.bots)
         await zombie
-        with tracing.span("emufleet.launch.bots", traced):
-            states = await run_bots(client, run_id, definition, runtime, acquirer, _bot_flow)
+        async with LaunchLoad(HostStore().get(this_host()), group, run_id) as load:  # emufleet.resources
+            runtime.load = load
+            with tracing.span("emufleet.launch.bots", traced):
+                states = await run_bots(client, run_id, definition, runtime, acquirer, _bot_flow)
+        shed = load.shed
     finally:
         live.stop()
         await runtime.close()
         with tracing.span("emufleet.launch.stop_instances", traced):
             await acquirer.stop_started()
-    rows = [await bot_row(instance, i, state, acquirer.remote_status.get(i))
+    rows = [await bot_row(instance, i, state, acquirer.remote_status.get(i)) if i not in shed else
+            BotRow(bot=i, instance=instance.key, state=BotState.STOPPED.value, error=f"shed: {shed[i]}")
             for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
     result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,
                           launched=sum(s is not None for s in states), bots=rows,
@@ -188,6 +194,10 @@ async def _final(client: PrefectClient, run_id: UUID, plane: ControlPlane, acqui
     if failed:
         return Failed(message=f"group {group!r}: {why}", data=result)
     if result.bots and all(r.state == BotState.STOPPED.value for r in result.bots):
+        shed = [r.error for r in result.bots if r.error and r.error.startswith("shed: ")]
+        if len(shed) == len(result.bots):  # the host had no room for any (adapters/resources.py)
+            return Cancelled(message=f"group {group!r}: every bot shed ({shed[0].removeprefix('shed: ')})",
+                             data=result)
         takers = await _takers(plane, run_id, [instance for instance, _ in acquirer.acquired], acquirer.began)
         if takers:
             return Failed(message=f"group {group!r}: instances taken by launch {', '.join(takers)}", data=result)

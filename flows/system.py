@@ -27,6 +27,7 @@ from emufleet.system import (
     ComponentState,
     ConsoleComponent,
     DatabaseComponent,
+    HostLoadComponent,
     ProcessRecord,
     SimulatorComponent,
 )
@@ -158,10 +159,10 @@ class WorkerComponent:
 
 def local_components(*, instances: int | None = None, base_port: int | None = None, console_port: int = 4300,
                      console: bool = True, worker: bool = True) -> list[Component]:
-    """The local system in dependency order: database, Prefect server, adb server, emulator backend (the simulator's
-    ``instances`` from ``base_port``; default: what the last ``emufleet up`` started, else 4 from 16384), console,
-    this host's worker. A host whose ``hosts/<name>.yaml`` names another backend (``mumu``) gets that backend
-    checked instead of simulators started.
+    """The local system in dependency order: this host (its load), database, Prefect server, adb server, emulator
+    backend (the simulator's ``instances`` from ``base_port``; default: what the last ``emufleet up`` started, else
+    4 from 16384), console, this host's worker. A host whose ``hosts/<name>.yaml`` names another backend
+    (``mumu``) gets that backend checked instead of simulators started.
 
     Raises:
         HostValidationError: this host's definition file is broken.
@@ -177,7 +178,8 @@ def local_components(*, instances: int | None = None, base_port: int | None = No
         if base_port is not None:
             simulator = dataclasses.replace(simulator, base_port=base_port)
         emulator = simulator
-    parts: list[Component] = [DatabaseComponent(), PrefectServerComponent(), AdbServerComponent(), emulator]
+    parts: list[Component] = [HostLoadComponent(host.name), DatabaseComponent(), PrefectServerComponent(),
+                              AdbServerComponent(), emulator]
     if console:
         parts.append(ConsoleComponent(port=console_port))
     if worker:

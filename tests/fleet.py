@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """A Prefect server on a free port with its own home; this process's client points at it."""
     home = tmp_path_factory.mktemp("prefect-home")
-    server = start_server(home, free_port(), record=False)
+    # a fresh database takes over 90 s to migrate on a busy 2-core machine
+    server = start_server(home, free_port(), record=False, timeout_s=300)
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
 
     try:

@@ -26,6 +26,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("boundary", "settings", "heap", "outcome", "datafiles", "paths"),
     ("process", "yamlio", "files", "durations", "plugins"),
+    ("resources",),
     ("vision", "hosts"),
     ("sim",),
     ("device",),

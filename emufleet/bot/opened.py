@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from emufleet.bot.assets import EngineAssets
     from emufleet.bot.spec import BotSpec
     from emufleet.device.interface import RecoverableDevice
+    from emufleet.resources import CapturePacer
 
 __all__ = ["OpenedDevice", "adb_connect", "check_settings", "open_device"]
 
@@ -50,7 +51,7 @@ def adb_connect(spec: BotSpec) -> RecoverableDevice:
 
 def open_device(spec: BotSpec, assets: EngineAssets, connect: Callable[[], RecoverableDevice], *, fence: Fence,
                 controller: Controller, accounts: BotAccounts | None,
-                on_step: Callable[[StepEvent], None] | None) -> OpenedDevice:
+                on_step: Callable[[StepEvent], None] | None, pacer: CapturePacer | None = None) -> OpenedDevice:
     """Connect and ready the device, and assemble the supervised context (blocking).
 
     Raises:
@@ -72,7 +73,7 @@ def open_device(spec: BotSpec, assets: EngineAssets, connect: Callable[[], Recov
 
     ctx = BotContext(device, assets.templates, assets.registry, controller, accounts=accounts, on_event=step_event,
                      bot_id=f"{spec.group}/{spec.bot}", group_config=spec.routine_config,
-                     on_match=supervisor.on_match)
+                     on_match=supervisor.on_match, pacer=pacer)
     return OpenedDevice(raw, device, supervisor, ctx, settings)
 
 

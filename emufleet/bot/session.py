@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from emufleet.bot.assets import EngineAssets
     from emufleet.bot.observer import BotObserver
     from emufleet.device.interface import RecoverableDevice
+    from emufleet.resources import CapturePacer
 
 __all__ = ["AttemptBoundary", "BotSession", "InstanceLease", "classify"]
 
@@ -100,7 +101,8 @@ class BotSession:
             device is connected and before the first step (a launch's start barrier; ``None``: start at once).
         on_attempt: awaited at every attempt boundary (see the module docstring). tick_s: seconds between the
             supervision loop's quick checks (:data:`~emufleet.bot.supervision.TICK_S`; the heartbeat's period is
-            ``spec.health.heartbeat``).
+            ``spec.health.heartbeat``). pacer: spaces the bot's captures in its host's degraded mode
+            (:mod:`emufleet.resources`; a launch gives one per bot).
     """
 
     def __init__(self, spec: BotSpec, assets: EngineAssets, *, call: BlockingCall, observer: BotObserver,
@@ -111,7 +113,7 @@ class BotSession:
                  on_step: Callable[[StepEvent], None] | None = None,
                  go: Callable[[], Awaitable[object]] | None = None,
                  on_attempt: Callable[[AttemptBoundary], Awaitable[None]] | None = None,
-                 tick_s: float = TICK_S) -> None:
+                 tick_s: float = TICK_S, pacer: CapturePacer | None = None) -> None:
         self.spec = spec
         self.assets = assets
         self.call = call
@@ -124,6 +126,7 @@ class BotSession:
         self.cancel = cancel or threading.Event()
         self._on_step, self._go, self._on_attempt = on_step, go, on_attempt
         self._tick_s = tick_s
+        self._pacer = pacer  # degraded mode's capture spacing (emufleet.resources), None: never held
         self.scope = InterruptScope(self.controller)
         self.reporter = Reporter(spec, observer, accounts=accounts, flow_run_id=flow_run_id,
                                  evidence_dir=evidence_dir)
@@ -244,7 +247,7 @@ class BotSession:
             try:
                 self.opened = await self.call(functools.partial(
                     open_device, self.spec, self.assets, self._connect, fence=self.fence, controller=self.controller,
-                    accounts=self.accounts, on_step=self._on_step))
+                    accounts=self.accounts, on_step=self._on_step, pacer=self._pacer))
                 return restarts
             except DeviceError as exc:
                 error = f"{type(exc).__name__}: {exc}"

@@ -63,6 +63,9 @@ def demo(
     from flows.server import ensure_server, stop_server, use_server
 
     _stop_on_signals()
+    # The showcase runs a server and four bots on whatever machine it is given: a busy laptop's CPU must not shed
+    # them (memory still gates; a host file or EMUFLEET_RESOURCES set by the user wins).
+    os.environ.setdefault("EMUFLEET_RESOURCES", '{"max_cpu_percent": 100}')
     adb_was_running = adb_server_running()
     _say("starting the Prefect server (a first start on a fresh machine takes ≈ 20 s) …")
     began = time.monotonic()

@@ -9,6 +9,7 @@ Example (``hosts/hostb.yaml``)::
     backend: mumu                        # emulator backend on that host: simulator | adb | mumu
     backend_options: {manager: 'C:\\Program Files\\Netease\\MuMuPlayer-12.0\\shell\\MuMuManager.exe'}
     work_queue: hostb                    # queue of the emufleet work pool its Prefect worker polls (default: name)
+    resources: {max_cpu_percent: 90, max_memory_percent: 90, wait_for_room_s: 60}   # emufleet.resources
 
 There is always a host named ``local``: the machine running the launch (named ``EMUFLEET_HOST`` when set, which
 each host of a multi-host fleet does, so that its instances' locks never collide with another host's). It needs no
@@ -30,6 +31,7 @@ from emufleet.boundary import JsonObject
 from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import HostValidationError
 from emufleet.hosts.identity import LOCAL_HOST, check_host_name
+from emufleet.resources.settings import ResourceSettings
 from emufleet.settings import data_dir
 from emufleet.yamlio import load_model
 
@@ -54,6 +56,7 @@ class Host(BaseModel):
     backend: str | None = None
     backend_options: JsonObject = Field(default_factory=dict)
     work_queue: str | None = Field(default=None, min_length=1, max_length=100)  # default: the host's name
+    resources: ResourceSettings = Field(default_factory=ResourceSettings)  # load thresholds (emufleet.resources)
 
     @field_validator("name")
     @classmethod

@@ -20,6 +20,7 @@ from emufleet.routines.control import Controller
 from emufleet.routines.variables import VariableStore
 
 if TYPE_CHECKING:
+    from emufleet.resources import CapturePacer
     from emufleet.routines.registry import RoutineRegistry
     from emufleet.routines.sentries import SentryManager
     from emufleet.vision import Screen, TemplateSet
@@ -120,6 +121,8 @@ class BotContext:
         group_config: the group's ``routine_config`` (precedence: runtime > group > routine default).
         on_match: called after every template match with its duration (seconds) and whether it was found, from
             the thread that matched (the bot's metrics: :mod:`emufleet.bot.metrics`).
+        pacer: spaces captures while the host is saturated (degraded mode, :mod:`emufleet.resources`) and hears
+            each capture's latency; ``None``: captures are never held.
 
     ``on_notify`` (an attribute, ``None`` by default) receives a routine's ``Notify`` messages and whether the step
     wants the frame with it; the bot session sets it (:meth:`notify` logs the message without one).
@@ -130,8 +133,9 @@ class BotContext:
                  accounts: AccountProvider | None = None, on_event: Callable[[StepEvent], None] | None = None,
                  bot_id: str = "", *, delay_unit_ms: float = 250.0, wait_poll_s: float = 0.05,
                  group_config: Mapping[str, object] | None = None,
-                 on_match: Callable[[float, bool], None] | None = None) -> None:
+                 on_match: Callable[[float, bool], None] | None = None, pacer: CapturePacer | None = None) -> None:
         self.device = device
+        self.pacer = pacer
         self.templates = templates
         self.registry = registry
         self.controller = controller or Controller()

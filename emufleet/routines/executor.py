@@ -276,7 +276,13 @@ class Executor:
         from emufleet.vision import Screen
 
         space = self._space()
+        pacer = self.ctx.pacer
+        if pacer is not None:
+            self.sleep(pacer.delay())  # degraded mode: the host is saturated, captures are spaced (interruptibly)
+        began = time.perf_counter()
         frame = self.with_device(lambda device: device.screenshot())
+        if pacer is not None:
+            pacer.captured((time.perf_counter() - began) * 1000.0)
         try:
             screen = Screen(frame, space)
         except VisionError as exc:

@@ -8,6 +8,7 @@ from emufleet.system.components import (
     BackendComponent,
     ConsoleComponent,
     DatabaseComponent,
+    HostLoadComponent,
     SimulatorComponent,
 )
 from emufleet.system.health import ComponentHealth, ComponentState, SystemHealth, SystemStatus, roll_up
@@ -15,5 +16,5 @@ from emufleet.system.lifecycle import Component, StepResult, start_system, stop_
 from emufleet.system.records import ProcessRecord
 
 __all__ = ["AdbServerComponent", "BackendComponent", "Component", "ComponentHealth", "ComponentState",
-           "ConsoleComponent", "DatabaseComponent", "ProcessRecord", "SimulatorComponent", "StepResult", "SystemHealth",
-           "SystemStatus", "roll_up", "start_system", "stop_system", "system_health"]
+           "ConsoleComponent", "DatabaseComponent", "HostLoadComponent", "ProcessRecord", "SimulatorComponent",
+           "StepResult", "SystemHealth", "SystemStatus", "roll_up", "start_system", "stop_system", "system_health"]

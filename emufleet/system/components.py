@@ -26,13 +26,14 @@ from emufleet.device.backends.simulator import SimulatorBackend
 from emufleet.errors import DeviceError, EmufleetError, OrchestrationError
 from emufleet.files import write_atomic
 from emufleet.process import started_at
+from emufleet.resources.loadfile import read_load
 from emufleet.sim.adbserver import adb_server_port, adb_server_running, kill_adb_server
 from emufleet.system.health import ComponentHealth, ComponentState
 from emufleet.system.probe import free_tcp_port, http_ok
 from emufleet.system.records import ProcessRecord, stop_recorded, system_dir
 
-__all__ = ["AdbServerComponent", "BackendComponent", "ConsoleComponent", "DatabaseComponent", "SimulatorComponent",
-           "emufleet_command", "wait_ready"]
+__all__ = ["AdbServerComponent", "BackendComponent", "ConsoleComponent", "DatabaseComponent", "HostLoadComponent",
+           "SimulatorComponent", "emufleet_command", "wait_ready"]
 
 RUNNING, STOPPED, FAILED = ComponentState.RUNNING, ComponentState.STOPPED, ComponentState.FAILED
 _EMULATOR_CONFIG = "emulator.json"  # what the last `up` started, so status and down see the same instances
@@ -282,3 +283,33 @@ class BackendComponent:
             return ComponentHealth(self.name, FAILED, self.required, issue=str(exc), detail=self.backend)
         return ComponentHealth(self.name, RUNNING, self.required,
                                detail=f"{self.backend}: {sum(i.running for i in infos)} of {len(infos)} running")
+
+
+@dataclass
+class HostLoadComponent:
+    """This machine: its CPU and memory now, uptime since boot, and — while a launch runs here — whether that launch
+    has put it in degraded mode (:mod:`emufleet.resources`; the launch's load file). Nothing to start or stop."""
+
+    host: str
+    name: str = "host"
+    requires: tuple[str, ...] = ()
+    required: bool = False
+
+    def _now(self) -> str:
+        return f"CPU {psutil.cpu_percent(interval=0.2):.0f} %, memory {psutil.virtual_memory().percent:.0f} %"
+
+    def start(self, timeout_s: float) -> str:
+        return f"{self.host}: {self._now()} (launches watch it)"
+
+    def stop(self) -> str:
+        return "nothing to stop"
+
+    def health(self) -> ComponentHealth:
+        load = read_load(self.host)
+        issue = ""
+        if load is not None and load.get("degraded"):
+            issue = (f"degraded mode: a launch saw CPU {load.get('cpu_percent')} %, memory "
+                     f"{load.get('memory_percent')} %; captures slowed")
+        shed = f", {load.get('shed')} bot(s) shed" if load is not None and load.get("shed") else ""
+        return ComponentHealth(self.name, RUNNING, self.required, max(time.time() - psutil.boot_time(), 0.0), issue,
+                               f"{self.host}: {self._now()}{shed}")

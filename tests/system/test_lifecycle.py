@@ -93,7 +93,7 @@ def test_an_unknown_requirement_is_refused_before_anything_starts() -> None:
 @pytest.mark.parametrize(("states", "issues", "status", "reason"), [
     ((RUNNING, RUNNING, RUNNING), ("", "", ""), SystemStatus.HEALTHY, ""),
     ((RUNNING, RUNNING, STOPPED), ("", "", ""), SystemStatus.DEGRADED, "not running: console"),
-    ((RUNNING, RUNNING, RUNNING), ("", "CPU 97 % ≥ 90 %", ""), SystemStatus.DEGRADED, "adb: CPU 97 % ≥ 90 %"),
+    ((RUNNING, RUNNING, RUNNING), ("", "CPU 97 % > 90 %", ""), SystemStatus.DEGRADED, "adb: CPU 97 % > 90 %"),
     ((FAILED, RUNNING, STOPPED), ("", "", ""), SystemStatus.CRITICAL, "not running: database"),
 ])
 def test_roll_up(states: tuple[ComponentState, ...], issues: tuple[str, ...], status: SystemStatus,

@@ -40,9 +40,9 @@ def test_up_status_down_with_the_real_parts(tmp_path: Path, prefect_server: Any)
         assert up.returncode == 0, up.stdout + up.stderr
         lines = up.stdout.splitlines()
         first = lines.index("system: Healthy")
-        assert [ln.split()[0] for ln in lines[first + 1:first + 7]] == \
-            ["database", "prefect", "adb", "emulator", "console", "worker"]
-        assert "(external)" in lines[first + 2]  # PREFECT_API_URL: used, not started
+        assert [ln.split()[0] for ln in lines[first + 1:first + 8]] == \
+            ["host", "database", "prefect", "adb", "emulator", "console", "worker"]
+        assert "(external)" in lines[first + 3]  # PREFECT_API_URL: used, not started
         assert lines[-1].startswith("emufleet up: system up in ") and lines[-1].endswith(" s (Healthy)")
         assert adb_server_running(adb_port)
 
@@ -50,8 +50,8 @@ def test_up_status_down_with_the_real_parts(tmp_path: Path, prefect_server: Any)
         assert status.returncode == 0 and status.stdout.splitlines()[0] == "system: Healthy", status.stdout
         model = httpx.get(f"http://127.0.0.1:{console_port}/api/system", timeout=60).json()
         assert model["status"] == "Healthy"
-        assert [c["name"] for c in model["components"]] == ["database", "prefect", "adb", "emulator", "console",
-                                                             "worker"]
+        assert [c["name"] for c in model["components"]] == ["host", "database", "prefect", "adb", "emulator",
+                                                             "console", "worker"]
         assert all(c["state"] == "running" for c in model["components"])
         ready = httpx.get(f"http://127.0.0.1:{console_port}/ready", timeout=60).json()
         assert ready["system"]["status"] == "Healthy"
