@@ -80,6 +80,9 @@ def demo(
         for suffix in ("", "-wal", "-shm"):  # a fresh database every time: every account is available again
             database.with_name(database.name + suffix).unlink(missing_ok=True)
         os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
+        from emufleet import db
+
+        db.upgrade()  # before the console, which (like every command but `db upgrade`) refuses a missing database
         fleet_console = _start_console(server)
         result = asyncio.run(_run(server, instances, fault, max_accounts))
         code = 1 if result is None or any(b.state == "failed" for b in result.bots) else 0

@@ -59,7 +59,8 @@ def match_command(
         chosen = [ts.get(name) for name in template] if template else list(ts)
         results = [match(screen, t, space=space, threshold=threshold, method=method) for t in chosen]
     except EmufleetError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        hint = "" if image.is_file() else " (take one with `emufleet devices screenshot SERIAL FILE`)"
+        typer.echo(f"error: {exc}{hint}", err=True)
         raise typer.Exit(2) from exc
 
     width = max([len("template"), *(len(r.template) for r in results)])

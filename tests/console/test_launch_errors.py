@@ -40,7 +40,8 @@ def test_the_cli_names_an_unknown_group_and_an_invalid_override(fleet_home: Flee
     invalid = runner.invoke(app, ["groups", "launch", "known", "--bots", "3", "--no-watch"], catch_exceptions=False)
     assert invalid.exit_code == 1 and "group known with overrides" in invalid.stderr and "bots" in invalid.stderr
     negative = runner.invoke(app, ["groups", "launch", "known", "--bots", "-1", "--no-watch"], catch_exceptions=False)
-    assert negative.exit_code == 1 and "bots" in negative.stderr and "Traceback" not in negative.stderr
+    # refused by the option's own bounds: a usage error (exit 2) naming the option, never a traceback
+    assert negative.exit_code == 2 and "bots" in negative.stderr and "Traceback" not in negative.stderr
 
 
 def test_the_api_names_an_unknown_group_and_an_invalid_override(client: Any, fleet_home: FleetHome) -> None:
