@@ -34,6 +34,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowR
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
 from prefect.exceptions import MissingContextError
+from sqlalchemy import Engine
 
 from adapters.keeper import LockKeeper
 from emufleet.bot.assets import EngineAssets
@@ -268,6 +269,12 @@ class LaunchRuntime:
                 await self._task
         await self.keeper.close()
         self.executor.shutdown(wait=False)
+        # database engines the bots shared (accounts, the ledger, the farm): their pooled connections close now
+        # instead of when they are collected (psycopg warns about a connection deleted while open)
+        with self._memo_lock:
+            engines = [value for value in self._memo.values() if isinstance(value, Engine)]
+        for engine in engines:
+            engine.dispose()
 
 
 _RUNTIME: ContextVar[LaunchRuntime | None] = ContextVar("emufleet_launch_runtime", default=None)
