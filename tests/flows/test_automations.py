@@ -96,6 +96,48 @@ def prefix(prefect_server: PrefectServer) -> Iterator[str]:
     asyncio.run(cleanup())
 
 
+def wait_loaded(prefix: str, timeout_s: float = 30.0) -> None:
+    """Until the server's triggers service has loaded every automation written so far.
+
+    Prefect loads a written automation after its commit, in a task of the server (SQLite) or on a PostgreSQL
+    NOTIFY: nothing in the API says when. Both load in the order they were written, one at a time under one lock,
+    so a sentinel automation written now proves the earlier ones loaded once it acts: probe events are sent until
+    its ``do-nothing`` action's ``prefect.automation.action.executed`` event is stored.
+    """
+    from prefect.events import emit_event
+    from prefect.events.actions import DoNothing
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    probe = f"emufleet.test.probe.{uuid.uuid4().hex}"
+
+    async def create() -> uuid.UUID:
+        async with get_client() as client:
+            return await client.create_automation(AutomationCore(
+                name=f"{prefix}loaded", trigger=EventTrigger(expect={"emufleet.test.probe"},
+                                                             match={"prefect.resource.id": probe},
+                                                             posture=Posture.Reactive, threshold=1,
+                                                             within=timedelta(0)),
+                actions=[DoNothing()]))
+
+    async def acted(automation_id: uuid.UUID) -> bool:
+        async with get_client() as client:
+            page = await client.read_events(EventFilter(
+                event=EventNameFilter(name=["prefect.automation.action.executed"]),
+                resource=EventResourceFilter(id=[f"prefect.automation.{automation_id}"])), limit=1)
+            return bool(page.events)
+
+    automation_id = asyncio.run(create())
+    deadline = time.monotonic() + timeout_s
+    while True:
+        emit_event("emufleet.test.probe", resource={"prefect.resource.id": probe})
+        EventsWorker.drain_all(timeout=10)
+        if asyncio.run(acted(automation_id)):
+            return
+        assert time.monotonic() < deadline, f"the triggers service loaded no automation within {timeout_s} s"
+        time.sleep(0.5)
+
+
 @flow(name="run-bot")
 def _failing_bot() -> None:
     raise RuntimeError("the bot's routine blew up")
@@ -118,7 +160,7 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
         return again
 
     assert [what for _, what in asyncio.run(setup())] == ["updated"] * 3
-    time.sleep(5.0)  # the triggers service loads the new automations (seconds on a busy machine)
+    wait_loaded(prefix)
     ref = BotRef(group, 0, "127.0.0.1:16384")
     emit(BotEvent(EventKind.GAVE_UP, ref.with_account("demo_0001"), {"reason": "failure budget spent", "failures": 3}))
     emit(BotEvent(EventKind.STARTED, BotRef(group, 1, "127.0.0.1:16416"), {"routine": "demo/cycle"}))  # then silence
@@ -176,7 +218,7 @@ def test_any_notification_block_gets_the_message(prefect_server: PrefectServer, 
             await apply_automations(client, emufleet_automations(notify, prefix=prefix)[:1])  # "bot gave up"
 
     asyncio.run(setup())
-    time.sleep(5.0)  # the triggers service loads the new automations
+    wait_loaded(prefix)
     emit(BotEvent(EventKind.GAVE_UP, BotRef(group, 4, "127.0.0.1:16512"), {"reason": "the last rung failed"}))
     EventsWorker.drain_all(timeout=10)
     contents = receiver.wait_for(lambda c: any(group in x for x in c), timeout_s=30)
@@ -222,7 +264,7 @@ def test_a_run_whose_heartbeats_stop_ends_crashed(prefect_server: PrefectServer,
                                                                  prefix=prefix, tag=tag))
 
     asyncio.run(setup())
-    time.sleep(5.0)  # the triggers service loads the new automations
+    wait_loaded(prefix)
     marker = tmp_path / "run-id"
     env = {**os.environ, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", "PREFECT_LOGGING_LEVEL": "WARNING"}
     process = subprocess.Popen([sys.executable, "-c", _ZOMBIE, tag, str(marker)], cwd=REPO, env=env,
