@@ -167,7 +167,11 @@ class BotAccounts:
         provider = self._provider(account_id)
         key = account_id if account_id is not None else (provider.current.id if provider.current else None)
         ref = self._ref(provider, account_id)
+        kept = len(provider.unrecorded)
         end(provider)
+        if len(provider.unrecorded) > kept:  # the database refused it: kept and retried (issue 23 item 4)
+            reason = f"{reason}; " if reason else ""
+            reason += "not recorded yet: the database refused the write; the bot keeps it and retries"
         self._changed(kind, ref, reason)
         self._forget(provider, key)
 

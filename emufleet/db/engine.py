@@ -9,7 +9,10 @@ Only ``emufleet db upgrade`` (and ``emufleet up``/``demo``, through :func:`emufl
 an engine opens an existing SQLite file read-write and never creates one, so a mistyped ``EMUFLEET_DATABASE_URL``
 or a deleted file is an error naming the URL, not a new empty database. A process also notices when its SQLite
 file is removed or replaced while it runs (checked each time a connection is taken from the pool: one ``stat``):
-writing on into an unlinked file would lose everything it writes.
+writing on into an unlinked file would lose everything it writes. A connection that found its database read-only
+(a SQLite file made read-only, a PostgreSQL server turned read-only) is discarded with the pool's others, so the
+next write opens a new connection and succeeds once the database is writable again (a read-only connection would
+refuse every write for good).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import URL, Engine, create_engine, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -82,6 +85,15 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+_READ_ONLY = ("readonly database", "read-only transaction")  # SQLite's SQLITE_READONLY, PostgreSQL's 25006
+
+
+def _discard_read_only(ctx: ExceptionContext) -> None:
+    # SQLAlchemy then invalidates the pool: connections opened while the database was read-only are not reused.
+    if any(text in str(ctx.original_exception) for text in _READ_ONLY):
+        ctx.is_disconnect = True
 
 
 def sqlite_file(url: str | URL) -> Path | None:
@@ -145,12 +157,15 @@ def engine(url: str | None = None, *, echo: bool = False, create: bool = False) 
     url = url or settings.database_url()
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() != "sqlite":
-            return create_engine(url, echo=echo, pool_pre_ping=True)
-        eng = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        sqlite = parsed.get_backend_name() == "sqlite"
+        eng = (create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}) if sqlite
+               else create_engine(url, echo=echo, pool_pre_ping=True))
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
         raise DatabaseError(f"cannot use the database URL {_shown(url)}: {str(exc).splitlines()[0][:200]}",
                             action="connect") from exc
+    event.listen(eng, "handle_error", _discard_read_only)
+    if not sqlite:
+        return eng
     event.listen(eng, "connect", _sqlite_on_connect)
     path = sqlite_file(parsed)
     if path is not None:

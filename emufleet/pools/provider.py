@@ -4,7 +4,9 @@ Fixes the seed's defects (§11.2 items 5, 6, 11): the checkout is a real lease w
 working recipe of :func:`emufleet.accounts.inject`; ``on_no_accounts: wait`` really waits; ``account_id`` acts on
 the lease itself (not a clone); the field actions write the real column (``wonder_picks`` → ``wonder_picks_done``)
 and only while this bot holds the lease; the ``routine_executions`` row belongs to the account that was injected,
-and finishing it never touches the metrics ``UpdateRoutineMetrics`` wrote.
+and finishing it never touches the metrics ``UpdateRoutineMetrics`` wrote. The end of a lease that the database
+refuses (read-only, full, unreachable) is kept and written again in the background (:mod:`.unrecorded`), never
+dropped: an account played is recorded once the database accepts writes again (issue 23 item 4).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from emufleet.pools.filters import ALIASES, COLUMNS, RelativeTime, parse_value
 from emufleet.pools.heartbeat import HeartbeatThread
 from emufleet.pools.leases import Lease
 from emufleet.pools.pool import Pool
+from emufleet.pools.unrecorded import UnrecordedResults
 from emufleet.routines.accounts import AccountRef, AccountResult, OnNoAccounts
 
 __all__ = ["GETTABLE_FIELDS", "INCREMENTABLE_FIELDS", "UPDATABLE_FIELDS", "PoolAccountProvider"]
@@ -43,6 +46,8 @@ GETTABLE_FIELDS = (*UPDATABLE_FIELDS, "device_account")
 
 Injector = Callable[[DeviceLike, AccountCredentials], None]
 _MIN_WAIT_ROUND_S = 1.0
+SETTLE_S = 10.0
+"""How long (seconds) :meth:`PoolAccountProvider.close` keeps retrying results the database refused."""
 
 
 @dataclass
@@ -73,7 +78,8 @@ class PoolAccountProvider:
 
     ``pool`` leases to this bot's owner (``pool.for_owner(LeaseOwner(run_id, serial))``); ``routine`` names the
     ``routine_executions`` rows; setting ``cancel`` ends an ``on_no_accounts: wait`` with ``RoutineStopped``.
-    Thread-safe against the heartbeat thread.
+    Thread-safe against the heartbeat thread. Ends of leases the database refused wait in :attr:`unrecorded`
+    (retried for up to the pool's ``lease_ttl`` seconds).
     """
 
     def __init__(self, pool: Pool, *, routine: str = "", cancel: threading.Event | None = None,
@@ -86,6 +92,9 @@ class PoolAccountProvider:
         self._current: int | None = None
         self._lock = threading.Lock()
         self._in_use = True
+        #: Lease ends the database refused, retried in the background (issue 23 item 4).
+        self.unrecorded = UnrecordedResults(max_age_s=pool.definition.config.lease_ttl,
+                                            name=f"emufleet-unrecorded-{pool.name}")
         pool.open_use()  # the pool refreshes in the background while a bot uses it (refresh_interval)
 
     # -- AccountProvider --------------------------------------------------------------------------------------
@@ -177,11 +186,17 @@ class PoolAccountProvider:
         held = self._peek(account_id)
         result = held.reported(result)
         extra = (result.packs_opened or 0) - held.increments.get("packs_opened", 0)
-        if extra > 0:
-            with contextlib.suppress(LeaseError):  # a lost lease is reported by _end, with the execution row
-                self._write(held.lease.account_id, {"packs_opened": Account.packs_opened + extra})
-        self._end(account_id, lambda lease: self.pool.complete(lease, result),
-                  "completed" if result.success else "failed", result.error)
+        added = extra <= 0
+
+        def end(lease: Lease) -> None:
+            nonlocal added  # once only, also when the lease end is retried (issue 23 item 4)
+            if not added:
+                with contextlib.suppress(LeaseError):  # a lost lease is reported by _end, with the execution row
+                    self._write_lease(lease, {"packs_opened": Account.packs_opened + extra})
+                added = True
+            self.pool.complete(lease, result)
+
+        self._end(account_id, end, "completed" if result.success else "failed", result.error)
 
     def return_account(self, account_id: int | None, reason: str | None = None) -> None:
         self._end(account_id, lambda lease: self.pool.release(lease, reason=reason), "returned", reason)
@@ -259,8 +274,12 @@ class PoolAccountProvider:
         """A started :class:`HeartbeatThread` renewing this bot's leases (default: every ``lease_ttl / 3`` s)."""
         return HeartbeatThread(self.heartbeat, interval_s or self.pool.definition.config.lease_ttl / 3).start()
 
-    def close(self, reason: str = "bot stopped") -> None:
-        """Return every account still held (the bot ends; lost leases are ignored) and stop using the pool."""
+    def close(self, reason: str = "bot stopped", *, settle_s: float = SETTLE_S) -> None:
+        """Return every account still held (the bot ends; lost leases are ignored) and stop using the pool.
+
+        Results the database refused are retried for up to ``settle_s`` more seconds, then given up (one ERROR
+        line each: the account is played again once its lease expires).
+        """
         with self._lock:
             ids = list(self._held)
             in_use, self._in_use = self._in_use, False
@@ -271,6 +290,7 @@ class PoolAccountProvider:
                 self.return_account(account_id, reason=reason)
             except LeaseError as exc:
                 log.warning("%s", exc)
+        self.unrecorded.close(settle_s)
 
     def _resolve_id(self, account_id: int | None) -> int:
         with self._lock:
@@ -300,14 +320,24 @@ class PoolAccountProvider:
     def _end(self, account_id: int | None, action: Callable[[Lease], object], status: str,
              error: str | None) -> None:
         held = self._take(account_id)
-        try:
-            action(held.lease)
-        except LeaseError:
-            self._finish_execution(held, "lost", "lease lost before the account was finished")
-            raise
-        self._finish_execution(held, status, error)
+        ended = False
 
-    @translate_db_errors("account field write")
+        def write() -> None:  # safe to call again after a DatabaseError: each step is done once
+            nonlocal ended
+            if not ended:
+                try:
+                    action(held.lease)
+                except LeaseError:
+                    self._finish_execution(held, "lost", "lease lost before the account was finished")
+                    raise
+                ended = True
+            self._finish_execution(held, status, error)
+
+        try:
+            write()
+        except DatabaseError as exc:  # read-only, full or unreachable: keep it and retry, never drop it
+            self.unrecorded.keep(f"pool {self.pool.name!r}: account {held.lease.account_id} {status}", write, exc)
+
     def _write(self, account_id: int | None, values: JsonObject) -> None:
         key = self._resolve_id(account_id)
         with self._lock:
@@ -315,11 +345,15 @@ class PoolAccountProvider:
         if held is None:
             raise LeaseError("not leased by this bot; fields are written only under a lease", pool=self.pool.name,
                              account_id=key)
+        self._write_lease(held.lease, values)
+
+    @translate_db_errors("account field write")
+    def _write_lease(self, lease: Lease, values: JsonObject) -> None:
         with self.pool.engine.begin() as conn:
-            n = conn.execute(update(Account).where(Account.id == key, Account.lease_token == held.lease.token)
+            n = conn.execute(update(Account).where(Account.id == lease.account_id, Account.lease_token == lease.token)
                              .values(**values)).rowcount
         if n != 1:
-            raise LeaseError("lease lost (expired and reclaimed)", pool=self.pool.name, account_id=key)
+            raise LeaseError("lease lost (expired and reclaimed)", pool=self.pool.name, account_id=lease.account_id)
 
     @translate_db_errors("routine execution record")
     def _finish_execution(self, held: _Held, status: str, error: str | None) -> None:
