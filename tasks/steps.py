@@ -20,6 +20,7 @@ from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext, TagsContext
 from prefect.states import Cancelled, Completed
 
+from adapters import handled
 from emufleet import tracing
 from emufleet.bot.steps import StepOutcome, outcome_of
 from emufleet.errors import EmufleetError, NoAccountsAvailable, RoutineStopped
@@ -29,9 +30,10 @@ from emufleet.routines import RoutineRun
 __all__ = ["DRAINED", "TaskSteps", "call_step", "forget_task_run", "run_step"]
 
 DRAINED = "Drained"  # state name of a step that found no account left in the pools
+handled.install()  # a step's emufleet error is the bot's to handle: one WARNING line, not an ERROR traceback
 
 
-@task(name="step", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
+@task(name=handled.STEP_TASK, cache_policy=NO_CACHE, persist_result=False, log_prints=False)
 async def run_step(run: RoutineRun, index: int, executor: Executor | None = None) -> float | State:
     """Run top-level step ``index`` of ``run``.
 
