@@ -21,6 +21,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 
+from adapters.debugging import is_debugger
 from adapters.farm import admitted
 from adapters.locks import InstanceLock, claim, holders, release, try_acquire, unclaim
 from adapters.registry import BOT_TAG, artifact_key, request_cancel
@@ -175,6 +176,10 @@ class Acquirer:
         self.conflicts.append(instance)
         others = await holders(self.client, self.claims, instance, exclude=[self.run_id])
         who = ", ".join(f"{r.name} ({r.id})" for r in others) or "a flow run that ended less than a minute ago"
+        if any(is_debugger(run) for run in others):  # a person is stepping a routine there: never cancelled
+            self.logger.warning("instance %s is held by a step debugger (%s): skipped", instance, who)
+            self.skipped.append(instance)
+            return None
         self.logger.warning("instance %s is locked by %s; on_conflict=%s", instance, who, policy.value)
         action = policy.value
         if policy is OnConflict.ASK:

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from console.config import ConsoleConfig
+from console.debugger import Debuggers
 from console.fleet import FleetSnapshot, Launcher, read_snapshot
 from console.limits import BodyLimitMiddleware
 from console.live import LiveHub
@@ -90,6 +91,7 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
     hub = LiveHub(fetch, lambda snap: pages.live_fragments(tpl, snap), interval_s=config.live_interval_s)
     launcher = Launcher()
     banner = ReloadBanner()
+    debuggers = Debuggers()
     tpl.env.globals["reload_rejected"] = banner.rejected
 
     @contextlib.asynccontextmanager
@@ -97,6 +99,7 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
         banner.start()
         yield
         banner.stop()
+        await debuggers.close()  # each session stopped and its instance released before the console exits
         await hub.close()
         await launcher.shutdown()
         if engine is None:
@@ -107,7 +110,7 @@ def create_app(config: ConsoleConfig | None = None, *, engine: Engine | None = N
                               "requests need same-origin browsers or no Origin header; a token when not on "
                               "loopback.")
     app.state.config, app.state.engine, app.state.hub, app.state.launcher = config, eng, hub, launcher
-    app.state.templates, app.state.reload = tpl, banner
+    app.state.templates, app.state.reload, app.state.debuggers = tpl, banner, debuggers
     app.add_middleware(BodyLimitMiddleware)  # innermost: runs after the access checks, before any handler
     app.add_middleware(AccessMiddleware, config=config)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")

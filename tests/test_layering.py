@@ -36,7 +36,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("pools",),
     ("groups",),
     ("bot",),
-    ("sessions", "farm", "notify", "reload", "tracing"),
+    ("sessions", "farm", "notify", "reload", "tracing", "debug"),
     ("wall",),
     ("cli",),
 )

@@ -10,13 +10,13 @@ from fastapi import APIRouter
 from fastapi.templating import Jinja2Templates
 
 from console.fleet import FleetSnapshot
-from console.pages import accounts, dashboard, groups, instances, pools, routines, sessions
+from console.pages import accounts, dashboard, debug, groups, instances, pools, routines, sessions
 from emufleet.boundary import JsonObject
 
 __all__ = ["live_fragments", "router"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (dashboard, groups, instances, pools, routines, accounts, sessions):
+for _module in (dashboard, groups, instances, pools, routines, debug, accounts, sessions):
     router.include_router(_module.router)
 
 

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
     from emufleet.errors import EmufleetError, RoutineValidationError
     from emufleet.routines import RoutineRegistry
 
-__all__ = ["cards", "router"]
+__all__ = ["cards", "load_registry", "router"]
 
 router = APIRouter()
 
 
-def _registry() -> tuple[RoutineRegistry, EmufleetError | None]:
+def load_registry() -> tuple[RoutineRegistry, EmufleetError | None]:
     from emufleet.errors import EmufleetError
     from emufleet.routines import RoutineRegistry
     from emufleet.settings import data_dir
@@ -45,7 +45,7 @@ def cards() -> tuple[list[JsonObject], list[tuple[str, list[RoutineValidationErr
     from emufleet.routines.loader import walk_steps
     from emufleet.routines.registry import routine_refs
 
-    registry, template_error = _registry()
+    registry, template_error = load_registry()
     out = []
     for routine in registry.routines():
         subs = sorted({key for key, loc in routine_refs(routine) if loc[0] != "sentries"})

@@ -318,4 +318,7 @@ def register(app: typer.Typer) -> None:
     group.command("validate")(validate)
     group.command("list")(list_routines)
     group.command("run")(run)
+    from emufleet.cli.debug import debug
+
+    group.command("debug")(debug)
     app.add_typer(group, name="routines")

@@ -95,6 +95,11 @@ class FrameCache:
                 return self._frame
             return None
 
+    def latest(self) -> tuple[Screen, float] | None:
+        """The last frame whatever its age, with its capture time (``time.monotonic()``); ``None`` before any."""
+        with self._lock:
+            return (self._frame, self._at) if self._frame is not None else None
+
     def put(self, frame: Screen) -> None:
         with self._lock:
             self._frame, self._at = frame, time.monotonic()
