@@ -64,6 +64,12 @@ class LaunchLoad:
         self._context: contextvars.Context | None = None
         self._writer: asyncio.Task[None] | None = None
 
+    def retune(self, host: Host) -> None:
+        """Take an edited definition of the host (hot reload of ``hosts/``): its thresholds apply from the next
+        sample on (the gate of the bots still to start, degraded mode)."""
+        self.host = host
+        self.monitor.settings = effective(host.resources, host.resources.model_fields_set)
+
     async def __aenter__(self) -> LaunchLoad:
         self._loop = asyncio.get_running_loop()
         self._context = contextvars.copy_context()  # the flow's Prefect settings, for the events it emits

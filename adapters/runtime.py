@@ -44,6 +44,8 @@ from emufleet.routines import Controller
 
 if TYPE_CHECKING:
     from adapters.resources import LaunchLoad
+    from emufleet.bot import AttemptBoundary
+    from emufleet.pools import Pool
 
 __all__ = ["POLL_S", "BotHandle", "LaunchRuntime", "current_flow_run", "current_runtime"]
 
@@ -93,6 +95,8 @@ class LaunchRuntime:
         self.control = control
         self.poll_s = poll_s
         self.assets = assets  # template set + routine registry, loaded once per launch
+        # the bots' attempt boundary (a launch's hot reload: newest routines, templates and group settings)
+        self.on_attempt: Callable[[AttemptBoundary], Awaitable[None]] | None = None
         self.keeper = LockKeeper()
         # Blocking engine work (steps, device connect, database) runs here, not in asyncio's default executor:
         # that one has cpu+4 workers (6 on 2 cores), so ten bots' long steps would queue everything behind them,
@@ -134,6 +138,12 @@ class LaunchRuntime:
             return await self.go.wait()
 
         return go
+
+    def pools(self) -> list[Pool]:
+        """The launch's pools its bots opened so far (:meth:`memo` ``("pool", name)``): what a hot reload of
+        ``pools/`` redefines."""
+        with self._memo_lock:
+            return [v for k, v in self._memo.items() if isinstance(k, tuple) and k[:1] == ("pool",)]
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
         """``make()`` once per launch for ``key`` (database engine, pool definitions), shared by its bots."""

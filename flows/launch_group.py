@@ -57,6 +57,7 @@ from emufleet.errors import OrchestrationError
 from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides
 from emufleet.hosts import HostStore, InstanceId, this_host
 from emufleet.pools import AccountBudget
+from emufleet.reload.group import LiveGroup
 from flows.run_bot import run_bot
 from tasks.phases import (
     backend_of,
@@ -118,24 +119,27 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
                 plane.dispose()
             raise
         try:
-            return await _launch(client, run_id, definition, plane, assets, checked, reset, zombie)
+            live = LiveGroup(definition, overrides)  # the group as its bots take it at each attempt (hot reload)
+            return await _launch(client, run_id, live, plane, assets, checked, reset, zombie)
         finally:
             await close_launch(client, plane, run_id, budget)
             plane.dispose()
 
 
-async def _launch(client: PrefectClient, run_id: UUID, definition: GroupDefinition, plane: ControlPlane, assets: Any,
+async def _launch(client: PrefectClient, run_id: UUID, live_group: LiveGroup, plane: ControlPlane, assets: Any,
                   checked: dict[str, str] | None, reset: list[InstanceId], zombie: asyncio.Task[None]
                   ) -> LaunchResult | State:
     """Phases 2–4 once the checks passed: acquire, run the bots, stop what the launch started, report."""
     logger = get_run_logger()
+    definition = live_group.definition  # as launched: instances, bots, pools, options (edits: the next launch)
     group = definition.name
     if checked is not None:
         logger.info("instances: %s", ", ".join(f"{k} {v}" for k, v in checked.items()))
     if reset:
         logger.warning("reset leaked instance locks (no live flow run held them): %s", ", ".join(map(str, reset)))
-    live = LiveReload(assets, run_id).start()  # the watched data files: hot reload at the bots' attempts
+    live = LiveReload(assets, run_id, group=live_group).start()  # the watched data files (adapters/reloading.py)
     runtime = LaunchRuntime(run_id, control=plane, assets=live.assets)
+    runtime.on_attempt, live.pools = live.at_attempt, runtime.pools
     traced = _traced(group, run_id)
     if definition.pools:  # the launch history lives beside the accounts (docs/farm.md)
         await launch_started(run_id, group, definition.bots, host=this_host())
@@ -152,7 +156,7 @@ async def _launch(client: PrefectClient, run_id: UUID, definition: GroupDefiniti
             logger.warning("launching %d of %d bots", len(acquirer.acquired), definition.bots)
         await zombie
         async with LaunchLoad(HostStore().get(this_host()), group, run_id) as load:  # emufleet.resources
-            runtime.load = load
+            runtime.load = live.load = load
             with tracing.span("emufleet.launch.bots", traced):
                 states = await run_bots(client, run_id, definition, runtime, acquirer, _bot_flow)
         shed = load.shed

@@ -227,7 +227,8 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                                  cancel=cancel, evidence_dir=evidence_dir(spec.group, spec.bot, str(run_id)),
                                  flow_run_id=str(run_id), go=runtime.arrive(spec.bot), connect=hooks.connect,
                                  on_step=studio.on_step, pacer=runtime.pacer(),
-                                 on_attempt=assets.at_attempt if isinstance(assets, LiveAssets) else None)
+                                 on_attempt=runtime.on_attempt or (assets.at_attempt
+                                                                   if isinstance(assets, LiveAssets) else None))
             pictures.watch_frames(notified, session)
             handle.on_stop = session.stop
             handle.on_recover = studio.commands(session.request_recovery)

@@ -25,20 +25,23 @@ import dataclasses
 import json
 import os
 import re
+import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 from emufleet.db.engine import safe_url
 from emufleet.errors import OrchestrationError
+from emufleet.files import write_atomic
 from emufleet.process import pid_alive, spawn_detached, started_at, stop_tree
 from emufleet.settings import state_dir
 from emufleet.system.probe import free_tcp_port, http_ok
 
-__all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "prefect_database_url",
-           "running_server", "server_env", "start_server", "stop_server", "use_server"]
+__all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "health_within",
+           "prefect_database_url", "running_server", "server_env", "start_server", "stop_server", "use_server"]
 
 DEFAULT_PORT = 4200
 HEARTBEAT_FREQUENCY_S = 30  # Prefect's minimum flow-run heartbeat interval (its default is 180 s)
@@ -118,7 +121,8 @@ def server_env(home: Path, port: int, database_url: str | None = None, host: str
 
 
 def start_server(home: str | Path | None = None, port: int | None = None, *, timeout_s: float = 90.0,
-                 record: bool = True, database_url: str | None = None, host: str = "127.0.0.1") -> PrefectServer:
+                 record: bool = True, database_url: str | None = None, host: str = "127.0.0.1",
+                 on_spawn: Callable[[PrefectServer], None] | None = None) -> PrefectServer:
     """Start the Prefect server (:mod:`flows.server_app`) on ``host`` (loopback by default) and wait until
     ``/api/health`` answers.
 
@@ -129,6 +133,8 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
         record: write ``home/server.json`` so later commands reuse this server.
         database_url: the server's database (default: SQLite under ``home``; PostgreSQL past a few bots).
         host: the address to listen on; other hosts' workers need one they can reach (``0.0.0.0`` for all).
+        on_spawn: called with the server once its process runs, before it answers (``emufleet up`` starts the
+            processes that talk to it meanwhile: they spend that time on their own imports).
 
     Raises:
         OrchestrationError: the server exited or did not answer in time (the log file is named).
@@ -137,13 +143,19 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
     home_path.mkdir(parents=True, exist_ok=True)
     port = free_tcp_port(DEFAULT_PORT) if port is None else port
     log_path = home_path / "server.log"
+    env = server_env(home_path, port, database_url, host)
+    migrated = database_url is None and _sqlite_at_recorded_head(home_path)
+    if migrated:  # warm start: Prefect's migration check (its alembic scripts, ≈ 0.3 s of CPU) has nothing to do
+        env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
     # detached (its own session): Ctrl-C in the terminal reaches us, and we stop the server in order
     pid = spawn_detached([sys.executable, "-m", "flows.server_app", "--host", host, "--port", str(port)], log_path,
-                         env=server_env(home_path, port, database_url, host))
+                         env=env)
     ui_url = f"http://{_client_host(host)}:{port}"
     api_url = f"{ui_url}/api"
     server = PrefectServer(api_url=api_url, ui_url=ui_url, pid=pid, home=str(home_path), owned=True,
                            database=safe_url(database_url) if database_url else "sqlite", started=started_at(pid))
+    if on_spawn is not None:
+        on_spawn(server)
     deadline = time.monotonic() + timeout_s
     while not health_ok(api_url, timeout_s=1.0):
         if not pid_alive(pid, reap=True):
@@ -151,10 +163,53 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
         if time.monotonic() > deadline:
             stop_server(server)
             raise OrchestrationError(f"prefect server did not answer within {timeout_s:.0f} s; see {log_path}")
-        time.sleep(0.25)
+        time.sleep(0.1)
     if record:
         (home_path / _RECORD).write_text(json.dumps(asdict(server)), encoding="utf-8")
+    if database_url is None and not migrated:
+        _record_sqlite_head(home_path)
     return server
+
+
+_SCHEMA = "schema.json"  # the revision Prefect's migrations left the SQLite database at, and that Prefect's version
+
+
+def _sqlite_revision(home: Path) -> str | None:
+    """The alembic revision of the server's SQLite database (``<home>/prefect.db``), read-only; ``None`` if none."""
+    file = home / "prefect.db"
+    if not file.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def _sqlite_at_recorded_head(home: Path) -> bool:
+    """Whether the database is at the revision recorded after this Prefect version last migrated it."""
+    try:
+        recorded = json.loads((home / _SCHEMA).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    revision = _sqlite_revision(home)
+    return (isinstance(recorded, dict) and revision is not None and recorded.get("revision") == revision
+            and recorded.get("prefect") == _prefect_version())
+
+
+def _record_sqlite_head(home: Path) -> None:
+    """Record the revision the server's start-up migrations left (it answers only after they ran)."""
+    revision = _sqlite_revision(home)
+    if revision is not None:
+        with contextlib.suppress(OSError):
+            write_atomic(home / _SCHEMA, json.dumps({"revision": revision, "prefect": _prefect_version()}))
+
+
+def _prefect_version() -> str:
+    from importlib.metadata import version
+
+    return version("prefect")
 
 
 def _recorded(home: Path) -> PrefectServer | None:
@@ -168,18 +223,30 @@ def _recorded(home: Path) -> PrefectServer | None:
     return server
 
 
+def health_within(api_url: str, wait_s: float) -> bool:
+    """Whether ``GET <api_url>/health`` answers 200 within ``wait_s`` seconds (asked every 0.1 s: a server that is
+    still starting); one request of at most 5 s when ``wait_s`` is 0."""
+    deadline = time.monotonic() + wait_s
+    while not health_ok(api_url, timeout_s=5.0 if wait_s <= 0 else 1.0):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def ensure_server(home: str | Path | None = None, port: int | None = None, *,
-                  timeout_s: float = 90.0) -> PrefectServer:
+                  timeout_s: float = 90.0, wait_s: float = 0.0) -> PrefectServer:
     """The Prefect server to use: ``PREFECT_API_URL`` if set, else a recorded live one, else a new one.
 
-    A reused server is reported with ``owned=False`` (another command started it; leave it running).
+    A reused server is reported with ``owned=False`` (another command started it; leave it running). ``wait_s``:
+    how long a ``PREFECT_API_URL`` server may take to answer (one that ``emufleet up`` is starting meanwhile).
 
     Raises:
         OrchestrationError: ``PREFECT_API_URL`` is set but does not answer, or a new server failed to start.
     """
     existing = running_server(home)
     if existing is not None:
-        if existing.pid is None and not health_ok(existing.api_url, timeout_s=5.0):
+        if existing.pid is None and not health_within(existing.api_url, wait_s):
             raise OrchestrationError(f"PREFECT_API_URL={existing.api_url} does not answer /health")
         return existing
     return start_server(home, port, timeout_s=timeout_s)

@@ -13,7 +13,8 @@ import dataclasses
 import os
 import sys
 import time
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from emufleet.errors import OrchestrationError
@@ -34,7 +35,14 @@ from emufleet.system import (
 from emufleet.system.components import wait_ready
 from emufleet.system.probe import http_json
 from emufleet.system.records import stop_recorded
-from flows.server import HEARTBEAT_FREQUENCY_S, health_ok, running_server, start_server, stop_server
+from flows.server import (
+    HEARTBEAT_FREQUENCY_S,
+    health_ok,
+    health_within,
+    running_server,
+    start_server,
+    stop_server,
+)
 
 __all__ = ["PrefectServerComponent", "WorkerComponent", "local_components"]
 
@@ -45,21 +53,47 @@ WORKER_QUERY_S = 5  # how often the worker asks for scheduled runs (Prefect's de
 @dataclass
 class PrefectServerComponent:
     """The Prefect server every emufleet process uses (:func:`flows.server.ensure_server`'s): ``PREFECT_API_URL``
-    when set (checked, never started or stopped), else the recorded local one, started when there is none."""
+    when set (checked, never started or stopped), else the recorded local one, started when there is none.
+
+    :meth:`api_url` gives its URL as soon as its process runs, before it answers: the components that use it start
+    alongside it (their imports overlap its start) and wait for its health themselves."""
 
     name: str = "prefect"
     requires: tuple[str, ...] = ()
     required: bool = True
+    _api: Future[str] = field(default_factory=Future, init=False, repr=False, compare=False)
+
+    def api_url(self, timeout_s: float) -> str:
+        """The server's API URL once :meth:`start` knows it (at most ``timeout_s`` seconds).
+
+        Raises:
+            OrchestrationError: the server could not be started (its error), or no URL within ``timeout_s``.
+        """
+        try:
+            return self._api.result(timeout=timeout_s)
+        except TimeoutError:
+            raise OrchestrationError(f"the Prefect server was not started within {timeout_s:.0f} s") from None
 
     def start(self, timeout_s: float) -> str:
+        try:
+            message = self._start(timeout_s)
+        except BaseException as exc:
+            if not self._api.done():
+                self._api.set_exception(OrchestrationError(f"the Prefect server did not start: {exc}"))
+            raise
+        return message
+
+    def _start(self, timeout_s: float) -> str:
         current = running_server()
         if current is not None and current.pid is None:
-            if not health_ok(current.api_url, timeout_s=5.0):
+            self._api.set_result(current.api_url)
+            if not health_within(current.api_url, min(timeout_s, 5.0)):
                 raise OrchestrationError(f"PREFECT_API_URL={current.api_url} does not answer /health")
             return f"external: {current.api_url}"
         if current is not None:
+            self._api.set_result(current.api_url)
             return f"already running: {current.ui_url} (pid {current.pid})"
-        server = start_server(timeout_s=timeout_s)
+        server = start_server(timeout_s=timeout_s, on_spawn=lambda spawned: self._api.set_result(spawned.api_url))
         return f"{server.ui_url} (pid {server.pid}, database {server.database})"
 
     def stop(self) -> str:
@@ -100,27 +134,35 @@ def _worker_online(api_url: str, worker: str, since: float | None = None) -> boo
 @dataclass
 class WorkerComponent:
     """This host's Prefect worker: process work pool :data:`~emufleet.hosts.WORK_POOL`, the host's work queue
-    (``hosts/<name>.yaml``'s ``work_queue``, default its name), runs in the project folder (``EMUFLEET_HOME``)."""
+    (``hosts/<name>.yaml``'s ``work_queue``, default its name), runs in the project folder (``EMUFLEET_HOME``).
+
+    With ``server`` (what :func:`local_components` gives), it starts alongside the Prefect server
+    (:mod:`flows.worker_app`: imports first, then waits for the server's health itself); without, once a server
+    runs."""
 
     name: str = "worker"
     requires: tuple[str, ...] = ("prefect", "database", "emulator")
     required: bool = False
+    uses: tuple[str, ...] = ()
+    server: PrefectServerComponent | None = None
 
     @property
     def worker_name(self) -> str:
         return f"emufleet-{this_host()}"
 
-    def _api(self) -> str:
+    def _api(self, timeout_s: float | None = None) -> str:
+        if self.server is not None and timeout_s is not None:
+            return self.server.api_url(timeout_s)
         server = running_server()
         if server is None:
             raise OrchestrationError("no Prefect server: start it first (emufleet up)")
         return server.api_url
 
     def start(self, timeout_s: float) -> str:
-        api = self._api()
+        api = self._api(timeout_s)
         queue = HostStore().get(this_host()).queue
         record = ProcessRecord.read(self.name)
-        if record is not None and _worker_online(api, self.worker_name):
+        if record is not None and health_within(api, timeout_s) and _worker_online(api, self.worker_name):
             return f"already running: {self.worker_name} on queue {queue} (pid {record.pid})"
         if record is not None:
             record.stop(timeout_s=5.0)
@@ -129,8 +171,8 @@ class WorkerComponent:
                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY",
                                                                    str(HEARTBEAT_FREQUENCY_S)),
                "DO_NOT_TRACK": "1"}
-        args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL, "--work-queue", queue,
-                "--type", "process", "--name", self.worker_name]
+        args = [sys.executable, "-m", "flows.worker_app", "--pool", WORK_POOL, "--queue", queue,
+                "--name", self.worker_name, "--wait", f"{timeout_s:g}"]
         try:
             record = ProcessRecord.spawn(self.name, args, env=env, extra={"queue": queue, "api_url": api})
         except OSError as exc:
@@ -178,10 +220,13 @@ def local_components(*, instances: int | None = None, base_port: int | None = No
         if base_port is not None:
             simulator = dataclasses.replace(simulator, base_port=base_port)
         emulator = simulator
-    parts: list[Component] = [HostLoadComponent(host.name), DatabaseComponent(), PrefectServerComponent(),
-                              AdbServerComponent(), emulator]
+    server = PrefectServerComponent()
+    parts: list[Component] = [HostLoadComponent(host.name), DatabaseComponent(), server, AdbServerComponent(),
+                              emulator]
+    # the console and the worker start alongside the server (their imports overlap its start; seed 003's 10 s)
     if console:
-        parts.append(ConsoleComponent(port=console_port))
+        parts.append(ConsoleComponent(port=console_port, requires=("database", "adb"), uses=("prefect",),
+                                      prefect_api=server.api_url))
     if worker:
-        parts.append(WorkerComponent())
+        parts.append(WorkerComponent(requires=("database", "emulator"), uses=("prefect",), server=server))
     return parts

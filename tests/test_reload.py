@@ -9,6 +9,8 @@ import asyncio
 import re
 import textwrap
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,8 +109,11 @@ def test_groups_pools_and_hosts_are_checked_with_located_errors(home: Path) -> N
                                             encoding="utf-8")
     (home / "pools" / "p.yaml").write_text("version: 1\npool_name: p\nqueries: 3\n", encoding="utf-8")
     (home / "hosts" / "hostb.yaml").write_text("version: 1\nname: hostb\nadb_port: x\n", encoding="utf-8")
+    (home / "groups" / "other.yaml").write_text("version: 1\nname: other\nroutine: t/nope\ninstances: [0]\nbots: 1\n",
+                                                encoding="utf-8")
     result = reload()
     assert result.exit_code == 1
+    assert f"{home / 'groups' / 'other.yaml'}:3:10: routine: no routine 't/nope'" in result.output, result.output
     for key, line in (("groups/g.yaml", 5), ("pools/p.yaml", 3), ("hosts/hostb.yaml", 3)):
         assert f"rejected {key}" in result.output
         assert re.search(rf"{re.escape(str(home / key))}:{line}:\d+: \w+", result.output), result.output
@@ -222,3 +227,121 @@ def test_a_running_bot_keeps_the_last_good_version_and_takes_the_fixed_one(home:
     first_v2 = messages.index("v2")
     assert set(messages[:first_v2]) == {"v1"} and set(messages[first_v2:]) == {"v2"}, "whole attempts only"
     assert any(r.rejected for r in reports), "the watcher saw the rejection too"
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    """Wait on a condition the watcher's thread makes true."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+TAGGED = textwrap.dedent("""\
+    version: 1
+    routine_name: tagged loop
+    config:
+      - {name: tag, type: text, default: "d"}
+    steps:
+      - {action: Notify, message: "${tag}", screenshot: false}
+      - {action: Sleep, duration: 150ms}
+    """)
+
+
+def group_file(tag: str, bots: object = 1) -> str:
+    return yaml.safe_dump({"version": 1, "name": "g", "routine": "t/tagged", "routine_config": {"tag": tag},
+                           "instances": [0, 1], "bots": bots,
+                           "launch": {"restart_policy": {"mode": "always", "max_restarts": 1000,
+                                                         "initial_delay": 0.01, "max_delay": 0.01}}})
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+def test_a_running_launch_takes_group_pool_and_host_edits_at_their_boundaries(
+        home: Path, simulator: Callable[..., Any], caplog: pytest.LogCaptureFixture, prefect_server: Any) -> None:
+    """The launch's own LiveReload (adapters.reloading): a group edit reaches the running bot at its next attempt
+    (routine config; its bot count is left to the next launch), a broken group file changes nothing, a pool edit
+    reaches the launch's pool and its bots' views, a host edit the launch's load thresholds; each good edit is an
+    event on the session's Prefect server saying where it applies."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+    from sqlalchemy import create_engine
+
+    from adapters.reloading import LiveReload
+    from adapters.resources import LaunchLoad
+    from emufleet.groups import load_group
+    from emufleet.hosts import load_host
+    from emufleet.pools import Pool, PoolDefinition
+    from emufleet.pools.leases import LeaseOwner
+    from emufleet.reload.group import LiveGroup
+
+    caplog.set_level("INFO", logger="emufleet.reload.group")
+    (home / "routines" / "t" / "tagged.yaml").write_text(TAGGED, encoding="utf-8")
+    (home / "groups" / "g.yaml").write_text(group_file("g1"), encoding="utf-8")
+    (home / "pools" / "p.yaml").write_text("version: 1\npool_name: p\ninclude: [a@x.invalid]\n"
+                                           "config: {lease_ttl: 300}\n", encoding="utf-8")
+    inst = simulator(instances=1, scenario="demo").instances[0]
+    inst.set_state("home_ready")
+    templates = TemplateSet.load(home / "templates" / "registry.yaml")
+    group = LiveGroup(load_group(home / "groups" / "g.yaml"))
+    run_id = uuid.uuid4()
+    live = LiveReload(EngineAssets(templates, RoutineRegistry.load(home / "routines", templates)), run_id,
+                      group=group)
+    engine = create_engine("sqlite://")
+    pool = Pool(PoolDefinition.load(home / "pools" / "p.yaml"), engine, LeaseOwner("launch"))
+    view = pool.for_owner(LeaseOwner("launch", inst.serial))
+    load = LaunchLoad(load_host(home / "hosts" / "hostb.yaml"), "g", run_id)
+    live.pools, live.load = (lambda: [pool]), load
+    live.start()
+    assert live.watcher.ready.wait(30)
+    notes = Notes()
+    spec = group.respec(BotSpec(group="g", bot=0, serial=inst.serial, routine="?", health=HealthSettings(interval=5)))
+    assert spec.routine == "t/tagged" and spec.routine_config == {"tag": "g1"}
+    executor = ThreadPoolExecutor(8)
+    loop = asyncio.new_event_loop()
+    done: list[BotResult] = []
+
+    async def call(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
+
+    session = BotSession(spec, live.assets, call=call, observer=notes, on_attempt=live.at_attempt)
+    thread = threading.Thread(target=lambda: done.append(loop.run_until_complete(session.run())))
+    thread.start()
+    try:
+        notes.wait(lambda m: m.count("g1") >= 2, "the bot plays the group's config")
+        (home / "groups" / "g.yaml").write_text(group_file("g2", bots=2), encoding="utf-8")
+        messages = notes.wait(lambda m: m[-2:] == ["g2", "g2"], "the group edit reaches the running bot")
+        first = messages.index("g2")
+        assert set(messages[:first]) == {"g1"} and set(messages[first:]) == {"g2"}, "whole attempts only"
+        assert "groups/g.yaml reloaded: next attempt: routine_config; next launch: bots" in caplog.text
+        assert group.definition.bots == 2 and session.spec.routine_config == {"tag": "g2"}
+
+        (home / "groups" / "g.yaml").write_text(group_file("g3", bots="many"), encoding="utf-8")
+        wait_until(lambda: live.watcher.last is not None and bool(live.watcher.last.rejected), "rejected")
+        seen = len(notes.messages)
+        notes.wait(lambda m: len(m) >= seen + 3, "the bot goes on")
+        assert set(notes.messages[seen:]) == {"g2"}, "the broken group file never reached the bot"
+
+        (home / "pools" / "p.yaml").write_text("version: 1\npool_name: p\ninclude: [a@x.invalid, b@x.invalid]\n"
+                                               "config: {lease_ttl: 120}\n", encoding="utf-8")
+        wait_until(lambda: view.definition.config.lease_ttl == 120, "the pool edit reaches the bot's view")
+        assert pool.definition.include == ["a@x.invalid", "b@x.invalid"]
+        (home / "hosts" / "hostb.yaml").write_text("version: 1\nname: hostb\nresources: {max_cpu_percent: 80}\n",
+                                                   encoding="utf-8")
+        wait_until(lambda: load.monitor.settings.max_cpu_percent == 80, "the host edit reaches the load gate")
+        assert load.host.resources.max_cpu_percent == 80
+    finally:
+        loop.call_soon_threadsafe(session.stop)
+        thread.join(30)
+        live.watcher.stop()
+        executor.shutdown(wait=True)
+        loop.close()
+        engine.dispose()
+    assert done and done[0].status.state is BotState.STOPPED
+    from tests.flows.test_events import read_events
+
+    events = read_events(EventFilter(event=EventNameFilter(name=["emufleet.config.reloaded"]),
+                                     related=EventRelatedFilter(id=[f"prefect.flow-run.{run_id}"])), 4)
+    applies = {e.payload["file"]: e.payload["applies"] for e in events}
+    assert applies == {"groups/g.yaml": "next attempt: routine_config; next launch: bots",
+                       "pools/p.yaml": "next account checked out",
+                       "hosts/hostb.yaml": "resource thresholds from the next sample; the rest at the next launch"}

@@ -14,7 +14,9 @@ Seams for what runs beside a bot:
 
 * ``on_attempt``: awaited at every attempt boundary with an :class:`AttemptBoundary` (attempt number, restarts,
   how the previous attempt ended); a hot reload may swap :attr:`BotSession.assets` there (the next attempt and its
-  recoveries use them), a flight recorder may mark the boundary;
+  recoveries use them) and :attr:`BotSession.spec` (its routine, routine config, restart policy and ``repeat``:
+  the rest of a spec describes the bot's device and set-up, taken when it started), a flight recorder may mark
+  the boundary;
 * the observer: everything the reporter reports (status, events, evidence, progress), in order, on the loop;
 * ``steps``: how one top-level step runs (a task run under Prefect; a recorder or a debugger may wrap it);
 * ``connect``: how the device is made (wrap it to record or throttle captures); once open,
@@ -186,7 +188,8 @@ class BotSession:
                 attempts += 1
                 if self._on_attempt is not None:
                     await self._on_attempt(AttemptBoundary(self, attempts, restarts, previous, error))
-                    self._use_assets(runner)
+                    self._take_boundary(runner)
+                    policy = self.spec.restart_policy
                 reporter.set(state=BotState.RUNNING, restarts=restarts)
                 outcome, error = await runner.run()
                 previous = outcome
@@ -222,10 +225,14 @@ class BotSession:
         return AttemptRunner(self.spec, self.assets, call=self.call, steps=self.steps, reporter=self.reporter,
                              scope=self.scope, device=opened, ladder=ladder, go=self._go)
 
-    def _use_assets(self, runner: AttemptRunner) -> None:
-        """The boundary hook may have swapped :attr:`assets`: the next attempt and its recoveries use them."""
+    def _take_boundary(self, runner: AttemptRunner) -> None:
+        """The boundary hook may have swapped :attr:`assets` and :attr:`spec`: the next attempt and its recoveries
+        use them."""
         runner.assets = runner.ladder.assets = self.assets
-        runner.device.ctx.templates, runner.device.ctx.registry = self.assets.templates, self.assets.registry
+        runner.spec = runner.ladder.spec = self.spec
+        ctx = runner.device.ctx
+        ctx.templates, ctx.registry = self.assets.templates, self.assets.registry
+        ctx.group_config = {k: str(v) for k, v in self.spec.routine_config.items()}
 
     async def _back_off(self, restarts: int, error: str | None) -> None:
         policy = self.spec.restart_policy

@@ -20,6 +20,9 @@ def console(
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")] = 4300,
     token: Annotated[str | None, typer.Option(envvar="EMUFLEET_CONSOLE_TOKEN", show_envvar=True,
                                               help="access token (required off loopback)")] = None,
+    wait_for_server: Annotated[float, typer.Option(min=0, max=3600, help="seconds the PREFECT_API_URL server may "
+                                                                         "take to answer (one being started)")]
+    = 0.0,
 ) -> None:
     """Serve the fleet console beside the Prefect UI until Ctrl-C (starts the local Prefect server if none runs)."""
     import dataclasses
@@ -34,7 +37,7 @@ def console(
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from exc
     try:
-        server = ensure_server()
+        server = ensure_server(wait_s=wait_for_server)
     except EmufleetError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from exc

@@ -91,14 +91,26 @@ class _Resolution:
 
 
 class _RefreshClock:
-    """When a launch last resolved its pool (``time.monotonic()``), shared by the launch's per-bot views, and the
-    background refresher that runs while any of them is in use."""
+    """What a launch's per-bot views of its pool share: the definition and its leaser (replaced together by
+    :meth:`Pool.redefine`), when the pool was last resolved (``time.monotonic()``), and the background refresher
+    that runs while any of them is in use."""
 
-    def __init__(self) -> None:
+    def __init__(self, definition: PoolDefinition) -> None:
+        self.definition = definition
+        self.leaser = _leaser(definition)
         self.last: float | None = None
         self.lock = threading.Lock()
         self.users = 0
         self.refresher: HeartbeatThread | None = None
+
+
+def _leaser(definition: PoolDefinition) -> leases.Leaser:
+    return leases.Leaser(
+        joins=[(PoolMember.__table__, PoolMember.account_id == Account.id)],
+        where=[PoolMember.pool_name == definition.pool_name],
+        order_by=[*sort_method_order(definition.config.sort_method), PoolMember.position],
+        pool=definition.pool_name,
+    )
 
 
 class Pool:
@@ -110,17 +122,19 @@ class Pool:
 
     def __init__(self, definition: PoolDefinition, engine: Engine, owner: LeaseOwner, *,
                  poll_interval_s: float = 0.25) -> None:
-        self.definition = definition
         self.engine = engine
         self.owner = owner
         self.poll_interval_s = poll_interval_s
-        self._clock = _RefreshClock()
-        self._leaser = leases.Leaser(
-            joins=[(PoolMember.__table__, PoolMember.account_id == Account.id)],
-            where=[PoolMember.pool_name == definition.pool_name],
-            order_by=[*sort_method_order(definition.config.sort_method), PoolMember.position],
-            pool=definition.pool_name,
-        )
+        self._clock = _RefreshClock(definition)
+
+    @property
+    def definition(self) -> PoolDefinition:
+        """The pool's definition (the newest :meth:`redefine` gave, shared by the launch's views)."""
+        return self._clock.definition
+
+    @property
+    def _leaser(self) -> leases.Leaser:
+        return self._clock.leaser
 
     @property
     def name(self) -> str:
@@ -129,8 +143,20 @@ class Pool:
     def for_owner(self, owner: LeaseOwner) -> Pool:
         """The same pool (same launch, same refresh schedule) leasing to ``owner`` (e.g. one bot's instance)."""
         view = Pool(self.definition, self.engine, owner, poll_interval_s=self.poll_interval_s)
-        view._clock, view._leaser = self._clock, self._leaser
+        view._clock = self._clock
         return view
+
+    def redefine(self, definition: PoolDefinition) -> bool:
+        """Take an edited definition of this pool (hot reload) for every view of the launch: the next account
+        checked out (:meth:`try_next`) re-resolves the membership with it first and is leased in its order; leases
+        held go on. Returns ``False`` (nothing changed) for a definition of another pool (``pool_name``): the
+        members are kept under the name, so a renamed pool is a new pool, for the next launch."""
+        if definition.pool_name != self.name:
+            return False
+        with self._clock.lock:
+            self._clock.definition, self._clock.leaser = definition, _leaser(definition)
+            self._clock.last = None  # resolve again at the next checkout
+        return True
 
     # -- resolution -------------------------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ class Validation:
 def validate(home: Path, *, fallback_templates: TemplateSet | None = None) -> Validation:
     """Check every watched file under ``home``. ``fallback_templates``: what routines are checked against when the
     template set on disk has errors (the last good one); ``None``: routines are then checked without templates."""
-    from emufleet.groups import load_group
+    from emufleet.groups import GroupDefinition, load_group
     from emufleet.hosts import load_host
     from emufleet.pools import PoolDefinition
     from emufleet.routines import RoutineRegistry
@@ -102,7 +102,22 @@ def validate(home: Path, *, fallback_templates: TemplateSet | None = None) -> Va
                                    ("hosts", load_host, HostValidationError)):
         for path in data_files(home, kind):
             try:
-                load(path)
+                loaded = load(path)
             except error_type as exc:
                 out.add(home, path, exc)
+                continue
+            if isinstance(loaded, GroupDefinition) and out.registry.path(loaded.routine) is None:
+                out.add(home, path, _unknown_routine(path, loaded.routine, out.registry))
     return out
+
+
+def _unknown_routine(path: Path, routine: str, registry: RoutineRegistry) -> GroupValidationError:
+    """A group naming a routine that no file under ``routines/`` defines (a running launch would fail every
+    attempt with it), located at its ``routine:`` value."""
+    from emufleet.yamlio import load_yaml, locate
+
+    position = locate(load_yaml(path, error=GroupValidationError), ["routine"])
+    line, col = position if position is not None else (None, None)
+    known = ", ".join(registry.keys()[:10]) or "none"
+    return GroupValidationError(f"no routine {routine!r} under routines/ (known: {known})", file=path, line=line,
+                                col=col, field="routine")

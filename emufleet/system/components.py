@@ -10,6 +10,7 @@ from its process's creation time (:func:`emufleet.process.started_at`).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -212,13 +213,20 @@ class SimulatorComponent:
 
 @dataclass
 class ConsoleComponent:
-    """The fleet console (``emufleet console``) as a background process on ``port`` (4300 when free)."""
+    """The fleet console (``emufleet console``) as a background process on ``port`` (4300 when free).
+
+    ``prefect_api``: gives the Prefect server's API URL as soon as its process runs (waiting at most the given
+    seconds); the console is then started alongside the server (``uses`` it rather than ``requires`` it), given
+    that URL, and waits for the server's health itself after its imports (``emufleet console --wait-for-server``).
+    """
 
     host: str = "127.0.0.1"
     port: int = 4300
     name: str = "console"
     requires: tuple[str, ...] = ("database", "prefect", "adb")
     required: bool = False
+    uses: tuple[str, ...] = ()
+    prefect_api: Callable[[float], str] | None = None
 
     def _url(self, record: ProcessRecord) -> str:
         return str(record.extra.get("url", ""))
@@ -231,9 +239,12 @@ class ConsoleComponent:
             record.stop()
         port = free_tcp_port(self.port, self.host)
         url = f"http://{self.host}:{port}"
+        args, env = ["console", "--host", self.host, "--port", str(port)], None
+        if self.prefect_api is not None:
+            env = {**os.environ, "PREFECT_API_URL": self.prefect_api(timeout_s)}
+            args += ["--wait-for-server", f"{timeout_s:g}"]
         try:
-            record = ProcessRecord.spawn(self.name, emufleet_command("console", "--host", self.host, "--port",
-                                                                     str(port)), extra={"url": url})
+            record = ProcessRecord.spawn(self.name, emufleet_command(*args), env=env, extra={"url": url})
         except OSError as exc:
             raise OrchestrationError(f"the console did not start: {exc}") from exc
         wait_ready(lambda: http_ok(f"{url}/health", 1.0), "the console", timeout_s, record)

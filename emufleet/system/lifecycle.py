@@ -25,7 +25,9 @@ __all__ = ["Component", "StepResult", "start_system", "stop_system", "system_hea
 
 class Component(Protocol):
     """One part of the local system. ``requires`` names components that must be ready before it starts (and that
-    stop after it); ``required``: the system is Critical without it."""
+    stop after it); ``required``: the system is Critical without it. A component may also have ``uses``: the
+    components it talks to without waiting for their readiness to start (it starts alongside them and waits for
+    what it needs of them itself, its imports done meanwhile); they too stop after it."""
 
     name: str
     requires: tuple[str, ...]
@@ -96,10 +98,14 @@ def _run(components: Sequence[Component], graph: dict[str, set[str]], act: Calla
     return [results[c.name] for c in components]
 
 
+def _uses(component: Component) -> tuple[str, ...]:
+    return tuple(getattr(component, "uses", ()))  # optional: see Component
+
+
 def _graph(components: Sequence[Component]) -> dict[str, set[str]]:
     names = {c.name for c in components}
     for c in components:
-        unknown = set(c.requires) - names
+        unknown = {*c.requires, *_uses(c)} - names
         if unknown:
             raise OrchestrationError(f"component {c.name!r} requires unknown {', '.join(sorted(unknown))}")
     return {c.name: set(c.requires) for c in components}
@@ -118,11 +124,11 @@ def start_system(components: Sequence[Component], *, timeout_s: float = 120.0,
 
 def stop_system(components: Sequence[Component], *,
                 on_step: Callable[[StepResult], None] | None = None) -> list[StepResult]:
-    """Stop every component, each after all components that require it (the reverse of :func:`start_system`); a
-    failed stop does not keep the others from stopping."""
+    """Stop every component, each after all components that require or use it (the reverse of
+    :func:`start_system`); a failed stop does not keep the others from stopping."""
     graph: dict[str, set[str]] = {name: set() for name in _graph(components)}
     for c in components:
-        for needed in c.requires:
+        for needed in (*c.requires, *_uses(c)):
             graph[needed].add(c.name)
     return _run(components, graph, lambda c: c.stop(), on_step, skip_after_failure=False)
 
