@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:  # imported lazily at run time: `emufleet --help` stays fast
     from sqlalchemy import Engine
 
-__all__ = ["MAX_COUNT", "MAX_PORT", "MAX_SECONDS", "UrlOption", "engine", "fail", "finite", "parse_box"]
+__all__ = ["MAX_COUNT", "MAX_PORT", "MAX_SECONDS", "UrlOption", "engine", "fail", "finite", "parse_box", "printable"]
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="Database URL (default: settings).")]
 
@@ -39,9 +39,20 @@ def engine(url: str | None) -> Engine:
 
 
 def fail(message: object) -> typer.Exit:
-    """Print ``error: message`` in red on stderr; returns the ``Exit(1)`` to raise."""
-    typer.secho(f"error: {message}", fg="red", err=True)
+    """Print ``error: message`` in red on stderr (neutralised, :func:`printable`); returns the ``Exit(1)`` to raise."""
+    typer.secho(f"error: {printable(message)}", fg="red", err=True)
     return typer.Exit(1)
+
+
+# C0 controls but tab and newline, DEL, C1 controls (CSI, OSC…), and the bidirectional overrides that reorder text.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """``str(text)`` with every terminal control character shown as its escape (``\\x1b``, ``\\u202e``), so that
+    names and messages from data files (a routine named ``"\\x1b]0;pwned\\x07"``) print as text, never as
+    terminal escape sequences (issue 23 item 16)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", str(text))
 
 
 _BOX = re.compile(r"\s*(-?\d{1,9})\s*,\s*(-?\d{1,9})\s*,\s*(-?\d{1,9})\s*,\s*(-?\d{1,9})\s*")

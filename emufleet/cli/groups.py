@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emufleet.cli._common import MAX_COUNT
+from emufleet.cli._common import MAX_COUNT, printable
 from emufleet.errors import EmufleetError
 
 if TYPE_CHECKING:  # the orchestration layers load inside the commands only (tests/test_layering.py)
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    typer.secho(str(exc), fg=typer.colors.RED, err=True)
+    typer.secho(printable(exc), fg=typer.colors.RED, err=True)
     return typer.Exit(code=1)
 
 
@@ -89,11 +89,11 @@ def list_groups() -> None:
     listing = GroupStore().list()
     for group in listing.groups.values():
         policy = group.launch.restart_policy
-        typer.echo(f"{group.name:<20} {group.routine:<24} bots {group.bots}/{len(group.instances)}  "
-                   f"pools {','.join(group.pools) or '-'}  restart {policy.mode.value}≤{policy.max_restarts}  "
-                   f"{group.description}")
+        typer.echo(printable(f"{group.name:<20} {group.routine:<24} bots {group.bots}/{len(group.instances)}  "
+                             f"pools {','.join(group.pools) or '-'}  restart {policy.mode.value}≤"
+                             f"{policy.max_restarts}  {group.description}"))
     for error in listing.errors:
-        typer.secho(f"invalid: {error}", fg=typer.colors.RED, err=True)
+        typer.secho(printable(f"invalid: {error}"), fg=typer.colors.RED, err=True)
     if not listing.groups and not listing.errors:
         typer.echo("no group definitions")
 

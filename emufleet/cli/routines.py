@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from emufleet.cli._common import printable
+
 if TYPE_CHECKING:
     from emufleet.bot import BotAccounts, BotEvent, BotResult
     from emufleet.errors import TemplateRegistryError
@@ -30,7 +32,7 @@ RootOpt = Annotated[Path | None, typer.Option(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(message, err=True)
+    typer.echo(printable(message), err=True)
     return typer.Exit(code)
 
 
@@ -89,7 +91,7 @@ def validate(
     except EmufleetError as exc:
         raise _fail(f"templates: {exc}") from None
     for err in template_errors:  # the routines are still checked against the templates that did load
-        typer.echo(f"templates: {err}")
+        typer.echo(printable(f"templates: {err}"))
     wanted: dict[Path, set[Path]] = {}
     errors, checked = len(template_errors), 0
     for path in paths or [data_dir("routines")]:
@@ -98,7 +100,7 @@ def validate(
         try:
             named = _files(path)
         except RoutineValidationError as exc:
-            typer.echo(str(exc))
+            typer.echo(printable(exc))
             errors += 1
             continue
         for file in named:
@@ -106,7 +108,7 @@ def validate(
             wanted.setdefault(root, set()).add(file)
     for root, files in wanted.items():
         for file in sorted(f for f in files if not f.is_relative_to(root)):
-            typer.echo(f"{file}: is not under the routines root {root}")
+            typer.echo(printable(f"{file}: is not under the routines root {root}"))
             errors += 1
         registry = RoutineRegistry.load(root, ts)
         for key, errs in registry.invalid().items():
@@ -114,7 +116,7 @@ def validate(
             if source is not None and source.resolve() in files:
                 errors += len(errs)
                 for routine_err in errs:
-                    typer.echo(str(routine_err))
+                    typer.echo(printable(routine_err))
         checked += len(files)
     if errors:
         raise _fail(f"{errors} error(s) in {checked} file(s)")
@@ -147,11 +149,11 @@ def list_routines(
     """List the valid routines (key, tags, display name); invalid ones are counted on stderr."""
     registry, _ = _project_registry(templates, routines_root)
     for routine in registry.by_tag(tag) if tag else registry.routines():
-        typer.echo(f"{routine.key:32} [{', '.join(routine.tags)}]  {routine.name}")
+        typer.echo(printable(f"{routine.key:32} [{', '.join(routine.tags)}]  {routine.name}"))
     invalid = registry.invalid()
     if invalid:
-        typer.echo(f"{len(invalid)} invalid routine(s): {', '.join(invalid)} (see 'emufleet routines validate')",
-                   err=True)
+        typer.echo(printable(f"{len(invalid)} invalid routine(s): {', '.join(invalid)} "
+                             "(see 'emufleet routines validate')"), err=True)
 
 
 def _print_event(event: StepEvent) -> None:
@@ -161,8 +163,8 @@ def _print_event(event: StepEvent) -> None:
                       else f"{s.template}=–" for s in event.scores[-6:])
     who = f"[{event.sentry}] " if event.sentry else ""
     status = "ok" if event.kind == "finished" else f"FAILED: {event.error}"
-    typer.echo(f"{'  ' * event.depth}{who}{event.routine}:{event.path} {event.action} "
-               f"{event.duration_ms or 0:.0f} ms {scores} {status}".rstrip())
+    typer.echo(printable(f"{'  ' * event.depth}{who}{event.routine}:{event.path} {event.action} "
+                         f"{event.duration_ms or 0:.0f} ms {scores} {status}".rstrip()))
 
 
 def _accounts(pools: list[str], serial: str, routine: str) -> BotAccounts:

@@ -5,7 +5,9 @@ through ``emufleet/device/_adb.py`` (errors translated into :mod:`emufleet.error
 :mod:`emufleet.device.backends`.
 """
 
+from emufleet.device._commands import check_activity, check_input_text, check_key, check_package
 from emufleet.device.device import Device, DeviceListing, connect, list_devices
 from emufleet.device.interface import DeviceLike, ShellResult
 
-__all__ = ["Device", "DeviceLike", "DeviceListing", "ShellResult", "connect", "list_devices"]
+__all__ = ["Device", "DeviceLike", "DeviceListing", "ShellResult", "check_activity", "check_input_text", "check_key",
+           "check_package", "connect", "list_devices"]

@@ -15,6 +15,10 @@ from emufleet.errors import InputError
 __all__ = [
     "app_start_command",
     "app_stop_command",
+    "check_activity",
+    "check_input_text",
+    "check_key",
+    "check_package",
     "getprop_command",
     "input_text_command",
     "key_event_command",
@@ -23,10 +27,10 @@ __all__ = [
     "su_command",
 ]
 
-_KEY_RE = re.compile(r"^(KEYCODE_[A-Z0-9_]+|[A-Z0-9_]+|\d+)$")
-_PACKAGE_RE = re.compile(r"^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$")
-_ACTIVITY_RE = re.compile(r"^[\w.$]+$")
-_PROP_RE = re.compile(r"^[\w.\-:@]+$")
+_KEY_RE = re.compile(r"KEYCODE_[A-Z0-9_]+|[A-Z0-9_]+|\d+", re.ASCII)
+_PACKAGE_RE = re.compile(r"[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+", re.ASCII)  # unquoted in commands
+_ACTIVITY_RE = re.compile(r"[\w.$]+", re.ASCII)
+_PROP_RE = re.compile(r"[\w.\-:@]+", re.ASCII)
 _SIZE_RE = re.compile(r"(Physical|Override) size:\s*(\d+)x(\d+)")
 _FOCUS_RE = re.compile(r"mCurrentFocus=Window\{[^}]*?\s([\w.]+)/[^\s}]+\}")
 _FOCUS_APP_RE = re.compile(r"mFocusedApp=.*?\s([\w.]+)/[^\s}]+")
@@ -39,13 +43,19 @@ def input_text_command(text: str) -> str:
         InputError: ``text`` is empty, not printable ASCII (``input text`` cannot type it), or contains ``%s``
             (which ``input`` would turn into a space; it has no escape for it).
     """
+    check_input_text(text)
+    return "input text " + shlex.quote(text.replace(" ", "%s"))
+
+
+def check_input_text(text: str) -> None:
+    """Raise ``InputError`` unless ``input text`` can type ``text`` (see :func:`input_text_command`); routine
+    validation calls it too, so a routine that the device would refuse fails ``routines validate``."""
     if not text:
         raise InputError("nothing to type", field="text")
     if not text.isascii() or not text.isprintable():
         raise InputError(f"input text can only type printable ASCII, got {text!r}", field="text")
     if "%s" in text:
         raise InputError(f"input text cannot type a literal '%s' (it means a space): {text!r}", field="text")
-    return "input text " + shlex.quote(text.replace(" ", "%s"))
 
 
 def key_event_command(key: str | int) -> str:
@@ -54,10 +64,14 @@ def key_event_command(key: str | int) -> str:
     Raises:
         InputError: the key is not a key-code name or number.
     """
-    name = str(key)
-    if not _KEY_RE.match(name):
+    check_key(key)
+    return f"input keyevent {key}"
+
+
+def check_key(key: str | int) -> None:
+    """Raise ``InputError`` unless ``key`` is a key-code name (``KEYCODE_BACK``, ``BACK``) or number."""
+    if not _KEY_RE.fullmatch(str(key)):
         raise InputError(f"not a key code: {key!r}", field="key")
-    return f"input keyevent {name}"
 
 
 def app_start_command(package: str, activity: str | None = None, flags: str | None = None) -> str:
@@ -68,11 +82,10 @@ def app_start_command(package: str, activity: str | None = None, flags: str | No
     Raises:
         InputError: malformed package, activity or flags.
     """
-    _check_package(package)
+    check_package(package)
     if activity is None:
         return f"monkey -p {package} -c android.intent.category.LAUNCHER 1"
-    if not _ACTIVITY_RE.match(activity):
-        raise InputError(f"not an activity name: {activity!r}", field="activity")
+    check_activity(activity)
     command = f"am start -W -n {package}/{shlex.quote(activity)}"
     if flags is not None:
         if not re.fullmatch(r"0x[0-9A-Fa-f]+|\d+", flags):
@@ -87,7 +100,7 @@ def app_stop_command(package: str) -> str:
     Raises:
         InputError: malformed package name.
     """
-    _check_package(package)
+    check_package(package)
     return f"am force-stop {package}"
 
 
@@ -97,14 +110,21 @@ def getprop_command(name: str) -> str:
     Raises:
         InputError: not a property name.
     """
-    if not _PROP_RE.match(name):
+    if not _PROP_RE.fullmatch(name):
         raise InputError(f"not a property name: {name!r}", field="name")
     return f"getprop {name}"
 
 
-def _check_package(package: str) -> None:
-    if not _PACKAGE_RE.match(package):
+def check_package(package: str) -> None:
+    """Raise ``InputError`` unless ``package`` is an Android package name (``jp.pokemon.pokemontcgp``)."""
+    if not _PACKAGE_RE.fullmatch(package):  # fullmatch: `$` alone lets a trailing newline through
         raise InputError(f"not an Android package name: {package!r}", field="package")
+
+
+def check_activity(activity: str) -> None:
+    """Raise ``InputError`` unless ``activity`` is an activity name (``.MainActivity``, ``com.x.Main$Inner``)."""
+    if not _ACTIVITY_RE.fullmatch(activity):
+        raise InputError(f"not an activity name: {activity!r}", field="activity")
 
 
 def su_command(command: str) -> str:

@@ -50,7 +50,10 @@ def test_app_start_commands() -> None:
                                   lambda: cmd.app_start_command("a.b", "X", "1; reboot"),
                                   lambda: cmd.app_stop_command("$(reboot)"),
                                   lambda: cmd.key_event_command("BACK; reboot"),
-                                  lambda: cmd.getprop_command("a b")])
+                                  lambda: cmd.getprop_command("a b"),
+                                  lambda: cmd.app_stop_command("a.b\n"),  # `$` let a trailing newline through
+                                  lambda: cmd.app_stop_command("a.b\u00e9"),  # \w matched any letter
+                                  lambda: cmd.key_event_command("\u0663")])  # \d matched any digit
 def test_injection_through_names_is_refused(call: Callable[[], object]) -> None:
     with pytest.raises(InputError):
         call()

@@ -5,11 +5,14 @@ Coordinates are in the template set's space and mapped to device pixels by ``Coo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
+from emufleet.device import check_activity, check_input_text, check_key, check_package
 from emufleet.durations import DurationMs
+from emufleet.errors import InputError
 from emufleet.routines.grammar.base import Coord, Step
 from emufleet.routines.grammar.catalog import action
 from emufleet.settings import GAME
@@ -19,6 +22,25 @@ if TYPE_CHECKING:
 
 __all__ = ["Click", "Delay", "Input", "KillApp", "LaunchApp", "SendKey", "SentryHalt", "SentryResume", "Sleep",
            "Swipe"]
+
+_V = TypeVar("_V")
+
+
+def _device_accepts(check: Callable[[_V], None]) -> AfterValidator:
+    """The device layer's own check of a value, run at validation: what running would refuse fails
+    ``routines validate`` already, located at the field (issue 23 item 16)."""
+
+    def validate(value: _V) -> _V:
+        try:
+            check(value)
+        except InputError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    return AfterValidator(validate)
+
+
+Package = Annotated[str, _device_accepts(check_package)]
 
 
 @action
@@ -53,7 +75,7 @@ class Input(Step):
     """Type ``text`` literally (the device layer escapes it; the seed escaped only spaces)."""
 
     NAME = "Input"
-    text: str
+    text: Annotated[str, _device_accepts(check_input_text)]
 
     def run(self, ex: Executor) -> None:
         ex.device_call("input_text", self.text)
@@ -64,11 +86,11 @@ class SendKey(Step):
     """Send a key event: ``KEYCODE_BACK`` or a numeric key code."""
 
     NAME = "send_key"
-    key: str | int
+    key: Annotated[str | int, _device_accepts(check_key)]
 
-    @field_validator("key")
+    @field_validator("key", mode="before")  # before the device check: its message is the plainer one
     @classmethod
-    def _not_empty(cls, value: str | int) -> str | int:
+    def _not_empty(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             raise ValueError("key must not be empty")
         return value
@@ -104,8 +126,8 @@ class LaunchApp(Step):
     """Start ``package``/``activity`` (defaults: the game; one canonical launch command, digest §7.5)."""
 
     NAME = "LaunchApp"
-    package: str = GAME.package
-    activity: str | None = None
+    package: Package = GAME.package
+    activity: Annotated[str, _device_accepts(check_activity)] | None = None
 
     def run(self, ex: Executor) -> None:
         activity = self.activity or (GAME.activity if self.package == GAME.package else None)
@@ -117,7 +139,7 @@ class KillApp(Step):
     """Force-stop ``package`` (default: the game)."""
 
     NAME = "KillApp"
-    package: str = GAME.package
+    package: Package = GAME.package
 
     def run(self, ex: Executor) -> None:
         ex.device_call("app_stop", self.package)
