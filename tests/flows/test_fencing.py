@@ -1,5 +1,6 @@
 """Fencing end to end (docs/supervision.md "Fencing"): two bots of launch A drive two instances; the Prefect server
-is killed for 90 s and restarted; launch B is then started on the same instances (``on_conflict: cancel``).
+is killed for 75 s (past A's 60 s lock leases) and restarted; launch B is then started on the same instances
+(``on_conflict: cancel``).
 
 From the simulator's own per-instance event log (taps with timestamps; A and B tap different columns of the
 screen), no instance ever receives input from both launches after B took it, and no A input reaches an instance
@@ -27,7 +28,9 @@ from tests.fleet import FleetHome
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-OUTAGE_S = 90.0
+# Past every lease A held: from the kill + LEASE_S to the restart (15 s), any A input is a fencing failure (A taps
+# every 0.15 s while its fence lets it; the fence closes LEASE_S / 4 before a lease could expire).
+OUTAGE_S = LEASE_S + 15
 _LAUNCH = """
 import asyncio, sys
 from flows.launch_group import launch_group
