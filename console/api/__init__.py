@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from console.api import accounts, debug, fleet, groups, pools, routines, sessions, stats, system, wall
+from console.api import accounts, capture, debug, fleet, groups, pools, routines, sessions, stats, system, wall
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (groups, fleet, pools, accounts, routines, debug, sessions, stats, system, wall):
+for _module in (groups, fleet, pools, accounts, routines, capture, debug, sessions, stats, system, wall):
     router.include_router(_module.router)

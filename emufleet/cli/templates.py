@@ -189,7 +189,7 @@ def capture_command(
 
     from emufleet.errors import EmufleetError
     from emufleet.vision import Region, load_templates
-    from emufleet.vision.capture import cut, save, verdict, warnings
+    from emufleet.vision.capture import judge, save
     from emufleet.vision.images import read_image
 
     if (serial is None) == (image is None):
@@ -208,23 +208,15 @@ def capture_command(
         else:
             assert image is not None
             frame = read_image(image, cv2.IMREAD_COLOR)
-        space = ts.space
-        if frame.shape[:2] != (space.device_height, space.device_width):
-            space = space.for_device(frame.shape[1], frame.shape[0])
         x1, y1, x2, y2 = parse_box(box)
-        rect = Region(x1, y1, x2, y2)
-        if units == "device":
-            rect = space.region_from_device(rect)
-        made = cut(frame, space, rect, name=name, margin=margin, threshold=threshold)
         shots = [(p.name, read_image(p, cv2.IMREAD_COLOR))
                  for p in sorted(screens.iterdir()) if p.suffix.lower() == ".png"] if screens else []
-        here = verdict(made, frame, space)
-        seen = [here] + [verdict(made, shot, space.for_device(shot.shape[1], shot.shape[0]), label)
-                         for label, shot in shots]
-        found = warnings(made, ts, [("current screen", frame), *shots])
+        judged = judge(ts, frame, Region(x1, y1, x2, y2), name=name, device_units=units == "device", margin=margin,
+                       threshold=threshold, screens=shots)
     except (EmufleetError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    made, seen, found = judged.capture, judged.verdicts, judged.warnings
     h, w = made.image.shape[:2]
     typer.echo(f"{name}: {w}×{h} template px cut at {made.box.as_tuple()}, search region {made.region.as_tuple()} "
                f"(margin {margin}), threshold {threshold:g}")
@@ -239,7 +231,7 @@ def capture_command(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"saved {name} into {registry} ({png})")
-    if not here.found:
+    if not judged.found:
         raise typer.Exit(1)
 
 

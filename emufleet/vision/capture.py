@@ -27,7 +27,7 @@ from emufleet.vision.matching import Screen, match
 from emufleet.vision.registry import Template, TemplateSet
 from emufleet.vision.space import CoordinateSpace, Region
 
-__all__ = ["Capture", "Verdict", "cut", "save", "verdict", "warnings"]
+__all__ = ["Capture", "Judged", "Verdict", "cut", "judge", "save", "verdict", "warnings"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.|-]*$")
 
@@ -136,6 +136,41 @@ def warnings(capture: Capture, templates: TemplateSet, frames: list[tuple[str, n
             out.append(Finding(capture.name, "overlapping", f"its region overlaps {other.name}'s, whose image scores "
                                                             f"{score:.2f} on it: one may be taken for the other"))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A candidate template with the matcher's verdicts (the first on the frame it was cut from) and the linter's
+    warnings: what ``templates capture`` and the console's capture show before saving."""
+
+    capture: Capture
+    verdicts: list[Verdict]
+    warnings: list[Finding]
+
+    @property
+    def found(self) -> bool:
+        """Found on the frame it was cut from."""
+        return self.verdicts[0].found
+
+
+def judge(templates: TemplateSet, frame: np.ndarray, box: Region, *, name: str, device_units: bool = True,
+          margin: int = 10, threshold: float = 0.8, screens: list[tuple[str, np.ndarray]] | None = None) -> Judged:
+    """Cut ``box`` (device px of ``frame`` when ``device_units``, else the set's space) out of ``frame`` (device BGR
+    of any size: the set's space is fitted to it) as template ``name``, and judge it on ``frame`` and on each of
+    ``screens`` (label, device BGR).
+
+    Raises:
+        InputError: a bad name, box, margin or threshold. VisionError: a frame that is not a BGR image.
+    """
+    space = templates.space
+    if frame.shape[:2] != (space.device_height, space.device_width):
+        space = space.for_device(frame.shape[1], frame.shape[0])
+    made = cut(frame, space, space.region_from_device(box) if device_units else box, name=name, margin=margin,
+               threshold=threshold)
+    shots = list(screens or [])
+    seen = [verdict(made, frame, space)] + [verdict(made, shot, space.for_device(shot.shape[1], shot.shape[0]), label)
+                                            for label, shot in shots]
+    return Judged(made, seen, warnings(made, templates, [("current screen", frame), *shots]))
 
 
 def _overlap(a: Region, b: Region) -> bool:
