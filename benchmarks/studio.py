@@ -5,9 +5,11 @@
   their recorded device) each going from the home screen to the menu and back, forever (``ClickIfImageFound
   Menu``, ``Back``, 20 ms sleeps): the screen changes at every step, so the wall has a new frame to show.
   Phases alternate *closed* (nobody looks) and *open* (a page asks the wall once a second, as the Instances page
-  does: a look, the screens, every changed JPEG), ``--phases`` of each, ``--phase-s`` seconds each, in one run.
-  ``wall_cost_ratio`` = the bots' steps per second closed / open, medians over the phases (> 1: the wall slowed
-  them). The page runs in a
+  does: a look, the screens, every changed JPEG), ``--phases`` of each, ``--phase-s`` seconds each, in one run,
+  in ABBA order (closed-open, open-closed, …) so that a drift over the run weighs on both alike. The bots' click-loop
+  detector is widened: the poll routine is a deliberate Menu/Back loop, which the default detector calls stuck.
+  ``wall_cost_ratio`` = the median over the closed/open pairs of the bots' steps per second closed / open (> 1:
+  the wall slowed them). The page runs in a
   process of its own, as the console does, and calls the same :mod:`emufleet.wall.store` functions as
   ``/api/wall`` (the HTTP layer aside).
 * **Frame latency**: from a bot's capture (the frame's time) to the page having its JPEG, median (ms): the
@@ -81,10 +83,16 @@ def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder:
     from emufleet.groups import RestartPolicy
     from emufleet.groups.definition import RestartMode
     from emufleet.groups.record import RecordSettings
+    from emufleet.groups.supervision import ClickLoopSettings, RecoverySettings
     from emufleet.sessions.attach import BotRecording
     from emufleet.sessions.flight import FlightRecorder
     from emufleet.wall import LiveFeed
 
+    # The poll routine taps Menu and Back in turn, forever: with the default click-loop detector (6 pairs in 15
+    # taps) every bot was "stuck" within seconds, went down the recovery ladder and gave up after three faults, so
+    # the later phases measured dying bots (0 steps/s) and the ratio measured the order of the phases, not the wall.
+    # The widest detector (500 pairs in 1000 taps) does not fire within a run.
+    NO_CLICK_LOOP = RecoverySettings(click_loop=ClickLoopSettings(window=1000, single=1000, pair=500))
     steps = [0] * len(serials)
     executor = ThreadPoolExecutor(4 * len(serials))
     sessions: list[Any] = []
@@ -103,7 +111,7 @@ def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder:
         tasks = []
         for i, serial in enumerate(serials):
             spec = BotSpec(group="bench", bot=i, serial=serial, routine="bench/poll",
-                           restart_policy=RestartPolicy(mode=RestartMode.NEVER))
+                           restart_policy=RestartPolicy(mode=RestartMode.NEVER), recovery=NO_CLICK_LOOP)
             feed = LiveFeed(engine, "local", serial, group="bench", bot=i)
             ring = FlightRecorder(RecordSettings(), serial=serial, routine=spec.routine, folder=folder / f"bot-{i}")
             feeds.append(feed)
@@ -121,8 +129,10 @@ def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder:
             tasks.append(asyncio.get_running_loop().create_task(session.run()))
         await asyncio.sleep(4.0)  # warm-up: connected, the routine polling
         closed, opened = [], []
-        for _ in range(phases):
-            for kind in ("closed", "open"):
+        for n in range(phases):
+            # closed-open, then open-closed (ABBA): a drift over the run (load, the simulated games' popups)
+            # weighs on both kinds alike instead of always favouring the kind measured first
+            for kind in ("closed", "open") if n % 2 == 0 else ("open", "closed"):
                 look(kind == "open")
                 before, started = sum(steps), time.perf_counter()
                 await asyncio.sleep(phase_s)
@@ -265,7 +275,10 @@ def main() -> None:
             latencies = list(latencies)
             live, replayed, divergences, found = replay_figures(sim.instances[-1].serial, registry, root)
         engine.dispose()
-    ratio = statistics.median(closed) / statistics.median(opened)  # medians: one phase hit by outside load skews a mean
+    # Each closed phase against the open phase next to it (phases n and n+1 share the machine's load far more than
+    # phases a minute apart), then the median of those ratios: outside load that swings 5x over a run cancels in a
+    # pair, and one pair hit by a burst does not move the median.
+    ratio = statistics.median(c / o for c, o in zip(closed, opened, strict=True) if o > 0)
     latency = statistics.median(latencies) if latencies else float("nan")
     print(f"steps/s closed {statistics.median(closed):.1f}, open {statistics.median(opened):.1f} (medians); "
           f"{len(latencies)} frames reached the page; live reach_home {live:.1f} steps/s")
