@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from emufleet.cli._common import printable
+
 if TYPE_CHECKING:
     from emufleet.debug import DebugSession, Pause
 
@@ -28,12 +30,12 @@ _SHOW_VARS = 12
 
 def _show(pause: Pause, session: DebugSession, frames: Path | None) -> None:
     last = session.stepper.last
-    typer.echo(f"-- pause {pause.number} ({pause.reason}) before {pause.where()} depth {pause.depth}")
+    typer.echo(printable(f"-- pause {pause.number} ({pause.reason}) before {pause.where()} depth {pause.depth}"))
     for line in last.lines() if last else []:
-        typer.echo(f"   {line}")
+        typer.echo(printable(f"   {line}"))
     shown = list(pause.variables.items())
-    typer.echo("   vars: " + (" ".join(f"{k}={v!r}" for k, v in shown[:_SHOW_VARS]) or "(none)")
-               + (f" … (+{len(shown) - _SHOW_VARS}, 'v' shows all)" if len(shown) > _SHOW_VARS else ""))
+    typer.echo(printable("   vars: " + (" ".join(f"{k}={v!r}" for k, v in shown[:_SHOW_VARS]) or "(none)")
+               + (f" … (+{len(shown) - _SHOW_VARS}, 'v' shows all)" if len(shown) > _SHOW_VARS else "")))
     if frames is not None:
         _write(session, frames / f"pause-{pause.number:03d}.png")
 
@@ -69,17 +71,17 @@ def _command(line: str, session: DebugSession) -> bool:
             point = Breakpoint.parse(arg)
             kept = [b for b in stepper.breakpoints if b != point]
             stepper.set_breakpoints([*kept, point] if word == "b" else kept)
-            typer.echo("   breakpoints: " + (", ".join(map(str, stepper.breakpoints)) or "(none)"))
+            typer.echo(printable("   breakpoints: " + (", ".join(map(str, stepper.breakpoints)) or "(none)")))
         elif word in ("v", "vars"):
             pause = stepper.pause
             for name, value in (pause.variables if pause else {}).items():
-                typer.echo(f"   {name} = {value!r}")
+                typer.echo(printable(f"   {name} = {value!r}"))
         elif word == "w" and arg:
             _write(session, Path(arg.strip()))
         elif word:
             typer.echo(f"   {_HELP}")
     except InputError as exc:
-        typer.echo(f"   {exc}", err=True)
+        typer.echo(printable(f"   {exc}"), err=True)
     return False
 
 
@@ -134,7 +136,7 @@ def debug(
         points = [Breakpoint.parse(text) for text in breakpoint_ or []]
         registry.get(name)
     except EmufleetError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(printable(exc), err=True)
         raise typer.Exit(1) from None
     instance = InstanceId(this_host(), serial)
     if frames is not None:
@@ -165,9 +167,9 @@ def debug(
     try:
         session = asyncio.run(main())
     except EmufleetError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(printable(exc), err=True)
         raise typer.Exit(1) from None
     if session.outcome == "failed":
-        typer.echo(f"failed: {session.error}", err=True)
+        typer.echo(printable(f"failed: {session.error}"), err=True)
         raise typer.Exit(1)
-    typer.echo(f"{session.outcome}: {name}")
+    typer.echo(printable(f"{session.outcome}: {name}"))
