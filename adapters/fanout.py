@@ -17,6 +17,7 @@ from prefect.client.schemas.objects import State
 
 from adapters.acquire import Acquirer
 from adapters.dispatch import dispatch_remote_bot, started_at
+from adapters.heal import Healer
 from adapters.locks import unclaim
 from adapters.registry import bot_tags, is_cancelled
 from adapters.runtime import LaunchRuntime, current_runtime
@@ -34,9 +35,11 @@ _log = logging.getLogger(__name__)
 
 
 async def run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinition, runtime: LaunchRuntime,
-                   acquirer: Acquirer, bot_flow: BotFlow) -> list[State | None]:
+                   acquirer: Acquirer, bot_flow: BotFlow, healer: Healer) -> list[State | None]:
     """Phase 3: one ``bot_flow`` (``run_bot``) subflow per acquired instance, running concurrently; returns their
-    final states in bot order (``None`` for a bot not started because the launch was stopped).
+    final states in bot order (``None`` for a bot not started because the launch was stopped). A local bot that
+    failed may be followed by new bots on its instance (``healer``, :mod:`adapters.heal`): their states are in
+    ``healer.bots``.
 
     ``stagger`` is measured between bots *starting* (seed ``000_…`` "Wait stagger delay"): the next bot's flow run
     is created once the previous one is running and ``stagger`` seconds have passed since it started, so the time
@@ -107,7 +110,7 @@ async def run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinit
                 previous = loop.create_task(started_at(runtime.started[index], task))
             else:
                 with bot_tags(spec):
-                    task = loop.create_task(_bot(acquirer, spec, bot_flow))
+                    task = loop.create_task(_healing(acquirer, spec, bot_flow, healer))
                 creation = previous = loop.create_task(started_at(runtime.started[index], task))
                 running.append(previous)
                 ready.append(loop.create_task(started_at(runtime.ready[index], task)))
@@ -126,10 +129,24 @@ async def run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinit
         current_runtime().reset(token)
 
 
-async def _bot(acquirer: Acquirer, spec: BotSpec, bot_flow: BotFlow) -> State:
+async def _healing(acquirer: Acquirer, spec: BotSpec, bot_flow: BotFlow, healer: Healer) -> State:
+    """Bot ``spec``, then the new bots the healer starts on its instance after it (or them) failed; returns the
+    first bot's final state (the new bots' are in ``healer.bots``)."""
+    first = state = await _bot(acquirer, spec, bot_flow, healer)
+    while (new := await healer.replacement(spec, state)) is not None:
+        with bot_tags(new):
+            state = await _bot(acquirer, new, bot_flow, healer)
+        healer.bots.append((new.bot, state))
+        spec = new
+    return first
+
+
+async def _bot(acquirer: Acquirer, spec: BotSpec, bot_flow: BotFlow, healer: Healer) -> State:
+    healer.running(+1)
     try:
         return await bot_flow(spec)
     finally:
+        healer.running(-1)
         try:  # the bot's own run claims the instance while it lives: the launch's claim is no longer needed
             await unclaim(acquirer.claims, acquirer.run_id, spec.instance)
         except Exception as exc:  # noqa: BLE001 - the bot's end stands; a claim left is released at the launch's end

@@ -52,11 +52,17 @@ class LaunchResult(BaseModel):
     skipped: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
     reset_locks: list[str] = Field(default_factory=list)
+    healed: dict[int, int] = Field(default_factory=dict)  # a failed bot → the bot started on its instance after it
+
+    @property
+    def final_bots(self) -> list[BotRow]:
+        """The bots whose ends stand: every row but those of failed bots another bot replaced (``healed``)."""
+        return [b for b in self.bots if b.bot not in self.healed]
 
     @property
     def success(self) -> bool:
         """Every bot completed (none failed, none stopped)."""
-        return self.launched > 0 and all(b.state == BotState.COMPLETED.value for b in self.bots)
+        return self.launched > 0 and all(b.state == BotState.COMPLETED.value for b in self.final_bots)
 
 
 async def bot_row(instance: InstanceId, bot: int, state: State | None, status: BotStatus | None = None) -> BotRow:

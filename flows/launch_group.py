@@ -43,6 +43,7 @@ from adapters.acquire import Acquirer, ConflictChoice, InstanceTasks
 from adapters.automations import ensure_zombie_automations
 from adapters.fanout import run_bots
 from adapters.farm import launch_ended, launch_started
+from adapters.heal import Healer
 from adapters.launch_rows import close_launch, open_launch
 from adapters.locks import reconcile
 from adapters.registry import LAUNCH_TAG, artifact_key, group_tag, is_cancelled
@@ -144,6 +145,7 @@ async def _launch(client: PrefectClient, run_id: UUID, live_group: LiveGroup, pl
     if definition.pools:  # the launch history lives beside the accounts (docs/farm.md)
         await launch_started(run_id, group, definition.bots, host=this_host())
     acquirer = Acquirer(client, run_id, definition, runtime, _TASKS)
+    healer: Healer | None = None
     states: list[State | None] = []
     shed: dict[int, str] = {}  # bot index → why the host had no room for it
     try:
@@ -158,7 +160,8 @@ async def _launch(client: PrefectClient, run_id: UUID, live_group: LiveGroup, pl
         async with LaunchLoad(HostStore().get(this_host()), group, run_id) as load:  # emufleet.resources
             runtime.load = live.load = load
             with tracing.span("emufleet.launch.bots", traced):
-                states = await run_bots(client, run_id, definition, runtime, acquirer, _bot_flow)
+                healer = Healer(client, run_id, definition, runtime, acquirer)
+                states = await run_bots(client, run_id, definition, runtime, acquirer, _bot_flow, healer)
         shed = load.shed
     finally:
         live.stop()
@@ -168,15 +171,19 @@ async def _launch(client: PrefectClient, run_id: UUID, live_group: LiveGroup, pl
     rows = [await bot_row(instance, i, state, acquirer.remote_status.get(i)) if i not in shed else
             BotRow(bot=i, instance=instance.key, state=BotState.STOPPED.value, error=f"shed: {shed[i]}")
             for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
+    run_ids = {i: s.state_details.flow_run_id if s else None for i, s in enumerate(states)}
+    healed = healer.healed if healer is not None else {}
+    for bot, instance, state in healer.ended() if healer is not None else []:  # new bots after failed ones
+        rows.append(await bot_row(instance, bot, state))
+        run_ids[bot] = state.state_details.flow_run_id if state else None
     result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,
                           launched=sum(s is not None for s in states), bots=rows,
                           conflicts=[i.key for i in acquirer.conflicts], skipped=[i.key for i in acquirer.skipped],
-                          errors=acquirer.errors, reset_locks=[i.key for i in reset])
+                          errors=acquirer.errors, reset_locks=[i.key for i in reset], healed=healed)
     await acreate_table_artifact(
         [row.model_dump() for row in rows], key=artifact_key("launch", group),
         description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine `{definition.routine}`")
-    await pictures.send_digest(group, run_id, rows, {i: s.state_details.flow_run_id if s else None
-                                                     for i, s in enumerate(states)})
+    await pictures.send_digest(group, run_id, rows, run_ids)
     return await _final(client, run_id, plane, acquirer, result)
 
 
@@ -191,8 +198,8 @@ async def _final(client: PrefectClient, run_id: UUID, plane: ControlPlane, acqui
     launch being stopped (*Failed* when other launches took their instances, naming them); *Failed* when a bot
     failed; else *Completed* with ``result``."""
     group = result.group
-    failed = [r for r in result.bots if r.state == BotState.FAILED.value]
-    why = f"{len(failed)} of {len(result.bots)} bots failed"
+    failed = [r for r in result.final_bots if r.state == BotState.FAILED.value]
+    why = f"{len(failed)} of {len(result.final_bots)} bots failed"
     if acquirer.runtime.launch_cancelled or await is_cancelled(client, run_id):  # before Failed: see is_cancelled
         return Cancelled(message=f"group {group!r} stopped" + (f" ({why})" if failed else ""), data=result)
     if failed:

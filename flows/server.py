@@ -318,11 +318,23 @@ def use_server(server: PrefectServer) -> None:
     os.environ["PREFECT_UI_URL"] = server.ui_url
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Flow-run heartbeats every 30 s (Prefect's minimum; default 180): a killed launch's bot runs are crashed by
-    # the zombie automation 90 s after its process died (docs/supervision.md "Zombie runs").
-    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     if server.home:
         os.environ.setdefault("PREFECT_HOME", server.home)
+    refresh_prefect_settings()
+
+
+def refresh_prefect_settings() -> None:
+    """Make Prefect's process-wide settings read the environment again, if Prefect is imported already.
+
+    Threads that do not copy the caller's context (a ``ThreadPoolExecutor``, a bare ``Thread``) see Prefect's
+    global settings, read once at ``import prefect``: without this, such a thread of a process that imported
+    Prefect before :func:`use_server` has no API URL, and its first event or API call quietly starts a
+    temporary server of its own on a random port.
+    """
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
 
 
 def stop_server(server: PrefectServer, *, timeout_s: float = 20.0) -> None:

@@ -32,8 +32,15 @@ from typing import TYPE_CHECKING, Any
 import hypothesis
 import pytest
 
+# Prefect client code without the session server's URL must fail loudly, not start a temporary server of its own on
+# a random port (found only when its process is collected, as a ResourceWarning failing an unrelated test).
+os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+
 from emufleet.sim.adbserver import find_free_base_port, isolated_adb_server
+from flows.server import refresh_prefect_settings
 from tests.fleet import fleet_home, prefect_server  # noqa: F401 - the session's Prefect fixtures, defined once
+
+refresh_prefect_settings()  # in case a plugin imported Prefect before this file
 
 if TYPE_CHECKING:
     import adbutils

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from emufleet.sim.adbserver import free_port
-from flows.server import PrefectServer, start_server, stop_server
+from flows.server import PrefectServer, refresh_prefect_settings, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,10 +41,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             for key, value in {"PREFECT_API_URL": server.api_url, "PREFECT_UI_URL": server.ui_url, "DO_NOT_TRACK": "1",
                                "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}.items():
                 env.setenv(key, value)  # for subprocesses and bare threads; restored at the end of the session
+            refresh_prefect_settings()  # threads that do not copy contexts read Prefect's global settings
             from prefect.events.worker import EventsWorker
 
             EventsWorker.drain_all(timeout=5)  # a worker started earlier keeps the API URL it started with
             yield server
+        refresh_prefect_settings()
     finally:
         try:
             from prefect.logging.handlers import APILogWorker

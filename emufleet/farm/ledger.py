@@ -148,9 +148,10 @@ class LedgerObserver:
         self._steps_seen = 0
         self._sampled_at = time.monotonic()
 
-    def _row(self, kind: str, **fields: object) -> LedgerRow:
-        return LedgerRow(kind, self.group, self.bot, self.host, self.instance, self.launch_id,
-                         **fields)  # type: ignore[arg-type]  # fields are LedgerRow's optional ones, by name
+    def _row(self, kind: str, *, at: datetime | None = None, account: str | None = None, rung: str | None = None,
+             reason: str | None = None, count: int = 1) -> LedgerRow:
+        return LedgerRow(kind, self.group, self.bot, self.host, self.instance, self.launch_id, at=at or utcnow(),
+                         account=account, rung=rung, reason=reason, count=count)
 
     def _steps(self, steps_done: int, *, force: bool) -> None:
         if steps_done < self._steps_seen:  # a new session counts from 0 again

@@ -12,6 +12,7 @@ Example::
 
 from emufleet.groups.definition import (
     GroupDefinition,
+    HealSettings,
     HostedInstance,
     InstanceCheck,
     InstanceRef,
@@ -32,6 +33,7 @@ __all__ = [
     "GroupDefinition",
     "GroupListing",
     "GroupStore",
+    "HealSettings",
     "HealthSettings",
     "HostedInstance",
     "InstanceCheck",

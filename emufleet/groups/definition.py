@@ -183,6 +183,15 @@ class InstanceCheck(_Strict):
     min_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z._-]{1,40}$")
 
 
+class HealSettings(_Strict):
+    """When a ``repeat`` launch starts a new bot on an instance whose bot failed (docs/farm.md, "Healing"): after
+    ``cooldown`` seconds, if the launch still runs, the instance is not quarantined and it passes a health check;
+    at most ``max_per_instance`` times per instance and launch (0: never)."""
+
+    cooldown: DurationS0 = Field(default=900.0, ge=0, le=86400)
+    max_per_instance: int = Field(default=2, ge=0, le=100)
+
+
 class LaunchOptions(_Strict):
     """How a group is launched (digest §9.2 ``launch_options``; every option is live, unlike the seed's)."""
 
@@ -200,6 +209,7 @@ class LaunchOptions(_Strict):
     # was found); "never": they keep running (a warm MuMu instance saves its boot next time).
     stop_instances: Literal["started", "never"] = "started"
     instance_check: InstanceCheck = InstanceCheck()  # resolution, density, game version before a bot starts
+    heal: HealSettings = HealSettings()  # a new bot on an instance whose bot failed, after a cool-down
 
 
 class GroupDefinition(_Strict):

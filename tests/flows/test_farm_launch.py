@@ -4,15 +4,18 @@ starts, and a schedule window that closes before the first account."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from emufleet import db
 from emufleet.farm import StatsFilter, is_quarantined, list_launches, quarantine, series
+from emufleet.pools import reset_accounts
 from flows.launch_group import launch_group
 from flows.server import PrefectServer
 from tests.fleet import FleetHome
@@ -107,3 +110,62 @@ def test_a_quarantined_instance_is_skipped_and_a_healthy_one_returns_after_its_c
     assert again.is_completed(), again.message
     assert [b.instance for b in again.result().bots] == [f"local/{first}"]
     assert is_quarantined(eng, f"local/{first}") is None
+
+
+def _clear_when_given_up(eng: Any, instance: Any, key: str, stop: threading.Event) -> None:
+    """The fault clears once the bot on ``key`` gave up (its ledger is flushed before its flow run ends): the heal's
+    health check after the cool-down then finds a healthy device."""
+    while not stop.is_set():
+        with eng.connect() as conn:
+            if conn.scalar(select(func.count()).select_from(db.FleetEvent).where(
+                    db.FleetEvent.kind == "bot.gave-up", db.FleetEvent.instance == key)):
+                instance.clear_faults()
+                return
+        time.sleep(0.05)
+
+
+def test_a_bot_that_gave_up_is_healed_and_an_instance_that_keeps_giving_up_is_quarantined_then_skipped(
+        prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
+    """Issue 24: in a long launch, after a give-up, a cool-down and a passing health check the launch starts a new
+    bot there; the give-ups count against the instance, and once it keeps giving up it is quarantined and the next
+    launch skips it (docs/farm.md, "Healing" and "Quarantine")."""
+    sim = simulator(instances=2)
+    faulty, healthy = sim.instances
+    key = f"local/{faulty.serial}"
+    settings: dict[str, Any] = {
+        "backend_options": {"serials": [faulty.serial, healthy.serial]},
+        "recovery": {"budget": {"failures": 1}},  # the first fault spends it: the bot gives up
+        "quarantine": {"min_count": 6, "give_up_weight": 3}}  # two give-ups, not one
+    alone = fleet_home.group("healing", instances=[faulty.serial], bots=1, **settings,
+                             launch={"repeat": True, "heal": {"cooldown": "2s", "max_per_instance": 1}})
+    eng = fleet_home.engine()
+    faulty.inject_fault("black_screen")
+    stop = threading.Event()
+    clearer = threading.Thread(target=_clear_when_given_up, args=(eng, faulty, key, stop), daemon=True)
+    clearer.start()
+    try:
+        healed = asyncio.run(launch_group(alone, return_state=True))
+    finally:
+        stop.set()
+        clearer.join(timeout=10)
+    assert healed.is_completed(), healed.message  # the failed bot was replaced: the bots whose ends stand completed
+    result = healed.result()
+    assert result.healed == {0: 1}
+    first, second = result.bots
+    assert (first.bot, first.instance, first.state) == (0, key, "failed") and first.gave_up
+    assert (second.bot, second.instance, second.state) == (1, key, "completed") and second.accounts_completed >= 1
+    assert is_quarantined(eng, key) is None  # one give-up: 3 faults, under the group's 6
+    reset_accounts(eng, everything=True)
+    both = fleet_home.group("healing-both", instances=[faulty.serial, healthy.serial], bots=2, **settings,
+                            launch={"repeat": True, "heal": {"cooldown": "2s", "max_per_instance": 1}})
+    faulty.inject_fault("black_screen")  # it comes back, and stays
+    again = asyncio.run(launch_group(both, return_state=True))
+    assert again.is_failed()
+    assert again.result(raise_on_failure=False).healed == {}, "a quarantined instance gets no new bot"
+    entry = is_quarantined(eng, key)
+    assert entry is not None and entry.reason.startswith("6 fault(s)"), entry
+    faulty.clear_faults()  # healthy again, but in its cool-down: the next launch skips it
+    skipped = asyncio.run(launch_group(both, return_state=True))
+    assert skipped.is_completed(), skipped.message
+    result = skipped.result()
+    assert result.skipped == [key] and [b.instance for b in result.bots] == [f"local/{healthy.serial}"]
