@@ -52,6 +52,7 @@ _FINE_DEVICE = 2.5  # device px per template px from which the device grid is a 
 _RESCUE = 0.2  # template-space near misses this close below the threshold are re-scored on a fine device grid
 _SHARP = 0.9  # settled below this, template space may hide a blur the device grid corrects: it is swept in full
 _DEVICE_SLACK = 0.2  # the device grid lifts seed templates by at most their grid loss + 0.17 (docs/vision.md)
+_CRISP = 0.97  # settled at least this high in template space, a found match skips the device grid (only a score)
 
 __all__ = ["DEFAULT_SCALE_TOLERANCE", "Match", "MatchResult", "Resolution", "Screen", "match"]
 
@@ -257,6 +258,9 @@ def match(
         if not skip and resolution == "auto" and min(template.size) >= 5:  # the loss is measured once, if needed
             skip = best + _DEVICE_SLACK + grid_loss(template, matcher, space.scale_x, space.scale_y) < limit
         decided = settle is not None and not thin and bool(coarse) and best >= settle
+        # Found and crisp: the device grid would only sharpen a score already past the threshold (real captures
+        # score no better there, docs/vision.md "Cost"); the template-space place is within a device px or two.
+        skip = skip or (resolution == "auto" and decided and best >= _CRISP)
         if skip:
             fine = []
         elif resolution == "auto" and decided:

@@ -49,6 +49,8 @@ def scaled(template: Template, width: int, height: int) -> tuple[np.ndarray, np.
     mask = None
     if template.mask is not None:
         mask = cv2.resize(template.mask, (width, height), interpolation=cv2.INTER_NEAREST)
+        mask.setflags(write=False)
+    image.setflags(write=False)  # shared through the cache (and so looked up by identity: verify._reference)
     return image, mask
 
 

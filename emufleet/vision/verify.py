@@ -101,19 +101,41 @@ def _window_stats(image: np.ndarray, ref: _Reference, variance: bool = True) -> 
 
 class _Reference(NamedTuple):
     """A template's side of the check: core weights (h, w) float32, mean colour (C,) float32, pooled variance;
-    ``boxed`` when the weights are exactly the core (no mask), so window statistics are box filters."""
+    ``boxed`` when the weights are exactly the core (no mask), so window statistics are box filters;
+    ``core_mask`` (core h, core w) uint8 0/255 of the weighted core pixels (``None``: all of them), their count and
+    the mean colour in float64, for :func:`agreement`."""
 
     weights: np.ndarray
     mean: np.ndarray
     variance: float
     boxed: bool
+    core_mask: np.ndarray | None
+    core_count: int
+    exact_mean: tuple[float, ...]
+
+
+_BY_IDENTITY: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None, _Reference]] = {}
+_BY_IDENTITY_MAX = 1024
 
 
 def _reference(template: np.ndarray, mask: np.ndarray | None) -> _Reference:
     """:class:`_Reference` of ``template`` (h, w[, C]) under ``mask``, cached by content: the same few templates
-    are checked on every frame, and their statistics cost more than a small search area's."""
-    return _reference_of((template.shape, template.dtype.str, template.tobytes(),
-                          None if mask is None else mask.tobytes()))
+    are checked on every frame, and their statistics cost more than a small search area's. Read-only arrays (a
+    template set's images and their cached resizes) are looked up by identity first: hashing a large template's
+    bytes on every call cost more than a small region's whole check."""
+    frozen = not template.flags.writeable and (mask is None or not mask.flags.writeable)
+    key = (id(template), id(mask))
+    if frozen:
+        hit = _BY_IDENTITY.get(key)
+        if hit is not None and hit[0] is template and hit[1] is mask:
+            return hit[2]
+    ref = _reference_of((template.shape, template.dtype.str, template.tobytes(),
+                         None if mask is None else mask.tobytes()))
+    if frozen:
+        if len(_BY_IDENTITY) >= _BY_IDENTITY_MAX:
+            _BY_IDENTITY.clear()
+        _BY_IDENTITY[key] = (template, mask, ref)  # holding the arrays keeps their ids from being reused
+    return ref
 
 
 @functools.lru_cache(maxsize=4096)
@@ -124,10 +146,15 @@ def _reference_of(key: tuple[tuple[int, ...], str, bytes, bytes | None]) -> _Ref
     weights = _core_weights(template, mask)
     pixels = template.astype(np.float32).reshape(*shape[:2], -1)[weights > 0]
     mean = pixels.mean(axis=0)
-    weights.flags.writeable = mean.flags.writeable = False  # shared through the cache
     top, left, ch, cw = _core(*shape[:2])
-    boxed = bool(weights[top: top + ch, left: left + cw].all()) and not weights.sum() > ch * cw
-    return _Reference(weights, mean, float(((pixels - mean) ** 2).mean()), boxed)
+    core = weights[top: top + ch, left: left + cw] > 0
+    core_mask = None if core.all() else core.astype(np.uint8) * 255
+    for array in (weights, mean, core_mask):
+        if array is not None:
+            array.flags.writeable = False  # shared through the cache
+    boxed = bool(core.all()) and not weights.sum() > ch * cw
+    return _Reference(weights, mean, float(((pixels - mean) ** 2).mean()), boxed, core_mask, int(core.sum()),
+                      tuple(pixels.astype(np.float64).mean(axis=0).tolist()))
 
 
 def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -213,6 +240,9 @@ AGREEMENT_FULL = 0.75
 The dev set's true pairs agree on ≥ 0.85 of their pixels; correlation peaks on busy clutter on ≈ 0.3–0.6."""
 
 
+_EXACT = 1e-9  # a mean's float rounding, far below 1 / pixels
+
+
 def agreement(window: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
               tolerance: float = AGREEMENT_TOLERANCE) -> float:
     """Share of the template's pixels (its core, under ``mask``) whose every channel is within ``tolerance``
@@ -220,14 +250,20 @@ def agreement(window: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
     colour term judges larger shifts). ``window`` and ``template``: (h, w, 3) uint8, same shape. In [0, 1]."""
     ref = _reference(template, mask)
     top, left, ch, cw = _core(*template.shape[:2])
-    win = window[top: top + ch, left: left + cw].astype(np.float32)
-    tpl = template[top: top + ch, left: left + cw].astype(np.float32)
-    weights = ref.weights[top: top + ch, left: left + cw] > 0
-    if not weights.any():
+    core = np.s_[top: top + ch, left: left + cw]
+    if ref.core_count == 0:
         return 1.0
-    shift = win[weights].mean(axis=0) - ref.mean
-    diff = np.abs(win - tpl - np.clip(shift, -COLOUR_FREE, COLOUR_FREE)).max(axis=2)
-    return float((diff[weights] <= tolerance).mean())
+    # |win − tpl − shift| ≤ tolerance per channel is win − tpl within [shift − tolerance, shift + tolerance]: on
+    # integer differences, within [ceil(lo), floor(hi)] (both ends kept when exact, whatever the float rounding of
+    # a mean). In int16 with OpenCV: no float copies of the window, one pass per step.
+    win = window[core]
+    shift = np.clip(np.subtract(cv2.mean(win, mask=ref.core_mask)[:3], ref.exact_mean), -COLOUR_FREE, COLOUR_FREE)
+    diff = cv2.subtract(win, template[core], dtype=cv2.CV_16S)
+    low, high = np.ceil(shift - tolerance - _EXACT), np.floor(shift + tolerance + _EXACT)
+    inside = cv2.inRange(diff, tuple(low.tolist()), tuple(high.tolist()))
+    if ref.core_mask is not None:
+        inside = cv2.bitwise_and(inside, ref.core_mask)
+    return cv2.countNonZero(inside) / ref.core_count
 
 
 def agreement_cap(share: float, full: float | None = None) -> float:
