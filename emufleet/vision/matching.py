@@ -237,7 +237,7 @@ def match(
     if resolution != "device":
         found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True, decided=settle)
         coarse = distinct(_offset(found, searched))
-        matches += [_template_match(c, space) for c in coarse]
+        matches += [_template_match(c, space) for c in _reportable(coarse, limit, low_texture)]
     if resolution != "template":
         roi = screen.frame[rect.y1: rect.y2, rect.x1: rect.x2]
         # Auto skips the device grid when template space is sure at the declared scale (a swept winner there
@@ -282,7 +282,7 @@ def match(
         else:
             peaks = distinct(_offset(search(window, template, matcher, 0.0, 1.0, 1.0, resample=True), searched))
             fine = _refine(screen, peaks[: 2 * PEAKS], template, matcher, scale_tolerance)
-        matches += [_device_match(c, space) for c in fine]
+        matches += [_device_match(c, space) for c in _reportable(fine, limit, low_texture)]
     matches = _distinct_matches(matches)
     if low_texture:
         # Low-texture: any panel edge of its colours matches it, so it is found only where it is unique, and only
@@ -291,6 +291,16 @@ def match(
     above = tuple(m for m in matches if m.score >= limit)
     return MatchResult(template=template.name, method=matcher.name, threshold=limit, region=area,
                        best=above[0] if above else None, nearest=matches[0] if matches else None, candidates=above)
+
+
+def _reportable(cands: list[Cand], limit: float, low_texture: bool) -> list[Cand]:
+    """The candidates that can show in a result: at or above ``limit`` (as rounded in a :class:`Match`) and the
+    best (``nearest``). A weaker one cannot hide them (only a better match hides another). Low-texture templates
+    keep all: their runner-up caps the best (:func:`_unique`)."""
+    if low_texture or not cands:
+        return cands
+    top = max(cands, key=lambda c: c[0])
+    return [c for c in cands if c is top or round(c[0], 4) >= limit]
 
 
 def _offset(cands: list[Cand], rect: Region) -> list[Cand]:

@@ -220,7 +220,10 @@ def _agreed(roi: np.ndarray, template: Template, cand: Cand, resample: bool) -> 
     v, x, y, scale, w, h = cand
     if v < AGREEMENT_FROM:
         return cand
-    if resample:
+    if resample and scale == 1.0:  # the identity resampling: the pixels themselves
+        window = roi[y: y + template.size[1], x: x + template.size[0]]
+        tpl, mask = template.image, template.mask
+    elif resample:
         window = _resampled(roi[y: y + h + 1, x: x + w + 1], scale)[: template.size[1], : template.size[0]]
         tpl, mask = template.image, template.mask
     else:
