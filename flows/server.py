@@ -40,11 +40,13 @@ from emufleet.process import pid_alive, spawn_detached, started_at, stop_tree
 from emufleet.settings import state_dir
 from emufleet.system.probe import free_tcp_port, http_ok
 
-__all__ = ["HEARTBEAT_FREQUENCY_S", "PrefectServer", "ensure_server", "health_ok", "health_within",
-           "prefect_database_url", "running_server", "server_env", "start_server", "stop_server", "use_server"]
+__all__ = ["HEARTBEAT_FREQUENCY_S", "REPOSSESS_EVERY_S", "PrefectServer", "ensure_server", "health_ok",
+           "health_within", "prefect_database_url", "running_server", "server_env", "start_server", "stop_server",
+           "use_server"]
 
 DEFAULT_PORT = 4200
 HEARTBEAT_FREQUENCY_S = 30  # Prefect's minimum flow-run heartbeat interval (its default is 180 s)
+REPOSSESS_EVERY_S = 5  # how often the server frees the slots of expired instance-lock leases (Prefect's default: 15)
 _RECORD = "server.json"
 
 
@@ -113,6 +115,9 @@ def server_env(home: Path, port: int, database_url: str | None = None, host: str
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
+        # a killed holder's instance lock comes back at most 5 s after its lease expires (Prefect's default: 15 s);
+        # the look is one read of the lease store's expiration index
+        "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": str(REPOSSESS_EVERY_S),
         "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
     })
     if database_url:

@@ -253,9 +253,20 @@ def test_a_killed_launch_process_lease_and_lock_expire(
 
     asyncio.run(until(freed, timeout_s=150, what="the lock's lease to expire"))
     print(f"lock freed {time.monotonic() - killed_at:.0f} s after the kill")
-    with fleet_home.engine().connect() as conn:
-        expires = conn.execute(select(Account.lease_expires_at).where(Account.lease_token.is_not(None))).scalars().all()
-    assert len(expires) == 1 and expires[0] < utcnow()  # expired: leasable again by any bot
+
+    accounts = fleet_home.engine()
+
+    async def account_expired() -> bool:  # its own clock (lease_ttl from the last heartbeat), not the lock's
+        with accounts.connect() as conn:
+            expires = conn.execute(select(Account.lease_expires_at).where(
+                Account.lease_token.is_not(None))).scalars().all()
+        assert len(expires) == 1  # nobody returned the account: it still carries the killed bot's lease
+        return expires[0] < utcnow()  # expired: leasable again by any bot
+
+    try:
+        asyncio.run(until(account_expired, timeout_s=90, what="the account's lease to expire"))
+    finally:
+        accounts.dispose()
 
     async def crashed() -> Any:
         async with get_client() as client:
