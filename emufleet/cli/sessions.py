@@ -51,6 +51,56 @@ def replay(
         raise typer.Exit(1)
 
 
+def record(
+    folder: Annotated[Path, typer.Argument(help="The new session's folder.")],
+    serial: Annotated[str, typer.Option("--serial", help="Device serial, e.g. 127.0.0.1:16384.")],
+    seconds: Annotated[float | None, typer.Option("--seconds", min=0.1, max=86400.0,
+                                                  help="Stop after this long (default: Ctrl-C stops).")] = None,
+    inputs: Annotated[int | None, typer.Option("--inputs", min=1, max=MAX_COUNT,
+                                               help="Stop after this many inputs.")] = None,
+) -> None:
+    """Record a person playing on the device: their taps, swipes and keys read from the device's own input events
+    (``getevent``), a frame at the start and after each input, into a session that replays offline
+    (docs/sessions.md). Ctrl-C, --seconds or --inputs ends it."""
+    import signal
+    import threading
+
+    from emufleet.device import connect
+    from emufleet.errors import EmufleetError
+    from emufleet.sessions.person import GeteventParser, axis_scale, record_person
+    from emufleet.sessions.recording import SessionWriter
+
+    try:
+        device = connect(serial)
+        frame = device.screenshot()
+        parser = GeteventParser(axis_scale(device.shell("getevent -p").output, frame.shape[1], frame.shape[0]))
+        writer = SessionWriter(folder, serial=serial, reason="recorded by a person")
+    except (EmufleetError, OSError) as exc:
+        raise _fail(f"{folder}: {exc}") from None
+    made = 0
+    try:
+        with device.stream("getevent -lt") as lines:
+            timer = threading.Timer(seconds, lines.close) if seconds else None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+            previous = signal.signal(signal.SIGINT, lambda *_: lines.close()) if main else None  # Ctrl-C ends it
+            typer.echo(f"recording {serial} into {folder}: play on the device; Ctrl-C ends", err=True)
+            try:
+                made = record_person(device, writer, lines, parser, limit=inputs)
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
+                if timer is not None:
+                    timer.cancel()
+    except (EmufleetError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        writer.finish()
+    typer.echo(f"session recorded: {folder} ({writer.frames} captures, {made} inputs)")
+
+
 def show(folder: Annotated[Path, typer.Argument(help="The session folder.")]) -> None:
     """Summarise a session: device, reason, duration, captures, distinct frames, inputs by kind, how it ended."""
     from collections import Counter
@@ -91,8 +141,10 @@ def list_all(
 
 def register(app: typer.Typer) -> None:
     """Add the ``sessions`` command group to the root app."""
-    group = typer.Typer(help="Recorded sessions: replay a routine against one offline, show one, list them.",
+    group = typer.Typer(help="Recorded sessions: record a person playing, replay a routine against one offline, "
+                             "show one, list them.",
                         no_args_is_help=True)
+    group.command("record")(record)
     group.command("replay")(replay)
     group.command("show")(show)
     group.command("list")(list_all)

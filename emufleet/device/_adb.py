@@ -17,6 +17,7 @@ shell v2 with exit code, push and pull.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -34,7 +35,7 @@ from emufleet.errors import (
     DeviceTimeoutError,
 )
 
-__all__ = ["MAX_REMOTE_PATH", "AdbLink", "DeviceListing", "FastAdbClient", "ShellOutput", "list_devices",
+__all__ = ["MAX_REMOTE_PATH", "AdbLink", "DeviceListing", "FastAdbClient", "LineStream", "ShellOutput", "list_devices",
            "translate_errors"]
 
 # Substrings of adb server replies meaning "the device is not usable right now" (offline, gone, reconnecting).
@@ -196,6 +197,44 @@ class ShellOutput:
     exit_code: int
 
 
+class LineStream:
+    """The output lines of a streaming shell command (:meth:`AdbLink.stream`): iterate; ``close()`` ends it."""
+
+    def __init__(self, conn: adbutils.AdbConnection, serial: str) -> None:
+        self._conn = conn
+        self._serial = serial
+        self._closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        pending = b""
+        while not self._closed:
+            try:
+                chunk = self._conn.conn.recv(65536)
+            except OSError:  # closed under us (close() from another thread) or the device went away
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", errors="replace").rstrip("\r")
+        if pending and not self._closed:
+            yield pending.decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        """End the stream (idempotent; a blocked iteration returns)."""
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._conn.conn.shutdown(socket.SHUT_RDWR)
+        self._conn.close()
+
+    def __enter__(self) -> LineStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class AdbLink:
     """One device, seen through adbutils on the fast or the stock path. Every method translates errors.
 
@@ -265,6 +304,24 @@ class AdbLink:
                 conn.send_command(f"shell,v2:{command}")
                 conn.check_okay()
                 return _read_shell_v2(conn.conn)
+
+    def stream(self, command: str, timeout_s: float) -> LineStream:
+        """Start ``command`` over ``shell:`` (v1: raw, never-ending output such as ``getevent``) and return its
+        output as lines; :meth:`LineStream.close` (from any thread) ends it.
+
+        Raises:
+            DeviceTimeoutError, DeviceOfflineError: the stream could not be opened.
+        """
+        with translate_errors(self.serial, f"shell {command[:60]!r}"):
+            conn = self.device.open_transport(timeout=timeout_s)
+            try:
+                conn.send_command(f"shell:{command}")
+                conn.check_okay()
+                conn.conn.settimeout(None)  # a person may not touch the screen for minutes
+            except BaseException:
+                conn.close()
+                raise
+        return LineStream(conn, self.serial)
 
     def push(self, data: bytes, remote_path: str, mode: int) -> None:
         """Write ``data`` to ``remote_path`` over sync (SEND); ``mode`` is the permission bits, e.g. 0o644.

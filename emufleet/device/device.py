@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from emufleet.device import _commands as cmd
-from emufleet.device._adb import AdbLink, DeviceListing, FastAdbClient
+from emufleet.device._adb import AdbLink, DeviceListing, FastAdbClient, LineStream
 from emufleet.device._adb import list_devices as _list_devices
 from emufleet.device._screen import BlackFrameError, FrameError, check_frame, decode_png, decode_raw
 from emufleet.device.interface import ShellResult
@@ -206,6 +206,11 @@ class Device:
             raise ShellError(f"{command[:80]!r} exited {result.exit_code}: {result.output.strip()[:200]}",
                              serial=self.serial, exit_code=result.exit_code, output=result.output)
         return result
+
+    def stream(self, command: str, *, timeout_s: float | None = None) -> LineStream:
+        """Start a never-ending command (``getevent -lt``) and read its output lines as they come; close the
+        returned :class:`LineStream` (a context manager) to end it. Raises ``DeviceError`` when it cannot start."""
+        return self._link.stream(command, timeout_s or self.timeout_s)
 
     def su(self, command: str, *, timeout_s: float | None = None, check: bool = True) -> ShellResult:
         """Run ``command`` as root through ``su -c '<command>'`` (MuMu's root setting must be on)."""

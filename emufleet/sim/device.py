@@ -67,6 +67,7 @@ class DeviceModel:
         self.renderer = renderer
         self.lock = threading.RLock()
         self._events: deque[SimEvent] = deque(maxlen=EVENT_LOG_SIZE)
+        self._watchers: list[Callable[[SimEvent], None]] = []  # `getevent` streams: told of every event logged
         self.faults = FaultState()
         self.app_faults = AppFaults(scenario.dialogs)
         self.files = FileTree(root_dir, on_write=lambda path, size: self.log("file", path=path, size=size))
@@ -101,7 +102,22 @@ class DeviceModel:
     def log(self, kind: str, /, **detail: object) -> None:
         """Append an event to the log."""
         with self.lock:
-            self._events.append(SimEvent(kind, detail, time.time()))
+            event = SimEvent(kind, detail, time.time())
+            self._events.append(event)
+            for watcher in list(self._watchers):
+                watcher(event)
+
+    def watch(self, watcher: Callable[[SimEvent], None]) -> Callable[[], None]:
+        """Call ``watcher`` (quickly: the device lock is held) with every event logged from now on; returns the
+        function that stops it (``getevent`` streams the input events it hears)."""
+        with self.lock:
+            self._watchers.append(watcher)
+
+        def unwatch() -> None:
+            with self.lock:
+                if watcher in self._watchers:
+                    self._watchers.remove(watcher)
+        return unwatch
 
     @property
     def events(self) -> list[SimEvent]:

@@ -24,6 +24,7 @@ from emufleet.sim import android, commands, filecmds  # noqa: F401 - registers t
 from emufleet.sim.android import capture, corrupt
 from emufleet.sim.device import DeviceModel
 from emufleet.sim.faults import DropConnection
+from emufleet.sim.getevent import stream_events
 from emufleet.sim.interactive import interactive_shell
 from emufleet.sim.shell import Shell, ShellTranscript
 from emufleet.sim.syncsvc import sync_service
@@ -38,6 +39,9 @@ def service_lookup(device: DeviceModel) -> ServiceLookup:
     """The ``OPEN`` dispatcher of one instance: service name → coroutine function, or ``None`` (refused)."""
 
     def lookup(name: str) -> Service | None:
+        streaming = _getevent(device, name)
+        if streaming is not None:
+            return streaming
         if name.startswith("shell:"):
             command = name[len("shell:"):]
             if not command.strip():  # adbd gives an empty v1 command a PTY
@@ -85,6 +89,15 @@ async def _shell(device: DeviceModel, command: str, v2: bool, stream: Stream) ->
         out += struct.pack("<BI", fd, len(data)) + data
     out += struct.pack("<BIB", _SHELL_V2_EXIT, 1, result.exit_code & 0xFF)
     await stream.write(bytes(out))
+
+
+def _getevent(device: DeviceModel, name: str) -> Service | None:
+    """``shell[,v2]:getevent …`` streams until the host closes it (the one command whose output never ends)."""
+    head, sep, command = name.partition(":")
+    words = command.split()
+    if not sep or not words or words[0] != "getevent" or not (head == "shell" or head.startswith("shell,")):
+        return None
+    return partial(stream_events, device, words[1:], v2="v2" in head.split(","))
 
 
 async def _interactive(device: DeviceModel, v2: bool, pty: bool, stream: Stream) -> None:
