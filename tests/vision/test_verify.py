@@ -6,9 +6,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from emufleet.vision import CoordinateSpace, Template, match
-from emufleet.vision.verify import verified_scores
+from emufleet.vision.verify import COLOUR_FREE, agreement, verified_scores
 
 
 def _bright_template(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -44,3 +45,34 @@ def test_large_bright_template_is_found_by_match() -> None:
     result = match(frame, tpl, space=space)
     assert result.found and result.best is not None
     assert result.best.score >= 0.95 and result.best.device_top_left == (280, 900)
+
+
+def _agreement_reference(window: np.ndarray, template: np.ndarray, mask: np.ndarray | None,
+                         tolerance: float) -> float:
+    """verify.agreement in float64 numpy, straight from its definition (core = the outer ring dropped)."""
+    h, w = template.shape[:2]
+    top, left = int(h >= 3), int(w >= 3)
+    core = np.s_[top: h - top, left: w - left]
+    weights = (np.ones((h, w), bool) if mask is None else mask > 0)[core]
+    if not weights.any():
+        return 1.0  # nothing of the core to compare
+    win, tpl = window[core].astype(np.float64), template[core].astype(np.float64)
+    shift = np.clip(win[weights].mean(axis=0) - tpl[weights].mean(axis=0), -COLOUR_FREE, COLOUR_FREE)
+    return float((np.abs(win - tpl - shift).max(axis=2)[weights] <= tolerance + 1e-9).mean())
+
+
+def test_pixel_agreement_matches_its_definition_under_masks() -> None:
+    """The int16 OpenCV agreement (verify.agreement) against its float64 definition: random windows near and far
+    from the template (mean shifts inside and past COLOUR_FREE), with and without a mask, shapes from 1 px."""
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        tpl = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        near = tpl.astype(int) + rng.integers(-60, 60, (h, w, 3)) + rng.integers(-20, 20, 3)
+        win = (np.clip(near, 0, 255) if trial % 3 else rng.integers(0, 256, (h, w, 3))).astype(np.uint8)
+        mask = (rng.random((h, w)) > 0.3).astype(np.uint8) * 255 if trial % 2 else None
+        if mask is not None:
+            mask[h // 2, w // 2] = 255  # never empty (a template set refuses an empty mask)
+        tolerance = (40.0, 17.5, 10.0)[trial % 3]
+        assert agreement(win, tpl, mask, tolerance) == pytest.approx(
+            _agreement_reference(win, tpl, mask, tolerance), abs=1e-12), (trial, h, w)
