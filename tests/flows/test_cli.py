@@ -138,6 +138,7 @@ def test_demo_ctrl_c_through_a_dead_pipe_stops_its_servers(tmp_path: Path) -> No
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()  # reaped: a killed Popen left unwaited warns when collected (at exit, if a report holds it)
     stop_by = time.monotonic() + 30
     while pid_alive(record["pid"], reap=True) and time.monotonic() < stop_by:
         time.sleep(0.1)

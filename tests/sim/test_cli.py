@@ -81,6 +81,7 @@ def test_foreground_simulator_stops_on_ctrl_c(state_dir: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()  # reaped: a killed Popen left unwaited warns when collected
     assert proc.returncode == 0, err
     assert f"serving 127.0.0.1:{base}" in out and "simulator stopped" in out
     assert not (state_dir / f"sim-{base}.json").exists()
