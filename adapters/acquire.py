@@ -105,7 +105,7 @@ class Acquirer:
                 continue
             for place, instance in batch:
                 if instance.host != this_host():
-                    self.remote[instance] = HostStore().get(instance.host)
+                    self.remote[instance] = await asyncio.to_thread(HostStore().get, instance.host)  # a file
                 if isinstance(place.ref, int):
                     self.indexes[instance] = place.ref
             # claim first: reconcile never frees a lock being taken

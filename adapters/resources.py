@@ -84,7 +84,7 @@ class LaunchLoad:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
         self.monitor.stop()
-        self._write()
+        await asyncio.to_thread(self._write)  # a file write: off the loop
 
     async def admit(self, bot: int, instance: InstanceId, cancelled: Callable[[], bool]) -> str | None:
         """``None`` when bot ``bot`` may start now (after waiting for room if needed), else why it is shed."""

@@ -196,7 +196,7 @@ class Launcher:
         """
         from flows.launch_group import launch_group  # imported on first launch: the flow module is heavy
 
-        self.check(group, overrides)
+        await asyncio.to_thread(self.check, group, overrides)  # reads the group's file: off the loop
         async with get_client() as client:
             known = {r.id for r in await launch_runs(client, group, live=False, limit=200)}
         record = LaunchRecord(group, utcnow())

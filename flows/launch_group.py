@@ -89,7 +89,8 @@ async def launch_group(group: str, overrides: LaunchOverrides | None = None) -> 
     """
     logger = get_run_logger()
     run_id = current_flow_run().id
-    definition = GroupStore().get(group).with_overrides(overrides)
+    # file reads off the loop: a console-started launch shares the console's loop (issue 23 item 11)
+    definition = (await asyncio.to_thread(GroupStore().get, group)).with_overrides(overrides)
     launch = definition.launch
     async with get_client() as client:
         # the run's tags as created (nothing else writes them before this flow does)
@@ -157,7 +158,8 @@ async def _launch(client: PrefectClient, run_id: UUID, live_group: LiveGroup, pl
         if len(acquirer.acquired) < definition.bots:
             logger.warning("launching %d of %d bots", len(acquirer.acquired), definition.bots)
         await zombie
-        async with LaunchLoad(HostStore().get(this_host()), group, run_id) as load:  # emufleet.resources
+        host = await asyncio.to_thread(HostStore().get, this_host())  # a file read: off the loop
+        async with LaunchLoad(host, group, run_id) as load:  # emufleet.resources
             runtime.load = live.load = load
             with tracing.span("emufleet.launch.bots", traced):
                 healer = Healer(client, run_id, definition, runtime, acquirer)

@@ -27,34 +27,36 @@ def _checked(data: JsonObject) -> GroupDefinition:
     return group
 
 
+# Handlers that only read or write files are plain functions: FastAPI runs them in its thread pool, off the
+# event loop (a slow or huge file must not stall /health or the live page: issue 23 item 11).
 @router.get("", summary="Every group definition, and the files that do not load")
-async def list_groups() -> JsonObject:
+def list_groups() -> JsonObject:
     listing = GroupStore().list()
     return {"groups": [g.model_dump(mode="json", exclude_none=True) for g in listing.groups.values()],
             "errors": [str(e) for e in listing.errors]}
 
 
 @router.post("/validate", summary="Validate a definition without saving it")
-async def validate(data: JsonObject = Definition) -> JsonObject:
+def validate(data: JsonObject = Definition) -> JsonObject:
     group, errors = validate_group(data)
     return {"valid": group is not None, "errors": [
         {"field": e.field, "line": e.line, "col": e.col, "message": e.message} for e in errors]}
 
 
 @router.post("", status_code=201, summary="Create a definition (409 when the name exists)")
-async def create(data: JsonObject = Definition) -> JsonObject:
+def create(data: JsonObject = Definition) -> JsonObject:
     group = _checked(data)
     GroupStore().save(group)
     return GroupStore().get(group.name).model_dump(mode="json", exclude_none=True)
 
 
 @router.get("/{name}", summary="One definition")
-async def get(name: str) -> JsonObject:
+def get(name: str) -> JsonObject:
     return GroupStore().get(name).model_dump(mode="json", exclude_none=True)
 
 
 @router.put("/{name}", summary="Replace a definition (a different name renames it)")
-async def replace(name: str, data: JsonObject = Definition) -> JsonObject:
+def replace(name: str, data: JsonObject = Definition) -> JsonObject:
     store = GroupStore()
     store.get(name)
     group = _checked(data)
@@ -67,10 +69,10 @@ async def replace(name: str, data: JsonObject = Definition) -> JsonObject:
 @router.delete("/{name}", status_code=204, summary="Delete a definition (409 while it runs, unless force)")
 async def delete(request: Request, name: str, force: bool = False) -> Response:
     store = GroupStore()
-    store.get(name)
+    await asyncio.to_thread(store.get, name)
     if not force and (await request.app.state.hub.get(max_age_s=0)).group(name) is not None:
         raise OrchestrationError(f"group {name!r} is running; stop it first (or force)")
-    store.delete(name)
+    await asyncio.to_thread(store.delete, name)
     return Response(status_code=204)
 
 

@@ -47,7 +47,7 @@ async def list_pools(request: Request) -> list[JsonObject]:
 
 @router.get("/{name}", summary="One pool: its definition and stats")
 async def get(request: Request, name: str) -> JsonObject:
-    definition = find_pool(name)
+    definition = await asyncio.to_thread(find_pool, name)  # file reads stay off the loop (issue 23 item 11)
     return {"definition": raw_pool(definition), "stats": await asyncio.to_thread(_stats, request, definition)}
 
 
@@ -60,12 +60,12 @@ async def test_unsaved(request: Request, data: JsonObject = Definition,
 
 @router.post("/{name}/test", summary="Resolve the saved pool without changing anything")
 async def test(request: Request, name: str, sample: int = Query(10, ge=0, le=100)) -> JsonObject:
-    return asdict(await asyncio.to_thread(pool_of(request, find_pool(name)).test, sample))
+    return asdict(await asyncio.to_thread(lambda: pool_of(request, find_pool(name)).test(sample)))
 
 
 @router.post("/{name}/refresh", summary="Resolve the pool and store its members")
 async def refresh(request: Request, name: str) -> JsonObject:
-    return asdict(await asyncio.to_thread(pool_of(request, find_pool(name)).refresh))
+    return asdict(await asyncio.to_thread(lambda: pool_of(request, find_pool(name)).refresh()))
 
 
 @router.get("/{name}/accounts", summary="The pool's members (last refresh), filtered, sorted and paginated")
@@ -75,21 +75,21 @@ async def accounts(request: Request, name: str, q: str | None = None, state: str
     from console.api.accounts import page_json
     from emufleet.pools import search_accounts
 
-    definition = find_pool(name)
+    definition = await asyncio.to_thread(find_pool, name)
     page = await asyncio.to_thread(search_accounts, request.app.state.engine, text=q, state=state,
                                    pool=definition.name, sort=sort, descending=desc, offset=offset, limit=limit)
     return page_json(page)
 
 
 @router.post("", status_code=201, summary="Create a pool file")
-async def create(data: JsonObject = Definition) -> JsonObject:
+def create(data: JsonObject = Definition) -> JsonObject:  # file work: FastAPI's thread pool
     from emufleet.pools import create_pool
 
     return raw_pool(create_pool(_checked(data)))
 
 
 @router.put("/{name}", summary="Replace a pool (a different pool_name renames its file)")
-async def update(name: str, data: JsonObject = Definition) -> JsonObject:
+def update(name: str, data: JsonObject = Definition) -> JsonObject:  # file work: FastAPI's thread pool
     from emufleet.pools import update_pool
 
     return raw_pool(update_pool(name, _checked(data, find_pool(name).file)))

@@ -7,6 +7,7 @@ launch`` semantics) with the form's overrides; Pause / Resume / Stop are :mod:`f
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -68,7 +69,7 @@ def _pool_refresh(request: Request, names: list[str]) -> list[str]:
 
 @router.get("/groups", response_class=HTMLResponse)
 async def groups(request: Request) -> Response:
-    listing = GroupStore().list()
+    listing = await asyncio.to_thread(GroupStore().list)  # file reads off the loop (issue 23 item 11)
     snap = await request.app.state.hub.get()
     from console.pages.instances import context
 
@@ -91,6 +92,10 @@ def _editor(request: Request, name: str, data: JsonObject, errors: list[InputErr
 
 @router.get("/groups/new", response_class=HTMLResponse)
 async def new_group(request: Request) -> Response:
+    return await asyncio.to_thread(_new_group, request)
+
+
+def _new_group(request: Request) -> Response:
     routines = _routines()
     data = {"version": 1, "name": "", "routine": routines[0] if routines else "", "backend": "simulator",
             "instances": [0], "bots": 1, "pools": [], "launch": {}}
@@ -99,6 +104,10 @@ async def new_group(request: Request) -> Response:
 
 @router.get("/groups/{name}", response_class=HTMLResponse)
 async def edit_group(request: Request, name: str) -> Response:
+    return await asyncio.to_thread(_edit_group, request, name)  # the editor loads routines and pools: files
+
+
+def _edit_group(request: Request, name: str) -> Response:
     try:
         data = raw_group(name)
     except GroupValidationError as exc:
@@ -120,12 +129,17 @@ async def save_group(request: Request, name: str) -> Response:
     pairs = await form_pairs(request)
     form = dict(pairs)
     action = form.get("action", "save")
-    store = GroupStore()
     if action == "delete":
         if (await request.app.state.hub.get()).group(name) is not None:
             raise GroupValidationError(f"group {name!r} is running; stop it first", field="name")
-        store.delete(name)
+        await asyncio.to_thread(GroupStore().delete, name)
         return _redirect("/groups", f"deleted group {name}")
+    return await asyncio.to_thread(_save_group, request, name, pairs, form)  # files: off the loop
+
+
+def _save_group(request: Request, name: str, pairs: list[tuple[str, str]], form: dict[str, str]) -> Response:
+    action = form.get("action", "save")
+    store = GroupStore()
     base = {} if name == NEW else raw_group(name)
     if "yaml" in form:
         data, errors = from_yaml(form["yaml"], f"groups/{name}.yaml", error=GroupValidationError)

@@ -126,12 +126,12 @@ def _table_link(request: Request, name: str, query: JsonObject) -> Callable[...,
 async def new_pool(request: Request) -> Response:
     data = {"version": 1, "pool_name": "", "queries": [{"name": "main", "filters": [
         {"column": "pool_status", "comparator": "IN", "value": ["available"]}]}]}
-    return _detail(request, NEW, data)
+    return await asyncio.to_thread(_detail, request, NEW, data)
 
 
 @router.get("/pools/{name}", response_class=HTMLResponse)
 async def pool_detail(request: Request, name: str) -> Response:
-    definition = find_pool(name)
+    definition = await asyncio.to_thread(find_pool, name)
     return await asyncio.to_thread(_detail, request, definition.name, raw_pool(definition))
 
 
@@ -145,7 +145,8 @@ async def test_fragment(request: Request) -> Response:
     pairs = await form_pairs(request)
     original = dict(pairs).get("original") or NEW
     data = pool_data(pairs)
-    definition, errors = validate_pool(data, pool_file(original) if original != NEW else None)
+    definition, errors = await asyncio.to_thread(validate_pool, data,
+                                                 pool_file(original) if original != NEW else None)
     result = await asyncio.to_thread(_test, request, definition) if definition is not None else None
     tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
     return tpl.TemplateResponse(
@@ -159,21 +160,22 @@ async def save_pool(request: Request, name: str) -> Response:
     pairs = await form_pairs(request)
     action = dict(pairs).get("action", "save")
     if action == "delete":
-        delete_pool(name, engine=request.app.state.engine)
+        await asyncio.to_thread(delete_pool, name, engine=request.app.state.engine)
         return RedirectResponse(f"/pools?msg={quote(f'deleted pool {name}')}", status_code=303)
     if action == "refresh":
-        report = await asyncio.to_thread(pool_of(request, find_pool(name)).refresh)
+        report = await asyncio.to_thread(lambda: pool_of(request, find_pool(name)).refresh())
         return RedirectResponse(f"/pools/{quote(name)}?msg={quote(f'refreshed: {report.members} members')}",
                                 status_code=303)
     data = pool_data(pairs)
-    definition, errors = validate_pool(data, pool_file(name) if name != NEW else None)
+    definition, errors = await asyncio.to_thread(validate_pool, data, pool_file(name) if name != NEW else None)
     if definition is None:
         return await asyncio.to_thread(_detail, request, name, data, errors=errors, status=422)
     if action == "test":
         result = await asyncio.to_thread(_test, request, definition)
         return await asyncio.to_thread(_detail, request, name, data, test=result)
     try:
-        saved = create_pool(definition) if name == NEW else update_pool(name, definition)  # typed values
+        saved = await asyncio.to_thread(create_pool, definition) if name == NEW else \
+            await asyncio.to_thread(update_pool, name, definition)  # typed values
     except PoolValidationError as exc:
         return await asyncio.to_thread(_detail, request, name, data, errors=[exc], status=409)
     return RedirectResponse(f"/pools/{quote(saved.name)}?msg={quote(f'saved {saved.name}')}", status_code=303)
