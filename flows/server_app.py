@@ -25,7 +25,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["BUSY_ATTEMPTS", "RetryBusy", "gated_lease_index", "immediate_sqlite_writes", "main"]
+__all__ = ["BUSY_ATTEMPTS", "RetryBusy", "gated_lease_index", "immediate_sqlite_writes", "main", "skip_stored_events"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -145,6 +145,37 @@ def gated_lease_index() -> None:
     ConcurrencyLeaseStorage._lock_expiration_index = lock_expiration_index  # type: ignore[method-assign]
 
 
+def skip_stored_events() -> None:
+    """Let Prefect's event persister write only events not stored yet, each once (SQLite only).
+
+    After a server restart every client resends its recent events, stored or not (it cannot know). Prefect's
+    SQLite writer skips stored ones per batch but then runs an ``INSERT`` with no rows for a batch holding only
+    those (``NOT NULL constraint failed: events.occurred``); the persister retries 5 times and drops the whole
+    flush, the new events in it included (docs/orchestration.md "What a server restart loses"). PostgreSQL's
+    writer (``ON CONFLICT DO NOTHING``) is left alone."""
+    import sqlalchemy as sa
+    from prefect.server.database import provide_database_interface
+    from prefect.server.events.services import event_persister
+
+    write = event_persister.write_events  # type: ignore[attr-defined]  # imported there, used by name
+    if getattr(write, "emufleet_skips_stored", False):
+        return
+
+    async def write_events(session: Any, events: list[Any]) -> None:
+        if events and session.get_bind().dialect.name == "sqlite":
+            table = provide_database_interface().Event
+            unique = list({event.id: event for event in events[::-1]}.values())[::-1]  # each id once, the first
+            stored: set[Any] = set()
+            for start in range(0, len(unique), 500):  # bound parameters per statement
+                ids = [event.id for event in unique[start:start + 500]]
+                stored.update((await session.scalars(sa.select(table.id).where(table.id.in_(ids)))).all())
+            events = [event for event in unique if event.id not in stored]
+        await write(session=session, events=events)
+
+    write_events.emufleet_skips_stored = True  # type: ignore[attr-defined]
+    event_persister.write_events = write_events  # type: ignore[attr-defined]  # the name its flush calls
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve Prefect's API and UI (services included) on ``--host``/``--port``, as ``prefect server start``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -164,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
 
     immediate_sqlite_writes()
     gated_lease_index()
+    skip_stored_events()
     uvicorn.run(app=RetryBusy(create_app(final=True)), app_dir=str(prefect.__module_path__.parent),
                 host=args.host, port=args.port, timeout_keep_alive=PREFECT_SERVER_API_KEEPALIVE_TIMEOUT.value(),
                 ws_ping_interval=PREFECT_SERVER_API_WEBSOCKET_PING_INTERVAL.value(),
