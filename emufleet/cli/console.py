@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from emufleet.cli._common import finite
+
 __all__ = ["register"]
 
 
@@ -20,16 +22,24 @@ def console(
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")] = 4300,
     token: Annotated[str | None, typer.Option(envvar="EMUFLEET_CONSOLE_TOKEN", show_envvar=True,
                                               help="access token (required off loopback)")] = None,
-    wait_for_server: Annotated[float, typer.Option(min=0, max=3600, help="seconds the PREFECT_API_URL server may "
-                                                                         "take to answer (one being started)")]
+    wait_for_server: Annotated[float, typer.Option(min=0, max=3600, callback=finite,
+                                                   help="seconds the PREFECT_API_URL server may take to answer (one "
+                                                        "being started)")]
     = 0.0,
 ) -> None:
     """Serve the fleet console beside the Prefect UI until Ctrl-C (starts the local Prefect server if none runs)."""
     import dataclasses
+    import importlib
 
     from console import ConsoleConfig, free_console_port, serve
     from emufleet.errors import EmufleetError
-    from flows.server import ensure_server, use_server
+    from flows.server import ensure_server, running_server, use_server
+
+    pending = running_server() if wait_for_server else None
+    if pending is not None:  # `emufleet up` starts the server meanwhile: do the slow imports while it starts
+        use_server(pending)  # before Prefect is imported (it reads its settings then)
+        for module in ("console.api", "console.ops", "console.pages"):  # what create_app imports
+            importlib.import_module(module)
 
     try:
         config = ConsoleConfig(host=host, port=port or free_console_port(host, 0), token=token)

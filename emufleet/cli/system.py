@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from emufleet.cli._common import MAX_SECONDS, finite
+
 if TYPE_CHECKING:
     from emufleet.system import StepResult
 
@@ -39,7 +41,8 @@ def up(
     = 4300,
     console: Annotated[bool, typer.Option(help="start the fleet console")] = True,
     worker: Annotated[bool, typer.Option(help="start this host's Prefect worker")] = True,
-    timeout: Annotated[float, typer.Option(min=1, help="seconds each component may take to become ready")] = 120.0,
+    timeout: Annotated[float, typer.Option(min=1, max=MAX_SECONDS, callback=finite,
+                                           help="seconds each component may take to become ready")] = 120.0,
 ) -> None:
     """Start the local system in dependency order, each part once the parts it needs are ready; then print its
     health and how long it took. What already runs is kept (a second `up` only checks)."""

@@ -242,7 +242,7 @@ class ConsoleComponent:
         args, env = ["console", "--host", self.host, "--port", str(port)], None
         if self.prefect_api is not None:
             env = {**os.environ, "PREFECT_API_URL": self.prefect_api(timeout_s)}
-            args += ["--wait-for-server", f"{timeout_s:g}"]
+            args += ["--wait-for-server", f"{min(timeout_s, 3600.0):g}"]  # the option's bound
         try:
             record = ProcessRecord.spawn(self.name, emufleet_command(*args), env=env, extra={"url": url})
         except OSError as exc:

@@ -31,6 +31,7 @@ class Part:
     fail: bool = False
     gate: threading.Barrier | None = None
     state: ComponentState = STOPPED
+    uses: tuple[str, ...] = ()
 
     def start(self, timeout_s: float) -> str:
         if self.gate is not None:
@@ -81,6 +82,17 @@ def test_a_failed_start_skips_what_needs_it_and_reports_why() -> None:
     assert results["emulator"].ok and "start worker" not in log
     health = system_health(parts)
     assert health.status is SystemStatus.CRITICAL and health.reason == "not running: prefect"
+
+
+def test_a_part_that_uses_another_starts_alongside_it_and_stops_before_it() -> None:
+    log: list[str] = []
+    gate = threading.Barrier(2)  # passes only while both start at once
+    parts = [Part("prefect", log=log, gate=gate), Part("worker", required=False, uses=("prefect",), log=log, gate=gate)]
+    assert all(r.ok for r in start_system(parts))
+    log.clear()
+    assert all(r.ok for r in stop_system(parts)) and log == ["stop worker", "stop prefect"]
+    with pytest.raises(OrchestrationError, match="requires unknown cache"):
+        start_system([Part("worker", uses=("cache",), log=log)])
 
 
 def test_an_unknown_requirement_is_refused_before_anything_starts() -> None:
