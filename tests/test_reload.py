@@ -111,9 +111,18 @@ def test_groups_pools_and_hosts_are_checked_with_located_errors(home: Path) -> N
     (home / "hosts" / "hostb.yaml").write_text("version: 1\nname: hostb\nadb_port: x\n", encoding="utf-8")
     (home / "groups" / "other.yaml").write_text("version: 1\nname: other\nroutine: t/nope\ninstances: [0]\nbots: 1\n",
                                                 encoding="utf-8")
+    (home / "routines" / "t" / "counted.yaml").write_text(
+        "version: 1\nconfig:\n  - {name: packs, type: number, default: '1', min: 1, max: 20}\n"
+        "steps:\n  - {action: Sleep, duration: 10ms}\n", encoding="utf-8")
+    (home / "groups" / "counted.yaml").write_text("version: 1\nname: counted\nroutine: t/counted\n"
+                                                  "routine_config: {packs: '99'}\ninstances: [0]\nbots: 1\n",
+                                                  encoding="utf-8")
     result = reload()
     assert result.exit_code == 1
     assert f"{home / 'groups' / 'other.yaml'}:3:10: routine: no routine 't/nope'" in result.output, result.output
+    assert re.search(rf"{re.escape(str(home / 'groups' / 'counted.yaml'))}:4:\d+: routine_config: invalid_config",
+                     result.output), result.output
+    assert "rejected routines/t/counted.yaml" not in result.output, "the routine itself is fine"
     for key, line in (("groups/g.yaml", 5), ("pools/p.yaml", 3), ("hosts/hostb.yaml", 3)):
         assert f"rejected {key}" in result.output
         assert re.search(rf"{re.escape(str(home / key))}:{line}:\d+: \w+", result.output), result.output

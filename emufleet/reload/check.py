@@ -28,6 +28,7 @@ KINDS = ("templates", "routines", "groups", "pools", "hosts")
 _YAML = (".yaml", ".yml")
 
 if TYPE_CHECKING:  # not imported at run time: OpenCV only when a check runs
+    from emufleet.groups import GroupDefinition
     from emufleet.routines import RoutineRegistry
     from emufleet.vision import TemplateSet
 
@@ -106,18 +107,36 @@ def validate(home: Path, *, fallback_templates: TemplateSet | None = None) -> Va
             except error_type as exc:
                 out.add(home, path, exc)
                 continue
-            if isinstance(loaded, GroupDefinition) and out.registry.path(loaded.routine) is None:
-                out.add(home, path, _unknown_routine(path, loaded.routine, out.registry))
+            if isinstance(loaded, GroupDefinition):
+                problem = _routine_problem(path, loaded, out.registry)
+                if problem is not None:
+                    out.add(home, path, problem)
     return out
 
 
-def _unknown_routine(path: Path, routine: str, registry: RoutineRegistry) -> GroupValidationError:
-    """A group naming a routine that no file under ``routines/`` defines (a running launch would fail every
-    attempt with it), located at its ``routine:`` value."""
+def _routine_problem(path: Path, group: GroupDefinition, registry: RoutineRegistry) -> GroupValidationError | None:
+    """What a launch's routine check would refuse in a group file (a running launch would fail every attempt with
+    it): a routine no file under ``routines/`` defines, or ``routine_config`` values the routine's params refuse
+    (``missing_variable``/``invalid_config``), located at the group's ``routine:`` or ``routine_config:``. A routine
+    file with errors of its own is that file's rejection, not the group's."""
+    from emufleet.errors import RoutineError
+    from emufleet.routines.configcheck import check_config
     from emufleet.yamlio import load_yaml, locate
 
-    position = locate(load_yaml(path, error=GroupValidationError), ["routine"])
-    line, col = position if position is not None else (None, None)
-    known = ", ".join(registry.keys()[:10]) or "none"
-    return GroupValidationError(f"no routine {routine!r} under routines/ (known: {known})", file=path, line=line,
-                                col=col, field="routine")
+    def located(message: str, field: str) -> GroupValidationError:
+        position = locate(load_yaml(path, error=GroupValidationError), [field])
+        line, col = position if position is not None else (None, None)
+        return GroupValidationError(message, file=path, line=line, col=col, field=field)
+
+    if registry.path(group.routine) is None:
+        known = ", ".join(registry.keys()[:10]) or "none"
+        return located(f"no routine {group.routine!r} under routines/ (known: {known})", "routine")
+    if registry.find(group.routine) is None:
+        return None
+    try:
+        problems = check_config(registry, group.routine, group.routine_config, group_config=group.routine_config)
+    except RoutineError:  # a routine it calls is missing: the calling routine's own error
+        return None
+    if not problems:
+        return None
+    return located("; ".join(p.message for p in problems), "routine_config")
