@@ -3,6 +3,7 @@
 Plain functions and context managers (no pytest fixtures), over the namespaces of :mod:`tests.hosts.netns`::
 
     with host_namespaces(["hosta", "hostb"]) as hosts, shared_services(hosts, tmp) as shared:
+        shared = own_accounts(shared, "t1")               # optional: a new accounts database (one per test)
         fill_pool(shared)                                 # migrate the accounts database, fill pool ``test``
         envs = {h.name: host_env(h, project, shared, tmp) for h in hosts}
         deploy_run_bot(hosts[0], envs["hosta"])           # work pool ``emufleet`` + the ``run-bot`` deployment
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,8 @@ from flows.server import HEARTBEAT_FREQUENCY_S, start_server, stop_server
 from tests.hosts.netns import NetnsHost
 
 __all__ = ["BIN", "REPO", "SERIAL", "HostDevice", "Shared", "deploy_run_bot", "fill_pool", "host_env", "host_pids",
-           "injections", "kill_host", "on_server", "prefect", "running_hosts", "shared_services", "sim_events",
-           "start_device", "start_worker", "stop_device", "stop_worker", "write_hosts"]
+           "injections", "kill_host", "on_server", "own_accounts", "prefect", "running_hosts", "shared_services",
+           "sim_events", "start_device", "start_worker", "stop_device", "stop_worker", "write_hosts"]
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -53,17 +54,19 @@ _SIM_STEP = 32  # the simulator's (and MuMu's) port step between instances
 @dataclass(frozen=True)
 class Shared:
     """The services every host shares, in the root namespace on the ``hub`` address: PostgreSQL (``pg_port``,
-    the accounts database reached from the root namespace as ``accounts_url``) and the Prefect server."""
+    the accounts database ``database`` reached from the root namespace as ``accounts_url``) and the Prefect
+    server."""
 
     hub: str
     pg_port: int
     api_url: str
     accounts_url: str
+    database: str = "emufleet"
 
     @property
     def host_accounts_url(self) -> str:
         """The accounts database as a host (a namespace) reaches it."""
-        return f"postgresql+psycopg://emufleet@{self.hub}:{self.pg_port}/emufleet"
+        return f"postgresql+psycopg://emufleet@{self.hub}:{self.pg_port}/{self.database}"
 
 
 @contextlib.contextmanager
@@ -80,6 +83,19 @@ def shared_services(hosts: Sequence[NetnsHost], state_dir: Path) -> Iterator[Sha
             yield Shared(hub, pg.port, server.api_url, pg.url())
         finally:
             stop_server(server)
+
+
+def own_accounts(shared: Shared, database: str) -> Shared:
+    """``shared`` with a new, empty accounts database ``database`` on the same cluster (tests that share the
+    services each get their own accounts: they count every row)."""
+    eng = db.engine(shared.accounts_url)
+    try:
+        with eng.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f'CREATE DATABASE "{database}"')
+    finally:
+        eng.dispose()
+    url = f"{shared.accounts_url.rsplit('/', 1)[0]}/{database}"
+    return replace(shared, accounts_url=url, database=database)
 
 
 @contextlib.contextmanager
@@ -138,14 +154,16 @@ def prefect(host: NetnsHost, env: Mapping[str, str], *args: str) -> subprocess.C
 
 
 def deploy_run_bot(host: NetnsHost, env: Mapping[str, str]) -> None:
-    """Create the process work pool ``emufleet`` and deploy ``run-bot`` from ``deployments/prefect.yaml`` (from
-    ``host``; the deployment's working directory is this checkout), as docs/orchestration.md "Several hosts" says.
+    """Create (or overwrite: tests share the server) the process work pool ``emufleet`` and deploy ``run-bot`` from
+    ``deployments/prefect.yaml`` (from ``host``; the deployment's working directory is this checkout), as
+    docs/orchestration.md "Several hosts" says.
 
     Raises:
         AssertionError: a ``prefect`` command failed (its output is the message).
     """
     deploy_env = {**env, "EMUFLEET_HOME": str(REPO)}
-    made = prefect(host, deploy_env, "work-pool", "create", WORK_POOL, "--type", "process")
+    made = prefect(host, deploy_env, "work-pool", "create", WORK_POOL, "--type", "process",
+                   "--overwrite")
     assert made.returncode == 0, made.stdout + made.stderr
     deployed = prefect(host, deploy_env, "deploy", "--prefect-file", "deployments/prefect.yaml", "--name", "run-bot")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr

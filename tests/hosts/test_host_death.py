@@ -2,9 +2,11 @@
 ``kill -9`` of every process in its namespace (its Prefect worker, the bot process the worker started, its simulator
 and adb server) once its bot has leased an account and is playing it.
 
-* the dead host's bot run ends *Crashed* (the zombie automation: no flow-run heartbeat for 90 s);
+* the dead host's bot run ends *Crashed* (the zombie automation: no flow-run heartbeat for 45 s here, this group's
+  own copy of the shipped 90 s one, so the launch ends sooner);
 * its instance lock's lease expires on the Prefect server (nobody renews it) and its account's lease expires in the
-  accounts database (``lease_ttl``): both can be taken again, by anyone;
+  accounts database (``lease_ttl``, 30 s here: sooner than the lock's 60 s, the server's minimum): both can be
+  taken again, by anyone;
 * the other host's bot carries on: it finishes its account after the death and its run ends *Completed*; the launch
   ends by itself.
 """
@@ -12,12 +14,15 @@ and adb server) once its bot has leased an account and is playing it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from prefect.client.schemas.objects import StateType
 from sqlalchemy import and_, func, not_, select
 
@@ -30,7 +35,6 @@ from tests.hosts.multihost import (
     BIN,
     SERIAL,
     Shared,
-    deploy_run_bot,
     fill_pool,
     host_env,
     injections,
@@ -62,10 +66,45 @@ steps:
     success: true
 """
 LOCK_EXPIRY_S = 120  # after the death: the lock's 60 s lease, then the server's lease clean-up loop
+# Longer than a flow-run heartbeat (30 s, Prefect's minimum): a live run is never crashed.
+ZOMBIE_AFTER = timedelta(seconds=45)
 
 
+@contextlib.contextmanager
+def zombie_automations(shared: Shared, group: str) -> Iterator[None]:
+    """The zombie clean-ups for ``group``'s runs only, after :data:`ZOMBIE_AFTER`; removed on exit."""
+    from prefect.client.orchestration import get_client
+
+    from adapters.automations import apply_automations, emufleet_automations, remove_automations
+    from adapters.registry import group_tag
+
+    prefix = f"test-{group}: "
+
+    async def apply(remove: bool = False) -> None:
+        async with get_client() as client:
+            if remove:
+                await remove_automations(client, prefix)
+            else:
+                await apply_automations(client, emufleet_automations(None, zombie_after=ZOMBIE_AFTER, prefix=prefix,
+                                                                     tag=group_tag(group),
+                                                                     launch_runs=f"launch-{group}"))
+
+    with on_server(shared):
+        asyncio.run(apply())
+    try:
+        yield
+    finally:
+        with on_server(shared):
+            asyncio.run(apply(remove=True))
+
+
+@pytest.mark.usefixtures("run_bot")
 def test_a_dead_hosts_bot_crashes_its_lock_and_lease_expire_and_the_other_host_carries_on(
         hosts: list[NetnsHost], shared: Shared, fleet_home: FleetHome, tmp_path: Path) -> None:
+    pool_file = fleet_home.root / "pools" / "test.yaml"
+    pool = yaml.safe_load(pool_file.read_text(encoding="utf-8"))
+    pool["config"]["lease_ttl"] = 30
+    pool_file.write_text(yaml.safe_dump(pool, sort_keys=False), encoding="utf-8")
     accounts_url = fill_pool(shared)
     write_hosts(fleet_home.root, hosts)
     (fleet_home.root / "routines" / "test" / "slow_cycle.yaml").write_text(SLOW_CYCLE, encoding="utf-8")
@@ -73,8 +112,7 @@ def test_a_dead_hosts_bot_crashes_its_lock_and_lease_expire_and_the_other_host_c
                      launch={"repeat": True, "refresh_pools": False})
     envs = {h.name: host_env(h, fleet_home.root, shared, tmp_path) for h in hosts}
     a, b = hosts
-    deploy_run_bot(a, envs[a.name])
-    with running_hosts(hosts, envs, fleet_home.root):
+    with zombie_automations(shared, "doomed"), running_hosts(hosts, envs, fleet_home.root):
         launch = a.popen([str(BIN / "emufleet"), "groups", "launch", "doomed", "--no-watch"], env=envs[a.name],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:

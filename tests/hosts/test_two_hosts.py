@@ -25,7 +25,6 @@ from tests.hosts.multihost import (
     BIN,
     SERIAL,
     Shared,
-    deploy_run_bot,
     fill_pool,
     host_env,
     injections,
@@ -96,6 +95,7 @@ def test_two_hosts_same_serial_own_devices_own_locks_one_pool(hosts: list[NetnsH
         assert asyncio.run(limits()) == {"hosta": 0, "hostb": 0}  # two locks, both taken and freed
 
 
+@pytest.mark.usefixtures("run_bot")
 def test_one_group_spans_two_hosts(hosts: list[NetnsHost], shared: Shared, fleet_home: FleetHome,
                                    tmp_path: Path) -> None:
     accounts_url = fill_pool(shared)
@@ -106,7 +106,6 @@ def test_one_group_spans_two_hosts(hosts: list[NetnsHost], shared: Shared, fleet
                      launch={"refresh_pools": False})
     envs = {h.name: host_env(h, fleet_home.root, shared, tmp_path) for h in hosts}
     a = hosts[0]
-    deploy_run_bot(a, envs[a.name])
     with running_hosts(hosts, envs, fleet_home.root):
         launch = a.run([str(BIN / "emufleet"), "groups", "launch", "spread", "--no-watch"], env=envs[a.name],
                        timeout=300)
