@@ -68,15 +68,30 @@ async def snapshot(request: Request, serial: str | None = Query(None, max_length
     from emufleet.vision.images import decode_image
 
     if serial:
-        from emufleet.device import connect
-
-        frame = await asyncio.to_thread(lambda: connect(serial).screenshot())
+        frame = await asyncio.to_thread(_screen, serial)
     else:
         body = await request.body()
         if not body:
             raise InputError("give ?serial= or a PNG screenshot as the request body")
         frame = await asyncio.to_thread(decode_image, body, "uploaded screenshot", cv2.IMREAD_COLOR)
     return _keep(request, frame)
+
+
+def _screen(serial: str) -> np.ndarray:
+    """The screen of ``serial``, a device the adb server lists as ``device`` now (anything else is refused at once:
+    waiting for an unknown serial to appear would hold the request for the connect timeout).
+
+    Raises:
+        InputError: the adb server does not list ``serial`` as a ready device.
+        DeviceError: the capture failed.
+    """
+    from emufleet.device import Device, connect
+    from emufleet.errors import InputError
+
+    if Device(serial).state() != "device":
+        raise InputError(f"serial {serial!r}: the adb server lists no such ready device (see `adb devices`; "
+                         "`adb connect HOST:PORT` connects an emulator)")
+    return connect(serial, timeout_s=5.0).screenshot()
 
 
 @router.get("/snapshot/{token}", summary="A snapshot as PNG (what the rectangle is drawn on)")

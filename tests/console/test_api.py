@@ -166,3 +166,10 @@ def test_a_page_offset_past_the_databases_integer_range_is_refused_not_a_500(cli
     assert client.get("/api/accounts", params={"offset": 2**63}).status_code == 422  # found by the API fuzzing
     last = client.get("/api/accounts", params={"offset": 2**63 - 1})
     assert last.status_code == 200 and last.json()["rows"] == [], last.text
+
+
+def test_a_snapshot_of_a_serial_adb_does_not_list_is_refused_at_once(client: Any, adb_server: Any) -> None:
+    """Not a wait for the connect timeout: the console's fuzz test held a request 10 s on ``?serial=0``."""
+    reply = client.post("/api/capture/snapshot", params={"serial": "emulator-0"})
+    assert reply.status_code == 422
+    assert "lists no such ready device" in reply.json()["detail"]
