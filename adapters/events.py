@@ -36,6 +36,7 @@ from prefect.events.schemas.events import ReceivedEvent
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
 from emufleet.bot.events import BotEvent, BotRef, Payload
+from emufleet.hosts import InstanceId
 
 __all__ = ["account_resource_id", "bot_resource_id", "emit", "group_resource_id", "instance_resource_id",
            "latest_events", "prefect_event"]
@@ -50,9 +51,9 @@ def bot_resource_id(group: str, bot: int) -> str:
     return f"emufleet.bot.{group}.{bot}"
 
 
-def instance_resource_id(host: str, serial: str) -> str:
+def instance_resource_id(instance: InstanceId) -> str:
     """``emufleet.instance.<host>/<serial>``: an instance is identified by host + serial."""
-    return f"emufleet.instance.{host}/{serial}"
+    return f"emufleet.instance.{instance.key}"
 
 
 def group_resource_id(group: str) -> str:
@@ -68,8 +69,8 @@ def _related(bot: BotRef) -> list[dict[str, str]]:
     if bot.flow_run_id:
         related.append({"prefect.resource.id": f"prefect.flow-run.{bot.flow_run_id}",
                         "prefect.resource.role": "flow-run"})
-    related.append({"prefect.resource.id": instance_resource_id(bot.host, bot.serial),
-                    "prefect.resource.role": "instance", "prefect.resource.name": f"{bot.host}/{bot.serial}"})
+    related.append({"prefect.resource.id": instance_resource_id(bot.instance),
+                    "prefect.resource.role": "instance", "prefect.resource.name": bot.instance.key})
     related.append({"prefect.resource.id": group_resource_id(bot.group), "prefect.resource.role": "group",
                     "prefect.resource.name": bot.group})
     if bot.account:
@@ -90,7 +91,7 @@ def prefect_event(event: BotEvent) -> dict[str, Any]:
         "resource": {"prefect.resource.id": bot_resource_id(bot.group, bot.bot),
                      "prefect.resource.name": f"{bot.group}/bot-{bot.bot}",
                      "emufleet.group": bot.group, "emufleet.bot": str(bot.bot),
-                     "emufleet.instance": f"{bot.host}/{bot.serial}"},
+                     "emufleet.instance": bot.instance.key},
         "related": _related(bot),
         "payload": _payload(event.payload),
         "occurred": dt.datetime.fromtimestamp(event.time, dt.UTC),

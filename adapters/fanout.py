@@ -81,8 +81,7 @@ async def run_bots(client: PrefectClient, run_id: UUID, definition: GroupDefinit
                 started.append(None)
                 continue
             backend, backend_options = acquirer.tasks.backend_of(definition, instance.host)
-            spec = BotSpec(group=definition.name, bot=index, serial=instance.serial, host=instance.host,
-                           routine=definition.routine,
+            spec = BotSpec(group=definition.name, bot=index, instance=instance, routine=definition.routine,
                            routine_config=definition.routine_config, pools=definition.pools,
                            restart_policy=launch.restart_policy, recovery=definition.recovery,
                            health=definition.health, record=definition.record, repeat=launch.repeat,

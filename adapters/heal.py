@@ -33,9 +33,9 @@ from adapters.farm import admitted
 from adapters.locks import claim, try_acquire, unclaim
 from adapters.registry import is_cancelled
 from adapters.runtime import LaunchRuntime
-from emufleet.bot import BotResult, BotSpec
+from emufleet.bot import BotSpec
 from emufleet.errors import EmufleetError
-from emufleet.groups import GroupDefinition
+from emufleet.groups import BotStatus, GroupDefinition
 from emufleet.hosts import InstanceId
 
 __all__ = ["Healer"]
@@ -86,7 +86,7 @@ class Healer:
             _log.warning("bot %d on %s failed; not healed: %d new bot(s) there already in this launch", spec.bot,
                          instance.key, self._count[instance.key])
             return None
-        why = result.gave_up or result.status.error or "failed"
+        why = result.gave_up or result.error or "failed"
         _log.warning("bot %d on %s failed (%s); a new bot starts there in %g s if it is healthy then", spec.bot,
                      instance.key, why, self.settings.cooldown)
         if not await self._cool_down():
@@ -159,7 +159,7 @@ class Healer:
             from emufleet.device.probe import probe_instance
 
             self._probe = probe_instance
-        problem = await self.runtime.call(self._probe, spec.serial)
+        problem = await self.runtime.call(self._probe, spec.instance.serial)
         return None if problem is None else f"health check failed: {problem}"
 
     def _emit(self, spec: BotSpec, new: int, why: str) -> None:
@@ -175,9 +175,9 @@ class Healer:
             _log.warning("emufleet.launch.healed not emitted: %s", exc)
 
 
-async def _result(state: State) -> BotResult | None:
+async def _result(state: State) -> BotStatus | None:
     try:
         data = await state.aresult(raise_on_failure=False)
     except Exception:  # noqa: BLE001 - no result stored (a crash): nothing to heal from
         return None
-    return data if isinstance(data, BotResult) else None
+    return data if isinstance(data, BotStatus) else None

@@ -116,7 +116,7 @@ class PrefectObserver:
                 s = self.current
                 self._progress_id = await acreate_progress_artifact(
                     value, key=artifact_key(s.group, f"bot{s.bot}", "progress"),
-                    description=f"{s.group} bot {s.bot} on {s.host}/{s.instance}: steps of the current attempt")
+                    description=f"{s.group} bot {s.bot} on {s.instance}: steps of the current attempt")
             else:
                 await aupdate_progress_artifact(self._progress_id, value)
 

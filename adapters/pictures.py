@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import numpy as np
@@ -25,9 +25,10 @@ from emufleet.notify import DigestBot, NotifyingObserver, WebhookNotifier
 if TYPE_CHECKING:
     from emufleet.bot import BotSession
     from emufleet.bot.observer import BotObserver
+    from emufleet.groups import BotStatus
     from emufleet.routines.context import MatchScore
 
-__all__ = ["BotRowLike", "bot_observer", "digest_rows", "run_link", "send_digest", "watch_frames"]
+__all__ = ["bot_observer", "digest_rows", "run_link", "send_digest", "watch_frames"]
 
 
 def run_link(flow_run_id: UUID | str) -> str | None:
@@ -60,7 +61,7 @@ def watch_frames(observer: BotObserver, session: BotSession) -> None:
     observer.frame_source = frame
 
 
-async def send_digest(group: str, run_id: UUID, rows: Sequence[BotRowLike],
+async def send_digest(group: str, run_id: UUID, rows: Sequence[BotStatus],
                       bot_runs: dict[int, UUID | None]) -> bool | None:
     """Post the digest of the launch ``run_id`` of ``group`` (its table ``rows``; ``bot_runs``: each bot's flow run,
     where its evidence is). ``None``: no webhook configured; else whether it was delivered. Never raises for a
@@ -75,21 +76,8 @@ async def send_digest(group: str, run_id: UUID, rows: Sequence[BotRowLike],
     return await asyncio.to_thread(WebhookNotifier(url).send_now, message)
 
 
-class BotRowLike(Protocol):
-    """What the digest reads of a launch's table row (``flows.launch_group.BotRow``)."""
-
-    bot: int
-    instance: str
-    state: str
-    accounts_completed: int
-    accounts_failed: int
-    recoveries: dict[str, int]
-    gave_up: str | None
-    error: str | None
-
-
-def digest_rows(group: str, rows: Sequence[BotRowLike], bot_runs: dict[int, UUID | None]) -> list[DigestBot]:
-    """:class:`DigestBot` records of a launch's table rows, their evidence folders found from the bots' flow runs."""
+def digest_rows(group: str, rows: Sequence[BotStatus], bot_runs: dict[int, UUID | None]) -> list[DigestBot]:
+    """:class:`DigestBot` records of a launch's bots, their evidence folders found from the bots' flow runs."""
     out = []
     for row in rows:
         run = bot_runs.get(row.bot)

@@ -7,9 +7,9 @@ not here but in emufleet's database (:mod:`emufleet.control`), written with comp
 * **Which runs belong to a group**: every ``launch-group`` and ``run-bot`` flow run carries the tags
   ``emufleet`` and ``group:<name>`` (set when the run is created or as the launch starts, by that run alone); a
   bot run also carries ``instance:<host>:<serial>``, for display and filtering only.
-* **Bot status** (:class:`~emufleet.groups.BotStatus`): the labels ``emufleet.*`` of the bot's flow run, a
-  read-only display written only by the bot itself (one writer: label patches are read-modify-write on the
-  server).
+* **Bot status** (:class:`~emufleet.groups.BotStatus`, the one record of a bot): the labels ``emufleet.*`` of
+  the bot's flow run, a read-only display written only by the bot itself (one writer: label patches are
+  read-modify-write on the server); the last one says how the bot ended.
 * **Stop**: besides the ``stop`` command, the bot's (or the launch's) flow run goes to ``Cancelling`` — the same
   thing the UI's *Cancel* button does — and the launch process's watcher stops the routine within one poll
   (0.5 s) + 100 ms.
@@ -17,7 +17,9 @@ not here but in emufleet's database (:mod:`emufleet.control`), written with comp
 
 from __future__ import annotations
 
+import json
 import re
+import typing
 from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
@@ -108,22 +110,32 @@ async def bot_runs(client: PrefectClient, group: str, *, live: bool = True, limi
 
 
 def status_labels(status: BotStatus) -> dict[str, Any]:
-    """The flow-run labels that store ``status`` (``None`` fields become empty strings)."""
+    """The flow-run labels that store ``status``: one per field, flat as labels must be (``None`` becomes an empty
+    string, a list or a mapping its JSON text)."""
     data = status.model_dump(mode="json")
-    return {f"{LABEL_PREFIX}{k}": ("" if v is None else v) for k, v in data.items()}
+    return {f"{LABEL_PREFIX}{k}": "" if v is None else json.dumps(v) if isinstance(v, list | dict) else v
+            for k, v in data.items()}
 
 
 def bot_status(run: FlowRun) -> BotStatus | None:
-    """The status a bot run last wrote, with the Prefect state folded in when the process is gone."""
+    """The status a bot run last wrote (its labels, :func:`status_labels`), with the Prefect state folded in when
+    the process is gone."""
     labels = {k.removeprefix(LABEL_PREFIX): v for k, v in (run.labels or {}).items() if k.startswith(LABEL_PREFIX)}
     if "group" not in labels:
         return None
-    status = BotStatus.model_validate({k: (None if v == "" else v) for k, v in labels.items()})
+    data = {k: None if v == "" else json.loads(v) if k in _JSON_FIELDS and isinstance(v, str) else v
+            for k, v in labels.items()}
+    status = BotStatus.model_validate(data)
     state = run.state
     if state is not None and state.is_final() and status.state not in TERMINAL_STATES:
         # The bot never wrote its final status (killed process, crash): Prefect's state is the truth.
         status = status.model_copy(update={"state": final_state(state)})
     return status
+
+
+#: The status fields whose labels hold JSON text (lists and mappings).
+_JSON_FIELDS = frozenset(name for name, f in BotStatus.model_fields.items()
+                         if typing.get_origin(f.annotation) in (list, dict))
 
 
 def final_state(state: State | None) -> BotState:

@@ -85,10 +85,10 @@ class BotStudio:
         self.flight: FlightObserver | None = None
         self.observer: BotObserver = observer
         engine = runtime.memo(("db", spec.database_url), lambda: db.engine(spec.database_url))
-        self.feed = LiveFeed(engine, spec.host, spec.serial, group=spec.group, bot=spec.bot)
+        self.feed = LiveFeed(engine, spec.instance.host, spec.instance.serial, group=spec.group, bot=spec.bot)
         sinks: list[Callable[[Entry], None]] = [self.feed.add]
         if spec.record.enabled:
-            self.recorder = FlightRecorder(spec.record, serial=spec.serial, routine=spec.routine,
+            self.recorder = FlightRecorder(spec.record, serial=spec.instance.serial, routine=spec.routine,
                                            folder=flight_dir(spec.group, spec.bot, str(run_id)))
             self.flight = FlightObserver(observer, self.recorder, on_session=self._written)
             self.observer = self.flight
@@ -98,7 +98,7 @@ class BotStudio:
     def connect(self) -> RecoverableDevice:
         """The session's ``connect``: ADB to the bot's device, recorded; the wall knows the bot drives it now."""
         self.feed.start()
-        return self.recording.connect(self.spec.serial, self.spec.connect_timeout_s)()
+        return self.recording.connect(self.spec.instance.serial, self.spec.connect_timeout_s)()
 
     @property
     def on_step(self) -> Callable[[StepEvent], None]:
@@ -129,7 +129,7 @@ class BotStudio:
             await self.client.create_artifact(ArtifactCreate(
                 key=session_key(spec.group, spec.bot), type="markdown",
                 description=f"Flight recorder session: {reason}"[:500], flow_run_id=self.run_id,
-                data=session_markdown(folder, reason=reason, host=spec.host, routine=spec.routine)))
+                data=session_markdown(folder, reason=reason, host=spec.instance.host, routine=spec.routine)))
         except Exception as exc:  # a busy or absent server must not fail the bot
             _log.warning("flight recorder: artifact for %s not written: %s", folder, exc)
 

@@ -26,9 +26,9 @@ when their popups are closed, ANR dialogs when answered. After M minutes the gro
 
 What it prints:
 
-* faults injected per kind; recoveries per rung (the sum of the bots' ``BotResult.recoveries``, from the launch's
+* faults injected per kind; recoveries per rung (the sum of the bots' ``BotStatus.recoveries``, from the launch's
   rows); give-ups; every bot's final state, accounts, recoveries and recognition rounds per second (captured frames
-  / wall time: ``BotResult.captures``);
+  / wall time: ``BotStatus.captures``);
 * ``undefined_states``: bots whose final state is not completed/stopped/failed, plus the group's flow runs (launch
   and bots) not in a final state on the Prefect server after the end (Completed, Failed, Cancelled, Crashed);
 * ``leaked_leases``: accounts that still carry a lease token after the end (accounts database);
@@ -402,12 +402,12 @@ def _report(box: dict[str, Any], chaos: Chaos, instances: dict[str, int], databa
     print("recoveries per rung: " + (", ".join(f"{k} {n}" for k, n in sorted(rungs.items())) or "none"))
     gave_up = [r for r in result.bots if r.gave_up]
     print(f"give-ups: {len(gave_up)}")
-    print(f"{'bot':>3} {'instance':<17} {'state':<10} {'done':>5} {'failed':>6} {'recov':>5} {'rounds/s':>8}  error")
+    print(f"{'bot':>3} {'instance':<23} {'state':<10} {'done':>5} {'failed':>6} {'recov':>5} {'rounds/s':>8}  error")
     rounds = []
     for row in result.bots:
         rate = row.captures / row.wall_s if row.wall_s else 0.0
         rounds.append(rate)
-        print(f"{row.bot:>3} {row.instance:<17} {row.state:<10} {row.accounts_completed:>5} "
+        print(f"{row.bot:>3} {row.instance.key:<23} {row.state:<10} {row.accounts_completed:>5} "
               f"{row.accounts_failed:>6} {sum(row.recoveries.values()):>5} {rate:>8.2f}  {(row.error or '')[:70]}")
     if rounds:
         print(f"recognition rounds per second per bot: mean {sum(rounds) / len(rounds):.2f}, "

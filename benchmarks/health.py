@@ -66,9 +66,10 @@ def _emit_dead_ms(repeat: int) -> float:
 
     from adapters.events import emit
     from emufleet.bot.events import BotEvent, BotRef, EventKind
+    from emufleet.hosts import LOCAL_HOST, InstanceId
     from emufleet.sim.adbserver import free_port
 
-    ref = BotRef("bench", 0, "127.0.0.1:1")
+    ref = BotRef("bench", 0, InstanceId(LOCAL_HOST, "127.0.0.1:1"))
     with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{free_port()}/api"}):
         took = median_ms(lambda: emit(BotEvent(EventKind.HEARTBEAT, ref, {"steps_done": 1})), repeat)
         EventsWorker.drain_all(timeout=15)  # the worker gives the dead server up by itself; wait for it here

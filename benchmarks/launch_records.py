@@ -6,7 +6,7 @@ shares the clock, and on real hosts NTP keeps them within milliseconds).
 * :func:`read_launch`: the launch's bot runs (``created``, ``start_time`` = *Running*, first step task's
   ``start_time``, ``end_time``) and when its last launch phase task ended;
 * :func:`finished_clocks`: the clocks each bot's ``bot.finished`` event carries (``steps_done``, ``wall_s``,
-  ``step_s``, ``engine_s``): a bot on another host returns its ``BotResult`` only in its own process;
+  ``step_s``, ``engine_s``): a bot on another host returns its final ``BotStatus`` only in its own process;
 * :class:`BotClocks` and the measures over them: :func:`engine_ms` (the baseline), :func:`overhead_ms` (per step
   task), :func:`prefect_share`.
 """

@@ -133,7 +133,8 @@ def _launch(work: Path, bots: int, database: str, requests: Requests) -> Launch:
     firsts = [b.first_step_s for b in records.bots.values() if b.first_step_s == b.first_step_s]
     created = spread(b.created_s for b in records.bots.values())
     rows = result.bots
-    clocks = [BotClocks.of(r.steps, r.wall_s, r.step_s, r.engine_s, records.bots.get(f"demo-bot{r.bot}")) for r in rows]
+    clocks = [BotClocks.of(r.steps_done, r.wall_s, r.step_s, r.engine_s, records.bots.get(f"demo-bot{r.bot}"))
+              for r in rows]
     return Launch(bots=bots, database=database, launch_s=max(firsts) if len(firsts) == bots else float("nan"),
                   created_first_s=created[0], created_last_s=created[1],
                   first_step_first_s=min(firsts, default=float("nan")), phases_end_s=records.phases_end_s,

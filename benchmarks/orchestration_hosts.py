@@ -21,7 +21,7 @@ creation, when they were *Running* (for a remote bot: its worker picked it up an
 first steps, ``launch_s``; Prefect API requests (the launching process's, and each remote bot process's, counted by
 ``request_hook/sitecustomize.py`` on the workers' ``PYTHONPATH``); ``engine ms/step``, ``step_overhead_ms`` and
 ``prefect_share`` as for one host (``benchmarks/orchestration.py``), a remote bot's clocks read from its
-``bot.finished`` event (its ``BotResult`` stays in its own process).
+``bot.finished`` event (its final ``BotStatus`` stays in its own process).
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def _figures(plan: dict[str, object], result: object, records: LaunchRecords, fi
     first = next(iter(hosts.values()))
     first.requests, first.busy = launching
     for row in result.bots:
-        host = hosts[row.instance.partition("/")[0]]
+        host = hosts[row.instance.host]
         record = records.bots.get(f"{GROUP}-bot{row.bot}")
         host.bots += 1
         host.completed += row.accounts_completed
@@ -277,7 +277,7 @@ def _figures(plan: dict[str, object], result: object, records: LaunchRecords, fi
         host.running.append(record.running_s)
         host.first_steps.append(record.first_step_s)
         if not record.deployed:
-            host.clocks.append(BotClocks.of(row.steps, row.wall_s, row.step_s, row.engine_s, record))
+            host.clocks.append(BotClocks.of(row.steps_done, row.wall_s, row.step_s, row.engine_s, record))
             continue
         if (payload := finished.get(record.run_id)) is not None:
             host.clocks.append(BotClocks.of_finished(dict(payload), record))

@@ -84,6 +84,7 @@ def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder:
     from emufleet.groups.definition import RestartMode
     from emufleet.groups.record import RecordSettings
     from emufleet.groups.supervision import ClickLoopSettings, RecoverySettings
+    from emufleet.hosts import LOCAL_HOST, InstanceId
     from emufleet.sessions.attach import BotRecording
     from emufleet.sessions.flight import FlightRecorder
     from emufleet.wall import LiveFeed
@@ -110,7 +111,7 @@ def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder:
     async def main() -> tuple[list[float], list[float]]:
         tasks = []
         for i, serial in enumerate(serials):
-            spec = BotSpec(group="bench", bot=i, serial=serial, routine="bench/poll",
+            spec = BotSpec(group="bench", bot=i, instance=InstanceId(LOCAL_HOST, serial), routine="bench/poll",
                            restart_policy=RestartPolicy(mode=RestartMode.NEVER), recovery=NO_CLICK_LOOP)
             feed = LiveFeed(engine, "local", serial, group="bench", bot=i)
             ring = FlightRecorder(RecordSettings(), serial=serial, routine=spec.routine, folder=folder / f"bot-{i}")

@@ -3,7 +3,7 @@ off, and with tracing on (exporting over OTLP to a receiver on loopback), in one
 
 Each round runs one :class:`emufleet.bot.BotSession` of a routine of ``--steps`` top-level ``WaitForImage`` steps
 (a fresh capture and a template match each) on an in-process simulator (demo scenario) through an isolated real adb
-server, and takes the time spent around its step calls (``BotResult.step_s``: the device connect is left out).
+server, and takes the time spent around its step calls (``BotStatus.step_s``: the device connect is left out).
 ``none`` builds the session without hooks; ``off`` through :func:`emufleet.tracing.instrument_bot` before tracing
 is configured (what every bot does by default); the two alternate round by round, so load on the shared machine
 hits both alike. Then tracing is turned on (:func:`emufleet.tracing.configure` with ``OTEL_EXPORTER_OTLP_ENDPOINT``
@@ -34,6 +34,7 @@ from emufleet import tracing
 from emufleet.bot import BotSession, BotSpec, EngineAssets
 from emufleet.bot.observer import LogObserver
 from emufleet.bot.steps import InlineSteps
+from emufleet.hosts import LOCAL_HOST, InstanceId
 from emufleet.routines import RoutineRegistry
 from emufleet.settings import data_dir
 from emufleet.vision import TemplateSet
@@ -68,7 +69,7 @@ def main() -> None:
         assets = EngineAssets(templates, RoutineRegistry.load(root, templates))
         inst = sim.instances[0]
         inst.set_state("home_ready")
-        spec = BotSpec(group="bench", bot=0, serial=inst.serial, routine="bench/waits")
+        spec = BotSpec(group="bench", bot=0, instance=InstanceId(LOCAL_HOST, inst.serial), routine="bench/waits")
 
         def session_s(hooked: bool) -> float:
             observer, steps = LogObserver(), InlineSteps(call)
@@ -78,7 +79,7 @@ def main() -> None:
                 kwargs = {"observer": hooks.observer, "steps": hooks.steps, "connect": hooks.connect}
             session = BotSession(spec, assets, call=call, **kwargs)
             result = asyncio.run(session.run())
-            assert result.status.state.value == "completed", result.status
+            assert result.state.value == "completed", result
             return result.step_s  # around the step calls: the device connect of each session is left out
 
         session_s(False)  # warm-up: adb connect, template cache

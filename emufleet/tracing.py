@@ -331,8 +331,8 @@ def bot_trace(spec: BotSpec, flow_run_id: str | None = None) -> BotTrace | None:
         log.warning("EMUFLEET_TRACE_DEVICE_SAMPLE is not a number; using %s", DEVICE_SAMPLE_DEFAULT)
         sample = DEVICE_SAMPLE_DEFAULT
     span = _tracer.start_span("emufleet.bot", attributes=_clean({
-        "emufleet.group": spec.group, "emufleet.bot": spec.bot, "emufleet.instance": spec.serial,
-        "emufleet.host": spec.host, "emufleet.routine": spec.routine, "prefect.flow_run.id": flow_run_id}))
+        "emufleet.group": spec.group, "emufleet.bot": spec.bot, "emufleet.instance": spec.instance.serial,
+        "emufleet.host": spec.instance.host, "emufleet.routine": spec.routine, "prefect.flow_run.id": flow_run_id}))
     return BotTrace(_tracer, span, min(max(sample, 0.0), 1.0))
 
 
@@ -358,7 +358,8 @@ def instrument_bot(spec: BotSpec, observer: BotObserver, steps: StepRunner, *, f
     def traced_connect() -> Any:
         from emufleet.device import connect as adb_connect
 
-        device = connect() if connect is not None else adb_connect(spec.serial, timeout_s=spec.connect_timeout_s)
+        serial = spec.instance.serial
+        device = connect() if connect is not None else adb_connect(serial, timeout_s=spec.connect_timeout_s)
         return traced_device(device, bot)
 
     return BotHooks(TracingObserver(observer, bot), _TracedSteps(steps, bot), traced_connect)

@@ -49,13 +49,13 @@ from adapters.locks import reconcile
 from adapters.registry import LAUNCH_TAG, artifact_key, group_tag, is_cancelled
 from adapters.reloading import LiveReload
 from adapters.resources import LaunchLoad
-from adapters.results import BotRow, LaunchResult, bot_row
+from adapters.results import LaunchResult, bot_record, table_rows
 from adapters.runtime import LaunchRuntime, current_flow_run
 from emufleet import tracing
 from emufleet.bot import BotSpec, load_assets
 from emufleet.control import ControlPlane
 from emufleet.errors import OrchestrationError
-from emufleet.groups import BotState, GroupDefinition, GroupStore, LaunchOverrides
+from emufleet.groups import BotState, BotStatus, GroupDefinition, GroupStore, LaunchOverrides
 from emufleet.hosts import HostStore, InstanceId, this_host
 from emufleet.pools import AccountBudget
 from emufleet.reload.group import LiveGroup
@@ -71,7 +71,7 @@ from tasks.phases import (
     validate_routine,
 )
 
-__all__ = ["BotRow", "ConflictChoice", "LaunchResult", "launch_group"]
+__all__ = ["ConflictChoice", "LaunchResult", "launch_group"]
 
 _TASKS = InstanceTasks(instance_of=instance_of, start=start_instance, stop=stop_instance, backend_of=backend_of)
 
@@ -170,20 +170,20 @@ async def _launch(client: PrefectClient, run_id: UUID, live_group: LiveGroup, pl
         await runtime.close()
         with tracing.span("emufleet.launch.stop_instances", traced):
             await acquirer.stop_started()
-    rows = [await bot_row(instance, i, state, acquirer.remote_status.get(i)) if i not in shed else
-            BotRow(bot=i, instance=instance.key, state=BotState.STOPPED.value, error=f"shed: {shed[i]}")
+    rows = [await bot_record(group, instance, i, state, acquirer.remote_status.get(i)) if i not in shed else
+            BotStatus(group=group, bot=i, instance=instance, state=BotState.STOPPED, error=f"shed: {shed[i]}")
             for i, ((instance, _), state) in enumerate(zip(acquirer.acquired, states, strict=True))]
     run_ids = {i: s.state_details.flow_run_id if s else None for i, s in enumerate(states)}
     healed = healer.healed if healer is not None else {}
     for bot, instance, state in healer.ended() if healer is not None else []:  # new bots after failed ones
-        rows.append(await bot_row(instance, bot, state))
+        rows.append(await bot_record(group, instance, bot, state))
         run_ids[bot] = state.state_details.flow_run_id if state else None
     result = LaunchResult(group=group, flow_run_id=run_id, requested=definition.bots,
-                          launched=sum(s is not None for s in states), bots=rows,
-                          conflicts=[i.key for i in acquirer.conflicts], skipped=[i.key for i in acquirer.skipped],
-                          errors=acquirer.errors, reset_locks=[i.key for i in reset], healed=healed)
+                          launched=sum(s is not None for s in states), bots=rows, conflicts=list(acquirer.conflicts),
+                          skipped=list(acquirer.skipped), errors=acquirer.errors, reset_locks=list(reset),
+                          healed=healed)
     await acreate_table_artifact(
-        [row.model_dump() for row in rows], key=artifact_key("launch", group),
+        table_rows(rows), key=artifact_key("launch", group),
         description=f"Group **{group}**: {result.launched}/{result.requested} bots, routine `{definition.routine}`")
     await pictures.send_digest(group, run_id, rows, run_ids)
     return await _final(client, run_id, plane, acquirer, result)

@@ -42,7 +42,7 @@ def bots_table(group: str, bots: list[BotStatus]) -> Table:
         table.add_column(column, justify="right" if column in ("bot", "restarts", "done", "failed", "steps")
                          else "left")
     for bot in bots:
-        table.add_row(str(bot.bot), f"{bot.host}/{bot.instance}", bot.account or "-",
+        table.add_row(str(bot.bot), bot.instance.key, bot.account or "-",
                       f"[{_STYLE.get(bot.state, 'white')}]{bot.state.value}[/]", bot.step or "-", str(bot.restarts),
                       str(bot.accounts_completed), str(bot.accounts_failed), str(bot.steps_done))
     return table
@@ -54,8 +54,8 @@ def summary_table(result: LaunchResult) -> Table:
     for column in ("bot", "instance", "state", "accounts completed", "failures", "restarts", "steps", "steps/s"):
         table.add_column(column)
     for row in result.bots:
-        table.add_row(str(row.bot), row.instance, row.state, str(row.accounts_completed), str(row.accounts_failed),
-                      str(row.restarts), str(row.steps), f"{row.steps_per_s:.2f}")
+        table.add_row(str(row.bot), row.instance.key, row.state.value, str(row.accounts_completed),
+                      str(row.accounts_failed), str(row.restarts), str(row.steps_done), f"{row.steps_per_s:.2f}")
     return table
 
 
@@ -129,7 +129,7 @@ class _ChangeLines:
             key = (bot.state, bot.account, bot.restarts, bot.accounts_completed, bot.accounts_failed)
             if self.seen.get(bot.bot) != key:
                 self.seen[bot.bot] = key
-                self.console.print(f"{time.strftime('%H:%M:%S')} bot {bot.bot} {bot.instance}: {bot.state.value}"
+                self.console.print(f"{time.strftime('%H:%M:%S')} bot {bot.bot} {bot.instance.key}: {bot.state.value}"
                                    f" account={bot.account or '-'} done={bot.accounts_completed} "
                                    f"failed={bot.accounts_failed} restarts={bot.restarts} steps={bot.steps_done}",
                                    highlight=False, soft_wrap=True)

@@ -50,7 +50,7 @@ from adapters.registry import group_tag, is_cancelled
 from adapters.runtime import BotHandle, LaunchRuntime, current_flow_run, current_runtime
 from adapters.studio import BotStudio
 from emufleet import tracing
-from emufleet.bot import BotAccounts, BotResult, BotSession, BotSpec, load_assets
+from emufleet.bot import BotAccounts, BotSession, BotSpec, load_assets
 from emufleet.bot.events import BotEvent
 from emufleet.bot.evidence import evidence_dir
 from emufleet.bot.observer import BotObserver, TeeObserver
@@ -62,7 +62,7 @@ from emufleet.reload import LiveAssets
 from emufleet.routines.context import MatchScore
 from tasks.steps import TaskSteps
 
-__all__ = ["BotResult", "BotSpec", "RestartStates", "run_bot"]
+__all__ = ["BotSpec", "BotStatus", "RestartStates", "run_bot"]
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threa
     definitions = memo(("pools", tuple(spec.pools)), lambda: pool_definitions(spec.pools))
     owner = str(runtime.launch_run_id or run_id)
     pools = [memo(("pool", d.name), functools.partial(Pool, d, eng, LeaseOwner(owner))) for d in definitions]
-    providers = [PoolAccountProvider(pool.for_owner(LeaseOwner(owner, spec.serial)), routine=spec.routine,
+    providers = [PoolAccountProvider(pool.for_owner(LeaseOwner(owner, spec.instance.key)), routine=spec.routine,
                                      cancel=cancel) for pool in pools]
     # The launch's max_accounts, shared with its bots on every host (the launch made the row before any bot).
     budget = AccountBudget(eng, str(runtime.launch_run_id)) if runtime.launch_run_id is not None else None
@@ -179,13 +179,14 @@ async def _lease(client: PrefectClient, runtime: LaunchRuntime, spec: BotSpec, r
 
 
 @flow(name="run-bot", flow_run_name="{spec.group}-bot{spec.bot}", persist_result=False, log_prints=False)
-async def run_bot(spec: BotSpec) -> BotResult | State:
-    """Play ``spec.routine`` on ``spec.serial`` until done, failed past the restart cap, given up, or stopped.
+async def run_bot(spec: BotSpec) -> BotStatus | State:
+    """Play ``spec.routine`` on ``spec.instance`` until done, failed past the restart cap, given up, or stopped.
 
-    Returns a :class:`BotResult` as the data of the final state: ``Completed`` when the bot completed, ``Failed``
-    when it failed or gave up, ``Cancelled`` when stopped (by an operator, or because another launch took its
-    instance while its lock was lost). Under ``launch_group`` the bots share its loaded template set and routine
-    registry (:class:`adapters.runtime.LaunchRuntime`); alone, a bot loads them.
+    Returns the bot's last :class:`~emufleet.groups.BotStatus` (how it ended) as the data of the final state:
+    ``Completed`` when the bot completed, ``Failed`` when it failed or gave up, ``Cancelled`` when stopped (by an
+    operator, or because another launch took its instance while its lock was lost). Under ``launch_group`` the
+    bots share its loaded template set and routine registry (:class:`adapters.runtime.LaunchRuntime`); alone, a bot
+    loads them.
     """
     from emufleet.routines import Controller
 
@@ -214,7 +215,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             cancel = threading.Event()
             accounts = await runtime.call(_accounts, spec, runtime, run_id, cancel)
             observer = PrefectObserver(run_id, runtime, client, handle,
-                                       BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial, host=spec.host))
+                                       BotStatus(group=spec.group, bot=spec.bot, instance=spec.instance))
             farm = await runtime.call(_ledger, spec, runtime, run_id)
             reports: BotObserver = TeeObserver(observer, farm[1]) if farm is not None else observer
             states = RestartStates(reports, client, run_id, spec.restart_policy.max_restarts)
@@ -236,7 +237,7 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
             writer = asyncio.get_running_loop().create_task(observer.writer())
             farm_writer = asyncio.get_running_loop().create_task(ledger_writer(runtime, farm[0])) if farm else None
             try:
-                result = await session.run()
+                status = await session.run()
             finally:
                 await studio.close()
                 await states.close()
@@ -257,23 +258,22 @@ async def run_bot(spec: BotSpec) -> BotResult | State:
                 runtime.control.dispose()
         cancelling = handle.cancelled
         # Cancelled while it ended (after the watcher's last poll): only Cancelled is accepted now
-        if not cancelling and session is not None and result.status.state is not BotState.STOPPED:
+        if not cancelling and session is not None and status.state is not BotState.STOPPED:
             with logged(logger, f"bot {spec.bot}: reading whether its run is being cancelled (taken as not)"):
                 cancelling = await is_cancelled(client, run_id)
     if session is None:
         return Failed(message=f"bot {spec.bot} could not start")
-    status = result.status
     if status.state is BotState.STOPPED:
         why = "stopped" if handle.cancelled else "stopped: another run holds its instance"
-        return Cancelled(message=f"bot {spec.bot} {why}", data=result)
+        return Cancelled(message=f"bot {spec.bot} {why}", data=status)
     if status.state is BotState.FAILED:
-        what = f"gave up: {result.gave_up}" if result.gave_up else f"failed after {status.restarts} restart(s): " \
+        what = f"gave up: {status.gave_up}" if status.gave_up else f"failed after {status.restarts} restart(s): " \
                                                                    f"{status.error}"
         logger.error("bot %s %s", spec.bot, what)
         if cancelling:  # adapters.registry.is_cancelled: any other final state is rejected, the run left Cancelling
-            return Cancelled(message=f"bot {spec.bot} stopped; it had {what}", data=result)
-        return Failed(message=f"bot {spec.bot} {what}", data=result)
+            return Cancelled(message=f"bot {spec.bot} stopped; it had {what}", data=status)
+        return Failed(message=f"bot {spec.bot} {what}", data=status)
     if cancelling:  # as above: Completed would be rejected too
-        return Cancelled(message=f"bot {spec.bot} stopped as it completed", data=result)
-    return Completed(message=f"bot {spec.bot} completed", data=result)
+        return Cancelled(message=f"bot {spec.bot} stopped as it completed", data=status)
+    return Completed(message=f"bot {spec.bot} completed", data=status)
 

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 
 from adapters.pictures import watch_frames
-from emufleet.bot import BotResult, BotSession, BotSpec, EngineAssets, RecoverySettings
+from emufleet.bot import BotSession, BotSpec, EngineAssets, RecoverySettings
 from emufleet.bot.evidence import FrameRecorder
 from emufleet.bot.health import HealthSettings
 from emufleet.bot.observer import LogObserver
-from emufleet.groups import BotState, RestartPolicy
+from emufleet.groups import BotState, BotStatus, RestartPolicy
 from emufleet.groups.definition import RestartMode
+from emufleet.hosts import InstanceId
 from emufleet.notify import DigestBot, Message, NotifyingObserver, WebhookNotifier, digest_message
 from emufleet.routines import RoutineRegistry
 from emufleet.vision import TemplateSet
@@ -39,7 +40,7 @@ def _image(data: bytes) -> np.ndarray:
 
 
 def _bot(simulator: Callable[..., Any], tmp_path: Path, routine: str, hook: WebhookReceiver,
-         **spec: Any) -> tuple[BotResult, NotifyingObserver]:
+         **spec: Any) -> tuple[BotStatus, NotifyingObserver]:
     """One supervised bot session on a demo instance (home screen) playing ``routine``, notifying ``hook``."""
     inst = simulator(instances=1, scenario="demo").instances[0]
     inst.set_state("home_ready")
@@ -51,7 +52,7 @@ def _bot(simulator: Callable[..., Any], tmp_path: Path, routine: str, hook: Webh
     registry = RoutineRegistry.load(root, templates)
     assert registry.invalid() == {}
     recovery = RecoverySettings.model_validate({"routine": "t/quick", **spec.pop("recovery", {})})
-    bot_spec = BotSpec(group="pics", bot=3, serial=inst.serial, routine="t/r", recovery=recovery,
+    bot_spec = BotSpec(group="pics", bot=3, instance=inst.serial, routine="t/r", recovery=recovery,
                        health=HealthSettings(interval=0.5), **spec)
     executor = ThreadPoolExecutor(8)
     observer = NotifyingObserver(LogObserver(), WebhookNotifier(hook.url), link="http://ui/runs/flow-run/x")
@@ -59,7 +60,7 @@ def _bot(simulator: Callable[..., Any], tmp_path: Path, routine: str, hook: Webh
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
 
-    async def main() -> BotResult:
+    async def main() -> BotStatus:
         session = BotSession(bot_spec, EngineAssets(templates, registry), call=call, observer=observer,
                              evidence_dir=tmp_path / "evidence")
         watch_frames(observer, session)
@@ -82,7 +83,7 @@ def test_a_bot_that_gives_up_sends_its_frame_with_the_overlay(simulator: Callabl
             """, hook, restart_policy=RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=5,
                                                     initial_delay=0.05, max_delay=0.1),
             recovery={"budget": {"failures": 2, "window": 600}})
-        assert result.gave_up and result.status.state is BotState.FAILED
+        assert result.gave_up and result.state is BotState.FAILED
         posts = hook.wait_for(lambda got: any("gave up" in p.content for p in got))
     (post,) = [p for p in posts if "gave up" in p.content]
     assert "pics bot 3 gave up" in post.content and "OpenPack" in post.content
@@ -128,7 +129,7 @@ def test_a_routines_notify_step_sends_its_message_with_the_frame(simulator: Call
               - {action: Notify, message: "found a ${pack}!"}
               - {action: Notify, message: "no picture", screenshot: false}
             """, hook)
-        assert result.status.state is BotState.COMPLETED, result.errors
+        assert result.state is BotState.COMPLETED, result.errors
         posts = hook.wait_for(lambda got: len(got) >= 2)
     with_frame = next(p for p in posts if "found a god pack!" in p.content)
     assert "pics bot 3 says" in with_frame.content
@@ -148,12 +149,13 @@ def test_the_digest_counts_accounts_and_recoveries_and_shows_the_top_failures(tm
     os.utime(older, (1_000_000, 1_000_000))
     _evidence(tmp_path / "b1", "timeout", (0, 200, 0))
     _evidence(tmp_path / "b2", "crash", (200, 0, 0))
-    bots = [DigestBot(0, "127.0.0.1:16384", "failed", 3, 1, {"restart_app": 2}, "WaitForImage timed out after 31 s",
-                      tmp_path / "b0"),
-            DigestBot(1, "127.0.0.1:16416", "failed", 1, 2, {"restart_app": 1, "routine": 1},
+    bots = [DigestBot(0, InstanceId("local", "127.0.0.1:16384"), "failed", 3, 1, {"restart_app": 2},
+                      "WaitForImage timed out after 31 s", tmp_path / "b0"),
+            DigestBot(1, InstanceId("local", "127.0.0.1:16416"), "failed", 1, 2, {"restart_app": 1, "routine": 1},
                       "WaitForImage timed out after 32 s", tmp_path / "b1"),
-            DigestBot(2, "127.0.0.1:16448", "failed", 0, 1, {}, "gave up: adb_down", tmp_path / "b2"),
-            DigestBot(3, "127.0.0.1:16480", "completed", 5, 0)]
+            DigestBot(2, InstanceId("local", "127.0.0.1:16448"), "failed", 0, 1, {}, "gave up: adb_down",
+                      tmp_path / "b2"),
+            DigestBot(3, InstanceId("local", "127.0.0.1:16480"), "completed", 5, 0)]
     message = digest_message("demo", bots, outcome="failed", link="http://ui/run")
     with WebhookReceiver() as hook:
         hook.fail_first(429, {"retry_after": 0.05})  # Discord's rate limit: wait, then deliver

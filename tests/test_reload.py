@@ -20,7 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from emufleet.bot import BotEvent, BotResult, BotSession, BotSpec, EngineAssets
+from emufleet.bot import BotEvent, BotSession, BotSpec, EngineAssets
 from emufleet.bot.health import HealthSettings
 from emufleet.cli import app
 from emufleet.groups import BotState, BotStatus, RestartPolicy
@@ -194,12 +194,12 @@ def running_bot(home: Path, simulator: Callable[..., Any]) -> Iterator[tuple[Not
     watcher = ConfigWatcher(Reloader(home), on_report, fallback=live).start()
     assert watcher.ready.wait(30)
     notes = Notes()
-    spec = BotSpec(group="g", bot=0, serial=inst.serial, routine="t/loop", health=HealthSettings(interval=5),
+    spec = BotSpec(group="g", bot=0, instance=inst.serial, routine="t/loop", health=HealthSettings(interval=5),
                    restart_policy=RestartPolicy(mode=RestartMode.ALWAYS, max_restarts=1000, initial_delay=0.01,
                                                 max_delay=0.01))
     executor = ThreadPoolExecutor(8)
     loop = asyncio.new_event_loop()
-    done: list[BotResult] = []
+    done: list[BotStatus] = []
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
@@ -215,7 +215,7 @@ def running_bot(home: Path, simulator: Callable[..., Any]) -> Iterator[tuple[Not
         watcher.stop()
         executor.shutdown(wait=True)
         loop.close()
-    assert done and done[0].status.state is BotState.STOPPED
+    assert done and done[0].state is BotState.STOPPED
 
 
 @pytest.mark.slow
@@ -303,11 +303,11 @@ def test_a_running_launch_takes_group_pool_and_host_edits_at_their_boundaries(
     live.start()
     assert live.watcher.ready.wait(30)
     notes = Notes()
-    spec = group.respec(BotSpec(group="g", bot=0, serial=inst.serial, routine="?", health=HealthSettings(interval=5)))
+    spec = group.respec(BotSpec(group="g", bot=0, instance=inst.serial, routine="?", health=HealthSettings(interval=5)))
     assert spec.routine == "t/tagged" and spec.routine_config == {"tag": "g1"}
     executor = ThreadPoolExecutor(8)
     loop = asyncio.new_event_loop()
-    done: list[BotResult] = []
+    done: list[BotStatus] = []
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
@@ -345,7 +345,7 @@ def test_a_running_launch_takes_group_pool_and_host_edits_at_their_boundaries(
         executor.shutdown(wait=True)
         loop.close()
         engine.dispose()
-    assert done and done[0].status.state is BotState.STOPPED
+    assert done and done[0].state is BotState.STOPPED
     from tests.flows.test_events import read_events
 
     events = read_events(EventFilter(event=EventNameFilter(name=["emufleet.config.reloaded"]),

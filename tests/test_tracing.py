@@ -49,7 +49,7 @@ def test_off_every_hook_is_the_identity() -> None:
         return fn(*args)
 
     observer, steps = LogObserver(), InlineSteps(call)
-    hooks = tracing.instrument_bot(BotSpec(group="g", bot=0, serial="127.0.0.1:5555", routine="r"), observer, steps)
+    hooks = tracing.instrument_bot(BotSpec(group="g", bot=0, instance="127.0.0.1:5555", routine="r"), observer, steps)
     assert hooks.observer is observer and hooks.steps is steps and hooks.connect is None
     assert tracing.span("x", {"a": 1}) is tracing.span("y")  # one shared null context
 

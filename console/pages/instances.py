@@ -42,8 +42,7 @@ def context(snap: FleetSnapshot) -> JsonObject:
         bots = [{"view": b, "lease": snap.lease_of(b.status)} for b in group.bots]
         running.append({"group": group, "definition": definition, "pools": pools, "bots": bots})
         if definition is not None:
-            serials = {b.status.instance for b in group.bots} | {f"{b.status.host}/{b.status.instance}"
-                                                                 for b in group.bots}
+            serials = {b.status.instance.serial for b in group.bots} | {b.status.instance.key for b in group.bots}
             for instance in definition.instances[len(group.bots):] if len(group.bots) >= definition.bots else []:
                 if _ref(instance) not in serials:
                     idle.append({"instance": _ref(instance), "group": group.name})

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from emufleet.bot.recovery import Fault, FaultKind, RecoverySettings, Rung
     from emufleet.bot.reporter import Reporter
     from emufleet.bot.session import AttemptBoundary, BotSession, InstanceLease
-    from emufleet.bot.spec import BotResult, BotSpec
+    from emufleet.bot.spec import BotSpec
     from emufleet.bot.steps import InlineSteps, StepOutcome, StepRunner
     from emufleet.bot.stuck import ClickLoopDetector, StuckDetector, StuckReason, StuckVerdict
     from emufleet.bot.supervision import SupervisionLoop
@@ -50,11 +50,11 @@ _EXPORTS = {
     "BotObserver": "observer", "LogObserver": "observer",
     "Fault": "recovery", "FaultKind": "recovery", "RecoverySettings": "recovery", "Rung": "recovery",
     "BotSession": "session", "InstanceLease": "session",
-    "BotResult": "spec", "BotSpec": "spec",
+    "BotSpec": "spec",
     "InlineSteps": "steps", "StepOutcome": "steps", "StepRunner": "steps",
     "ClickLoopDetector": "stuck", "StuckDetector": "stuck", "StuckReason": "stuck", "StuckVerdict": "stuck",
 }
-__all__ = ["AttemptBoundary", "AttemptRunner", "BotAccounts", "BotEvent", "BotObserver", "BotRef", "BotResult",
+__all__ = ["AttemptBoundary", "AttemptRunner", "BotAccounts", "BotEvent", "BotObserver", "BotRef",
            "BotSession", "BotSpec", "ClickLoopDetector", "EngineAssets", "Fault", "FaultKind", "Fence", "Handler",
            "HealthChange", "HealthMonitor", "HealthProblem", "HealthReport", "HealthSettings", "HealthSeverity",
            "InlineSteps", "InstanceLease", "Interrupt", "InterruptScope", "load_assets", "LogObserver", "OPEN_FENCE",

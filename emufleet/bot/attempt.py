@@ -14,7 +14,6 @@ failure, or a fault with recovery disabled: the restart policy decides), ``STOPP
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -103,8 +102,10 @@ class AttemptRunner:
         except Exception as exc:  # a config error at start, a registry miss: the attempt fails
             return Outcome.FAILED, describe(exc)
         finally:
-            with contextlib.suppress(Exception):  # closing twice is harmless; a close error must not hide ours
+            try:
                 await self.call(run.close)
+            except Exception as exc:  # closing twice is harmless; a close error must not hide the attempt's own
+                log.info("bot %s: closing the routine run failed: %s", self.spec.bot, describe(exc))
 
     async def _steps(self, run: RoutineRun) -> tuple[Outcome, str | None]:
         index = 0

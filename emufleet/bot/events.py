@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
+from emufleet.hosts.identity import InstanceId
+
 __all__ = ["EVENT_KINDS", "PAYLOADS", "VALUES", "BotEvent", "BotRef", "EventKind", "Payload", "PayloadValue"]
 
 PayloadValue: TypeAlias = str | int | float | bool | None
@@ -49,7 +51,7 @@ class EventKind(StrEnum):
     LOCK_LOST = "bot.lock-lost"  # the instance lock could not be renewed (fenced: no more input)
     PAUSED = "bot.paused"  # an operator paused the bot; a paused bot is not "making no progress"
     RESUMED = "bot.resumed"  # the bot resumed after a pause
-    FINISHED = "bot.finished"  # the session ended, with its clocks (BotResult's, in seconds)
+    FINISHED = "bot.finished"  # the session ended, with its clocks (its BotStatus's, in seconds)
     INSTANCE_UNHEALTHY = "instance.unhealthy"  # a health check found problems (or a step's device fault)
     INSTANCE_HEALTHY = "instance.healthy"  # a health check found none again
     ACCOUNT_LEASED = "account.leased"  # an account was leased for the bot
@@ -114,8 +116,7 @@ class BotRef:
 
     group: str
     bot: int
-    serial: str
-    host: str = "local"
+    instance: InstanceId
     flow_run_id: str | None = None
     account: str | None = None
 

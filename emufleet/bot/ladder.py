@@ -166,7 +166,7 @@ class RecoveryLadder:
             # condemn it; a screen still frozen shows again as the routine goes on (the next rung then).
             report, still = await self.call(supervisor.check_after_rung)
             if still is not None and still.kind is not FaultKind.APP_NOT_FOREGROUND:
-                raise DeviceError(still.message, serial=self.spec.serial)
+                raise DeviceError(still.message, serial=self.spec.instance.serial)
         except Exception as exc:
             if self.scope.stopping:
                 return Outcome.STOPPED
@@ -181,7 +181,7 @@ class RecoveryLadder:
         supervisor.metrics.recovered(str(rung), reason)
         supervisor.forget_health()  # a problem the check tolerated (the app still starting) counts anew
         supervisor.progress()
-        reporter.set(state=BotState.RUNNING, recoveries=sum(reporter.tally.recoveries.values()),
+        reporter.set(state=BotState.RUNNING, recoveries=dict(reporter.tally.recoveries),
                      health=health_text(report))
         reporter.emit(EventKind.RECOVERED, rung=str(rung), fault=cause, reason=reason,
                       resume_at=step_label(run, self.resume_at))
@@ -232,9 +232,9 @@ class RecoveryLadder:
                 reporter.emit(EventKind.LOCK_LOST, reason="another run holds the instance", reacquired=False)
                 return Outcome.LOCK_TAKEN
             self.supervisor.progress()
-            reporter.set(state=BotState.RUNNING)
-            reporter.emit(EventKind.RECOVERED, rung="reacquire_lock", fault=str(fault.kind), reason="fault")
             reporter.tally.recoveries["reacquire_lock"] += 1
+            reporter.set(state=BotState.RUNNING, recoveries=dict(reporter.tally.recoveries))
+            reporter.emit(EventKind.RECOVERED, rung="reacquire_lock", fault=str(fault.kind), reason="fault")
             self.supervisor.metrics.recovered("reacquire_lock", "fault")
             return Outcome.RESUMED
         return Outcome.STOPPED if self.scope.stopping else Outcome.LOCK_TAKEN

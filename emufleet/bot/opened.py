@@ -43,10 +43,10 @@ class OpenedDevice:
 
 
 def adb_connect(spec: BotSpec) -> RecoverableDevice:
-    """The default connection: ADB to ``spec.serial`` within ``spec.connect_timeout_s``."""
+    """The default connection: ADB to the serial of ``spec.instance`` within ``spec.connect_timeout_s``."""
     from emufleet.device import connect
 
-    return connect(spec.serial, timeout_s=spec.connect_timeout_s)
+    return connect(spec.instance.serial, timeout_s=spec.connect_timeout_s)
 
 
 def open_device(spec: BotSpec, assets: EngineAssets, connect: Callable[[], RecoverableDevice], *, fence: Fence,
@@ -93,7 +93,7 @@ def check_settings(spec: BotSpec, assets: EngineAssets, device: RecoverableDevic
                                     density=want.density, package=want.package, min_version=want.min_version,
                                     fix=want.fix)
     if not check.ok:
-        raise InstanceRefusedError(f"instance {spec.serial} refused: {check.describe()}", serial=spec.serial)
+        raise InstanceRefusedError(f"instance {spec.instance} refused: {check.describe()}", serial=spec.instance.serial)
     if check.fixed:
-        log.warning("bot %s: instance %s %s", spec.bot, spec.serial, check.describe())
+        log.warning("bot %s: instance %s %s", spec.bot, spec.instance, check.describe())
     return check

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,18 +31,20 @@ if TYPE_CHECKING:
     from emufleet.bot.spec import BotSpec
     from emufleet.bot.supervisor import Supervisor
 
-__all__ = ["STEP_EVENT_EVERY_S", "Reporter", "Tally"]
+__all__ = ["ERRORS_KEPT", "STEP_EVENT_EVERY_S", "Reporter", "Tally"]
 
 log = logging.getLogger(__name__)
 STEP_EVENT_EVERY_S = 30.0  # bot.step-completed events are sampled (the "no step for 10 min" automation)
+ERRORS_KEPT = 50  # the newest errors a bot keeps: its record is bounded however long it runs (and it is a label)
 
 
 @dataclass(slots=True)
 class Tally:
-    """A bot run's figures for its :class:`~emufleet.bot.spec.BotResult`: errors of failed attempts, faults,
-    recoveries by rung, seconds around the step calls (``step_s``) and inside the engine (``engine_s``)."""
+    """A bot run's figures, folded into its last :class:`~emufleet.groups.status.BotStatus`: errors of failed
+    attempts (the newest :data:`ERRORS_KEPT`), faults, recoveries by rung, seconds around the step calls
+    (``step_s``) and inside the engine (``engine_s``)."""
 
-    errors: list[str] = field(default_factory=list)
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=ERRORS_KEPT))
     faults: int = 0
     recoveries: Counter[str] = field(default_factory=Counter)
     step_s: float = 0.0
@@ -65,7 +67,7 @@ class Reporter:
         self.accounts = accounts
         self.flow_run_id = flow_run_id
         self.evidence_dir = evidence_dir
-        self.status = BotStatus(group=spec.group, bot=spec.bot, instance=spec.serial, host=spec.host)
+        self.status = BotStatus(group=spec.group, bot=spec.bot, instance=spec.instance)
         self.tally = Tally()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_step_event = 0.0
@@ -78,7 +80,7 @@ class Reporter:
 
     def ref(self) -> BotRef:
         current = self.accounts.current if self.accounts is not None else None
-        return BotRef(self.spec.group, self.spec.bot, self.spec.serial, self.spec.host, self.flow_run_id,
+        return BotRef(self.spec.group, self.spec.bot, self.spec.instance, self.flow_run_id,
                       current.device_account if current is not None else self.status.account)
 
     def set(self, **fields: object) -> None:

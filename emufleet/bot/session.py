@@ -51,7 +51,7 @@ from emufleet.bot.ladder import InstanceLease, RecoveryLadder
 from emufleet.bot.opened import OpenedDevice, adb_connect, open_device
 from emufleet.bot.recovery import FailureBudget, Rung
 from emufleet.bot.reporter import Reporter
-from emufleet.bot.spec import BotResult, BotSpec
+from emufleet.bot.spec import BotSpec
 from emufleet.bot.steps import BlockingCall, InlineSteps, StepRunner
 from emufleet.bot.supervision import TICK_S, SupervisionLoop
 from emufleet.errors import DeviceError
@@ -161,8 +161,9 @@ class BotSession:
         self.scope.request(Rung(rung))
 
     # -- the life of a bot -------------------------------------------------------------------------------------
-    async def run(self) -> BotResult:
-        """Play until done, failed past the restart cap, given up, or stopped. Never raises for bot failures."""
+    async def run(self) -> BotStatus:
+        """Play until done, failed past the restart cap, given up, or stopped; the bot's last status, with how it
+        ended (attempts, clocks, errors, recoveries, captures). Never raises for bot failures."""
         keep_large_blocks_mapped()  # freed frames go back to the system: hours of captures (emufleet.heap)
         started = time.perf_counter()
         reporter, tally = self.reporter, self.reporter.tally
@@ -289,17 +290,18 @@ class BotSession:
             except Exception as exc:  # the leases expire by themselves; the bot's end must still be reported
                 log.warning("bot %s: its accounts did not close cleanly: %s", self.spec.bot, exc)
 
-    def _result(self, outcome: Outcome, error: str | None, attempts: int, restarts: int, wall: float) -> BotResult:
+    def _result(self, outcome: Outcome, error: str | None, attempts: int, restarts: int, wall: float) -> BotStatus:
         reporter, tally = self.reporter, self.reporter.tally
         if outcome is Outcome.GAVE_UP:
             reporter.emit(EventKind.GAVE_UP, reason=error, failures=self.budget.recent)
         final = FINAL.get(outcome, BotState.FAILED)
-        reporter.set(state=final, step=None, restarts=restarts, error=None if final is not BotState.FAILED else error)
-        # the clocks ride on the last event: a bot on another host returns its BotResult only in its own process
+        supervisor = self.opened.supervisor if self.opened is not None else None
+        # the last status says how the bot ended: its flow run's labels carry it to a launch on another host
+        reporter.set(state=final, step=None, restarts=restarts, error=None if final is not BotState.FAILED else error,
+                     attempts=attempts, wall_s=wall, step_s=tally.step_s, engine_s=tally.engine_s,
+                     errors=list(tally.errors), faults=tally.faults, recoveries=dict(tally.recoveries),
+                     gave_up=error if outcome is Outcome.GAVE_UP else None,
+                     captures=supervisor.captures if supervisor is not None else 0)
         reporter.emit(EventKind.FINISHED, state=str(final), reason=error, steps_done=reporter.status.steps_done,
                       wall_s=round(wall, 6), step_s=round(tally.step_s, 6), engine_s=round(tally.engine_s, 6))
-        supervisor = self.opened.supervisor if self.opened is not None else None
-        return BotResult(status=reporter.status, attempts=attempts, wall_s=wall, step_s=tally.step_s,
-                         engine_s=tally.engine_s, errors=tally.errors, faults=tally.faults,
-                         recoveries=dict(tally.recoveries), gave_up=error if outcome is Outcome.GAVE_UP else None,
-                         captures=supervisor.captures if supervisor is not None else 0)
+        return reporter.status

@@ -1,5 +1,5 @@
-"""A bot as plain data: what it plays where (:class:`BotSpec`, also the ``run-bot`` flow's parameter) and how it
-ended (:class:`BotResult`)."""
+"""A bot as plain data: what it plays where (:class:`BotSpec`, also the ``run-bot`` flow's parameter). How it runs
+and ended is its :class:`~emufleet.groups.status.BotStatus`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from emufleet.groups.definition import InstanceCheck, RestartPolicy
 from emufleet.groups.quarantine import QuarantineSettings
 from emufleet.groups.record import RecordSettings
 from emufleet.groups.schedule import Schedule
-from emufleet.groups.status import BotStatus
 from emufleet.hosts import InstanceId
 
-__all__ = ["BotResult", "BotSpec"]
+__all__ = ["BotSpec"]
 
 
 class BotSpec(BaseModel):
@@ -31,8 +30,7 @@ class BotSpec(BaseModel):
 
     group: str
     bot: int = Field(ge=0)
-    serial: str
-    host: str = "local"
+    instance: InstanceId  # "<host>/<serial>", or a bare serial on host "local"
     routine: str
     routine_config: dict[str, str] = Field(default_factory=dict)
     pools: list[str] = Field(default_factory=list)
@@ -52,28 +50,3 @@ class BotSpec(BaseModel):
     instance_check: InstanceCheck = InstanceCheck()  # checked when the device opens (docs/farm.md)
     schedule: Schedule | None = None  # no account taken outside its windows or near their end (docs/farm.md)
     quarantine: QuarantineSettings = QuarantineSettings()  # the group's quarantine rule (docs/farm.md)
-
-    @property
-    def instance(self) -> InstanceId:
-        """The bot's instance: ``host`` + ``serial`` (what its lock and claim tag are named after)."""
-        return InstanceId(self.host, self.serial)
-
-
-class BotResult(BaseModel):
-    """How a bot ended: final status, attempts, errors, recoveries per rung, and its clocks in seconds (``wall_s``
-    in the session, ``step_s`` around the step calls, ``engine_s`` inside the engine during them)."""
-
-    status: BotStatus
-    attempts: int
-    wall_s: float
-    step_s: float = 0.0
-    engine_s: float = 0.0
-    errors: list[str] = Field(default_factory=list)
-    faults: int = 0
-    recoveries: dict[str, int] = Field(default_factory=dict)
-    gave_up: str | None = None  # the reason, when the bot gave up
-    captures: int = 0  # frames the bot captured (its recognition rounds)
-
-    @property
-    def steps_per_s(self) -> float:
-        return self.status.steps_done / self.wall_s if self.wall_s > 0 else 0.0

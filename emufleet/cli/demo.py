@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -217,8 +218,10 @@ def _drain_logs() -> None:
     """Ship the last logs to the server before it stops (never raises: stopping the server matters more)."""
     from prefect.logging.handlers import APILogWorker
 
-    with contextlib.suppress(Exception):
+    try:
         APILogWorker.drain_all(timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the last logs are a courtesy; stopping the server matters more
+        logging.getLogger(__name__).info("the last logs did not reach the server: %s: %s", type(exc).__name__, exc)
 
 
 def _wait_for_ctrl_c(server: PrefectServer) -> None:

@@ -14,8 +14,9 @@ import typer
 from emufleet.cli._common import printable
 
 if TYPE_CHECKING:
-    from emufleet.bot import BotAccounts, BotEvent, BotResult
+    from emufleet.bot import BotAccounts, BotEvent
     from emufleet.errors import TemplateRegistryError
+    from emufleet.groups import BotStatus
     from emufleet.routines import RoutineRegistry, StepEvent
     from emufleet.sessions.attach import BotRecording
     from emufleet.sessions.recording import SessionWriter
@@ -238,7 +239,7 @@ def run(
             definition = GroupStore().get(group)
             settings = {"restart_policy": definition.launch.restart_policy, "recovery": definition.recovery,
                         "health": definition.health}
-        spec = BotSpec.model_validate({"group": group or "cli", "bot": 0, "serial": serial, "routine": name,
+        spec = BotSpec.model_validate({"group": group or "cli", "bot": 0, "instance": serial, "routine": name,
                                        "routine_config": overrides, "pools": list(pool or []), **settings})
         if not supervise:
             spec = spec.model_copy(update={"recovery": spec.recovery.model_copy(update={"enabled": False})})
@@ -251,7 +252,7 @@ def run(
     async def call(fn: Callable[..., object], *args: object) -> object:  # the session's BlockingCall
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
 
-    async def main() -> BotResult:
+    async def main() -> BotStatus:
         from emufleet.bot.evidence import evidence_dir
 
         run = time.strftime("%Y%m%d-%H%M%S")
@@ -269,7 +270,7 @@ def run(
         finally:
             loop.remove_signal_handler(signal.SIGINT)
 
-    result: BotResult | None = None
+    result: BotStatus | None = None
     try:
         result = asyncio.run(main())
     finally:
@@ -278,11 +279,11 @@ def run(
             _finish_recording(*recording, result)
         if accounts is not None:  # the engine _accounts made (an open PostgreSQL connection warns when collected)
             accounts.providers[0].pool.engine.dispose()
-    status = result.status
+    status = result
     if status.state is BotState.STOPPED:
         raise _fail("stopped", 130)
     if status.state is BotState.FAILED:
-        raise _fail(f"failed: {result.gave_up or status.error}")
+        raise _fail(f"failed: {status.gave_up or status.error}")
     typer.echo(f"done: {name}")
 
 
@@ -301,7 +302,7 @@ def _recording(folder: Path | None, serial: str, routine: str) -> tuple[SessionW
     return writer, BotRecording(writer.add)
 
 
-def _finish_recording(writer: SessionWriter, recording: BotRecording, result: BotResult | None) -> None:
+def _finish_recording(writer: SessionWriter, recording: BotRecording, result: BotStatus | None) -> None:
     from emufleet.groups import BotState
 
     if result is None:
@@ -309,7 +310,7 @@ def _finish_recording(writer: SessionWriter, recording: BotRecording, result: Bo
     elif result.gave_up:
         reason = f"gave up: {result.gave_up}"
     else:
-        reason = "finished" if result.status.state is BotState.COMPLETED else str(result.status.state)
+        reason = "finished" if result.state is BotState.COMPLETED else str(result.state)
     writer.finish(recording.steps.end_event(reason))
     typer.echo(f"session recorded: {writer.folder} ({writer.frames} captures, {writer.inputs} inputs)", err=True)
 

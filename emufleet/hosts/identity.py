@@ -1,8 +1,10 @@
 """Instance identity across hosts: an instance is a *host* plus the adb *serial* it has there.
 
 Every MuMu host's first instance is ``127.0.0.1:16384`` (each host's ADB ports listen on its own loopback), so a
-serial alone names nothing once there are two hosts. :class:`InstanceId` is the one type for "which device":
-flow-run labels, events, artifacts and CLI tables use :attr:`InstanceId.key` (``<host>/<serial>``); instance locks
+serial alone names nothing once there are two hosts. :class:`InstanceId` is the one type for "which device": bot
+specs, statuses, events and launch results hold one (a pydantic field of this type reads ``"<host>/<serial>"`` or a
+bare serial on ``local``, and dumps as :attr:`InstanceId.key`); flow-run labels, events, artifacts and CLI
+tables show :attr:`InstanceId.key` (``<host>/<serial>``); instance locks
 and their claim tags are ``instance:<host>:<serial>`` (Prefect refuses ``/`` in concurrency-limit names). Serials
 never contain ``/`` (``127.0.0.1:16384``, ``emulator-5554``, USB serials), so the key splits back unambiguously.
 
@@ -15,6 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 from emufleet.boundary import YamlValue
 
@@ -67,6 +73,21 @@ class InstanceId:
         """
         host, sep, serial = text.partition("/")
         return cls(host, serial) if sep else cls(default_host, text)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """As a pydantic field: an :class:`InstanceId`, or its key as text (:meth:`parse`); dumps give the key."""
+        def coerce(value: object) -> InstanceId:
+            if isinstance(value, cls):
+                return value
+            if isinstance(value, str):
+                return cls.parse(value)
+            raise ValueError(f"an instance is written '<host>/<serial>' or a serial, not {type(value).__name__}")
+
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.no_info_after_validator_function(cls.parse, core_schema.str_schema()),
+            python_schema=core_schema.no_info_plain_validator_function(coerce),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda i: i.key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,7 +158,7 @@ def message_for(event: BotEvent, picture: Attachment | None, status: BotStatus |
         text = f"{payload.get('reason')}: {payload.get('message')}"
     else:
         text = str(payload.get("message") or "")
-    fields = [("instance", f"{bot.host}/{bot.serial}"), ("account", bot.account or "-")]
+    fields = [("instance", bot.instance.key), ("account", bot.account or "-")]
     step = payload.get("step") or (status.step if status is not None else None)
     if step:
         fields.append(("step", str(step)))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 
+from emufleet.hosts import InstanceId
 from emufleet.notify.bot import frame_attachment
 from emufleet.notify.webhook import Attachment, Message
 
@@ -32,7 +33,7 @@ class DigestBot:
     recoveries by rung, why it failed (``None`` when it did not) and where its evidence frames are."""
 
     bot: int
-    instance: str
+    instance: InstanceId
     state: str
     accounts_completed: int = 0
     accounts_failed: int = 0

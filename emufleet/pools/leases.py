@@ -64,7 +64,8 @@ _ATTEMPTS = 8  # PostgreSQL only: retries when a concurrent taker won the row be
 
 @dataclass(frozen=True, slots=True)
 class LeaseOwner:
-    """Who holds a lease: the flow run (or orchestration) id and the instance (serial or index) within it."""
+    """Who holds a lease: the flow run (or orchestration) id and the instance within it (a bot's ``host/serial``,
+    the :attr:`~emufleet.hosts.InstanceId.key` of its instance; a serial or an index elsewhere)."""
 
     run_id: str
     instance: str = ""

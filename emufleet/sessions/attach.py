@@ -4,7 +4,7 @@
 :class:`~emufleet.sessions.recording.RecordingDevice` and an ``on_step`` that tells the recording which step runs::
 
     recording = BotRecording(writer.add)
-    session = BotSession(spec, assets, ..., connect=recording.connect(spec.serial, spec.connect_timeout_s),
+    session = BotSession(spec, assets, ..., connect=recording.connect(spec.instance.serial, spec.connect_timeout_s),
                          on_step=recording.on_step(print_event))
 """
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import logging
 import tempfile
 import threading
 from collections.abc import Callable
@@ -39,6 +39,7 @@ __all__ = ["DEFAULT_BASE_PORT", "PORT_STRIDE", "SimInstance", "Simulator"]
 DEFAULT_BASE_PORT = 16384
 PORT_STRIDE = 32  # MuMu: instance i at 16384 + 32·i (reference §8)
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 class SimInstance:
@@ -266,8 +267,10 @@ class Simulator:
         """Close every socket, stop the loop thread, remove the temp file trees. Idempotent."""
         loop, thread = self.loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
-            with contextlib.suppress(Exception):
+            try:
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+            except Exception as exc:  # noqa: BLE001 - stopping goes on: the loop and its sockets close below
+                _log.warning("simulator shutdown failed: %s: %s", type(exc).__name__, exc)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
         if loop is not None and not loop.is_running():

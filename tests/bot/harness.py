@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from emufleet.bot import BotEvent, BotResult, BotSession, BotSpec, EngineAssets, RecoverySettings
+from emufleet.bot import BotEvent, BotSession, BotSpec, EngineAssets, RecoverySettings
 from emufleet.bot.health import HealthSettings
 from emufleet.groups import BotStatus, RestartPolicy
 from emufleet.groups.definition import RestartMode
@@ -54,14 +54,14 @@ def _in_game(simulator: Callable[..., Any]) -> Any:
 def _spec(serial: str, routine: str, **kwargs: Any) -> BotSpec:
     recovery = {"routine": "recovery/quick", "stuck_after": 60.0, **kwargs.pop("recovery", {})}
     health = {"interval": 0.5, **kwargs.pop("health", {})}
-    return BotSpec(group="t", bot=0, serial=serial, routine=routine,
+    return BotSpec(group="t", bot=0, instance=serial, routine=routine,
                    restart_policy=kwargs.pop("restart_policy", RestartPolicy(mode=RestartMode.NEVER)),
                    recovery=RecoverySettings.model_validate(recovery), health=HealthSettings(**health), **kwargs)
 
 
 def _run(spec: BotSpec, registry: RoutineRegistry, observer: Recorder, tmp_path: Path, *,
          made: Callable[[BotSession], None] | None = None,
-         wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None, **kwargs: Any) -> BotResult:
+         wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None, **kwargs: Any) -> BotStatus:
     """Run a session to its end (at most 120 s). ``wrap(run_blocking)`` may stand between the session and its
     blocking calls (``wrap(f)(fn, *args)``, on a pool thread) to order a race deterministically."""
     executor = ThreadPoolExecutor(8)
@@ -74,7 +74,7 @@ def _run(spec: BotSpec, registry: RoutineRegistry, observer: Recorder, tmp_path:
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, lambda: blocking(fn, *args))
 
-    async def main() -> BotResult:
+    async def main() -> BotStatus:
         session = BotSession(spec, EngineAssets(registry.templates, registry), call=call, observer=observer,
                              evidence_dir=tmp_path / "evidence", **kwargs)
         if made is not None:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from emufleet.bot.events import EVENT_KINDS, BotEvent, BotRef, EventKind
+from emufleet.hosts import InstanceId
 
-REF = BotRef("demo", 2, "127.0.0.1:16448", flow_run_id="9f1c…", account="demo_0001")
+REF = BotRef("demo", 2, InstanceId("local", "127.0.0.1:16448"), flow_run_id="9f1c…", account="demo_0001")
 
 
 def test_kinds_are_the_dotted_names() -> None:
@@ -50,7 +51,7 @@ def test_unknown_kind_is_refused() -> None:
 
 def test_with_account_keeps_the_rest() -> None:
     other = REF.with_account(None)
-    assert other.account is None and other.serial == REF.serial and other.host == "local" and REF.account
+    assert other.account is None and other.instance == REF.instance and other.instance.host == "local" and REF.account
 
 
 def test_numbers_are_made_plain() -> None:

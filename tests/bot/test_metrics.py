@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from emufleet.bot.events import BotEvent, BotRef
 from emufleet.bot.metrics import CAPTURE_BUCKETS_S, BotMetrics, read_payload
+from emufleet.hosts import InstanceId
 
 
 def test_histogram_buckets_are_cumulative_and_a_bound_is_in_its_own_bucket() -> None:
@@ -29,7 +30,8 @@ def test_the_payload_is_a_flat_event_payload_and_reads_back() -> None:
     metrics.matched(0.2, False)
     metrics.failed("stuck")
     metrics.recovered("restart_app", "operator")
-    event = BotEvent("bot.heartbeat", BotRef("g", 0, "emulator-5554"), {"state": "running", **metrics.payload()})
+    event = BotEvent("bot.heartbeat", BotRef("g", 0, InstanceId("local", "emulator-5554")),
+                     {"state": "running", **metrics.payload()})
     reading = read_payload(event.payload)
     assert reading is not None
     assert reading.taps == 2 and reading.inputs == {"tap": 2, "swipe": 1}

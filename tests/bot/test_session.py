@@ -35,12 +35,12 @@ def test_a_routine_runs_to_completion_with_its_status_and_events(simulator: Call
         """})
     rec = Recorder()
     result = _run(_spec(inst.serial, "t/two"), registry, rec, tmp_path)
-    assert result.status.state is BotState.COMPLETED
-    assert result.status.steps_done == 2 and result.attempts == 1 and result.faults == 0
+    assert result.state is BotState.COMPLETED
+    assert result.steps_done == 2 and result.attempts == 1 and result.faults == 0
     assert rec.kinds()[0] == "bot.started" and rec.kinds()[-1] == "bot.finished"
     assert [s.state for s in rec.statuses][-1] is BotState.COMPLETED
     assert any(e.kind == "tap" for e in inst.events)
-    finished = rec.events[-1].payload  # the clocks a remote bot's launch and benchmarks read (BotResult stays here)
+    finished = rec.events[-1].payload  # the clocks benchmarks read of a remote bot (its final BotStatus stays here)
     assert finished["steps_done"] == 2 and finished["state"] == "completed"
     assert finished["wall_s"] == pytest.approx(result.wall_s, abs=1e-5) and result.step_s > 0.1  # the Sleep step
     assert (finished["step_s"], finished["engine_s"]) == (round(result.step_s, 6), round(result.engine_s, 6))
@@ -72,7 +72,7 @@ def test_non_persistent_variables_are_reset_before_each_attempt(simulator: Calla
     policy = RestartPolicy(mode=RestartMode.ON_FAILURE, max_restarts=5, initial_delay=0.05, max_delay=0.1)
     result = _run(_spec(inst.serial, "t/count", restart_policy=policy,
                         recovery={"budget": {"failures": 10}}), registry, rec, tmp_path)
-    assert result.status.state is BotState.COMPLETED, result.errors
+    assert result.state is BotState.COMPLETED, result.errors
     assert result.attempts == 3
     assert rec.kinds().count("bot.attempt-failed") == 2
     assert "TapToStart" in result.errors[-1]
@@ -91,13 +91,13 @@ def test_stuck_detection_climbs_the_ladder_and_the_budget_gives_up(simulator: Ca
     spec = _spec(inst.serial, "t/idle", recovery={"stuck_after": 1.0, "rungs": ["routine", "restart_app"],
                                                   "budget": {"failures": 3, "window": 600}})
     result = _run(spec, registry, rec, tmp_path)
-    assert result.status.steps_done == 0, "the stuck 30-s step was interrupted every time, never waited out"
+    assert result.steps_done == 0, "the stuck 30-s step was interrupted every time, never waited out"
     kinds = rec.kinds()
     assert kinds.count("bot.stuck") == 3
     rungs = [e.payload["rung"] for e in rec.events if e.kind == "bot.recovering"]
     assert rungs == ["routine", "restart_app"], "an incident escalates through the rungs not yet tried"
     assert kinds[-2:] == ["bot.gave-up", "bot.finished"]
-    assert result.status.state is BotState.FAILED and result.gave_up
+    assert result.state is BotState.FAILED and result.gave_up
     assert result.recoveries == {"routine": 1, "restart_app": 1}
     assert rec.frames and all(p.is_file() for p in rec.frames), "failure evidence was written"
 
@@ -125,7 +125,7 @@ def test_a_bot_held_at_the_start_barrier_is_not_supervised_meanwhile(simulator: 
     spec = _spec(inst.serial, "t/one", recovery={"stuck_after": 1.0}, health={"heartbeat": 0.5})
     result = _run(spec, registry, rec, tmp_path, go=go)
     assert waited and waited[0] >= 2.5
-    assert result.status.state is BotState.COMPLETED and result.faults == 0, result.errors
+    assert result.state is BotState.COMPLETED and result.faults == 0, result.errors
     assert "bot.stuck" not in rec.kinds() and not result.recoveries
 
 
@@ -139,7 +139,7 @@ def test_a_step_may_declare_a_longer_stuck_after(simulator: Callable[..., Any], 
         """})
     rec = Recorder()
     result = _run(_spec(inst.serial, "t/long", recovery={"stuck_after": 1.0}), registry, rec, tmp_path)
-    assert result.status.state is BotState.COMPLETED and result.faults == 0
+    assert result.state is BotState.COMPLETED and result.faults == 0
     assert "bot.stuck" not in rec.kinds()
 
 
@@ -159,7 +159,7 @@ def test_a_click_loop_is_a_fault(simulator: Callable[..., Any], routines, tmp_pa
     result = _run(_spec(inst.serial, "t/loop", recovery={"budget": {"failures": 1}}), registry, rec, tmp_path)
     stuck = [e for e in rec.events if e.kind == "bot.stuck"]
     assert stuck and stuck[0].payload["reason"] == "click_loop"
-    assert result.gave_up and result.status.state is BotState.FAILED
+    assert result.gave_up and result.state is BotState.FAILED
     taps = [e for e in inst.events if e.kind == "tap"]
     assert 12 <= len(taps) < 40, "the loop was interrupted once detected"
 
@@ -186,7 +186,7 @@ def test_a_crashed_app_is_restarted_and_the_routine_resumes(simulator: Callable[
     rec.on_progress = crash_once
     result = _run(_spec(inst.serial, "t/game", recovery={"stuck_after": 30.0}), registry, rec, tmp_path)
     assert crashed.is_set()
-    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries == {"restart_app": 1}
     unhealthy = [e for e in rec.events
                  if e.kind == "instance.unhealthy" and "app_not_foreground" in str(e.payload.get("check"))]
@@ -220,7 +220,7 @@ def test_a_frozen_screen_is_recovered_by_the_app_restart(simulator: Callable[...
                  "frozen_screen"]
     assert unhealthy, rec.kinds()
     assert "bot.rung-failed" not in rec.kinds(), [e.payload for e in rec.events if e.kind == "bot.rung-failed"]
-    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.state is BotState.COMPLETED, rec.kinds()
     # One app restart ended the freeze; on a loaded machine a later, unrelated fault may take another rung.
     assert result.recoveries.get("restart_app") == 1, result.recoveries
     assert result.captures > 10, "every capture is a recognition round"
@@ -253,7 +253,7 @@ def test_a_refused_connection_is_recovered_by_reconnecting(simulator: Callable[.
     rec.on_progress = drop_once
     result = _run(_spec(inst.serial, "t/wait", recovery={"ready_timeout": 30.0}), registry, rec, tmp_path)
     assert downed.is_set()
-    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.state is BotState.COMPLETED, rec.kinds()
     assert "reconnect" in result.recoveries, result.recoveries
 
 
@@ -281,9 +281,9 @@ def test_a_device_that_cannot_be_opened_yet_is_retried_under_the_restart_policy(
     spec = _spec(inst.serial, "t/one", restart_policy=policy, connect_timeout_s=1.5,
                  recovery={"budget": {"failures": 10}})  # the budget counts them too; test the policy here
     result = _run(spec, registry, rec, tmp_path)
-    assert result.status.state is BotState.COMPLETED, (result.errors, rec.kinds())
+    assert result.state is BotState.COMPLETED, (result.errors, rec.kinds())
     assert result.errors and all("DeviceConnectError" in e for e in result.errors), result.errors
-    assert result.status.restarts == len(result.errors)  # each failed open is a restart the policy granted
+    assert result.restarts == len(result.errors)  # each failed open is a restart the policy granted
     assert BotState.RESTARTING in [s.state for s in rec.statuses]
 
 
@@ -296,8 +296,8 @@ def test_a_device_that_cannot_be_opened_fails_the_bot_once_the_policy_says_so(
     result = _run(_spec(inst.serial, "t/one", restart_policy=policy, connect_timeout_s=1.0), registry, Recorder(),
                   tmp_path)
     inst.clear_faults()
-    assert result.status.state is BotState.FAILED and result.attempts == 0
-    assert len(result.errors) == 2 and "DeviceConnectError" in (result.status.error or ""), result.errors
+    assert result.state is BotState.FAILED and result.attempts == 0
+    assert len(result.errors) == 2 and "DeviceConnectError" in (result.error or ""), result.errors
 
 
 class FakeLease:
@@ -342,7 +342,7 @@ def test_fencing_no_input_after_the_fence_closes_and_another_holder_stops_the_bo
     assert taps, "the bot tapped while it held the lock"
     assert max(taps) < closed_at + 0.05, "no input reached the device after the fence closed"
     assert lease.asked >= 1
-    assert result.status.state is BotState.STOPPED
+    assert result.state is BotState.STOPPED
     lost = [e for e in rec.events if e.kind == "bot.lock-lost"]
     assert lost and lost[-1].payload["reacquired"] is False
 
@@ -355,7 +355,7 @@ def test_fencing_a_reacquired_lock_resumes_the_routine(simulator: Callable[..., 
     result = _run(_spec(inst.serial, "t/tap"),
                   _tapper(routines), rec, tmp_path, lease=lease)
     assert lease.asked >= 1
-    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries.get("reacquire_lock", 0) >= 1
 
 
@@ -383,7 +383,7 @@ def test_a_give_up_returns_the_account_with_the_reason_and_lease_changes_are_eve
     spec = _spec(inst.serial, "t/hold", pools=["p"], recovery={"stuck_after": 1.0, "rungs": ["routine"],
                                                                "budget": {"failures": 2}})
     result = _run(spec, registry, rec, tmp_path, accounts=accounts)
-    assert result.gave_up and result.status.state is BotState.FAILED
+    assert result.gave_up and result.state is BotState.FAILED
     resumed = [e.payload["resume_at"] for e in rec.events if e.kind == "bot.recovered"]
     assert resumed == ["1: Sleep"], "the routine resumed at its checkpoint, after the account was injected"
     leased = [e for e in rec.events if e.kind == "account.leased"]
@@ -423,7 +423,7 @@ def test_a_screen_frozen_until_reboot_climbs_to_restart_instance(simulator: Call
     assert rungs[:3] == ["routine", "restart_app", "restart_instance"], rec.kinds()
     frozen = [e for e in rec.events if e.kind == "instance.unhealthy" and e.payload.get("check") == "frozen_screen"]
     assert frozen, "the health check saw the frozen screen"
-    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries.get("restart_instance") == 1
     assert any(e.kind == "reboot" for e in inst.events)
 
@@ -462,7 +462,7 @@ def test_an_operator_rung_keeps_the_account_resumes_at_the_checkpoint_and_spends
     rec.on_progress = progress
     spec = _spec(inst.serial, "t/op", pools=["p"], recovery={"budget": {"failures": 1}}, health={"heartbeat": 0.5})
     result = _run(spec, registry, rec, tmp_path, accounts=accounts, made=sessions.append)
-    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries == {rung: 1} and result.faults == 0 and result.gave_up is None
     assert sessions[0].budget.recent == 0, "an operator's rung spends no failure budget (1 failure would give up)"
     [recovering] = [e for e in rec.events if e.kind == "bot.recovering"]

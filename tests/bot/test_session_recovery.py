@@ -67,7 +67,7 @@ def test_a_health_fault_seen_before_a_recovery_is_not_spent_after_it(simulator: 
                                                   "budget": {"failures": 2}, "ready_timeout": 30.0})
     result = _run(spec, routines(LOOK_TAP_WAIT), rec, tmp_path, made=sessions.append, steps=steps, wrap=wrap)
     assert held.is_set()
-    assert result.status.state is BotState.COMPLETED and result.gave_up is None, rec.kinds()
+    assert result.state is BotState.COMPLETED and result.gave_up is None, rec.kinds()
     assert result.recoveries == {"reconnect": 1} and result.faults == 1, rec.kinds()
     scope = sessions[0].scope
     assert sessions[0].budget.recent == 1, "only the step's own fault spent the failure budget"
@@ -104,7 +104,7 @@ def test_a_reconnect_that_finds_the_same_screen_resumes_at_the_interrupted_step(
     rec.on_progress = progress
     spec = _spec(inst.serial, "t/blip", recovery={"ready_timeout": 30.0})
     result = _run(spec, registry, rec, tmp_path)
-    assert result.status.state is BotState.COMPLETED, rec.kinds()
+    assert result.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries == {"reconnect": 1}, result.recoveries
     [recovered] = [e for e in rec.events if e.kind == "bot.recovered"]
     assert recovered.payload["resume_at"] == "1: Sleep", "the same screen: on at the interrupted step"

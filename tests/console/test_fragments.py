@@ -47,7 +47,7 @@ def test_instances_fragment_shows_account_since_health_and_last_failure() -> Non
 
 
 def test_instances_on_named_hosts_are_shown_as_host_slash_instance() -> None:
-    status = BotStatus(group="g", bot=0, instance="127.0.0.1:16384", state=BotState.RUNNING, host="hostb")
+    status = BotStatus(group="g", bot=0, instance="hostb/127.0.0.1:16384", state=BotState.RUNNING)
     group = RunningGroup("g", uuid4(), "Running", utcnow(), [BotView(status, uuid4(), "Running", utcnow())])
     definition = GroupDefinition(name="g", routine="r", bots=1, pools=["p"],
                                  instances=[{"host": "hostb", "instance": "127.0.0.1:16384"}, "hostc/2"])
@@ -60,7 +60,7 @@ def test_instances_on_named_hosts_are_shown_as_host_slash_instance() -> None:
 
 
 def test_quarantined_instances_carry_a_badge_with_the_reason() -> None:
-    status = BotStatus(group="g", bot=0, instance="127.0.0.1:16384", state=BotState.RUNNING, host="local")
+    status = BotStatus(group="g", bot=0, instance="local/127.0.0.1:16384", state=BotState.RUNNING)
     group = RunningGroup("g", uuid4(), "Running", utcnow(), [BotView(status, uuid4(), "Running", utcnow())])
     definition = GroupDefinition(name="q", routine="r", bots=1, pools=["p"], instances=["127.0.0.1:16416"])
     reason = "5 fault(s) in the last 60 min"

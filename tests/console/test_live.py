@@ -48,7 +48,7 @@ def test_launch_watch_pause_resume_stop_from_the_api(make_client: Any, prefect_s
         return bot if bot and bot["state"] == "running" and (bot["step"] or "").startswith("1:") else None
 
     bot = wait_for(sleeping, what="the bot in its long step")
-    assert bot["instance"] == serial and bot["account"] and bot["account_since"]
+    assert bot["instance"] == f"local/{serial}" and bot["account"] and bot["account_since"]
     assert bot["flow_run_url"].startswith(prefect_server.ui_url)
     metrics = client.get("/metrics").text
     assert 'emufleet_bots{group="live",state="running"} 1.0' in metrics
@@ -111,14 +111,14 @@ def test_restart_app_from_the_api_and_the_bots_own_metrics_on_metrics(
 
     bot = wait_for(in_long_step, what="the bot in its long step")
     account = bot["account"]
-    assert account and bot["recoveries"] == 0
+    assert account and bot["recoveries"] == {}
     reply = client.post("/api/groups/restartable/restart-app", params={"bot": 0})
     assert reply.status_code == 200 and reply.json()["bots"] == 1, reply.text
     assert client.post("/api/groups/restartable/restart-app", params={"bot": 7}).status_code == 409  # no such bot
 
     def recovered() -> dict[str, Any] | None:
         bot = in_long_step()
-        return bot if bot and bot["recoveries"] == 1 else None
+        return bot if bot and bot["recoveries"] == {"restart_app": 1} else None  # by rung
 
     bot = wait_for(recovered, what="the app restarted and the routine back in its long step")
     assert bot["account"] == account, "the same account, on the lease it held"

@@ -21,12 +21,13 @@ from emufleet.farm import (
     series,
 )
 from emufleet.groups import BotStatus
+from emufleet.hosts import InstanceId
 
 NOW = datetime(2026, 12, 7, 12, 30)
 
 
 def _event(kind: EventKind, serial: str = "127.0.0.1:16384", **payload: object) -> BotEvent:
-    return BotEvent(kind, BotRef("demo", 0, serial, "hosta", account="acct_000@test.invalid"), payload)
+    return BotEvent(kind, BotRef("demo", 0, InstanceId("hosta", serial), account="acct_000@test.invalid"), payload)
 
 
 def test_observer_rows_reach_the_ledger_in_one_flush(db_engine: Engine) -> None:

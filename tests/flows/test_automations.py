@@ -27,6 +27,7 @@ from prefect.events.worker import EventsWorker
 from adapters.automations import apply_automations, emufleet_automations, remove_automations, save_webhook_block
 from adapters.events import emit
 from emufleet.bot.events import BotEvent, BotRef, EventKind
+from emufleet.hosts import InstanceId
 from emufleet.sim.adbserver import free_port
 from flows.server import PrefectServer
 
@@ -161,10 +162,11 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
 
     assert [what for _, what in asyncio.run(setup())] == ["updated"] * 3
     wait_loaded(prefix)
-    ref = BotRef(group, 0, "127.0.0.1:16384")
+    ref = BotRef(group, 0, InstanceId("local", "127.0.0.1:16384"))
     emit(BotEvent(EventKind.GAVE_UP, ref.with_account("demo_0001"), {"reason": "failure budget spent", "failures": 3}))
-    emit(BotEvent(EventKind.STARTED, BotRef(group, 1, "127.0.0.1:16416"), {"routine": "demo/cycle"}))  # then silence
-    finished = BotRef(group, 2, "127.0.0.1:16448")
+    silent = BotRef(group, 1, InstanceId("local", "127.0.0.1:16416"))
+    emit(BotEvent(EventKind.STARTED, silent, {"routine": "demo/cycle"}))  # then silence
+    finished = BotRef(group, 2, InstanceId("local", "127.0.0.1:16448"))
     emit(BotEvent(EventKind.STARTED, finished, {"routine": "demo/cycle"}))
     emit(BotEvent(EventKind.FINISHED, finished, {"state": "completed"}))
     EventsWorker.drain_all(timeout=10)
@@ -219,7 +221,8 @@ def test_any_notification_block_gets_the_message(prefect_server: PrefectServer, 
 
     asyncio.run(setup())
     wait_loaded(prefix)
-    emit(BotEvent(EventKind.GAVE_UP, BotRef(group, 4, "127.0.0.1:16512"), {"reason": "the last rung failed"}))
+    emit(BotEvent(EventKind.GAVE_UP, BotRef(group, 4, InstanceId("local", "127.0.0.1:16512")),
+                  {"reason": "the last rung failed"}))
     EventsWorker.drain_all(timeout=10)
     contents = receiver.wait_for(lambda c: any(group in x for x in c), timeout_s=30)
     assert any(c.startswith(f"emufleet: a bot gave up / emufleet: {group}/bot-4 gave up on local/127.0.0.1:16512: "

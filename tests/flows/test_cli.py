@@ -72,7 +72,7 @@ def test_launch_from_the_cli(prefect_server: PrefectServer, fleet_home: FleetHom
     assert "final state: COMPLETED" in result.stdout and "/runs/flow-run/" in result.stdout
     assert "pool 'test' has never been refreshed; manual refresh only" in result.stdout  # the pre-launch word
     (bot,) = asyncio.run(status("cli", live=False))
-    assert bot.instance == sim.instances[1].serial and bot.accounts_completed == 1  # --instances 1 was honoured
+    assert bot.instance.serial == sim.instances[1].serial and bot.accounts_completed == 1  # --instances 1 was honoured
     again = invoke("groups", "launch", "cli", "--instances", "0", "--max-accounts", "1", "--no-refresh")
     assert again.exit_code == 0 and re.search(r"pool 'test' was last refreshed \d+s ago", again.stdout)
     progress = [line for line in again.stdout.splitlines() if " bot 0 " in line]  # piped: plain change lines

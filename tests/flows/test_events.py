@@ -19,6 +19,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from adapters.events import bot_resource_id, emit, prefect_event
 from emufleet.bot.events import BotEvent, BotRef, EventKind
+from emufleet.hosts import InstanceId
 from emufleet.sim.adbserver import free_port
 from flows.server import PrefectServer, start_server, stop_server
 
@@ -47,7 +48,7 @@ def _roles(event: ReceivedEvent) -> dict[str, str]:
 
 
 def test_prefect_event_shape() -> None:
-    ref = BotRef("demo", 1, "127.0.0.1:16416", flow_run_id="1234", account="demo_0003")
+    ref = BotRef("demo", 1, InstanceId("local", "127.0.0.1:16416"), flow_run_id="1234", account="demo_0003")
     kwargs = prefect_event(BotEvent(EventKind.GAVE_UP, ref, {"reason": "x" * 5000, "failures": 3}, time=1e9))
     assert kwargs["event"] == "emufleet.bot.gave-up"
     assert kwargs["resource"]["prefect.resource.id"] == "emufleet.bot.demo.1"
@@ -57,7 +58,7 @@ def test_prefect_event_shape() -> None:
         "group": "emufleet.group.demo", "account": "emufleet.account.demo_0003"}
     assert len(kwargs["payload"]["reason"]) == 2001 and kwargs["payload"]["failures"] == 3
     assert kwargs["occurred"].timestamp() == 1e9
-    no_run = prefect_event(BotEvent(EventKind.STARTED, BotRef("demo", 0, "s")))
+    no_run = prefect_event(BotEvent(EventKind.STARTED, BotRef("demo", 0, InstanceId("local", "s"))))
     assert [r["prefect.resource.role"] for r in no_run["related"]] == ["instance", "group"]
 
 
@@ -67,7 +68,7 @@ def test_bot_story_is_readable_with_related_resources(prefect_server: PrefectSer
     @flow(name="run-bot")
     def bot_like() -> str:
         run_id = str(get_run_context().flow_run.id)
-        ref = BotRef(group, 0, "127.0.0.1:16384", host="host-a", flow_run_id=run_id)
+        ref = BotRef(group, 0, InstanceId("host-a", "127.0.0.1:16384"), flow_run_id=run_id)
         emit(BotEvent(EventKind.STARTED, ref, {"routine": "demo/cycle"}))
         leased = ref.with_account("demo_0001")
         emit(BotEvent(EventKind.ACCOUNT_LEASED, leased, {"pool": "demo"}))
@@ -98,7 +99,7 @@ def test_unreachable_server_never_fails_the_bot(prefect_server: PrefectServer) -
     dead = f"http://127.0.0.1:{free_port()}/api"
     with temporary_settings(updates={PREFECT_API_URL: dead}):
         for i in range(20):  # queued for Prefect's events worker (how fast: benchmarks/health.py, emit_dead_ms)
-            emit(BotEvent(EventKind.HEARTBEAT, BotRef("dead", 0, "s"), {"steps_done": i}))
+            emit(BotEvent(EventKind.HEARTBEAT, BotRef("dead", 0, InstanceId("local", "s")), {"steps_done": i}))
         # Its worker gives up on the dead server (≈ 7 s of reconnection attempts, logged) without raising here.
         EventsWorker.drain_all(timeout=20)
 
@@ -110,7 +111,7 @@ def test_a_thread_without_prefect_context_reaches_the_server(prefect_server: Pre
     sent: list[EventKind] = []
 
     def bot_thread(kind: EventKind) -> None:
-        emit(BotEvent(kind, BotRef(group, 0, "s")))
+        emit(BotEvent(kind, BotRef(group, 0, InstanceId("local", "s"))))
         sent.append(kind)
 
     def in_thread(kind: EventKind) -> None:
@@ -134,7 +135,7 @@ def test_an_outage_never_fails_the_emitter_and_events_flow_again_after_it(tmp_pa
     up: events from an outage are best effort, not a guarantee; docs/supervision.md "Events".)"""
     port = free_port()
     server = start_server(tmp_path / "prefect", port, record=False)
-    ref = BotRef(f"out-{uuid.uuid4().hex[:6]}", 0, "s")
+    ref = BotRef(f"out-{uuid.uuid4().hex[:6]}", 0, InstanceId("local", "s"))
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             emit(BotEvent(EventKind.STARTED, ref, {"routine": "n0"}))

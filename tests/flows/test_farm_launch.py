@@ -101,14 +101,14 @@ def test_a_quarantined_instance_is_skipped_and_a_healthy_one_returns_after_its_c
     state = asyncio.run(launch_group(name, return_state=True))
     assert state.is_completed(), state.message
     result = state.result()
-    assert [b.instance for b in result.bots] == [f"local/{second}"]
-    assert result.skipped == [f"local/{first}"]
+    assert [b.instance.key for b in result.bots] == [f"local/{second}"]
+    assert [i.key for i in result.skipped] == [f"local/{first}"]
     assert is_quarantined(eng, f"local/{first}") is not None
     with eng.begin() as conn:  # the cool-down is over: the next launch probes the instance and takes it back
         conn.execute(update(db.Quarantine).values(cooldown_until=db.utcnow() - timedelta(minutes=1)))
     again = asyncio.run(launch_group(name, return_state=True))
     assert again.is_completed(), again.message
-    assert [b.instance for b in again.result().bots] == [f"local/{first}"]
+    assert [b.instance.key for b in again.result().bots] == [f"local/{first}"]
     assert is_quarantined(eng, f"local/{first}") is None
 
 
@@ -152,8 +152,8 @@ def test_a_bot_that_gave_up_is_healed_and_an_instance_that_keeps_giving_up_is_qu
     result = healed.result()
     assert result.healed == {0: 1}
     first, second = result.bots
-    assert (first.bot, first.instance, first.state) == (0, key, "failed") and first.gave_up
-    assert (second.bot, second.instance, second.state) == (1, key, "completed") and second.accounts_completed >= 1
+    assert (first.bot, first.instance.key, first.state) == (0, key, "failed") and first.gave_up
+    assert (second.bot, second.instance.key, second.state) == (1, key, "completed") and second.accounts_completed >= 1
     assert is_quarantined(eng, key) is None  # one give-up: 3 faults, under the group's 6
     reset_accounts(eng, everything=True)
     both = fleet_home.group("healing-both", instances=[faulty.serial, healthy.serial], bots=2, **settings,
@@ -168,4 +168,5 @@ def test_a_bot_that_gave_up_is_healed_and_an_instance_that_keeps_giving_up_is_qu
     skipped = asyncio.run(launch_group(both, return_state=True))
     assert skipped.is_completed(), skipped.message
     result = skipped.result()
-    assert result.skipped == [key] and [b.instance for b in result.bots] == [f"local/{healthy.serial}"]
+    assert [i.key for i in result.skipped] == [key]
+    assert [b.instance.key for b in result.bots] == [f"local/{healthy.serial}"]

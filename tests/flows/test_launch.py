@@ -60,7 +60,7 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
     result = state.result()
     assert isinstance(result, LaunchResult)
     assert result.launched == 3 and result.success
-    assert sorted(row.instance for row in result.bots) == sorted(f"local/{s}" for s in serials(sim))
+    assert sorted(row.instance.key for row in result.bots) == sorted(f"local/{s}" for s in serials(sim))
     assert sum(row.accounts_completed for row in result.bots) == 6
     with fleet_home.engine().connect() as conn:
         accounts = conn.execute(select(Account.device_account, Account.pool_status, Account.lease_token)).all()
@@ -70,7 +70,7 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
     assert all(a.lease_token is None for a in accounts)  # no lease left
     assert len(executions) == 6 and {e.execution_status for e in executions} == {"completed"}
     assert len({e.account_id for e in executions}) == 6  # each account processed once, by the bot that leased it
-    assert {e.bot_instance for e in executions} <= set(serials(sim))
+    assert {e.bot_instance for e in executions} <= {f"local/{s}" for s in serials(sim)}  # host/serial
     assert {e.orchestration_id for e in executions} == {str(result.flow_run_id)}
     assert asyncio.run(lock_slots(serials(sim))) == [0, 0, 0]
 
@@ -86,7 +86,7 @@ def test_three_bots_complete_every_account(prefect_server: PrefectServer, fleet_
     bots, steps = asyncio.run(step_runs(name, 6 * 4))
     assert len(steps) >= 6 * 4 and all(t.tags == [] for t in steps)  # untagged: no concurrency request per step
     # the bot runs keep theirs: the claim tag instance:<host>:<serial>
-    assert all(limit_name(InstanceId(b.labels["emufleet.host"], b.labels["emufleet.instance"])) in b.tags for b in bots)
+    assert all(limit_name(InstanceId.parse(b.labels["emufleet.instance"])) in b.tags for b in bots)
     starts = sorted(b.start_time for b in bots)  # stagger is between bots *starting*, whatever creation takes
     assert all((later - earlier).total_seconds() >= 0.3 for earlier, later in itertools.pairwise(starts))
 
@@ -138,17 +138,17 @@ def test_validate_emulators_names_unknown_instances(prefect_server: PrefectServe
 def test_run_bot_alone_takes_and_releases_its_own_lock(prefect_server: PrefectServer, fleet_home: FleetHome,
                                                       simulator: Callable[..., Any]) -> None:
     from emufleet.groups import RestartPolicy
-    from flows.run_bot import BotResult, BotSpec, run_bot
+    from flows.run_bot import BotSpec, BotStatus, run_bot
 
     sim = simulator(instances=1)
     serial = sim.instances[0].serial
-    spec = BotSpec(group="solo", bot=0, serial=serial, routine="test/cycle", pools=["test"],
+    spec = BotSpec(group="solo", bot=0, instance=serial, routine="test/cycle", pools=["test"],
                    restart_policy=RestartPolicy(mode="never", max_restarts=0), repeat=True)
     state = asyncio.run(run_bot(spec, return_state=True))
     assert state.is_completed(), state.message
     result = state.result()
-    assert isinstance(result, BotResult)
-    assert result.status.accounts_completed == 6 and result.status.state is BotState.COMPLETED
+    assert isinstance(result, BotStatus)
+    assert result.accounts_completed == 6 and result.state is BotState.COMPLETED
     assert 0 < result.engine_s <= result.step_s <= result.wall_s
     assert asyncio.run(lock_slots([serial])) == [0]
 

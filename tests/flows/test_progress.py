@@ -20,7 +20,7 @@ def test_piped_progress_prints_one_line_per_bot_change() -> None:
     lines.show([bot.model_copy(update={"accounts_completed": 1, "account": "a@x"})])
     printed = out.getvalue().splitlines()
     assert len(printed) == 2
-    assert printed[0].endswith("bot 1 127.0.0.1:5555: running account=- done=0 failed=0 restarts=0 steps=0")
+    assert printed[0].endswith("bot 1 local/127.0.0.1:5555: running account=- done=0 failed=0 restarts=0 steps=0")
     assert "account=a@x done=1" in printed[1]
 
 

@@ -152,3 +152,39 @@ def test_cli_lists_hosts_and_reports_broken_files(tmp_path: Path, monkeypatch: p
     write(tmp_path / "hosts", "bad", "name: [x]\n")
     result = CliRunner().invoke(app, ["hosts", "list"])
     assert result.exit_code == 1 and "bad.yaml:1:7: name" in result.stderr
+
+
+def test_an_instance_field_reads_a_key_or_a_bare_serial_and_dumps_the_key() -> None:
+    from pydantic import ValidationError
+
+    from emufleet.groups import BotStatus
+
+    remote = BotStatus(group="g", bot=0, instance="hostb/127.0.0.1:16384")  # type: ignore[arg-type]
+    assert remote.instance == InstanceId("hostb", "127.0.0.1:16384") and remote.host == "hostb"
+    assert BotStatus(group="g", bot=0, instance="127.0.0.1:16384").instance.host == LOCAL_HOST  # type: ignore[arg-type]
+    assert remote.model_dump()["instance"] == remote.model_dump(mode="json")["instance"] == "hostb/127.0.0.1:16384"
+    assert BotStatus.model_validate(remote.model_dump()) == BotStatus.model_validate_json(remote.model_dump_json())
+    assert BotStatus.model_json_schema()["properties"]["instance"]["type"] == "string"  # a text box in the UI form
+    for bad, why in (("bad host/1", "host name 'bad host'"), ("hostb/", "serial ''"), (3, "not int")):
+        with pytest.raises(ValidationError, match=why) as info:
+            BotStatus.model_validate({"group": "g", "bot": 0, "instance": bad})
+        assert info.value.errors()[0]["loc"] == ("instance",)
+
+
+def test_a_bot_record_survives_its_flow_run_labels() -> None:
+    """The labels hold flat values only: lists and mappings go as JSON text and come back as they were."""
+    from uuid import uuid4
+
+    from prefect.client.schemas.objects import FlowRun
+
+    from adapters.registry import bot_status, status_labels
+    from emufleet.groups import BotState, BotStatus
+
+    status = BotStatus(group="g", bot=2, instance=InstanceId("hostb", "127.0.0.1:16416"), state=BotState.FAILED,
+                       recoveries={"restart_app": 2, "routine": 1}, errors=["WaitForImage timed out", "adb: gone"],
+                       attempts=3, wall_s=12.5, gave_up="failure budget spent", error=None)
+    labels = status_labels(status)
+    assert all(isinstance(v, str | int | float | bool) for v in labels.values())
+    assert labels["emufleet.instance"] == "hostb/127.0.0.1:16416" and labels["emufleet.error"] == ""
+    back = bot_status(FlowRun(flow_id=uuid4(), labels=labels))
+    assert back == status and back.recoveries_total == 3

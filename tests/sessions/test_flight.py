@@ -65,7 +65,7 @@ def test_a_give_up_writes_the_ring_as_a_session_that_replays_to_the_same_failure
     inst = simulator(instances=1, scenario="demo").instances[0]
     inst.set_state("home_ready")
     inst.inject_fault("stuck_app")  # taps on Pack are swallowed: the pack screen never comes
-    spec = BotSpec(group="t", bot=0, serial=inst.serial, routine="t/pack",
+    spec = BotSpec(group="t", bot=0, instance=inst.serial, routine="t/pack",
                    restart_policy=RestartPolicy(mode=RestartMode.NEVER),
                    recovery=RecoverySettings.model_validate({"budget": {"failures": 1}}))
     recorder = FlightRecorder(RecordSettings(), serial=inst.serial, routine="t/pack", folder=tmp_path / "flight")
@@ -86,7 +86,7 @@ def test_a_give_up_writes_the_ring_as_a_session_that_replays_to_the_same_failure
         result = asyncio.run(main())
     finally:
         executor.shutdown(wait=True)
-    assert result.gave_up and result.status.state is BotState.FAILED
+    assert result.gave_up and result.state is BotState.FAILED
     sessions = observer.wait()
     assert [why.split(":")[0] for _, why in written] == ["gave up"] and sessions == [written[0][0]]
 
