@@ -185,7 +185,10 @@ class BotSession:
                 self.spec, opened.supervisor, scope=self.scope, reporter=reporter, call=self.call,
                 tick_s=self._tick_s).run(), name="emufleet-supervisor")
             previous: Outcome | None = None
-            while not self.scope.stopping:
+            while True:
+                if self.scope.stopping:  # stopped between attempts (in the back-off) or before the first one
+                    outcome = Outcome.STOPPED
+                    break
                 attempts += 1
                 if self._on_attempt is not None:
                     await self._on_attempt(AttemptBoundary(self, attempts, restarts, previous, error))
