@@ -154,9 +154,10 @@ class LedgerObserver:
                          account=account, rung=rung, reason=reason, count=count)
 
     def _steps(self, steps_done: int, *, force: bool) -> None:
-        if steps_done < self._steps_seen:  # a new session counts from 0 again
-            self._steps_written = 0
-        self._steps_seen = steps_done
+        # One observer per bot run, whose count only grows: a lower one is a report that arrived late (heartbeats
+        # and step reports come from different threads), not a new count: counting from 0 again counted twice.
+        self._steps_seen = max(self._steps_seen, steps_done)
+        steps_done = self._steps_seen
         delta = steps_done - self._steps_written
         if delta > 0 and (force or time.monotonic() - self._sampled_at >= self.steps_every_s):
             self.ledger.add(self._row(STEPS, count=delta))

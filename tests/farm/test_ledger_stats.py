@@ -36,6 +36,7 @@ def test_observer_rows_reach_the_ledger_in_one_flush(db_engine: Engine) -> None:
     observer.event(_event(EventKind.RECOVERING, rung="restart_app", fault="frozen", reason="fault"))
     observer.event(_event(EventKind.HEARTBEAT, steps_done=40))
     observer.status(BotStatus(group="demo", bot=0, instance="127.0.0.1:16384", steps_done=55))
+    observer.event(_event(EventKind.HEARTBEAT, steps_done=52))  # a report that arrived late: no step counted twice
     observer.event(_event(EventKind.ACCOUNT_COMPLETED, pool="demo"))
     observer.event(_event(EventKind.FINISHED, state="completed", steps_done=60))
     assert ledger.flush() == 6

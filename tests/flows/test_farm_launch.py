@@ -36,7 +36,9 @@ def test_a_launch_fills_the_ledger_the_dashboard_reads(prefect_server: PrefectSe
                                    db.FleetEvent.launch_id)).all()
     kinds = [r.kind for r in rows]
     assert kinds.count("account.completed") == 6 and "bot.started" in kinds and "bot.finished" in kinds
-    assert sum(r.count for r in rows if r.kind == "steps") == 6 * 4
+    (bot,) = state.result().bots
+    assert bot.steps_done >= 6 * 4  # four steps per account, more when a step was retried on a busy machine
+    assert sum(r.count for r in rows if r.kind == "steps") == bot.steps_done  # every step the bot did, once
     assert {r.instance for r in rows} == {f"local/{serial}"}
     assert {r.launch_id for r in rows} == {str(state.result().flow_run_id)}
     (launch,) = list_launches(eng, group=name)
@@ -45,7 +47,7 @@ def test_a_launch_fills_the_ledger_the_dashboard_reads(prefect_server: PrefectSe
     assert launch.ended_at is not None and launch.ended_at >= launch.started_at
     day = series(eng, ["accounts_completed", "steps_per_s"], "day", where=StatsFilter(group=name))
     assert day["accounts_completed"].total() == pytest.approx(6)
-    assert day["steps_per_s"].total() == pytest.approx(24)
+    assert day["steps_per_s"].total() == pytest.approx(bot.steps_done)
 
 
 def test_a_720x1280_instance_is_refused_with_the_reason_or_fixed(prefect_server: PrefectServer,
