@@ -25,7 +25,6 @@ import dataclasses
 import json
 import os
 import re
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -35,10 +34,10 @@ from urllib.parse import SplitResult, urlsplit
 
 from emufleet.db.engine import safe_url
 from emufleet.errors import OrchestrationError
-from emufleet.files import write_atomic
 from emufleet.process import pid_alive, spawn_detached, started_at, stop_tree
 from emufleet.settings import state_dir
 from emufleet.system.probe import free_tcp_port, http_ok
+from flows.server_schema import record_sqlite_head, sqlite_at_recorded_head
 
 __all__ = ["HEARTBEAT_FREQUENCY_S", "REPOSSESS_EVERY_S", "PrefectServer", "ensure_server", "health_ok",
            "health_within", "prefect_database_url", "running_server", "server_env", "start_server", "stop_server",
@@ -149,7 +148,7 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
     port = free_tcp_port(DEFAULT_PORT) if port is None else port
     log_path = home_path / "server.log"
     env = server_env(home_path, port, database_url, host)
-    migrated = database_url is None and _sqlite_at_recorded_head(home_path)
+    migrated = database_url is None and sqlite_at_recorded_head(home_path)
     if migrated:  # warm start: Prefect's migration check (its alembic scripts, ≈ 0.3 s of CPU) has nothing to do
         env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
     # detached (its own session): Ctrl-C in the terminal reaches us, and we stop the server in order
@@ -172,49 +171,8 @@ def start_server(home: str | Path | None = None, port: int | None = None, *, tim
     if record:
         (home_path / _RECORD).write_text(json.dumps(asdict(server)), encoding="utf-8")
     if database_url is None and not migrated:
-        _record_sqlite_head(home_path)
+        record_sqlite_head(home_path)
     return server
-
-
-_SCHEMA = "schema.json"  # the revision Prefect's migrations left the SQLite database at, and that Prefect's version
-
-
-def _sqlite_revision(home: Path) -> str | None:
-    """The alembic revision of the server's SQLite database (``<home>/prefect.db``), read-only; ``None`` if none."""
-    file = home / "prefect.db"
-    if not file.is_file():
-        return None
-    try:
-        with contextlib.closing(sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.Error:
-        return None
-    return str(row[0]) if row else None
-
-
-def _sqlite_at_recorded_head(home: Path) -> bool:
-    """Whether the database is at the revision recorded after this Prefect version last migrated it."""
-    try:
-        recorded = json.loads((home / _SCHEMA).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    revision = _sqlite_revision(home)
-    return (isinstance(recorded, dict) and revision is not None and recorded.get("revision") == revision
-            and recorded.get("prefect") == _prefect_version())
-
-
-def _record_sqlite_head(home: Path) -> None:
-    """Record the revision the server's start-up migrations left (it answers only after they ran)."""
-    revision = _sqlite_revision(home)
-    if revision is not None:
-        with contextlib.suppress(OSError):
-            write_atomic(home / _SCHEMA, json.dumps({"revision": revision, "prefect": _prefect_version()}))
-
-
-def _prefect_version() -> str:
-    from importlib.metadata import version
-
-    return version("prefect")
 
 
 def _recorded(home: Path) -> PrefectServer | None:

@@ -141,3 +141,11 @@ def test_only_the_cli_imports_the_cli() -> None:
             wrong += [f"{path.relative_to(ROOT)}:{line}: imports {module}" for module, line, _ in _imports(path)
                       if module == "emufleet.cli" or module.startswith("emufleet.cli.")]
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", ["emufleet/bot", "flows", "adapters"])
+def test_no_module_of_the_bot_flows_or_adapters_exceeds_350_lines(package: str) -> None:
+    """Small modules with one job each (issue 22): a module that grows past 350 lines is split, not tolerated."""
+    long = {str(path.relative_to(ROOT)): n for path in sorted((ROOT / package).glob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 350}
+    assert not long, f"split these modules: {long}"

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from flows.server import _record_sqlite_head, _sqlite_at_recorded_head
+from flows.server_schema import record_sqlite_head, sqlite_at_recorded_head
 
 
 def _database(home: Path, revision: str) -> None:
@@ -19,16 +19,16 @@ def _database(home: Path, revision: str) -> None:
 
 
 def test_the_migration_check_is_skipped_only_at_the_recorded_head(tmp_path: Path) -> None:
-    assert not _sqlite_at_recorded_head(tmp_path), "no database: migrate"
+    assert not sqlite_at_recorded_head(tmp_path), "no database: migrate"
     _database(tmp_path, "3ae6f4a8b2c1")
-    assert not _sqlite_at_recorded_head(tmp_path), "nothing recorded: migrate"
-    _record_sqlite_head(tmp_path)
-    assert _sqlite_at_recorded_head(tmp_path)
+    assert not sqlite_at_recorded_head(tmp_path), "nothing recorded: migrate"
+    record_sqlite_head(tmp_path)
+    assert sqlite_at_recorded_head(tmp_path)
     _database(tmp_path, "0000aaaa1111")  # another revision (a reset, an older database copied in)
-    assert not _sqlite_at_recorded_head(tmp_path)
-    _record_sqlite_head(tmp_path)
+    assert not sqlite_at_recorded_head(tmp_path)
+    record_sqlite_head(tmp_path)
     recorded = json.loads((tmp_path / "schema.json").read_text(encoding="utf-8"))
     (tmp_path / "schema.json").write_text(json.dumps({**recorded, "prefect": "2.0.0"}), encoding="utf-8")
-    assert not _sqlite_at_recorded_head(tmp_path), "another Prefect version: its migrations may differ"
+    assert not sqlite_at_recorded_head(tmp_path), "another Prefect version: its migrations may differ"
     (tmp_path / "schema.json").write_text("{not json", encoding="utf-8")
-    assert not _sqlite_at_recorded_head(tmp_path)
+    assert not sqlite_at_recorded_head(tmp_path)
