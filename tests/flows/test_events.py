@@ -21,7 +21,7 @@ from adapters.events import bot_resource_id, emit, prefect_event
 from emufleet.bot.events import BotEvent, BotRef, EventKind
 from emufleet.hosts import InstanceId
 from emufleet.sim.adbserver import free_port
-from flows.server import PrefectServer, start_server, stop_server
+from flows.server import PrefectServer, refresh_prefect_settings, start_server, stop_server
 
 pytestmark = pytest.mark.prefect
 
@@ -121,8 +121,12 @@ def test_a_thread_without_prefect_context_reaches_the_server(prefect_server: Pre
 
     in_thread(EventKind.STUCK)
     monkeypatch.delenv("PREFECT_API_URL")
-    in_thread(EventKind.RECOVERED)  # no API anywhere: dropped at once, never an ephemeral server
-    monkeypatch.undo()
+    refresh_prefect_settings()  # Prefect's global settings too: no API anywhere
+    try:
+        in_thread(EventKind.RECOVERED)  # dropped at once, never an ephemeral server
+    finally:
+        monkeypatch.undo()
+        refresh_prefect_settings()
     assert sent == [EventKind.STUCK, EventKind.RECOVERED]
     events = read_events(EventFilter(resource=EventResourceFilter(id=[bot_resource_id(group, 0)])), 1)
     assert [e.event for e in events] == ["emufleet.bot.stuck"]
