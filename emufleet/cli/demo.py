@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -118,10 +119,14 @@ def _start_console(server: PrefectServer) -> ConsoleThread | None:
 
 
 def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does, through the clean-up path."""
+    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does, through the clean-up path; Ctrl-C
+    itself too, even when the demo was started with SIGINT ignored (a parent that ignored it passes that on, and
+    Python then installs no KeyboardInterrupt handler: "press Ctrl-C to stop it" did nothing)."""
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), interrupt)

@@ -118,10 +118,17 @@ def test_demo_ctrl_c_through_a_dead_pipe_stops_its_servers(tmp_path: Path) -> No
     env.update(EMUFLEET_STATE_DIR=str(tmp_path / "state"), ANDROID_ADB_SERVER_PORT=str(adb_port),
                HOME=str(tmp_path), PYTHONFAULTHANDLER="1")
     errors = tmp_path / "stderr.txt"  # `make demo | tee log` pipes stdout only; stderr stays the terminal's
+    # Started with SIGINT ignored, as a child of a process that ignores it is (the suite's runner did once): the
+    # demo's "press Ctrl-C" must still work.
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     with errors.open("wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-c", "from emufleet.cli import main; main()", "demo",
-                                 "--instances", "1", "--max-accounts", "1", "--no-fault", "--port", str(free_port())],
-                                stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
+        try:
+            proc = subprocess.Popen([sys.executable, "-c", "from emufleet.cli import main; main()", "demo",
+                                     "--instances", "1", "--max-accounts", "1", "--no-fault", "--port",
+                                     str(free_port())],
+                                    stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
+        finally:
+            signal.signal(signal.SIGINT, before)
     assert proc.stdout is not None
     seen = []
     try:
