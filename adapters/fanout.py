@@ -135,7 +135,7 @@ async def _healing(acquirer: Acquirer, spec: BotSpec, bot_flow: BotFlow, healer:
     while (new := await healer.replacement(spec, state)) is not None:
         with bot_tags(new):
             state = await _bot(acquirer, new, bot_flow, healer)
-        healer.bots.append((new.bot, state))
+        healer.bots.append((new.bot, new.instance, state))
         spec = new
     return first
 

@@ -58,14 +58,13 @@ class Healer:
         self._probe = probe
         self.next_bot = len(acquirer.acquired)  # new bots are numbered after the launch's first ones
         self.healed: dict[int, int] = {}  # failed bot → the bot started on its instance in its place
-        self.bots: list[tuple[int, State | None]] = []  # (new bot, its final state), in the order they ended
-        self._instances: dict[int, InstanceId] = {}  # new bot → its instance
+        self.bots: list[tuple[int, InstanceId, State | None]] = []  # (new bot, instance, final state), as they ended
         self._count: Counter[str] = Counter()
         self._running = 0
 
     def ended(self) -> list[tuple[int, InstanceId, State | None]]:
         """The new bots, in bot order: ``(bot, instance, final state)``."""
-        return [(bot, self._instances[bot], state) for bot, state in sorted(self.bots, key=lambda pair: pair[0])]
+        return sorted(self.bots, key=lambda row: row[0])
 
     def running(self, delta: int) -> None:
         """A local bot of the launch started (+1) or ended (-1)."""
@@ -112,7 +111,6 @@ class Healer:
         new = self.next_bot
         self.next_bot += 1
         self.healed[spec.bot] = new
-        self._instances[new] = instance
         self._emit(spec, new, why)
         _log.warning("bot %d on %s healed: bot %d starts there (%d of at most %d)", spec.bot, instance.key, new,
                      self._count[instance.key], self.settings.max_per_instance)
@@ -123,7 +121,9 @@ class Healer:
         loop = asyncio.get_running_loop()
         until = loop.time() + self.settings.cooldown
         while True:
-            if self.runtime.launch_cancelled or await is_cancelled(self.client, self.run_id):
+            # the watcher polls the launch run twice a second while bots run: ask the server only without it
+            if self.runtime.launch_cancelled or (not self.runtime.watching
+                                                 and await is_cancelled(self.client, self.run_id)):
                 return False
             if self._running == 0 and not await self.runtime.call(self._work_left):
                 return False
@@ -137,12 +137,11 @@ class Healer:
         if not self.definition.pools:
             return True
         from emufleet import db
-        from emufleet.pools import LeaseOwner, Pool, find_pool
+        from emufleet.pools.query import count_by_state
 
         eng = self.runtime.memo(("db", None), lambda: db.engine())
-        owner = LeaseOwner(str(self.run_id))
         try:
-            return any(Pool(find_pool(name), eng, owner).stats().available > 0 for name in self.definition.pools)
+            return any(count_by_state(eng, pool=name)["available"] > 0 for name in self.definition.pools)
         except (SQLAlchemyError, EmufleetError) as exc:  # unknown: keep waiting, the health check decides
             _log.info("pools not counted while healing: %s", exc)
             return True
