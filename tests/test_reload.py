@@ -103,6 +103,24 @@ def test_reload_rejects_a_broken_routine_by_line_and_rolls_back(home: Path) -> N
     assert [line.split()[0] for line in history] == [version_of(good), version_of(routine("v2").encode())]
 
 
+def test_a_fix_recorded_first_by_another_process_still_reaches_a_running_launch(home: Path) -> None:
+    """`emufleet reload` may record a fixed routine before the launch's watcher checks (its debounce): the launch's
+    reloader must still report it, or the bot plays the old version until the next edit."""
+    launch = Reloader(home)
+    assert launch.check().results, "the baseline is recorded"
+    path = home / "routines" / "t" / "loop.yaml"
+    path.write_text(routine("v2").replace("action: Sleep", "action: Slep"), encoding="utf-8")
+    (broken,) = launch.check().results
+    assert broken.status == "rejected"
+    path.write_text(routine("v2"), encoding="utf-8")
+    assert reload().exit_code == 0, "the command records the fix first"
+    (fixed,) = launch.check().results
+    assert (fixed.key, fixed.status) == ("routines/t/loop.yaml", "reloaded")
+    assert fixed.version == version_of(path.read_bytes())
+    assert fixed.previous == version_of(routine("v1").encode())
+    assert launch.check().results == [], "reported once"
+
+
 def test_groups_pools_and_hosts_are_checked_with_located_errors(home: Path) -> None:
     assert reload().exit_code == 0
     (home / "groups" / "g.yaml").write_text("version: 1\nname: g\nroutine: t/loop\ninstances: [0]\nbots: many\n",

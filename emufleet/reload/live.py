@@ -80,6 +80,7 @@ class Reloader:
         self.store = store or VersionStore()
         self.record = record
         self._lock = threading.Lock()
+        self._seen: dict[str, str] = {}  # key -> the version this reloader's last check read
 
     def folders(self) -> list[Path]:
         """The watched folders that exist."""
@@ -89,8 +90,10 @@ class Reloader:
         """Validate everything and report the files that differ from their last good version; record the good ones.
 
         ``fallback``: the running assets (routines are checked against its template set when the one on disk is
-        rejected). ``since`` (``time.time()``): also report, as reloaded, the files whose good version was recorded
-        after it by another process (a launch's watcher took the change first). Never raises for bad files;
+        rejected). A file whose content changed since this reloader's last check is reported even when another
+        process recorded its new version first. ``since`` (``time.time()``): also report, as reloaded, the files
+        whose good version was recorded after it by another process (a launch's watcher took the change first,
+        and this reloader is new: ``emufleet reload``). Never raises for bad files;
         ``OSError`` if the store cannot be written.
         """
         with self._lock:
@@ -105,10 +108,13 @@ class Reloader:
                         log.info("%s not read: %s", key, exc)
                         continue
                     version = version_of(data)
+                    seen, self._seen[key] = self._seen.get(key), version
                     history = self.store.history(key)
                     latest = history[-1] if history else None
                     if latest is not None and latest.version == version:
-                        if since is not None and latest.at > since:  # recorded meanwhile by a launch's watcher
+                        # recorded meanwhile by another process (`emufleet reload` ran before a launch's watcher
+                        # checked, or the other way round): still news to whoever holds this reloader
+                        if (seen is not None and seen != version) or (since is not None and latest.at > since):
                             before = history[-2].version if len(history) > 1 else None
                             results.append(FileResult(key, kind, path, version, before))
                         continue
