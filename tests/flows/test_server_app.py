@@ -98,3 +98,45 @@ def test_the_gated_lease_index_keeps_every_concurrent_lease(tmp_path: Any) -> No
     assert sorted(made) == sorted(active) and len(set(made)) == 40
     assert not (tmp_path / "expirations.lock").exists()
     assert getattr(ConcurrencyLeaseStorage._lock_expiration_index, "emufleet_gated", False)
+
+
+def test_events_resent_after_a_restart_are_stored_once_and_new_ones_in_their_flush_are_kept(tmp_path: Any) -> None:
+    """After a server restart each client resends its recent events, stored or not. Prefect's SQLite writer built an
+    ``INSERT`` with no rows for a batch of only stored ones (``NOT NULL constraint failed``) and the persister
+    dropped the whole flush, new events included (issue 23, item 9). With :func:`skip_stored_events` a flush of
+    resent events writes nothing and fails nothing, and a mixed flush keeps its new events, each once."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    import sqlalchemy as sa
+    from prefect.server.database import provide_database_interface
+    from prefect.server.events.schemas.events import ReceivedEvent
+    from prefect.server.events.services import event_persister
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
+
+    from flows.server_app import skip_stored_events
+
+    skip_stored_events()
+    skip_stored_events()  # idempotent: one wrapper, not two
+
+    def made(n: int) -> list[ReceivedEvent]:
+        return [ReceivedEvent(id=uuid4(), occurred=datetime.now(UTC), event="emufleet.test",
+                              resource={"prefect.resource.id": f"emufleet.test.{i}"}) for i in range(n)]
+
+    async def main() -> list[UUID]:
+        db = provide_database_interface()
+        async with (await db.engine()).begin() as conn:  # the event tables only (all migrations: 8 s)
+            await conn.run_sync(db.Base.metadata.create_all, tables=[db.Event.__table__, db.EventResource.__table__])
+        stored, new = made(3), made(2)
+        for flush in (stored, stored, stored[1:] + new + new[:1]):  # as sent: once, resent alone, resent with new
+            async with db.session_context(begin_transaction=True) as session:
+                await event_persister.write_events(session=session, events=flush)
+        async with db.session_context() as session:
+            ids = list((await session.scalars(sa.select(db.Event.id))).all())
+        await (await db.engine()).dispose()
+        assert sorted(map(str, ids)) == sorted(str(e.id) for e in stored + new), "each event once, none lost"
+        return ids
+
+    with temporary_settings(updates={PREFECT_API_DATABASE_CONNECTION_URL:
+                                     f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"}):
+        asyncio.run(main())
