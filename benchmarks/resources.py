@@ -50,7 +50,7 @@ import yaml  # noqa: E402
 from harness import demo_project  # noqa: E402
 
 from emufleet.process import stop_tree, unwind_on_sigterm  # noqa: E402 - after the sys.path line
-from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402
+from emufleet.sim.adbserver import adb_server_env, find_free_base_port, free_port  # noqa: E402
 
 ENDED = {"completed", "failed", "stopped"}
 
@@ -186,7 +186,7 @@ def main() -> None:
 
         from emufleet.sim import Simulator
 
-        subprocess.run([adb_path(), "start-server"], check=True, capture_output=True)
+        subprocess.run([adb_path(), "start-server"], check=True, capture_output=True, env=adb_server_env())
         stack.callback(subprocess.run, [adb_path(), "kill-server"], capture_output=True)
         sim = stack.enter_context(Simulator(instances=args.bots, scenario="demo",
                                             base_port=find_free_base_port(args.bots)))

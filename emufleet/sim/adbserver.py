@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,8 +28,8 @@ from emufleet.sim.server import PORT_STRIDE
 if TYPE_CHECKING:
     import adbutils
 
-__all__ = ["PORTS_PER_BASE", "adb_server_port", "adb_server_running", "find_free_base_port", "free_port",
-           "isolated_adb_server", "kill_adb_server"]
+__all__ = ["PORTS_PER_BASE", "adb_server_env", "adb_server_port", "adb_server_running", "find_free_base_port",
+           "free_port", "isolated_adb_server", "kill_adb_server"]
 
 PORTS_PER_BASE = 8  # instances a default base port leaves room for
 _LOW = 20000  # below: well-known and registered services; above the ephemeral floor: outgoing connections
@@ -93,6 +93,16 @@ def adb_server_running(port: int | None = None) -> bool:
         return sock.connect_ex(("127.0.0.1", port or adb_server_port())) == 0
 
 
+def adb_server_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment to start an adb server with: ``base`` (default ``os.environ``) with ``ADB_LIBUSB=0`` unless it
+    says otherwise. adb's libusb backend (its default on Linux) answers ``start-server`` only after waiting 3 s for a
+    USB device scan that never completes on a machine without ``/dev/bus/usb`` (a container, CI); the native
+    backend (``0``, adb's documented choice) still finds USB devices and answers at once. Emulators are TCP."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("ADB_LIBUSB", "0")
+    return env
+
+
 def kill_adb_server(port: int | None = None) -> None:
     """``adb -P port kill-server`` (default :func:`adb_server_port`): for a server this process started itself."""
     from adbutils._utils import adb_path
@@ -126,7 +136,7 @@ def isolated_adb_server() -> Iterator[adbutils.AdbClient]:
     for key in removed:
         os.environ.pop(key, None)
     try:
-        subprocess.run([adb, "start-server"], check=True, timeout=30, capture_output=True)
+        subprocess.run([adb, "start-server"], check=True, timeout=30, capture_output=True, env=adb_server_env())
         client = adbutils.AdbClient(host="127.0.0.1", port=port)
         client.server_version()
         yield client

@@ -28,7 +28,7 @@ from emufleet.errors import DeviceError, EmufleetError, OrchestrationError
 from emufleet.files import write_atomic
 from emufleet.process import started_at
 from emufleet.resources.loadfile import read_load
-from emufleet.sim.adbserver import adb_server_port, adb_server_running, kill_adb_server
+from emufleet.sim.adbserver import adb_server_env, adb_server_port, adb_server_running, kill_adb_server
 from emufleet.system.health import ComponentHealth, ComponentState
 from emufleet.system.probe import free_tcp_port, http_ok
 from emufleet.system.records import ProcessRecord, stop_recorded, system_dir
@@ -127,7 +127,7 @@ class AdbServerComponent:
             return f"already running on 127.0.0.1:{port}"
         try:  # adb forks its own server and returns once it listens
             done = subprocess.run([adb_path(), "-P", str(port), "start-server"], capture_output=True, text=True,
-                                  timeout=timeout_s, check=False)
+                                  timeout=timeout_s, check=False, env=adb_server_env())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise OrchestrationError(f"adb start-server: {exc}") from exc
         if done.returncode or not adb_server_running(port):

@@ -36,7 +36,7 @@ from emufleet.db.cluster import PostgresCluster
 from emufleet.hosts import WORK_POOL
 from emufleet.pools import Pool, find_pool
 from emufleet.pools.leases import LeaseOwner
-from emufleet.sim.adbserver import free_port
+from emufleet.sim.adbserver import adb_server_env, free_port
 from flows.server import HEARTBEAT_FREQUENCY_S, start_server, stop_server
 from tests.hosts.netns import NetnsHost
 
@@ -199,7 +199,7 @@ def start_device(host: NetnsHost, env: Mapping[str, str], instances: int = 1,
                            timeout=60).returncode:
                 assert sim.poll() is None and time.monotonic() < deadline, f"{host.name}: simulator did not start"
                 time.sleep(0.5)
-        assert host.run([adb_path(), "start-server"], env=env, timeout=30).returncode == 0
+        assert host.run([adb_path(), "start-server"], env=adb_server_env(env), timeout=30).returncode == 0
     except BaseException:
         stop_device(device)
         raise
