@@ -13,18 +13,19 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import Engine
 
-from adapters.registry import bot_status, group_of, launch_runs, live_runs
 from emufleet.boundary import JsonObject
 from emufleet.db import utcnow
 from emufleet.farm import active
 from emufleet.groups import BotStatus, GroupDefinition, GroupStore, LaunchOverrides
 from emufleet.pools import LeaseRow, count_by_state, held_leases
+
+if TYPE_CHECKING:  # Prefect is imported on the first read: the console answers /health without it (≈ 2 CPU s)
+    from prefect.client.schemas.objects import FlowRun
 
 __all__ = ["BotView", "FleetSnapshot", "LaunchRecord", "Launcher", "RunningGroup", "read_snapshot",
            "recent_launches"]
@@ -107,6 +108,10 @@ def _local(engine: Engine) -> tuple[list[LeaseRow], dict[str, GroupDefinition], 
 async def read_snapshot(engine: Engine) -> FleetSnapshot:
     """The live groups (from Prefect), the held leases, the definitions and their pools' counts; never raises for
     Prefect (the snapshot's ``error`` says what failed)."""
+    from prefect.client.orchestration import get_client
+
+    from adapters.registry import bot_status, group_of, live_runs
+
     leases, definitions, pools, quarantined = await asyncio.to_thread(_local, engine)
     try:
         async with get_client() as client:
@@ -139,6 +144,10 @@ async def read_snapshot(engine: Engine) -> FleetSnapshot:
 
 async def recent_launches(group: str, limit: int = 5) -> list[FlowRun]:
     """The newest ``launch-group`` flow runs of ``group``, finished ones included."""
+    from prefect.client.orchestration import get_client
+
+    from adapters.registry import launch_runs
+
     async with get_client() as client:
         return await launch_runs(client, group, live=False, limit=limit)
 
@@ -194,6 +203,9 @@ class Launcher:
         Raises:
             GroupValidationError: as :meth:`check`.
         """
+        from prefect.client.orchestration import get_client
+
+        from adapters.registry import launch_runs
         from flows.launch_group import launch_group  # imported on first launch: the flow module is heavy
 
         await asyncio.to_thread(self.check, group, overrides)  # reads the group's file: off the loop

@@ -1,7 +1,7 @@
 """Serving the console with uvicorn: in the foreground (``emufleet console``) or on a thread (``emufleet demo``).
 
 Call :func:`flows.server.use_server` before either (Prefect reads its settings at import); the app imports
-Prefect when it is created.
+Prefect on its first read of the Prefect API (``console.fleet``), not at start: ``/health`` answers without it.
 """
 
 from __future__ import annotations
