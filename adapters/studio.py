@@ -33,7 +33,7 @@ from emufleet.routines.context import StepEvent
 from emufleet.sessions.attach import BotRecording
 from emufleet.sessions.flight import FlightObserver, FlightRecorder, flight_dir
 from emufleet.sessions.recording import Entry
-from emufleet.wall import LiveFeed
+from emufleet.wall import LiveFeed, WallPublisher
 
 __all__ = ["RECORD_COMMAND", "BotStudio", "session_key", "session_markdown"]
 
@@ -85,7 +85,10 @@ class BotStudio:
         self.flight: FlightObserver | None = None
         self.observer: BotObserver = observer
         engine = runtime.memo(("db", spec.database_url), lambda: db.engine(spec.database_url))
-        self.feed = LiveFeed(engine, spec.instance.host, spec.instance.serial, group=spec.group, bot=spec.bot)
+        # one publishing thread for the launch's bots on this database (it stops with the last bot's feed)
+        publisher = runtime.memo(("wall", spec.database_url), lambda: WallPublisher(engine))
+        self.feed = LiveFeed(engine, spec.instance.host, spec.instance.serial, group=spec.group, bot=spec.bot,
+                             publisher=publisher)
         sinks: list[Callable[[Entry], None]] = [self.feed.add]
         if spec.record.enabled:
             self.recorder = FlightRecorder(spec.record, serial=spec.instance.serial, routine=spec.routine,

@@ -65,7 +65,8 @@ class IdleCapturer:
                 return 0
             self._last = time.monotonic()
             made = 0
-            if not store.anyone_watching(self.engine, self.host):
+            looks = store.looks(self.engine, (self.host,))  # one query for every instance of the round
+            if not looks.rows:
                 return 0
             serials = self._serials()
             if not serials:
@@ -74,7 +75,7 @@ class IdleCapturer:
             for serial in serials:
                 if serial in busy:
                     continue
-                watch = store.watching(self.engine, self.host, serial)
+                watch = looks.at(self.host, serial)
                 if watch.wanted and self._capture(serial, full=watch.full):
                     made += 1
                     self.captured[serial] += 1

@@ -2,9 +2,10 @@
 bots and capturers meet the console, local or remote (the database is already shared by a fleet's hosts).
 
 * the console says who looks (:func:`want`, a few seconds at a time, renewed while its page is visible);
-* a bot or a host's idle capturer asks whether anyone looks at an instance (:func:`watching`) and publishes its
-  newest frame (:func:`publish`); a bot marks the instance it drives (:func:`drive`) so nothing else captures it;
-* the console reads the screens (:func:`screens`, :func:`jpeg`).
+* a process's publisher of bot frames, or a host's idle capturer, asks once a round who looks at its instances
+  (:func:`looks`) and publishes their newest frames (:func:`publish_many`, one transaction); a bot marks the
+  instance it drives (:func:`drive`) so nothing else captures it;
+* the console reads the screens (:func:`screens`), then only the frames that changed (:func:`jpegs`, one query).
 
 Times are Unix seconds. Every function raises :class:`~emufleet.errors.DatabaseError` when the database fails.
 """
@@ -12,16 +13,17 @@ Times are Unix seconds. Every function raises :class:`~emufleet.errors.DatabaseE
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet import db
 from emufleet.db import LiveScreen, LiveWatch
 
-__all__ = ["ALL", "Screen", "Watch", "WATCH_S", "anyone_watching", "drive", "driven", "forget_watches", "jpeg",
-           "publish", "release", "screens", "want", "watching"]
+__all__ = ["ALL", "Frame", "Looks", "Screen", "Watch", "WATCH_S", "drive", "driven", "forget_watches", "jpeg",
+           "jpegs", "looks", "publish", "publish_many", "release", "screens", "want", "watching"]
 
 ALL = "*"
 WATCH_S = 3.0  # how long one look lasts: the page renews it every second while visible
@@ -33,6 +35,37 @@ class Watch:
 
     wanted: bool
     full: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Looks:
+    """The looks at a set of hosts' instances at one time (:func:`looks`): ``(host, serial, full)`` rows."""
+
+    rows: tuple[tuple[str, str, bool], ...] = ()
+
+    def at(self, host: str, serial: str) -> Watch:
+        """Whether anyone looks at ``host``/``serial`` (directly, or at the whole wall)."""
+        fulls = [full for h, s, full in self.rows if h in (host, ALL) and s in (serial, ALL)]
+        return Watch(bool(fulls), any(fulls))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A frame to publish for ``host``/``serial``: the JPEG bytes, its capture time (Unix s), its device size (px),
+    whether at device size, who publishes it (``bot`` or ``idle``), and what it shows."""
+
+    host: str
+    serial: str
+    image: bytes
+    at: float
+    width: int
+    height: int
+    full: bool
+    source: str
+    group: str | None = None
+    bot: int | None = None
+    step: str | None = None
+    overlay: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,44 +91,74 @@ def want(engine: Engine, host: str = ALL, serial: str = ALL, *, full: bool = Fal
          now: float | None = None) -> None:
     """Someone looks at ``host``/``serial`` (``*``: every) for the next ``seconds``; ``full``: at device size."""
     until = (now or time.time()) + seconds
-    with db.translate_db_errors("live wall: watch"), db.session(engine) as s:
+    w = LiveWatch
+    # Core statements, not an ORM session: the console runs this at every request of a visible wall page
+    with db.translate_db_errors("live wall: watch"):
         for _ in range(2):  # a concurrent first insert of the same row: the second try updates it
             try:
-                row = s.get(LiveWatch, (host, serial, full))
-                if row is None:
-                    s.add(LiveWatch(host=host, serial=serial, full=full, until=until))
-                else:
-                    row.until = max(row.until, until)
-                s.commit()
+                with engine.begin() as conn:
+                    done = conn.execute(update(w).where(w.host == host, w.serial == serial, w.full == full)
+                                        .values(until=case((w.until < until, until), else_=w.until))).rowcount
+                    if not done:
+                        conn.execute(insert(w).values(host=host, serial=serial, full=full, until=until))
                 return
             except IntegrityError:
-                s.rollback()
+                continue
 
 
 def watching(engine: Engine, host: str, serial: str, *, now: float | None = None) -> Watch:
     """Whether anyone looks at ``host``/``serial`` now (directly, or at the whole wall)."""
+    return looks(engine, (host,), now=now).at(host, serial)
+
+
+def looks(engine: Engine, hosts: Iterable[str], *, now: float | None = None) -> Looks:
+    """Every look now at an instance of ``hosts`` or at the whole wall, in one query (a process's publisher asks
+    this once a second for all its bots)."""
     now = now or time.time()
+    w = LiveWatch
     with db.translate_db_errors("live wall: watch"), engine.connect() as conn:
-        rows = conn.execute(select(LiveWatch.full).where(
-            LiveWatch.host.in_((host, ALL)), LiveWatch.serial.in_((serial, ALL)), LiveWatch.until > now)).all()
-    return Watch(bool(rows), any(full for (full,) in rows))
-
-
-def anyone_watching(engine: Engine, host: str, *, now: float | None = None) -> bool:
-    """Whether anyone looks at any instance of ``host`` now (the whole wall, or one instance's full view)."""
-    now = now or time.time()
-    with db.translate_db_errors("live wall: watch"), db.session(engine) as s:
-        return s.scalar(select(LiveWatch.until).where(LiveWatch.host.in_((host, ALL)), LiveWatch.until > now)
-                        .limit(1)) is not None
+        rows = conn.execute(select(w.host, w.serial, w.full).where(w.host.in_({*hosts, ALL}), w.until > now)).all()
+    return Looks(tuple((r.host, r.serial, bool(r.full)) for r in rows))
 
 
 def publish(engine: Engine, host: str, serial: str, image: bytes, *, at: float, width: int, height: int,
             full: bool, source: str, group: str | None = None, bot: int | None = None, step: str | None = None,
             overlay: str | None = None) -> None:
     """Store the newest frame of ``host``/``serial`` (JPEG bytes) with what it shows."""
-    values = {"at": at, "width": width, "height": height, "full": full, "jpeg": image, "source": source,
-              "group": group, "bot": bot, "step": step, "overlay": overlay}
-    _upsert(engine, host, serial, values, "live wall: publish")
+    publish_many(engine, [Frame(host, serial, image, at, width, height, full, source, group, bot, step, overlay)])
+
+
+def publish_many(engine: Engine, frames: Sequence[Frame]) -> None:
+    """Store several instances' newest frames in one transaction (a publisher's whole round: one query for the rows
+    that exist, one prepared UPDATE executed for all of them, an INSERT for the instances new to the wall)."""
+    if not frames:
+        return
+    c = LiveScreen
+    rows = [{"k_host": f.host, "k_serial": f.serial, "at": f.at, "width": f.width, "height": f.height, "full": f.full,
+             "jpeg": f.image, "source": f.source, "group": f.group, "bot": f.bot, "step": f.step,
+             "overlay": f.overlay} for f in frames]
+    with db.translate_db_errors("live wall: publish"):
+        for _ in range(2):
+            try:
+                with engine.begin() as conn:
+                    have = {(r.host, r.serial) for r in conn.execute(
+                        select(c.host, c.serial).where(c.host.in_({f.host for f in frames})))}
+                    old = [row for row in rows if (row["k_host"], row["k_serial"]) in have]
+                    if old:  # the SET clause is the parameters' column keys (Core's executemany)
+                        conn.execute(_UPDATE_FRAME, old)
+                    new = [{"host": row["k_host"], "serial": row["k_serial"],
+                            **{k: v for k, v in row.items() if not k.startswith("k_")}}
+                           for row in rows if (row["k_host"], row["k_serial"]) not in have]
+                    if new:
+                        conn.execute(insert(c), new)
+                return
+            except IntegrityError:  # a concurrent first insert of a row: the second try updates it
+                continue
+
+
+# built once: a publisher runs it every second, and building a statement costs more than executing it
+_UPDATE_FRAME = update(LiveScreen).where(LiveScreen.host == bindparam("k_host"),
+                                         LiveScreen.serial == bindparam("k_serial"))
 
 
 def drive(engine: Engine, host: str, serial: str, *, group: str, bot: int, seconds: float = 30.0) -> None:
@@ -118,20 +181,24 @@ def _upsert(engine: Engine, host: str, serial: str, values: dict[str, object], a
         for _ in range(2):
             try:
                 with engine.begin() as conn:
-                    done = conn.execute(update(LiveScreen).where(LiveScreen.host == host, LiveScreen.serial == serial)
-                                        .values(**values)).rowcount
-                    if not done:
-                        conn.execute(insert(LiveScreen).values(host=host, serial=serial, **values))
+                    _upsert_on(conn, host, serial, values)
                 return
             except IntegrityError:
                 continue
+
+
+def _upsert_on(conn: Connection, host: str, serial: str, values: dict[str, object]) -> None:
+    done = conn.execute(update(LiveScreen).where(LiveScreen.host == host, LiveScreen.serial == serial)
+                        .values(**values)).rowcount
+    if not done:
+        conn.execute(insert(LiveScreen).values(host=host, serial=serial, **values))
 
 
 def screens(engine: Engine, *, max_age_s: float = 60.0, now: float | None = None) -> list[Screen]:
     """The wall: every screen published in the last ``max_age_s`` seconds, by host then serial."""
     now = now or time.time()
     c = LiveScreen
-    with db.translate_db_errors("live wall: screens"), db.session(engine) as s:
+    with db.translate_db_errors("live wall: screens"), engine.connect() as s:
         rows = s.execute(select(c.host, c.serial, c.at, c.width, c.height, c.full, c.source, c.group, c.bot, c.step,
                                 c.overlay, c.driven_until)
                          .where(c.at > now - max_age_s, c.jpeg.is_not(None)).order_by(c.host, c.serial)).all()
@@ -142,15 +209,27 @@ def screens(engine: Engine, *, max_age_s: float = 60.0, now: float | None = None
 def driven(engine: Engine, host: str, *, now: float | None = None) -> set[str]:
     """Serials of ``host`` a bot drives now."""
     now = now or time.time()
-    with db.translate_db_errors("live wall: driven"), db.session(engine) as s:
+    with db.translate_db_errors("live wall: driven"), engine.connect() as s:
         return set(s.scalars(select(LiveScreen.serial).where(LiveScreen.host == host,
                                                              LiveScreen.driven_until > now)))
 
 
 def jpeg(engine: Engine, host: str, serial: str) -> bytes | None:
     """The newest frame of ``host``/``serial`` (JPEG), or ``None``."""
-    with db.translate_db_errors("live wall: frame"), db.session(engine) as s:
+    with db.translate_db_errors("live wall: frame"), engine.connect() as s:
         return s.scalar(select(LiveScreen.jpeg).where(LiveScreen.host == host, LiveScreen.serial == serial))
+
+
+def jpegs(engine: Engine, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, bytes]]:
+    """The newest frames of several ``(host, serial)`` instances in one query: ``{key: (at, JPEG)}`` (an instance
+    without a frame is absent)."""
+    wanted = [and_(LiveScreen.host == host, LiveScreen.serial == serial) for host, serial in keys]
+    if not wanted:
+        return {}
+    c = LiveScreen
+    with db.translate_db_errors("live wall: frame"), engine.connect() as conn:
+        rows = conn.execute(select(c.host, c.serial, c.at, c.jpeg).where(or_(*wanted), c.jpeg.is_not(None))).all()
+    return {(r.host, r.serial): (r.at, r.jpeg) for r in rows}
 
 
 def forget_watches(engine: Engine, *, now: float | None = None) -> None:

@@ -5,10 +5,12 @@ captured or published while nobody looks; an idle instance is captured on its ho
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine
 
@@ -17,7 +19,7 @@ from emufleet.routines.context import MatchScore, StepEvent
 from emufleet.sessions.format import FrameEvent
 from emufleet.sessions.recording import Entry
 from emufleet.vision import Region
-from emufleet.wall import IdleCapturer, LiveFeed, store
+from emufleet.wall import IdleCapturer, LiveFeed, WallPublisher, store
 from tests.console.test_live import wait_for
 
 pytestmark = pytest.mark.slow
@@ -66,3 +68,34 @@ def test_idle_instances_are_captured_while_watched_and_a_bot_s_never(simulator: 
     assert not by_serial(db_engine)[driven.serial].driven, "released when the bot ended"
     assert driven.serial in {s.serial for s in store.screens(db_engine)}
     assert capturer.tick() == 2, "once no bot drives it, the host captures it"
+
+
+def test_one_thread_publishes_every_bot_of_a_process_in_one_round(db_engine: Engine) -> None:
+    publisher = WallPublisher(db_engine, interval_s=0.05)  # as run_bot shares one per launch
+    feeds = [LiveFeed(db_engine, HOST, f"p{i}", group="g", bot=i, publisher=publisher) for i in range(3)]
+
+    def capture(n: int) -> None:  # each bot's n-th screen, all different
+        for i, feed in enumerate(feeds):
+            image = np.full((96, 54, 3), 10 * n, np.uint8)
+            image[i, :] = 255
+            feed.add(Entry(FrameEvent(t=time.time(), frame=""), image=image))
+
+    for feed in feeds:
+        feed.start()
+    try:
+        assert [t.name for t in threading.enumerate()].count("emufleet-wall") == 1
+        capture(1)  # captured while nobody looks: nothing published, then all three in the first round that sees a look
+        store.want(db_engine)
+        wait_for(lambda: all(f.published == 1 for f in feeds), what="each bot's frame published")
+        assert publisher.rounds == 1, "one round (one transaction) for the three bots"
+        first = by_serial(db_engine)
+        assert sorted(first) == ["p0", "p1", "p2"] and {s.source for s in first.values()} == {"bot"}
+        capture(2)  # the rows exist now: updated in place
+        wait_for(lambda: all(f.published == 2 for f in feeds), what="each bot's next frame published")
+        again = by_serial(db_engine)
+        assert all(again[k].at > first[k].at for k in first) and len(store.jpegs(db_engine, [(HOST, "p1")])) == 1
+    finally:
+        for feed in feeds:
+            feed.close()
+    assert "emufleet-wall" not in [t.name for t in threading.enumerate()], "the last feed stopped the thread"
+    assert not any(s.driven for s in by_serial(db_engine).values())
