@@ -1,7 +1,7 @@
 """Simulated MuMu instances (:mod:`emufleet.sim`) as an emulator backend, in one of two modes.
 
 * **Detached** (default; what ``emufleet instances start`` uses): each instance is its own background process
-  (``python -m emufleet.device.backends._simproc``) serving ``127.0.0.1:(base_port + 32·index)``, recorded in a
+  (``python -m emufleet.sim._instance``) serving ``127.0.0.1:(base_port + 32·index)``, recorded in a
   pid file ``<state_dir>/simulator/instance-<index>.pid``. Instances start and stop independently and outlive
   the command that started them.
 * **Attached**: ``SimulatorBackend(simulator=sim)`` drives the instances of an in-process
@@ -134,7 +134,7 @@ class SimulatorBackend:
         port = self._base_port + 32 * index
         if port_open(self.serial(index)):
             raise DeviceError(f"port {port} is already in use by another process", serial=self.serial(index))
-        pid = spawn_detached([sys.executable, "-m", "emufleet.device.backends._simproc", "--port", str(port),
+        pid = spawn_detached([sys.executable, "-m", "emufleet.sim._instance", "--port", str(port),
                               "--scenario", self._scenario], self._dir() / f"instance-{index}.log")
         self._pid_file(index).write_text(f"{pid}\n")
 

@@ -1,10 +1,11 @@
-"""``python -m emufleet.device.backends._simproc --port P --scenario S``: one simulated instance, until SIGTERM.
+"""``python -m emufleet.sim._instance --port P --scenario S``: one simulated instance, until SIGTERM.
 
 The simulator backend runs each instance as its own detached process, so instances start and stop
 independently (like MuMu instances) and outlive the CLI command that started them. Each serves like
 ``emufleet sim up`` does (:func:`emufleet.sim.daemon.run_foreground`): it writes the same state files and serves the
 same control socket, so ``emufleet sim status``, ``sim fault`` and ``sim down`` see and steer the instances a launch
-or a deployment run started.
+or a deployment run started. It lives in :mod:`emufleet.sim`, not beside the backend: ``-m`` imports the module's
+packages first, and ``emufleet.device``'s (adbutils and the device layer, ≈ 0.15 CPU s) is of no use to a simulator.
 """
 
 from __future__ import annotations
