@@ -35,6 +35,7 @@ from emufleet.vision.matchers import DEFAULT_METHOD, Matcher, get_matcher
 from emufleet.vision.registry import Template
 from emufleet.vision.search import (
     DEFAULT_SCALE_TOLERANCE,
+    FLOOR,
     PEAKS,
     REACH,
     SMALL_AREA,
@@ -231,11 +232,14 @@ def match(
         scale_tolerance, resolution = 0.0, "template"
     # The score that settles "found" (low-texture templates also need their runner-up's: never settled early).
     settle = None if low_texture or refine else max(limit, matcher.default_threshold)
+    # Weaker peaks are never reported, refined or swept (a low-texture template's runner-up caps its best: all).
+    floor = 0.0 if low_texture else max(0.0, min(FLOOR, limit - REACH))
     window = screen.window_region(searched)
     coarse: list[Cand] = []
     matches: list[Match] = []
     if resolution != "device":
-        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True, decided=settle)
+        found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True, decided=settle,
+                       floor=floor)
         coarse = distinct(_offset(found, searched))
         matches += [_template_match(c, space) for c in _reportable(coarse, limit, low_texture)]
     if resolution != "template":
@@ -269,16 +273,17 @@ def match(
             # is low enough to be the frame's blur (a seed template drawn 2 % off: 0.81 in template space, 1.0 on
             # the device grid swept).
             peaks = [c for c in promising(coarse) if c[0] >= limit - REACH]
-            fine = _refine(screen, peaks, template, matcher, 0.0)
+            fine = _refine(screen, peaks, template, matcher, 0.0, floor)
             if best < _SHARP or max((c[0] for c in fine), default=0.0) > best:
-                fine += _refine(screen, peaks, template, matcher, scale_tolerance)
+                fine += _refine(screen, peaks, template, matcher, scale_tolerance, floor)
         elif resolution == "auto" and fine_device:
-            fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
+            fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance, floor)
         elif roi.shape[0] * roi.shape[1] <= SMALL_AREA or thin:
             # Small areas, and ≤ 2-px thin templates (the frame's downscale blurs them away), in full.
-            fine = _offset(search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y), rect)
+            fine = _offset(search(roi, template, matcher, scale_tolerance, space.scale_x, space.scale_y,
+                                  floor=floor), rect)
         elif resolution == "auto":  # refine the promising template-space peaks on the device grid
-            fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance)
+            fine = _refine(screen, promising(coarse), template, matcher, scale_tolerance, floor)
         else:
             peaks = distinct(_offset(search(window, template, matcher, 0.0, 1.0, 1.0, resample=True), searched))
             fine = _refine(screen, peaks[: 2 * PEAKS], template, matcher, scale_tolerance)
@@ -308,8 +313,9 @@ def _offset(cands: list[Cand], rect: Region) -> list[Cand]:
 
 
 def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matcher,
-            tolerance: float) -> list[Cand]:
-    """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both)."""
+            tolerance: float, floor: float = 0.0) -> list[Cand]:
+    """Device-grid candidates searched only around template-space ``peaks`` (absolute coordinates both); ``floor``
+    as for :func:`search`."""
     space = screen.space
     found: list[Cand] = []
     for _, x, y, _, w, h in peaks:
@@ -317,7 +323,8 @@ def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matc
         near = space.region_to_device(grown).clip(space.device_width, space.device_height)
         if near is not None:
             roi = screen.frame[near.y1: near.y2, near.x1: near.x2]
-            found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y), near)
+            found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y, floor=floor),
+                             near)
     return found
 
 

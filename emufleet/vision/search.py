@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from emufleet.vision.matchers import Matcher
+from emufleet.vision.peaks import nms_peaks
 from emufleet.vision.registry import Template
 from emufleet.vision.verify import agreement, agreement_cap
 
@@ -33,6 +34,8 @@ _DROP = 0.02  # a scale step that loses this much ends the sweep in its directio
 AGREEMENT_FROM = 0.6  # candidates scoring less are not checked for pixel agreement (it can only lower them)
 REACH = 0.25  # over large areas only peaks this close to the best are refined (sweep, device grid)
 SMALL_AREA = 256 * 256  # search areas up to this many pixels are searched in full, larger ones through the locator
+LOCATE_FROM = 16  # ... if they are this many times the template's area: the locator saves 2/3 of a map and pays 5
+# exact re-scores of a few template areas each (a 324×54 button in a 668×128 region: 1.3× one map, exact 1.0×)
 
 Cand = tuple[float, int, int, float, int, int]  # score, x, y (in the searched image), scale, w, h
 _P = TypeVar("_P", tuple[float, int, int], Cand)
@@ -102,19 +105,6 @@ def _sizes(template: Template, tolerance: float, fx: float, fy: float,
     return tuple(out)
 
 
-def _peaks(scores: np.ndarray, count: int, w: int, h: int) -> list[tuple[float, int, int]]:
-    """Up to ``count`` local maxima ``(score, x, y)``, each suppressing a template-sized neighbourhood."""
-    work = scores.copy()
-    out: list[tuple[float, int, int]] = []
-    for _ in range(count):
-        _, value, _, (x, y) = cv2.minMaxLoc(work)
-        if value <= 0.0 and out:
-            break
-        out.append((float(value), x, y))
-        work[max(0, y - h // 2): y + h // 2 + 1, max(0, x - w // 2): x + w // 2 + 1] = -1.0
-    return out
-
-
 def _resampled(image: np.ndarray, scale: float) -> np.ndarray:
     """``image`` resampled by ``1/scale`` (pixel centres aligned), at the exact scale: ``cv2.resize`` would round
     a window a few px wide to its own size (2 % of 23 px) and return it unchanged."""
@@ -128,27 +118,36 @@ def _resampled(image: np.ndarray, scale: float) -> np.ndarray:
     return resampled
 
 
-def _scored_peaks(image: np.ndarray, template: Template, fn: object, scale: float, size: tuple[int, int],
-                  resample: bool, count: int) -> list[tuple[float, int, int]]:
-    """Peaks ``(score, x, y)`` in ``image`` coordinates of ``template`` at ``scale`` (its size there ``size``)."""
-    assert callable(fn)
+def _scored_peaks(image: np.ndarray, template: Template, matcher: Matcher, scale: float, size: tuple[int, int],
+                  resample: bool, count: int, floor: float = 0.0, locate: bool = False) -> list[tuple[float, int, int]]:
+    """Peaks ``(score, x, y)`` in ``image`` coordinates of ``template`` at ``scale`` (its size there ``size``): of
+    ``matcher.locate``'s map with ``locate``, else of its scores (those after the first down to ``floor``)."""
     tw, th = template.size
     if resample and abs(scale - 1.0) > 1e-9:
         small = _resampled(image, scale)
         if small.shape[1] < tw or small.shape[0] < th:
             return []
         kx = ky = scale
-        found = _peaks(fn(small, template.image, template.mask), count, tw, th)
+        found = _peaks_of(matcher, small, template.image, template.mask, count, floor, locate)
         return [(v, min(round(x * kx), image.shape[1] - size[0]), min(round(y * ky), image.shape[0] - size[1]))
                 for v, x, y in found]
     if size[0] > image.shape[1] or size[1] > image.shape[0]:
         return []
     tpl, mask = scaled(template, *size)
-    return _peaks(fn(image, tpl, mask), count, *size)
+    return _peaks_of(matcher, image, tpl, mask, count, floor, locate)
+
+
+def _peaks_of(matcher: Matcher, image: np.ndarray, tpl: np.ndarray, mask: np.ndarray | None, count: int,
+              floor: float, locate: bool) -> list[tuple[float, int, int]]:
+    if locate and matcher.locate is not None:
+        return nms_peaks(matcher.locate(image, tpl, mask), count, tpl.shape[1], tpl.shape[0])
+    if matcher.peaks is not None:
+        return matcher.peaks(image, tpl, mask, count, floor)
+    return nms_peaks(matcher.scores(image, tpl, mask), count, tpl.shape[1], tpl.shape[0])
 
 
 def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float, fy: float,
-           resample: bool = False, decided: float | None = None) -> list[Cand]:
+           resample: bool = False, decided: float | None = None, floor: float = 0.0) -> list[Cand]:
     """Candidates inside ``roi`` (x, y relative to it); the template scaled by ``fx``/``fy`` onto its grid.
 
     The declared scale is searched over the whole ``roi``; the sweep follows around the promising peaks only
@@ -156,6 +155,8 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     ``decided`` (the caller's threshold: "found" is settled at the declared scale).
     Large areas are located with the matcher's cheaper map and its peaks re-scored exactly within ±2 px.
     ``resample``: try scales by resampling ``roi`` instead of resizing the template (module docstring).
+    ``floor``: the declared scale's peaks after the best that score below it are left out (the caller neither
+    reports nor refines them; at most ``FLOOR``, which the sweep needs).
     """
     sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy, resample)
              if w <= roi.shape[1] and h <= roi.shape[0]]
@@ -163,15 +164,18 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
         return []
     scale, w, h = sizes[0]
     small = (roi.shape[0] * roi.shape[1]) <= SMALL_AREA
-    if small or matcher.locate is None:
-        base_peaks = _scored_peaks(roi, template, matcher.scores, scale, (w, h), resample, PEAKS)
+    tiny = min(w, h) < (8 if resample else 16)  # px in the searched grid
+    if small and tiny:
+        floor = 0.0  # every peak of a tiny template is swept (below)
+    if small or matcher.locate is None or roi.shape[0] * roi.shape[1] < LOCATE_FROM * w * h:
+        base_peaks = _scored_peaks(roi, template, matcher, scale, (w, h), resample, PEAKS, min(floor, FLOOR))
     else:  # large area: peaks of the cheap map, re-scored exactly within ±2 px
         base_peaks = []
-        for _, px, py in _scored_peaks(roi, template, matcher.locate, scale, (w, h), resample, PEAKS):
+        for _, px, py in _scored_peaks(roi, template, matcher, scale, (w, h), resample, PEAKS, locate=True):
             x1, y1 = max(0, px - 2), max(0, py - 2)
             local = roi[y1: min(roi.shape[0], py + h + 2), x1: min(roi.shape[1], px + w + 2)]
             base_peaks += [(v, x + x1, y + y1) for v, x, y in
-                           _scored_peaks(local, template, matcher.scores, scale, (w, h), resample, 1)]
+                           _scored_peaks(local, template, matcher, scale, (w, h), resample, 1)]
         base_peaks.sort(reverse=True)
     if not base_peaks:
         return []
@@ -184,7 +188,6 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
         found = [top, *(_agreed(roi, template, c, resample) for c in found[1:])]
     # Nothing near the declared scale: no sweep (the common "not found" path costs one map). Small areas on the
     # device grid are swept anyway: there a 6-px template's declared size can score near 0 where ±1 px scores 1.
-    tiny = min(w, h) < (8 if resample else 16)  # px in the searched grid
     hopeless = base_peaks[0][0] < FLOOR and (not small or not tiny)
     if base_peaks[0][0] >= CONFIDENT or hopeless or (decided is not None and max(c[0] for c in found) >= decided):
         return found
@@ -206,7 +209,7 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
             x2, y2 = min(roi.shape[1], px + pad + w), min(roi.shape[0], py + pad + h)
             if x2 - x1 >= w and y2 - y1 >= h:
                 swept = [(v, x + x1, y + y1, scale, w, h) for v, x, y in
-                         _scored_peaks(roi[y1:y2, x1:x2], template, matcher.scores, scale, (w, h), resample, 1)]
+                         _scored_peaks(roi[y1:y2, x1:x2], template, matcher, scale, (w, h), resample, 1)]
                 if swept and swept[0][0] < last[i, direction] - _DROP:
                     del last[i, direction]
                 elif swept:

@@ -171,11 +171,12 @@ def _core_weights(template: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 def _combine(t_mean: np.ndarray, w_mean: np.ndarray, variance: tuple[float, np.ndarray] | None,
              correlation: np.ndarray | None) -> np.ndarray:
-    """``min(structure, colour)`` from the statistics (means (C,) and (H', W', C)); colour only when ``variance``
-    is ``None``. In place on fresh arrays, in the order of the formulas (the same float32 roundings)."""
-    diff = np.abs(w_mean[:, :, 0] - t_mean[0])
-    for c in range(1, w_mean.shape[2]):
-        np.maximum(diff, np.abs(w_mean[:, :, c] - t_mean[c]), out=diff)
+    """``min(structure, colour)`` from the statistics (means (C,) and (..., C): a map (H', W', C) or offsets
+    (N, C)); colour only when ``variance`` is ``None``. In place on fresh arrays, in the order of the formulas (the
+    same float32 roundings)."""
+    diff = np.abs(w_mean[..., 0] - t_mean[0])
+    for c in range(1, w_mean.shape[-1]):
+        np.maximum(diff, np.abs(w_mean[..., c] - t_mean[c]), out=diff)
     np.subtract(diff, COLOUR_FREE, out=diff)
     np.maximum(diff, 0.0, out=diff)
     score = np.subtract(1.0, np.divide(diff, COLOUR_RANGE, out=diff), out=diff)

@@ -25,11 +25,13 @@ from emufleet.vision.matchers.ccoeff import ccoeff_scores, ccoeff_verified_score
 from emufleet.vision.matchers.ccorr import ccorr_scores
 from emufleet.vision.matchers.sad import sad_scores
 from emufleet.vision.matchers.sqdiff import sqdiff_scores
+from emufleet.vision.peaks import verified_peaks
 from emufleet.vision.verify import locator_scores
 
-__all__ = ["DEFAULT_METHOD", "MATCHERS", "Matcher", "ScoreFn", "get_matcher"]
+__all__ = ["DEFAULT_METHOD", "MATCHERS", "Matcher", "PeakFn", "ScoreFn", "get_matcher"]
 
 ScoreFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+PeakFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", int, float], list[tuple[float, int, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,9 @@ class Matcher:
     description: str
     locate: ScoreFn | None = None
     """A cheaper map whose peaks are re-scored with ``scores``, for large search areas (``None``: use ``scores``)."""
+    peaks: PeakFn | None = None
+    """``(image, template, mask, count, floor)`` → the same peaks as :func:`~emufleet.vision.peaks.nms_peaks` of
+    ``scores``, those after the first only down to ``floor``, without the whole map (``None``: from the map)."""
     checks: bool = False
     """Apply the real-pixel checks of :mod:`emufleet.vision.verify` to its candidates (pixel agreement; low-texture
     templates found only where unique, inside a region). The default matcher does; the others are compared bare."""
@@ -51,7 +56,7 @@ MATCHERS: dict[str, Matcher] = {
     m.name: m
     for m in (
         Matcher("ccoeff", ccoeff_verified_scores, 0.8, "CCOEFF_NORMED verified by contrast and mean colour",
-                locate=locator_scores, checks=True),
+                locate=locator_scores, peaks=verified_peaks, checks=True),
         Matcher("ccoeff_raw", ccoeff_scores, 0.9, "CCOEFF_NORMED alone"),
         Matcher("sqdiff", sqdiff_scores, 0.97, "1 - SQDIFF_NORMED"),
         Matcher("ccorr", ccorr_scores, 0.98, "CCORR_NORMED"),
