@@ -6,8 +6,8 @@
   the menu and back, forever (``ClickIfImageFound Menu``, ``Back``, 20 ms sleeps): the screen changes at every step,
   so the wall always has a new frame to show. The console runs in a process of its own (the real app under uvicorn,
   :func:`console.serve`), and a page process talks to it over HTTP as the Instances page (``static/wall.js``) does
-  while it is visible: ``GET /api/wall`` a second after the previous answer, then ``GET /api/wall/frame`` for each
-  screen that changed. The bots' click-loop detector is widened: the poll routine is a deliberate Menu/Back loop.
+  while it is visible: ``GET /api/wall`` a second after the previous answer, the screens that changed coming inline.
+  The bots' click-loop detector is widened: the poll routine is a deliberate Menu/Back loop.
 
   Phases alternate closed (nobody looks), open (the page streams), closed, …: ``--pairs`` open phases, each between
   two closed ones, each measured over ``--phase-s`` seconds once it has settled (the bots see a look within 1 s; a
@@ -154,25 +154,24 @@ def serve_console(url: str, port: int) -> None:
 
 def page(base_url: str, looking: Any, quit_: Any, conn: Connection) -> None:
     """The Instances page over HTTP while ``looking`` is set (``static/wall.js``): ``GET /api/wall`` a second after
-    the previous answer, each changed screen's JPEG. Sends ``[(received, at, bytes)]`` (Unix s) when told to quit."""
+    the previous answer, with its ``frames`` token (the changed frames come inline), each frame decoded from base64
+    as the browser does. Sends ``[(received, at, bytes)]`` (Unix s) when told to quit."""
+    import base64
+
     import httpx
 
     frames: list[tuple[float, float, int]] = []
-    seen: dict[tuple[str, str], float] = {}
+    since = ""
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
         while not quit_.is_set():
             if not looking.wait(0.1):
                 continue
-            reply = client.get("/api/wall", headers={"Accept": "application/json"})
+            reply = client.get("/api/wall", params={"since": since}, headers={"Accept": "application/json"})
             reply.raise_for_status()
-            for screen in reply.json()["screens"]:
-                key = (screen["host"], screen["serial"])
-                if seen.get(key) == screen["at"]:
-                    continue
-                seen[key] = screen["at"]
-                image = client.get("/api/wall/frame", params={"host": key[0], "serial": key[1], "at": screen["at"]})
-                if image.status_code == 200:
-                    frames.append((time.time(), screen["at"], len(image.content)))
+            data = reply.json()
+            since = data["frames"]
+            received = time.time()
+            frames += [(received, s["at"], len(base64.b64decode(s["jpeg"]))) for s in data["screens"] if "jpeg" in s]
             quit_.wait(1.0)
     conn.send(frames)
 

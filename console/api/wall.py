@@ -6,14 +6,19 @@ publish (their own captures) and this host's idle capturer captures only while s
 off the event loop, one round at a time, started by these requests.
 
 Each frame is read from the database once per console, whatever the number of viewers: ``GET /api/wall`` reads the
-frames that changed since the last answer (one query) into a memory cache (one frame per instance listed), and
-``GET /api/wall/frame`` answers from it (the database only for a frame the cache does not hold).
+frames that changed (one query) into a memory cache (:class:`FrameCache`, one frame per instance listed). With
+``since`` (the previous answer's ``frames`` token) the answer carries the frames that changed since inline, so a
+page makes one request a second however many screens move; ``GET /api/wall/frame`` answers from the cache too
+(the database only for a frame the cache does not hold).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import secrets
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -21,7 +26,12 @@ from starlette.datastructures import State
 
 from emufleet.boundary import JsonObject
 
-__all__ = ["router"]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from emufleet.wall.store import Screen
+
+__all__ = ["FrameCache", "router"]
 
 router = APIRouter(prefix="/wall", tags=["wall"])
 
@@ -53,39 +63,82 @@ def _idle(request: Request) -> None:
     task.add_done_callback(state.wall_tasks.discard)
 
 
-def _frames(state: State) -> dict[tuple[str, str], tuple[float, bytes]]:
-    """The console's cache of the newest frames: ``{(host, serial): (at, JPEG)}`` (made on first use)."""
-    frames: dict[tuple[str, str], tuple[float, bytes]] | None = getattr(state, "wall_frames", None)
-    if frames is None:
-        frames = state.wall_frames = {}
-    return frames
+class FrameCache:
+    """The console's newest frame of each listed instance, read from the database once whatever the number of
+    viewers. Each frame that enters gets a sequence number: a page that says which number it has seen
+    (``since``, ``"<epoch>:<seq>"``; the epoch changes when the console restarts) gets only the newer frames inline.
+    Used from the event loop only (the database read runs on a thread, the updates back on the loop)."""
+
+    def __init__(self) -> None:
+        self.epoch = secrets.token_hex(4)
+        self.seq = 0
+        self.frames: dict[tuple[str, str], tuple[float, bytes, int]] = {}  # key → (at, JPEG, seq)
+
+    @property
+    def token(self) -> str:
+        return f"{self.epoch}:{self.seq}"
+
+    def changed(self, listed: dict[tuple[str, str], float]) -> list[tuple[str, str]]:
+        """The listed instances whose frame the cache lacks or holds at another capture time; forgets the unlisted."""
+        for key in self.frames.keys() - listed.keys():
+            del self.frames[key]
+        return [key for key, at in listed.items() if key not in self.frames or self.frames[key][0] != at]
+
+    def put(self, read: dict[tuple[str, str], tuple[float, bytes]]) -> None:
+        for key, (at, data) in read.items():
+            self.seq += 1
+            self.frames[key] = (at, data, self.seq)
+
+    def newer(self, since: str | None) -> dict[tuple[str, str], bytes]:
+        """The frames a page that saw ``since`` lacks (all of them for another epoch or an unreadable token)."""
+        epoch, _, seq = (since or "").partition(":")
+        seen = int(seq) if epoch == self.epoch and seq.isdigit() else -1
+        return {key: data for key, (_, data, n) in self.frames.items() if n > seen}
+
+
+def _cache(state: State) -> FrameCache:
+    cache: FrameCache | None = getattr(state, "wall_frames", None)
+    if cache is None:
+        cache = state.wall_frames = FrameCache()
+    return cache
+
+
+def _look(engine: Engine, full: str | None) -> list[Screen]:
+    """The look (the whole wall, and ``full`` at device size) and the screens, on one thread."""
+    from emufleet.wall import store
+
+    store.want(engine)
+    if full and "/" in full:
+        host, serial = full.split("/", 1)
+        store.want(engine, host, serial, full=True)
+    return store.screens(engine)
 
 
 @router.get("", summary="Every instance's newest screen (a look: bots and idle capturers publish while asked)")
 async def wall(request: Request, full: str | None = Query(None, description="host/serial shown at device size",
-                                                         max_length=300)) -> JsonObject:
+                                                         max_length=300),
+               since: str | None = Query(None, max_length=64, description="the `frames` token of the previous "
+                                         "answer: the frames that changed since come inline (base64 `jpeg`)")
+               ) -> JsonObject:
     from emufleet.hosts.registry import this_host
     from emufleet.wall import store
 
     engine = request.app.state.engine
-    await asyncio.to_thread(store.want, engine)
-    if full and "/" in full:
-        host, serial = full.split("/", 1)
-        await asyncio.to_thread(store.want, engine, host, serial, full=True)
+    found = await asyncio.to_thread(_look, engine, full)
     _idle(request)
     if not hasattr(request.app.state, "wall_space"):
         request.app.state.wall_space = await asyncio.to_thread(_space)
-    found = await asyncio.to_thread(store.screens, engine)
-    frames, listed = _frames(request.app.state), {(s.host, s.serial): s.at for s in found}
-    changed = [key for key, at in listed.items() if key not in frames or frames[key][0] != at]
+    cache = _cache(request.app.state)
+    changed = cache.changed({(s.host, s.serial): s.at for s in found})
     if changed:
-        frames.update(await asyncio.to_thread(store.jpegs, engine, changed))
-    for key in frames.keys() - listed.keys():  # gone from the wall: the cache holds what it lists, no more
-        del frames[key]
-    return {"host": this_host(), "space": request.app.state.wall_space, "screens": [
+        cache.put(await asyncio.to_thread(store.jpegs, engine, changed))
+    inline = cache.newer(since) if since is not None else {}
+    return {"host": this_host(), "space": request.app.state.wall_space, "frames": cache.token, "screens": [
         {"host": s.host, "serial": s.serial, "at": s.at, "width": s.width, "height": s.height, "full": s.full,
          "source": s.source, "group": s.group, "bot": s.bot, "step": s.step, "driven": s.driven,
-         "overlay": json.loads(s.overlay) if s.overlay else []} for s in found]}
+         "overlay": json.loads(s.overlay) if s.overlay else [],
+         **({"jpeg": base64.b64encode(inline[(s.host, s.serial)]).decode()} if (s.host, s.serial) in inline else {})}
+        for s in found]}
 
 
 @router.get("/frame", summary="One instance's newest screen as JPEG (404 when none)")
@@ -95,7 +148,7 @@ async def frame(request: Request, host: str = Query(..., max_length=255),
                 ) -> Response:
     from emufleet.wall import store
 
-    cached = _frames(request.app.state).get((host, serial))
+    cached = _cache(request.app.state).frames.get((host, serial))
     if cached is not None and (at is None or cached[0] == at):
         data: bytes | None = cached[1]
     else:

@@ -1,6 +1,7 @@
 // emufleet console: the live wall of the Instances page. Asks GET /api/wall once a second while the page is
 // visible (each request is a "look": bots publish their own captures and idle instances are captured only while
-// someone looks) and not at all while it is hidden (Page Visibility API). A click opens the full-size view: the
+// someone looks; the previous answer's frames token brings the changed frames inline) and not at all while it is
+// hidden (Page Visibility API). A click opens the full-size view: the
 // pointer's coordinates in device px and in the template set's space, and the overlay of the bot's last image step.
 (function () {
   "use strict";
@@ -11,7 +12,7 @@
   const fullImg = document.getElementById("wall-full-img");
   const canvas = document.getElementById("wall-full-overlay");
   const coords = dialog.querySelector("[data-coords]");
-  let timer = null, busy = false, space = null, full = null, shown = null;
+  let timer = null, busy = false, space = null, full = null, shown = null, since = "";
   window.__wallRequests = 0;
 
   const key = (s) => `${s.host}/${s.serial}`;
@@ -37,7 +38,9 @@
       const fig = tile(s);
       const img = fig.querySelector("img");
       img.alt = `screen of ${s.serial}`;
-      if (fig.dataset.at !== String(s.at)) { img.src = frameUrl(s); fig.dataset.at = String(s.at); }
+      // a changed frame comes inline (one request a second however many screens move); else it is fetched
+      if (s.jpeg) { img.src = `data:image/jpeg;base64,${s.jpeg}`; fig.dataset.at = String(s.at); }
+      else if (fig.dataset.at !== String(s.at)) { img.src = frameUrl(s); fig.dataset.at = String(s.at); }
       fig.dataset.source = s.source;
       const who = s.source === "bot" ? `${s.group} bot ${s.bot}` : "idle";
       fig.querySelector("figcaption").textContent = `${s.serial} · ${s.host} · ${who}`;
@@ -53,11 +56,13 @@
     busy = true;
     try {
       window.__wallRequests += 1;
-      const reply = await fetch("/api/wall" + (full ? `?full=${encodeURIComponent(full)}` : ""),
-                                { headers: { Accept: "application/json" } });
+      const query = new URLSearchParams({ since });
+      if (full) query.set("full", full);
+      const reply = await fetch(`/api/wall?${query}`, { headers: { Accept: "application/json" } });
       if (!reply.ok) return;
       const data = await reply.json();
       space = data.space;
+      since = data.frames;
       render(data.screens);
     } catch (err) {
       if (status) status.textContent = `wall unavailable: ${err}`;

@@ -99,3 +99,19 @@ def test_one_thread_publishes_every_bot_of_a_process_in_one_round(db_engine: Eng
             feed.close()
     assert "emufleet-wall" not in [t.name for t in threading.enumerate()], "the last feed stopped the thread"
     assert not any(s.driven for s in by_serial(db_engine).values())
+
+
+def test_the_console_reads_each_frame_once_and_sends_a_page_only_the_newer_ones() -> None:
+    from console.api.wall import FrameCache
+
+    cache = FrameCache()
+    a, b = ("h", "a"), ("h", "b")
+    assert cache.changed({a: 1.0, b: 1.0}) == [a, b]
+    cache.put({a: (1.0, b"A1"), b: (1.0, b"B1")})
+    first = cache.token
+    assert cache.newer("") == {a: b"A1", b: b"B1"}, "a new page gets every frame"
+    assert cache.changed({a: 2.0, b: 1.0}) == [a], "b's frame is held already: not read again"
+    cache.put({a: (2.0, b"A2")})
+    assert cache.newer(first) == {a: b"A2"} and cache.newer(cache.token) == {}
+    assert cache.newer("0000:99") == {a: b"A2", b: b"B1"}, "a token of another console run: every frame"
+    assert cache.changed({b: 1.0}) == [] and set(cache.frames) == {b}, "an instance gone from the wall is forgotten"
