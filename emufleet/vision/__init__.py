@@ -11,9 +11,10 @@ Usage::
 
 Modules: :mod:`.space` (the window ↔ device formulas, nowhere else), :mod:`.images` (decoding, masks, the
 per-process cache), :mod:`.registry` (YAML → :class:`TemplateSet`), :mod:`.matchers` (one algorithm per module),
-:mod:`.verify` (contrast and colour check), :mod:`.matching` (:func:`match`), :mod:`.seed` (a registry over the
-seed's whole template set), :mod:`.loading` (:func:`load_templates`: a set by path, the one loader callers
-use), :mod:`.synth` (synthetic screens for calibration and tests), :mod:`.overlay`.
+:mod:`.verify` (contrast and colour check), :mod:`.matching` (:func:`match`), :mod:`.results` (its records),
+:mod:`.peaks` (candidate peaks), :mod:`.seed` (a registry over the seed's whole template set), :mod:`.loading`
+(:func:`load_templates`: a set by path, the one loader callers use), :mod:`.synth` (synthetic screens for
+calibration and tests), :mod:`.overlay`.
 """
 
 from emufleet.vision.loading import load_templates

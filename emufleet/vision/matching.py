@@ -23,9 +23,8 @@ unique (:mod:`emufleet.vision.verify`).
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import math
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -33,6 +32,7 @@ import numpy as np
 from emufleet.errors import VisionError
 from emufleet.vision.matchers import DEFAULT_METHOD, Matcher, get_matcher
 from emufleet.vision.registry import Template
+from emufleet.vision.results import Match, MatchResult, device_match, distinct_matches, template_match, unique
 from emufleet.vision.search import (
     DEFAULT_SCALE_TOLERANCE,
     FLOOR,
@@ -56,56 +56,6 @@ _DEVICE_SLACK = 0.2  # the device grid lifts seed templates by at most their gri
 _CRISP = 0.97  # settled at least this high in template space, a found match skips the device grid (only a score)
 
 __all__ = ["DEFAULT_SCALE_TOLERANCE", "Match", "MatchResult", "Resolution", "Screen", "match"]
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One located candidate.
-
-    ``top_left``/``size``/``center`` are in template space (size at the matched ``scale``); the ``device_*``
-    fields are the same place in device pixels (rounded; use ``device_center`` to tap).
-    """
-
-    score: float
-    top_left: tuple[int, int]
-    size: tuple[int, int]
-    scale: float
-    center: tuple[float, float]
-    device_top_left: tuple[int, int]
-    device_center: tuple[int, int]
-    device_rect: Region
-
-    @property
-    def rect(self) -> Region:
-        """The matched rectangle in template space."""
-        x, y = self.top_left
-        return Region(x, y, x + self.size[0], y + self.size[1])
-
-
-@dataclass(frozen=True, slots=True)
-class MatchResult:
-    """What :func:`match` found. ``best`` is the top candidate at or above ``threshold``, else ``None``.
-
-    ``nearest`` is the top candidate whatever its score (for diagnostics and step events); ``candidates`` lists
-    the distinct candidates at or above the threshold, best first.
-    """
-
-    template: str
-    method: str
-    threshold: float
-    region: Region
-    best: Match | None
-    nearest: Match | None
-    candidates: tuple[Match, ...]
-
-    @property
-    def found(self) -> bool:
-        return self.best is not None
-
-    @property
-    def score(self) -> float:
-        """The top score (0.0 when nothing could be scored)."""
-        return self.nearest.score if self.nearest else 0.0
-
 
 class Screen:
     """A device frame prepared for matching many templates: template-space pixels are mapped once per frame.
@@ -225,23 +175,30 @@ def match(
         raise VisionError(f"region {area.as_tuple()} lies outside the screen", template=template.name)
     limit = threshold if threshold is not None else (template.threshold or matcher.default_threshold)
     low_texture = matcher.checks and (template.low_texture if template.low_texture is not None
-                                      else structure(template.image, template.mask) < STRUCTURE_MIN)
+                                      else _measured_low_texture(template))
     bounded = region is not None or template.region is not None
     if low_texture and not bounded and limit > 1.0 - AMBIGUITY:
-        # Capped below the threshold whatever is found (_unique): only the declared scale, for `nearest`.
+        # Capped below the threshold whatever is found (results.unique): only the declared scale, for `nearest`.
         scale_tolerance, resolution = 0.0, "template"
     # The score that settles "found" (low-texture templates also need their runner-up's: never settled early).
     settle = None if low_texture or refine else max(limit, matcher.default_threshold)
     # Weaker peaks are never reported, refined or swept (a low-texture template's runner-up caps its best: all).
     floor = 0.0 if low_texture else max(0.0, min(FLOOR, limit - REACH))
+
+    def keep(best: float) -> float:
+        """The weakest template-space peak used besides ``best``: once settled, those reported (≥ ``limit``) and,
+        unless crisp, those the device grid refines (within ``REACH`` of the best)."""
+        if settle is None or best < settle:
+            return floor
+        return limit if best >= _CRISP else min(limit, best - REACH)
     window = screen.window_region(searched)
     coarse: list[Cand] = []
     matches: list[Match] = []
     if resolution != "device":
         found = search(window, template, matcher, scale_tolerance, 1.0, 1.0, resample=True, decided=settle,
-                       floor=floor)
+                       floor=keep)
         coarse = distinct(_offset(found, searched))
-        matches += [_template_match(c, space) for c in _reportable(coarse, limit, low_texture)]
+        matches += [template_match(c, space) for c in _reportable(coarse, limit, low_texture)]
     if resolution != "template":
         roi = screen.frame[rect.y1: rect.y2, rect.x1: rect.x2]
         # Auto skips the device grid when template space is sure at the declared scale (a swept winner there
@@ -287,21 +244,28 @@ def match(
         else:
             peaks = distinct(_offset(search(window, template, matcher, 0.0, 1.0, 1.0, resample=True), searched))
             fine = _refine(screen, peaks[: 2 * PEAKS], template, matcher, scale_tolerance)
-        matches += [_device_match(c, space) for c in _reportable(fine, limit, low_texture)]
-    matches = _distinct_matches(matches)
+        matches += [device_match(c, space) for c in _reportable(fine, limit, low_texture)]
+    matches = distinct_matches(matches)
     if low_texture:
         # Low-texture: any panel edge of its colours matches it, so it is found only where it is unique, and only
         # inside a region (over the whole board a unique panel edge is still a panel edge: issue 11's dev set).
-        matches = _unique(matches, bounded=bounded)
+        matches = unique(matches, bounded=bounded)
     above = tuple(m for m in matches if m.score >= limit)
     return MatchResult(template=template.name, method=matcher.name, threshold=limit, region=area,
                        best=above[0] if above else None, nearest=matches[0] if matches else None, candidates=above)
 
 
+@functools.lru_cache(maxsize=4096)
+def _measured_low_texture(template: Template) -> bool:
+    """Whether ``template``'s image measures as low-texture; per template object (its image is read-only), where
+    :func:`structure`'s own cache hashes the image's bytes on every call."""
+    return structure(template.image, template.mask) < STRUCTURE_MIN
+
+
 def _reportable(cands: list[Cand], limit: float, low_texture: bool) -> list[Cand]:
     """The candidates that can show in a result: at or above ``limit`` (as rounded in a :class:`Match`) and the
     best (``nearest``). A weaker one cannot hide them (only a better match hides another). Low-texture templates
-    keep all: their runner-up caps the best (:func:`_unique`)."""
+    keep all: their runner-up caps the best (:func:`~emufleet.vision.results.unique`)."""
     if low_texture or not cands:
         return cands
     top = max(cands, key=lambda c: c[0])
@@ -326,46 +290,3 @@ def _refine(screen: Screen, peaks: list[Cand], template: Template, matcher: Matc
             found += _offset(search(roi, template, matcher, tolerance, space.scale_x, space.scale_y, floor=floor),
                              near)
     return found
-
-
-def _unique(matches: list[Match], bounded: bool) -> list[Match]:
-    """Low-texture templates: each score capped at ``1 − AMBIGUITY + lead`` (its lead over the best other distinct
-    candidate not overlapping it), so an edge found at several places of a screen is found at none of them
-    (verify.AMBIGUITY). Not ``bounded`` by a region, every score is capped at ``1 − AMBIGUITY``."""
-    out = []
-    for i, m in enumerate(matches):
-        other = max((o.score for j, o in enumerate(matches) if j != i and not o.device_rect.intersects(m.device_rect)),
-                    default=0.0)
-        cap = round(1.0 - AMBIGUITY + (m.score - other if bounded else 0.0), 4)
-        out.append(m if m.score <= cap else dataclasses.replace(m, score=max(0.0, cap)))
-    return sorted(out, key=lambda m: -m.score)
-
-
-def _distinct_matches(matches: list[Match]) -> list[Match]:
-    """Best first; a match whose device centre lies inside a better one's device box is the same object."""
-    out: list[Match] = []
-    for m in sorted(matches, key=lambda m: -m.score):
-        cx, cy = m.device_center
-        if not any(o.device_rect.x1 <= cx < o.device_rect.x2 and o.device_rect.y1 <= cy < o.device_rect.y2
-                   for o in out):
-            out.append(m)
-    return out
-
-
-def _template_match(c: Cand, space: CoordinateSpace) -> Match:
-    score, x, y, scale, w, h = c
-    center = (x + w / 2, y + h / 2)
-    return Match(score=round(score, 4), top_left=(x, y), size=(w, h), scale=round(scale, 4), center=center,
-                 device_top_left=space.device_point(x, y), device_center=space.device_point(*center),
-                 device_rect=space.region_to_device(Region(x, y, x + w, y + h)))
-
-
-def _device_match(c: Cand, space: CoordinateSpace) -> Match:
-    score, x, y, scale, w, h = c
-    tx, ty = space.from_device(x, y)
-    cx, cy = space.from_device(x + w / 2, y + h / 2)
-    return Match(score=round(score, 4), top_left=(round(tx), round(ty)),
-                 size=(round(w / space.scale_x), round(h / space.scale_y)), scale=round(scale, 4),
-                 center=(round(cx, 2), round(cy, 2)), device_top_left=(x, y),
-                 device_center=(min(x + w // 2, space.device_width - 1), min(y + h // 2, space.device_height - 1)),
-                 device_rect=Region(x, y, x + w, y + h))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from emufleet.vision.matchers import Matcher
-from emufleet.vision.peaks import nms_peaks
+from emufleet.vision.peaks import Floor, nms_peaks
 from emufleet.vision.registry import Template
 from emufleet.vision.verify import agreement, agreement_cap
 
@@ -119,7 +119,7 @@ def _resampled(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _scored_peaks(image: np.ndarray, template: Template, matcher: Matcher, scale: float, size: tuple[int, int],
-                  resample: bool, count: int, floor: float = 0.0, locate: bool = False) -> list[tuple[float, int, int]]:
+                  resample: bool, count: int, floor: Floor = 0.0, locate: bool = False) -> list[tuple[float, int, int]]:
     """Peaks ``(score, x, y)`` in ``image`` coordinates of ``template`` at ``scale`` (its size there ``size``): of
     ``matcher.locate``'s map with ``locate``, else of its scores (those after the first down to ``floor``)."""
     tw, th = template.size
@@ -138,7 +138,7 @@ def _scored_peaks(image: np.ndarray, template: Template, matcher: Matcher, scale
 
 
 def _peaks_of(matcher: Matcher, image: np.ndarray, tpl: np.ndarray, mask: np.ndarray | None, count: int,
-              floor: float, locate: bool) -> list[tuple[float, int, int]]:
+              floor: Floor, locate: bool) -> list[tuple[float, int, int]]:
     if locate and matcher.locate is not None:
         return nms_peaks(matcher.locate(image, tpl, mask), count, tpl.shape[1], tpl.shape[0])
     if matcher.peaks is not None:
@@ -147,7 +147,7 @@ def _peaks_of(matcher: Matcher, image: np.ndarray, tpl: np.ndarray, mask: np.nda
 
 
 def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: float, fx: float, fy: float,
-           resample: bool = False, decided: float | None = None, floor: float = 0.0) -> list[Cand]:
+           resample: bool = False, decided: float | None = None, floor: Floor = 0.0) -> list[Cand]:
     """Candidates inside ``roi`` (x, y relative to it); the template scaled by ``fx``/``fy`` onto its grid.
 
     The declared scale is searched over the whole ``roi``; the sweep follows around the promising peaks only
@@ -156,7 +156,8 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     Large areas are located with the matcher's cheaper map and its peaks re-scored exactly within ±2 px.
     ``resample``: try scales by resampling ``roi`` instead of resizing the template (module docstring).
     ``floor``: the declared scale's peaks after the best that score below it are left out (the caller neither
-    reports nor refines them; at most ``FLOOR``, which the sweep needs).
+    reports nor refines them; at most ``FLOOR``, which the sweep needs); a function of the best score where the
+    caller needs fewer once it is settled (applied only while the best stays settled after the agreement check).
     """
     sizes = [(s, w, h) for s, w, h in _sizes(template, tolerance, fx, fy, resample)
              if w <= roi.shape[1] and h <= roi.shape[0]]
@@ -167,8 +168,10 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     tiny = min(w, h) < (8 if resample else 16)  # px in the searched grid
     if small and tiny:
         floor = 0.0  # every peak of a tiny template is swept (below)
-    if small or matcher.locate is None or roi.shape[0] * roi.shape[1] < LOCATE_FROM * w * h:
-        base_peaks = _scored_peaks(roi, template, matcher, scale, (w, h), resample, PEAKS, min(floor, FLOOR))
+    whole = small or matcher.locate is None or roi.shape[0] * roi.shape[1] < LOCATE_FROM * w * h
+    if whole:
+        base_peaks = _scored_peaks(roi, template, matcher, scale, (w, h), resample, PEAKS,
+                                   floor if callable(floor) else min(floor, FLOOR))
     else:  # large area: peaks of the cheap map, re-scored exactly within ±2 px
         base_peaks = []
         for _, px, py in _scored_peaks(roi, template, matcher, scale, (w, h), resample, PEAKS, locate=True):
@@ -182,6 +185,9 @@ def search(roi: np.ndarray, template: Template, matcher: Matcher, tolerance: flo
     found: list[Cand] = [(v, x, y, scale, w, h) for v, x, y in base_peaks]
     if matcher.checks:
         top = _agreed(roi, template, found[0], resample)
+        if whole and callable(floor) and top[0] < found[0][0] and floor(found[0][0]) > floor(0.0):
+            # The agreement check unsettled the best the weaker peaks were left out for: all of them.
+            return search(roi, template, matcher, tolerance, fx, fy, resample, decided, min(floor(0.0), FLOOR))
         if decided is not None and top[0] >= decided:
             # Settled: the others only need checking where they would be reported (at or above the threshold).
             return [top, *(_agreed(roi, template, c, resample) if c[0] >= decided else c for c in found[1:])]

@@ -25,13 +25,13 @@ from emufleet.vision.matchers.ccoeff import ccoeff_scores, ccoeff_verified_score
 from emufleet.vision.matchers.ccorr import ccorr_scores
 from emufleet.vision.matchers.sad import sad_scores
 from emufleet.vision.matchers.sqdiff import sqdiff_scores
-from emufleet.vision.peaks import verified_peaks
+from emufleet.vision.peaks import Floor, verified_peaks
 from emufleet.vision.verify import locator_scores
 
 __all__ = ["DEFAULT_METHOD", "MATCHERS", "Matcher", "PeakFn", "ScoreFn", "get_matcher"]
 
 ScoreFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
-PeakFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", int, float], list[tuple[float, int, int]]]
+PeakFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", int, Floor], list[tuple[float, int, int]]]
 
 
 @dataclass(frozen=True, slots=True)
