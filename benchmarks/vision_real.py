@@ -20,7 +20,7 @@ Reads the dev set of ``../shared/real-screens`` in place (``EMUFLEET_REAL_SCREEN
    compared calls run in turn (a load spike of the shared machine hits them alike).
 
 Usage: ``.venv/bin/python benchmarks/vision_real.py [--repeat N]``. The last line is
-``pairs_found=F/N false_found=F/N region_cost_ratio=X frame_cost_ratio=Y`` (targets: ≥ 74/75, 0/168, ≤ 3, ≤ 1).
+``pairs_found=F/N false_found=F/N region_cost_ratio=X frame_cost_ratio=Y`` (targets: ≥ 74/75, 0/168, ≤ 2, ≤ 1).
 """
 
 from __future__ import annotations

@@ -76,3 +76,36 @@ def test_pixel_agreement_matches_its_definition_under_masks() -> None:
         tolerance = (40.0, 17.5, 10.0)[trial % 3]
         assert agreement(win, tpl, mask, tolerance) == pytest.approx(
             _agreement_reference(win, tpl, mask, tolerance), abs=1e-12), (trial, h, w)
+
+
+def _scene(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """(h, w, 3) uint8 blocky UI-like texture: random panels at a few px each, some noise."""
+    blocks = rng.integers(0, 256, (max(2, h // 4), max(2, w // 4), 3), dtype=np.uint8)
+    image = cv2.resize(blocks, (w, h), interpolation=cv2.INTER_NEAREST).astype(int)
+    return np.clip(image + rng.integers(-6, 7, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_the_correlation_bounds_the_verified_score_and_its_peaks_find_the_match() -> None:
+    """peaks.verified_peaks verifies only correlation peaks, relying on v ≤ β + (1 − β)·clip(r, 0, 1) at every
+    offset (its docstring); the bound is checked on the whole verified map, then the found peak against the map's
+    best (textured templates cut from the scene, shifted in colour), and floor 0 against the map's peaks."""
+    from emufleet.vision.peaks import nms_peaks, verified_peaks
+    from emufleet.vision.verify import CONTRAST_C, CONTRAST_FREE
+
+    rng = np.random.default_rng(20)
+    for trial in range(150):
+        th, tw = (int(v) for v in rng.integers(6, 40, 2))
+        scene = _scene(rng, th + int(rng.integers(8, 60)), tw + int(rng.integers(8, 60)))
+        y, x = int(rng.integers(0, scene.shape[0] - th + 1)), int(rng.integers(0, scene.shape[1] - tw + 1))
+        tpl = np.clip(scene[y: y + th, x: x + tw].astype(int) + int(rng.integers(-8, 9)), 0, 255).astype(np.uint8)
+        r = cv2.matchTemplate(scene, tpl, cv2.TM_CCOEFF_NORMED)
+        scores = verified_scores(scene, tpl, None, r)
+        variance = float(tpl[1:-1, 1:-1].reshape(-1, 3).astype(np.float64).var(axis=0).mean())
+        beta = CONTRAST_C / (CONTRAST_FREE * (variance + CONTRAST_C))
+        assert (scores <= beta + (1 - beta) * np.clip(np.nan_to_num(r), 0, 1) + 1e-5).all(), trial
+        if beta < 0.35:  # a textured template: correlation peaks
+            best = verified_peaks(scene, tpl, None, 5, 0.35)[0]
+            assert best[0] == pytest.approx(float(scores.max()), abs=1e-4), trial
+            assert abs(best[1] - x) <= 1 and abs(best[2] - y) <= 1, (trial, best, (x, y))
+        exact = nms_peaks(scores, 5, tw, th)
+        assert [p[1:] for p in verified_peaks(scene, tpl, None, 5, 0.0)] == [p[1:] for p in exact], trial
