@@ -35,7 +35,7 @@ Last line::
 
     wall_cost_ratio=… frame_latency_ms=… replay_steps_per_s=… replay_divergences=0 mutated_divergence_found=1
 
-Run: ``.venv/bin/python benchmarks/studio.py [--bots 8] [--phase-s 4] [--pairs 16]``
+Run: ``.venv/bin/python benchmarks/studio.py [--bots 8] [--phase-s 4] [--pairs 20]``
 """
 
 from __future__ import annotations
@@ -377,7 +377,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=8)
     parser.add_argument("--phase-s", type=float, default=4.0, help="measured seconds of each phase")
-    parser.add_argument("--pairs", type=int, default=16, help="open phases (each between two closed ones)")
+    parser.add_argument("--pairs", type=int, default=20, help="open phases (each between two closed ones)")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     spawn = multiprocessing.get_context("spawn")
