@@ -153,6 +153,18 @@ _RESOURCES = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Two lanes for ``pytest -n 2 --dist loadgroup`` (``make test``): tests marked ``beside`` mostly wait (a lease
+    expiring on the server's clock, a server outage, a demo or hosts with servers of their own) and run in order in
+    one worker, beside all the others in order in the other. Each worker is its own session (its own adb and
+    Prefect servers); PostgreSQL tests share one database, so none of them is ``beside``."""
+    for item in items:
+        if item.get_closest_marker("beside") and item.get_closest_marker("postgres"):
+            raise pytest.UsageError(f"{item.nodeid}: a postgres test cannot run beside the others")
+        item.add_marker(pytest.mark.xdist_group("beside" if item.get_closest_marker("beside") else "main"))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker, (required, missing) in _RESOURCES.items():
         if item.get_closest_marker(marker) is None or (reason := missing()) is None:
