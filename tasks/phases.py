@@ -71,9 +71,12 @@ def _log_freshness(definitions: list[PoolDefinition]) -> None:
     logger = get_run_logger()
     try:
         eng = db.engine()
-        db.require_schema(eng)
-        for d in definitions:
-            logger.info("%s", describe_freshness(d.name, last_refreshed(eng, d.name), d.config.refresh_interval))
+        try:
+            db.require_schema(eng)
+            for d in definitions:
+                logger.info("%s", describe_freshness(d.name, last_refreshed(eng, d.name), d.config.refresh_interval))
+        finally:
+            eng.dispose()
     except Exception as exc:  # noqa: BLE001 - words for the log only; the launch reports database trouble itself
         logger.warning("could not read when the pools were last refreshed: %s", exc)
 
@@ -86,12 +89,16 @@ def refresh_pools(names: list[str], database_url: str | None = None) -> list[Poo
     from emufleet.pools.leases import LeaseOwner
 
     eng = db.engine(database_url)
-    db.require_schema(eng)
-    out = []
-    for definition in pool_definitions(names):
-        report = Pool(definition, eng, LeaseOwner("refresh")).refresh()
-        out.append(PoolSummary(definition.name, str(definition.file) if definition.file else None, report.members))
-    return out
+    try:
+        db.require_schema(eng)
+        out = []
+        for definition in pool_definitions(names):
+            report = Pool(definition, eng, LeaseOwner("refresh")).refresh()
+            out.append(PoolSummary(definition.name, str(definition.file) if definition.file else None,
+                                   report.members))
+        return out
+    finally:
+        eng.dispose()
 
 
 @task(name="validate-routine", cache_policy=NO_CACHE, persist_result=False)

@@ -30,11 +30,27 @@ def finite(value: float | None) -> float | None:
 
 
 def engine(url: str | None) -> Engine:
-    """The database at ``url`` (default: settings), which must exist (:func:`emufleet.db.require_schema`)."""
+    """The database at ``url`` (default: settings), which must exist (:func:`emufleet.db.require_schema`); disposed
+    when the command ends (its click context closes).
+
+    Raises:
+        DatabaseError: the database does not exist or cannot be reached or migrated.
+    """
+    import click
+
     from emufleet import db
 
     eng = db.engine(url)
-    db.require_schema(eng)
+    try:
+        db.require_schema(eng)
+    except BaseException:
+        eng.dispose()
+        raise
+    # a command run in-process (CliRunner, the console) must not leave its pool's connections to the garbage
+    # collector: an open psycopg connection collected warns, and fails whatever test runs at that moment
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(eng.dispose)
     return eng
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emufleet.cli._common import MAX_COUNT, printable
+from emufleet.cli._common import MAX_COUNT, engine, printable
 from emufleet.errors import EmufleetError
 
 if TYPE_CHECKING:  # the orchestration layers load inside the commands only (tests/test_layering.py)
@@ -214,11 +214,9 @@ def _ask_refresh(pools: list[str], refresh: bool | None, by_default: bool) -> bo
     """
     import sys
 
-    from emufleet import db
     from emufleet.pools import describe_freshness, find_pool, last_refreshed
 
-    eng = db.engine()
-    db.require_schema(eng)
+    eng = engine(None)
     for definition in map(find_pool, pools):
         typer.echo(describe_freshness(definition.name, last_refreshed(eng, definition.name),
                                       definition.config.refresh_interval))
