@@ -1,8 +1,8 @@
 """The device layer: an adbutils-backed :class:`Device` and the emulator backends.
 
 ``from emufleet.device import Device, connect`` — see ``docs/architecture.md`` "Device". All adbutils calls go
-through ``emufleet/device/_adb.py`` (errors translated into :mod:`emufleet.errors` there); backends live in
-:mod:`emufleet.device.backends`.
+through ``emufleet/device/_adb.py`` and its two helpers ``_transport`` (the fast path) and ``_adberrors`` (errors
+translated into :mod:`emufleet.errors`); backends live in :mod:`emufleet.device.backends`.
 """
 
 from emufleet.device._commands import check_activity, check_input_text, check_key, check_package

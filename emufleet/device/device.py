@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from emufleet.device import _commands as cmd
-from emufleet.device._adb import AdbLink, DeviceListing, FastAdbClient, LineStream
-from emufleet.device._adb import list_devices as _list_devices
+from emufleet.device._adb import AdbLink, LineStream
 from emufleet.device._screen import BlackFrameError, FrameError, check_frame, decode_png, decode_raw
+from emufleet.device._transport import DeviceListing, FastAdbClient
+from emufleet.device._transport import list_devices as _list_devices
 from emufleet.device.interface import ShellResult
 from emufleet.errors import (
     DeviceConnectError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from adbutils.errors import AdbConnectionError, AdbError, AdbTimeout
 
-from emufleet.device._adb import translate_errors
+from emufleet.device._adberrors import translate_errors
 from emufleet.errors import (
     DeviceConnectError,
     DeviceError,
