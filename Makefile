@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/emufleet demo
 
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2
 
 # ruff, then mypy in strict mode over the packages ([tool.mypy] in pyproject.toml names them), for this platform and
 # for Windows (emulator hosts run Windows: a POSIX-only call outside emufleet/process.py's platform branches fails).

@@ -81,7 +81,6 @@ def test_launch_from_the_cli(prefect_server: PrefectServer, fleet_home: FleetHom
 
 
 @pytest.mark.slow
-@pytest.mark.beside
 def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_server: Any, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMUFLEET_STATE_DIR", str(tmp_path / "state"))
@@ -101,7 +100,6 @@ def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_serve
 
 
 @pytest.mark.slow
-@pytest.mark.beside
 def test_demo_ctrl_c_through_a_dead_pipe_stops_its_servers(tmp_path: Path) -> None:
     """``make demo | tee log`` then Ctrl-C: tee dies with the same Ctrl-C, the demo's stdout becomes a broken pipe,
     and still the Prefect server and the adb server the demo started are stopped."""

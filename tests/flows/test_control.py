@@ -209,7 +209,6 @@ def test_pause_and_resume_keep_the_lock_and_the_lease(
     assert asyncio.run(slots(serial)) == 0 and no_leases(fleet_home)
 
 
-@pytest.mark.beside
 def test_a_killed_launch_process_lease_and_lock_expire(
         prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
     """SIGKILL mid-step: nothing is released, yet the lock (60 s lease) and the account (pool lease_ttl 60 s) come

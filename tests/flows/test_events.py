@@ -133,7 +133,6 @@ def test_a_thread_without_prefect_context_reaches_the_server(prefect_server: Pre
 
 
 @pytest.mark.slow
-@pytest.mark.beside
 def test_an_outage_never_fails_the_emitter_and_events_flow_again_after_it(tmp_path: Path) -> None:
     """While the server is down, ``emit`` neither raises nor blocks; once it is back, new events arrive. (Prefect's
     client also resends what it had not confirmed, but on a loaded machine its events worker gives pending items

@@ -25,7 +25,7 @@ from adapters.locks import LEASE_S
 from flows.server import PrefectServer, start_server, stop_server
 from tests.fleet import FleetHome
 
-pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.beside]
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 # Past every lease A held: from the kill + LEASE_S to the restart (15 s), any A input is a fencing failure (A taps

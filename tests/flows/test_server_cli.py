@@ -22,7 +22,6 @@ def _emufleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.slow
-@pytest.mark.beside
 def test_server_start_with_the_url_exported_starts_it_there(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"

@@ -46,7 +46,7 @@ from tests.hosts.multihost import (
 )
 from tests.hosts.netns import NetnsHost
 
-pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.beside]
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
 # An account takes over 10 s (the game in the foreground, as the health checks expect): the launching host's bot is
 # still playing when the other host's bot (a new process on its worker, 10-20 s later) has leased its first account

@@ -35,7 +35,7 @@ from tests.hosts.multihost import (
 )
 from tests.hosts.netns import NetnsHost
 
-pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.beside]
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
 
 def test_two_hosts_same_serial_own_devices_own_locks_one_pool(hosts: list[NetnsHost], shared: Shared,
