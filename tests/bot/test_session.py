@@ -1,5 +1,5 @@
 """The engine's bot session on the simulator, through the real adb server: attempts, variables, supervision,
-the recovery ladder, the failure budget and fencing — without Prefect."""
+the recovery ladder and the failure budget — without Prefect (fencing: ``test_session_fencing.py``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from emufleet.bot import BotSession, Fence
+from emufleet.bot import BotSession
 from emufleet.groups import BotState, RestartPolicy
 from emufleet.groups.definition import RestartMode
-from emufleet.routines import RoutineRegistry
 from tests.sim.helpers import wait_until
 
 from .harness import Recorder, _in_game, _run, _spec
@@ -298,65 +297,6 @@ def test_a_device_that_cannot_be_opened_fails_the_bot_once_the_policy_says_so(
     inst.clear_faults()
     assert result.state is BotState.FAILED and result.attempts == 0
     assert len(result.errors) == 2 and "DeviceConnectError" in (result.error or ""), result.errors
-
-
-class FakeLease:
-    """An instance lease whose fence is never renewed (its server went away); re-acquisition is scripted."""
-
-    def __init__(self, serial: str, *, lease_s: float, margin_s: float, reacquire: bool) -> None:
-        self.fence = Fence(serial, lease_s=lease_s, margin_s=margin_s)
-        self.answer = reacquire
-        self.asked = 0
-
-    async def reacquire(self) -> bool:
-        self.asked += 1
-        if self.answer:  # a fresh lease that outlives the test
-            self.fence.reacquired(time.monotonic() + 60.0)
-        return self.answer
-
-
-def _tapper(routines) -> RoutineRegistry:  # noqa: ANN001
-    return routines({"t/tap": """
-        version: 1
-        routine_name: taps for a while
-        steps:
-          - action: Repeat
-            iterations: 30
-            actions:
-              - {action: Click, x: 10, y: 100}
-              - {action: Click, x: 200, y: 100}
-              - {action: Click, x: 100, y: 400}
-              - {action: Sleep, duration: 100ms}
-        """})
-
-
-def test_fencing_no_input_after_the_fence_closes_and_another_holder_stops_the_bot(
-        simulator: Callable[..., Any], routines, tmp_path: Path) -> None:
-    inst = _in_game(simulator)
-    lease = FakeLease(inst.serial, lease_s=2.0, margin_s=0.5, reacquire=False)
-    rec = Recorder()
-    result = _run(_spec(inst.serial, "t/tap"),
-                  _tapper(routines), rec, tmp_path, lease=lease)
-    closed_at = time.time() - (time.monotonic() - lease.fence._open_until)  # wall time the fence closed
-    taps = [e.t for e in inst.events if e.kind == "tap"]
-    assert taps, "the bot tapped while it held the lock"
-    assert max(taps) < closed_at + 0.05, "no input reached the device after the fence closed"
-    assert lease.asked >= 1
-    assert result.state is BotState.STOPPED
-    lost = [e for e in rec.events if e.kind == "bot.lock-lost"]
-    assert lost and lost[-1].payload["reacquired"] is False
-
-
-def test_fencing_a_reacquired_lock_resumes_the_routine(simulator: Callable[..., Any], routines,
-                                                      tmp_path: Path) -> None:
-    inst = _in_game(simulator)
-    lease = FakeLease(inst.serial, lease_s=2.0, margin_s=0.5, reacquire=True)
-    rec = Recorder()
-    result = _run(_spec(inst.serial, "t/tap"),
-                  _tapper(routines), rec, tmp_path, lease=lease)
-    assert lease.asked >= 1
-    assert result.state is BotState.COMPLETED, rec.kinds()
-    assert result.recoveries.get("reacquire_lock", 0) >= 1
 
 
 def test_a_give_up_returns_the_account_with_the_reason_and_lease_changes_are_events(
