@@ -68,7 +68,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -86,16 +85,14 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from chaos_checks import driving_inputs, leaked_leases, server_checks  # noqa: E402 - benchmarks/
+from chaos_faults import Chaos  # noqa: E402 - benchmarks/chaos_faults.py
 from memory import FRAMES, RssSampler  # noqa: E402 - benchmarks/memory.py
 
 from emufleet.sim.adbserver import find_free_base_port, free_port  # noqa: E402 - after the sys.path line
 
 GROUP = "chaos"
-WARMUP_S = 20.0
 END_TIMEOUT_S = 240.0  # how long the launch may take to end after the stop
-INPUT_KINDS = frozenset({"tap", "swipe", "key", "text", "am", "file"})
-CLOCK_TOLERANCE_S = 0.5  # simulator event times vs the Prefect server's run timestamps (one host)
-FINAL_TYPES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 
 
 def _project(root: Path, serials: list[str], accounts: int) -> None:
@@ -132,149 +129,6 @@ def _project(root: Path, serials: list[str], accounts: int) -> None:
 
 def _yaml(path: Path, data: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-
-
-class Chaos(threading.Thread):
-    """Injects random faults of every kind on random instances until :meth:`halt`; clears timed faults itself."""
-
-    def __init__(self, instances: dict[str, int], every_s: float, seed: int) -> None:
-        super().__init__(name="chaos", daemon=True)
-        self.instances = instances  # serial → control port
-        self.every_s = every_s
-        self.rng = random.Random(seed)
-        self.injected: Counter[str] = Counter()
-        self.errors: list[str] = []
-        self._halt = threading.Event()
-        self._bag: list[str] = []
-        self._clears: list[tuple[float, str, str]] = []  # (when, serial, kind)
-        self._last: dict[str, float] = {}  # serial → when its last fault was injected
-
-    def halt(self) -> None:
-        self._halt.set()
-
-    def _send(self, serial: str, request: dict[str, Any]) -> None:
-        from emufleet.sim.control import send_request
-
-        reply = send_request(self.instances[serial], {**request, "serial": serial}, timeout_s=5.0)
-        if not reply.get("ok"):
-            raise RuntimeError(reply.get("error"))
-
-    def _order(self) -> list[str]:
-        """Instances, least recently faulted first (ties in random order): faults spread evenly over the bots."""
-        keyed = [(self._last.get(s, 0.0), self.rng.random(), s) for s in self.instances]
-        return [s for *_, s in sorted(keyed)]
-
-    def _kind(self) -> str:
-        from emufleet.sim.faults import FAULT_KINDS
-
-        if not self._bag:
-            self._bag = list(FAULT_KINDS)
-            self.rng.shuffle(self._bag)
-        return self._bag.pop()
-
-    def _options(self, kind: str) -> tuple[dict[str, Any], float | None]:
-        """A fault's options and, for standing faults, after how many seconds to clear it."""
-        r = self.rng
-        if kind == "drop":
-            return {"on": r.choice(["screencap", "shell", "any"]), "count": r.randint(1, 3)}, None
-        if kind in ("refuse", "silent"):
-            return {}, r.uniform(2.0, 6.0)
-        if kind in ("black_screen", "corrupt_screen"):
-            return {}, r.uniform(1.0, 4.0)
-        if kind == "latency":
-            return {"screencap_ms": r.choice([150.0, 450.0, 900.0]), "input_ms": 100.0}, r.uniform(5.0, 15.0)
-        if kind == "reboot":
-            return {"down_s": 2.0, "boot_s": 3.0}, None
-        if kind == "popup_storm":
-            return {"interval_s": 2.0, "count": r.randint(2, 5)}, None
-        return {}, None
-
-    def run(self) -> None:
-        if self.every_s <= 0 or self._halt.wait(WARMUP_S):  # --fault-every 0: no faults (a plain long run)
-            return
-        next_at = time.monotonic()
-        while not self._halt.is_set():
-            now = time.monotonic()
-            for due in [c for c in self._clears if c[0] <= now]:
-                self._clears.remove(due)
-                self._try(due[1], {"op": "clear", "kind": due[2]})
-            if now >= next_at:
-                next_at = now + self.every_s / len(self.instances)
-                busy = {c[1] for c in self._clears}
-                free = [s for s in self._order() if s not in busy]
-                if free:
-                    serial, kind = free[0], self._kind()
-                    self._last[serial] = now
-                    options, clear_after = self._options(kind)
-                    if self._try(serial, {"op": "fault", "kind": kind, "options": options}):
-                        self.injected[kind] += 1
-                        if clear_after is not None:
-                            self._clears.append((now + clear_after, serial, kind))
-            self._halt.wait(0.1)
-        for serial in self.instances:  # leave the instances clean
-            self._try(serial, {"op": "clear", "kind": None})
-
-    def _try(self, serial: str, request: dict[str, Any]) -> bool:
-        try:
-            self._send(serial, request)
-            return True
-        except Exception as exc:  # noqa: BLE001 - reported at the end, the chaos goes on
-            self.errors.append(f"{serial} {request.get('op')} {request.get('kind')}: {exc}")
-            return False
-
-
-async def _server_checks(serials: list[str], inputs: dict[str, list[float]]) -> tuple[list[str], int, list[str]]:
-    """(flow runs not final, leaked locks, double-driven instances with the reason) from the Prefect server."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-
-    from adapters.locks import LIMIT_PREFIX, limit_name
-    from adapters.registry import BOT_TAG, group_tag
-    from emufleet.hosts import InstanceId
-    from emufleet.hosts.registry import this_host
-
-    async with get_client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(
-            all_=[group_tag(GROUP)])), limit=200)
-        unfinished = [f"{r.name}: {r.state_type.value if r.state_type else '?'}" for r in runs
-                      if r.state_type is None or r.state_type.value not in FINAL_TYPES]
-        limits = await client.read_global_concurrency_limits(limit=200)
-        leaked = [lim.name for lim in limits if lim.name.startswith(LIMIT_PREFIX) and lim.active_slots > 0]
-        doubles = []
-        for serial in serials:
-            claimants = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[limit_name(InstanceId(this_host(), serial)), BOT_TAG])), limit=50)
-            spans = sorted((r.start_time.timestamp(), r.end_time.timestamp() if r.end_time else float("inf"))
-                           for r in claimants if r.start_time is not None)
-            overlap = any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
-            outside = [t for t in inputs.get(serial, []) if not any(
-                s - CLOCK_TOLERANCE_S <= t <= e + CLOCK_TOLERANCE_S for s, e in spans)]
-            if overlap:
-                doubles.append(f"{serial}: two run-bot runs held it at once")
-            elif outside:
-                doubles.append(f"{serial}: {len(outside)} input(s) outside every lock holder's run")
-    return unfinished, len(leaked), doubles
-
-
-def _inputs(instances: dict[str, int]) -> dict[str, list[float]]:
-    """Times of every driving event of each instance, from the simulators' event logs."""
-    from emufleet.sim.control import send_request
-
-    out = {}
-    for serial, port in instances.items():
-        reply = send_request(port, {"op": "events", "serial": serial}, timeout_s=30.0)
-        out[serial] = [e["t"] for e in reply.get("events", []) if e["kind"] in INPUT_KINDS]
-    return out
-
-
-def _leaked_leases(database_url: str) -> list[str]:
-    from sqlalchemy import select
-
-    from emufleet import db
-
-    with db.engine(database_url).connect() as conn:
-        return list(conn.execute(select(db.Account.device_account).where(db.Account.lease_token.is_not(None)))
-                    .scalars())
 
 
 def _launch(bots: int, box: dict[str, Any]) -> None:
@@ -415,9 +269,9 @@ def _report(box: dict[str, Any], chaos: Chaos, instances: dict[str, int], databa
     undefined = [f"bot {r.bot}: {r.state}" for r in result.bots if r.state not in ("completed", "stopped", "failed")]
     if not ended:
         undefined.append("the launch did not end")
-    unfinished, leaked_locks, doubles = asyncio.run(_server_checks(list(instances), _inputs(instances)))
+    unfinished, leaked_locks, doubles = asyncio.run(server_checks(GROUP, list(instances), driving_inputs(instances)))
     undefined += unfinished
-    leases = _leaked_leases(database_url)
+    leases = leaked_leases(database_url)
     for what, items in (("undefined", undefined), ("leaked lease", leases), ("double-driven", doubles)):
         for item in items:
             print(f"  {what}: {item}")
