@@ -65,6 +65,7 @@ class LiveFeed:
         self._step: tuple[str, tuple[MatchScore, ...]] | None = None
         self._sent: tuple[float, bool] | None = None  # (capture time, full) of the frame the wall has
         self._last: np.ndarray | None = None  # and that frame
+        self._pending: tuple[tuple[float, bool], np.ndarray] | None = None  # what due() handed out last
         self.published = 0
 
     # -- sinks (bot threads: one reference each) ----------------------------------------------------------------------
@@ -101,7 +102,8 @@ class LiveFeed:
 
     def due(self, watch: store.Watch) -> store.Frame | None:
         """The frame to publish now under ``watch`` (encoded, on the caller's thread), or ``None``: nobody looks,
-        no capture yet, or the screen has not changed since the frame the wall has."""
+        no capture yet, or the screen has not changed since the frame the wall has. The wall has it once the caller
+        stored it and said so (:meth:`delivered`): a failed round hands it out again."""
         frame = self._frame
         if not watch.wanted or frame is None or (frame[1], watch.full) == self._sent:
             return None
@@ -109,9 +111,16 @@ class LiveFeed:
         if self._sent is not None and self._sent[1] == watch.full and self._last is not None \
                 and same_frame(self._last, image):
             return None
-        self._sent, self._last = (at, watch.full), image
+        self._pending = (at, watch.full), image
         step = self._step
         height, width = image.shape[:2]
         return store.Frame(self.host, self.serial, encode(image, full=watch.full), at, width, height, watch.full,
                            "bot", self.group, self.bot, step[0] if step else None,
                            overlay_json(step[1]) if step else None)
+
+    def delivered(self) -> None:
+        """The frame :meth:`due` handed out last is on the wall."""
+        if self._pending is not None:
+            self._sent, self._last = self._pending
+            self._pending = None
+            self.published += 1

@@ -100,6 +100,6 @@ class WallPublisher:
             return 0
         store.publish_many(self.engine, [frame for _, frame in due])
         for feed, _ in due:
-            feed.published += 1
+            feed.delivered()
         self.rounds += 1
         return len(due)

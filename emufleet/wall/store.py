@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emufleet import db
@@ -181,17 +181,13 @@ def _upsert(engine: Engine, host: str, serial: str, values: dict[str, object], a
         for _ in range(2):
             try:
                 with engine.begin() as conn:
-                    _upsert_on(conn, host, serial, values)
+                    done = conn.execute(update(LiveScreen).where(LiveScreen.host == host, LiveScreen.serial == serial)
+                                        .values(**values)).rowcount
+                    if not done:
+                        conn.execute(insert(LiveScreen).values(host=host, serial=serial, **values))
                 return
             except IntegrityError:
                 continue
-
-
-def _upsert_on(conn: Connection, host: str, serial: str, values: dict[str, object]) -> None:
-    done = conn.execute(update(LiveScreen).where(LiveScreen.host == host, LiveScreen.serial == serial)
-                        .values(**values)).rowcount
-    if not done:
-        conn.execute(insert(LiveScreen).values(host=host, serial=serial, **values))
 
 
 def screens(engine: Engine, *, max_age_s: float = 60.0, now: float | None = None) -> list[Screen]:

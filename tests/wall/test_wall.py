@@ -70,6 +70,18 @@ def test_idle_instances_are_captured_while_watched_and_a_bot_s_never(simulator: 
     assert capturer.tick() == 2, "once no bot drives it, the host captures it"
 
 
+def test_a_frame_a_failed_round_did_not_store_is_handed_out_again(db_engine: Engine) -> None:
+    feed = LiveFeed(db_engine, HOST, "f0", group="g", bot=0)
+    feed.add(Entry(FrameEvent(t=time.time(), frame=""), image=np.full((96, 54, 3), 40, np.uint8)))
+    look = store.Watch(True)
+    first = feed.due(look)
+    assert first is not None
+    again = feed.due(look)  # the round that took `first` failed: the wall does not have it
+    assert again is not None and again.at == first.at
+    feed.delivered()
+    assert feed.due(look) is None and feed.published == 1, "stored once: not again until the screen changes"
+
+
 def test_one_thread_publishes_every_bot_of_a_process_in_one_round(db_engine: Engine) -> None:
     publisher = WallPublisher(db_engine, interval_s=0.05)  # as run_bot shares one per launch
     feeds = [LiveFeed(db_engine, HOST, f"p{i}", group="g", bot=i, publisher=publisher) for i in range(3)]
