@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from emufleet.bot import BotSession
 from emufleet.groups import BotState, RestartPolicy
 from emufleet.groups.definition import RestartMode
 from tests.sim.helpers import wait_until
@@ -366,55 +365,3 @@ def test_a_screen_frozen_until_reboot_climbs_to_restart_instance(simulator: Call
     assert result.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries.get("restart_instance") == 1
     assert any(e.kind == "reboot" for e in inst.events)
-
-
-@pytest.mark.parametrize(("rung", "input_kind"), [("restart_app", "app_stop"), ("restart_instance", "reboot")])
-def test_an_operator_rung_keeps_the_account_resumes_at_the_checkpoint_and_spends_no_budget(
-        simulator: Callable[..., Any], routines, tmp_path: Path, db_engine: Any, make_accounts: Any,
-        rung: str, input_kind: str) -> None:
-    from emufleet.bot import BotAccounts
-    from emufleet.bot.metrics import read_payload
-    from emufleet.pools import LeaseOwner, Pool, PoolAccountProvider, PoolDefinition
-
-    make_accounts(2)
-    inst = _in_game(simulator)
-    registry = routines({"t/op": """
-        version: 1
-        routine_name: an account, a checkpoint, a long step
-        steps:
-          - {action: InjectNextAccount, timeout: 10s}
-          - {action: Sleep, duration: 200ms, checkpoint: true}
-          - {action: Sleep, duration: 4s}
-          - {action: CompleteAccount, success: true}
-        """})
-    pool = Pool(PoolDefinition.loads("pool_name: p\nqueries: [{name: all, filters: [{column: id, comparator: '>', "
-                                     "value: 0}]}]\n", "p.yaml"), db_engine, LeaseOwner("run-1", inst.serial))
-    accounts = BotAccounts([PoolAccountProvider(pool, routine="t/op")])
-    rec = Recorder()
-    sessions: list[BotSession] = []
-    done: list[int] = []
-
-    def progress(n: int, total: int) -> None:
-        done.append(n)
-        if n == 2 and done.count(2) == 1:  # in the long step, past the checkpoint: the operator restarts the app
-            sessions[0].request_recovery(rung)
-
-    rec.on_progress = progress
-    spec = _spec(inst.serial, "t/op", pools=["p"], recovery={"budget": {"failures": 1}}, health={"heartbeat": 0.5})
-    result = _run(spec, registry, rec, tmp_path, accounts=accounts, made=sessions.append)
-    assert result.state is BotState.COMPLETED, rec.kinds()
-    assert result.recoveries == {rung: 1} and result.faults == 0 and result.gave_up is None
-    assert sessions[0].budget.recent == 0, "an operator's rung spends no failure budget (1 failure would give up)"
-    [recovering] = [e for e in rec.events if e.kind == "bot.recovering"]
-    [recovered] = [e for e in rec.events if e.kind == "bot.recovered"]
-    assert recovering.payload["rung"] == rung and recovering.payload["reason"] == "operator"
-    assert recovered.payload["fault"] == "operator" and recovered.payload["resume_at"] == "1: Sleep"
-    assert done == [1, 2, 2, 3, 4], "the routine resumed at its checkpoint (step 1), not at its start"
-    leased = [e.bot.account for e in rec.events if e.kind == "account.leased"]
-    completed = [e.bot.account for e in rec.events if e.kind == "account.completed"]
-    assert len(leased) == 1 and completed == leased, "the same account was re-injected on its lease and completed"
-    assert "account.returned" not in rec.kinds()
-    beats = [read_payload(e.payload) for e in rec.events if e.kind == "bot.heartbeat"]
-    last = beats[-1]
-    assert last is not None and last.inputs.get(input_kind, 0) >= 1, "the rung acted on the device"
-    assert last.recoveries == {(rung, "operator"): 1} and last.failures == {}
