@@ -46,8 +46,14 @@ class Fence:
         self._revoked: str | None = None
 
     def renewed(self, sent_at: float) -> None:
-        """A renewal (or a re-acquisition) sent at ``sent_at`` succeeded: open until ``sent_at + lease − margin``."""
+        """A renewal sent at ``sent_at`` succeeded: open until ``sent_at + lease − margin``. A renewal sent after
+        the lease could have expired closes the fence instead: the server may have given the slot to another
+        holder before it reaped the expired lease that this renewal found (a restarted server, seen in the fencing
+        test); only a re-acquisition (:meth:`reacquired`) opens it again."""
         with self._lock:
+            if sent_at >= self._open_until + self.margin_s:
+                self._revoked = "renewed only after the lease could have expired"
+                return
             self._revoked = None
             self._open_until = max(self._open_until, sent_at + self.lease_s - self.margin_s)
 

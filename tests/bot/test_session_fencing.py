@@ -76,3 +76,16 @@ def test_fencing_a_reacquired_lock_resumes_the_routine(simulator: Callable[..., 
     assert lease.asked >= 1
     assert result.state is BotState.COMPLETED, rec.kinds()
     assert result.recoveries.get("reacquire_lock", 0) >= 1
+
+
+def test_a_renewal_sent_after_the_lease_could_have_expired_does_not_reopen_the_fence() -> None:
+    now = [100.0]
+    fence = Fence("s", lease_s=60.0, margin_s=15.0, clock=lambda: now[0])
+    now[0] = 130.0
+    fence.renewed(130.0)  # in time: open until 130 + 45
+    now[0] = 200.0
+    fence.renewed(200.0)  # 70 s after the last good renewal: the lease may be another's by now
+    now[0] = 201.0
+    assert not fence.is_open, "a late renewal does not resurrect the lease"
+    fence.reacquired(201.0)
+    assert fence.is_open
