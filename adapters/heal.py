@@ -177,6 +177,7 @@ class Healer:
 async def _result(state: State) -> BotStatus | None:
     try:
         data = await state.aresult(raise_on_failure=False)
-    except Exception:  # noqa: BLE001 - no result stored (a crash): nothing to heal from
+    except Exception as exc:  # noqa: BLE001 - no result stored (a crash): nothing to heal from
+        _log.info("a bot's result could not be read (%s: %s): nothing to heal from", type(exc).__name__, exc)
         return None
     return data if isinstance(data, BotStatus) else None

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from adapters.logged import logged
 from emufleet.control import ControlPlane
 from emufleet.debug import Breakpoint, DebugSession
 from emufleet.errors import InputError
@@ -23,6 +25,8 @@ from emufleet.hosts import InstanceId, this_host
 from emufleet.routines import RoutineRegistry
 
 __all__ = ["KEEP", "Debuggers", "Running"]
+
+_log = logging.getLogger(__name__)
 
 KEEP = 8
 
@@ -101,5 +105,5 @@ class Debuggers:
             running.session.stepper.stop()
         for running in self._sessions.values():
             if running.task is not None:
-                with contextlib.suppress(Exception):
+                with logged(_log, f"debug session {running.id}: ending at console shutdown"):
                     await running.task

@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from adapters.logged import logged
 from console.fleet import FleetSnapshot
 
 __all__ = ["LiveHub", "sse_event"]
+
+_log = logging.getLogger(__name__)
 
 Render = Callable[[FleetSnapshot], dict[str, str]]
 KEEPALIVE_S = 15.0
@@ -93,5 +97,5 @@ class LiveHub:
         self._listeners.clear()
         if self._poller is not None:
             self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError), logged(_log, "the live view's last poll, at shutdown"):
                 await self._poller

@@ -76,7 +76,9 @@ async def watch(group: str, until: asyncio.Future[Any], *, console: Console | No
         while not until.done():
             try:
                 bots = await _bots(group, launch_run_id)
-            except Exception:  # a busy server: keep the last view
+            except Exception as exc:  # noqa: BLE001 - a busy server: keep the last view (debug: it may last)
+                _log.debug("group %r: bots not read, the view keeps its last state: %s: %s", group,
+                           type(exc).__name__, exc)
                 bots = None
             if bots is not None:
                 if live is not None:

@@ -13,6 +13,7 @@ the main routine) and answers two questions for the session:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from emufleet.routines import Controller
 
 __all__ = ["AppState", "Supervisor", "health_text"]
+
+_log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class AppState:
@@ -201,8 +204,9 @@ class Supervisor:
         """Write the failure evidence: the last frames, the newest one captured now (blocking)."""
         try:
             self.recorder.observe(self.device.screenshot(allow_black=True))
-        except Exception:  # noqa: BLE001 - a device that cannot capture still has its earlier frames
-            pass
+        except Exception as exc:  # noqa: BLE001 - a device that cannot capture still has its earlier frames
+            _log.info("no frame captured for the failure evidence (%s; the earlier frames are kept): %s: %s",
+                      reason, type(exc).__name__, exc)
         return self.recorder.dump(directory, reason)
 
     def forget_health(self) -> None:
