@@ -367,10 +367,14 @@ def raise_validation(
     exc: pydantic.ValidationError, data: YamlValue, file: str | Path, *, error: type[InputError],
     prefix: Sequence[int | str] = (),
 ) -> None:
-    """Raise ``error`` for the first (by position) of :func:`validation_errors`; the others are appended."""
+    """Raise ``error`` for the first (by position) of :func:`validation_errors`; the others are appended to its
+    message, and with several its ``errors`` holds each of them, located (the console's API lists them)."""
     first, *others = validation_errors(exc, data, file, error=error, prefix=prefix)
     message = "; ".join([first.message, *(_unfiled(e) for e in others)])
-    raise error(message, file=file, line=first.line, col=first.col, field=first.field) from exc
+    raised = error(message, file=file, line=first.line, col=first.col, field=first.field)
+    if others:
+        raised.errors = [first, *others]
+    raise raised from exc
 
 
 def _unfiled(err: InputError) -> str:
