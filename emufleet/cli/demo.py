@@ -2,7 +2,8 @@
 
 1. start (or reuse) the local Prefect server — ``PREFECT_API_URL`` wins if set; never ephemeral mode;
 2. start the simulator with 4 instances of the demo game (in this process, on free ports);
-3. rebuild the demo database ``<state>/demo.db`` and import the sample accounts (the ``demo`` pool's refresh);
+3. open the demo database ``<state>/demo.db`` (kept across runs: the console's history shows each one), make every
+   account available again and import the sample accounts (the ``demo`` pool's refresh);
 4. launch the shipped ``demo`` group (4 bots, ``demo/account_cycle``, ``on_failure`` restarts) with a live table;
    an "app isn't responding" dialog is injected on instance 2 while its bot works: supervision sees it, and a rung
    of the recovery ladder (the recovery routine, or restarting the app with the same account) ends it;
@@ -19,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -79,12 +81,11 @@ def demo(
         ready = f"ready in {time.monotonic() - began:.0f} s" if server.owned else "already running"
         _say(f"Prefect UI: {server.ui_url}  (API {server.api_url}; {ready})")
         database = state_dir() / "demo.db"
-        for suffix in ("", "-wal", "-shm"):  # a fresh database every time: every account is available again
-            database.with_name(database.name + suffix).unlink(missing_ok=True)
         os.environ["EMUFLEET_DATABASE_URL"] = f"sqlite:///{database}"
         from emufleet import db
 
         db.upgrade()  # before the console, which (like every command but `db upgrade`) refuses a missing database
+        _fresh_start(database)
         fleet_console = _start_console(server)
         result = asyncio.run(_run(server, instances, fault, max_accounts))
         code = 1 if result is None or any(b.state == "failed" for b in result.bots) else 0
@@ -103,6 +104,26 @@ def demo(
         if not adb_was_running and adb_server_running():
             kill_adb_server()  # the bots' connections started it: leave the machine as we found it
     raise typer.Exit(code=code)
+
+
+def _fresh_start(database: Path) -> None:
+    """Every demo account available again and no quarantine left from an earlier run (its simulated instances were
+    stopped with it), keeping the database: the console's history and charts show every run of the demo."""
+    from emufleet.db import engine as open_engine
+    from emufleet.farm import active, list_launches, release
+    from emufleet.pools import reset_accounts
+
+    engine = open_engine()
+    try:
+        earlier = bool(list_launches(engine, limit=1))
+        reset_accounts(engine, everything=True, include_leased=True)  # the demo's own database: no other bot
+        for entry in active(engine):
+            release(engine, entry.kind, entry.subject, by="demo restart")
+    finally:
+        engine.dispose()
+    if earlier:
+        _say(f"demo database {database} kept (the console's history shows the earlier runs); every account is "
+             "available again")
 
 
 def _start_console(server: PrefectServer) -> ConsoleThread | None:

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
+from emufleet import db
 from emufleet.cli import app
 from emufleet.db import Account
+from emufleet.farm import active, list_launches, quarantine, record_end, record_start
 from flows.control import status
 from flows.server import PrefectServer
 from tests.fleet import FleetHome
@@ -85,8 +87,16 @@ def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_serve
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMUFLEET_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("EMUFLEET_DATABASE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'state' / 'demo.db'}"
+    db.upgrade(url)  # an earlier run of the demo: its launch stays in the history, its quarantine is lifted
+    engine = db.engine(url)
+    record_start(engine, "earlier-run", "demo", bots=4)
+    record_end(engine, "earlier-run", "Completed")
+    quarantine(engine, "instance", "local/127.0.0.1:5555", "9 fault(s) in the last 60 min")
+    engine.dispose()
     result = invoke("demo", "--exit", "--instances", "2", "--max-accounts", "2")
     assert result.exit_code == 0, result.stdout
+    assert "kept (the console's history shows the earlier runs)" in result.stdout
     assert "Prefect UI: " + prefect_server.ui_url in result.stdout
     assert "Fleet console: http://127.0.0.1:" in result.stdout  # beside the Prefect UI's
     assert "accounts completed:" in result.stdout and "steps per second" in result.stdout
@@ -95,6 +105,9 @@ def test_demo_runs_to_the_end_with_exit(prefect_server: PrefectServer, adb_serve
     with engine.connect() as conn:
         done = conn.scalar(select(func.count()).select_from(Account).where(Account.pool_status == "completed"))
         leased = conn.scalar(select(func.count()).select_from(Account).where(Account.lease_token.is_not(None)))
+    launches = list_launches(engine, group="demo")
+    assert [x.launch_id for x in launches][1:] == ["earlier-run"] and launches[0].accounts_completed == done
+    assert active(engine) == []
     engine.dispose()
     assert 1 <= done <= 2 and leased == 0
 
