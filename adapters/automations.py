@@ -5,6 +5,8 @@ The automations (names start with ``emufleet:``; applying again updates them by 
 * **bot gave up**: reactive, on ``emufleet.bot.gave-up``.
 * **bot run failed or crashed**: reactive, on ``prefect.flow-run.Failed`` / ``prefect.flow-run.Crashed`` of a
   ``run-bot`` flow run.
+* **quarantined**: reactive, on ``emufleet.instance.quarantined`` and ``emufleet.account.quarantined`` (the farm's
+  quarantine rule took an instance or an account out of service, docs/farm.md); the message says why.
 * **bot made no progress**: proactive, per bot resource: after ``emufleet.bot.started`` (or a sampled
   ``emufleet.bot.step-completed``, or ``emufleet.bot.resumed``) it expects another step, or the bot's end
   (``finished``, ``gave-up``) or a pause, within ``stall_after`` (default 10 minutes).
@@ -87,6 +89,10 @@ _RUN_ENDED = ("emufleet: bot run {{ event.resource.name }} is {{ event.resource.
 _STALLED = ("emufleet: {{ event.resource.name }} on {{ event.resource.get('emufleet.instance') }}" + _ACCOUNT
             + " completed no step for <STALL>"
             "{% if event.payload.get('step') %} (last: {{ event.payload.step }}){% endif %}" + _LINK)
+_QUARANTINED = ("emufleet: {{ event.event.split('.')[1] }} {{ event.resource.name }} quarantined: "
+                "{{ event.payload.get('reason') or 'no reason given' }}"
+                "{% if event.payload.get('cooldown_until') %} (health check after {{ event.payload.cooldown_until }})"
+                "{% endif %}" + _LINK)
 
 
 def _human(duration: timedelta) -> str:
@@ -110,7 +116,7 @@ def _actions(notify: Notify, message: str, subject: str) -> list[ActionTypesOrUn
 def emufleet_automations(notify: Notify | None, *, stall_after: timedelta = DEFAULT_STALL_AFTER,
                          zombie_after: timedelta | None = None, prefix: str = PREFIX,
                          tag: str = "emufleet", launch_runs: str = "*") -> list[AutomationCore]:
-    """The shipped automations: the three notifications when ``notify`` is given, and the two zombie clean-ups
+    """The shipped automations: the four notifications when ``notify`` is given, and the two zombie clean-ups
     when ``zombie_after`` is (see the module docstring). ``prefix`` starts their names; ``tag`` is the flow-run tag
     the zombie clean-up of bot runs is limited to (every emufleet run carries ``emufleet``); ``launch_runs`` the
     names of the ``launch-group`` runs the other one watches (``*``: all; a trailing ``*`` matches a prefix)."""
@@ -133,6 +139,14 @@ def emufleet_automations(notify: Notify | None, *, stall_after: timedelta = DEFA
                                                      "prefect.resource.name": BOT_FLOW}),
                 posture=Posture.Reactive, threshold=1, within=timedelta(0)),
             actions=_actions(notify, _RUN_ENDED, "emufleet: a bot run failed")))
+        out.append(AutomationCore(
+            name=prefix + "quarantined",
+            description="The farm's quarantine rule took an instance or an account out of service.",
+            trigger=EventTrigger(expect={"emufleet.instance.quarantined", "emufleet.account.quarantined"},
+                                 match=ResourceSpecification({"prefect.resource.id": ["emufleet.instance.*",
+                                                                                      "emufleet.account.*"]}),
+                                 posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+            actions=_actions(notify, _QUARANTINED, "emufleet: quarantined")))
         out.append(AutomationCore(
             name=prefix + "bot made no progress",
             description=f"A running bot completed no step for {stall_after}.",

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, String, and_, cast, or_, select, update
 
-from emufleet.db import POOL_STATUSES, Account, AccountResultRecord, PoolMember, PoolRecord, utcnow
+from emufleet.db import POOL_STATUSES, Account, AccountResultRecord, PoolMember, PoolRecord, Quarantine, utcnow
 from emufleet.errors import InputError, PoolError
 from emufleet.pools.leases import CLEAR_LEASE
 
@@ -37,7 +37,7 @@ def reset_accounts(engine: Engine, *, pool: str | None = None, status: str | Non
                    accounts: Sequence[str | int] = (), include_leased: bool = False,
                    everything: bool = False) -> ResetReport:
     """Reset the selected accounts to ``available`` (``failure_count`` 0, ``last_error`` and ``completed_at``
-    cleared, an expired lease removed), in one transaction.
+    cleared, an expired lease removed, an account quarantine released), in one transaction.
 
     Selectors combine with AND: ``pool`` (its members at the last refresh, plus every account whose result was
     recorded in it), ``status`` (a ``pool_status``), ``accounts`` (ids or ``device_account`` names). At least one
@@ -78,6 +78,11 @@ def reset_accounts(engine: Engine, *, pool: str | None = None, status: str | Non
         live = and_(Account.lease_token.is_not(None), Account.lease_expires_at >= now)
         leased = 0 if include_leased else len(conn.execute(select(Account.id).where(*where, live)).all())
         targets = where if include_leased else [*where, ~live]
+        # an account the farm quarantined (failed on several instances, docs/farm.md) is back in play too
+        conn.execute(update(Quarantine).where(
+            Quarantine.kind == "account", Quarantine.released_at.is_(None),
+            Quarantine.subject.in_(select(cast(Account.id, String)).where(*targets))).values(
+            released_at=now, released_by="accounts reset"))
         count = conn.execute(update(Account).where(*targets).values(
             **CLEAR_LEASE, pool_status="available", failure_count=0, last_error=None, completed_at=None)).rowcount
     return ResetReport(count, leased)

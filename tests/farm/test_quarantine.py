@@ -22,6 +22,7 @@ from emufleet.farm import (
     quarantine,
     release,
 )
+from emufleet.pools import reset_accounts
 
 
 def _faults(engine: Engine, instance: str, rungs: int, give_ups: int = 0, at: datetime | None = None) -> None:
@@ -87,6 +88,9 @@ def test_an_account_failing_on_three_instances_is_failed_for_good(db_engine: Eng
                                      .where(db.Account.id == account)).one()
     assert status == "failed" and "3 different instances" in error
     assert [(q.kind, q.subject) for q in notified] == [("account", str(account))]
+    quarantine(db_engine, "account", "999999", "another account")
+    assert reset_accounts(db_engine, accounts=[account]).reset == 1  # `emufleet accounts reset` ends it
+    assert [q.subject for q in active(db_engine, "account")] == ["999999"]
 
 
 def test_admit_waits_for_the_cool_down_then_asks_the_health_check(db_engine: Engine) -> None:

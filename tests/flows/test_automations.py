@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,9 @@ from prefect.events.worker import EventsWorker
 
 from adapters.automations import apply_automations, emufleet_automations, remove_automations, save_webhook_block
 from adapters.events import emit
+from adapters.farm import quarantine_event
 from emufleet.bot.events import BotEvent, BotRef, EventKind
+from emufleet.farm import QuarantineEntry
 from emufleet.hosts import InstanceId
 from emufleet.sim.adbserver import free_port
 from flows.server import PrefectServer
@@ -157,10 +159,10 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
             again = await apply_automations(client, automations)
             for name, _ in first:
                 assert len(await client.read_automations_by_name(name)) == 1
-        assert [what for _, what in first] == ["created"] * 3
+        assert [what for _, what in first] == ["created"] * 4
         return again
 
-    assert [what for _, what in asyncio.run(setup())] == ["updated"] * 3
+    assert [what for _, what in asyncio.run(setup())] == ["updated"] * 4
     wait_loaded(prefix)
     ref = BotRef(group, 0, InstanceId("local", "127.0.0.1:16384"))
     emit(BotEvent(EventKind.GAVE_UP, ref.with_account("demo_0001"), {"reason": "failure budget spent", "failures": 3}))
@@ -169,13 +171,16 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
     finished = BotRef(group, 2, InstanceId("local", "127.0.0.1:16448"))
     emit(BotEvent(EventKind.STARTED, finished, {"routine": "demo/cycle"}))
     emit(BotEvent(EventKind.FINISHED, finished, {"state": "completed"}))
+    quarantine_event(QuarantineEntry(0, "instance", f"{group}/127.0.0.1:16480", "9 fault(s) in the last 60 min",
+                                      datetime(2026, 12, 7, 10, 0), datetime(2026, 12, 7, 10, 15)))
     EventsWorker.drain_all(timeout=10)
     failed = _failing_bot(return_state=True)
     assert failed.is_failed()
 
     def complete(contents: list[str]) -> bool:
         return (any("gave up" in c for c in contents) and any("is Failed" in c for c in contents)
-                and any(f"{group}/bot-1" in c and "completed no step" in c for c in contents))
+                and any(f"{group}/bot-1" in c and "completed no step" in c for c in contents)
+                and any("quarantined" in c for c in contents))
 
     contents = receiver.wait_for(complete, timeout_s=45)
     assert complete(contents), contents
@@ -188,6 +193,9 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
     stalled = next(c for c in contents if "completed no step" in c)
     assert stalled.startswith(f"emufleet: {group}/bot-1 on local/127.0.0.1:16416 completed no step for 10 s")
     assert any("is Failed" in c and "blew up" in c for c in contents)
+    held = next(c for c in contents if "quarantined" in c)
+    assert held.startswith(f"emufleet: instance {group}/127.0.0.1:16480 quarantined: 9 fault(s) in the last 60 min "
+                           "(health check after 2026-12-07T10:15:00Z)"), held
     assert not any(f"{group}/bot-2" in c for c in contents)  # it finished: nothing to report
 
     async def cleanup() -> None:
@@ -324,10 +332,11 @@ def test_cli_apply_creates_then_updates(prefect_server: PrefectServer, receiver:
     try:
         first = invoke("--webhook", receiver.url, "--zombie-after", "off")
         assert first.exit_code == 0, first.output
-        assert first.stdout.split("\n")[:3] == [f"created  {PREFIX}bot gave up", f"created  {PREFIX}bot run failed "
-                                                "or crashed", f"created  {PREFIX}bot made no progress"]
+        assert first.stdout.split("\n")[:4] == [f"created  {PREFIX}bot gave up", f"created  {PREFIX}bot run failed "
+                                                "or crashed", f"created  {PREFIX}quarantined",
+                                                f"created  {PREFIX}bot made no progress"]
         again = invoke("--zombie-after", "off")  # the saved webhook block is reused
-        assert again.exit_code == 0 and again.stdout.count("updated") == 3 and "not applied" not in again.output
+        assert again.exit_code == 0 and again.stdout.count("updated") == 4 and "not applied" not in again.output
         assert invoke("--webhook", receiver.url, "--block", "x").exit_code == 2
         assert invoke("--webhook", "ftp://example.org").exit_code == 2
         missing = invoke("--block", "no-such-block")
@@ -338,8 +347,8 @@ def test_cli_apply_creates_then_updates(prefect_server: PrefectServer, receiver:
         removed = CliRunner().invoke(app, ["automations", "remove"], catch_exceptions=False)
         assert removed.exit_code == 0, removed.output
         # Every emufleet automation goes, the zombie one too if an earlier launch on this server ensured it.
-        assert {f"removed  {PREFIX}{name}" for name in ("bot gave up", "bot run failed or crashed",
-                                                        "bot made no progress")} <= set(removed.stdout.splitlines())
+        names = ("bot gave up", "bot run failed or crashed", "quarantined", "bot made no progress")
+        assert {f"removed  {PREFIX}{name}" for name in names} <= set(removed.stdout.splitlines())
 
         async def left() -> list[str]:
             async with get_client() as client:

@@ -86,6 +86,7 @@ def test_a_window_that_closes_within_the_margin_takes_no_account(prefect_server:
                                                                "margin": "5m"})
     state = asyncio.run(launch_group(name, return_state=True))
     result = state.result(raise_on_failure=False)
+    assert state.is_completed(), state.message  # a clean end: the bot ran out of time, nothing failed
     assert sum(b.accounts_completed for b in result.bots) == 0
     with fleet_home.engine().connect() as conn:
         leased = conn.execute(select(db.Account.id).where(db.Account.pool_status != "available")).all()
