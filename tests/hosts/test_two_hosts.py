@@ -4,7 +4,9 @@ namespace: each host serves the *same* serial ``127.0.0.1:16384`` from its own s
 * each host's own launch drives its own device, under its own lock, from the shared pool, without leasing an
   account twice;
 * one group spanning both hosts, launched on one: the other host's bot runs on that host's Prefect worker
-  (``run-bot`` deployment, a work queue per host), a subflow of the launch like the in-process one.
+  (``run-bot`` deployment, a work queue per host), a subflow of the launch like the in-process one;
+* operator commands sent to one launch from both hosts at once, and taken by watchers on both hosts racing for
+  the same bots: none lost, none numbered or taken twice (the control plane on PostgreSQL across hosts).
 
 The hosts, the shared services, devices and workers come from :mod:`tests.hosts.multihost`.
 """
@@ -12,17 +14,21 @@ The hosts, the shared services, devices and workers come from :mod:`tests.hosts.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from emufleet import db
+from emufleet.control import CommandStore
 from emufleet.hosts import InstanceId
 from tests.fleet import FleetHome
 from tests.hosts.multihost import (
     BIN,
+    REPO,
     SERIAL,
     Shared,
     fill_pool,
@@ -95,6 +101,65 @@ def test_two_hosts_same_serial_own_devices_own_locks_one_pool(hosts: list[NetnsH
 
     with on_server(shared):
         assert asyncio.run(limits()) == {"hosta": 0, "hostb": 0}  # two locks, both taken and freed
+
+
+PER_HOST = 100  # two hosts: 200 commands
+
+# One host's share, run in its namespace against the shared PostgreSQL. "send": PER_HOST commands, alternating a
+# launch-wide pause/resume with a restart of bot 0 or 1. "take": a watcher of bots 0 and 1 (the other host's races
+# it for the same cursors) until both cursors reach the last command; prints what it took, by bot.
+_HOST_SIDE = """
+import json, os, sys, time
+from emufleet import db
+from emufleet.control import CommandKind, CommandStore
+role, launch, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+eng = db.engine(os.environ["EMUFLEET_DATABASE_URL"])
+store = CommandStore(eng)
+if role == "send":
+    for i in range(total // 2):
+        kind = CommandKind.RESTART_APP if i % 2 else (CommandKind.PAUSE if i % 4 == 0 else CommandKind.RESUME)
+        store.send(launch, kind, bot=(i // 2) % 2 if i % 2 else None, source=os.environ["EMUFLEET_HOST"])
+else:
+    taken = {0: [], 1: []}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for bot in taken:
+            taken[bot] += [c.seq for c in store.take(launch, bot)]
+        if all(store.cursor(launch, bot) == total for bot in taken):
+            break
+        time.sleep(0.01)
+    print(json.dumps(taken))
+eng.dispose()
+"""
+
+
+def test_commands_from_both_hosts_at_once_lose_none_and_none_is_taken_twice(
+        hosts: list[NetnsHost], shared: Shared, tmp_path: Path) -> None:
+    db.upgrade(shared.accounts_url)
+    eng = db.engine(shared.accounts_url)
+    store, launch, total = CommandStore(eng), str(uuid.uuid4()), PER_HOST * len(hosts)
+    store.open(launch)
+    envs = {h.name: host_env(h, REPO, shared, tmp_path) for h in hosts}
+    procs = [host.popen([str(BIN / "python"), "-c", _HOST_SIDE, role, launch, str(total)], env=envs[host.name],
+                        cwd=REPO, stdout=subprocess.PIPE) for role in ("take", "send") for host in hosts]
+    try:
+        outputs = [proc.communicate(timeout=180)[0] for proc in procs]
+        assert [p.returncode for p in procs] == [0] * len(procs), outputs
+        sent = store.since(launch)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        eng.dispose()
+    assert [c.seq for c in sent] == list(range(1, total + 1)), "numbered 1…200, no gap, no repeat"
+    assert {h.name: sum(c.source == h.name for c in sent) for h in hosts} == {h.name: PER_HOST for h in hosts}
+    takers = [{int(bot): seqs for bot, seqs in json.loads(out).items()} for out in outputs[:len(hosts)]]
+    for bot in (0, 1):
+        for taker in takers:
+            assert taker[bot] == sorted(taker[bot]), f"bot {bot}: a watcher took its commands in order"
+        both = sorted(seq for taker in takers for seq in taker[bot])
+        assert both == [c.seq for c in sent if c.is_for(bot)], f"bot {bot}: each of its commands taken once"
 
 
 @pytest.mark.usefixtures("run_bot")
