@@ -62,7 +62,7 @@ def _problem(path: Path, root: Path) -> str | None:
 
 def list_data_files(folder: str | Path, suffixes: Collection[str], *, recursive: bool = False,
                     skipped: list[tuple[Path, str]] | None = None,
-                    error: type[InputError] = InputError) -> list[Path]:
+                    error: type[InputError] = InputError, max_entries: int = MAX_ENTRIES) -> list[Path]:
     """Regular files directly in ``folder`` (or below it, ``recursive``) whose suffix is in ``suffixes``
     (lower-case, with the dot: ``{".yaml", ".yml"}``), sorted by path.
 
@@ -70,7 +70,8 @@ def list_data_files(folder: str | Path, suffixes: Collection[str], *, recursive:
     logged as a warning and appended to ``skipped`` as ``(path, reason)``.
 
     Raises:
-        error: the folder holds more than :data:`MAX_ENTRIES` entries, or cannot be listed.
+        error: the folder holds more than ``max_entries`` entries (files and folders, all levels walked), or
+            cannot be listed.
     """
     base = Path(folder)
     if not base.is_dir():
@@ -87,8 +88,8 @@ def list_data_files(folder: str | Path, suffixes: Collection[str], *, recursive:
         except OSError as exc:
             raise error(f"cannot list: {exc.strerror or exc}", file=current) from exc
         seen += len(names)
-        if seen > MAX_ENTRIES:
-            raise error(f"more than {MAX_ENTRIES:,} entries under this folder; name the folder that holds the "
+        if seen > max_entries:
+            raise error(f"more than {max_entries:,} entries under this folder; name the folder that holds the "
                         "data files", file=base)
         for name, is_dir in names:
             path = current / name

@@ -113,7 +113,7 @@ def test_every_data_folder_skips_fifos_devices_and_links_out(tmp_path: Path, cap
     assert len(TemplateSet.load(templates)) == 0
 
 
-def test_routines_validate_never_calls_an_unread_file_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_routines_validate_never_calls_an_unread_file_valid(tmp_path: Path) -> None:
     root = tmp_path / "routines"
     root.mkdir()
     (root / "notes.txt").write_text("not a routine\n")
@@ -127,9 +127,8 @@ def test_routines_validate_never_calls_an_unread_file_valid(tmp_path: Path, monk
     assert "ok:" in result.output and "0 routine file(s)" in result.output, result.output  # both skipped
     link = tmp_path / "everything"
     link.symlink_to("/")
-    monkeypatch.setattr("emufleet.datafiles.MAX_ENTRIES", 1000)  # the walk of / stops at the limit, not at its end
-    with pytest.raises(RoutineValidationError, match="more than 1,000 entries"):
-        list_data_files(link, {".yaml"}, recursive=True, error=RoutineValidationError)
+    with pytest.raises(RoutineValidationError, match="more than 1,000 entries"):  # the walk of / stops at the limit
+        list_data_files(link, {".yaml"}, recursive=True, error=RoutineValidationError, max_entries=1000)
 
 
 # -- item 12: account XML -----------------------------------------------------------------------------------------
