@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from emufleet import notify
 from emufleet.bot.evidence import evidence_dir
-from emufleet.notify import DigestBot, NotifyingObserver, WebhookNotifier
+from emufleet.notify import NotifyingObserver, WebhookNotifier
 
 if TYPE_CHECKING:
     from emufleet.bot import BotSession
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from emufleet.groups import BotStatus
     from emufleet.routines.context import MatchScore
 
-__all__ = ["bot_observer", "digest_rows", "run_link", "send_digest", "watch_frames"]
+__all__ = ["bot_observer", "evidence_dirs", "run_link", "send_digest", "watch_frames"]
 
 
 def run_link(flow_run_id: UUID | str) -> str | None:
@@ -71,18 +72,11 @@ async def send_digest(group: str, run_id: UUID, rows: Sequence[BotStatus],
         return None
     states = {row.state for row in rows}
     outcome = "failed" if "failed" in states else "stopped" if "stopped" in states else "completed"
-    message = notify.digest_message(group, digest_rows(group, rows, bot_runs), outcome=outcome,
+    message = notify.digest_message(group, rows, outcome=outcome, evidence=evidence_dirs(group, bot_runs),
                                     link=run_link(run_id))
     return await asyncio.to_thread(WebhookNotifier(url).send_now, message)
 
 
-def digest_rows(group: str, rows: Sequence[BotStatus], bot_runs: dict[int, UUID | None]) -> list[DigestBot]:
-    """:class:`DigestBot` records of a launch's bots, their evidence folders found from the bots' flow runs."""
-    out = []
-    for row in rows:
-        run = bot_runs.get(row.bot)
-        failure = row.gave_up or (row.error if row.state == "failed" else None)
-        out.append(DigestBot(row.bot, row.instance, row.state, row.accounts_completed, row.accounts_failed,
-                             dict(row.recoveries), failure,
-                             evidence_dir(group, row.bot, str(run)) if run is not None else None))
-    return out
+def evidence_dirs(group: str, bot_runs: dict[int, UUID | None]) -> dict[int, Path]:
+    """Each bot's evidence folder on this host (bot index → folder), found from the bots' flow runs."""
+    return {bot: evidence_dir(group, bot, str(run)) for bot, run in bot_runs.items() if run is not None}

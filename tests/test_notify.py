@@ -24,7 +24,7 @@ from emufleet.bot.observer import LogObserver
 from emufleet.groups import BotState, BotStatus, RestartPolicy
 from emufleet.groups.definition import RestartMode
 from emufleet.hosts import InstanceId
-from emufleet.notify import DigestBot, Message, NotifyingObserver, WebhookNotifier, digest_message
+from emufleet.notify import Message, NotifyingObserver, WebhookNotifier, digest_message
 from emufleet.routines import RoutineRegistry
 from emufleet.vision import TemplateSet
 from tests.fleet import FleetHome
@@ -149,14 +149,18 @@ def test_the_digest_counts_accounts_and_recoveries_and_shows_the_top_failures(tm
     os.utime(older, (1_000_000, 1_000_000))
     _evidence(tmp_path / "b1", "timeout", (0, 200, 0))
     _evidence(tmp_path / "b2", "crash", (200, 0, 0))
-    bots = [DigestBot(0, InstanceId("local", "127.0.0.1:16384"), "failed", 3, 1, {"restart_app": 2},
-                      "WaitForImage timed out after 31 s", tmp_path / "b0"),
-            DigestBot(1, InstanceId("local", "127.0.0.1:16416"), "failed", 1, 2, {"restart_app": 1, "routine": 1},
-                      "WaitForImage timed out after 32 s", tmp_path / "b1"),
-            DigestBot(2, InstanceId("local", "127.0.0.1:16448"), "failed", 0, 1, {}, "gave up: adb_down",
-                      tmp_path / "b2"),
-            DigestBot(3, InstanceId("local", "127.0.0.1:16480"), "completed", 5, 0)]
-    message = digest_message("demo", bots, outcome="failed", link="http://ui/run")
+    def bot(index: int, state: BotState, completed: int, failed: int, recoveries: dict[str, int],
+            **end: str) -> BotStatus:
+        return BotStatus(group="demo", bot=index, instance=InstanceId("local", f"127.0.0.1:{16384 + 32 * index}"),
+                         state=state, accounts_completed=completed, accounts_failed=failed, recoveries=recoveries,
+                         **end)
+
+    bots = [bot(0, BotState.FAILED, 3, 1, {"restart_app": 2}, error="WaitForImage timed out after 31 s"),
+            bot(1, BotState.FAILED, 1, 2, {"restart_app": 1, "routine": 1}, error="WaitForImage timed out after 32 s"),
+            bot(2, BotState.FAILED, 0, 1, {}, error="adb: device offline", gave_up="gave up: adb_down"),
+            bot(3, BotState.COMPLETED, 5, 0, {}, error="a recovered error: not a failure")]
+    message = digest_message("demo", bots, outcome="failed", link="http://ui/run",
+                             evidence={i: tmp_path / f"b{i}" for i in range(3)})
     with WebhookReceiver() as hook:
         hook.fail_first(429, {"retry_after": 0.05})  # Discord's rate limit: wait, then deliver
         assert WebhookNotifier(hook.url).send_now(message)

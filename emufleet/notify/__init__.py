@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 
 from emufleet.notify.bot import FrameSource, NotifyingObserver, frame_attachment, message_for
-from emufleet.notify.digest import DigestBot, digest_message, top_failures
+from emufleet.notify.digest import digest_message, failure_of, top_failures
 from emufleet.notify.webhook import Attachment, Message, WebhookNotifier
 
-__all__ = ["ENV", "Attachment", "DigestBot", "FrameSource", "Message", "NotifyingObserver", "WebhookNotifier",
-           "digest_message", "frame_attachment", "message_for", "top_failures", "webhook_url"]
+__all__ = ["ENV", "Attachment", "FrameSource", "Message", "NotifyingObserver", "WebhookNotifier", "digest_message",
+           "failure_of", "frame_attachment", "message_for", "top_failures", "webhook_url"]
 
 ENV = "EMUFLEET_NOTIFY_WEBHOOK"
 
