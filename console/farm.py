@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 from uuid import UUID
 
 from sqlalchemy import Engine, func, select
@@ -35,8 +36,8 @@ from emufleet.farm import (
 )
 from emufleet.pools import count_by_state
 
-__all__ = ["BotCounts", "Dashboard", "bot_counts", "launch_states", "read_dashboard", "read_history",
-           "series_json"]
+__all__ = ["CHARTS", "LABELS", "BotCounts", "Dashboard", "bot_counts", "launch_states", "read_dashboard",
+           "read_history", "series_json", "sessions_url"]
 
 log = logging.getLogger(__name__)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -47,6 +48,13 @@ CHARTS: dict[str, tuple[str, ...]] = {
     "Statistics per hour": ("packs_opened", "cards_found", "stars_total", "keep_count"),
     "Steps per second": ("steps_per_s",),
     "Recoveries and give-ups per hour": ("recoveries", "gave_up", "stuck"),
+}
+
+#: what each metric counts, in words (chart legends, the totals under each chart)
+LABELS: dict[str, str] = {
+    "accounts_completed": "accounts completed", "accounts_failed": "accounts failed", "packs_opened": "packs opened",
+    "cards_found": "cards found", "stars_total": "stars", "keep_count": "cards kept", "steps_per_s": "steps",
+    "recoveries": "recovery rungs", "gave_up": "give-ups", "stuck": "stuck detections",
 }
 
 
@@ -139,11 +147,13 @@ async def read_dashboard(engine: Engine, snap: FleetSnapshot, *, window: str = "
 
 
 def series_json(data: dict[str, Series]) -> dict[str, object]:
-    """``{"t": [epoch s…], "series": {metric: {"unit", "values", "breakdown"}}}`` (every metric on one time axis)."""
+    """``{"t": [epoch s…], "series": {metric: {"label", "unit", "values", "breakdown"}}}`` (every metric on one time
+    axis; ``label`` says what it counts in words)."""
     first = next(iter(data.values()), None)
     times = [(t - datetime(1970, 1, 1)).total_seconds() for t in first.times()] if first else []
     return {"t": times, "bucket_s": first.bucket_s if first else None,
-            "series": {name: {"unit": s.unit, "values": [round(v, 4) for v in s.values],
+            "series": {name: {"label": LABELS.get(name, name), "unit": s.unit,
+                              "values": [round(v, 4) for v in s.values],
                               "breakdown": {k: [round(v, 4) for v in vs] for k, vs in s.breakdown.items()}}
                        for name, s in data.items()}}
 
@@ -165,6 +175,14 @@ async def launch_states(summaries: Sequence[LaunchSummary]) -> dict[str, str]:
         log.warning("console: Prefect API read failed for the history: %s", exc)
         return {}
     return {str(r.id): r.state.name for r in runs if r.state is not None and r.state.name}
+
+
+def sessions_url(launch: LaunchSummary) -> str:
+    """The console's page of ``launch``'s flight sessions: its group's, started between its start and its end."""
+    query = {"group": launch.group, "since": launch.started_at.isoformat() + "Z"}
+    if launch.ended_at is not None:
+        query["until"] = launch.ended_at.isoformat() + "Z"
+    return "/sessions?" + urlencode(query)
 
 
 async def read_history(engine: Engine, *, group: str | None, since: datetime | None, until: datetime | None,

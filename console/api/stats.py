@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from console.farm import read_history, series_json
+from console.farm import read_history, series_json, sessions_url
 from console.pages.dashboard import parse_day
 from emufleet.boundary import JsonObject
 from emufleet.errors import InputError
@@ -33,7 +33,8 @@ async def stats(request: Request, metric: Annotated[list[str] | None, Query()] =
 async def launches(request: Request, group: str | None = None, since: str | None = None, until: str | None = None,
                    limit: int = Query(100, ge=1, le=1000)) -> list[JsonObject]:
     """Every launch (``since``/``until``: ``YYYY-MM-DD``, UTC) with its end, accounts done and failed, packs,
-    recoveries by rung and give-ups. ``state`` is the recorded final state, else Prefect's."""
+    recoveries by rung and give-ups. ``state`` is the recorded final state, else Prefect's; ``flow_run_url`` (its
+    Prefect run, whose bot runs hold the failure evidence) and ``sessions_url`` (its bots' flight sessions) link it."""
     found, states = await read_history(request.app.state.engine, group=group, since=parse_day(since, "since"),
                                        until=parse_day(until, "until"), limit=limit)
     config = request.app.state.config
@@ -42,7 +43,7 @@ async def launches(request: Request, group: str | None = None, since: str | None
              else None, "state": s.final_state or states.get(s.launch_id), "message": s.message,
              "accounts_completed": s.accounts_completed, "accounts_failed": s.accounts_failed,
              "packs_opened": s.packs_opened, "recoveries": s.recoveries, "gave_up": s.gave_up,
-             "flow_run_url": config.flow_run_url(s.launch_id)} for s in found]
+             "flow_run_url": config.flow_run_url(s.launch_id), "sessions_url": sessions_url(s)} for s in found]
 
 
 @router.get("/quarantines", summary="Instances and accounts out of service")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -18,20 +19,31 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 
-from console.farm import CHARTS, read_dashboard, read_history, series_json
+from console.farm import CHARTS, LABELS, read_dashboard, read_history, series_json, sessions_url
 from console.forms import form_pairs
 from console.pages.instances import context
 from emufleet.errors import InputError
 from emufleet.farm import StatsFilter, release
 
-__all__ = ["parse_day", "router"]
+__all__ = ["parse_day", "parse_instant", "router"]
 
 router = APIRouter()
+T = TypeVar("T")
 _DATE = TypeAdapter(date)
+_TIME = TypeAdapter(datetime)
 
 
 def _opt(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
+
+
+def _parse(value: str | None, field: str, adapter: TypeAdapter[T], what: str) -> T | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return adapter.validate_python(value.strip())
+    except ValidationError as exc:
+        raise InputError(f"{value[:40]!r} is not {what}", field=field) from exc
 
 
 def parse_day(value: str | None, field: str) -> datetime | None:
@@ -40,13 +52,18 @@ def parse_day(value: str | None, field: str) -> datetime | None:
     Raises:
         InputError: not such a date.
     """
-    if not value or not value.strip():
-        return None
-    try:
-        day = _DATE.validate_python(value.strip())
-    except ValidationError as exc:
-        raise InputError(f"{value[:40]!r} is not a date (YYYY-MM-DD)", field=field) from exc
-    return datetime(day.year, day.month, day.day)
+    day = _parse(value, field, _DATE, "a date (YYYY-MM-DD)")
+    return datetime(day.year, day.month, day.day) if day is not None else None
+
+
+def parse_instant(value: str | None, field: str) -> float | None:
+    """An ISO 8601 time (naive: UTC) → Unix s, ``None`` when empty.
+
+    Raises:
+        InputError: not such a time.
+    """
+    at = _parse(value, field, _TIME, "a time (ISO 8601, e.g. 2026-12-07T09:57:15Z)")
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() if at is not None else None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -58,8 +75,8 @@ async def dashboard(request: Request, window: str = "day", group: str | None = N
                                  idle=len(context(snap)["idle"]))
     tpl: Jinja2Templates = request.app.state.templates  # Starlette's app.state is untyped
     return tpl.TemplateResponse(request, "dashboard.html", {
-        "nav": "dashboard", "board": board, "charts": CHARTS, "data": json.dumps(series_json(board.series)),
-        "msg": request.query_params.get("msg")})
+        "nav": "dashboard", "board": board, "charts": CHARTS, "labels": LABELS,
+        "data": json.dumps(series_json(board.series)), "msg": request.query_params.get("msg")})
 
 
 @router.get("/history", response_class=HTMLResponse)
@@ -69,7 +86,7 @@ async def history(request: Request, group: str | None = None, since: str | None 
                                           since=parse_day(since, "since"), until=parse_day(until, "until"))
     tpl: Jinja2Templates = request.app.state.templates
     return tpl.TemplateResponse(request, "history.html", {
-        "nav": "history", "launches": launches, "states": states,
+        "nav": "history", "launches": launches, "states": states, "sessions_url": sessions_url,
         "filters": {"group": group or "", "since": since or "", "until": until or ""}})
 
 

@@ -8,14 +8,18 @@
     const el = document.getElementById("stats-data");
     if (!el || !window.uPlot) return;
     const data = JSON.parse(el.textContent);
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const note = document.getElementById("chart-zone");
+    if (note && zone) note.textContent = note.textContent.replace("times in UTC", `times in your browser's time zone (${zone}); the History page shows UTC`);
     document.querySelectorAll("figure[data-chart]").forEach((fig) => {
       const lines = [];
       fig.dataset.chart.split(",").forEach((metric) => {
         const s = data.series[metric];
         if (!s) return;
         const parts = Object.keys(s.breakdown || {});
-        if (parts.length) parts.forEach((k) => lines.push({ label: `${metric}: ${k}`, values: s.breakdown[k], unit: s.unit }));
-        else lines.push({ label: metric, values: s.values, unit: s.unit });
+        const label = s.label || metric;
+        if (parts.length) parts.forEach((k) => lines.push({ label: `${label}: ${k}`, values: s.breakdown[k], unit: s.unit }));
+        else lines.push({ label, values: s.values, unit: s.unit });
       });
       const opts = {
         width: Math.max(320, fig.clientWidth - 8), height: 200,

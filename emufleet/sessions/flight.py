@@ -14,7 +14,6 @@ them as a session (docs/sessions.md) when it gives up, when it is stuck, and whe
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import Counter, deque
@@ -31,7 +30,7 @@ from emufleet.routines.context import MatchScore
 from emufleet.sessions.attach import BotRecording
 from emufleet.sessions.format import ForegroundEvent, ReadEvent
 from emufleet.sessions.recording import Entry, SessionWriter, same_frame
-from emufleet.settings import state_dir
+from emufleet.sessions.store import group_sessions_root, slug
 
 __all__ = ["FlightObserver", "FlightRecorder", "RecordSettings", "flight_dir"]
 
@@ -40,7 +39,7 @@ log = logging.getLogger(__name__)
 
 def flight_dir(group: str, bot: int, run: str) -> Path:
     """``<state>/sessions/<group>/bot-<bot>/<run>``: where one bot run's flight sessions go (not created here)."""
-    return state_dir() / "sessions" / _slug(group) / f"bot-{bot}" / _slug(run)
+    return group_sessions_root(group) / f"bot-{bot}" / slug(run)
 
 
 class FlightRecorder:
@@ -116,7 +115,7 @@ class FlightRecorder:
         with self._lock:
             if not entries or len(self.written) >= self.settings.max_sessions:
                 return None
-            name = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(entries[-1].event.t))}-{_slug(reason)[:40]}"
+            name = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(entries[-1].event.t))}-{slug(reason)[:40]}"
             folder = self.folder / name
             n = 1
             while folder.exists() or folder in self.written:
@@ -188,6 +187,3 @@ class FlightObserver:
             thread.join(timeout_s)
         return list(self.recorder.written)
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"

@@ -4,6 +4,7 @@ the header and the last line of each ``session.jsonl``, not the frames."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from emufleet.sessions.format import SESSION_FILE
 from emufleet.settings import state_dir
 
-__all__ = ["SessionInfo", "list_sessions", "sessions_root"]
+__all__ = ["SessionInfo", "group_sessions_root", "list_sessions", "sessions_root", "slug"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,16 @@ def sessions_root() -> Path:
     return state_dir() / "sessions"
 
 
+def slug(text: str) -> str:
+    """``text`` as one folder name (a group's or a run's): runs of other characters become ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
+
+
+def group_sessions_root(group: str) -> Path:
+    """``<state>/sessions/<group>``: the flight sessions of ``group``'s bots (one folder per bot and run below)."""
+    return sessions_root() / slug(group)
+
+
 def _info(folder: Path) -> SessionInfo:
     try:
         with (folder / SESSION_FILE).open(encoding="utf-8") as f:
@@ -70,11 +81,24 @@ def _info(folder: Path) -> SessionInfo:
                        lines=len(lines), frames=sum(1 for _ in frames.iterdir()) if frames.is_dir() else 0)
 
 
-def list_sessions(root: Path | None = None, *, limit: int = 200) -> list[SessionInfo]:
+def list_sessions(root: Path | None = None, *, limit: int = 200, since: float | None = None,
+                  until: float | None = None) -> list[SessionInfo]:
     """The sessions found under ``root`` (any depth), newest first, at most ``limit``; an unreadable one is listed
-    with its ``error`` (one bad folder never hides the others)."""
+    with its ``error`` (one bad folder never hides the others). ``since``/``until`` (Unix s, either open): only the
+    sessions started in that span (a launch's, with ``root`` its group's folder); unreadable ones are then left out.
+    """
     root = root or sessions_root()
     if not root.is_dir():
         return []
     folders = sorted((p.parent for p in root.rglob(SESSION_FILE)), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [_info(folder) for folder in folders[:limit]]
+    if since is None and until is None:
+        return [_info(folder) for folder in folders[:limit]]
+    found = []
+    for folder in folders:
+        info = _info(folder)
+        if info.error is None and (since is None or info.started_at >= since) and (
+                until is None or info.started_at <= until):
+            found.append(info)
+            if len(found) >= limit:
+                break
+    return found

@@ -3,7 +3,8 @@ into the console's real database (the end-to-end path from a launch is in tests/
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -65,6 +66,23 @@ def test_dashboard_history_and_stats_api(client: Any, fleet_home: FleetHome) -> 
         ("alpha", "Completed", {"restart_app": 1})]
     assert launches[0]["flow_run_url"].endswith("/runs/flow-run/11111111-2222-3333-4444-555555555555")
     assert client.get("/history?since=yesterday").status_code == 422
+
+    # each launch links its bots' flight sessions: its group's, started between its start and its end
+    from emufleet.sessions.store import group_sessions_root
+
+    for group, label, hours_ago in (("alpha", "inside", 2.5), ("alpha", "after", 1.0), ("beta", "other", 2.5)):
+        folder = group_sessions_root(group) / "bot-0" / "run" / label
+        folder.mkdir(parents=True)
+        started = (utcnow() - timedelta(hours=hours_ago) - datetime(1970, 1, 1)).total_seconds()
+        (folder / "session.jsonl").write_text(json.dumps({"type": "session", "serial": "s0", "reason": label,
+                                                          "started_at": started}) + "\n", encoding="utf-8")
+    link = launches[0]["sessions_url"]
+    assert f'href="{link.replace("&", "&amp;")}"' in history.text
+    shown = client.get(link).text
+    assert "data-filtered" in shown and 'data-reason>inside<' in shown
+    assert "after" not in shown and "other" not in shown
+    assert "data-reason>after<" in client.get("/sessions?group=alpha").text
+    assert client.get("/sessions?since=noon").status_code == 422
     assert client.get("/api/launches", params={"until": "2000-01-01"}).json() == []
 
 
