@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, select
 
-from emufleet.errors import GroupValidationError
+from emufleet import db
+from emufleet.bot import BotAccounts
+from emufleet.errors import GroupValidationError, NoAccountsAvailable
 from emufleet.groups import load_group
 from emufleet.groups.schedule import Schedule
+from emufleet.routines.accounts import AccountResult
+from tests.pools.test_provider import DEVICE, provider
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -81,3 +87,22 @@ def test_a_schedule_round_trips_through_its_dump() -> None:
     assert dumped["windows"] == ["06:30-12:00", "18:00-02:00"] and dumped["daily_reset"] == "06:00"
     assert Schedule.model_validate(dumped) == SCHEDULE
     assert SCHEDULE.describe() == "06:30-12:00, 18:00-02:00; Europe/Paris; reset 06:00; margin 600 s"
+
+
+def test_a_bot_finishes_the_account_in_hand_and_takes_no_other_once_the_gate_closes(db_engine: Engine,
+                                                                                     make_accounts: Any) -> None:
+    """The gate on a fake clock, through a bot's real accounts (a pool on the database): an account taken while the
+    window is open is finished after the gate closes; the next one is refused with the reason."""
+    make_accounts(3)
+    clock = [_at(11, 40)]
+    bot = BotAccounts([provider(db_engine)], gate=lambda: SCHEDULE.gate(clock[0]))
+    taken = bot.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+    assert taken is not None
+    clock[0] = _at(11, 55)  # within the 10 min margin of the 12:00 close
+    bot.complete(None, AccountResult(success=True))  # the account in hand is finished
+    with pytest.raises(NoAccountsAvailable, match="window closes at 12:00"):
+        bot.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+    assert bot.inject_next(DEVICE, timeout_s=0, on_no_accounts="continue") is None
+    with db_engine.connect() as conn:
+        statuses = sorted(conn.scalars(select(db.Account.pool_status)))
+    assert statuses == ["available", "available", "completed"] and bot.completed == 1
