@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import quote
 
+import pydantic
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -19,6 +20,7 @@ from console.forms import FieldErrors, form_pairs, nest, parse_lines, parse_list
 from emufleet.boundary import JsonObject
 from emufleet.errors import EmufleetError, GroupValidationError, InputError
 from emufleet.groups import GroupStore, LaunchOverrides, OnConflict, RestartMode
+from emufleet.yamlio import raise_validation
 
 __all__ = ["RESTARTS", "launch_overrides", "router"]
 
@@ -172,11 +174,13 @@ def _save_group(request: Request, name: str, pairs: list[tuple[str, str]], form:
     return _redirect(f"/groups/{quote(group.name)}", f"{verb} {group.name}")
 
 
-def launch_overrides(form: JsonObject) -> LaunchOverrides:
-    """The launch dialog's fields (``o.<name>``) as :class:`LaunchOverrides`; blank fields keep the definition's.
+def launch_overrides(form: JsonObject, group: str) -> LaunchOverrides:
+    """The launch dialog's fields (``o.<name>``) for ``group`` as :class:`LaunchOverrides`; blank fields keep the
+    definition's.
 
     Raises:
-        InputError: a config line is not ``key=value``; ``ValueError``: an override out of bounds.
+        InputError: a config line is not ``key=value``. GroupValidationError: overrides out of bounds, each
+            named (``group <group> with overrides: <field>: <message>``).
     """
     o = nest(form.items(), prefix="o")
     values: JsonObject = {}
@@ -192,18 +196,19 @@ def launch_overrides(form: JsonObject) -> LaunchOverrides:
     values["routine_config"] = parse_lines(o.get("routine_config", ""), field="routine_config")
     if o.get("refresh_pools") == "true":
         values["refresh_pools"] = True
-    return LaunchOverrides.model_validate(values)
+    try:
+        return LaunchOverrides.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise_validation(exc, values, f"group {group} with overrides", error=GroupValidationError)
+        raise  # unreachable: raise_validation always raises
 
 
 @router.post("/groups/{name}/launch", response_class=HTMLResponse)
 async def launch(request: Request, name: str) -> Response:
     form = dict(await form_pairs(request))
-    try:
-        overrides = launch_overrides(form)
-        record = await request.app.state.launcher.launch(name, overrides)
-    except (ValueError, EmufleetError) as exc:
-        error = exc if isinstance(exc, InputError) else GroupValidationError(str(exc), field="overrides")
-        raise error from exc
+    # errors reach the app's handlers as they are: a refused override or group (422) names the group, a server
+    # that cannot be reached is no "overrides rejected"
+    record = await request.app.state.launcher.launch(name, launch_overrides(form, name))
     where = f" (flow run {record.flow_run_id})" if record.flow_run_id else ""
     return _redirect("/instances" if form.get("next") == "instances" else "/groups", f"launched {name}{where}")
 

@@ -69,3 +69,13 @@ def test_the_api_names_an_unknown_group_and_an_invalid_override(client: Any, fle
     invalid = client.post("/api/groups/known/launch", json={"bots": 3})
     detail = invalid.json()["detail"]
     assert invalid.status_code == 422 and "group known with overrides" in detail and "bots" in detail, detail
+
+
+def test_the_groups_page_names_an_unknown_group_and_an_invalid_override(client: Any, fleet_home: FleetHome) -> None:
+    fleet_home.group("known")
+    unknown = client.post("/groups/no-such-group/launch", data={})
+    assert unknown.status_code == 422 and "no group named &#39;no-such-group&#39;" in unknown.text
+    for form, field in (({"o.bots": "3"}, "bots"), ({"o.stagger": "1e300"}, "stagger")):  # the group's, the model's
+        invalid = client.post("/groups/known/launch", data=form)
+        assert invalid.status_code == 422 and "group known with overrides" in invalid.text, invalid.text[-2000:]
+        assert field in invalid.text
