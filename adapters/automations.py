@@ -45,6 +45,7 @@ from pydantic import SecretStr
 
 from adapters.registry import BOT_FLOW, LAUNCH_FLOW
 from emufleet.bot.events import EventKind
+from emufleet.errors import InputError
 
 __all__ = ["PREFIX", "WEBHOOK_BLOCK", "Notify", "apply_automations", "default_zombie_after", "discord_payload",
            "emufleet_automations", "ensure_zombie_automations", "remove_automations", "resolve_block",
@@ -218,22 +219,23 @@ async def save_webhook_block(url: str, name: str = WEBHOOK_BLOCK) -> Notify:
 
 async def resolve_block(client: PrefectClient, name: str) -> Notify:
     """The block named ``name`` (``<block-type-slug>/<name>`` or a bare name, unique among blocks): a ``webhook``
-    block is called with a Discord body, any other must be a notification block. Raises ``LookupError`` (no such
-    block, ambiguous) or ``ValueError`` (a block that cannot notify)."""
+    block is called with a Discord body, any other must be a notification block. Raises ``InputError`` (field
+    ``block``: no such block, several of that name, or a block that cannot notify)."""
     slug, _, bare = name.rpartition("/")
     documents = [d for d in await client.read_block_documents() if d.name == bare
                  and (not slug or (d.block_type is not None and d.block_type.slug == slug))]
     if not documents:
-        raise LookupError(f"no Prefect block named {name!r} (see `prefect block ls`)")
+        raise InputError(f"no Prefect block named {name!r} (see `prefect block ls`)", field="block")
     if len(documents) > 1:
         kinds = ", ".join(f"{d.block_type.slug}/{d.name}" for d in documents if d.block_type)
-        raise LookupError(f"several blocks are named {bare!r} ({kinds}): give <block-type-slug>/<name>")
+        raise InputError(f"several blocks are named {bare!r} ({kinds}): give <block-type-slug>/<name>",
+                         field="block")
     document = documents[0]
     if document.block_type is not None and document.block_type.slug == "webhook":
         return Notify(document.id, "webhook")
     capabilities = document.block_schema.capabilities if document.block_schema else []
     if "notify" not in capabilities:
-        raise ValueError(f"block {name!r} is neither a webhook nor a notification block")
+        raise InputError(f"block {name!r} is neither a webhook nor a notification block", field="block")
     return Notify(document.id, "notification")
 
 

@@ -11,6 +11,8 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 
+from emufleet.errors import InputError
+
 __all__ = ["DEFAULT_PORT", "ConsoleConfig", "is_loopback"]
 
 DEFAULT_PORT = 4300
@@ -38,7 +40,7 @@ class ConsoleConfig:
     :func:`flows.server.use_server`); ``live_interval_s`` is how often live views poll the Prefect API.
 
     Raises:
-        ValueError: a non-loopback ``host`` without a token, or a port outside 0..65535.
+        InputError: a non-loopback ``host`` without a token (field ``token``), or a port outside 0..65535.
     """
 
     host: str = "127.0.0.1"
@@ -49,10 +51,10 @@ class ConsoleConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
-            raise ValueError(f"port {self.port} is outside 0..65535")
+            raise InputError(f"{self.port} is outside 0..65535", field="port")
         if not is_loopback(self.host) and not self.token:
-            raise ValueError(f"the console listens on {self.host}, reachable from other machines: give it a token "
-                             "(--token or EMUFLEET_CONSOLE_TOKEN)")
+            raise InputError(f"the console listens on {self.host}, reachable from other machines: give it a token "
+                             "(--token or EMUFLEET_CONSOLE_TOKEN)", field="token")
 
     @property
     def url(self) -> str:

@@ -66,11 +66,12 @@ def apply(
         _print_dry_run(webhook, block, stall, zombie_after)
         return
     from emufleet.cli.groups import _connect, _fail
+    from emufleet.errors import InputError
 
     _connect(start=False)
     try:
         done, notify = asyncio.run(_apply(webhook, block, stall, zombie_after))
-    except (LookupError, ValueError) as exc:
+    except InputError as exc:  # the --block named
         raise _fail(exc) from exc
     for name, what in done:
         typer.echo(f"{what:8} {name}")
@@ -97,6 +98,7 @@ async def _apply(webhook: str | None, block: str | None, stall: timedelta,
         resolve_block,
         save_webhook_block,
     )
+    from emufleet.errors import InputError
 
     async with get_client() as client:
         if webhook:
@@ -106,7 +108,7 @@ async def _apply(webhook: str | None, block: str | None, stall: timedelta,
         else:
             try:
                 notify = await resolve_block(client, f"webhook/{WEBHOOK_BLOCK}")
-            except LookupError:
+            except InputError:  # no saved emufleet-webhook block: the automations go without notifications
                 notify = None
         automations = emufleet_automations(notify, stall_after=stall, zombie_after=_zombie(zombie_after))
         return await apply_automations(client, automations), notify

@@ -32,7 +32,7 @@ def console(
     import importlib
 
     from console import ConsoleConfig, free_console_port, serve
-    from emufleet.errors import EmufleetError
+    from emufleet.errors import EmufleetError, InputError
     from flows.server import ensure_server, running_server, use_server
 
     pending = running_server() if wait_for_server else None
@@ -43,7 +43,7 @@ def console(
 
     try:
         config = ConsoleConfig(host=host, port=port or free_console_port(host, 0), token=token)
-    except (ValueError, OSError) as exc:
+    except (InputError, OSError) as exc:  # a refused setting; the port cannot be bound
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from exc
     try:

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from console.forms import nest
+from emufleet.errors import InputError
 from tests.fleet import FleetHome
 
 pytestmark = pytest.mark.prefect
@@ -119,5 +120,5 @@ def test_a_token_protects_everything_but_health(make_client: Any, prefect_server
     assert login.status_code == 303 and login.headers["location"] == "/"
     assert "samesite=strict" in login.headers["set-cookie"].lower()
     assert guarded.get("/groups").status_code == 200  # the cookie now
-    with pytest.raises(ValueError, match="token"):
+    with pytest.raises(InputError, match="token"):
         make_client(host="0.0.0.0", token=None)

@@ -28,6 +28,7 @@ from adapters.automations import apply_automations, emufleet_automations, remove
 from adapters.events import emit
 from adapters.farm import quarantine_event
 from emufleet.bot.events import BotEvent, BotRef, EventKind
+from emufleet.errors import InputError
 from emufleet.farm import QuarantineEntry
 from emufleet.hosts import InstanceId
 from emufleet.sim.adbserver import free_port
@@ -223,7 +224,7 @@ def test_any_notification_block_gets_the_message(prefect_server: PrefectServer, 
         async with get_client() as client:
             notify = await resolve_block(client, f"custom-webhook/{name}")
             assert notify.kind == "notification" and (await resolve_block(client, name)) == notify
-            with pytest.raises(LookupError, match="no Prefect block"):
+            with pytest.raises(InputError, match="no Prefect block"):
                 await resolve_block(client, f"webhook/{name}")
             await apply_automations(client, emufleet_automations(notify, prefix=prefix)[:1])  # "bot gave up"
 
