@@ -85,8 +85,7 @@ def distinct_matches(matches: list[Match]) -> list[Match]:
     out: list[Match] = []
     for m in sorted(matches, key=lambda m: -m.score):
         cx, cy = m.device_center
-        if not any(o.device_rect.x1 <= cx < o.device_rect.x2 and o.device_rect.y1 <= cy < o.device_rect.y2
-                   for o in out):
+        if not any(o.device_rect.contains(cx, cy) for o in out):
             out.append(m)
     return out
 
