@@ -53,7 +53,7 @@ def bot_ledger(runtime: LaunchRuntime, engine: Engine, spec: BotSpec, settings: 
     """The launch process's ledger (one per database) and this bot's observer into it."""
     ledger = runtime.memo(("ledger", str(engine.url)), lambda: Ledger(
         engine, on_written=FarmRules(engine, settings, quarantine_event)))
-    return ledger, ledger.observer(spec.group, spec.bot, spec.instance.host, spec.instance.serial, launch_id)
+    return ledger, ledger.observer(spec.group, spec.bot, spec.instance, launch_id)
 
 
 async def ledger_writer(runtime: LaunchRuntime, ledger: Ledger, poll_s: float = 1.0) -> None:

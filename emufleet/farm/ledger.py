@@ -29,6 +29,7 @@ from emufleet.db.engine import utcnow
 from emufleet.db.models import FleetEvent
 from emufleet.errors import DatabaseError
 from emufleet.groups.status import BotStatus
+from emufleet.hosts import InstanceId
 from emufleet.routines.context import MatchScore
 
 __all__ = ["LEDGER_KINDS", "STEPS", "Ledger", "LedgerObserver", "LedgerRow"]
@@ -118,10 +119,10 @@ class Ledger:
                 _log.exception("fleet ledger: the on_written hook failed")
         return len(rows)
 
-    def observer(self, group: str, bot: int, host: str, serial: str, launch_id: str | None, *,
+    def observer(self, group: str, bot: int, instance: InstanceId, launch_id: str | None, *,
                  steps_every_s: float = 60.0) -> LedgerObserver:
         """A bot's observer writing into this ledger."""
-        return LedgerObserver(self, group, bot, host, serial, launch_id, steps_every_s=steps_every_s)
+        return LedgerObserver(self, group, bot, instance, launch_id, steps_every_s=steps_every_s)
 
 
 def _naive_utc(epoch_s: float) -> datetime:
@@ -138,11 +139,11 @@ def _values(row: LedgerRow) -> dict[str, object]:
 class LedgerObserver:
     """One bot's reports → ledger rows (a :class:`~emufleet.bot.observer.BotObserver`)."""
 
-    def __init__(self, ledger: Ledger, group: str, bot: int, host: str, serial: str, launch_id: str | None, *,
+    def __init__(self, ledger: Ledger, group: str, bot: int, instance: InstanceId, launch_id: str | None, *,
                  steps_every_s: float = 60.0) -> None:
         self.ledger = ledger
-        self.group, self.bot, self.host, self.launch_id = group, bot, host, launch_id
-        self.instance = f"{host}/{serial}"
+        self.group, self.bot, self.host, self.launch_id = group, bot, instance.host, launch_id
+        self.instance = instance.key  # the rows' "host/serial"
         self.steps_every_s = steps_every_s
         self._steps_written = 0  # the session's cumulative steps_done already in the ledger
         self._steps_seen = 0

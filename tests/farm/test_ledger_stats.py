@@ -32,7 +32,7 @@ def _event(kind: EventKind, serial: str = "127.0.0.1:16384", **payload: object) 
 
 def test_observer_rows_reach_the_ledger_in_one_flush(db_engine: Engine) -> None:
     ledger = Ledger(db_engine)
-    observer = ledger.observer("demo", 0, "hosta", "127.0.0.1:16384", "launch-1", steps_every_s=0)
+    observer = ledger.observer("demo", 0, InstanceId("hosta", "127.0.0.1:16384"), "launch-1", steps_every_s=0)
     observer.event(_event(EventKind.RECOVERING, rung="restart_app", fault="frozen", reason="fault"))
     observer.event(_event(EventKind.HEARTBEAT, steps_done=40))
     observer.status(BotStatus(group="demo", bot=0, instance="127.0.0.1:16384", steps_done=55))
@@ -54,7 +54,7 @@ def test_observer_rows_reach_the_ledger_in_one_flush(db_engine: Engine) -> None:
 def test_a_failed_write_keeps_the_rows(tmp_path: object, db_engine: Engine) -> None:
     broken = db.engine(f"sqlite:///{tmp_path}/nowhere/x.db")  # its folder does not exist: every write fails
     ledger = Ledger(broken)
-    ledger.observer("demo", 0, "local", "s", None).event(_event(EventKind.GAVE_UP, reason="budget"))
+    ledger.observer("demo", 0, InstanceId("local", "s"), None).event(_event(EventKind.GAVE_UP, reason="budget"))
     assert ledger.flush() == 0
     ledger.engine = db_engine
     assert ledger.flush() == 1
