@@ -28,7 +28,10 @@ def invoke(*args: str) -> Any:
 
 
 def test_list_save_show_delete(prefect_server: PrefectServer, fleet_home: FleetHome, tmp_path: Path) -> None:
-    fleet_home.group("alpha", description="first group")
+    fleet_home.group("alpha", description="first group",
+                     schedule={"timezone": "Europe/Paris", "windows": ["18:00-02:00"], "daily_reset": "06:00"})
+    windows = invoke("groups", "show", "alpha")
+    assert "schedule: 18:00-02:00; Europe/Paris; reset 06:00; margin 300 s" in windows.stdout, windows.stdout
     (fleet_home.root / "groups" / "broken.yaml").write_text("name: broken\nbots: 0\n", encoding="utf-8")
     listed = invoke("groups", "list")
     assert listed.exit_code == 0
