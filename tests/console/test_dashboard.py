@@ -40,7 +40,8 @@ def test_dashboard_history_and_stats_api(client: Any, fleet_home: FleetHome) -> 
     fleet_home.group("alpha", schedule={"timezone": "Europe/Paris", "windows": ["18:00-02:00"], "margin": "10m"})
     _seed(fleet_home)
     group_page = client.get("/groups/alpha").text
-    assert "Windows 18:00-02:00 · Europe/Paris · stops taking accounts 600 s before a close or the reset" in group_page  # the schedule, as written
+    shown = "Windows 18:00-02:00 · Europe/Paris · stops taking accounts 600 s before a close or the reset"
+    assert shown in group_page
     home = client.get("/?window=day")
     assert home.status_code == 200
     for text in ('data-chart="accounts_completed,accounts_failed"', 'data-total="accounts_completed">2<',
