@@ -3,7 +3,7 @@
 Sources, both kept across restarts in emufleet's database: ``fleet_events`` (the ledger: accounts completed and
 failed, steps, recoveries by rung, give-ups, stuck — each with its group, host and instance) and
 ``account_results`` (the statistics routines record on accounts: packs, cards, stars, keeps — filtered by group
-through the launch that leased the account, and by instance through the lease's serial).
+through the launch that leased the account, and by host and instance through the lease's ``host/serial``).
 
 Windows: ``hour`` (5-minute buckets), ``day`` (hourly), ``week`` (6-hour buckets). Rates are per hour for accounts
 and statistics and per second for steps, so a chart reads the same at every window.
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from emufleet.db.engine import utcnow
 from emufleet.db.models import AccountResultRecord, FleetEvent, LaunchRecord
@@ -121,16 +121,20 @@ def _result_rows(engine: Engine, start: datetime, where: StatsFilter) -> Sequenc
     if where.group is not None:
         query = query.join(LaunchRecord, and_(LaunchRecord.launch_id == AccountResultRecord.lease_owner,
                                               LaunchRecord.group_name == where.group))
+    # A lease records its instance as ``host/serial``; rows written before it recorded the bare serial, whose host
+    # is found through the ledger (the serials that host's bots used).
     serial_of = func.substr(FleetEvent.instance, func.length(FleetEvent.host) + 2)
+    column = AccountResultRecord.lease_instance
     if where.instance is not None:
         host, _, serial = where.instance.rpartition("/")
-        query = query.where(AccountResultRecord.lease_instance == serial)
+        legacy = column == serial
         if host:
-            query = query.where(AccountResultRecord.lease_instance.in_(
-                select(serial_of).where(FleetEvent.host == host).distinct()))
+            legacy = and_(legacy, column.in_(select(serial_of).where(FleetEvent.host == host).distinct()))
+        query = query.where(or_(column == where.instance, legacy))
     elif where.host is not None:
-        query = query.where(AccountResultRecord.lease_instance.in_(
-            select(serial_of).where(FleetEvent.host == where.host).distinct()))
+        prefix = where.host + "/"
+        query = query.where(or_(func.substr(column, 1, len(prefix)) == prefix, column.in_(
+            select(serial_of).where(FleetEvent.host == where.host).distinct())))
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(query)]
 

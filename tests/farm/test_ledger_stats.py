@@ -84,9 +84,12 @@ def test_series_buckets_rates_and_filters(db_engine: Engine, make_accounts: Call
     with db_engine.begin() as conn:
         conn.execute(insert(db.AccountResultRecord), [
             {"account_id": account, "pool_name": "demo", "outcome": "completed", "success": True, "packs_opened": 3,
-             "lease_owner": "L1", "lease_instance": "s0", "recorded_at": NOW - timedelta(minutes=20)},
+             "lease_owner": "L1", "lease_instance": "local/s0", "recorded_at": NOW - timedelta(minutes=20)},
             {"account_id": account, "pool_name": "demo", "outcome": "completed", "success": True, "packs_opened": 5,
-             "lease_owner": "L2", "lease_instance": "s9", "recorded_at": NOW - timedelta(minutes=20)}])
+             "lease_owner": "L2", "lease_instance": "s9", "recorded_at": NOW - timedelta(minutes=20)},
+            # written before leases recorded the host: a bare serial, its host known from the ledger (hostb/s1)
+            {"account_id": account, "pool_name": "demo", "outcome": "completed", "success": True, "packs_opened": 7,
+             "lease_owner": "L3", "lease_instance": "s1", "recorded_at": NOW - timedelta(minutes=20)}])
     day = series(db_engine, ["accounts_completed", "accounts_failed", "steps_per_s", "recoveries", "packs_opened"],
                  "day", now=NOW)
     done = day["accounts_completed"]
@@ -96,7 +99,12 @@ def test_series_buckets_rates_and_filters(db_engine: Engine, make_accounts: Call
     assert day["steps_per_s"].total() == pytest.approx(600)
     assert day["steps_per_s"].values[-1] == pytest.approx(600 / 3600)
     assert {k: sum(v) for k, v in day["recoveries"].breakdown.items()} == {"restart_app": 1.0, "routine": 1.0}
-    assert day["packs_opened"].total() == pytest.approx(8)
+    assert day["packs_opened"].total() == pytest.approx(15)
+    for where, packs in ((StatsFilter(instance="local/s0"), 3), (StatsFilter(host="local"), 3),
+                         (StatsFilter(host="hostb"), 7), (StatsFilter(instance="hostb/s1"), 7),
+                         (StatsFilter(instance="local/s1"), 0)):
+        assert series(db_engine, ["packs_opened"], "day", now=NOW, where=where)["packs_opened"].total() \
+            == pytest.approx(packs), where
     demo = series(db_engine, ["accounts_completed", "packs_opened"], "hour", now=NOW,
                   where=StatsFilter(group="demo"))
     assert demo["accounts_completed"].total() == pytest.approx(2)
