@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, String, and_, cast, or_, select, update
+from sqlalchemy import ColumnElement, Engine, String, cast, or_, select, update
 
 from emufleet.db import POOL_STATUSES, Account, AccountResultRecord, PoolMember, PoolRecord, Quarantine, utcnow
 from emufleet.errors import InputError, PoolError
-from emufleet.pools.leases import CLEAR_LEASE
+from emufleet.pools.leases import CLEAR_LEASE, lease_held
 
 __all__ = ["ResetReport", "reset_accounts"]
 
@@ -75,7 +75,7 @@ def reset_accounts(engine: Engine, *, pool: str | None = None, status: str | Non
             where.append(or_(
                 Account.id.in_(select(PoolMember.account_id).where(PoolMember.pool_name == pool)),
                 Account.id.in_(select(AccountResultRecord.account_id).where(AccountResultRecord.pool_name == pool))))
-        live = and_(Account.lease_token.is_not(None), Account.lease_expires_at >= now)
+        live = lease_held(now)
         leased = 0 if include_leased else len(conn.execute(select(Account.id).where(*where, live)).all())
         targets = where if include_leased else [*where, ~live]
         # an account the farm quarantined (failed on several instances, docs/farm.md) is back in play too

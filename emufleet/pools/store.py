@@ -35,6 +35,7 @@ from emufleet.files import write_atomic
 from emufleet.paths import data_path
 from emufleet.pools.definition import PoolDefinition
 from emufleet.pools.filters import RelativeTime
+from emufleet.pools.leases import lease_held
 from emufleet.pools.registry import PoolEntry, discover
 from emufleet.yamlio import loads_yaml
 
@@ -117,8 +118,7 @@ def delete_pool(name: str, *, directory: str | Path | None = None, engine: Engin
         with engine.begin() as conn:
             leased = conn.scalar(
                 select(func.count()).select_from(Account).join(PoolMember, PoolMember.account_id == Account.id)
-                .where(PoolMember.pool_name == pool_name, Account.lease_token.is_not(None),
-                       Account.lease_expires_at >= utcnow()))
+                .where(PoolMember.pool_name == pool_name, lease_held(utcnow())))
             if leased and not force:
                 raise PoolError(f"{leased} account(s) of the pool are leased by running bots; stop them first "
                                 "(or force)", pool=pool_name)
