@@ -34,6 +34,7 @@ from emufleet.farm import (
     list_launches,
     series,
 )
+from emufleet.hosts import InstanceId
 from emufleet.pools import count_by_state
 
 __all__ = ["CHARTS", "LABELS", "BotCounts", "Dashboard", "bot_counts", "launch_states", "read_dashboard",
@@ -97,10 +98,14 @@ def _stuck_bots(engine: Engine, since: datetime) -> set[tuple[str, int]]:
 
 
 def bot_counts(engine: Engine, snap: FleetSnapshot, idle: int) -> BotCounts:
-    """The live bots of ``snap`` by state (``idle``: the instances of running groups without a bot)."""
+    """The live bots of ``snap`` by state (``idle``: the instances of running groups without a bot). A failed bot
+    that a newer bot of its group replaced on its instance (a healing launch, docs/farm.md) is not counted dead."""
     stuck = _stuck_bots(engine, utcnow() - timedelta(minutes=10))
     counts = {"running": 0, "stuck": 0, "recovering": 0, "paused": 0, "dead": 0}
     for group in snap.groups:
+        newest: dict[InstanceId, int] = {}  # instance → the newest bot there
+        for view in group.bots:
+            newest[view.status.instance] = max(newest.get(view.status.instance, -1), view.status.bot)
         for view in group.bots:
             state = view.status.state.value
             if (group.name, view.status.bot) in stuck and state == "running":
@@ -111,7 +116,7 @@ def bot_counts(engine: Engine, snap: FleetSnapshot, idle: int) -> BotCounts:
                 counts["recovering"] += 1
             elif state == "paused":
                 counts["paused"] += 1
-            elif state == "failed" or view.run_state == "Crashed":
+            elif (state == "failed" or view.run_state == "Crashed") and newest[view.status.instance] == view.status.bot:
                 counts["dead"] += 1
     return BotCounts(idle=idle, **counts)
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import insert
 
+from console.farm import BotCounts, bot_counts
+from console.fleet import BotView, FleetSnapshot, RunningGroup
 from emufleet import db
 from emufleet.db import utcnow
 from emufleet.farm import quarantine, record_end, record_start
+from emufleet.groups.status import BotState, BotStatus
+from emufleet.hosts import InstanceId
 from tests.fleet import FleetHome
 
 pytestmark = pytest.mark.prefect
@@ -99,3 +104,21 @@ def test_release_from_quarantine(client: Any, fleet_home: FleetHome) -> None:
     again = client.post("/api/quarantines/release", json={"kind": "instance", "subject": "local/s9"})
     assert again.status_code == 422 and "not quarantined" in again.text
     assert client.post("/api/quarantines/release", json={"kind": "host", "subject": "x"}).status_code == 422
+
+
+def test_bot_counts_by_state(fleet_home: FleetHome) -> None:
+    """Running, stuck (the ledger's newest entry of a running bot), recovering, paused, dead — and a failed bot
+    that a newer bot replaced on its instance is not dead."""
+    eng = fleet_home.engine()
+    a, b, c = InstanceId("local", "s0"), InstanceId("local", "s1"), InstanceId("local", "s2")
+    states = [(0, a, "failed"), (1, c, "failed"), (2, a, "running"), (3, b, "running"), (4, b, "recovering"),
+              (5, b, "paused"), (6, b, "restarting")]
+    bots = [BotView(BotStatus(group="g", bot=n, instance=i, state=BotState(st)), uuid4(), "Running", None)
+            for n, i, st in states]
+    with eng.begin() as conn:
+        conn.execute(insert(db.FleetEvent), [{"group_name": "g", "bot": 3, "host": "local", "instance": "local/s1",
+                                              "kind": "bot.stuck", "count": 1}])
+    snap = FleetSnapshot([RunningGroup("g", None, "Running", None, bots)], [], utcnow())
+    counts = bot_counts(eng, snap, idle=2)
+    eng.dispose()
+    assert counts == BotCounts(running=1, stuck=1, recovering=2, paused=1, idle=2, dead=1)
