@@ -92,6 +92,7 @@ def test_dashboard_history_and_stats_api(client: Any, fleet_home: FleetHome) -> 
     assert "data-reason>after<" in client.get("/sessions?group=alpha").text
     assert client.get("/sessions?since=noon").status_code == 422
     assert client.get("/api/launches", params={"until": "2000-01-01"}).json() == []
+    assert "No launch matches these filters" in client.get("/history?until=2000-01-01").text
 
 
 def test_release_from_quarantine(client: Any, fleet_home: FleetHome) -> None:
