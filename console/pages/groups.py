@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import quote
 
-import pydantic
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -20,7 +19,6 @@ from console.forms import FieldErrors, form_pairs, nest, parse_lines, parse_list
 from emufleet.boundary import JsonObject
 from emufleet.errors import EmufleetError, GroupValidationError, InputError
 from emufleet.groups import GroupStore, LaunchOverrides, OnConflict, RestartMode
-from emufleet.yamlio import raise_validation
 
 __all__ = ["RESTARTS", "launch_overrides", "router"]
 
@@ -196,11 +194,7 @@ def launch_overrides(form: JsonObject, group: str) -> LaunchOverrides:
     values["routine_config"] = parse_lines(o.get("routine_config", ""), field="routine_config")
     if o.get("refresh_pools") == "true":
         values["refresh_pools"] = True
-    try:
-        return LaunchOverrides.model_validate(values)
-    except pydantic.ValidationError as exc:
-        raise_validation(exc, values, f"group {group} with overrides", error=GroupValidationError)
-        raise  # unreachable: raise_validation always raises
+    return LaunchOverrides.parse(values, group=group)
 
 
 @router.post("/groups/{name}/launch", response_class=HTMLResponse)

@@ -185,19 +185,18 @@ def launch(
     Says when each pool was last refreshed and, on a terminal, offers to refresh it first (the seed's pre-launch
     refresh prompt); ``--refresh``/``--no-refresh`` answer without asking.
     """
-    from pydantic import ValidationError
-
     from emufleet.groups import GroupStore, LaunchOverrides
 
     try:
-        overrides = LaunchOverrides(bots=bots, instances=parse_instances(instances), pools=pool or None,
-                                    routine_config=parse_sets(set_ or []), max_accounts=max_accounts)
+        overrides = LaunchOverrides.parse({"bots": bots, "instances": parse_instances(instances), "pools": pool or None,
+                                           "routine_config": parse_sets(set_ or []), "max_accounts": max_accounts},
+                                          group=name)
         definition = GroupStore().get(name).with_overrides(overrides)  # fail here, before a server starts
         if definition.pools:
             refresh = _ask_refresh(definition.pools, refresh, definition.launch.refresh_pools)
             if refresh is not None:
                 overrides = overrides.model_copy(update={"refresh_pools": refresh})
-    except (EmufleetError, ValidationError) as exc:  # an unknown or invalid group, overrides out of bounds
+    except EmufleetError as exc:  # an unknown or invalid group, overrides out of bounds (naming the group)
         raise _fail(exc) from exc
     server = _connect(start=True)
     typer.echo(f"Prefect UI: {server.ui_url}")

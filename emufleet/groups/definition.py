@@ -368,3 +368,16 @@ class LaunchOverrides(BaseModel):
     restart_policy: RestartPolicy | None = None
     backend: str | None = Field(default=None, description="emulator backend: simulator | adb | mumu")
     backend_options: JsonObject | None = Field(default=None, description="merged over the definition's")
+
+    @classmethod
+    def parse(cls, values: JsonObject, *, group: str) -> LaunchOverrides:
+        """Overrides a person gave for a launch of ``group`` (the CLI's options, the console's launch dialog).
+
+        Raises:
+            GroupValidationError: each refused value, named ``group <group> with overrides: <field>: <message>``.
+        """
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise_validation(exc, values, f"group {group} with overrides", error=GroupValidationError)
+            raise  # unreachable: raise_validation always raises

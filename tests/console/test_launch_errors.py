@@ -53,6 +53,9 @@ def test_the_cli_names_an_unknown_group_and_an_invalid_override(fleet_home: Flee
     assert broken.exit_code == 1 and where in broken.stderr and "4:10: routine" in broken.stderr, broken.stderr
     invalid = runner.invoke(app, ["groups", "launch", "known", "--bots", "3", "--no-watch"], catch_exceptions=False)
     assert invalid.exit_code == 1 and "group known with overrides" in invalid.stderr and "bots" in invalid.stderr
+    refused = runner.invoke(app, ["groups", "launch", "known", "--instances", "bad host/1", "--no-watch"],
+                            catch_exceptions=False)  # an instance the group cannot place
+    assert refused.exit_code == 1 and "group known with overrides: instances: host name" in refused.stderr
     negative = runner.invoke(app, ["groups", "launch", "known", "--bots", "-1", "--no-watch"], catch_exceptions=False)
     # refused by the option's own bounds: a usage error (exit 2) naming the option, never a traceback
     assert negative.exit_code == 2 and "bots" in negative.stderr and "Traceback" not in negative.stderr
