@@ -28,7 +28,7 @@ from adapters.runtime import LaunchRuntime
 from emufleet.bot.observer import BotObserver
 from emufleet.bot.spec import BotSpec
 from emufleet.device.interface import RecoverableDevice
-from emufleet.errors import EmufleetError
+from emufleet.errors import EmufleetError, OrchestrationError
 from emufleet.routines.context import StepEvent
 from emufleet.sessions.attach import BotRecording
 from emufleet.sessions.flight import FlightObserver, FlightRecorder, flight_dir
@@ -108,14 +108,15 @@ class BotStudio:
         return self.recording.on_step(self.feed.on_step)
 
     def commands(self, recover: Callable[[str], None]) -> Callable[[str], None]:
-        """The bot's operator-command hook: :data:`RECORD_COMMAND` writes the ring, any other goes to ``recover``."""
+        """The bot's operator-command hook: :data:`RECORD_COMMAND` writes the ring, any other goes to ``recover``.
+        The hook raises ``OrchestrationError`` for a record command to a bot that keeps no flight recorder."""
         def command(name: str) -> None:
             if name != RECORD_COMMAND:
                 recover(name)
             elif self.flight is not None:
                 self.flight.request("operator")
             else:
-                raise ValueError(f"bot {self.spec.bot} keeps no flight recorder (record.enabled is false)")
+                raise OrchestrationError(f"bot {self.spec.bot} keeps no flight recorder (record.enabled is false)")
         return command
 
     def _written(self, folder: Path, reason: str) -> None:  # from the writing thread
