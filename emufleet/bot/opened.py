@@ -78,8 +78,8 @@ def open_device(spec: BotSpec, assets: EngineAssets, connect: Callable[[], Recov
 
 
 def check_settings(spec: BotSpec, assets: EngineAssets, device: RecoverableDevice) -> SettingsCheck | None:
-    """Check (and, where allowed, fix) the instance's settings against the template set's capture size and the
-    group's ``launch.instance_check`` (``None`` when disabled).
+    """Check (and, where allowed, fix) the instance's settings against the template set's capture size, the
+    group's ``launch.instance_check`` and the game the routine ``requires:`` (``None`` when disabled).
 
     Raises:
         InstanceRefusedError: a setting is wrong and could not or may not be fixed; the message says which.
@@ -89,9 +89,13 @@ def check_settings(spec: BotSpec, assets: EngineAssets, device: RecoverableDevic
     if not want.enabled:
         return None
     space = assets.templates.space
+    # the game: the group's instance_check names it, else the routine's ``requires:`` (docs/farm.md)
+    needs = assets.registry.get(spec.routine).model.requires if spec.routine in assets.registry else None
+    package, min_version, by = ((want.package, want.min_version, "the group") if want.package or needs is None
+                                else (needs.package, needs.min_version, f"routine {spec.routine}"))
     check = check_instance_settings(device, width=space.device_width, height=space.device_height,
-                                    density=want.density, package=want.package, min_version=want.min_version,
-                                    fix=want.fix)
+                                    density=want.density, package=package, min_version=min_version,
+                                    fix=want.fix, required_by=by)
     if not check.ok:
         raise InstanceRefusedError(f"instance {spec.instance} refused: {check.describe()}", serial=spec.instance.serial)
     if check.fixed:

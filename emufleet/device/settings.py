@@ -88,10 +88,11 @@ def version_at_least(version: str, minimum: str) -> bool:
 
 def check_instance_settings(device: DeviceLike, *, width: int, height: int, density: int | None = None,
                             package: str | None = None, min_version: str | None = None,
-                            fix: bool = True) -> SettingsCheck:
+                            fix: bool = True, required_by: str = "the group") -> SettingsCheck:
     """Compare ``device`` with the expected ``width × height`` (device px), ``density`` (dpi; ``None``: any), the
-    game ``package`` installed at ``min_version`` or newer; with ``fix``, set a wrong size or density with
-    ``wm`` and read again. A missing or too old game is never fixed here (installing is the user's decision).
+    game ``package`` installed at ``min_version`` or newer (which ``required_by`` asks, for the message); with
+    ``fix``, set a wrong size or density with ``wm`` and read again. A missing or too old game is never fixed here
+    (installing is the user's decision).
 
     Raises:
         DeviceError: the device does not answer.
@@ -112,8 +113,9 @@ def check_instance_settings(device: DeviceLike, *, width: int, height: int, dens
     if density is not None and settings.density != density:
         problems.append(f"density is {settings.density}, the group needs {density}")
     if package and settings.package_version is None:
-        problems.append(f"the game {package} is not installed")
+        problems.append(f"the game {package} is not installed ({required_by} needs it)")
     elif package and min_version and settings.package_version and not version_at_least(settings.package_version,
                                                                                         min_version):
-        problems.append(f"the game {package} is version {settings.package_version}, the group needs {min_version}+")
+        problems.append(f"the game {package} is version {settings.package_version}, {required_by} needs "
+                        f"{min_version}+")
     return SettingsCheck(settings, tuple(fixed), tuple(problems))

@@ -13,7 +13,8 @@ KEYS = ["action", "type", "template", "templates", "x", "y", "x1", "y1", "x2", "
         "step_timeout", "count", "actions", "then", "else", "elseif", "condition", "conditions", "name", "value",
         "variable", "routine", "config", "iterations", "max_attempts", "threshold", "region", "offset", "point",
         "success", "field", "amount", "frequency", "on_failure", "steps", "sentries", "tags", "default", "options",
-        "min", "max", "key", "text", "save_to", "routine_name", "version", "bogus"]
+        "min", "max", "key", "text", "save_to", "routine_name", "version", "requires", "package", "min_version",
+        "bogus"]
 WORDS = [*(a.upper() if i % 2 else a for i, a in enumerate(ACTIONS)), *CONDITION_TYPES, "OK", "Main", "${v}", "500ms",
          "2m", "-3", "1.5", "", "number", "dropdown", "true", "resume", "stop"]
 
@@ -27,7 +28,7 @@ values = st.recursive(
 )
 documents = st.one_of(values, st.fixed_dictionaries({}, optional={
     "steps": st.lists(st.dictionaries(st.sampled_from(KEYS), values, max_size=5), max_size=5),
-    "config": values, "sentries": values, "routine_name": scalars, "tags": values,
+    "config": values, "sentries": values, "routine_name": scalars, "tags": values, "requires": values,
 }))
 
 

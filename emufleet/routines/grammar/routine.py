@@ -17,10 +17,11 @@ from pydantic import Field, field_validator, model_validator
 from emufleet.durations import DurationS
 from emufleet.errors import InputError
 from emufleet.routines.grammar.base import GrammarModel, StepBase, scalar_str, tagged_union
+from emufleet.routines.grammar.basic import Package
 from emufleet.routines.grammar.catalog import ACTIONS, CONDITION_TYPES, load_action_plugins
 from emufleet.routines.grammar.conditions import ConditionBase, InvalidCondition, condition_tag
 
-__all__ = ["AnyCondition", "AnyStep", "ConfigParam", "RoutineModel", "SentrySpec"]
+__all__ = ["AnyCondition", "AnyStep", "ConfigParam", "GameRequirement", "RoutineModel", "SentrySpec"]
 
 # Every module of the package registers its actions and conditions as it is imported (catalog.py); importing them
 # all here, before the unions are built, is what makes a new module's classes selectable.
@@ -158,6 +159,14 @@ class SentrySpec(GrammarModel):
         return value
 
 
+class GameRequirement(GrammarModel):
+    """What a routine needs installed on the instance (``requires: {package: …, min_version: "1.2"}``): checked
+    before its bot starts, with the resolution (docs/farm.md, "Instance settings checked before use")."""
+
+    package: Package
+    min_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z._-]{1,40}$")
+
+
 class RoutineModel(GrammarModel):
     """The whole file. ``steps`` may be empty (an empty routine is valid, digest §1.2)."""
 
@@ -168,6 +177,7 @@ class RoutineModel(GrammarModel):
     config: list[ConfigParam] = Field(default_factory=list)
     steps: list[AnyStep] = Field(default_factory=list)
     sentries: list[SentrySpec] = Field(default_factory=list)
+    requires: GameRequirement | None = None
 
     @model_validator(mode="before")
     @classmethod
