@@ -42,7 +42,8 @@ STEPS = "steps"
 #: Bot event kinds the ledger keeps (the dashboard's counts); heartbeats become ``steps`` samples.
 LEDGER_KINDS: frozenset[EventKind] = frozenset({
     EventKind.STARTED, EventKind.FINISHED, EventKind.STUCK, EventKind.RECOVERING, EventKind.RECOVERED,
-    EventKind.GAVE_UP, EventKind.ACCOUNT_COMPLETED, EventKind.ACCOUNT_FAILED, EventKind.ACCOUNT_RETURNED,
+    EventKind.GAVE_UP, EventKind.ATTEMPT_FAILED, EventKind.ACCOUNT_COMPLETED, EventKind.ACCOUNT_FAILED,
+    EventKind.ACCOUNT_RETURNED,
 })
 
 

@@ -1,10 +1,11 @@
 """Quarantine: instances whose failures stand out from the fleet, and accounts that fail wherever they go.
 
 **Instances** (docs/farm.md, "Quarantine"). Over the last ``window`` (default 1 h), count each instance's faults in
-the ledger: recovery rungs taken (``bot.recovering``) and give-ups (``bot.gave-up``, counted ``give_up_weight``
-times: a give-up ends a bot). An instance is quarantined when its count is at least ``min_count`` (default 3)
-**and** at least ``factor`` (default 3) times the median count of the *other* instances that were active in the
-window (a lone instance is held to ``min_count`` alone). A quarantined instance is skipped by launches until an
+the ledger: recovery rungs taken (``bot.recovering``), failed attempts (``bot.attempt-failed``: the restart policy's
+failures) and give-ups (``bot.gave-up``, counted ``give_up_weight`` times: a give-up ends a bot). An instance is
+quarantined when its count is at least ``min_count`` (default 3) **and** at least ``factor`` (default 3) times the
+median count of the *other* instances that were active in the window (a lone instance is held to ``min_count``
+alone). A quarantined instance is skipped by launches until an
 operator releases it, or until its cool-down (default 15 min) has passed and it passes a health check at the next
 launch's acquisition.
 
@@ -37,7 +38,7 @@ __all__ = ["FarmRules", "QuarantineEntry", "QuarantineSettings", "account_verdic
            "instance_verdict", "is_quarantined", "quarantine", "release"]
 
 _log = logging.getLogger(__name__)
-_FAULT_KINDS = ("bot.recovering", "bot.gave-up")
+_FAULT_KINDS = ("bot.recovering", "bot.attempt-failed", "bot.gave-up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ def instance_verdict(engine: Engine, instance: str, settings: QuarantineSettings
     threshold = max(float(settings.min_count), settings.factor * median)
     if mine < threshold:
         return None
-    return (f"{mine} fault(s) in the last {settings.window / 60:g} min (recovery rungs, give-ups ×"
+    return (f"{mine} fault(s) in the last {settings.window / 60:g} min (recovery rungs, failed attempts, give-ups ×"
             f"{settings.give_up_weight}); the other {len(faults)} instance(s) had a median of {median:g}, "
             f"threshold {threshold:g}")
 

@@ -38,13 +38,15 @@ def test_observer_rows_reach_the_ledger_in_one_flush(db_engine: Engine) -> None:
     observer.status(BotStatus(group="demo", bot=0, instance="127.0.0.1:16384", steps_done=55))
     observer.event(_event(EventKind.HEARTBEAT, steps_done=52))  # a report that arrived late: no step counted twice
     observer.event(_event(EventKind.ACCOUNT_COMPLETED, pool="demo"))
+    observer.event(_event(EventKind.ATTEMPT_FAILED, attempt=1, error="step 2 failed"))
     observer.event(_event(EventKind.FINISHED, state="completed", steps_done=60))
-    assert ledger.flush() == 6
+    assert ledger.flush() == 7
     with db_engine.connect() as conn:
         rows = conn.execute(select(db.FleetEvent.kind, db.FleetEvent.count, db.FleetEvent.rung,
                                    db.FleetEvent.instance, db.FleetEvent.account).order_by(db.FleetEvent.id)).all()
     kinds = [r[0] for r in rows]
-    assert kinds == ["bot.recovering", "steps", "steps", "account.completed", "steps", "bot.finished"]
+    assert kinds == ["bot.recovering", "steps", "steps", "account.completed", "bot.attempt-failed", "steps",
+                     "bot.finished"]
     assert [r[1] for r in rows if r[0] == "steps"] == [40, 15, 5]  # deltas of the cumulative counter
     assert rows[0][2] == "restart_app" and rows[0][3] == "hosta/127.0.0.1:16384"
     assert rows[3][4] == "acct_000@test.invalid"

@@ -25,9 +25,11 @@ from emufleet.farm import (
 from emufleet.pools import reset_accounts
 
 
-def _faults(engine: Engine, instance: str, rungs: int, give_ups: int = 0, at: datetime | None = None) -> None:
+def _faults(engine: Engine, instance: str, rungs: int, give_ups: int = 0, at: datetime | None = None,
+            attempts: int = 0) -> None:
     host = instance.split("/")[0]
     rows = [{"kind": "bot.recovering", "rung": "restart_app"}] * rungs
+    rows += [{"kind": "bot.attempt-failed", "rung": None}] * attempts
     rows += [{"kind": "bot.gave-up", "rung": None}] * give_ups
     rows += [{"kind": "steps", "rung": None}]  # the instance was active
     with engine.begin() as conn:
@@ -62,6 +64,14 @@ def test_a_whole_fleet_in_trouble_quarantines_no_one_but_a_lone_instance_has_a_f
     _faults(db_engine, "hostb/lone", rungs=1, at=utcnow() - timedelta(hours=2))  # outside the window
     settings = QuarantineSettings(min_count=2)
     assert instance_verdict(db_engine, "hostb/lone", settings) is None
+
+
+def test_failed_attempts_count_as_faults(db_engine: Engine) -> None:
+    for i in range(3):
+        _faults(db_engine, f"local/s{i}", rungs=0)
+    _faults(db_engine, "local/flaky", rungs=0, attempts=3)  # the restart policy's failures, no rung taken
+    assert "3 fault(s)" in (instance_verdict(db_engine, "local/flaky") or "")
+    assert instance_verdict(db_engine, "local/s0") is None
 
 
 def test_only_one_active_entry_per_subject(db_engine: Engine) -> None:
