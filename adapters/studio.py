@@ -87,7 +87,7 @@ class BotStudio:
         engine = runtime.memo(("db", spec.database_url), lambda: db.engine(spec.database_url))
         # one publishing thread for the launch's bots on this database (it stops with the last bot's feed)
         publisher = runtime.memo(("wall", spec.database_url), lambda: WallPublisher(engine))
-        self.feed = LiveFeed(engine, spec.instance.host, spec.instance.serial, group=spec.group, bot=spec.bot,
+        self.feed = LiveFeed(engine, spec.instance, group=spec.group, bot=spec.bot,
                              publisher=publisher)
         sinks: list[Callable[[Entry], None]] = [self.feed.add]
         if spec.record.enabled:

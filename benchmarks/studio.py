@@ -212,7 +212,7 @@ def run_bots(serials: list[str], registry: RoutineRegistry, engine: Any, folder:
         for i, serial in enumerate(serials):
             spec = BotSpec(group="bench", bot=i, instance=InstanceId(LOCAL_HOST, serial), routine="bench/poll",
                            restart_policy=RestartPolicy(mode=RestartMode.NEVER), recovery=no_click_loop)
-            feed = LiveFeed(engine, "local", serial, group="bench", bot=i, publisher=publisher)
+            feed = LiveFeed(engine, InstanceId("local", serial), group="bench", bot=i, publisher=publisher)
             ring = FlightRecorder(RecordSettings(), serial=serial, routine=spec.routine, folder=folder / f"bot-{i}")
             feeds.append(feed)
 

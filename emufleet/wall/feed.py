@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from emufleet.errors import DatabaseError
+from emufleet.hosts import InstanceId
 from emufleet.routines.context import MatchScore, StepEvent
 from emufleet.sessions.recording import Entry, same_frame
 from emufleet.wall import store
@@ -52,14 +53,15 @@ def overlay_json(scores: tuple[MatchScore, ...]) -> str:
 
 
 class LiveFeed:
-    """The live wall's feed of one bot on ``host``/``serial``; :meth:`start` before the bot's first capture,
+    """The live wall's feed of one bot on ``instance``; :meth:`start` before the bot's first capture,
     :meth:`close` when it ends. ``publisher``: the process's shared one (``run_bot`` shares one per launch and
     database); by default one of its own. Database errors are logged, never raised into the bot."""
 
-    def __init__(self, engine: Engine, host: str, serial: str, *, group: str, bot: int,
+    def __init__(self, engine: Engine, instance: InstanceId, *, group: str, bot: int,
                  publisher: WallPublisher | None = None) -> None:
         self.engine = engine
-        self.host, self.serial, self.group, self.bot = host, serial, group, bot
+        self.instance, self.group, self.bot = instance, group, bot
+        self.host, self.serial = instance.host, instance.serial  # the wall's rows are keyed by both
         self.publisher = publisher if publisher is not None else WallPublisher(engine)
         self._frame: tuple[np.ndarray, float] | None = None
         self._step: tuple[str, tuple[MatchScore, ...]] | None = None

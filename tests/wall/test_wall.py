@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from emufleet.device import connect
+from emufleet.hosts import InstanceId
 from emufleet.routines.context import MatchScore, StepEvent
 from emufleet.sessions.format import FrameEvent
 from emufleet.sessions.recording import Entry
@@ -33,7 +34,7 @@ def by_serial(engine: Engine) -> dict[str, store.Screen]:
 def test_idle_instances_are_captured_while_watched_and_a_bot_s_never(simulator: Callable[..., Any],
                                                                        db_engine: Engine) -> None:
     driven, idle = simulator(instances=2, scenario="demo").instances
-    feed = LiveFeed(db_engine, HOST, driven.serial, group="g", bot=3)
+    feed = LiveFeed(db_engine, InstanceId(HOST, driven.serial), group="g", bot=3)
     feed.start()  # the bot opens its device: the wall knows it drives it
     capturer = IdleCapturer(db_engine, HOST, interval_s=0)
     try:
@@ -71,7 +72,7 @@ def test_idle_instances_are_captured_while_watched_and_a_bot_s_never(simulator: 
 
 
 def test_a_frame_a_failed_round_did_not_store_is_handed_out_again(db_engine: Engine) -> None:
-    feed = LiveFeed(db_engine, HOST, "f0", group="g", bot=0)
+    feed = LiveFeed(db_engine, InstanceId(HOST, "f0"), group="g", bot=0)
     feed.add(Entry(FrameEvent(t=time.time(), frame=""), image=np.full((96, 54, 3), 40, np.uint8)))
     look = store.Watch(True)
     first = feed.due(look)
@@ -84,7 +85,7 @@ def test_a_frame_a_failed_round_did_not_store_is_handed_out_again(db_engine: Eng
 
 def test_one_thread_publishes_every_bot_of_a_process_in_one_round(db_engine: Engine) -> None:
     publisher = WallPublisher(db_engine, interval_s=0.05)  # as run_bot shares one per launch
-    feeds = [LiveFeed(db_engine, HOST, f"p{i}", group="g", bot=i, publisher=publisher) for i in range(3)]
+    feeds = [LiveFeed(db_engine, InstanceId(HOST, f"p{i}"), group="g", bot=i, publisher=publisher) for i in range(3)]
 
     def capture(n: int) -> None:  # each bot's n-th screen, all different
         for i, feed in enumerate(feeds):
