@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, insert, select
 
 from emufleet import db
+from emufleet.bot import BotAccounts
+from emufleet.bot.events import BotEvent, BotRef, EventKind
 from emufleet.db import utcnow
+from emufleet.errors import NoAccountsAvailable
 from emufleet.farm import (
     FarmRules,
+    Ledger,
     LedgerRow,
     QuarantineEntry,
     QuarantineSettings,
@@ -22,7 +27,10 @@ from emufleet.farm import (
     quarantine,
     release,
 )
+from emufleet.hosts import InstanceId
 from emufleet.pools import reset_accounts
+from emufleet.routines.accounts import AccountResult
+from tests.pools.test_provider import ALL, DEVICE, provider
 
 
 def _faults(engine: Engine, instance: str, rungs: int, give_ups: int = 0, at: datetime | None = None,
@@ -121,3 +129,31 @@ def test_admit_waits_for_the_cool_down_then_asks_the_health_check(db_engine: Eng
     assert is_quarantined(db_engine, "local/s1") is not None
     assert admit(db_engine, "local/s1", lambda: None, now=later) is None
     assert is_quarantined(db_engine, "local/s1") is None
+
+
+def test_an_account_failing_on_two_instances_is_not_retried_for_ever(db_engine: Engine,
+                                                                      make_accounts: Callable[..., list[int]]) -> None:
+    """Through real leases (a pool that retries failures 100 times), the ledger and its rules: the account fails on
+    one instance and comes back; it fails on a second and is marked failed, quarantined, announced, not leased."""
+    (account,) = make_accounts(1)
+    notified: list[QuarantineEntry] = []
+    ledger = Ledger(db_engine, on_written=FarmRules(db_engine, QuarantineSettings(account_instances=2),
+                                                     notified.append))
+    pool = ALL + "config: {retry_failed: true, max_failures: 100}\n"
+    for serial, status in (("s0", "available"), ("s1", "failed")):
+        instance = InstanceId("local", serial)
+        bot = BotAccounts([provider(db_engine, pool, instance=instance.key)])  # a launch's lease: host/serial
+        ref = bot.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
+        assert ref is not None and ref.id == account
+        bot.complete(None, AccountResult(success=False, error="the game refused the account"))
+        ledger.observer("demo", 0, instance, "launch-1").event(BotEvent(
+            EventKind.ACCOUNT_FAILED, BotRef("demo", 0, instance, account=ref.device_account), {}))
+        assert ledger.flush() == 1
+        with db_engine.connect() as conn:
+            state, error = conn.execute(select(db.Account.pool_status, db.Account.last_error)).one()
+        assert state == status, (serial, state, error)
+    assert "failed on 2 different instances within a day (local/s0, local/s1)" in error
+    assert [(q.kind, q.subject) for q in notified] == [("account", str(account))]
+    third = BotAccounts([provider(db_engine, pool, instance="local/s2")])
+    with pytest.raises(NoAccountsAvailable):
+        third.inject_next(DEVICE, timeout_s=0, on_no_accounts="stop")
