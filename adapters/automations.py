@@ -92,7 +92,9 @@ _STALLED = ("emufleet: {{ event.resource.name }} on {{ event.resource.get('emufl
             "{% if event.payload.get('step') %} (last: {{ event.payload.step }}){% endif %}" + _LINK)
 _QUARANTINED = ("emufleet: {{ event.event.split('.')[1] }} {{ event.resource.name }} quarantined: "
                 "{{ event.payload.get('reason') or 'no reason given' }}"
-                "{% if event.payload.get('cooldown_until') %} (health check after {{ event.payload.cooldown_until }})"
+                "{% if event.event == 'emufleet.instance.quarantined' and event.payload.get('cooldown_until') %}"
+                " (health check after {{ event.payload.cooldown_until }}){% endif %}"
+                "{% if event.event == 'emufleet.account.quarantined' %} (marked failed until a reset or a release)"
                 "{% endif %}" + _LINK)
 
 

@@ -174,6 +174,8 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
     emit(BotEvent(EventKind.FINISHED, finished, {"state": "completed"}))
     quarantine_event(QuarantineEntry(0, "instance", f"{group}/127.0.0.1:16480", "9 fault(s) in the last 60 min",
                                       datetime(2026, 12, 7, 10, 0), datetime(2026, 12, 7, 10, 15)))
+    quarantine_event(QuarantineEntry(0, "account", f"{group}-4242", "failed on 3 different instances within a day",
+                                      datetime(2026, 12, 7, 10, 0), datetime(2026, 12, 7, 10, 0)))
     EventsWorker.drain_all(timeout=10)
     failed = _failing_bot(return_state=True)
     assert failed.is_failed()
@@ -181,7 +183,8 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
     def complete(contents: list[str]) -> bool:
         return (any("gave up" in c for c in contents) and any("is Failed" in c for c in contents)
                 and any(f"{group}/bot-1" in c and "completed no step" in c for c in contents)
-                and any("quarantined" in c for c in contents))
+                and any(c.startswith("emufleet: instance ") for c in contents)
+                and any(f"account {group}-4242 quarantined" in c for c in contents))
 
     contents = receiver.wait_for(complete, timeout_s=45)
     assert complete(contents), contents
@@ -194,9 +197,12 @@ def test_notifications_reach_a_discord_webhook(prefect_server: PrefectServer, re
     stalled = next(c for c in contents if "completed no step" in c)
     assert stalled.startswith(f"emufleet: {group}/bot-1 on local/127.0.0.1:16416 completed no step for 10 s")
     assert any("is Failed" in c and "blew up" in c for c in contents)
-    held = next(c for c in contents if "quarantined" in c)
+    held = next(c for c in contents if c.startswith("emufleet: instance "))
     assert held.startswith(f"emufleet: instance {group}/127.0.0.1:16480 quarantined: 9 fault(s) in the last 60 min "
                            "(health check after 2026-12-07T10:15:00Z)"), held
+    account = next(c for c in contents if f"account {group}-4242 quarantined" in c)
+    assert account.startswith(f"emufleet: account {group}-4242 quarantined: failed on 3 different instances within a "
+                              "day (marked failed until a reset or a release)"), account
     assert not any(f"{group}/bot-2" in c for c in contents)  # it finished: nothing to report
 
     async def cleanup() -> None:
