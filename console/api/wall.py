@@ -10,6 +10,9 @@ frames that changed (one query) into a memory cache (:class:`FrameCache`, one fr
 ``since`` (the previous answer's ``frames`` token) the answer carries the frames that changed since inline, so a
 page makes one request a second however many screens move; ``GET /api/wall/frame`` answers from the cache too
 (the database only for a frame the cache does not hold).
+
+Both parse the instance they name into an :class:`~emufleet.hosts.InstanceId` as they validate their query: a
+malformed ``full``, ``host`` or ``serial`` is a 422 naming that parameter.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import asyncio
 import base64
 import json
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.datastructures import State
 
 from emufleet.boundary import JsonObject
+from emufleet.hosts import InstanceId, check_host_name, check_serial
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -72,24 +77,24 @@ class FrameCache:
     def __init__(self) -> None:
         self.epoch = secrets.token_hex(4)
         self.seq = 0
-        self.frames: dict[tuple[str, str], tuple[float, bytes, int]] = {}  # key → (at, JPEG, seq)
+        self.frames: dict[InstanceId, tuple[float, bytes, int]] = {}  # instance → (at, JPEG, seq)
 
     @property
     def token(self) -> str:
         return f"{self.epoch}:{self.seq}"
 
-    def changed(self, listed: dict[tuple[str, str], float]) -> list[tuple[str, str]]:
+    def changed(self, listed: dict[InstanceId, float]) -> list[InstanceId]:
         """The listed instances whose frame the cache lacks or holds at another capture time; forgets the unlisted."""
         for key in self.frames.keys() - listed.keys():
             del self.frames[key]
         return [key for key, at in listed.items() if key not in self.frames or self.frames[key][0] != at]
 
-    def put(self, read: dict[tuple[str, str], tuple[float, bytes]]) -> None:
+    def put(self, read: dict[InstanceId, tuple[float, bytes]]) -> None:
         for key, (at, data) in read.items():
             self.seq += 1
             self.frames[key] = (at, data, self.seq)
 
-    def newer(self, since: str | None) -> dict[tuple[str, str], bytes]:
+    def newer(self, since: str | None) -> dict[InstanceId, bytes]:
         """The frames a page that saw ``since`` lacks (all of them for another epoch or an unreadable token)."""
         epoch, _, seq = (since or "").partition(":")
         seen = int(seq) if epoch == self.epoch and seq.isdigit() else -1
@@ -103,56 +108,70 @@ def _cache(state: State) -> FrameCache:
     return cache
 
 
-def _look(engine: Engine, full: str | None) -> list[Screen]:
+def _look(engine: Engine, full: InstanceId | None) -> list[Screen]:
     """The look (the whole wall, and ``full`` at device size) and the screens, on one thread."""
     from emufleet.wall import store
 
-    store.want(engine)
-    if full and "/" in full:
-        host, serial = full.split("/", 1)
-        store.want(engine, host, serial, full=True)
+    store.want_wall(engine)
+    if full is not None:
+        store.want(engine, full, full=True)
     return store.screens(engine)
 
 
+class WallQuery(BaseModel):
+    """``GET /api/wall``'s query."""
+
+    full: InstanceId | None = Field(None, description="host/serial (a bare serial: on host `local`) shown at device "
+                                    "size")
+    since: str | None = Field(None, max_length=64, description="the `frames` token of the previous answer: the "
+                              "frames that changed since come inline (base64 `jpeg`)")
+
+
+class FrameQuery(BaseModel):
+    """``GET /api/wall/frame``'s query: the instance as two parameters (``wall.js`` builds them from a screen)."""
+
+    host: Annotated[str, Field(max_length=255, description="the instance's host"), AfterValidator(check_host_name)]
+    serial: Annotated[str, Field(max_length=255, description="its adb serial there"), AfterValidator(check_serial)]
+    at: float | None = Field(None, description="the capture time the wall listed (any when absent)")
+
+    @property
+    def instance(self) -> InstanceId:
+        return InstanceId(self.host, self.serial)  # both parts are valid: this cannot raise
+
+
 @router.get("", summary="Every instance's newest screen (a look: bots and idle capturers publish while asked)")
-async def wall(request: Request, full: str | None = Query(None, description="host/serial shown at device size",
-                                                         max_length=300),
-               since: str | None = Query(None, max_length=64, description="the `frames` token of the previous "
-                                         "answer: the frames that changed since come inline (base64 `jpeg`)")
-               ) -> JsonObject:
+async def wall(request: Request, query: Annotated[WallQuery, Query()]) -> JsonObject:
     from emufleet.hosts.registry import this_host
     from emufleet.wall import store
 
     engine = request.app.state.engine
-    found = await asyncio.to_thread(_look, engine, full)
+    found = await asyncio.to_thread(_look, engine, query.full)
     _idle(request)
     if not hasattr(request.app.state, "wall_space"):
         request.app.state.wall_space = await asyncio.to_thread(_space)
     cache = _cache(request.app.state)
-    changed = cache.changed({(s.host, s.serial): s.at for s in found})
+    changed = cache.changed({s.instance: s.at for s in found})
     if changed:
         cache.put(await asyncio.to_thread(store.jpegs, engine, changed))
-    inline = cache.newer(since) if since is not None else {}
+    inline = cache.newer(query.since) if query.since is not None else {}
     return {"host": this_host(), "space": request.app.state.wall_space, "frames": cache.token, "screens": [
-        {"host": s.host, "serial": s.serial, "at": s.at, "width": s.width, "height": s.height, "full": s.full,
-         "source": s.source, "group": s.group, "bot": s.bot, "step": s.step, "driven": s.driven,
+        {"host": s.instance.host, "serial": s.instance.serial, "at": s.at, "width": s.width, "height": s.height,
+         "full": s.full, "source": s.source, "group": s.group, "bot": s.bot, "step": s.step, "driven": s.driven,
          "overlay": json.loads(s.overlay) if s.overlay else [],
-         **({"jpeg": base64.b64encode(inline[(s.host, s.serial)]).decode()} if (s.host, s.serial) in inline else {})}
+         **({"jpeg": base64.b64encode(inline[s.instance]).decode()} if s.instance in inline else {})}
         for s in found]}
 
 
 @router.get("/frame", summary="One instance's newest screen as JPEG (404 when none)")
-async def frame(request: Request, host: str = Query(..., max_length=255),
-                serial: str = Query(..., max_length=255),
-                at: float | None = Query(None, description="the capture time the wall listed (any when absent)")
-                ) -> Response:
+async def frame(request: Request, query: Annotated[FrameQuery, Query()]) -> Response:
     from emufleet.wall import store
 
-    cached = _cache(request.app.state).frames.get((host, serial))
-    if cached is not None and (at is None or cached[0] == at):
+    instance = query.instance
+    cached = _cache(request.app.state).frames.get(instance)
+    if cached is not None and (query.at is None or cached[0] == query.at):
         data: bytes | None = cached[1]
     else:
-        data = await asyncio.to_thread(store.jpeg, request.app.state.engine, host, serial)
+        data = await asyncio.to_thread(store.jpeg, request.app.state.engine, instance)
     if data is None:
         return Response(status_code=404)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -10,8 +10,8 @@ Usage::
 
 from __future__ import annotations
 
-from emufleet.hosts.identity import LOCAL_HOST, InstanceId, Placement, check_host_name, parse_placement
+from emufleet.hosts.identity import LOCAL_HOST, InstanceId, Placement, check_host_name, check_serial, parse_placement
 from emufleet.hosts.registry import WORK_POOL, Host, HostListing, HostStore, load_host, this_host
 
 __all__ = ["LOCAL_HOST", "WORK_POOL", "Host", "HostListing", "HostStore", "InstanceId", "Placement",
-           "check_host_name", "load_host", "parse_placement", "this_host"]
+           "check_host_name", "check_serial", "load_host", "parse_placement", "this_host"]

@@ -24,7 +24,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from emufleet.boundary import YamlValue
 
-__all__ = ["HOST_NAME", "LOCAL_HOST", "InstanceId", "Placement", "check_host_name", "parse_placement"]
+__all__ = ["HOST_NAME", "LOCAL_HOST", "InstanceId", "Placement", "check_host_name", "check_serial", "parse_placement"]
 
 LOCAL_HOST = "local"
 #: Host names: 1–63 of a-z A-Z 0-9 . _ - (they appear in lock names, work-queue names and file names).
@@ -43,6 +43,19 @@ def check_host_name(name: str) -> str:
     return name
 
 
+def check_serial(serial: str) -> str:
+    """``serial`` if it can name an instance on a host: 1–255 characters (the tables' key columns), no ``/``, no
+    surrounding spaces.
+
+    Raises:
+        ValueError: it cannot.
+    """
+    if not isinstance(serial, str) or not 0 < len(serial) <= 255 or "/" in serial or serial != serial.strip():
+        raise ValueError(f"serial {serial[:40] if isinstance(serial, str) else serial!r}: 1–255 characters, no "
+                         "'/', no surrounding spaces")
+    return serial
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class InstanceId:
     """One emulator instance: the host it runs on and its adb serial there."""
@@ -52,8 +65,7 @@ class InstanceId:
 
     def __post_init__(self) -> None:
         check_host_name(self.host)
-        if not self.serial or "/" in self.serial or self.serial != self.serial.strip():
-            raise ValueError(f"serial {self.serial!r}: not empty, no '/', no surrounding spaces")
+        check_serial(self.serial)
 
     @property
     def key(self) -> str:

@@ -61,7 +61,6 @@ class LiveFeed:
                  publisher: WallPublisher | None = None) -> None:
         self.engine = engine
         self.instance, self.group, self.bot = instance, group, bot
-        self.host, self.serial = instance.host, instance.serial  # the wall's rows are keyed by both
         self.publisher = publisher if publisher is not None else WallPublisher(engine)
         self._frame: tuple[np.ndarray, float] | None = None
         self._step: tuple[str, tuple[MatchScore, ...]] | None = None
@@ -89,17 +88,17 @@ class LiveFeed:
     def close(self) -> None:
         """Leave the publisher and release the instance."""
         self.publisher.discard(self)
-        self._safe(lambda: store.release(self.engine, self.host, self.serial))
+        self._safe(lambda: store.release(self.engine, self.instance))
 
     def mark_driven(self) -> None:
         """Mark the instance as driven by the bot for the next 30 s (the publisher renews it)."""
-        self._safe(lambda: store.drive(self.engine, self.host, self.serial, group=self.group, bot=self.bot))
+        self._safe(lambda: store.drive(self.engine, self.instance, group=self.group, bot=self.bot))
 
     def _safe(self, fn: Callable[[], T]) -> T | None:
         try:
             return fn()
         except DatabaseError as exc:  # the wall is a courtesy: never let it fail the bot
-            log.warning("live wall (%s): %s", self.serial, exc)
+            log.warning("live wall (%s): %s", self.instance, exc)
             return None
 
     def due(self, watch: store.Watch) -> store.Frame | None:
@@ -116,9 +115,8 @@ class LiveFeed:
         self._pending = (at, watch.full), image
         step = self._step
         height, width = image.shape[:2]
-        return store.Frame(self.host, self.serial, encode(image, full=watch.full), at, width, height, watch.full,
-                           "bot", self.group, self.bot, step[0] if step else None,
-                           overlay_json(step[1]) if step else None)
+        return store.Frame(self.instance, encode(image, full=watch.full), at, width, height, watch.full, "bot",
+                           self.group, self.bot, step[0] if step else None, overlay_json(step[1]) if step else None)
 
     def delivered(self) -> None:
         """The frame :meth:`due` handed out last is on the wall."""

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from emufleet.device import Device, list_devices
 from emufleet.errors import DatabaseError, DeviceError, EmufleetError
+from emufleet.hosts import InstanceId
 from emufleet.wall import store
 from emufleet.wall.feed import encode
 
@@ -38,12 +39,12 @@ class IdleCapturer:
         self.engine = engine
         self.host = host
         self.interval_s = interval_s
-        self._devices: dict[str, Device] = {}
+        self._devices: dict[InstanceId, Device] = {}
         self._busy = threading.Lock()
         self._last = 0.0
-        self.captured: Counter[str] = Counter()  # captures made, by serial
+        self.captured: Counter[InstanceId] = Counter()  # captures made, by instance
 
-    def _serials(self) -> list[str]:
+    def _instances(self) -> list[InstanceId]:
         port = int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1.0):
@@ -51,7 +52,8 @@ class IdleCapturer:
         except OSError:
             return []  # no adb server runs here: nothing to capture, and none is started
         try:
-            return [d.serial for d in list_devices(adb_host="127.0.0.1", adb_port=port) if d.state == "device"]
+            return [InstanceId(self.host, d.serial) for d in list_devices(adb_host="127.0.0.1", adb_port=port)
+                    if d.state == "device"]
         except EmufleetError as exc:
             log.warning("live wall: adb devices: %s", exc)
             return []
@@ -66,19 +68,19 @@ class IdleCapturer:
             self._last = time.monotonic()
             made = 0
             looks = store.looks(self.engine, (self.host,))  # one query for every instance of the round
-            if not looks.rows:
+            if not looks.anyone:
                 return 0
-            serials = self._serials()
-            if not serials:
+            instances = self._instances()
+            if not instances:
                 return 0
             busy = store.driven(self.engine, self.host)
-            for serial in serials:
-                if serial in busy:
+            for instance in instances:
+                if instance in busy:
                     continue
-                watch = looks.at(self.host, serial)
-                if watch.wanted and self._capture(serial, full=watch.full):
+                watch = looks.at(instance)
+                if watch.wanted and self._capture(instance, full=watch.full):
                     made += 1
-                    self.captured[serial] += 1
+                    self.captured[instance] += 1
             return made
         except DatabaseError as exc:
             log.warning("live wall: %s", exc)
@@ -86,19 +88,19 @@ class IdleCapturer:
         finally:
             self._busy.release()
 
-    def _capture(self, serial: str, *, full: bool) -> bool:
-        device = self._devices.get(serial)
+    def _capture(self, instance: InstanceId, *, full: bool) -> bool:
+        device = self._devices.get(instance)
         try:
             if device is None:
-                device = self._devices[serial] = Device(serial, adb_host="127.0.0.1")
+                device = self._devices[instance] = Device(instance.serial, adb_host="127.0.0.1")
             frame = device.screenshot()
             at = time.time()
         except DeviceError as exc:
-            self._devices.pop(serial, None)
-            log.info("live wall: %s not captured: %s", serial, exc)
+            self._devices.pop(instance, None)
+            log.info("live wall: %s not captured: %s", instance, exc)
             return False
         height, width = frame.shape[:2]
-        store.publish(self.engine, self.host, serial, encode(frame, full=full), at=at, width=width, height=height,
+        store.publish(self.engine, instance, encode(frame, full=full), at=at, width=width, height=height,
                       full=full, source="idle")
         return True
 

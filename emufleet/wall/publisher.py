@@ -93,9 +93,8 @@ class WallPublisher:
         Raises:
             DatabaseError: the database failed (nothing of this round is published).
         """
-        looks = store.looks(self.engine, {feed.host for feed in feeds})
-        due = [(feed, frame) for feed in feeds
-               if (frame := feed.due(looks.at(feed.host, feed.serial))) is not None]
+        looks = store.looks(self.engine, {feed.instance.host for feed in feeds})
+        due = [(feed, frame) for feed in feeds if (frame := feed.due(looks.at(feed.instance))) is not None]
         if not due:
             return 0
         store.publish_many(self.engine, [frame for _, frame in due])

@@ -28,22 +28,23 @@ HOST = "h1"
 
 
 def by_serial(engine: Engine) -> dict[str, store.Screen]:
-    return {s.serial: s for s in store.screens(engine) if s.host == HOST}
+    return {s.instance.serial: s for s in store.screens(engine) if s.instance.host == HOST}
 
 
 def test_idle_instances_are_captured_while_watched_and_a_bot_s_never(simulator: Callable[..., Any],
                                                                        db_engine: Engine) -> None:
     driven, idle = simulator(instances=2, scenario="demo").instances
-    feed = LiveFeed(db_engine, InstanceId(HOST, driven.serial), group="g", bot=3)
+    mine_id, idle_id = InstanceId(HOST, driven.serial), InstanceId(HOST, idle.serial)
+    feed = LiveFeed(db_engine, mine_id, group="g", bot=3)
     feed.start()  # the bot opens its device: the wall knows it drives it
     capturer = IdleCapturer(db_engine, HOST, interval_s=0)
     try:
         assert capturer.tick() == 0 and by_serial(db_engine) == {}, "nobody looks: nothing captured"
-        store.want(db_engine)
+        store.want_wall(db_engine)
         assert capturer.tick() == 1
         screens = by_serial(db_engine)
         assert set(screens) == {idle.serial} and screens[idle.serial].source == "idle"
-        assert capturer.captured == {idle.serial: 1}, "the driven instance was not captured by the wall"
+        assert capturer.captured == {idle_id: 1}, "the driven instance was not captured by the wall"
 
         device = connect(driven.serial)  # the bot's own capture, and its step's checks
         frame = device.screenshot()
@@ -56,18 +57,19 @@ def test_idle_instances_are_captured_while_watched_and_a_bot_s_never(simulator: 
         assert mine.step == "steps[2] ClickIfImageFound" and not mine.full and mine.width == frame.shape[1]
         check = json.loads(mine.overlay or "[]")[0]
         assert check["template"] == "OK" and check["region"] == [10, 20, 110, 120] and not check["found"]
-        thumb = store.jpeg(db_engine, HOST, driven.serial)
+        thumb = store.jpeg(db_engine, mine_id)
         assert thumb is not None and thumb[:2] == b"\xff\xd8"
 
-        store.want(db_engine, HOST, driven.serial, full=True)  # the full view: device size
+        store.want(db_engine, mine_id, full=True)  # the full view: device size
+        assert store.watching(db_engine, mine_id).full and not store.watching(db_engine, idle_id).full
         feed.add(Entry(FrameEvent(t=time.time(), frame=""), image=frame))
         wait_for(lambda: by_serial(db_engine)[driven.serial].full, what="a full-size frame")
-        full = store.jpeg(db_engine, HOST, driven.serial)
+        full = store.jpeg(db_engine, mine_id)
         assert full is not None and len(full) > len(thumb)
     finally:
         feed.close()
     assert not by_serial(db_engine)[driven.serial].driven, "released when the bot ended"
-    assert driven.serial in {s.serial for s in store.screens(db_engine)}
+    assert mine_id in {s.instance for s in store.screens(db_engine)}
     assert capturer.tick() == 2, "once no bot drives it, the host captures it"
 
 
@@ -98,7 +100,7 @@ def test_one_thread_publishes_every_bot_of_a_process_in_one_round(db_engine: Eng
     try:
         assert [t.name for t in threading.enumerate()].count("emufleet-wall") == 1
         capture(1)  # captured while nobody looks: nothing published, then all three in the first round that sees a look
-        store.want(db_engine)
+        store.want_wall(db_engine)
         wait_for(lambda: all(f.published == 1 for f in feeds), what="each bot's frame published")
         assert publisher.rounds == 1, "one round (one transaction) for the three bots"
         first = by_serial(db_engine)
@@ -106,7 +108,8 @@ def test_one_thread_publishes_every_bot_of_a_process_in_one_round(db_engine: Eng
         capture(2)  # the rows exist now: updated in place
         wait_for(lambda: all(f.published == 2 for f in feeds), what="each bot's next frame published")
         again = by_serial(db_engine)
-        assert all(again[k].at > first[k].at for k in first) and len(store.jpegs(db_engine, [(HOST, "p1")])) == 1
+        assert all(again[k].at > first[k].at for k in first)
+        assert set(store.jpegs(db_engine, [InstanceId(HOST, "p1")])) == {InstanceId(HOST, "p1")}
     finally:
         for feed in feeds:
             feed.close()
@@ -118,7 +121,7 @@ def test_the_console_reads_each_frame_once_and_sends_a_page_only_the_newer_ones(
     from console.api.wall import FrameCache
 
     cache = FrameCache()
-    a, b = ("h", "a"), ("h", "b")
+    a, b = InstanceId("h", "a"), InstanceId("h", "b")
     assert cache.changed({a: 1.0, b: 1.0}) == [a, b]
     cache.put({a: (1.0, b"A1"), b: (1.0, b"B1")})
     first = cache.token
