@@ -22,6 +22,7 @@ from emufleet.control import ControlPlane
 from emufleet.debug import Breakpoint, DebugSession
 from emufleet.errors import InputError
 from emufleet.hosts import InstanceId, this_host
+from emufleet.hosts.identity import SERIAL_RULE, is_serial
 from emufleet.routines import RoutineRegistry
 
 __all__ = ["KEEP", "Debuggers", "Running"]
@@ -67,8 +68,8 @@ class Debuggers:
         from emufleet.device import connect
 
         points = [Breakpoint.parse(text) for text in breakpoints if text.strip()]
-        if not serial or "/" in serial or serial != serial.strip():
-            raise InputError(f"serial {serial!r}: not empty, no '/', no surrounding spaces")
+        if not is_serial(serial):
+            raise InputError(f"serial {serial[:40]!r}: {SERIAL_RULE}")
         if registry.find(routine) is None:
             raise InputError(f"routine {routine!r} is not a valid routine of the registry")
         instance = InstanceId(this_host(), serial)

@@ -125,12 +125,13 @@ def debug(
     from emufleet.device import connect
     from emufleet.errors import EmufleetError
     from emufleet.hosts import InstanceId, this_host
+    from emufleet.hosts.identity import SERIAL_RULE, is_serial
     from flows.server import running_server, use_server
 
     overrides = config_overrides(set_)
     registry, _ = _project_registry(templates, routines_root)
-    if not serial or "/" in serial or serial != serial.strip():
-        typer.echo(f"--serial {serial!r}: not empty, no '/', no surrounding spaces", err=True)
+    if not is_serial(serial):
+        typer.echo(f"--serial {serial[:40]!r}: {SERIAL_RULE}", err=True)
         raise typer.Exit(2)
     try:
         points = [Breakpoint.parse(text) for text in breakpoint_ or []]

@@ -24,7 +24,8 @@ from pydantic_core import CoreSchema, core_schema
 
 from emufleet.boundary import YamlValue
 
-__all__ = ["HOST_NAME", "LOCAL_HOST", "InstanceId", "Placement", "check_host_name", "check_serial", "parse_placement"]
+__all__ = ["HOST_NAME", "LOCAL_HOST", "SERIAL_RULE", "InstanceId", "Placement", "check_host_name", "check_serial",
+           "is_serial", "parse_placement"]
 
 LOCAL_HOST = "local"
 #: Host names: 1–63 of a-z A-Z 0-9 . _ - (they appear in lock names, work-queue names and file names).
@@ -43,16 +44,23 @@ def check_host_name(name: str) -> str:
     return name
 
 
+#: What a serial that names an instance is (255: the tables' key columns).
+SERIAL_RULE = "1–255 characters, no '/', no surrounding spaces"
+
+
+def is_serial(text: object) -> bool:
+    """Whether ``text`` can name an instance on a host (:data:`SERIAL_RULE`)."""
+    return isinstance(text, str) and 0 < len(text) <= 255 and "/" not in text and text == text.strip()
+
+
 def check_serial(serial: str) -> str:
-    """``serial`` if it can name an instance on a host: 1–255 characters (the tables' key columns), no ``/``, no
-    surrounding spaces.
+    """``serial`` if it can name an instance on a host (:data:`SERIAL_RULE`).
 
     Raises:
         ValueError: it cannot.
     """
-    if not isinstance(serial, str) or not 0 < len(serial) <= 255 or "/" in serial or serial != serial.strip():
-        raise ValueError(f"serial {serial[:40] if isinstance(serial, str) else serial!r}: 1–255 characters, no "
-                         "'/', no surrounding spaces")
+    if not is_serial(serial):
+        raise ValueError(f"serial {serial[:40] if isinstance(serial, str) else serial!r}: {SERIAL_RULE}")
     return serial
 
 

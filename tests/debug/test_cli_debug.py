@@ -1,6 +1,6 @@
 """``emufleet routines debug`` on the simulator with the session's Prefect server: a breakpoint added at the prompt,
 continue to it, a step over with the verdicts, the overlay written, stop; and a refused instance while another run
-holds its lock."""
+holds its lock; a serial that names no instance refused."""
 
 from __future__ import annotations
 
@@ -57,3 +57,6 @@ def test_routines_debug_steps_on_the_prompt_and_respects_a_held_lock(
     refused = asyncio.run(hold_and_try())
     assert refused.exit_code == 1 and "is locked by" in refused.output, refused.output
     assert "pause 1" not in refused.output
+
+    bad = CliRunner().invoke(app, [*args[:3], "--serial", "hostb/127.0.0.1:16384", *args[5:]], input="q\n")
+    assert bad.exit_code == 2 and "1–255 characters, no '/'" in bad.output, bad.output  # a serial, not an instance key
