@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from emufleet import db
 from emufleet.db import LiveScreen, LiveWatch
 from emufleet.hosts import InstanceId
+from emufleet.hosts.identity import is_serial
 
 __all__ = ["Frame", "Looks", "Screen", "Watch", "WATCH_S", "drive", "driven", "forget_watches", "jpeg", "jpegs",
            "looks", "publish", "publish_many", "release", "screens", "want", "want_wall", "watching"]
@@ -140,7 +141,9 @@ def looks(engine: Engine, hosts: Iterable[str], *, now: float | None = None) -> 
     walls = [bool(r.full) for r in rows if r.host == _WALL]
     instances: dict[InstanceId, bool] = {}
     for r in rows:
-        if r.host != _WALL:  # rows are written by want(): from an InstanceId
+        # want() writes rows from an InstanceId (hosts are filtered by the query); an older console wrote any query
+        # string: such a row is no instance, skipped (a ValueError here would stop the publisher thread)
+        if r.host != _WALL and is_serial(r.serial):
             key = InstanceId(r.host, r.serial)
             instances[key] = instances.get(key, False) or bool(r.full)
     return Looks(Watch(bool(walls), any(walls)), instances)

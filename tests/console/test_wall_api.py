@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import insert
+
+from emufleet.db import LiveWatch
 from emufleet.hosts import InstanceId
 from emufleet.wall import store
 from tests.fleet import FleetHome
@@ -42,5 +45,7 @@ def test_the_wall_api_names_instances_and_refuses_malformed_ones(make_client: Ca
         bad = client.get(path, params=params)
         assert bad.status_code == 422, (params, bad.text)
         assert [e["loc"] for e in bad.json()["detail"]] == [["query", where]], bad.text
+    with engine.begin() as conn:  # what a console before InstanceId wrote for ?full=h1/a/b: no instance, skipped
+        conn.execute(insert(LiveWatch).values(host="h1", serial="a/b", full=True, until=time.time() + 60))
     looks = store.looks(engine, ("h1", "no host"))
     assert set(looks.instances) == {SCREEN}, "a refused query records no look"
