@@ -104,7 +104,8 @@ def _request(serial: str, request: JsonObject) -> JsonObject:
 def fault(
     serial: Annotated[str, typer.Argument(help="Instance serial, e.g. 127.0.0.1:16384.")],
     kind: Annotated[str, typer.Argument(help="drop, refuse, silent, reboot, black_screen, corrupt_screen, "
-                                             "latency, crash, frozen, stuck_app, popup_storm, anr — or "
+                                             "latency, crash, frozen, stuck_app, popup_storm, anr, "
+                                             "refused_account — or "
                                              "clear [KIND].")],
     options: Annotated[list[str] | None, typer.Argument(help="key=value options, e.g. screencap_ms=80.")] = None,
 ) -> None:

@@ -91,7 +91,7 @@ class DeviceModel:
         self.on_reboot: Callable[[float], None] | None = None  # server hook: cut connections after N s
         self.reboot_times = (1.0, 2.0)  # (down_s, boot_s) of an in-band reboot (shell `reboot`, `reboot:`)
         self.control: Callable[..., JsonObject] | None = None  # `emufleet-sim` shell command hook
-        self.screen = ScreenMachine(scenario, lambda p: self.files.exists(p, root=True), self._transition)
+        self.screen = ScreenMachine(scenario, self._required_file, self._transition)
         # `wm size WxH` / `wm density N` overrides, as Android keeps them: frames are scaled to the override size
         # and input coordinates are in it (MuMu's resolution settings and `wm size` on an emulator do the same).
         self.wm_overrides: dict[str, str] = {}  # "size" → "720x1280", "density" → "320"
@@ -139,6 +139,10 @@ class DeviceModel:
             self.app_running, self.app_pid = True, next(self._pids)
             self.files.mkdir(f"/data/data/{self.scenario.package}/shared_prefs", root=True, parents=True)
         self.log("state", **{"from": before, "to": after, "cause": cause})
+
+    def _required_file(self, path: str) -> bool:
+        """A ``requires_file`` guard (as root: the app's check): the file exists and holds no refused account."""
+        return self.files.exists(path, root=True) and not self.faults.refuses(self.files.read(path, root=True))
 
     # -- boot ----------------------------------------------------------------------------------------------
     def booted(self) -> bool:

@@ -25,8 +25,14 @@ kind               effect                                                    opt
                    later, until ``count`` were closed
 ``anr``            "<app> isn't responding" over the screen: *Wait*          —
                    dismisses it, *Close app* kills the app
+``refused_account`` the game's server refuses one account (banned,          ``account`` (required): its
+                   expired): a ``requires_file`` guard treats a file         ``device_account``; injected
+                   holding it as absent, so the demo game's login shows      again, another account is added
+                   the guest ``welcome`` screen instead of ``home``
 =================  ========================================================  ====================================
 
+``refused_account`` is bound to an account, not to the device: inject it on every instance the account may be
+played on (a refused account fails wherever it goes; the farm's account quarantine is tested with it).
 ``reboot`` and ``crash`` act once; the others stay until cleared (``drop`` until it has fired ``count`` times).
 The app-level faults (``frozen`` … ``anr``, :mod:`emufleet.sim.appfaults`) also end by themselves: with the app
 (``cleared_by: app``: force-stop, crash, *Close app*, reboot), with a reboot (``cleared_by: reboot``), when the
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from emufleet.boundary import JsonObject, YamlValue
@@ -62,6 +69,7 @@ FAULT_KINDS: dict[str, JsonObject] = {
     "stuck_app": {"cleared_by": "app"},
     "popup_storm": {"interval_s": 3.0, "count": 5},
     "anr": {},
+    "refused_account": {"account": ""},
 }
 CLEARED_BY = ("app", "reboot", "clear")
 
@@ -97,6 +105,8 @@ def parse_fault(kind: str, options: Mapping[str, YamlValue] | None = None) -> Js
             raise SimulatorError(f"fault {kind!r}: {key} must be ≥ 0")
     if kind == "drop" and out["on"] not in DROP_CLASSES:
         raise SimulatorError(f"fault 'drop': on={out['on']!r} (choose from {', '.join(DROP_CLASSES)})")
+    if kind == "refused_account" and not str(out["account"]).strip():
+        raise SimulatorError("fault 'refused_account' needs account=<device_account>")
     if "cleared_by" in out and out["cleared_by"] not in CLEARED_BY:
         raise SimulatorError(f"fault {kind!r}: cleared_by={out['cleared_by']!r} (choose from {', '.join(CLEARED_BY)})")
     return out
@@ -113,12 +123,15 @@ class FaultState:
         self.corrupt_screen = False
         self.latency_ms: dict[str, float] = {}
         self._drops: dict[str, int] = {}
+        self.refused_accounts: set[str] = set()
 
     def set(self, kind: str, options: Mapping[str, YamlValue]) -> None:
         """Arm a standing fault (``refuse``, ``silent``, ``black_screen``, ``corrupt_screen``, ``latency``,
-        ``drop``); the one-shot kinds are acted on by the instance."""
+        ``drop``, ``refused_account``); the one-shot kinds are acted on by the instance."""
         with self._lock:
-            if kind == "drop":
+            if kind == "refused_account":
+                self.refused_accounts.add(str(options["account"]))
+            elif kind == "drop":
                 self._drops[options["on"]] = self._drops.get(options["on"], 0) + int(options["count"])
             elif kind == "latency":
                 for cls in LATENCY_CLASSES:
@@ -139,6 +152,21 @@ class FaultState:
                 self.latency_ms.clear()
             if kind in (None, "drop"):
                 self._drops.clear()
+            if kind in (None, "refused_account"):
+                self.refused_accounts.clear()
+
+    def refuses(self, data: bytes) -> bool:
+        """Whether a file's content (an Android SharedPreferences XML) holds a refused account as an element's
+        text; a file that is not XML holds none."""
+        with self._lock:
+            refused = set(self.refused_accounts)
+        if not refused:
+            return False
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError:
+            return False
+        return any((element.text or "").strip() in refused for element in root.iter())
 
     def take_drop(self, *classes: str) -> bool:
         """Consume one armed drop matching any of ``classes`` (or ``any``); ``True`` if the call must drop."""
@@ -166,4 +194,6 @@ class FaultState:
                 out["latency"] = {f"{k}_ms": v for k, v in self.latency_ms.items()}
             if self._drops:
                 out["drop"] = dict(self._drops)
+            if self.refused_accounts:
+                out["refused_account"] = sorted(self.refused_accounts)
             return out

@@ -50,6 +50,8 @@ def test_fault_options_are_checked() -> None:
         parse_fault("drop", {"on": "nothing"})
     with pytest.raises(SimulatorError, match="≥ 0"):
         parse_fault("latency", {"am_ms": -1})
+    with pytest.raises(SimulatorError, match="needs account="):
+        parse_fault("refused_account")
 
 
 def test_black_and_corrupt_screen(inst: SimInstance, dev: adbutils.AdbDevice) -> None:
