@@ -29,7 +29,8 @@ from emufleet.groups import GroupDefinition
 from emufleet.groups.quarantine import QuarantineSettings
 from emufleet.hosts import InstanceId, this_host
 
-__all__ = ["admitted", "bot_ledger", "launch_ended", "launch_started", "ledger_writer", "quarantine_event"]
+__all__ = ["admitted", "bot_ledger", "farm_rules", "launch_ended", "launch_started", "ledger_writer",
+           "quarantine_event"]
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")  # a placement, as the acquirer holds it
@@ -48,11 +49,17 @@ def quarantine_event(entry: QuarantineEntry) -> None:
         log.warning("quarantine event for %s %s not emitted: %s", entry.kind, entry.subject, exc)
 
 
+def farm_rules(runtime: LaunchRuntime, engine: Engine, settings: QuarantineSettings) -> FarmRules:
+    """The launch's quarantine rules (one per database), each new quarantine announced by :func:`quarantine_event`:
+    applied to what its ledger writes, and by each bot's accounts when a lease ends unsuccessfully."""
+    return runtime.memo(("farm-rules", str(engine.url)), lambda: FarmRules(engine, settings, quarantine_event))
+
+
 def bot_ledger(runtime: LaunchRuntime, engine: Engine, spec: BotSpec, settings: QuarantineSettings,
                launch_id: str | None) -> tuple[Ledger, LedgerObserver]:
     """The launch process's ledger (one per database) and this bot's observer into it."""
-    ledger = runtime.memo(("ledger", str(engine.url)), lambda: Ledger(
-        engine, on_written=FarmRules(engine, settings, quarantine_event)))
+    rules = farm_rules(runtime, engine, settings)  # not inside the ledger's memo: memo holds a lock, not re-entrant
+    ledger = runtime.memo(("ledger", str(engine.url)), lambda: Ledger(engine, on_written=rules))
     return ledger, ledger.observer(spec.group, spec.bot, spec.instance, launch_id)
 
 

@@ -41,7 +41,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Cancelled, Completed, Failed, Running
 
 from adapters import pictures
-from adapters.farm import bot_ledger, ledger_writer
+from adapters.farm import bot_ledger, farm_rules, ledger_writer
 from adapters.keeper import BotLease
 from adapters.locks import InstanceLock, claim, limit_name, try_acquire, unclaim
 from adapters.logged import logged
@@ -152,7 +152,9 @@ def _accounts(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID, cancel: threa
     budget = AccountBudget(eng, str(runtime.launch_run_id)) if runtime.launch_run_id is not None else None
     schedule = spec.schedule
     gate = (lambda: schedule.gate(datetime.now(UTC))) if schedule is not None else None
-    return BotAccounts(providers, budget, cancel=cancel, gate=gate)
+    accounts = BotAccounts(providers, budget, cancel=cancel, gate=gate)
+    accounts.on_unsuccessful = farm_rules(runtime, eng, spec.quarantine).account_ended
+    return accounts
 
 
 def _ledger(spec: BotSpec, runtime: LaunchRuntime, run_id: UUID) -> tuple[Ledger, LedgerObserver] | None:

@@ -52,6 +52,10 @@ class BotAccounts:
         #: Called (from the thread that did it) as ``on_change(kind, account, reason)`` after each lease change:
         #: ``account.leased``, ``account.completed``, ``account.failed``, ``account.returned`` (event kinds).
         self.on_change: Callable[[str, AccountRef, str | None], None] | None = None
+        #: Called with the account's id on the thread that ended its lease unsuccessfully (failed, or returned
+        #: unfinished), before this bot can lease again: the farm's account rule (docs/farm.md, "Quarantine"), so an
+        #: account it marks failed is not leased again. Must not raise.
+        self.on_unsuccessful: Callable[[int], None] | None = None
 
     # -- AccountProvider ---------------------------------------------------------------------------------------
 
@@ -169,6 +173,8 @@ class BotAccounts:
         ref = self._ref(provider, account_id)
         kept = len(provider.unrecorded)
         end(provider)
+        if kind != "account.completed" and key is not None and self.on_unsuccessful is not None:
+            self.on_unsuccessful(int(key))
         if len(provider.unrecorded) > kept:  # the database refused it: kept and retried (issue 23 item 4)
             reason = f"{reason}; " if reason else ""
             reason += "not recorded yet: the database refused the write; the bot keeps it and retries"

@@ -15,7 +15,9 @@ launch's acquisition.
 ``emufleet accounts reset`` or a release.
 
 Both rules are pure functions of the database (:func:`instance_verdict`, :func:`account_verdict`); :class:`FarmRules`
-applies them to what the ledger writes, and tells its ``notify`` callback about each new quarantine.
+applies them to what the ledger writes, the account rule also as soon as a lease ends unsuccessfully
+(:meth:`FarmRules.account_ended`, before the bot's next lease), and tells its ``notify`` callback about each new
+quarantine.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, exists, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from emufleet.db.engine import utcnow
 from emufleet.db.models import Account, AccountResultRecord, FleetEvent, Quarantine
+from emufleet.errors import EmufleetError
 from emufleet.farm.ledger import LedgerRow
 from emufleet.groups.quarantine import QuarantineSettings
 
@@ -177,14 +181,23 @@ class FarmRules:
                 _log.warning("instance %s quarantined: %s", instance, reason)
                 self._notify("instance", instance)
         for name in sorted({r.account for r in rows if r.kind in ("account.failed", "account.returned") and r.account}):
-            self._check_account(name)
+            with self.engine.connect() as conn:
+                account_id = conn.execute(select(Account.id).where(Account.device_account == name)).scalar_one_or_none()
+            if account_id is not None:
+                self._check_account(account_id)
 
-    def _check_account(self, device_account: str) -> None:
-        with self.engine.connect() as conn:
-            account_id = conn.execute(select(Account.id).where(Account.device_account == device_account)
-                                      ).scalar_one_or_none()
-        if account_id is None:
-            return
+    def account_ended(self, account_id: int) -> None:
+        """Apply the account rule to ``account_id``, whose lease has just ended unsuccessfully (failed, or returned
+        unfinished). Called on the bot's thread before its next lease: waiting for the ledger's next write (up to
+        ``flush_s`` later) let the bot lease the account again meanwhile, as often as it failed in that time. A
+        database error is logged, never raised (it must not fail the bot's step); the ledger's next write applies
+        the rule again."""
+        try:
+            self._check_account(account_id)
+        except (SQLAlchemyError, EmufleetError) as exc:
+            _log.warning("account %s: the account rule is left to the ledger's next write: %s", account_id, exc)
+
+    def _check_account(self, account_id: int) -> None:
         reason = account_verdict(self.engine, account_id, self.settings)
         if reason is None:
             return
@@ -192,7 +205,7 @@ class FarmRules:
             conn.execute(update(Account).where(Account.id == account_id, Account.lease_token.is_(None))
                          .values(pool_status="failed", last_error=reason))
         if quarantine(self.engine, "account", str(account_id), reason):
-            _log.warning("account %s (%s) marked failed: %s", account_id, device_account, reason)
+            _log.warning("account %s marked failed: %s", account_id, reason)
             self._notify("account", str(account_id))
 
     def _notify(self, kind: str, subject: str) -> None:
