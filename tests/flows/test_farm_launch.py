@@ -1,5 +1,5 @@
 """The farm on real launches (docs/farm.md): the ledger a launch writes, the instance settings check before a bot
-starts, and a schedule window that closes before the first account."""
+starts, a schedule window that closes before the first account, and the quarantine of instances and accounts."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import func, select, update
 
 from emufleet import db
-from emufleet.farm import StatsFilter, is_quarantined, list_launches, quarantine, series
+from emufleet.accounts.xmlfile import read_account_file
+from emufleet.farm import StatsFilter, active, is_quarantined, list_launches, quarantine, series
 from emufleet.pools import reset_accounts
 from flows.launch_group import launch_group
 from flows.server import PrefectServer
@@ -173,3 +175,50 @@ def test_a_bot_that_gave_up_is_healed_and_an_instance_that_keeps_giving_up_is_qu
     result = skipped.result()
     assert [i.key for i in result.skipped] == [key]
     assert [b.instance.key for b in result.bots] == [f"local/{healthy.serial}"]
+
+
+def test_an_account_refused_on_two_instances_is_failed_quarantined_and_not_leased_again(
+        prefect_server: PrefectServer, fleet_home: FleetHome, simulator: Callable[..., Any]) -> None:
+    """Issue 24: the game refuses one account (the simulator's ``refused_account`` fault, on every instance: it is
+    the account's fault). It fails on a first instance and comes back (the pool retries failures 5 times); it fails
+    on a second and is marked failed with the reason, quarantined and never leased again; the others complete."""
+    sim = simulator(instances=2)
+    first, second = (f"local/{i.serial}" for i in sim.instances)
+    refused = read_account_file(fleet_home.root / "accounts" / f"{fleet_home.accounts[2]}.xml").device_account
+    for instance in sim.instances:
+        instance.inject_fault("refused_account", account=refused)
+    pool = fleet_home.root / "pools" / "test.yaml"
+    definition = yaml.safe_load(pool.read_text(encoding="utf-8"))
+    definition["config"]["max_failures"] = 5
+    pool.write_text(yaml.safe_dump(definition, sort_keys=False), encoding="utf-8")
+    settings: dict[str, Any] = {"routine": "test/login", "quarantine": {"account_instances": 2},
+                                "backend_options": {"serials": [i.serial for i in sim.instances]}}
+    eng = fleet_home.engine()
+
+    def plays() -> list[tuple[str, str | None, bool]]:
+        with eng.connect() as conn:
+            return [(r.device_account, r.lease_instance, r.success) for r in conn.execute(
+                select(db.Account.device_account, db.AccountResultRecord.lease_instance,
+                       db.AccountResultRecord.success).join(db.Account).order_by(db.AccountResultRecord.id))]
+
+    # the first launch plays six accounts on the first instance: the refused one fails once, five complete
+    alone = fleet_home.group("refusing-first", instances=[sim.instances[0].serial], max_accounts=6,
+                             launch={"repeat": True}, **settings)
+    state = asyncio.run(launch_group(alone, return_state=True))
+    assert state.is_completed(), state.message
+    assert [p for p in plays() if not p[2]] == [(refused, first, False)]
+    assert active(eng, "account") == []  # one instance: the pool retries it
+    # the second launch, on the second instance, has only the refused account left: it fails there, for good
+    other = fleet_home.group("refusing-second", instances=[sim.instances[1].serial], launch={"repeat": True},
+                             **settings)
+    state = asyncio.run(launch_group(other, return_state=True))
+    assert state.is_completed(), state.message
+    assert [p for p in plays() if p[0] == refused] == [(refused, first, False), (refused, second, False)]
+    assert sum(p[2] for p in plays()) == 5  # the other accounts completed
+    with eng.connect() as conn:
+        account_id, status, error = conn.execute(select(db.Account.id, db.Account.pool_status, db.Account.last_error)
+                                                 .where(db.Account.device_account == refused)).one()
+    assert status == "failed"
+    assert f"failed on 2 different instances within a day ({first}, {second})" in (error or ""), error
+    (entry,) = active(eng, "account")
+    assert entry.subject == str(account_id) and entry.reason == error
