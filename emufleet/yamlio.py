@@ -35,7 +35,7 @@ import codecs
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pydantic
 import yaml
@@ -366,7 +366,7 @@ def validation_errors(
 def raise_validation(
     exc: pydantic.ValidationError, data: YamlValue, file: str | Path, *, error: type[InputError],
     prefix: Sequence[int | str] = (),
-) -> None:
+) -> NoReturn:
     """Raise ``error`` for the first (by position) of :func:`validation_errors`; the others are appended to its
     message, and with several its ``errors`` holds each of them, located (the console's API lists them)."""
     first, *others = validation_errors(exc, data, file, error=error, prefix=prefix)
@@ -390,7 +390,6 @@ def validate(model: type[M], data: YamlValue, file: str | Path, *, error: type[I
         return model.model_validate(data, context=context)
     except pydantic.ValidationError as exc:
         raise_validation(exc, data, file, error=error)
-        raise  # unreachable: raise_validation always raises
 
 
 def load_model(model: type[M], path: str | Path, *, error: type[InputError] = InputError,

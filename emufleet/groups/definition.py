@@ -333,7 +333,6 @@ class GroupDefinition(_Strict):
             return GroupDefinition.model_validate(data)
         except ValidationError as exc:
             raise_validation(exc, data, f"group {self.name} with overrides", error=GroupValidationError)
-            raise  # unreachable: raise_validation always raises
 
     def stamped(self, *, now: datetime | None = None) -> GroupDefinition:
         """A copy with ``updated_at`` (and ``created_at`` when unset) set to ``now`` (UTC)."""
@@ -380,4 +379,3 @@ class LaunchOverrides(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise_validation(exc, values, f"group {group} with overrides", error=GroupValidationError)
-            raise  # unreachable: raise_validation always raises
