@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
 
 from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import SimulatorError
@@ -162,9 +164,9 @@ class FaultState:
             refused = set(self.refused_accounts)
         if not refused:
             return False
-        try:
-            root = ET.fromstring(data)
-        except ET.ParseError:
+        try:  # the file is whatever was pushed to the device: parsed as untrusted XML
+            root = SafeET.fromstring(data)
+        except (SafeET.ParseError, defusedxml.DefusedXmlException):
             return False
         return any((element.text or "").strip() in refused for element in root.iter())
 
