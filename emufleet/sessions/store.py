@@ -90,11 +90,13 @@ def list_sessions(root: Path | None = None, *, limit: int = 200, since: float | 
     root = root or sessions_root()
     if not root.is_dir():
         return []
-    folders = sorted((p.parent for p in root.rglob(SESSION_FILE)), key=lambda p: p.stat().st_mtime, reverse=True)
+    dated = sorted(((p.parent.stat().st_mtime, p.parent) for p in root.rglob(SESSION_FILE)), reverse=True)
     if since is None and until is None:
-        return [_info(folder) for folder in folders[:limit]]
+        return [_info(folder) for _, folder in dated[:limit]]
     found = []
-    for folder in folders:
+    for mtime, folder in dated:
+        if since is not None and mtime < since:
+            break  # newest first, and a folder is written after its session starts: none left started in the span
         info = _info(folder)
         if info.error is None and (since is None or info.started_at >= since) and (
                 until is None or info.started_at <= until):
