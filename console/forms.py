@@ -1,6 +1,6 @@
 """HTML forms ↔ the nested data of a definition, and validation errors located on the form's fields.
 
-Inputs are named by their path in the definition, as errors name them (:func:`emufleet.yamlio.format_loc`):
+Inputs are named by their path in the definition, as errors name them (:func:`emufleet.validation.format_loc`):
 ``launch.restart_policy.mode``, ``queries[0].filters[1].value``. :func:`nest` turns the submitted pairs back into
 dicts and lists; a checkbox is sent as a hidden ``false`` followed by the box's ``true``, so the last value wins.
 The nested data is then dumped to YAML and read back with :func:`emufleet.yamlio.loads_yaml`, so the definition's
@@ -20,7 +20,8 @@ from starlette.requests import Request
 
 from emufleet.boundary import JsonObject, YamlValue
 from emufleet.errors import InputError
-from emufleet.yamlio import MarkedDict, loads_yaml, validation_errors
+from emufleet.validation import validation_errors
+from emufleet.yamlio import MarkedDict, loads_yaml
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

@@ -26,7 +26,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("boundary", "settings", "heap", "outcome", "datafiles", "paths"),
     ("process", "yamlio", "files", "durations", "plugins"),
-    ("resources",),
+    ("resources", "validation"),
     ("vision", "hosts"),
     ("sim",),
     ("device",),

@@ -6,7 +6,8 @@ import pydantic
 import pytest
 
 from emufleet.errors import InputError, RoutineValidationError
-from emufleet.yamlio import load_yaml, loads_yaml, validate, validation_errors
+from emufleet.validation import validate, validation_errors
+from emufleet.yamlio import load_yaml, loads_yaml
 
 
 class Step(pydantic.BaseModel, extra="forbid"):

@@ -66,7 +66,7 @@ from emufleet.groups.record import RecordSettings
 from emufleet.groups.schedule import Schedule
 from emufleet.groups.supervision import HealthSettings, RecoverySettings
 from emufleet.hosts.identity import LOCAL_HOST, Placement, check_host_name, parse_placement
-from emufleet.yamlio import raise_validation
+from emufleet.validation import raise_validation
 
 __all__ = [
     "GroupDefinition",

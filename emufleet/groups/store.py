@@ -17,7 +17,7 @@ from emufleet.errors import GroupValidationError
 from emufleet.files import write_atomic
 from emufleet.groups.definition import GroupDefinition, check_group_name
 from emufleet.settings import data_dir
-from emufleet.yamlio import load_model
+from emufleet.validation import load_model
 
 __all__ = ["GroupListing", "GroupStore", "file_name", "load_group"]
 

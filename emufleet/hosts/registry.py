@@ -33,7 +33,7 @@ from emufleet.errors import HostValidationError
 from emufleet.hosts.identity import LOCAL_HOST, check_host_name
 from emufleet.resources.settings import ResourceSettings
 from emufleet.settings import data_dir
-from emufleet.yamlio import load_model
+from emufleet.validation import load_model
 
 __all__ = ["WORK_POOL", "Host", "HostListing", "HostStore", "load_host", "this_host"]
 

@@ -33,7 +33,8 @@ from emufleet.durations import MAX_DURATION_S
 from emufleet.errors import InputError, PoolValidationError
 from emufleet.paths import data_path
 from emufleet.pools.filters import SortMethod, column_for, normalise_comparator, parse_value
-from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml, validate
+from emufleet.validation import validate
+from emufleet.yamlio import MarkedDict, MarkedList, load_yaml, loads_yaml
 
 __all__ = ["SEED_CONFIG_KEYS", "PoolConfig", "PoolDefinition", "PoolFilter", "PoolQuery", "PoolSort"]
 

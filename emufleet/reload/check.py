@@ -121,7 +121,8 @@ def _routine_problem(path: Path, group: GroupDefinition, registry: RoutineRegist
     file with errors of its own is that file's rejection, not the group's."""
     from emufleet.errors import RoutineError
     from emufleet.routines.configcheck import check_config
-    from emufleet.yamlio import load_yaml, locate
+    from emufleet.validation import locate
+    from emufleet.yamlio import load_yaml
 
     def located(message: str, field: str) -> GroupValidationError:
         position = locate(load_yaml(path, error=GroupValidationError), [field])

@@ -16,7 +16,7 @@ from emufleet.errors import InputError, RoutineValidationError
 from emufleet.routines.grammar.flow import RunRoutine
 from emufleet.routines.loader import Routine, walk_steps
 from emufleet.routines.registry import RoutineRegistry
-from emufleet.yamlio import format_loc
+from emufleet.validation import format_loc
 
 __all__ = ["check_config"]
 

@@ -16,7 +16,8 @@ import pydantic
 
 from emufleet.errors import RoutineValidationError
 from emufleet.routines.grammar import ConfigParam, RoutineModel, SentrySpec, StepBase
-from emufleet.yamlio import format_loc, load_yaml, loads_yaml, locate, validation_errors
+from emufleet.validation import format_loc, locate, validation_errors
+from emufleet.yamlio import load_yaml, loads_yaml
 
 __all__ = ["Loc", "Routine", "format_loc", "load_routine", "read_routine", "walk_steps"]
 

@@ -58,7 +58,8 @@ from emufleet.sim.scenario_schema import (
     ScenarioModel,
     StateModel,
 )
-from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
+from emufleet.validation import locate, validate
+from emufleet.yamlio import MarkedDict, load_yaml
 
 if TYPE_CHECKING:  # loaded only for scenarios that name a template set
     from emufleet.vision import CoordinateSpace, Region, TemplateSet

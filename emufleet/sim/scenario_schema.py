@@ -1,6 +1,6 @@
 """The pydantic schema of scenario YAML (see :mod:`emufleet.sim.scenario` for the format and its meaning).
 
-Every model forbids unknown keys; :func:`emufleet.yamlio.validate` turns violations into located
+Every model forbids unknown keys; :func:`emufleet.validation.validate` turns violations into located
 :class:`~emufleet.errors.ScenarioError` s.
 """
 

@@ -40,9 +40,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from emufleet.datafiles import YAML_SUFFIXES, list_data_files
 from emufleet.errors import TemplateRegistryError, VisionError
 from emufleet.paths import DataPathText, data_path
+from emufleet.validation import locate, validate
 from emufleet.vision.images import read_template_image
 from emufleet.vision.space import CoordinateSpace, Region, RegionMapping
-from emufleet.yamlio import MarkedDict, load_yaml, locate, validate
+from emufleet.yamlio import MarkedDict, load_yaml
 
 __all__ = ["Template", "TemplateSet", "resolve_image_path"]
 
