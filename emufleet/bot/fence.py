@@ -46,12 +46,14 @@ class Fence:
         self._revoked: str | None = None
 
     def renewed(self, sent_at: float) -> None:
-        """A renewal sent at ``sent_at`` succeeded: open until ``sent_at + lease − margin``. A renewal sent after
-        the lease could have expired closes the fence instead: the server may have given the slot to another
+        """A renewal sent at ``sent_at`` succeeded: open until ``sent_at + lease − margin``. A renewal answered
+        after the lease could have expired closes the fence instead: the server may have given the slot to another
         holder before it reaped the expired lease that this renewal found (a restarted server, seen in the fencing
-        test); only a re-acquisition (:meth:`reacquired`) opens it again."""
+        test). What counts is when the answer came, not when the request left: the client retries a request while
+        the server is unreachable, so one sent in time can reach a restarted server long after the lease ended.
+        Only a re-acquisition (:meth:`reacquired`) opens it again."""
         with self._lock:
-            if sent_at >= self._open_until + self.margin_s:
+            if self._clock() >= self._open_until + self.margin_s:
                 self._revoked = "renewed only after the lease could have expired"
                 return
             self._revoked = None

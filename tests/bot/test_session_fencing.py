@@ -89,3 +89,8 @@ def test_a_renewal_sent_after_the_lease_could_have_expired_does_not_reopen_the_f
     assert not fence.is_open, "a late renewal does not resurrect the lease"
     fence.reacquired(201.0)
     assert fence.is_open
+    # sent in time (the lease ran until 201 + 60), answered after it ended: the client retried it through an outage
+    now[0] = 280.0
+    fence.renewed(255.0)
+    now[0] = 281.0
+    assert not fence.is_open, "a renewal answered after the lease ended does not resurrect it"
